@@ -1,0 +1,5 @@
+import sys
+
+from modelpilot.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,35 @@
+"""Dispatches `modelpilot VERB ...` to the component that owns the verb."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+
+# verb -> (module, function, one-line help). The function takes argv (after the verb) and
+# returns an exit code. Components register here; nothing is imported until a verb is run.
+VERBS: dict[str, tuple[str, str, str]] = {
+    "train": ("modelpilot.trainer.__main__", "main", "train a model and write its bundle"),
+    "serve": ("modelpilot.serving.__main__", "main", "serve one model bundle over HTTP"),
+    "operator": ("modelpilot.operator.__main__", "main", "run the operator"),
+}
+
+
+def _usage() -> str:
+    lines = ["usage: modelpilot VERB [ARGS...]", "", "verbs:"]
+    lines += [f"  {verb:<10} {help_}" for verb, (_, _, help_) in VERBS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in {"-h", "--help", "help"}:
+        print(_usage())
+        return 0
+    verb, rest = args[0], args[1:]
+    if verb not in VERBS:
+        print(f"modelpilot: unknown verb {verb!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module_name, function_name, _ = VERBS[verb]
+    module = __import__(module_name, fromlist=[function_name])
+    entry: Callable[[list[str]], int] = getattr(module, function_name)
+    return int(entry(rest) or 0)
