@@ -1,0 +1,46 @@
+# The documented entry points. `make demo` runs the main job, `make test` the whole suite.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export MODELPILOT_CACHE ?= $(HOME)/.cache/modelpilot
+K8S_VERSION := $(shell . hack/k8s/versions.env && echo $$K8S_VERSION)
+K8S_BIN := $(MODELPILOT_CACHE)/k8s/$(K8S_VERSION)/bin
+export PATH := $(abspath $(VENV))/bin:$(K8S_BIN):$(PATH)
+
+.PHONY: help venv lint test test-unit test-e2e k8s-bin cluster-up cluster-down demo clean
+
+help:
+	@echo "make demo          train, gate, canary and promote the iris example on a local cluster"
+	@echo "make test          the whole suite: lint, unit and e2e (builds what it needs)"
+	@echo "make test-unit     unit tests only (no cluster)"
+	@echo "make k8s-bin       build kube-apiserver, kubectl, etcd, helm ... into $(K8S_BIN)"
+	@echo "make cluster-up    start the local control plane and node; make cluster-down stops it"
+
+# The virtualenv is rebuilt when pyproject.toml changes; pip's wheel cache (outside the
+# clone) makes that fast the second time.
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+venv: $(VENV)/.installed
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+
+test-unit: venv
+	$(PY) -m pytest tests/unit -q -p no:cacheprovider
+
+test-e2e: venv k8s-bin
+	$(PY) -m pytest tests/e2e -q -p no:cacheprovider
+
+# Unit tests first: they fail in seconds, the e2e suite needs the cluster.
+test: lint test-unit test-e2e
+
+k8s-bin:
+	hack/k8s/build.sh
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,60 @@
+"""Names shared across components: the API group, labels, annotations, environment variables."""
+
+from __future__ import annotations
+
+GROUP = "modelpilot.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "ModelDeployment"
+PLURAL = "modeldeployments"
+SINGULAR = "modeldeployment"
+SHORT_NAME = "mdep"
+
+# Labels on every object modelpilot creates.
+LABEL_MODEL = f"{GROUP}/model"  # the ModelDeployment's name
+LABEL_REVISION = f"{GROUP}/revision"  # "v3"
+LABEL_COMPONENT = f"{GROUP}/component"  # "trainer" | "serving"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGED_BY = "modelpilot"
+
+# Annotations a person (or the CLI) sets on a ModelDeployment.
+ANNOTATION_RETRAIN = f"{GROUP}/retrain-requested-at"  # any new value asks for a new revision
+ANNOTATION_PROMOTE = f"{GROUP}/promote-requested-at"  # promote the canary one step / fully
+ANNOTATION_PROMOTE_FULL = f"{GROUP}/promote-full"  # "true": skip the remaining steps
+ANNOTATION_ABORT = f"{GROUP}/abort-requested-at"  # abort the canary
+
+# HTTP response headers the server sets so traffic can be counted per version.
+HEADER_MODEL_VERSION = "modelpilot-model-version"
+HEADER_MODEL_SHA256 = "modelpilot-model-sha256"
+
+# Environment variables the operator passes to training and serving pods.
+ENV_SPEC = "MODELPILOT_SPEC"  # path of the training spec file (YAML/JSON)
+ENV_OUTPUT = "MODELPILOT_OUTPUT"  # bundle directory to write
+ENV_STABLE_DIR = "MODELPILOT_STABLE_DIR"
+ENV_STABLE_SHA256 = "MODELPILOT_STABLE_SHA256"
+ENV_TERMINATION_LOG = "MODELPILOT_TERMINATION_LOG"
+ENV_MODEL_DIR = "MODELPILOT_MODEL_DIR"
+ENV_MODEL_NAME = "MODELPILOT_MODEL_NAME"
+ENV_MODEL_VERSION = "MODELPILOT_MODEL_VERSION"
+ENV_EXPECTED_SHA256 = "MODELPILOT_EXPECTED_SHA256"
+ENV_PORT = "MODELPILOT_PORT"
+ENV_ESTIMATOR_ALLOWLIST = "MODELPILOT_ESTIMATOR_ALLOWLIST"  # comma-separated glob patterns
+
+DEFAULT_ESTIMATOR_ALLOWLIST = ("sklearn.*",)
+SERVING_PORT = 8080
+
+
+def revision_name(number: int) -> str:
+    """Revisions are numbered v1, v2, ... per ModelDeployment."""
+    return f"v{number}"
+
+
+def revision_number(name: str) -> int:
+    if not name.startswith("v") or not name[1:].isdigit():
+        raise ValueError(f"not a revision name: {name!r} (expected v1, v2, ...)")
+    return int(name[1:])
+
+
+def bundle_subpath(namespace: str, name: str, revision: str) -> str:
+    """Where a revision's bundle lives below the model store root."""
+    return f"{namespace}/{name}/{revision}"
