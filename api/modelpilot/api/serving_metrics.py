@@ -1,0 +1,27 @@
+"""Names and buckets of the serving metrics: the server exports them, canary analysis reads them.
+
+Defined once so a rename on one side cannot silently blind the other.
+"""
+
+from __future__ import annotations
+
+REQUESTS_TOTAL = "modelpilot_requests_total"  # counter {model, version, protocol, code}
+REQUEST_DURATION = "modelpilot_request_duration_seconds"  # histogram {model, version, protocol}
+PREDICTIONS_TOTAL = "modelpilot_predictions_total"  # counter {model, version, class} (classification)
+PREDICTION_VALUE = "modelpilot_prediction_value"  # histogram {model, version} (regression)
+
+LABEL_MODEL = "model"
+LABEL_VERSION = "version"
+LABEL_PROTOCOL = "protocol"  # "v1" | "v2"
+LABEL_CODE = "code"  # HTTP status code as text, "200"
+LABEL_CLASS = "class"
+
+# Latency buckets in seconds: fine below 50 ms where a healthy model lives, coarse above,
+# so p99 limits such as 250 ms fall between buckets that are close together.
+DURATION_BUCKETS = (
+    0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25,
+    0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0,
+)
+# Buckets for regression predictions are data dependent; the server derives them from the
+# holdout's predicted range recorded in the bundle when present, else uses these.
+PREDICTION_VALUE_BUCKETS = tuple(float(x) for x in range(-100, 101, 10))
