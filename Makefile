@@ -7,7 +7,7 @@ K8S_VERSION := $(shell . hack/k8s/versions.env && echo $$K8S_VERSION)
 K8S_BIN := $(MODELPILOT_CACHE)/k8s/$(K8S_VERSION)/bin
 export PATH := $(abspath $(VENV))/bin:$(K8S_BIN):$(PATH)
 
-.PHONY: help venv lint test test-unit test-e2e k8s-bin cluster-up cluster-down demo clean
+.PHONY: help prereqs venv lint test test-unit test-e2e k8s-bin cluster-up cluster-down demo clean
 
 help:
 	@echo "make demo          train, gate, canary and promote the iris example on a local cluster"
@@ -18,13 +18,16 @@ help:
 
 # The virtualenv is rebuilt when pyproject.toml changes; pip's wheel cache (outside the
 # clone) makes that fast the second time.
+prereqs:
+	@hack/prereqs.sh
+
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
 	@touch $@
 
-venv: $(VENV)/.installed
+venv: prereqs $(VENV)/.installed
 
 lint: venv
 	$(VENV)/bin/ruff check .

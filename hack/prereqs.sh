@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the few system tools the local cluster needs when a machine lacks them.
+# Debian/Ubuntu only; a no-op when everything is present (the usual case).
+set -euo pipefail
+need=()
+command -v ip >/dev/null || need+=(iproute2)
+command -v openssl >/dev/null || need+=(openssl)
+command -v unshare >/dev/null || need+=(util-linux)
+command -v nsenter >/dev/null || need+=(util-linux)
+command -v go >/dev/null || need+=(golang-go)
+command -v python3 >/dev/null || need+=(python3 python3-venv)
+if ((${#need[@]})); then
+  echo "prereqs: installing ${need[*]}" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
