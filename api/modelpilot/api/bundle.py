@@ -77,6 +77,23 @@ class FeatureSchema(BaseModel):
         return len(self.names)
 
 
+class EvaluationRecord(BaseModel):
+    """The gate as the trainer saw it: lets a retried training pod re-report its summary."""
+
+    model_config = ConfigDict(frozen=True)
+
+    metric: str
+    candidate_score: float
+    stable_score: float | None = None  # same holdout; None when there was no stable model
+    stable_revision: str | None = None
+    stable_model_sha256: str | None = None
+    verdict: str  # modelpilot.api.gate.Verdict
+    message: str
+    training_rows: int
+    holdout_rows: int
+    fit_seconds: float | None = None
+
+
 class BundleMetadata(BaseModel):
     """Everything known about a trained model; `metadata.json` verbatim."""
 
@@ -97,6 +114,9 @@ class BundleMetadata(BaseModel):
     metrics: dict[str, float]
     versions: LibraryVersions
     model_sha256: str = ""
+    # Regression only: [min, max] of the holdout predictions, for histogram buckets.
+    prediction_range: tuple[float, float] | None = None
+    evaluation: EvaluationRecord | None = None  # written by the trainer; optional for readers
 
 
 @dataclass(frozen=True)

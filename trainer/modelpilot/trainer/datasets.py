@@ -1,0 +1,167 @@
+"""Loading the training data named by `spec.training.dataset` into one DataFrame.
+
+Bundled scikit-learn datasets by name, or CSV/Parquet from a local path, `file://` URI or any
+fsspec URI (s3://, gs://, ... when the matching fsspec backend is installed). Every problem a
+model owner can fix in their data is a DataError that names the column or the URI. The data
+fingerprint is taken here, on the data exactly as loaded, so two revisions trained on the
+same bytes-as-parsed share it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from modelpilot.api.spec import Dataset
+from modelpilot.trainer.errors import DataError
+
+# Name -> scikit-learn loader. These ship inside scikit-learn: no network needed.
+BUILTIN = {
+    "iris": "load_iris",
+    "wine": "load_wine",
+    "breast_cancer": "load_breast_cancer",
+    "diabetes": "load_diabetes",
+    "digits": "load_digits",
+    "linnerud": "load_linnerud",
+}
+
+
+@dataclass(frozen=True)
+class LoadedData:
+    features: pd.DataFrame  # only the feature columns, in spec order
+    target: pd.Series
+    source: str  # "builtin:iris" or the URI
+    sha256: str  # fingerprint of the loaded frame (columns, dtypes, values, index)
+
+    @property
+    def rows(self) -> int:
+        return len(self.target)
+
+
+def load_dataset(spec: Dataset) -> LoadedData:
+    if spec.builtin is not None:
+        frame, default_targets, source = _load_builtin(spec.builtin)
+    else:
+        assert spec.uri is not None
+        frame, default_targets, source = _read_uri(spec.uri, spec.format), [], spec.uri
+    target = spec.target
+    if target is None:
+        if len(default_targets) != 1:
+            raise DataError(
+                f"dataset {source} has several targets ({', '.join(default_targets)}); "
+                "name one in dataset.target"
+            )
+        target = default_targets[0]
+    return select_columns(frame, target=target, features=spec.features, source=source)
+
+
+def select_columns(
+    frame: pd.DataFrame, *, target: str, features: list[str] | None, source: str
+) -> LoadedData:
+    """Split a frame into features and target, rejecting what no estimator can learn from."""
+    columns = [str(c) for c in frame.columns]
+    frame = frame.set_axis(columns, axis=1)
+    if target not in columns:
+        raise DataError(
+            f"target column {target!r} is not in {source}; columns: {_listing(columns)}"
+        )
+    if features is None:
+        features = [c for c in columns if c != target]
+    else:
+        missing = [c for c in features if c not in columns]
+        if missing:
+            raise DataError(
+                f"feature column(s) {', '.join(map(repr, missing))} not in {source}; "
+                f"columns: {_listing(columns)}"
+            )
+        if target in features:
+            raise DataError(f"column {target!r} is both the target and a feature")
+    if not features:
+        raise DataError(f"{source} has no feature columns besides the target {target!r}")
+    if len(frame) == 0:
+        raise DataError(f"{source} has no rows")
+    y = frame[target]
+    missing_target = int(y.isna().sum())
+    if missing_target:
+        raise DataError(
+            f"target column {target!r} has {missing_target} missing (NaN) value(s) in {source}"
+        )
+    used = frame[[*features, target]]
+    return LoadedData(
+        features=frame[features], target=y, source=source, sha256=fingerprint(used)
+    )
+
+
+def fingerprint(frame: pd.DataFrame | pd.Series) -> str:
+    """sha256 over column names, dtypes, index and values; stable across runs and machines."""
+    digest = hashlib.sha256()
+    if isinstance(frame, pd.Series):
+        frame = frame.to_frame()
+    for name, dtype in frame.dtypes.items():
+        digest.update(f"{name}\x00{dtype}\x00".encode())
+    hashed = pd.util.hash_pandas_object(frame, index=True)
+    digest.update(hashed.to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _load_builtin(name: str) -> tuple[pd.DataFrame, list[str], str]:
+    loader_name = BUILTIN.get(name)
+    if loader_name is None:
+        raise DataError(
+            f"unknown builtin dataset {name!r}; known: {', '.join(sorted(BUILTIN))}"
+        )
+    import sklearn.datasets
+
+    bunch = getattr(sklearn.datasets, loader_name)(as_frame=True)
+    target = bunch.target
+    targets = [str(c) for c in target.columns] if isinstance(target, pd.DataFrame) else [
+        str(target.name)
+    ]
+    return bunch.frame, targets, f"builtin:{name}"
+
+
+def _read_uri(uri: str, fmt: str | None) -> pd.DataFrame:
+    fmt = fmt or _infer_format(uri)
+    path = uri.removeprefix("file://") if uri.startswith("file://") else uri
+    try:
+        if "://" in path:
+            # Remote: let fsspec open it (s3fs, gcsfs, ... installed by the platform).
+            import fsspec
+
+            with fsspec.open(path, "rb", compression="infer") as handle:
+                return _parse(handle, fmt)
+        return _parse(path, fmt)
+    except FileNotFoundError as exc:
+        raise DataError(f"dataset {uri} does not exist") from exc
+    except pd.errors.EmptyDataError as exc:
+        raise DataError(f"dataset {uri} is empty (no header, no rows)") from exc
+    except (OSError, ValueError, ImportError) as exc:
+        raise DataError(f"cannot read dataset {uri} as {fmt}: {exc}") from exc
+    except Exception as exc:
+        # pandas/pyarrow parser errors have no common base beyond Exception.
+        raise DataError(f"cannot read dataset {uri} as {fmt}: {type(exc).__name__}: {exc}") from exc
+
+
+def _parse(source: Any, fmt: str) -> pd.DataFrame:
+    if fmt == "parquet":
+        return pd.read_parquet(source)
+    return pd.read_csv(source)
+
+
+def _infer_format(uri: str) -> str:
+    lowered = uri.lower()
+    for suffix, fmt in ((".parquet", "parquet"), (".pq", "parquet"), (".csv", "csv"),
+                        (".csv.gz", "csv"), (".csv.bz2", "csv"), (".csv.zst", "csv")):
+        if lowered.endswith(suffix):
+            return fmt
+    raise DataError(
+        f"cannot tell the format of {uri} from its extension; set dataset.format to csv or "
+        "parquet"
+    )
+
+
+def _listing(columns: list[str], limit: int = 20) -> str:
+    shown = ", ".join(columns[:limit])
+    return shown + (f", ... ({len(columns)} in all)" if len(columns) > limit else "")

@@ -1,0 +1,70 @@
+"""The training spec the Job is given: `spec.training` and `spec.evaluation` of a ModelDeployment.
+
+Read from a YAML/JSON file or inline JSON, with the CRD's field names, and parsed with the
+same `modelpilot.api.spec` models the operator uses, so both reject the same specs. Other
+sections of a full spec (serving, rollout, ...) are tolerated and ignored: the operator may
+pass the whole spec.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from modelpilot.api.spec import Evaluation, Training
+from modelpilot.trainer.errors import SpecError
+from pydantic import ValidationError
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    training: Training
+    evaluation: Evaluation
+
+
+def read_spec(*, path: Path | None = None, text: str | None = None) -> JobSpec:
+    """Parse the spec from a file or from inline text; SpecError names the bad field."""
+    if path is not None:
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise SpecError(f"cannot read spec file {path}: {exc.strerror or exc}") from exc
+    if text is None:
+        raise SpecError("no spec given")
+    try:
+        # YAML is a superset of JSON, so one parser reads both.
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SpecError(f"spec is not valid YAML/JSON: {exc}") from exc
+    return parse_job_spec(raw)
+
+
+def parse_job_spec(raw: Any) -> JobSpec:
+    if isinstance(raw, dict) and isinstance(raw.get("spec"), dict):
+        raw = raw["spec"]  # a whole ModelDeployment object
+    if not isinstance(raw, dict):
+        raise SpecError("spec must be a mapping with 'training' and 'evaluation'")
+    for section in ("training", "evaluation"):
+        if section not in raw:
+            raise SpecError(f"spec.{section} is required")
+    try:
+        training = Training.model_validate(raw["training"])
+    except ValidationError as exc:
+        raise SpecError(_describe("training", exc)) from exc
+    try:
+        evaluation = Evaluation.model_validate(raw["evaluation"])
+    except ValidationError as exc:
+        raise SpecError(_describe("evaluation", exc)) from exc
+    return JobSpec(training=training, evaluation=evaluation)
+
+
+def _describe(section: str, exc: ValidationError) -> str:
+    """One line per problem, each naming the field as the CRD spells it."""
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in (section, *err["loc"]))
+        message = err["msg"].removeprefix("Value error, ")
+        parts.append(f"spec.{where}: {message}")
+    return "; ".join(parts)

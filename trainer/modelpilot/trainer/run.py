@@ -1,0 +1,226 @@
+"""One training run, start to finish: the steps in order, the bundle written, the outcome.
+
+Order matters for the people waiting on it: everything that needs only the spec (estimator,
+params, allowlist, gate metric, transformers) and the stable model's digest is checked before
+the data is read, and everything that needs only the data before the (possibly hour-long)
+fit. Nothing is written until the end, and then atomically (`write_bundle`).
+
+A training pod may be retried after it wrote its bundle (killed before exiting, node lost):
+an output directory that already holds a valid bundle of *this* revision is re-reported
+instead of failing, so the retry converges.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from modelpilot.api.bundle import (
+    MODEL_FILE,
+    BundleError,
+    BundleExists,
+    BundleMetadata,
+    EvaluationRecord,
+    FeatureSchema,
+    read_metadata,
+    running_versions,
+    sha256_file,
+    write_bundle,
+)
+from modelpilot.api.metrics import metrics_for
+from modelpilot.api.summary import TrainingSummary
+from modelpilot.trainer.champion import check_stable, score_stable, verdict
+from modelpilot.trainer.datasets import load_dataset
+from modelpilot.trainer.errors import DataError, SpecError, TrainingError
+from modelpilot.trainer.estimators import build_estimator, effective_params
+from modelpilot.trainer.evaluation import evaluate
+from modelpilot.trainer.fitting import assemble, fit
+from modelpilot.trainer.jobspec import JobSpec, read_spec
+from modelpilot.trainer.preprocessing import build_preprocessor, check_transformers
+from modelpilot.trainer.settings import Settings
+from modelpilot.trainer.splitting import check_target, split
+
+
+@dataclass(frozen=True)
+class Outcome:
+    summary: TrainingSummary
+    output: Path
+    reused: bool = False  # the bundle was already there (a retried pod)
+    source: str | None = None
+    training_rows: int | None = None
+    features: tuple[str, ...] = ()
+    stable_revision: str | None = None
+    stable_metrics: dict[str, float] | None = None
+    notes: tuple[str, ...] = field(default=())  # warnings and remarks for people
+
+
+def load_job_spec(settings: Settings) -> JobSpec:
+    return read_spec(path=settings.spec_path, text=settings.spec_json)
+
+
+def train(settings: Settings, job: JobSpec) -> Outcome:
+    previous = reuse_existing(settings)
+    if previous is not None:
+        return previous
+    training, evaluation = job.training, job.evaluation
+
+    built = build_estimator(
+        training.estimator, training.params,
+        allowlist=settings.allowlist, random_state=training.random_state,
+    )
+    task_metrics = metrics_for(built.task)
+    if evaluation.metric not in task_metrics:
+        raise SpecError(
+            f"evaluation.metric {evaluation.metric!r} is not a {built.task} metric; "
+            f"{training.estimator} is scored with: {', '.join(task_metrics)}"
+        )
+    if evaluation.metric == "log_loss" and not hasattr(built.estimator, "predict_proba"):
+        raise SpecError(
+            f"evaluation.metric log_loss needs predict_proba, which {training.estimator} "
+            "does not have with these params"
+        )
+    check_transformers(training.preprocessing, settings.allowlist)
+    if settings.stable_dir is not None:
+        assert settings.stable_sha256 is not None
+        check_stable(settings.stable_dir, settings.stable_sha256)
+
+    data = load_dataset(training.dataset)
+    check_target(data, built.task)
+    preprocessor = build_preprocessor(training.preprocessing, data.features, settings.allowlist)
+    parts = split(
+        data, task=built.task, test_size=training.test_size, random_state=training.random_state
+    )
+
+    fitted = fit(assemble(preprocessor, built.estimator), parts.x_train, parts.y_train)
+    scores = evaluate(fitted.model, parts.x_holdout, parts.y_holdout, task=built.task)
+    if evaluation.metric not in scores.metrics:
+        raise SpecError(
+            f"{training.estimator} gives no {evaluation.metric} on this holdout (it needs "
+            f"predict_proba for every class); computed: {', '.join(scores.metrics)}"
+        )
+    stable = None
+    if settings.stable_dir is not None:
+        assert settings.stable_sha256 is not None
+        stable = score_stable(settings.stable_dir, settings.stable_sha256, parts, task=built.task)
+    gate = verdict(evaluation, scores, stable)
+
+    versions = running_versions()
+    classes = None
+    if built.task == "classification":
+        classes = np.asarray(fitted.model.classes_).tolist()
+    metadata = BundleMetadata(
+        name=settings.name,
+        namespace=settings.namespace,
+        revision=settings.revision,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        task=str(built.task),
+        estimator=built.import_path,
+        params=effective_params(built.estimator),
+        features=FeatureSchema(
+            names=list(data.features.columns),
+            dtypes=[str(t) for t in data.features.dtypes],
+        ),
+        classes=classes,
+        training_data_sha256=data.sha256,
+        holdout_sha256=parts.holdout_sha256,
+        metrics=scores.metrics,
+        versions=versions,
+        prediction_range=scores.prediction_range,
+        evaluation=EvaluationRecord(
+            metric=gate.metric,
+            candidate_score=gate.candidate_score,
+            stable_score=gate.stable_score,
+            stable_revision=None if stable is None else stable.metadata.revision,
+            stable_model_sha256=None if stable is None else stable.metadata.model_sha256,
+            verdict=str(gate.verdict),
+            message=gate.message if stable is None or not stable.note
+            else f"{gate.message} ({stable.note})",
+            training_rows=len(parts.y_train),
+            holdout_rows=len(parts.y_holdout),
+            fit_seconds=round(fitted.seconds, 3),
+        ),
+    )
+    try:
+        written = write_bundle(fitted.model, metadata, settings.output)
+    except BundleExists:
+        # Another attempt of this revision finished first: report its bundle, or refuse.
+        again = reuse_existing(settings)
+        if again is None:  # pragma: no cover - it exists, or write_bundle would have won
+            raise
+        return again
+    except (BundleError, OSError) as exc:
+        raise TrainingError(f"cannot write the bundle to {settings.output}: {exc}") from exc
+    except Exception as exc:  # pickling errors have no common base
+        raise TrainingError(
+            f"cannot write the bundle to {settings.output}: {type(exc).__name__}: {exc}"
+        ) from exc
+
+    notes = (*fitted.warnings, *scores.warnings)
+    if stable is not None:
+        notes += tuple(f"stable: {w}" for w in stable.scores.warnings)
+    return Outcome(
+        summary=summary_of(written),
+        output=settings.output,
+        source=data.source,
+        training_rows=len(parts.y_train),
+        features=tuple(data.features.columns),
+        stable_revision=None if stable is None else stable.metadata.revision,
+        stable_metrics=None if stable is None else stable.scores.metrics,
+        notes=notes,
+    )
+
+
+def summary_of(metadata: BundleMetadata) -> TrainingSummary:
+    record = metadata.evaluation
+    assert record is not None
+    return TrainingSummary(
+        ok=True,
+        revision=metadata.revision,
+        model_sha256=metadata.model_sha256,
+        task=metadata.task,
+        metric=record.metric,
+        candidate_score=record.candidate_score,
+        stable_score=record.stable_score,
+        verdict=record.verdict,
+        message=record.message,
+        holdout_sha256=metadata.holdout_sha256,
+        holdout_rows=record.holdout_rows,
+        metrics=dict(metadata.metrics),
+        versions=metadata.versions.model_dump(),
+        fit_seconds=record.fit_seconds,
+    )
+
+
+def reuse_existing(settings: Settings) -> Outcome | None:
+    """The outcome of an earlier attempt of this very revision, or None if there was none."""
+    out = settings.output
+    if not out.exists():
+        return None
+    try:
+        metadata = read_metadata(out)
+        actual = sha256_file(out / MODEL_FILE)
+    except (BundleError, OSError) as exc:
+        raise DataError(
+            f"output {out} already exists and is not a bundle ({exc}); a revision directory "
+            "is never overwritten"
+        ) from exc
+    mine = (settings.namespace, settings.name, settings.revision)
+    theirs = (metadata.namespace, metadata.name, metadata.revision)
+    if theirs != mine:
+        raise DataError(
+            f"output {out} already holds {'/'.join(theirs)}, not {'/'.join(mine)}; a revision "
+            "directory is never overwritten"
+        )
+    if metadata.model_sha256 != actual or metadata.evaluation is None:
+        raise DataError(
+            f"output {out} holds a damaged bundle of this revision (digest or evaluation "
+            "record does not match); remove it to retrain"
+        )
+    return Outcome(summary=summary_of(metadata), output=out, reused=True,
+                   features=tuple(metadata.features.names))
+
+
+def failure_summary(revision: str, exit_code: int, error: str) -> TrainingSummary:
+    return TrainingSummary(ok=False, revision=revision, exit_code=exit_code, error=error)
