@@ -1,7 +1,8 @@
 """`modelpilot train` / `python -m modelpilot.trainer`: flags in, exit code out.
 
 Everything this module does is at the edge: read settings, call `run.train`, print, write
-the termination message, map the exception tree (`errors.py`) to exit codes.
+the termination message, map the exception tree (`errors.py`) to exit codes. Every failure
+still writes a summary (ok=false, exit_code, error) so the operator can show the reason.
 """
 
 from __future__ import annotations
@@ -10,18 +11,19 @@ import os
 import sys
 import traceback
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
-from modelpilot.trainer.errors import EXIT_OK, EXIT_SPEC, TrainerError, TrainingError
+from modelpilot.api import names
+from modelpilot.trainer import report
+from modelpilot.trainer.errors import EXIT_OK, TrainerError, TrainingError
+from modelpilot.trainer.run import failure_summary, load_job_spec, train
+from modelpilot.trainer.settings import Settings, parse_settings
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
-    from modelpilot.trainer import report
-    from modelpilot.trainer.run import failure_summary, load_job_spec, train
-    from modelpilot.trainer.settings import parse_settings
-
     env = os.environ if env is None else env
     argv = sys.argv[1:] if argv is None else argv
-    settings = None
+    settings: Settings | None = None
     try:
         try:
             settings = parse_settings(argv, env)
@@ -29,36 +31,27 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             return int(exc.code or 0)
         outcome = train(settings, load_job_spec(settings))
     except TrainerError as exc:
-        return _fail(exc, settings, env, report, failure_summary)
+        return _fail(exc, settings, env)
     except Exception as exc:
-        traceback.print_exc()
-        error = TrainingError(f"unexpected {type(exc).__name__}: {exc}")
-        return _fail(error, settings, env, report, failure_summary)
+        traceback.print_exc()  # a bug, not a user error: keep the trace for the issue
+        return _fail(TrainingError(f"unexpected {type(exc).__name__}: {exc}"), settings, env)
     print(report.render(outcome), flush=True)
     report.write_termination_log(outcome.summary, settings.termination_log)
     return EXIT_OK
 
 
-def _fail(exc, settings, env, report, failure_summary) -> int:  # type: ignore[no-untyped-def]
-    message = str(exc)
-    print(f"modelpilot train: {exc.kind}: {message}", file=sys.stderr, flush=True)
+def _fail(exc: TrainerError, settings: Settings | None, env: Mapping[str, str]) -> int:
+    print(f"modelpilot train: {exc.kind}: {exc}", file=sys.stderr, flush=True)
     if settings is not None:
         revision, log = settings.revision, settings.termination_log
-    else:
-        # The command line itself was bad: still tell the operator, from the environment.
-        from pathlib import Path
-
-        from modelpilot.api import names
-
+    else:  # the command line itself was bad: still tell the operator, from the environment
         revision = env.get(names.ENV_REVISION, "")
         raw = env.get(names.ENV_TERMINATION_LOG)
         log = Path(raw) if raw else None
-    summary = failure_summary(revision, exc.exit_code, f"{exc.kind}: {message}")
-    report.write_termination_log(summary, log)
+    report.write_termination_log(failure_summary(revision, exc.exit_code, f"{exc.kind}: {exc}"),
+                                 log)
     return exc.exit_code
 
 
 if __name__ == "__main__":
     sys.exit(main())
-
-__all__ = ["EXIT_SPEC", "main"]

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 from modelpilot.api.spec import Dataset
-from modelpilot.trainer.errors import DataError
+from modelpilot.trainer.errors import DataError, SpecError
 
 # Name -> scikit-learn loader. These ship inside scikit-learn: no network needed.
 BUILTIN = {
@@ -109,8 +109,9 @@ def fingerprint(frame: pd.DataFrame | pd.Series) -> str:
 def _load_builtin(name: str) -> tuple[pd.DataFrame, list[str], str]:
     loader_name = BUILTIN.get(name)
     if loader_name is None:
-        raise DataError(
-            f"unknown builtin dataset {name!r}; known: {', '.join(sorted(BUILTIN))}"
+        raise SpecError(
+            f"spec.training.dataset.builtin: unknown dataset {name!r}; known: "
+            f"{', '.join(sorted(BUILTIN))}"
         )
     import sklearn.datasets
 
