@@ -45,5 +45,12 @@ test: lint test-unit test-e2e
 k8s-bin:
 	hack/k8s/build.sh
 
+# The chart ships the very CRD files of manifests/crd (tests/unit/packaging checks they are
+# byte-identical): run after regenerating the CRD.
+sync-crds:
+	rm -f charts/modelpilot/crds/*.yaml
+	find manifests/crd -maxdepth 1 -name '*.yaml' ! -name kustomization.yaml \
+		-exec cp {} charts/modelpilot/crds/ \;
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
