@@ -1,0 +1,135 @@
+"""The `gatewayAPI` router: weights on the backendRefs of a named HTTPRoute.
+
+Every rule of the route that sends traffic to the stable or canary Service is weighted (a
+route often has one rule per protocol path, /v1/models and /v2/models, and the canary must
+see both); rules to other Services, matches, filters and the backendRefs' own filters are
+left untouched. Gateway API weights are relative; we write percentages, so they read as such.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from modelpilot.operator.routers.backends import Entry, relative_weight, reweight
+from modelpilot.operator.routers.clients import CustomObjects, ObjectRef, update_object
+from modelpilot.operator.routers.errors import RouterSpecError
+from modelpilot.operator.routers.router import RouteTarget
+from modelpilot.operator.routers.weights import Weights
+
+GROUP = "gateway.networking.k8s.io"
+VERSION = "v1"
+PLURAL = "httproutes"
+
+
+class GatewayAPIRouter:
+    """Weights on the backendRefs of HTTPRoute `http_route` in the target's namespace."""
+
+    kind = "gatewayAPI"
+
+    def __init__(self, objects: CustomObjects, *, http_route: str, version: str = VERSION) -> None:
+        self._objects = objects
+        self._http_route = http_route
+        self._version = version
+
+    def ensure_routes(self, target: RouteTarget) -> None:
+        def add_canary(route: dict[str, Any]) -> dict[str, Any]:
+            return _reweighted(
+                route, target, weights={target.canary_service: 0}, add_only=True
+            )
+
+        update_object(self._objects, self._ref(target), add_canary)
+
+    def set_weights(self, target: RouteTarget, weights: Weights) -> Weights:
+        split = {target.stable_service: weights.stable, target.canary_service: weights.canary}
+        update_object(
+            self._objects,
+            self._ref(target),
+            lambda route: _reweighted(route, target, weights=split),
+        )
+        return weights
+
+    def get_weights(self, target: RouteTarget) -> Weights:
+        route = self._objects.get(self._ref(target))
+        refs = _rules_to_versions(route, target)[0].get("backendRefs") or []
+        service_of = _service_of(target)
+        return Weights.from_shares(
+            stable=relative_weight(refs, target.stable_service, service_of),
+            canary=relative_weight(refs, target.canary_service, service_of),
+        )
+
+    def finalize(self, target: RouteTarget, *, promoted: bool) -> Weights:
+        keep, drop = (
+            (target.canary_service, target.stable_service)
+            if promoted
+            else (target.stable_service, target.canary_service)
+        )
+        update_object(
+            self._objects,
+            self._ref(target),
+            lambda route: _reweighted(route, target, weights={keep: 100}, remove=(drop,)),
+        )
+        return Weights.CANARY_ONLY if promoted else Weights.STABLE_ONLY
+
+    def _ref(self, target: RouteTarget) -> ObjectRef:
+        return ObjectRef(
+            group=GROUP,
+            version=self._version,
+            plural=PLURAL,
+            namespace=target.namespace,
+            name=self._http_route,
+        )
+
+
+def _service_of(target: RouteTarget) -> Callable[[Entry], str | None]:
+    ours = (target.stable_service, target.canary_service)
+
+    def service_of(ref: Entry) -> str | None:
+        is_service = ref.get("group", "") == "" and ref.get("kind", "Service") == "Service"
+        same_namespace = ref.get("namespace", target.namespace) == target.namespace
+        name = ref.get("name")
+        return name if is_service and same_namespace and name in ours else None
+
+    return service_of
+
+
+def _renamed(ref: Entry, service: str) -> Entry:
+    ref["name"] = service
+    return ref
+
+
+def _rules_to_versions(route: dict[str, Any], target: RouteTarget) -> list[dict[str, Any]]:
+    service_of = _service_of(target)
+    rules = [
+        rule
+        for rule in (route.get("spec") or {}).get("rules") or []
+        if any(service_of(ref) for ref in rule.get("backendRefs") or [])
+    ]
+    if not rules:
+        name = (route.get("metadata") or {}).get("name", "?")
+        raise RouterSpecError(
+            f"HTTPRoute {target.namespace}/{name} has no rule with a backendRef to Service "
+            f"{target.stable_service} (stable) or {target.canary_service} (canary); "
+            "point a rule at the stable Service"
+        )
+    return rules
+
+
+def _reweighted(
+    route: dict[str, Any],
+    target: RouteTarget,
+    *,
+    weights: dict[str, int],
+    remove: tuple[str, ...] = (),
+    add_only: bool = False,
+) -> dict[str, Any]:
+    for rule in _rules_to_versions(route, target):
+        rule["backendRefs"] = reweight(
+            rule["backendRefs"],
+            service_of=_service_of(target),
+            renamed=_renamed,
+            weights=weights,
+            remove=remove,
+            add_only=add_only,
+        )
+    return route
