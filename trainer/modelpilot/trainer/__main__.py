@@ -11,18 +11,16 @@ import os
 import sys
 import traceback
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
-from modelpilot.api import names
 from modelpilot.trainer import report
 from modelpilot.trainer.errors import EXIT_OK, TrainerError, TrainingError
 from modelpilot.trainer.run import failure_summary, load_job_spec, train
-from modelpilot.trainer.settings import Settings, parse_settings
+from modelpilot.trainer.settings import Settings, parse_settings, report_target
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     env = os.environ if env is None else env
-    argv = sys.argv[1:] if argv is None else argv
+    argv = list(sys.argv[1:] if argv is None else argv)
     settings: Settings | None = None
     try:
         try:
@@ -31,23 +29,24 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             return int(exc.code or 0)
         outcome = train(settings, load_job_spec(settings))
     except TrainerError as exc:
-        return _fail(exc, settings, env)
+        return _fail(exc, settings, argv, env)
     except Exception as exc:
         traceback.print_exc()  # a bug, not a user error: keep the trace for the issue
-        return _fail(TrainingError(f"unexpected {type(exc).__name__}: {exc}"), settings, env)
+        error = TrainingError(f"unexpected {type(exc).__name__}: {exc}")
+        return _fail(error, settings, argv, env)
     print(report.render(outcome), flush=True)
     report.write_termination_log(outcome.summary, settings.termination_log)
     return EXIT_OK
 
 
-def _fail(exc: TrainerError, settings: Settings | None, env: Mapping[str, str]) -> int:
+def _fail(
+    exc: TrainerError, settings: Settings | None, argv: list[str], env: Mapping[str, str]
+) -> int:
     print(f"modelpilot train: {exc.kind}: {exc}", file=sys.stderr, flush=True)
     if settings is not None:
         revision, log = settings.revision, settings.termination_log
-    else:  # the command line itself was bad: still tell the operator, from the environment
-        revision = env.get(names.ENV_REVISION, "")
-        raw = env.get(names.ENV_TERMINATION_LOG)
-        log = Path(raw) if raw else None
+    else:  # the command line itself was bad: still tell the operator what we can
+        revision, log = report_target(argv, env)
     report.write_termination_log(failure_summary(revision, exc.exit_code, f"{exc.kind}: {exc}"),
                                  log)
     return exc.exit_code

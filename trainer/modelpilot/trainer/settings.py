@@ -112,3 +112,23 @@ def parse_settings(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
         revision=revision,
         allowlist=allowlist or names.DEFAULT_ESTIMATOR_ALLOWLIST,
     )
+
+
+def report_target(argv: Sequence[str], env: Mapping[str, str]) -> tuple[str, Path | None]:
+    """(revision, termination log) from a command line that failed to parse, best effort.
+
+    A bad command line must still leave a summary for the operator to show.
+    """
+    lenient = argparse.ArgumentParser(add_help=False)
+    for flag in ("--termination-log", "--revision", "--output"):
+        lenient.add_argument(flag)
+    try:
+        known, _ = lenient.parse_known_args(list(argv))
+    except SystemExit:  # e.g. a flag given without its value
+        known = argparse.Namespace(termination_log=None, revision=None, output=None)
+    log = known.termination_log or env.get(names.ENV_TERMINATION_LOG)
+    output = known.output or env.get(names.ENV_OUTPUT)
+    revision = known.revision or env.get(names.ENV_REVISION) or (
+        Path(output).name if output else ""
+    )
+    return revision, Path(log) if log else None
