@@ -22,17 +22,6 @@ helm_ldflags="-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
 helm_ldflags+=" -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
 etcd_ldflags=""
 
-# Version stamps the upstream release scripts inject (hack/lib/version.sh in k8s.io/kubernetes):
-# without them the binaries report v0.0.0-master, which kubectl/helm version checks reject.
-k8s_minor="${K8S_VERSION#v1.}"; k8s_minor="${k8s_minor%%.*}"
-k8s_ldflags=""
-for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-  k8s_ldflags+=" -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$k8s_minor"
-  k8s_ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
-done
-helm_ldflags="-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
-helm_ldflags+=" -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
-
 build() {  # build MODULE_DIR PACKAGE OUTPUT_NAME [EXTRA_LDFLAGS]
   local dir="$1" pkg="$2" out="$3" extra="${4:-}"
   # The stamp records what the binary was built from, so a changed pin or flag rebuilds it.
