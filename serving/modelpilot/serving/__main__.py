@@ -1,0 +1,64 @@
+"""`modelpilot serve ...` / `python -m modelpilot.serving ...`: the serving pod's program.
+
+Order matters: thread limits go into the environment before numpy, scipy or sklearn start
+their OpenMP/BLAS pools; the bundle is verified and loaded before the server listens, so a
+tampered or version-skewed bundle exits non-zero with one stderr line and never serves.
+Nothing is written to disk (the pod may run with a read-only root filesystem).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+# One thread per native pool unless the operator set otherwise: the server gets its
+# concurrency from batching requests, and a pool per core would fight the event loop.
+THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+              "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+def _limit_threads(environ: dict[str, str] | os._Environ[str]) -> None:
+    for name in THREAD_ENV:
+        environ.setdefault(name, "1")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    _limit_threads(os.environ)
+    from .settings import SettingsError, parse_settings
+
+    try:
+        settings = parse_settings(sys.argv[1:] if argv is None else argv, os.environ)
+    except SettingsError as exc:
+        print(f"modelpilot serve: {exc}", file=sys.stderr)
+        return 2
+
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from .errors import ModelLoadError
+    from .model import SklearnModel
+
+    model = SklearnModel(name=settings.model_name, model_dir=settings.model_dir,
+                         expected_sha256=settings.expected_sha256,
+                         version=settings.model_version)
+    try:
+        model.load()
+    except ModelLoadError as exc:
+        line = " ".join(str(exc).split())
+        print(f"modelpilot serve: refusing to start: {line}", file=sys.stderr)
+        return 1
+
+    from .app import create_app
+    from .server import run
+
+    app = create_app(settings, model)
+    logging.getLogger("modelpilot.serving").info(
+        "serving model %s version %s (sha256 %s) on %s:%d",
+        settings.model_name, model.version, model.sha256, settings.host, settings.port,
+    )
+    return run(app, app.state.service, settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""HTTP routes: thin on purpose. Read the body, call the service, wrap bytes in a response.
+
+Bodies are read as raw bytes and parsed by the protocol modules (no per-request pydantic
+model: a 32x50 tensor would cost more to validate as objects than to predict). The request
+schemas still appear in the OpenAPI document through `openapi_extra`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from . import v1, v2
+from .codec import encode
+from .errors import MalformedRequest, PayloadTooLarge
+from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from .service import InferenceService
+
+JSON = "application/json"
+
+
+def _body_doc(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"requestBody": {"required": True,
+                            "content": {JSON: {"schema": schema}}}}
+
+
+def _json(content: bytes, status_code: int = 200) -> Response:
+    return Response(content=content, status_code=status_code, media_type=JSON)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refusing more than `limit` bytes before reading them when possible."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            size = int(declared)
+        except ValueError:
+            raise MalformedRequest(f"invalid Content-Length {declared!r}") from None
+        if size > limit:
+            raise PayloadTooLarge(
+                f"request body is {size} bytes; this server accepts at most {limit} "
+                "(--max-body-bytes)"
+            )
+        return await request.body()
+    chunks = []
+    received = 0
+    async for chunk in request.stream():
+        received += len(chunk)
+        if received > limit:
+            raise PayloadTooLarge(
+                f"request body exceeds {limit} bytes (--max-body-bytes)"
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def build_router(service: InferenceService) -> APIRouter:
+    router = APIRouter()
+    limit = service.settings.max_body_bytes
+
+    # -- health (separate liveness and readiness) -------------------------------------------
+
+    @router.get("/v2/health/live", tags=["health"])
+    async def live() -> Response:
+        return _json(b'{"live":true}')
+
+    @router.get("/v2/health/ready", tags=["health"])
+    async def ready() -> Response:
+        ok = service.ready
+        return _json(b'{"ready":true}' if ok else b'{"ready":false}', 200 if ok else 503)
+
+    @router.get("/", tags=["health"], include_in_schema=False)
+    async def root() -> Response:  # KServe V1 liveness
+        return _json(b'{"status":"alive"}')
+
+    @router.get("/metrics", tags=["health"])
+    async def metrics() -> Response:
+        return Response(content=service.render_metrics(), media_type=METRICS_CONTENT_TYPE)
+
+    # -- KServe V1 ---------------------------------------------------------------------------
+
+    @router.get("/v1/models", tags=["v1"])
+    async def v1_models() -> Response:
+        return _json(encode({"models": [service.name]}))
+
+    @router.get("/v1/models/{name}", tags=["v1"])
+    async def v1_model(name: str) -> Response:
+        service.check_name(name)
+        ok = service.ready
+        return _json(v1.model_status(name, ready=ok), 200 if ok else 503)
+
+    @router.post("/v1/models/{name}:predict", tags=["v1"],
+                 openapi_extra=_body_doc(v1.REQUEST_SCHEMA))
+    async def v1_predict(name: str, request: Request) -> Response:
+        with service.observe(v1.PROTOCOL):
+            service.check_name(name)
+            return _json(await service.v1_predict(await read_body(request, limit)))
+
+    # -- Open Inference Protocol (V2) ------------------------------------------------------
+
+    @router.get("/v2", tags=["v2"])
+    async def v2_server() -> Response:
+        return _json(encode(v2.server_metadata(_package_version())))
+
+    @router.get("/v2/models/{name}", tags=["v2"])
+    async def v2_model(name: str) -> Response:
+        service.check_name(name)
+        return _json(service.v2_metadata())
+
+    @router.get("/v2/models/{name}/versions/{version}", tags=["v2"])
+    async def v2_model_version(name: str, version: str) -> Response:
+        service.check_name(name)
+        service.check_version(version)
+        return _json(service.v2_metadata())
+
+    @router.get("/v2/models/{name}/ready", tags=["v2"])
+    async def v2_model_ready(name: str) -> Response:
+        service.check_name(name)
+        ok = service.ready
+        return _json(encode({"name": name, "ready": ok}), 200 if ok else 503)
+
+    @router.get("/v2/models/{name}/versions/{version}/ready", tags=["v2"])
+    async def v2_model_version_ready(name: str, version: str) -> Response:
+        service.check_name(name)
+        service.check_version(version)
+        ok = service.ready
+        return _json(encode({"name": name, "ready": ok}), 200 if ok else 503)
+
+    @router.post("/v2/models/{name}/infer", tags=["v2"],
+                 openapi_extra=_body_doc(v2.REQUEST_SCHEMA))
+    async def v2_infer(name: str, request: Request) -> Response:
+        with service.observe(v2.PROTOCOL):
+            service.check_name(name)
+            return _json(await service.v2_infer(await read_body(request, limit)))
+
+    @router.post("/v2/models/{name}/versions/{version}/infer", tags=["v2"],
+                 openapi_extra=_body_doc(v2.REQUEST_SCHEMA))
+    async def v2_infer_version(name: str, version: str, request: Request) -> Response:
+        with service.observe(v2.PROTOCOL):
+            service.check_name(name)
+            service.check_version(version)
+            return _json(await service.v2_infer(await read_body(request, limit)))
+
+    return router
+
+
+def _package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("modelpilot")
+    except PackageNotFoundError:
+        return "0+unknown"

@@ -1,0 +1,158 @@
+"""The inference service: what the routes call, with everything a request needs in one place.
+
+It owns the model, the feature layout, the micro-batcher and the metrics for one app, and
+the two flags probes read (`ready`, `draining`). Routes stay thin: read the body, call one
+method here, wrap the bytes in a response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from modelpilot.api.names import HEADER_MODEL_SHA256, HEADER_MODEL_VERSION
+
+from . import codec, v1, v2
+from .batching import MicroBatcher
+from .errors import ModelNotFound, ModelNotReady, ServingError
+from .features import FeatureLayout
+from .metrics import ServingMetrics
+from .model import Prediction, SklearnModel
+from .settings import Settings
+
+
+class InferenceService:
+    def __init__(self, settings: Settings, model: SklearnModel | None = None) -> None:
+        self.settings = settings
+        self.model = model or SklearnModel(
+            name=settings.model_name,
+            model_dir=settings.model_dir,
+            expected_sha256=settings.expected_sha256,
+            version=settings.model_version,
+        )
+        self.name = settings.model_name
+        self.draining = False
+        self.response_headers: list[tuple[bytes, bytes]] = []
+        self.layout: FeatureLayout | None = None
+        self.metrics: ServingMetrics | None = None
+        self.batcher: MicroBatcher | None = None
+        self._v2_metadata: bytes = b""
+        self._started = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load the model if the caller has not (readiness stays false until then)."""
+        if not self.model.ready:
+            await asyncio.to_thread(self.model.load)
+        model = self.model
+        self.layout = FeatureLayout.from_schema(model.features,
+                                                max_rows=self.settings.max_batch_rows)
+        self.metrics = ServingMetrics(model=self.name, version=model.version, task=model.task,
+                                      classes=model.classes)
+        self.batcher = MicroBatcher(self._predict_and_count,
+                                    max_batch_rows=self.settings.max_batch_rows,
+                                    max_wait_s=self.settings.batch_wait_ms / 1000.0)
+        await self.batcher.start()
+        self.response_headers = [
+            (HEADER_MODEL_VERSION.encode(), model.version.encode()),
+            (HEADER_MODEL_SHA256.encode(), model.sha256.encode()),
+        ]
+        self._v2_metadata = codec.encode(v2.model_metadata(
+            name=self.name, version=model.version, layout=self.layout, classes=model.classes,
+            prediction_datatype=self._prediction_datatype(), has_proba=model.has_proba,
+            task=model.task, sha256=model.sha256,
+        ))
+        self._started = True
+
+    async def stop(self) -> None:
+        self.draining = True
+        if self.batcher is not None:
+            await self.batcher.stop()
+
+    def begin_drain(self) -> None:
+        """SIGTERM: readiness goes false; requests are still answered."""
+        self.draining = True
+
+    @property
+    def ready(self) -> bool:
+        return self._started and self.model.ready and not self.draining
+
+    # -- requests --------------------------------------------------------------------------
+
+    def check_name(self, name: str) -> None:
+        if name != self.name:
+            raise ModelNotFound(f"no model named {name!r} here; this server serves {self.name!r}")
+
+    def check_version(self, version: str) -> None:
+        if self._started and version != self.model.version:
+            raise ModelNotFound(
+                f"model {self.name!r} has no version {version!r}; it serves "
+                f"{self.model.version!r}"
+            )
+
+    @contextmanager
+    def observe(self, protocol: str) -> Iterator[None]:
+        """Count the request and its latency under the status code it ends with."""
+        start = time.perf_counter()
+        code = 500
+        try:
+            yield
+            code = 200
+        except ServingError as exc:
+            code = exc.status_code
+            raise
+        finally:
+            if self.metrics is not None:
+                self.metrics.observe_request(protocol, code, time.perf_counter() - start)
+
+    async def v1_predict(self, body: bytes) -> bytes:
+        layout, batcher = self._serving()
+        request = v1.parse_predict(body, layout, has_proba=self.model.has_proba)
+        result = await batcher.predict(request.features, proba=request.proba)
+        return v1.render_predict(result.predictions, result.probabilities)
+
+    async def v2_infer(self, body: bytes) -> bytes:
+        layout, batcher = self._serving()
+        request = v2.parse_infer(body, layout, has_proba=self.model.has_proba)
+        result = await batcher.predict(request.features, proba=request.proba)
+        return v2.render_infer(
+            model_name=self.name, model_version=self.model.version, request_id=request.id,
+            outputs=request.outputs, predictions=result.predictions,
+            probabilities=result.probabilities,
+        )
+
+    def v2_metadata(self) -> bytes:
+        self._serving()
+        return self._v2_metadata
+
+    def render_metrics(self) -> bytes:
+        return self.metrics.render() if self.metrics is not None else b""
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _serving(self) -> tuple[FeatureLayout, MicroBatcher]:
+        if self.layout is None or self.batcher is None:
+            raise ModelNotReady(f"model {self.name!r} is not loaded yet")
+        return self.layout, self.batcher
+
+    def _predict_and_count(self, features, proba: bool) -> Prediction:  # type: ignore[no-untyped-def]
+        result = self.model.predict(features, proba=proba)
+        if self.metrics is not None:
+            self.metrics.observe_predictions(result.predictions)
+        return result
+
+    def _prediction_datatype(self) -> str:
+        classes = self.model.classes
+        if self.model.task == "classification" and classes:
+            sample = classes[0]
+            if isinstance(sample, bool):
+                return "BOOL"
+            if isinstance(sample, int):
+                return "INT64"
+            if isinstance(sample, float):
+                return "FP64"
+            return "BYTES"
+        return "FP64"

@@ -1,0 +1,157 @@
+"""What one server process is told: flags, each with an environment variable as its default.
+
+Pods pass configuration through the environment (the operator sets MODELPILOT_*), people
+pass flags; a flag wins over the environment. Parsing is a pure function of (argv, environ)
+so tests need not touch os.environ.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from modelpilot.api.names import (
+    ENV_EXPECTED_SHA256,
+    ENV_MODEL_DIR,
+    ENV_MODEL_NAME,
+    ENV_MODEL_VERSION,
+    ENV_PORT,
+    SERVING_PORT,
+)
+
+ENV_HOST = "MODELPILOT_HOST"
+ENV_MAX_BATCH_ROWS = "MODELPILOT_MAX_BATCH_ROWS"
+ENV_MAX_BODY_BYTES = "MODELPILOT_MAX_BODY_BYTES"
+ENV_BATCH_WAIT_MS = "MODELPILOT_BATCH_WAIT_MS"
+ENV_DRAIN_SECONDS = "MODELPILOT_DRAIN_SECONDS"
+ENV_SHUTDOWN_TIMEOUT = "MODELPILOT_SHUTDOWN_TIMEOUT_SECONDS"
+ENV_LOG_LEVEL = "MODELPILOT_LOG_LEVEL"
+
+DEFAULT_MAX_BATCH_ROWS = 1024
+DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    model_dir: str
+    model_name: str
+    expected_sha256: str
+    # None: the bundle's revision (metadata.json "revision") names the version.
+    model_version: str | None = None
+    host: str = "0.0.0.0"
+    port: int = SERVING_PORT
+    # Rows one request may carry, and rows one predict call may combine across requests.
+    max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    # Extra time the batcher may hold a lone request hoping for company. 0 = never wait:
+    # batches still form from whatever queued while the previous predict ran, which adapts
+    # to load without adding latency when idle.
+    batch_wait_ms: float = 0.0
+    # After SIGTERM: seconds to keep serving with readiness false, so endpoints controllers
+    # and load balancers stop sending before the listener closes.
+    drain_seconds: float = 2.0
+    # Then: the longest to wait for in-flight requests before exiting anyway.
+    shutdown_timeout_seconds: float = 25.0
+    log_level: str = "info"
+
+
+class SettingsError(ValueError):
+    """A required setting is missing or a value is out of range."""
+
+
+def _env_default(environ: Mapping[str, str], name: str, default: str | None = None) -> str | None:
+    value = environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"not a TCP port: {value}")
+    return value
+
+
+def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
+    env = environ
+    parser = argparse.ArgumentParser(
+        prog="modelpilot serve",
+        description="Serve one verified model bundle over KServe V1 and Open Inference V2.",
+    )
+    add = parser.add_argument
+    add("--model-dir", default=_env_default(env, ENV_MODEL_DIR),
+        help=f"bundle directory (env {ENV_MODEL_DIR})")
+    add("--model-name", default=_env_default(env, ENV_MODEL_NAME),
+        help=f"name in the URL paths (env {ENV_MODEL_NAME})")
+    add("--expected-sha256", default=_env_default(env, ENV_EXPECTED_SHA256),
+        help=f"sha256 of model.joblib the operator trusts (env {ENV_EXPECTED_SHA256})")
+    add("--model-version", default=_env_default(env, ENV_MODEL_VERSION),
+        help=f"version reported in headers and metrics; default the bundle's revision "
+        f"(env {ENV_MODEL_VERSION})")
+    add("--host", default=_env_default(env, ENV_HOST, "0.0.0.0"), help=f"(env {ENV_HOST})")
+    add("--port", type=_port, default=_env_default(env, ENV_PORT, str(SERVING_PORT)),
+        help=f"(env {ENV_PORT})")
+    add("--max-batch-rows", type=_positive_int,
+        default=_env_default(env, ENV_MAX_BATCH_ROWS, str(DEFAULT_MAX_BATCH_ROWS)),
+        help=f"most rows per request and per predict call (env {ENV_MAX_BATCH_ROWS})")
+    add("--max-body-bytes", type=_positive_int,
+        default=_env_default(env, ENV_MAX_BODY_BYTES, str(DEFAULT_MAX_BODY_BYTES)),
+        help=f"largest request body accepted (env {ENV_MAX_BODY_BYTES})")
+    add("--batch-wait-ms", type=_non_negative_float,
+        default=_env_default(env, ENV_BATCH_WAIT_MS, "0"),
+        help=f"longest a request waits for others to batch with (env {ENV_BATCH_WAIT_MS})")
+    add("--drain-seconds", type=_non_negative_float,
+        default=_env_default(env, ENV_DRAIN_SECONDS, "2"),
+        help=f"after SIGTERM, keep serving with readiness false this long "
+        f"(env {ENV_DRAIN_SECONDS})")
+    add("--shutdown-timeout-seconds", type=_non_negative_float,
+        default=_env_default(env, ENV_SHUTDOWN_TIMEOUT, "25"),
+        help=f"then wait at most this long for in-flight requests (env {ENV_SHUTDOWN_TIMEOUT})")
+    add("--log-level", default=_env_default(env, ENV_LOG_LEVEL, "info"),
+        choices=["critical", "error", "warning", "info", "debug"])
+    return parser
+
+
+def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
+    """Flags over environment. Raises SettingsError naming what is missing."""
+    parser = build_parser(environ)
+    args = parser.parse_args(list(argv))
+    missing = [
+        f"--{flag.replace('_', '-')} (env {env})"
+        for flag, env in (
+            ("model_dir", ENV_MODEL_DIR),
+            ("model_name", ENV_MODEL_NAME),
+            ("expected_sha256", ENV_EXPECTED_SHA256),
+        )
+        if not getattr(args, flag)
+    ]
+    if missing:
+        raise SettingsError(f"missing required setting(s): {', '.join(missing)}")
+    return Settings(
+        model_dir=args.model_dir,
+        model_name=args.model_name,
+        expected_sha256=args.expected_sha256.strip().lower(),
+        model_version=args.model_version,
+        host=args.host,
+        port=int(args.port),
+        max_batch_rows=int(args.max_batch_rows),
+        max_body_bytes=int(args.max_body_bytes),
+        batch_wait_ms=float(args.batch_wait_ms),
+        drain_seconds=float(args.drain_seconds),
+        shutdown_timeout_seconds=float(args.shutdown_timeout_seconds),
+        log_level=args.log_level,
+    )
