@@ -54,7 +54,7 @@ annotations:
 
 {{/* image REF: "repository:tag", the tag defaulting to the chart's appVersion. */}}
 {{- define "modelpilot.image" -}}
-{{- printf "%s:%s" .repository (default .appVersion .tag) -}}
+{{- printf "%s:%s" .repository (toString (default .appVersion .tag)) -}}
 {{- end -}}
 
 {{/* The namespaces the operator's RBAC is bound in: empty list = cluster-wide. */}}

@@ -1,0 +1,236 @@
+"""The Helm chart rendered by the real `helm` (lint, template), compared with manifests/.
+
+These need the pinned helm and kubectl binaries (built by `make k8s-bin` before the e2e suite
+runs) but no cluster; the install tests beside this file put the same output on a real one.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+CHART = REPO / "charts" / "modelpilot"
+RELEASE, NAMESPACE = "modelpilot", "modelpilot-system"
+
+
+def k8s_bin() -> Path:
+    """Where hack/k8s/build.sh puts the pinned binaries (the cluster fixtures use the same)."""
+    versions = dict(
+        line.split("=", 1)
+        for line in (REPO / "hack" / "k8s" / "versions.env").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    )
+    cache = Path(os.environ.get("MODELPILOT_CACHE") or Path.home() / ".cache" / "modelpilot")
+    return cache / "k8s" / versions["K8S_VERSION"].strip() / "bin"
+
+
+def tool(name: str) -> str:
+    path = k8s_bin() / name
+    assert path.exists(), f"{path} is missing: run `make k8s-bin`"
+    return str(path)
+
+
+def run(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, check=False, timeout=120)
+
+
+def helm_template(*sets: str, release: str = RELEASE) -> list[dict[str, Any]]:
+    args = [tool("helm"), "template", release, str(CHART), "--namespace", NAMESPACE]
+    for s in sets:
+        args += ["--set", s]
+    result = run(*args)
+    assert result.returncode == 0, result.stderr
+    return [d for d in yaml.safe_load_all(result.stdout) if d]
+
+
+def kustomize(folder: str) -> list[dict[str, Any]]:
+    result = run(tool("kubectl"), "kustomize", str(REPO / folder))
+    assert result.returncode == 0, result.stderr
+    return [d for d in yaml.safe_load_all(result.stdout) if d]
+
+
+def by_kind_name(objects: list[dict[str, Any]]) -> dict[tuple[str, str, str | None], Any]:
+    return {
+        (o["kind"], o["metadata"]["name"], o["metadata"].get("namespace")): o for o in objects
+    }
+
+
+def env_of(deployment: dict[str, Any]) -> dict[str, str | None]:
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    return {e["name"]: e.get("value") for e in container["env"]}
+
+
+def operator_deployment(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    (deployment,) = [o for o in objects if o["kind"] == "Deployment"]
+    return deployment
+
+
+# ----------------------------------------------------------------------------- helm lint
+
+
+@pytest.mark.parametrize(
+    "sets",
+    [
+        pytest.param((), id="defaults"),
+        pytest.param(("watchNamespaces={ml,team-b}",), id="namespace-list"),
+        pytest.param(
+            ("metrics.serviceMonitor.enabled=true", "commonLabels.team=ml",
+             "commonAnnotations.owner=platform"),
+            id="service-monitor-and-extra-metadata",
+        ),
+    ],
+)
+def test_helm_lint_is_clean(sets: tuple[str, ...]) -> None:
+    args = [tool("helm"), "lint", "--strict", str(CHART)]
+    for s in sets:
+        args += ["--set", s]
+    result = run(*args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "[WARNING]" not in result.stdout and "[ERROR]" not in result.stdout, result.stdout
+
+
+# ----------------------------------------------------------------- same objects as kustomize
+
+
+def test_chart_renders_what_kustomize_installs() -> None:
+    """With release `modelpilot` in `modelpilot-system`, names and rules match manifests/."""
+    chart = by_kind_name(helm_template())
+    manifests = by_kind_name(kustomize("manifests/default"))
+    # Helm leaves the namespace to `--create-namespace` and installs crds/ by itself.
+    expected = {k for k in manifests if k[0] not in {"Namespace", "CustomResourceDefinition"}}
+    assert set(chart) == expected
+    for key, obj in manifests.items():
+        if key[0] in {"ClusterRole", "Role"}:
+            assert chart[key]["rules"] == obj["rules"], key
+        if key[0] in {"ClusterRoleBinding", "RoleBinding"}:
+            assert chart[key]["roleRef"] == obj["roleRef"], key
+            assert chart[key]["subjects"] == obj["subjects"], key
+
+
+def test_chart_operator_pod_matches_kustomize() -> None:
+    chart = operator_deployment(helm_template())
+    manifests = operator_deployment(kustomize("manifests/default"))
+    for field in ("replicas", "strategy"):
+        assert chart["spec"][field] == manifests["spec"][field]
+    chart_pod = chart["spec"]["template"]["spec"]
+    manifests_pod = manifests["spec"]["template"]["spec"]
+    for field in ("securityContext", "serviceAccountName", "volumes"):
+        assert chart_pod[field] == manifests_pod[field], field
+    (c,), (m,) = chart_pod["containers"], manifests_pod["containers"]
+    for field in ("command", "args", "ports", "livenessProbe", "readinessProbe",
+                  "securityContext", "resources", "volumeMounts"):
+        assert c[field] == m[field], field
+    assert set(env_of(chart)) == set(env_of(manifests))
+
+
+# ------------------------------------------------------------------------------- values
+
+
+def test_all_namespaces_binds_the_operator_cluster_wide() -> None:
+    objects = by_kind_name(helm_template())
+    binding = objects[("ClusterRoleBinding", "modelpilot-operator", None)]
+    assert binding["roleRef"]["name"] == "modelpilot-operator"
+    assert not [k for k in objects if k[0] == "RoleBinding"]
+    assert env_of(operator_deployment(list(objects.values())))["MODELPILOT_WATCH_NAMESPACES"] == ""
+    cluster_role = objects[("ClusterRole", "modelpilot-operator-cluster", None)]
+    assert "namespaces" not in {r for rule in cluster_role["rules"] for r in rule["resources"]}
+
+
+def test_namespace_list_binds_the_operator_only_there() -> None:
+    objects = by_kind_name(helm_template("watchNamespaces={ml,team-b,ml}"))
+    assert ("ClusterRoleBinding", "modelpilot-operator", None) not in objects
+    role_bindings = {k[2]: v for k, v in objects.items() if k[0] == "RoleBinding"}
+    assert sorted(role_bindings) == ["ml", "team-b"]
+    for binding in role_bindings.values():
+        assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io",
+                                      "kind": "ClusterRole", "name": "modelpilot-operator"}
+        assert binding["subjects"][0]["namespace"] == NAMESPACE
+    env = env_of(operator_deployment(list(objects.values())))
+    assert env["MODELPILOT_WATCH_NAMESPACES"] == "ml,team-b"
+    cluster_role = objects[("ClusterRole", "modelpilot-operator-cluster", None)]
+    assert {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "watch"]} in (
+        cluster_role["rules"]
+    )
+
+
+def test_images_default_to_the_app_version_and_can_be_overridden() -> None:
+    app_version = yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"]
+    deployment = operator_deployment(helm_template())
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == f"modelpilot/modelpilot-operator:{app_version}"
+    assert env_of(deployment)["MODELPILOT_TRAINER_IMAGE"] == (
+        f"modelpilot/modelpilot-trainer:{app_version}"
+    )
+    deployment = operator_deployment(helm_template(
+        "image.operator.repository=registry.example/op", "image.operator.tag=1.2.3",
+        "image.serving.repository=registry.example/serve", "image.serving.tag=9",
+    ))
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == "registry.example/op:1.2.3"
+    assert env_of(deployment)["MODELPILOT_SERVING_IMAGE"] == "registry.example/serve:9"
+
+
+def test_allowlist_and_default_store_reach_the_operator() -> None:
+    env = env_of(operator_deployment(helm_template(
+        "estimatorAllowlist={sklearn.*,xgboost.XGBClassifier}", "defaultModelStore.pvc=models",
+    )))
+    assert env["MODELPILOT_ESTIMATOR_ALLOWLIST"] == "sklearn.*,xgboost.XGBClassifier"
+    assert env["MODELPILOT_DEFAULT_STORE_PVC"] == "models"
+
+
+def test_extra_labels_and_annotations_reach_every_object() -> None:
+    objects = helm_template("commonLabels.team=ml", "commonAnnotations.owner=platform",
+                            "metrics.serviceMonitor.enabled=true")
+    for obj in objects:
+        meta = obj["metadata"]
+        assert meta["labels"]["team"] == "ml", obj["kind"]
+        assert meta["annotations"]["owner"] == "platform", obj["kind"]
+    pod = operator_deployment(objects)["spec"]["template"]["metadata"]
+    assert pod["labels"]["team"] == "ml" and pod["annotations"]["owner"] == "platform"
+
+
+def test_service_monitor_is_optional() -> None:
+    assert "ServiceMonitor" not in {o["kind"] for o in helm_template()}
+    (monitor,) = [o for o in helm_template("metrics.serviceMonitor.enabled=true",
+                                           "metrics.serviceMonitor.labels.release=prom")
+                  if o["kind"] == "ServiceMonitor"]
+    assert monitor["metadata"]["labels"]["release"] == "prom"
+    assert monitor["spec"]["endpoints"][0]["port"] == "http"
+    result = run(tool("helm"), "template", RELEASE, str(CHART), "--set",
+                 "metrics.serviceMonitor.enabled=true", "--set", "metrics.service.enabled=false")
+    assert result.returncode != 0 and "metrics.service.enabled" in result.stderr
+
+
+def test_rbac_and_service_account_can_be_brought_by_the_platform() -> None:
+    objects = helm_template("rbac.create=false", "serviceAccount.create=false",
+                            "serviceAccount.name=platform-sa")
+    assert {o["kind"] for o in objects} == {"Deployment", "Service"}
+    pod = operator_deployment(objects)["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "platform-sa"
+
+
+def test_another_release_name_prefixes_every_object() -> None:
+    objects = helm_template(release="mp")
+    for obj in objects:
+        assert obj["metadata"]["name"].startswith("mp-modelpilot"), obj["metadata"]["name"]
+
+
+@pytest.mark.parametrize(
+    ("value", "complaint"),
+    [
+        pytest.param("watchNamespaces=ml", "/watchNamespaces", id="namespaces-not-a-list"),
+        pytest.param("watchNamespaces={ML_Team}", "/watchNamespaces/0", id="bad-namespace-name"),
+        pytest.param("estimatorAllowlist=null", "estimatorAllowlist", id="allowlist-removed"),
+        pytest.param("imageTag=1", "imageTag", id="unknown-value-typo"),
+    ],
+)
+def test_values_schema_rejects_mistakes_by_name(value: str, complaint: str) -> None:
+    result = run(tool("helm"), "template", RELEASE, str(CHART), "--set", value)
+    assert result.returncode != 0
+    assert complaint in result.stderr, result.stderr
