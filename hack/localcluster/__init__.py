@@ -1,0 +1,1 @@
+"""The local Kubernetes test bed: control-plane processes, PKI and their lifecycle."""

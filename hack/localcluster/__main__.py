@@ -1,0 +1,41 @@
+"""`python -m localcluster up|down|status|env` (with PYTHONPATH=hack); `make cluster-up` runs it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from localcluster.cluster import Layout, StartupError, down, status, up
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="localcluster", description=__doc__)
+    parser.add_argument("command", choices=("up", "down", "status", "env"))
+    args = parser.parse_args(argv)
+    lay = Layout.from_env()
+    if args.command == "up":
+        try:
+            took = up(lay)
+        except StartupError as err:
+            print(f"cluster-up failed: {err}", file=sys.stderr)
+            print(f"logs: {lay.logs}", file=sys.stderr)
+            return 1
+        print(
+            f"# local cluster ready in {took:.1f}s; node {lay.node_name} Ready; logs in {lay.logs}",
+            file=sys.stderr,
+        )
+        print(f"export KUBECONFIG={lay.kubeconfig}")
+        print(f'export PATH="{lay.bin}:$PATH"')
+    elif args.command == "down":
+        down(lay)
+    elif args.command == "status":
+        for name, pid in status(lay).items():
+            print(f"{name:25} {'running, pid ' + str(pid) if pid else 'stopped'}")
+    else:
+        print(f"export KUBECONFIG={lay.kubeconfig}")
+        print(f'export PATH="{lay.bin}:$PATH"')
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""Pod networking: one network namespace per pod, a veth pair onto the node's bridge, and an
+address from the node's pod CIDR.
+
+The bridge address is the pod's default gateway and also where the API server listens, so
+pods reach the control plane without any NAT. Nothing is routed beyond this machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import logging
+import subprocess
+import threading
+
+log = logging.getLogger(__name__)
+
+
+class NetworkError(RuntimeError):
+    pass
+
+
+def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    res = subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
+    if check and res.returncode != 0:
+        raise NetworkError(f"ip {' '.join(args)}: {res.stderr.strip()}")
+    return res
+
+
+def names_for(uid: str) -> tuple[str, str]:
+    """(netns name, host-side veth name) for a pod; veth names must fit in 15 bytes."""
+    digest = hashlib.sha1(uid.encode()).hexdigest()[:10]
+    return f"mp-{digest}", f"mpv{digest}"
+
+
+class PodNetwork:
+    def __init__(self, *, bridge: str, bridge_ip: str, pod_cidr: str):
+        self.bridge = bridge
+        self.gateway = bridge_ip
+        self.net = ipaddress.ip_network(pod_cidr)
+        self._used: set[str] = {bridge_ip}
+        self._lock = threading.Lock()
+
+    def ensure_bridge(self) -> None:
+        if _ip("link", "show", self.bridge, check=False).returncode != 0:
+            _ip("link", "add", self.bridge, "type", "bridge")
+        if f" {self.gateway}/" not in _ip("-o", "addr", "show", "dev", self.bridge).stdout:
+            _ip("addr", "add", f"{self.gateway}/{self.net.prefixlen}", "dev", self.bridge)
+        _ip("link", "set", self.bridge, "up")
+
+    def _allocate(self) -> str:
+        with self._lock:
+            for host in self.net.hosts():
+                addr = str(host)
+                if addr not in self._used:
+                    self._used.add(addr)
+                    return addr
+        raise NetworkError(f"pod CIDR {self.net} is exhausted")
+
+    def release(self, addr: str | None) -> None:
+        with self._lock:
+            if addr and addr != self.gateway:
+                self._used.discard(addr)
+
+    def setup(self, uid: str) -> tuple[str, str]:
+        """Create the pod's namespace and interface; returns (netns name, pod IP)."""
+        netns, veth = names_for(uid)
+        self.teardown(netns)
+        addr = self._allocate()
+        try:
+            _ip("netns", "add", netns)
+            _ip("link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", netns)
+            _ip("link", "set", veth, "master", self.bridge, "up")
+            batch = (
+                f"addr add {addr}/{self.net.prefixlen} dev eth0\n"
+                "link set eth0 up\nlink set lo up\n"
+                f"route add default via {self.gateway}\n"
+            )
+            res = subprocess.run(
+                ["ip", "-n", netns, "-batch", "-"],
+                input=batch,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if res.returncode != 0:
+                raise NetworkError(f"configuring {netns}: {res.stderr.strip()}")
+        except Exception:
+            self.teardown(netns)
+            self.release(addr)
+            raise
+        return netns, addr
+
+    @staticmethod
+    def teardown(netns: str) -> None:
+        """Delete the namespace (its veth goes with it once no process holds it)."""
+        veth = "mpv" + netns.removeprefix("mp-")
+        _ip("link", "delete", veth, check=False)
+        _ip("netns", "delete", netns, check=False)
