@@ -45,6 +45,14 @@ test: lint test-unit test-e2e
 k8s-bin:
 	hack/k8s/build.sh
 
+# The local control plane and node (hack/localcluster, hack/nodeagent; docs/development.md).
+# Idempotent: a running healthy cluster is left alone. State and logs: $(MODELPILOT_CACHE)/cluster.
+cluster-up: venv k8s-bin
+	@PYTHONPATH=hack $(PY) -m localcluster up
+
+cluster-down:
+	@PYTHONPATH=hack $(PY) -m localcluster down
+
 # The chart ships the very CRD files of manifests/crd (tests/unit/packaging checks they are
 # byte-identical): run after regenerating the CRD.
 sync-crds:

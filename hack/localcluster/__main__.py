@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from localcluster.cluster import Layout, StartupError, down, status, up
+from localcluster.cluster import Layout, StartupError, down, locked, status, up
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -15,7 +15,8 @@ def main(argv: list[str] | None = None) -> int:
     lay = Layout.from_env()
     if args.command == "up":
         try:
-            took = up(lay)
+            with locked(lay):
+                took = up(lay)
         except StartupError as err:
             print(f"cluster-up failed: {err}", file=sys.stderr)
             print(f"logs: {lay.logs}", file=sys.stderr)
@@ -27,7 +28,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"export KUBECONFIG={lay.kubeconfig}")
         print(f'export PATH="{lay.bin}:$PATH"')
     elif args.command == "down":
-        down(lay)
+        with locked(lay):
+            down(lay)
     elif args.command == "status":
         for name, pid in status(lay).items():
             print(f"{name:25} {'running, pid ' + str(pid) if pid else 'stopped'}")

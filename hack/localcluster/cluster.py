@@ -12,6 +12,8 @@ on loopback.
 from __future__ import annotations
 
 import contextlib
+import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -522,6 +524,15 @@ def down(lay: Layout, *, quiet: bool = False) -> None:
     if bridge_file.exists():
         _ip("link", "delete", bridge_file.read_text().strip(), check=False)
         bridge_file.unlink()
+
+
+@contextlib.contextmanager
+def locked(lay: Layout):
+    """Serialise `up` and `down`: several test sessions may share one cluster."""
+    lay.cache.mkdir(parents=True, exist_ok=True)
+    with open(lay.cache / "cluster.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def status(lay: Layout) -> dict[str, int | None]:
