@@ -12,7 +12,6 @@ on loopback.
 from __future__ import annotations
 
 import contextlib
-import contextlib
 import fcntl
 import json
 import os
