@@ -1,0 +1,29 @@
+"""Why live metrics could not be read.
+
+    MetricsError
+    ├── MetricsUnavailable   retryable: no pod answered /metrics, Prometheus was unreachable
+    │                        or answered garbage; the next analysis interval tries again
+    └── MetricsSpecError     permanent: the configured Prometheus query is not valid PromQL
+
+The kopf shell maps `retryable` to kopf.TemporaryError; the analysis modules never import
+kopf. A window that merely has too few requests is not an error but an *inconclusive*
+verdict (see `verdict.py`).
+"""
+
+from __future__ import annotations
+
+
+class MetricsError(Exception):
+    """Base of every metrics error."""
+
+    retryable = False
+
+
+class MetricsUnavailable(MetricsError):
+    """The metrics could not be read this time."""
+
+    retryable = True
+
+
+class MetricsSpecError(MetricsError):
+    """The metrics configuration cannot work as written."""
