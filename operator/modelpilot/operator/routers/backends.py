@@ -46,8 +46,9 @@ def reweight(
     return kept
 
 
-def relative_weight(entries: list[Entry], service: str, service_of: Callable[[Entry], str | None]
-                    ) -> int:
+def relative_weight(
+    entries: list[Entry], service: str, service_of: Callable[[Entry], str | None]
+) -> int:
     """The summed weight of a Service's entries; an entry without a weight counts 1, as in
     Gateway API (Istio's single destination without a weight carries everything, too)."""
     return sum(int(e.get("weight", 1)) for e in entries if service_of(e) == service)

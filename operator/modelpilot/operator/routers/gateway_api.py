@@ -34,9 +34,7 @@ class GatewayAPIRouter:
 
     def ensure_routes(self, target: RouteTarget) -> None:
         def add_canary(route: dict[str, Any]) -> dict[str, Any]:
-            return _reweighted(
-                route, target, weights={target.canary_service: 0}, add_only=True
-            )
+            return _reweighted(route, target, weights={target.canary_service: 0}, add_only=True)
 
         update_object(self._objects, self._ref(target), add_canary)
 

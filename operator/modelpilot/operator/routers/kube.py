@@ -79,5 +79,8 @@ class KubeDeployments:
     def scale(self, namespace: str, name: str, replicas: int) -> None:
         with _translated(f"Deployment {namespace}/{name}"):
             self._api.patch_namespaced_deployment_scale(
-                name, namespace, {"spec": {"replicas": replicas}}
+                name,
+                namespace,
+                {"spec": {"replicas": replicas}},
+                _content_type="application/merge-patch+json",
             )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from modelpilot.api.spec import TrafficRouter as TrafficRouterSpec
 from modelpilot.operator.routers.clients import CustomObjects, Deployments
@@ -18,6 +18,8 @@ from modelpilot.operator.routers.istio import IstioRouter
 from modelpilot.operator.routers.replicas import ReplicasRouter
 from modelpilot.operator.routers.router import TrafficRouter
 from pydantic import ValidationError
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,15 +35,19 @@ def _replicas(spec: TrafficRouterSpec, clients: RouterClients) -> TrafficRouter:
 
 
 def _gateway_api(spec: TrafficRouterSpec, clients: RouterClients) -> TrafficRouter:
-    assert spec.gateway_api is not None
-    return GatewayAPIRouter(clients.objects, http_route=spec.gateway_api.http_route)
+    config = _configured(spec.gateway_api, "gatewayAPI")
+    return GatewayAPIRouter(clients.objects, http_route=config.http_route)
 
 
 def _istio(spec: TrafficRouterSpec, clients: RouterClients) -> TrafficRouter:
-    assert spec.istio is not None
-    return IstioRouter(
-        clients.objects, virtual_service=spec.istio.virtual_service, route=spec.istio.route
-    )
+    config = _configured(spec.istio, "istio")
+    return IstioRouter(clients.objects, virtual_service=config.virtual_service, route=config.route)
+
+
+def _configured(config: T | None, kind: str) -> T:
+    if config is None:
+        raise RouterSpecError(f"trafficRouter.{kind} is not set")
+    return config
 
 
 ROUTERS: Mapping[str, Callable[[TrafficRouterSpec, RouterClients], TrafficRouter]] = {
