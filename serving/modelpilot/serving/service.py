@@ -8,6 +8,7 @@ method here, wrap the bytes in a response.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +22,8 @@ from .features import FeatureLayout
 from .metrics import ServingMetrics
 from .model import Prediction, SklearnModel
 from .settings import Settings
+
+log = logging.getLogger("modelpilot.serving")
 
 
 class InferenceService:
@@ -71,6 +74,10 @@ class InferenceService:
         self.draining = True
         if self.batcher is not None:
             await self.batcher.stop()
+            stats = self.batcher.stats
+            log.info("served %d prediction requests in %d batches (largest %d requests): %s",
+                     stats.requests, stats.batches, stats.largest_batch_requests,
+                     dict(sorted(stats.sizes.items())))
 
     def begin_drain(self) -> None:
         """SIGTERM: readiness goes false; requests are still answered."""
