@@ -106,6 +106,7 @@ def _lookup(
 ) -> Mapping[str, str] | str | None:
     data = (lookups.configmaps if kind == "configmap" else lookups.secrets).get(name)
     label = "configmap" if kind == "configmap" else "secret"
+    kind_name = "ConfigMap" if kind == "configmap" else "Secret"
     if data is None:
         if optional:
             return None
@@ -117,7 +118,7 @@ def _lookup(
             return None
         raise ConfigError(
             "CreateContainerConfigError",
-            f"couldn't find key {key} in {label.capitalize()} {name} ({what})",
+            f"couldn't find key {key} in {kind_name} {name} ({what})",
         )
     return data[key]
 
