@@ -9,13 +9,13 @@ Rules a schema alone cannot state are checked here *and* emitted as CEL rules, s
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any, Literal
 
+from modelpilot.api.duration import DURATION_PATTERN, parse_duration
+from modelpilot.api.metrics import BOUNDED_METRICS, METRICS, metric_info
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
-
-from modelpilot.api.duration import DURATION_PATTERN, parse_duration
-from modelpilot.api.metrics import METRICS, metric_info
 
 
 class SpecModel(BaseModel):
@@ -24,11 +24,38 @@ class SpecModel(BaseModel):
     )
 
 
+def cel(*rules: dict[str, str]) -> ConfigDict:
+    """Model config carrying CEL rules; hack/gen_crd.py emits them as x-kubernetes-validations.
+
+    Each rule sits beside the pydantic validator that enforces the same thing, and its
+    message names the field, so kubectl and the operator reject a spec in the same words.
+    """
+    return ConfigDict(json_schema_extra={"x-kubernetes-validations": list(rules)})
+
+
+def rule(expression: str, message: str, field_path: str | None = None) -> dict[str, str]:
+    out = {"rule": expression, "message": message}
+    if field_path:
+        out["fieldPath"] = field_path
+    return out
+
+
 # --- training -------------------------------------------------------------------------
 
 
 class Dataset(SpecModel):
     """Where the training data comes from: exactly one of `builtin` or `uri`."""
+
+    model_config = cel(
+        rule(
+            "has(self.builtin) != has(self.uri)",
+            "spec.training.dataset needs exactly one of builtin or uri",
+        ),
+        rule(
+            "!has(self.uri) || has(self.target)",
+            "spec.training.dataset.target is required with dataset.uri",
+        ),
+    )
 
     builtin: str | None = Field(
         None,
@@ -60,6 +87,19 @@ class Dataset(SpecModel):
         return self
 
 
+# Five cron fields of numbers, ranges, lists, steps, '*' and names; also the @-shorthands.
+CRON_PATTERN = (
+    r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|"
+    r"([0-9A-Za-z*,/\-]+\s+){4}[0-9A-Za-z*,/\-]+)$"
+)
+
+
+def is_valid_cron(expression: str) -> bool:
+    import re
+
+    return re.fullmatch(CRON_PATTERN, expression.strip()) is not None
+
+
 class PreprocessingStep(SpecModel):
     """One transformer applied before the estimator (the steps build a Pipeline)."""
 
@@ -85,6 +125,14 @@ class Resources(SpecModel):
 class Training(SpecModel):
     """What to train. A change here starts a new revision."""
 
+    model_config = cel(
+        rule(
+            "!has(self.schedule) || self.schedule.matches(r'" + CRON_PATTERN + "')",
+            "spec.training.schedule is not a five-field cron expression (e.g. '0 3 * * *')",
+            ".schedule",
+        ),
+    )
+
     dataset: Dataset = Field(description="The training data.")
     estimator: str = Field(
         description="Import path of a scikit-learn estimator class, e.g. "
@@ -108,7 +156,9 @@ class Training(SpecModel):
         None,
         description="Retrain on this cron schedule (five fields, UTC), e.g. '0 3 * * *'.",
     )
-    image: str | None = Field(None, description="Trainer image; the operator's default when omitted.")
+    image: str | None = Field(
+        None, description="Trainer image; the operator's default when omitted."
+    )
     resources: Resources | None = Field(None, description="Resources of the training container.")
     active_deadline_seconds: int = Field(
         3600, ge=1, description="The training Job fails after this many seconds."
@@ -127,27 +177,27 @@ class Training(SpecModel):
         return value
 
 
-# Five cron fields of numbers, ranges, lists, steps, '*' and names; also the @-shorthands.
-CRON_PATTERN = (
-    r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|"
-    r"([0-9A-Za-z*,/\-]+\s+){4}[0-9A-Za-z*,/\-]+)$"
-)
-
-
-def is_valid_cron(expression: str) -> bool:
-    import re
-
-    return re.fullmatch(CRON_PATTERN, expression.strip()) is not None
-
-
 # --- evaluation -----------------------------------------------------------------------
 
 
 class Evaluation(SpecModel):
     """The offline gate a candidate must pass before it serves."""
 
+    model_config = cel(
+        rule(
+            "!has(self.threshold) || !(self.metric in ["
+            + ", ".join(f"'{m}'" for m in BOUNDED_METRICS)
+            + "]) || (self.threshold >= 0.0 && self.threshold <= 1.0)",
+            "spec.evaluation.threshold must be within [0, 1] for bounded metrics ("
+            + ", ".join(BOUNDED_METRICS)
+            + ")",
+            ".threshold",
+        ),
+    )
+
     metric: str = Field(
         description="Gate metric: " + ", ".join(METRICS) + ".",
+        json_schema_extra={"enum": list(METRICS)},
     )
     threshold: float | None = Field(
         None,
@@ -171,12 +221,11 @@ class Evaluation(SpecModel):
 
     @model_validator(mode="after")
     def _bounded_threshold(self) -> Evaluation:
-        if self.threshold is not None and metric_info(self.metric).bounded:
-            if not 0 <= self.threshold <= 1:
-                raise ValueError(
-                    f"evaluation.threshold {self.threshold} is outside [0, 1] for "
-                    f"{self.metric}"
-                )
+        bounded = metric_info(self.metric).bounded
+        if self.threshold is not None and bounded and not 0 <= self.threshold <= 1:
+            raise ValueError(
+                f"evaluation.threshold {self.threshold} is outside [0, 1] for {self.metric}"
+            )
         return self
 
 
@@ -187,7 +236,9 @@ class Serving(SpecModel):
     """How the model is served."""
 
     replicas: int = Field(1, ge=1, le=100, description="Serving pods of the stable version.")
-    image: str | None = Field(None, description="Serving image; the operator's default when omitted.")
+    image: str | None = Field(
+        None, description="Serving image; the operator's default when omitted."
+    )
     resources: Resources | None = Field(None, description="Resources of each serving container.")
     max_batch_rows: int = Field(
         1024, ge=1, description="Requests with more rows are refused with 413."
@@ -200,7 +251,9 @@ class Serving(SpecModel):
 class GatewayAPIRouter(SpecModel):
     """Weights on a Gateway API HTTPRoute's backendRefs."""
 
-    http_route: str = Field(alias="httpRoute", description="Name of the HTTPRoute (same namespace).")
+    http_route: str = Field(
+        alias="httpRoute", description="Name of the HTTPRoute (same namespace)."
+    )
 
 
 class IstioRouter(SpecModel):
@@ -218,6 +271,14 @@ class ReplicasRouter(SpecModel):
 
 class TrafficRouter(SpecModel):
     """Exactly one of `replicas`, `gatewayAPI`, `istio`."""
+
+    model_config = cel(
+        rule(
+            "(has(self.replicas) ? 1 : 0) + (has(self.gatewayAPI) ? 1 : 0)"
+            " + (has(self.istio) ? 1 : 0) == 1",
+            "spec.rollout.trafficRouter needs exactly one of replicas, gatewayAPI, istio",
+        ),
+    )
 
     replicas: ReplicasRouter | None = Field(None, description="Replica-count weighting.")
     gateway_api: GatewayAPIRouter | None = Field(
@@ -255,6 +316,13 @@ class Pause(SpecModel):
 
 class Step(SpecModel):
     """One canary step: exactly one of `setWeight` or `pause`."""
+
+    model_config = cel(
+        rule(
+            "has(self.setWeight) != has(self.pause)",
+            "each spec.rollout.steps item needs exactly one of setWeight or pause",
+        ),
+    )
 
     set_weight: int | None = Field(
         None, ge=1, le=100, description="Percentage of traffic sent to the canary."
@@ -317,8 +385,23 @@ class Analysis(SpecModel):
         return parse_duration(self.interval)
 
 
+# Bounds the cost of the CEL rule over the steps (the apiserver estimates it from maxItems).
+MAX_STEPS = 32
+
+
 class Rollout(SpecModel):
     """How a passing candidate replaces the stable model."""
+
+    model_config = cel(
+        rule(
+            "!has(self.steps) || ("
+            "self.steps.filter(s, has(s.setWeight)).map(s, s.setWeight).isSorted() && "
+            "self.steps.filter(s, has(s.setWeight)).all(s, "
+            "self.steps.filter(t, has(t.setWeight) && t.setWeight == s.setWeight).size() == 1))",
+            "spec.rollout.steps: setWeight values must strictly increase",
+            ".steps",
+        ),
+    )
 
     traffic_router: TrafficRouter = Field(
         default_factory=lambda: TrafficRouter(replicas=ReplicasRouter()),
@@ -326,6 +409,7 @@ class Rollout(SpecModel):
     )
     steps: list[Step] = Field(
         default_factory=list,
+        max_length=MAX_STEPS,
         description="Canary steps in order; no steps promotes a passing candidate at once.",
     )
     analysis: Analysis = Field(
@@ -335,7 +419,7 @@ class Rollout(SpecModel):
     @model_validator(mode="after")
     def _weights_increase(self) -> Rollout:
         weights = [s.set_weight for s in self.steps if s.set_weight is not None]
-        if any(b <= a for a, b in zip(weights, weights[1:], strict=False)):
+        if any(b <= a for a, b in pairwise(weights)):
             raise ValueError(f"setWeight steps must strictly increase, got {weights}")
         return self
 

@@ -1,0 +1,253 @@
+"""The ModelDeployment status, as typed values: the operator's only memory.
+
+Everything the operator needs to continue after a restart lives here (the revision counter,
+the last handled spec hash and retrain request, the candidate in flight, the canary step),
+so a killed operator resumes exactly where it was. `hack/gen_crd.py` emits this schema into
+the CRD: a real apiserver prunes status fields the schema does not declare, so every field
+written must be declared here (a test writes a full status and reads it back).
+
+Conventions (Kubernetes API conventions, so kstatus / Argo CD / Flux read health):
+`observedGeneration`; conditions `Ready`, `Reconciling`, `Stalled` plus the domain ones
+`Trained`, `Evaluated`, `CanaryHealthy`; `stable` and `candidate` kept apart.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+HISTORY_LIMIT = 10  # concluded revisions kept in status.history, newest first
+ANALYSIS_WINDOWS_LIMIT = 5  # analysis windows kept in status.canary.analysis.windows
+
+
+class Phase(StrEnum):
+    """Where the ModelDeployment is in the life of its newest revision.
+
+    The allowed transitions are one table in modelpilot.operator.rollout.phases.
+    """
+
+    PENDING = "Pending"  # accepted; no revision started yet
+    TRAINING = "Training"  # the candidate's training Job runs (fit + gate scores on the holdout)
+    DEPLOYING = "Deploying"  # the candidate passed the gate; its pods are becoming Ready
+    CANARY = "Canary"  # traffic moves to the candidate step by step (status.canary)
+    SERVING = "Serving"  # the stable model serves; nothing in flight
+    REJECTED = "Rejected"  # the newest candidate failed the gate; stable (if any) serves
+    FAILED = "Failed"  # the newest revision could not be trained/deployed, or the spec is invalid
+    ROLLED_BACK = "RolledBack"  # the newest canary was aborted; stable serves
+
+    @property
+    def in_flight(self) -> bool:
+        """A candidate is being trained, deployed or canaried."""
+        return self in (Phase.TRAINING, Phase.DEPLOYING, Phase.CANARY)
+
+
+class CandidateState(StrEnum):
+    """What became of a candidate revision; also each history entry's outcome."""
+
+    TRAINING = "Training"
+    DEPLOYING = "Deploying"
+    CANARY = "Canary"
+    PROMOTED = "Promoted"  # became stable
+    REJECTED = "Rejected"  # the gate said no
+    FAILED = "Failed"  # training or deployment failed
+    SUPERSEDED = "Superseded"  # a newer revision started before this one concluded
+    ROLLED_BACK = "RolledBack"  # the canary was aborted
+
+
+class Trigger(StrEnum):
+    """Why a revision started."""
+
+    CREATED = "Created"  # the first revision of a new ModelDeployment
+    SPEC_CHANGED = "SpecChanged"  # spec.training or spec.evaluation changed
+    RETRAIN_REQUESTED = "RetrainRequested"  # the retrain annotation got a new value
+    SCHEDULED = "Scheduled"  # spec.training.schedule fired
+
+
+class ConditionType(StrEnum):
+    READY = "Ready"  # True when the stable model serves with all its pods Ready
+    RECONCILING = "Reconciling"  # True while work is in progress (kstatus)
+    STALLED = "Stalled"  # True when stuck on something a person must fix (kstatus)
+    TRAINED = "Trained"  # the newest candidate's training outcome
+    EVALUATED = "Evaluated"  # the newest candidate's gate outcome
+    CANARY_HEALTHY = "CanaryHealthy"  # the live analysis of the canary (issue 6)
+
+
+class StatusModel(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True
+    )
+
+
+class Condition(StatusModel):
+    """A metav1.Condition."""
+
+    type: str = Field(description="Ready, Reconciling, Stalled, Trained, Evaluated, CanaryHealthy.")
+    status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
+    reason: str = Field(description="CamelCase reason for the status.")
+    message: str = Field("", description="What happened and what a person can do about it.")
+    last_transition_time: datetime = Field(description="When the status last changed.")
+    observed_generation: int | None = Field(
+        None, description="The metadata.generation this condition was computed for."
+    )
+
+
+class StableStatus(StatusModel):
+    """The model that serves."""
+
+    revision: str = Field(description="v1, v2, ...")
+    model_sha256: str = Field(description="Digest of model.joblib; serving pods verify it.")
+    metric: str | None = Field(None, description="The gate metric.")
+    score: float | None = Field(None, description="The gate metric on the revision's holdout.")
+    deployment: str = Field(description="The serving Deployment (NAME-vN).")
+    service: str = Field(description="The Service that selects the stable pods (NAME).")
+    spec_hash: str | None = Field(None, description="Hash of the training+evaluation spec.")
+    trigger: Trigger | None = Field(None, description="Why this revision started.")
+    promoted_at: datetime | None = Field(None, description="When it became stable.")
+
+
+class CandidateStatus(StatusModel):
+    """The newest revision that is not stable: in flight, or how it ended."""
+
+    revision: str = Field(description="v1, v2, ...")
+    state: CandidateState = Field(description="Training, Deploying, Canary, or how it ended.")
+    trigger: Trigger = Field(description="Why this revision started.")
+    spec_hash: str = Field(description="Hash of the training+evaluation spec it was trained from.")
+    job: str = Field(description="The training Job (NAME-train-vN).")
+    started_at: datetime = Field(description="When the revision started.")
+    finished_at: datetime | None = Field(None, description="When it concluded.")
+    model_sha256: str | None = Field(None, description="Digest of the trained model.joblib.")
+    metric: str | None = Field(None, description="The gate metric.")
+    candidate_score: float | None = Field(None, description="The candidate's gate metric.")
+    stable_revision: str | None = Field(None, description="The stable it was compared with.")
+    stable_score: float | None = Field(None, description="Stable's metric on the same holdout.")
+    delta: float | None = Field(
+        None, description="candidate - stable, signed so that positive means better."
+    )
+    threshold: float | None = Field(None, description="The threshold it was judged against.")
+    holdout_sha256: str | None = Field(None, description="Fingerprint of the shared holdout.")
+    verdict: str | None = Field(None, description="Passed, BelowThreshold, WorseThanStable.")
+    message: str | None = Field(None, description="The gate's or the failure's explanation.")
+    deployment: str | None = Field(None, description="Its serving Deployment, once created.")
+
+
+class AnalysisWindow(StatusModel):
+    """One analysis window of a canary (issue 6)."""
+
+    started_at: datetime = Field(description="Window start.")
+    ended_at: datetime | None = Field(None, description="Window end.")
+    verdict: Literal["Passed", "Failed", "Inconclusive"] = Field(
+        description="The window's verdict."
+    )
+    canary_requests: int | None = Field(None, description="Canary requests in the window.")
+    stable_requests: int | None = Field(None, description="Stable requests in the window.")
+    canary_error_rate: float | None = Field(None, description="Canary 5xx fraction.")
+    stable_error_rate: float | None = Field(None, description="Stable 5xx fraction.")
+    canary_client_error_rate: float | None = Field(None, description="Canary 4xx fraction.")
+    stable_client_error_rate: float | None = Field(None, description="Stable 4xx fraction.")
+    canary_latency_p99_ms: float | None = Field(None, description="Canary p99 latency.")
+    stable_latency_p99_ms: float | None = Field(None, description="Stable p99 latency.")
+    prediction_psi: float | None = Field(None, description="PSI of canary vs stable predictions.")
+    message: str | None = Field(None, description="Why it passed, failed or was inconclusive.")
+
+
+class AnalysisStatus(StatusModel):
+    """Counters and the last windows of the canary analysis (issue 6)."""
+
+    failures: int = Field(0, description="Failed windows so far.")
+    inconclusive: int = Field(0, description="Inconclusive windows so far.")
+    last_window_at: datetime | None = Field(None, description="When the last window ended.")
+    windows: list[AnalysisWindow] = Field(
+        default_factory=list, description="The last windows, newest first."
+    )
+
+
+class CanaryStatus(StatusModel):
+    """Progress of the canary (issue 6): step index and weights, so a restart resumes there."""
+
+    revision: str = Field(description="The canary revision.")
+    step_index: int = Field(0, description="Index into spec.rollout.steps of the current step.")
+    step_started_at: datetime | None = Field(None, description="When the current step started.")
+    weight: int = Field(0, description="Desired canary weight, percent.")
+    actual_weight: int | None = Field(
+        None, description="Weight the router really gives the canary (replicas router rounding)."
+    )
+    stable_replicas: int | None = Field(None, description="Stable pods (replicas router).")
+    canary_replicas: int | None = Field(None, description="Canary pods (replicas router).")
+    paused: bool = Field(False, description="Waiting for `modelpilot promote`.")
+    analysis: AnalysisStatus = Field(
+        default_factory=AnalysisStatus, description="Live analysis of the canary."
+    )
+    message: str | None = Field(None, description="What the canary waits for.")
+
+
+class HistoryEntry(StatusModel):
+    """A concluded revision."""
+
+    revision: str = Field(description="v1, v2, ...")
+    outcome: CandidateState = Field(description="Promoted, Rejected, Failed, Superseded, ...")
+    trigger: Trigger | None = Field(None, description="Why it started.")
+    started_at: datetime | None = Field(None, description="When it started.")
+    finished_at: datetime | None = Field(None, description="When it concluded.")
+    metric: str | None = Field(None, description="The gate metric.")
+    score: float | None = Field(None, description="Its gate metric.")
+    stable_score: float | None = Field(None, description="Stable's metric on the same holdout.")
+    model_sha256: str | None = Field(None, description="Digest of its model.joblib.")
+    message: str | None = Field(None, description="Why it ended so.")
+
+
+class ModelDeploymentStatus(StatusModel):
+    """Observed state of a ModelDeployment, written only by the operator."""
+
+    observed_generation: int | None = Field(
+        None, description="The metadata.generation the operator last acted on."
+    )
+    phase: Phase = Field(Phase.PENDING, description="Where the newest revision is.")
+    message: str | None = Field(None, description="One line a person reads first.")
+    revision_counter: int = Field(
+        0, description="The last revision number handed out (persisted before its Job exists)."
+    )
+    last_spec_hash: str | None = Field(
+        None, description="Hash of spec.training+evaluation the newest revision started from."
+    )
+    last_retrain_request: str | None = Field(
+        None, description="The retrain annotation value that was last acted on."
+    )
+    last_revision_started_at: datetime | None = Field(
+        None, description="When the newest revision started (the schedule counts from it)."
+    )
+    last_promote_request: str | None = Field(
+        None, description="The promote annotation value that was last acted on (issue 6)."
+    )
+    last_abort_request: str | None = Field(
+        None, description="The abort annotation value that was last acted on (issue 6)."
+    )
+    next_scheduled_at: datetime | None = Field(
+        None, description="When spec.training.schedule fires next."
+    )
+    stable: StableStatus | None = Field(None, description="The model that serves.")
+    candidate: CandidateStatus | None = Field(
+        None, description="The newest revision that is not stable."
+    )
+    canary: CanaryStatus | None = Field(None, description="The canary in progress.")
+    history: list[HistoryEntry] = Field(
+        default_factory=list,
+        description=f"Concluded revisions, newest first (at most {HISTORY_LIMIT}).",
+    )
+    conditions: list[Condition] = Field(default_factory=list, description="metav1.Conditions.")
+
+    def condition(self, type_: str) -> Condition | None:
+        return next((c for c in self.conditions if c.type == type_), None)
+
+
+def parse_status(raw: dict | None) -> ModelDeploymentStatus:
+    """Parse what the apiserver holds; an empty or foreign status starts from scratch."""
+    return ModelDeploymentStatus.model_validate(raw or {})
+
+
+def dump_status(status: ModelDeploymentStatus) -> dict:
+    """The JSON the operator writes to the status subresource (camelCase, no nulls)."""
+    return status.model_dump(mode="json", by_alias=True, exclude_none=True)

@@ -1,0 +1,52 @@
+"""`python -m modelpilot.operator` / `modelpilot operator`: run the operator until SIGTERM.
+
+Configuration comes from the environment (see modelpilot.operator.settings); flags only
+override what tests and people change most: the namespaces to watch and the log level.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from modelpilot.operator.settings import SettingsError, load_settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="modelpilot operator", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "-n",
+        "--namespace",
+        action="append",
+        default=[],
+        help="watch only this namespace (repeatable); default MODELPILOT_WATCH_NAMESPACES, "
+        "else all namespaces",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"modelpilot operator: {exc}", file=sys.stderr)
+        return 2
+    namespaces = tuple(args.namespace) or settings.watch_namespaces
+
+    import kopf
+    import modelpilot.operator.handlers  # noqa: F401  (registers the handlers)
+
+    kopf.configure(verbose=args.verbose)
+    kopf.run(
+        standalone=True,
+        clusterwide=not namespaces,
+        namespaces=namespaces,
+        liveness_endpoint=settings.liveness_endpoint,
+        memo=kopf.Memo(settings=settings),
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

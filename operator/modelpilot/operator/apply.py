@@ -1,0 +1,95 @@
+"""The one interpreter of actions: the only code that changes the cluster.
+
+Every branch is idempotent — creating what exists is success, deleting what is gone is
+success — because a tick may be cut short by a restart between any two actions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelpilot.operator import objects
+from modelpilot.operator.cluster import Cluster
+from modelpilot.operator.errors import AlreadyExists, Conflict
+from modelpilot.operator.objects import Owner
+from modelpilot.operator.observe import owned_by
+from modelpilot.operator.rollout.actions import (
+    Action,
+    CreateTrainingJob,
+    DeleteDeployment,
+    DeleteJob,
+    DeleteService,
+    EnsureService,
+    EnsureServingDeployment,
+    ScaleDeployment,
+    SetWeights,
+)
+from modelpilot.operator.settings import Settings
+
+
+def apply(action: Action, cluster: Cluster, *, owner: Owner, settings: Settings) -> None:
+    ns = owner.namespace
+    match action:
+        case CreateTrainingJob():
+            _create_if_absent(cluster, "Job", objects.training_job(action, owner, settings))
+        case DeleteJob(name=name):
+            cluster.delete("Job", ns, name)
+        case EnsureServingDeployment():
+            body = objects.serving_deployment(action, owner, settings)
+            if not _create_if_absent(cluster, "Deployment", body):
+                _ensure_owned(cluster, "Deployment", ns, action.name, owner)
+                cluster.patch(
+                    "Deployment",
+                    ns,
+                    action.name,
+                    {
+                        "metadata": {
+                            "labels": body["metadata"]["labels"],
+                            "annotations": body["metadata"]["annotations"],
+                        },
+                        "spec": {
+                            "replicas": body["spec"]["replicas"],
+                            "template": body["spec"]["template"],
+                        },
+                    },
+                )
+        case ScaleDeployment(name=name, replicas=replicas):
+            cluster.patch("Deployment", ns, name, {"spec": {"replicas": replicas}})
+        case DeleteDeployment(name=name):
+            cluster.delete("Deployment", ns, name)
+        case EnsureService():
+            body = objects.service(action, owner)
+            if not _create_if_absent(cluster, "Service", body):
+                current = _ensure_owned(cluster, "Service", ns, action.name, owner)
+                old = current.get("spec", {}).get("selector") or {}
+                # A merge patch merges maps: keys no longer wanted must be nulled.
+                selector: dict[str, Any] = {k: None for k in old if k not in action.selector}
+                selector.update(action.selector)
+                cluster.patch("Service", ns, action.name, {"spec": {"selector": selector}})
+        case DeleteService(name=name):
+            cluster.delete("Service", ns, name)
+        case SetWeights():
+            raise NotImplementedError("traffic routers arrive with the canary (issue 6)")
+        case _:
+            raise TypeError(f"unknown action {action!r}")
+
+
+def _create_if_absent(cluster: Cluster, kind: str, body: dict[str, Any]) -> bool:
+    """True when created now; False when it already existed."""
+    try:
+        cluster.create(kind, body["metadata"]["namespace"], body)
+    except AlreadyExists:
+        return False
+    return True
+
+
+def _ensure_owned(cluster: Cluster, kind: str, ns: str, name: str, owner: Owner) -> dict[str, Any]:
+    current = cluster.get(kind, ns, name)
+    if current is None:
+        raise Conflict(f"{kind} {ns}/{name} vanished while being updated; retrying")
+    if not owned_by(current, owner.uid):
+        raise Conflict(
+            f"{kind} {ns}/{name} exists but is not owned by ModelDeployment {owner.name}: "
+            "rename or delete it"
+        )
+    return current

@@ -1,0 +1,270 @@
+"""The Kubernetes objects a ModelDeployment owns, built from actions (pure, plain dicts).
+
+Training Jobs and serving Deployments run with the restricted Pod Security profile:
+non-root, read-only root filesystem (serving), no privilege escalation, all capabilities
+dropped, seccomp RuntimeDefault, and no ServiceAccount token (neither needs the API).
+The model store is mounted read-write for training and read-only for serving.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from modelpilot.api import names
+from modelpilot.operator.rollout.actions import (
+    CreateTrainingJob,
+    EnsureService,
+    EnsureServingDeployment,
+)
+from modelpilot.operator.settings import Settings
+
+ANNOTATION_INTENT_HASH = f"{names.GROUP}/intent-hash"
+ANNOTATION_MODEL_SHA256 = f"{names.GROUP}/model-sha256"
+STORE_VOLUME = "model-store"
+TERMINATION_LOG = "/dev/termination-log"
+SERVING_PORT_NAME = "http"
+SERVICE_PORT = 80
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The ModelDeployment every object points back to (garbage collection deletes them)."""
+
+    name: str
+    namespace: str
+    uid: str
+
+    def reference(self) -> dict[str, Any]:
+        return {
+            "apiVersion": names.API_VERSION,
+            "kind": names.KIND,
+            "name": self.name,
+            "uid": self.uid,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+
+
+def labels(model: str, *, component: str, revision: str | None = None) -> dict[str, str]:
+    out = {
+        names.LABEL_MODEL: model,
+        names.LABEL_COMPONENT: component,
+        names.LABEL_MANAGED_BY: names.MANAGED_BY,
+        "app.kubernetes.io/name": model,
+    }
+    if revision is not None:
+        out[names.LABEL_REVISION] = revision
+    return out
+
+
+def _metadata(owner: Owner, name: str, lbls: dict[str, str], **extra: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "namespace": owner.namespace,
+        "labels": lbls,
+        "ownerReferences": [owner.reference()],
+        **extra,
+    }
+
+
+def _pod_security(settings: Settings) -> dict[str, Any]:
+    uid = settings.pod_uid
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": uid,
+        "runAsGroup": uid,
+        "fsGroup": uid,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def _container_security(*, read_only_root: bool) -> dict[str, Any]:
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": read_only_root,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def bundle_dir(settings: Settings, namespace: str, model: str, revision: str) -> str:
+    return f"{settings.store_mount_path}/{names.bundle_subpath(namespace, model, revision)}"
+
+
+def training_job(action: CreateTrainingJob, owner: Owner, settings: Settings) -> dict[str, Any]:
+    lbls = labels(action.model, component="trainer", revision=action.revision)
+    env = [
+        {"name": names.ENV_SPEC_JSON, "value": action.spec_json},
+        {
+            "name": names.ENV_OUTPUT,
+            "value": bundle_dir(settings, owner.namespace, action.model, action.revision),
+        },
+        {"name": names.ENV_TERMINATION_LOG, "value": TERMINATION_LOG},
+        {"name": names.ENV_MODEL_NAME, "value": action.model},
+        {"name": names.ENV_NAMESPACE, "value": owner.namespace},
+        {"name": names.ENV_REVISION, "value": action.revision},
+        {"name": names.ENV_ESTIMATOR_ALLOWLIST, "value": ",".join(settings.estimator_allowlist)},
+        {"name": "HOME", "value": "/tmp"},
+    ]
+    if action.stable_revision and action.stable_sha256:
+        stable = bundle_dir(settings, owner.namespace, action.model, action.stable_revision)
+        env += [
+            {"name": names.ENV_STABLE_DIR, "value": stable},
+            {"name": names.ENV_STABLE_SHA256, "value": action.stable_sha256},
+        ]
+    container: dict[str, Any] = {
+        "name": "trainer",
+        "image": action.image or settings.trainer_image,
+        "imagePullPolicy": settings.image_pull_policy,
+        "command": ["modelpilot", "train"],
+        "env": env,
+        "volumeMounts": [{"name": STORE_VOLUME, "mountPath": settings.store_mount_path}],
+        "terminationMessagePath": TERMINATION_LOG,
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        # The trainer writes only the bundle (on the store) and scratch files under /tmp.
+        "securityContext": _container_security(read_only_root=False),
+    }
+    if action.resources:
+        container["resources"] = dict(action.resources)
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": _metadata(owner, action.name, lbls),
+        "spec": {
+            "backoffLimit": action.backoff_limit,
+            "activeDeadlineSeconds": action.active_deadline_seconds,
+            "template": {
+                "metadata": {"labels": lbls},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "automountServiceAccountToken": False,
+                    "enableServiceLinks": False,
+                    "securityContext": _pod_security(settings),
+                    "containers": [container],
+                    "volumes": [
+                        {
+                            "name": STORE_VOLUME,
+                            "persistentVolumeClaim": {"claimName": action.store_claim},
+                        }
+                    ],
+                },
+            },
+        },
+    }
+
+
+def serving_deployment(
+    action: EnsureServingDeployment, owner: Owner, settings: Settings
+) -> dict[str, Any]:
+    lbls = labels(action.model, component="serving", revision=action.revision)
+    selector = {
+        k: lbls[k] for k in (names.LABEL_MODEL, names.LABEL_COMPONENT, names.LABEL_REVISION)
+    }
+    probe_port = SERVING_PORT_NAME
+    container: dict[str, Any] = {
+        "name": "server",
+        "image": action.image or settings.serving_image,
+        "imagePullPolicy": settings.image_pull_policy,
+        "command": ["modelpilot", "serve"],
+        "args": [
+            "--model-dir",
+            bundle_dir(settings, owner.namespace, action.model, action.revision),
+            "--model-name",
+            action.model,
+            "--model-version",
+            action.revision,
+            "--expected-sha256",
+            action.model_sha256,
+            "--port",
+            str(names.SERVING_PORT),
+        ],
+        "env": [{"name": "HOME", "value": "/tmp"}],
+        "ports": [{"name": SERVING_PORT_NAME, "containerPort": names.SERVING_PORT}],
+        "readinessProbe": {
+            "httpGet": {"path": "/v2/health/ready", "port": probe_port},
+            "periodSeconds": 2,
+            "failureThreshold": 3,
+        },
+        "livenessProbe": {
+            "httpGet": {"path": "/v2/health/live", "port": probe_port},
+            "initialDelaySeconds": 10,
+            "periodSeconds": 10,
+            "failureThreshold": 3,
+        },
+        "volumeMounts": [
+            {"name": STORE_VOLUME, "mountPath": settings.store_mount_path, "readOnly": True},
+            {"name": "tmp", "mountPath": "/tmp"},
+        ],
+        "securityContext": _container_security(read_only_root=True),
+    }
+    if action.resources:
+        container["resources"] = dict(action.resources)
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _metadata(
+            owner,
+            action.name,
+            lbls,
+            annotations={
+                ANNOTATION_INTENT_HASH: action.intent_hash(),
+                ANNOTATION_MODEL_SHA256: action.model_sha256,
+            },
+        ),
+        "spec": {
+            "replicas": action.replicas,
+            "selector": {"matchLabels": selector},
+            "progressDeadlineSeconds": 300,
+            "revisionHistoryLimit": 2,
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+            },
+            "template": {
+                "metadata": {
+                    "labels": lbls,
+                    "annotations": {ANNOTATION_MODEL_SHA256: action.model_sha256},
+                },
+                "spec": {
+                    "automountServiceAccountToken": False,
+                    "enableServiceLinks": False,
+                    "terminationGracePeriodSeconds": 30,
+                    "securityContext": _pod_security(settings),
+                    "containers": [container],
+                    "volumes": [
+                        {
+                            "name": STORE_VOLUME,
+                            "persistentVolumeClaim": {
+                                "claimName": action.store_claim,
+                                "readOnly": True,
+                            },
+                        },
+                        {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+                    ],
+                },
+            },
+        },
+    }
+
+
+def service(action: EnsureService, owner: Owner) -> dict[str, Any]:
+    lbls = labels(action.model, component="serving", revision=action.revision)
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(owner, action.name, lbls),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": dict(action.selector),
+            "ports": [
+                {
+                    "name": SERVING_PORT_NAME,
+                    "port": SERVICE_PORT,
+                    "targetPort": SERVING_PORT_NAME,
+                    "protocol": "TCP",
+                }
+            ],
+        },
+    }

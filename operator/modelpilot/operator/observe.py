@@ -1,0 +1,196 @@
+"""Observe once per tick: the owned objects, as the apiserver returned them, into a World.
+
+Pure (plain dicts in, frozen World out) so it is tested with recorded objects. Only objects
+whose controller owner reference is this ModelDeployment's UID count: a ModelDeployment
+deleted and re-created under the same name never adopts its predecessor's leftovers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from modelpilot.api import names
+from modelpilot.api.summary import decode
+from modelpilot.operator.objects import ANNOTATION_INTENT_HASH
+from modelpilot.operator.rollout.world import (
+    ObservedDeployment,
+    ObservedJob,
+    ObservedService,
+    World,
+)
+from modelpilot.operator.settings import Settings
+
+Obj = Mapping[str, Any]
+# Container waiting reasons that will not go away by themselves soon.
+_STUCK_WAITING = {
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "CrashLoopBackOff",
+    "RunContainerError",
+}
+_TAIL = 400  # characters of a foreign termination message shown in a condition
+
+
+def owned_by(obj: Obj, uid: str) -> bool:
+    refs = obj.get("metadata", {}).get("ownerReferences") or []
+    return any(ref.get("uid") == uid and ref.get("controller") for ref in refs)
+
+
+def _labels(obj: Obj) -> Mapping[str, str]:
+    return obj.get("metadata", {}).get("labels") or {}
+
+
+def _condition(obj: Obj, type_: str) -> Obj | None:
+    for c in obj.get("status", {}).get("conditions") or []:
+        if c.get("type") == type_:
+            return c
+    return None
+
+
+def observe(
+    model_deployment: Obj,
+    *,
+    jobs: Iterable[Obj],
+    pods: Iterable[Obj],
+    deployments: Iterable[Obj],
+    services: Iterable[Obj],
+    settings: Settings,
+) -> World:
+    meta = model_deployment["metadata"]
+    uid = meta["uid"]
+    # Pods are owned by a Job or a ReplicaSet, not by us; the labels we stamped pick them.
+    mine = [p for p in pods if _labels(p).get(names.LABEL_MANAGED_BY) == names.MANAGED_BY]
+    observed_jobs = {}
+    for job in jobs:
+        if not owned_by(job, uid) or names.LABEL_REVISION not in _labels(job):
+            continue
+        revision = _labels(job)[names.LABEL_REVISION]
+        observed_jobs[revision] = observe_job(job, _pods_of(mine, "trainer", revision))
+    observed_deployments = {}
+    for deployment in deployments:
+        if not owned_by(deployment, uid) or names.LABEL_REVISION not in _labels(deployment):
+            continue
+        revision = _labels(deployment)[names.LABEL_REVISION]
+        observed_deployments[revision] = observe_deployment(
+            deployment, _pods_of(mine, "serving", revision)
+        )
+    observed_services = {
+        s["metadata"]["name"]: ObservedService(
+            name=s["metadata"]["name"], selector=dict(s.get("spec", {}).get("selector") or {})
+        )
+        for s in services
+        if owned_by(s, uid)
+    }
+    return World(
+        name=meta["name"],
+        namespace=meta["namespace"],
+        generation=int(meta.get("generation") or 0),
+        annotations=dict(meta.get("annotations") or {}),
+        jobs=observed_jobs,
+        deployments=observed_deployments,
+        services=observed_services,
+        estimator_allowlist=settings.estimator_allowlist,
+        default_store_claim=settings.default_store_claim,
+    )
+
+
+def _pods_of(pods: list[Obj], component: str, revision: str) -> list[Obj]:
+    return [
+        p
+        for p in pods
+        if _labels(p).get(names.LABEL_COMPONENT) == component
+        and _labels(p).get(names.LABEL_REVISION) == revision
+    ]
+
+
+def observe_job(job: Obj, pods: list[Obj]) -> ObservedJob:
+    complete = _condition(job, "Complete")
+    failed = _condition(job, "Failed")
+    is_failed = failed is not None and failed.get("status") == "True"
+    summary, problem = None, None
+    terminated = _newest_terminated(pods)
+    if terminated is not None:
+        message = (terminated.get("message") or "").strip()
+        try:
+            summary = decode(message)
+        except ValueError:
+            code = terminated.get("exitCode")
+            tail = message[-_TAIL:] if message else "(no termination message)"
+            problem = f"trainer exited with code {code}: {tail}"
+    return ObservedJob(
+        name=job["metadata"]["name"],
+        revision=_labels(job)[names.LABEL_REVISION],
+        succeeded=complete is not None and complete.get("status") == "True",
+        failed=is_failed,
+        failure_reason=failed.get("reason") if is_failed and failed else None,
+        failure_message=failed.get("message") if is_failed and failed else None,
+        summary=summary,
+        summary_problem=problem,
+        pod_problem=None if terminated is not None else _pod_problem(pods),
+    )
+
+
+def _newest_terminated(pods: list[Obj]) -> Obj | None:
+    found = []
+    for pod in pods:
+        for status in pod.get("status", {}).get("containerStatuses") or []:
+            terminated = (status.get("state") or {}).get("terminated")
+            if terminated:
+                found.append(terminated)
+    return max(found, key=lambda t: t.get("finishedAt") or "", default=None)
+
+
+def _pod_problem(pods: list[Obj]) -> str | None:
+    """The first reason a pod is not running/Ready that a person may need to act on."""
+    for pod in pods:
+        name = pod.get("metadata", {}).get("name", "?")
+        scheduled = _condition(pod, "PodScheduled")
+        if scheduled and scheduled.get("status") == "False":
+            why = scheduled.get("message") or scheduled.get("reason") or "not scheduled"
+            return f"pod {name} is unschedulable: {why}"
+        for status in pod.get("status", {}).get("containerStatuses") or []:
+            waiting = (status.get("state") or {}).get("waiting") or {}
+            if waiting.get("reason") in _STUCK_WAITING:
+                last = ((status.get("lastState") or {}).get("terminated") or {}).get("message")
+                detail = (last or waiting.get("message") or "").strip()[-_TAIL:]
+                return f"pod {name}: {waiting['reason']}" + (f": {detail}" if detail else "")
+            last = (status.get("lastState") or {}).get("terminated")
+            if last and not status.get("ready") and status.get("restartCount", 0) > 0:
+                detail = (last.get("message") or "").strip()[-_TAIL:]
+                return f"pod {name} restarted after exit code {last.get('exitCode')}" + (
+                    f": {detail}" if detail else ""
+                )
+    return None
+
+
+def observe_deployment(deployment: Obj, pods: list[Obj]) -> ObservedDeployment:
+    meta, spec, status = (
+        deployment["metadata"],
+        deployment.get("spec", {}),
+        deployment.get("status", {}),
+    )
+    progressing = _condition(deployment, "Progressing")
+    failure = None
+    if (
+        progressing
+        and progressing.get("status") == "False"
+        and progressing.get("reason") == "ProgressDeadlineExceeded"
+    ):
+        failure = progressing.get("message") or "progress deadline exceeded"
+    ready = int(status.get("readyReplicas") or 0)
+    replicas = int(spec.get("replicas") if spec.get("replicas") is not None else 1)
+    return ObservedDeployment(
+        name=meta["name"],
+        revision=_labels(deployment)[names.LABEL_REVISION],
+        replicas=replicas,
+        ready_replicas=ready,
+        updated_replicas=int(status.get("updatedReplicas") or 0),
+        current=int(status.get("observedGeneration") or 0) >= int(meta.get("generation") or 0),
+        intent_hash=(meta.get("annotations") or {}).get(ANNOTATION_INTENT_HASH),
+        progress_failure=failure,
+        pod_problem=None if ready >= replicas else _pod_problem(pods),
+    )

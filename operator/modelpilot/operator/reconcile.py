@@ -1,0 +1,99 @@
+"""One tick for one ModelDeployment: read, observe, plan, write status, apply, post Events.
+
+The status is written *before* the actions run, with the resourceVersion that was read:
+a revision number is therefore persisted before its Job exists, and a concurrent change
+(a new spec, another writer) makes the write fail with Conflict instead of acting on a
+stale picture. Called from the work queue in a thread; no kopf here, so tests drive it
+against the in-memory cluster.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from modelpilot.api import names
+from modelpilot.api.spec import ModelDeploymentSpec, parse_spec
+from modelpilot.api.status import ModelDeploymentStatus, dump_status, parse_status
+from modelpilot.operator.apply import apply
+from modelpilot.operator.cluster import Cluster, post_event
+from modelpilot.operator.errors import ApiError
+from modelpilot.operator.objects import Owner
+from modelpilot.operator.observe import observe
+from modelpilot.operator.rollout import InvalidSpec, Plan, plan
+from modelpilot.operator.settings import Settings
+from pydantic import ValidationError
+
+log = logging.getLogger("modelpilot.operator")
+
+
+@dataclass(frozen=True)
+class TickResult:
+    gone: bool = False  # the ModelDeployment no longer exists (or is being deleted)
+    requeue_after: float | None = None
+    plan: Plan | None = None
+
+
+def read_spec(raw: dict[str, Any]) -> ModelDeploymentSpec | InvalidSpec:
+    try:
+        return parse_spec(raw)
+    except ValidationError as exc:
+        problems = [
+            f"spec.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        ]
+        return InvalidSpec("; ".join(problems))
+
+
+def read_status(raw: dict[str, Any] | None, *, name: str) -> ModelDeploymentStatus:
+    try:
+        return parse_status(raw)
+    except ValidationError as exc:
+        # Never reset silently: a reset revision counter would reuse Job names.
+        raise ApiError(f"{name}: status is not a ModelDeployment status: {exc}") from exc
+
+
+def tick(
+    cluster: Cluster, settings: Settings, namespace: str, name: str, now: datetime
+) -> TickResult:
+    body = cluster.get(names.KIND, namespace, name)
+    if body is None or body["metadata"].get("deletionTimestamp"):
+        return TickResult(gone=True)
+    selector = {names.LABEL_MODEL: name, names.LABEL_MANAGED_BY: names.MANAGED_BY}
+    world = observe(
+        body,
+        jobs=cluster.list("Job", namespace, selector),
+        pods=cluster.list("Pod", namespace, selector),
+        deployments=cluster.list("Deployment", namespace, selector),
+        services=cluster.list("Service", namespace, selector),
+        settings=settings,
+    )
+    status = read_status(body.get("status"), name=name)
+    result = plan(read_spec(body.get("spec") or {}), status, world, now)
+
+    if result.status != status:
+        cluster.replace_status(namespace, name, {**body, "status": dump_status(result.status)})
+    if result.actions or result.status.phase != status.phase:
+        log.info(
+            "%s/%s %s -> %s: %s",
+            namespace,
+            name,
+            status.phase,
+            result.status.phase,
+            ", ".join(_describe(a) for a in result.actions) or "no actions",
+        )
+    owner = Owner(name=name, namespace=namespace, uid=body["metadata"]["uid"])
+    for action in result.actions:
+        apply(action, cluster, owner=owner, settings=settings)
+    for event in result.events:
+        try:
+            post_event(cluster, body, type_=event.type, reason=event.reason, message=event.message)
+        except ApiError as exc:  # an Event is a courtesy; the status already says it
+            log.warning("%s/%s: could not post Event %s: %s", namespace, name, event.reason, exc)
+    return TickResult(requeue_after=result.requeue_after, plan=result)
+
+
+def _describe(action: object) -> str:
+    name = getattr(action, "name", "")
+    return f"{type(action).__name__}({name})"

@@ -1,0 +1,113 @@
+"""Actions: what plan() wants done to the cluster, as data.
+
+`modelpilot.operator.apply.apply(action, cluster, settings)` is the one interpreter. Every
+action is idempotent when applied (create-if-absent, delete-if-present), because a tick
+may be cut short by a restart after any of them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class CreateTrainingJob:
+    """Job NAME-train-vN running `modelpilot train`; created only if absent."""
+
+    name: str
+    model: str
+    revision: str
+    spec_json: str  # {"training": ..., "evaluation": ...} by alias: MODELPILOT_SPEC_JSON
+    store_claim: str
+    active_deadline_seconds: int
+    backoff_limit: int
+    image: str | None = None  # None: the operator's MODELPILOT_TRAINER_IMAGE
+    resources: Mapping[str, Any] | None = None
+    stable_revision: str | None = None  # evaluate this stable on the same holdout
+    stable_sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class DeleteJob:
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class EnsureServingDeployment:
+    """Deployment NAME-vN running `modelpilot serve`: created, or patched to this intent."""
+
+    name: str
+    model: str
+    revision: str
+    model_sha256: str
+    store_claim: str
+    replicas: int
+    image: str | None = None  # None: the operator's MODELPILOT_SERVING_IMAGE
+    resources: Mapping[str, Any] | None = None
+
+    def intent_hash(self) -> str:
+        """Fingerprint of everything but the replica count (routers scale separately).
+
+        Stamped on the Deployment as an annotation so plan() can tell, without comparing
+        pod templates, whether the Deployment is what it would create today.
+        """
+        intent = {k: v for k, v in asdict(self).items() if k != "replicas"}
+        text = json.dumps(intent, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class ScaleDeployment:
+    name: str
+    replicas: int
+
+
+@dataclass(frozen=True)
+class DeleteDeployment:
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class EnsureService:
+    """Service NAME or NAME-vN selecting serving pods: created, or its selector patched."""
+
+    name: str
+    model: str
+    selector: Mapping[str, str] = field(default_factory=dict)
+    revision: str | None = None  # the per-version Service's revision label
+
+
+@dataclass(frozen=True)
+class DeleteService:
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class SetWeights:
+    """Traffic split between stable and canary, through spec.rollout.trafficRouter (issue 6)."""
+
+    stable: int
+    canary: int
+
+    def __post_init__(self) -> None:
+        if self.stable + self.canary != 100 or min(self.stable, self.canary) < 0:
+            raise ValueError(f"weights must be >= 0 and sum to 100, got {self}")
+
+
+Action = (
+    CreateTrainingJob
+    | DeleteJob
+    | EnsureServingDeployment
+    | ScaleDeployment
+    | DeleteDeployment
+    | EnsureService
+    | DeleteService
+    | SetWeights
+)

@@ -1,0 +1,232 @@
+"""Conditions, derived from the status and the world every tick (never patched piecemeal).
+
+kstatus semantics, so Helm --wait, Argo CD and Flux read health correctly:
+
+- Ready        True when the stable model serves with all its desired pods Ready.
+- Reconciling  True while work is in progress (training, pods coming up, canary).
+- Stalled      True when progress needs a person: the spec is refused or invalid, the newest
+               revision failed, or nothing passed the gate and nothing serves.
+- Trained      the newest revision's training: Unknown while it runs.
+- Evaluated    the newest revision's gate, with the scores in the message.
+
+`lastTransitionTime` moves only when a condition's status changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from modelpilot.api.status import (
+    CandidateState,
+    CandidateStatus,
+    Condition,
+    ConditionType,
+    ModelDeploymentStatus,
+    Phase,
+)
+from modelpilot.operator.rollout.world import World
+
+Status = Literal["True", "False", "Unknown"]
+ORDER = (
+    ConditionType.READY,
+    ConditionType.RECONCILING,
+    ConditionType.STALLED,
+    ConditionType.TRAINED,
+    ConditionType.EVALUATED,
+)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """The spec cannot be acted on; a person must change it."""
+
+    reason: str  # InvalidSpec, EstimatorNotAllowed, NoModelStore
+    message: str
+
+
+def stable_unready(status: ModelDeploymentStatus, world: World, replicas: int | None) -> bool:
+    """A stable model exists but not all its desired pods are Ready."""
+    if status.stable is None or replicas is None:
+        return False
+    deployment = world.deployments.get(status.stable.revision)
+    return deployment is None or not deployment.ready_for(replicas)
+
+
+def conditions_for(
+    status: ModelDeploymentStatus,
+    world: World,
+    *,
+    problem: Problem | None,
+    replicas: int | None,
+    previous: list[Condition],
+    now: datetime,
+) -> list[Condition]:
+    newest = status.candidate
+    computed = {
+        ConditionType.READY: _ready(status, world, replicas),
+        ConditionType.RECONCILING: _reconciling(status, world, replicas, problem),
+        ConditionType.STALLED: _stalled(status, problem),
+        ConditionType.TRAINED: _trained(status, newest),
+        ConditionType.EVALUATED: _evaluated(status, newest),
+    }
+    before = {c.type: c for c in previous}
+    out = []
+    for type_ in ORDER:
+        value, reason, message = computed[type_]
+        old = before.get(type_)
+        since = old.last_transition_time if old is not None and old.status == value else now
+        out.append(
+            Condition(
+                type=type_,
+                status=value,
+                reason=reason,
+                message=message,
+                last_transition_time=since,
+                observed_generation=world.generation,
+            )
+        )
+    # Conditions this module does not own (CanaryHealthy, issue 6) are kept as they were.
+    out += [c for c in previous if c.type not in ORDER]
+    return out
+
+
+def headline(conditions: list[Condition]) -> str:
+    """status.message: what a person should read first."""
+    by_type = {c.type: c for c in conditions}
+    for type_ in (ConditionType.STALLED, ConditionType.RECONCILING):
+        c = by_type.get(type_)
+        if c is not None and c.status == "True":
+            return c.message
+    ready = by_type.get(ConditionType.READY)
+    return ready.message if ready is not None else ""
+
+
+def _score(candidate: CandidateStatus) -> str:
+    if candidate.candidate_score is None:
+        return ""
+    return f" ({candidate.metric} {candidate.candidate_score:.4f})"
+
+
+def _ready(
+    status: ModelDeploymentStatus, world: World, replicas: int | None
+) -> tuple[Status, str, str]:
+    stable = status.stable
+    if stable is None:
+        if status.phase in (Phase.TRAINING, Phase.DEPLOYING):
+            revision = status.candidate.revision if status.candidate else "v1"
+            message = f"no model serves yet: {revision} is {status.phase.lower()}"
+            return "False", "NoModelYet", message
+        return "False", "NoModel", "no revision has passed the gate yet, so nothing serves"
+    deployment = world.deployments.get(stable.revision)
+    score = "" if stable.score is None else f" ({stable.metric} {stable.score:.4f})"
+    if deployment is None:
+        return (
+            "False",
+            "StableUnavailable",
+            f"{stable.revision}: Deployment {stable.deployment} is missing; recreating it",
+        )
+    wanted = replicas if replicas is not None else deployment.replicas
+    pods = f"{deployment.ready_replicas}/{wanted} pods ready"
+    if deployment.ready_for(wanted):
+        return "True", "Serving", f"{stable.revision} serves{score}, {pods}"
+    detail = f": {deployment.pod_problem}" if deployment.pod_problem else ""
+    return "False", "StableUnavailable", f"{stable.revision}{score}: {pods}{detail}"
+
+
+def _reconciling(
+    status: ModelDeploymentStatus, world: World, replicas: int | None, problem: Problem | None
+) -> tuple[Status, str, str]:
+    candidate = status.candidate
+    if problem is None and candidate is not None and candidate.state is CandidateState.TRAINING:
+        job = world.jobs.get(candidate.revision)
+        if job is not None and job.pod_problem:
+            return (
+                "True",
+                "TrainingPending",
+                f"{candidate.revision}: training pod not running: {job.pod_problem}",
+            )
+        return "True", "Training", f"{candidate.revision} is training in Job {candidate.job}"
+    if problem is None and candidate is not None and candidate.state is CandidateState.DEPLOYING:
+        deployment = world.deployments.get(candidate.revision)
+        ready = 0 if deployment is None else deployment.ready_replicas
+        detail = f": {deployment.pod_problem}" if deployment and deployment.pod_problem else ""
+        wanted = replicas if replicas is not None else "?"
+        passed = f"{candidate.revision} passed the gate{_score(candidate)}"
+        return "True", "Deploying", f"{passed}; {ready}/{wanted} pods ready{detail}"
+    if problem is None and candidate is not None and candidate.state is CandidateState.CANARY:
+        return "True", "Canary", f"{candidate.revision} is a canary"
+    if stable_unready(status, world, replicas):
+        assert status.stable is not None
+        return (
+            "True",
+            "StableRollingOut",
+            f"{status.stable.revision}: waiting for its pods to be Ready",
+        )
+    return "False", "Reconciled", "nothing in progress"
+
+
+def _stalled(status: ModelDeploymentStatus, problem: Problem | None) -> tuple[Status, str, str]:
+    if problem is not None:
+        return "True", problem.reason, problem.message
+    candidate = status.candidate
+    if candidate is not None and candidate.state is CandidateState.FAILED:
+        reason, _, detail = (candidate.message or "Failed: unknown").partition(": ")
+        return (
+            "True",
+            reason,
+            (
+                f"{candidate.revision} failed: {detail}. Fix the spec and apply it, or run "
+                f"`modelpilot retrain` to try again"
+            ),
+        )
+    if (
+        candidate is not None
+        and candidate.state is CandidateState.REJECTED
+        and status.stable is None
+    ):
+        return (
+            "True",
+            "NoModelPassed",
+            (
+                f"{candidate.revision} was rejected by the gate: {candidate.message}. "
+                "Nothing serves: change the model or spec.evaluation"
+            ),
+        )
+    return "False", "Progressing", "no person needed"
+
+
+def _trained(
+    status: ModelDeploymentStatus, candidate: CandidateStatus | None
+) -> tuple[Status, str, str]:
+    if candidate is None:
+        if status.stable is not None:
+            return "True", "Trained", f"{status.stable.revision} trained"
+        return "Unknown", "NotStarted", "no revision has started"
+    if candidate.state is CandidateState.TRAINING:
+        return "Unknown", "Training", f"{candidate.revision} is training"
+    if candidate.model_sha256 is None:
+        if candidate.state is CandidateState.SUPERSEDED:
+            return (
+                "Unknown",
+                "Superseded",
+                f"{candidate.revision} was superseded before it finished",
+            )
+        reason, _, detail = (candidate.message or "TrainingFailed: unknown").partition(": ")
+        return "False", reason, f"{candidate.revision}: {detail}"
+    return "True", "Trained", f"{candidate.revision} trained{_score(candidate)}"
+
+
+def _evaluated(
+    status: ModelDeploymentStatus, candidate: CandidateStatus | None
+) -> tuple[Status, str, str]:
+    if candidate is None:
+        if status.stable is not None:
+            return "True", "Passed", f"{status.stable.revision} passed the gate"
+        return "Unknown", "NotStarted", "no revision has been evaluated"
+    if candidate.verdict is None:
+        return "Unknown", "NotEvaluated", f"{candidate.revision} has not been evaluated"
+    if candidate.verdict == "Passed":
+        return "True", "Passed", f"{candidate.revision}: {candidate.message}"
+    return "False", candidate.verdict, f"{candidate.revision}: {candidate.message}"

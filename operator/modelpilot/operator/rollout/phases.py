@@ -1,0 +1,40 @@
+"""Which phase may follow which: the state machine written down as one table.
+
+A unit test runs every planned transition through `check_transition`, so a plan that
+invents a new edge fails loudly instead of silently changing the machine's shape.
+"""
+
+from __future__ import annotations
+
+from modelpilot.api.status import Phase
+
+P = Phase
+
+# Every phase may also stay where it is. A new revision (spec change, retrain, schedule)
+# may start from anywhere but Pending's first one, superseding what is in flight (Training ->
+# Training is the stay); an invalid spec (Failed) may appear anywhere.
+TRANSITIONS: dict[Phase, frozenset[Phase]] = {
+    P.PENDING: frozenset({P.TRAINING, P.FAILED}),
+    P.TRAINING: frozenset({P.DEPLOYING, P.CANARY, P.REJECTED, P.FAILED}),
+    P.DEPLOYING: frozenset({P.TRAINING, P.SERVING, P.FAILED}),
+    P.CANARY: frozenset({P.TRAINING, P.SERVING, P.ROLLED_BACK, P.FAILED}),
+    P.SERVING: frozenset({P.TRAINING, P.FAILED}),
+    P.REJECTED: frozenset({P.TRAINING, P.FAILED}),
+    # Leaving Failed without a new revision: the invalid spec was reverted to the one that
+    # already ran, so the phase returns to what that revision's outcome was.
+    P.FAILED: frozenset({P.TRAINING, P.SERVING, P.REJECTED, P.ROLLED_BACK, P.PENDING}),
+    P.ROLLED_BACK: frozenset({P.TRAINING, P.FAILED}),
+}
+
+
+class IllegalTransition(AssertionError):
+    """plan() produced an edge that is not in TRANSITIONS: a bug in plan(), not in the spec."""
+
+
+def allowed(old: Phase, new: Phase) -> bool:
+    return old == new or new in TRANSITIONS[old]
+
+
+def check_transition(old: Phase, new: Phase) -> None:
+    if not allowed(old, new):
+        raise IllegalTransition(f"phase {old} -> {new} is not in the transitions table")

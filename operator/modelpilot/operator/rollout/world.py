@@ -1,0 +1,91 @@
+"""The observed world: one frozen snapshot of what a ModelDeployment owns, taken once per tick.
+
+Built by modelpilot.operator.observe from the objects the apiserver returns (only objects
+whose controller owner reference is this ModelDeployment count), and read by plan(). Each
+field says when it is empty or None.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from modelpilot.api.summary import TrainingSummary
+
+
+@dataclass(frozen=True)
+class ObservedJob:
+    """A training Job NAME-train-vN and what its pods reported."""
+
+    name: str
+    revision: str
+    succeeded: bool = False  # the Job has condition Complete=True
+    failed: bool = False  # the Job has condition Failed=True
+    # The Failed condition's reason (BackoffLimitExceeded, DeadlineExceeded) and message;
+    # None unless failed.
+    failure_reason: str | None = None
+    failure_message: str | None = None
+    # The trainer's summary from the newest terminated pod's termination message; None while
+    # no pod has terminated, or when the message is not a summary (see summary_problem).
+    summary: TrainingSummary | None = None
+    # Why a terminated pod's message could not be read as a summary (e.g. a crash before
+    # the trainer ran: FallbackToLogsOnError puts the log tail there); None otherwise.
+    summary_problem: str | None = None
+    # Why a pod is not running yet (unschedulable, image pull, ...); None when it runs/ran.
+    pod_problem: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.succeeded or self.failed
+
+
+@dataclass(frozen=True)
+class ObservedDeployment:
+    """A serving Deployment NAME-vN."""
+
+    name: str
+    revision: str
+    replicas: int  # spec.replicas
+    ready_replicas: int = 0  # status.readyReplicas
+    updated_replicas: int = 0  # status.updatedReplicas
+    # status.observedGeneration >= metadata.generation: the counts above describe the
+    # current spec. False right after an update.
+    current: bool = True
+    intent_hash: str | None = None  # the modelpilot.dev/intent-hash annotation we stamped
+    # Progressing=False with reason ProgressDeadlineExceeded: the message; None otherwise.
+    progress_failure: str | None = None
+    # Why a pod is not Ready (unschedulable, crashing with its last message, ...); None when
+    # all pods are Ready or none exist yet.
+    pod_problem: str | None = None
+
+    def ready_for(self, replicas: int) -> bool:
+        """All desired pods of the current spec are Ready."""
+        return (
+            self.current
+            and self.replicas == replicas
+            and self.updated_replicas >= replicas
+            and self.ready_replicas >= replicas
+        )
+
+
+@dataclass(frozen=True)
+class ObservedService:
+    name: str
+    selector: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class World:
+    """Everything plan() may know about the cluster, at one instant."""
+
+    name: str
+    namespace: str
+    generation: int  # metadata.generation of the ModelDeployment
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    jobs: Mapping[str, ObservedJob] = field(default_factory=dict)  # by revision ("v3")
+    deployments: Mapping[str, ObservedDeployment] = field(default_factory=dict)  # by revision
+    services: Mapping[str, ObservedService] = field(default_factory=dict)  # by name
+    # From the operator's settings: fnmatch patterns an estimator path must match.
+    estimator_allowlist: tuple[str, ...] = ("sklearn.*",)
+    # The model store PVC when spec.modelStore is omitted; None when the operator has none.
+    default_store_claim: str | None = None

@@ -1,0 +1,89 @@
+"""The operator's own configuration, read once from its environment.
+
+The Helm chart and manifests/operator set these on the operator's Deployment:
+
+    MODELPILOT_TRAINER_IMAGE         image of training Jobs (spec.training.image overrides it)
+    MODELPILOT_SERVING_IMAGE         image of serving Deployments (spec.serving.image overrides)
+    MODELPILOT_IMAGE_PULL_POLICY     IfNotPresent (default), Always, Never
+    MODELPILOT_WATCH_NAMESPACES      comma-separated namespaces to watch; empty: all namespaces
+    MODELPILOT_ESTIMATOR_ALLOWLIST   comma-separated fnmatch patterns; default sklearn.*
+    MODELPILOT_DEFAULT_STORE_PVC     model store PVC when spec.modelStore is omitted; default none
+    MODELPILOT_STORE_MOUNT_PATH      where the store is mounted in pods; default /models
+    MODELPILOT_POD_UID               uid/gid/fsGroup of training and serving pods; default 65532
+    MODELPILOT_RESYNC_SECONDS        look at every ModelDeployment at least this often; 300
+    MODELPILOT_LIVENESS_ENDPOINT     e.g. http://0.0.0.0:8080/healthz; off when empty
+
+The Kubernetes connection is resolved as usual: the in-cluster ServiceAccount when running
+in a pod, otherwise KUBECONFIG / ~/.kube/config.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from modelpilot.api import names
+
+ENV_TRAINER_IMAGE = "MODELPILOT_TRAINER_IMAGE"
+ENV_SERVING_IMAGE = "MODELPILOT_SERVING_IMAGE"
+ENV_IMAGE_PULL_POLICY = "MODELPILOT_IMAGE_PULL_POLICY"
+ENV_WATCH_NAMESPACES = "MODELPILOT_WATCH_NAMESPACES"
+ENV_DEFAULT_STORE_PVC = "MODELPILOT_DEFAULT_STORE_PVC"
+ENV_STORE_MOUNT_PATH = "MODELPILOT_STORE_MOUNT_PATH"
+ENV_POD_UID = "MODELPILOT_POD_UID"
+ENV_RESYNC_SECONDS = "MODELPILOT_RESYNC_SECONDS"
+ENV_LIVENESS_ENDPOINT = "MODELPILOT_LIVENESS_ENDPOINT"
+
+DEFAULT_TRAINER_IMAGE = "ghcr.io/modelpilot/trainer:0.1.0"
+DEFAULT_SERVING_IMAGE = "ghcr.io/modelpilot/serving:0.1.0"
+
+
+class SettingsError(ValueError):
+    """The operator's environment is wrong; it refuses to start and says which variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    trainer_image: str = DEFAULT_TRAINER_IMAGE
+    serving_image: str = DEFAULT_SERVING_IMAGE
+    image_pull_policy: str = "IfNotPresent"
+    watch_namespaces: tuple[str, ...] = ()  # empty: cluster-wide
+    estimator_allowlist: tuple[str, ...] = names.DEFAULT_ESTIMATOR_ALLOWLIST
+    default_store_claim: str | None = None
+    store_mount_path: str = "/models"
+    pod_uid: int = 65532
+    resync_seconds: float = 300.0
+    liveness_endpoint: str | None = None
+
+
+def _csv(text: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (text or "").split(",") if part.strip())
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if environ is None else environ
+    try:
+        pod_uid = int(env.get(ENV_POD_UID, "65532"))
+        resync = float(env.get(ENV_RESYNC_SECONDS, "300"))
+    except ValueError as exc:
+        raise SettingsError(f"{ENV_POD_UID} / {ENV_RESYNC_SECONDS}: {exc}") from exc
+    policy = env.get(ENV_IMAGE_PULL_POLICY) or "IfNotPresent"
+    if policy not in ("IfNotPresent", "Always", "Never"):
+        raise SettingsError(f"{ENV_IMAGE_PULL_POLICY}={policy!r}: use IfNotPresent, Always, Never")
+    mount = env.get(ENV_STORE_MOUNT_PATH) or "/models"
+    if not mount.startswith("/"):
+        raise SettingsError(f"{ENV_STORE_MOUNT_PATH}={mount!r} must be an absolute path")
+    return Settings(
+        trainer_image=env.get(ENV_TRAINER_IMAGE) or DEFAULT_TRAINER_IMAGE,
+        serving_image=env.get(ENV_SERVING_IMAGE) or DEFAULT_SERVING_IMAGE,
+        image_pull_policy=policy,
+        watch_namespaces=_csv(env.get(ENV_WATCH_NAMESPACES)),
+        estimator_allowlist=_csv(env.get(names.ENV_ESTIMATOR_ALLOWLIST))
+        or names.DEFAULT_ESTIMATOR_ALLOWLIST,
+        default_store_claim=env.get(ENV_DEFAULT_STORE_PVC) or None,
+        store_mount_path=mount.rstrip("/") or "/",
+        pod_uid=pod_uid,
+        resync_seconds=resync,
+        liveness_endpoint=env.get(ENV_LIVENESS_ENDPOINT) or None,
+    )

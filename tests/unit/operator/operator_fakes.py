@@ -1,0 +1,260 @@
+"""An in-memory cluster that implements modelpilot.operator.cluster.Cluster for real.
+
+It stores plain JSON objects, hands out uids and resourceVersions, rejects stale status
+writes, applies JSON merge patches, and garbage-collects by owner uid on delete. Helpers
+play the controllers a real cluster has: a Job finishing, a Deployment's pods turning Ready.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from modelpilot.api import names
+from modelpilot.api.summary import TrainingSummary, encode
+from modelpilot.operator.errors import AlreadyExists, Conflict, NotFound
+
+Key = tuple[str, str, str]
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    if not isinstance(patch, Mapping):
+        return copy.deepcopy(patch)
+    out = dict(target) if isinstance(target, Mapping) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = merge_patch(out.get(key), value)
+    return out
+
+
+class FakeCluster:
+    def __init__(self) -> None:
+        self.objects: dict[Key, dict[str, Any]] = {}
+        self.calls: list[tuple[str, str, str]] = []  # (verb, kind, name) of every write
+        self._rv = itertools.count(1)
+
+    # --- the Cluster protocol -----------------------------------------------------------
+
+    def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        obj = self.objects.get((kind, namespace, name))
+        return copy.deepcopy(obj) if obj is not None else None
+
+    def list(self, kind: str, namespace: str, selector: Mapping[str, str]) -> list[dict[str, Any]]:
+        out = []
+        for (k, ns, _), obj in sorted(self.objects.items()):
+            labels = obj["metadata"].get("labels") or {}
+            if (
+                k == kind
+                and ns == namespace
+                and all(labels.get(a) == b for a, b in selector.items())
+            ):
+                out.append(copy.deepcopy(obj))
+        return out
+
+    def create(self, kind: str, namespace: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        obj = copy.deepcopy(dict(body))
+        meta = obj.setdefault("metadata", {})
+        if "generateName" in meta and "name" not in meta:
+            meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
+        key = (kind, namespace, meta["name"])
+        if key in self.objects:
+            raise AlreadyExists(f"{kind} {meta['name']} already exists", status=409)
+        meta.update(namespace=namespace, uid=str(uuid.uuid4()), generation=1)
+        meta["resourceVersion"] = str(next(self._rv))
+        self.objects[key] = obj
+        self.calls.append(("create", kind, meta["name"]))
+        return copy.deepcopy(obj)
+
+    def patch(
+        self, kind: str, namespace: str, name: str, patch: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        key = (kind, namespace, name)
+        if key not in self.objects:
+            raise NotFound(f"{kind} {name} not found", status=404)
+        old = self.objects[key]
+        new = merge_patch(old, patch)
+        if new.get("spec") != old.get("spec"):
+            new["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
+        new["metadata"]["resourceVersion"] = str(next(self._rv))
+        self.objects[key] = new
+        self.calls.append(("patch", kind, name))
+        return copy.deepcopy(new)
+
+    def delete(self, kind: str, namespace: str, name: str) -> None:
+        obj = self.objects.pop((kind, namespace, name), None)
+        if obj is None:
+            return
+        self.calls.append(("delete", kind, name))
+        self._collect_garbage(obj["metadata"]["uid"])
+
+    def replace_status(self, namespace: str, name: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        key = (names.KIND, namespace, name)
+        current = self.objects.get(key)
+        if current is None:
+            raise NotFound(f"{name} not found", status=404)
+        if body["metadata"].get("resourceVersion") != current["metadata"]["resourceVersion"]:
+            raise Conflict(f"{name}: the object has been modified", status=409)
+        current["status"] = copy.deepcopy(body["status"])
+        current["metadata"]["resourceVersion"] = str(next(self._rv))
+        self.calls.append(("status", names.KIND, name))
+        return copy.deepcopy(current)
+
+    # --- what the rest of a cluster would do ---------------------------------------------
+
+    def _collect_garbage(self, uid: str) -> None:
+        for key, obj in list(self.objects.items()):
+            refs = obj["metadata"].get("ownerReferences") or []
+            if any(r.get("uid") == uid for r in refs) and key in self.objects:
+                self.delete(*key)
+
+    def apply_model_deployment(
+        self,
+        namespace: str,
+        name: str,
+        spec: dict[str, Any],
+        annotations: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        key = (names.KIND, namespace, name)
+        if key in self.objects:
+            obj = self.objects[key]
+            if obj["spec"] != spec:
+                obj["spec"] = copy.deepcopy(spec)
+                obj["metadata"]["generation"] += 1
+            if annotations is not None:
+                obj["metadata"]["annotations"] = dict(annotations)
+            obj["metadata"]["resourceVersion"] = str(next(self._rv))
+            return copy.deepcopy(obj)
+        body = {
+            "apiVersion": names.API_VERSION,
+            "kind": names.KIND,
+            "metadata": {"name": name, "annotations": dict(annotations or {})},
+            "spec": copy.deepcopy(spec),
+        }
+        return self.create(names.KIND, namespace, body)
+
+    def of_kind(self, kind: str) -> dict[str, dict[str, Any]]:
+        return {name: obj for (k, _, name), obj in self.objects.items() if k == kind}
+
+    def events(self) -> list[tuple[str, str]]:
+        return [(e["reason"], e["message"]) for e in self.of_kind("Event").values()]
+
+    def finish_job(
+        self,
+        namespace: str,
+        name: str,
+        summary: TrainingSummary | None,
+        *,
+        failed: bool = False,
+        reason: str = "BackoffLimitExceeded",
+        raw_message: str | None = None,
+    ) -> None:
+        job = self.objects[("Job", namespace, name)]
+        labels = dict(job["spec"]["template"]["metadata"]["labels"])
+        message = raw_message if raw_message is not None else encode(summary) if summary else ""
+        self.create(
+            "Pod",
+            namespace,
+            {
+                "metadata": {"name": f"{name}-pod", "labels": labels},
+                "status": {
+                    "phase": "Failed" if failed else "Succeeded",
+                    "containerStatuses": [
+                        {
+                            "name": "trainer",
+                            "state": {
+                                "terminated": {
+                                    "exitCode": 3 if failed else 0,
+                                    "message": message,
+                                    "finishedAt": "2026-01-01T00:00:00Z",
+                                }
+                            },
+                        }
+                    ],
+                },
+            },
+        )
+        condition = (
+            {
+                "type": "Failed",
+                "status": "True",
+                "reason": reason,
+                "message": "Job has reached the specified backoff limit",
+            }
+            if failed
+            else {"type": "Complete", "status": "True"}
+        )
+        job["status"] = {"conditions": [condition]}
+        job["metadata"]["resourceVersion"] = str(next(self._rv))
+
+    def pend_job_pod(self, namespace: str, name: str, message: str) -> None:
+        job = self.objects[("Job", namespace, name)]
+        labels = dict(job["spec"]["template"]["metadata"]["labels"])
+        self.create(
+            "Pod",
+            namespace,
+            {
+                "metadata": {"name": f"{name}-pod", "labels": labels},
+                "status": {
+                    "phase": "Pending",
+                    "conditions": [
+                        {
+                            "type": "PodScheduled",
+                            "status": "False",
+                            "reason": "Unschedulable",
+                            "message": message,
+                        }
+                    ],
+                },
+            },
+        )
+
+    def make_ready(self, namespace: str, name: str) -> None:
+        """The deployment controller and kubelet: every desired pod Ready."""
+        dep = self.objects[("Deployment", namespace, name)]
+        replicas = dep["spec"]["replicas"]
+        dep["status"] = {
+            "observedGeneration": dep["metadata"]["generation"],
+            "replicas": replicas,
+            "readyReplicas": replicas,
+            "updatedReplicas": replicas,
+            "availableReplicas": replicas,
+        }
+        dep["metadata"]["resourceVersion"] = str(next(self._rv))
+
+    def fail_progress(self, namespace: str, name: str, pod_message: str) -> None:
+        dep = self.objects[("Deployment", namespace, name)]
+        dep["status"] = {
+            "observedGeneration": dep["metadata"]["generation"],
+            "conditions": [
+                {
+                    "type": "Progressing",
+                    "status": "False",
+                    "reason": "ProgressDeadlineExceeded",
+                    "message": f"ReplicaSet {name}-abc has timed out progressing.",
+                }
+            ],
+        }
+        labels = dict(dep["spec"]["template"]["metadata"]["labels"])
+        self.create(
+            "Pod",
+            namespace,
+            {
+                "metadata": {"name": f"{name}-pod", "labels": labels},
+                "status": {
+                    "containerStatuses": [
+                        {
+                            "name": "server",
+                            "ready": False,
+                            "restartCount": 4,
+                            "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                            "lastState": {"terminated": {"exitCode": 1, "message": pod_message}},
+                        }
+                    ]
+                },
+            },
+        )

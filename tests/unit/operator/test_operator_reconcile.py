@@ -1,0 +1,417 @@
+"""Scenario walks: tick -> the fake cluster's controllers move -> tick, one step at a time.
+
+These drive the whole operator core (observe, plan, status write, apply, Events) against the
+in-memory cluster, so what they prove is what the kopf shell runs.
+"""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from modelpilot.api import names
+from modelpilot.api.status import parse_status
+from modelpilot.api.summary import TrainingSummary
+from modelpilot.operator.reconcile import tick
+from modelpilot.operator.rollout import check_transition
+from modelpilot.operator.settings import Settings
+from operator_fakes import FakeCluster
+
+NS, NAME = "ml", "iris"
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+SETTINGS = Settings(trainer_image="trainer:test", serving_image="serving:test")
+SPEC = {
+    "training": {
+        "dataset": {"builtin": "iris"},
+        "estimator": "sklearn.ensemble.RandomForestClassifier",
+        "params": {"n_estimators": 10},
+    },
+    "evaluation": {"metric": "accuracy", "threshold": 0.8},
+    "serving": {"replicas": 2},
+    "modelStore": {"pvc": {"claimName": "models"}},
+}
+
+
+def summary(
+    revision: str, score: float, stable: float | None = None, sha: str = "a"
+) -> TrainingSummary:
+    return TrainingSummary(
+        ok=True,
+        revision=revision,
+        model_sha256=sha * 64,
+        metric="accuracy",
+        candidate_score=score,
+        stable_score=stable,
+        holdout_sha256="h" * 64,
+    )
+
+
+class World:
+    """Given/When/Then over the fake cluster; every tick checks the phase transition."""
+
+    def __init__(self, spec: dict | None = None) -> None:
+        self.cluster = FakeCluster()
+        self.now = T0
+        self.cluster.apply_model_deployment(NS, NAME, copy.deepcopy(spec or SPEC))
+
+    def tick(self, seconds: float = 1.0):
+        before = self.status()
+        result = tick(self.cluster, SETTINGS, NS, NAME, self.now)
+        self.now += timedelta(seconds=seconds)
+        check_transition(before.phase, self.status().phase)
+        return result
+
+    def status(self):
+        md = self.cluster.get(names.KIND, NS, NAME)
+        return parse_status(md.get("status") if md else None)
+
+    def condition(self, type_: str):
+        c = self.status().condition(type_)
+        assert c is not None, type_
+        return c
+
+    def jobs(self):
+        return sorted(self.cluster.of_kind("Job"))
+
+    def deployments(self):
+        return sorted(self.cluster.of_kind("Deployment"))
+
+    def services(self):
+        return sorted(self.cluster.of_kind("Service"))
+
+    def serve(self, revision: str, score: float, stable: float | None = None, sha: str = "a"):
+        """Job finishes with this summary; its Deployment comes up Ready."""
+        self.cluster.finish_job(
+            NS, f"{NAME}-train-{revision}", summary(revision, score, stable, sha)
+        )
+        self.tick()
+        self.cluster.make_ready(NS, f"{NAME}-{revision}")
+        self.tick()
+
+    def assert_converged(self):
+        result = self.tick()
+        assert result.plan.actions == ()
+        assert result.plan.status == self.status()
+
+
+def test_first_revision_trains_deploys_and_becomes_ready():
+    w = World()
+    w.tick()
+    assert w.jobs() == ["iris-train-v1"]
+    s = w.status()
+    assert (s.phase, s.revision_counter, s.candidate.revision) == ("Training", 1, "v1")
+    assert w.condition("Reconciling").status == "True"
+    assert w.condition("Ready").status == "False"
+
+    w.cluster.finish_job(NS, "iris-train-v1", summary("v1", 0.97))
+    w.tick()
+    assert w.status().phase == "Deploying"
+    assert w.deployments() == ["iris-v1"]
+    assert w.services() == ["iris-v1"]
+    assert w.condition("Evaluated").status == "True"
+
+    w.cluster.make_ready(NS, "iris-v1")
+    w.tick()
+    s = w.status()
+    assert s.phase == "Serving" and s.stable.revision == "v1" and s.candidate is None
+    assert s.stable.model_sha256 == "a" * 64
+    assert w.services() == ["iris", "iris-v1"]
+    assert w.condition("Ready").status == "True"
+    assert w.condition("Reconciling").status == "False"
+    assert w.condition("Stalled").status == "False"
+    assert [h.outcome for h in s.history] == ["Promoted"]
+    assert s.observed_generation == 1
+    assert [r for r, _ in w.cluster.events()].count("Promoted") == 1
+    w.assert_converged()
+
+
+def test_job_gets_the_contract_env_store_and_owner():
+    w = World()
+    w.tick()
+    job = w.cluster.get("Job", NS, "iris-train-v1")
+    md = w.cluster.get(names.KIND, NS, NAME)
+    assert job["metadata"]["ownerReferences"][0]["uid"] == md["metadata"]["uid"]
+    pod = job["spec"]["template"]["spec"]
+    env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
+    assert env["MODELPILOT_OUTPUT"] == "/models/ml/iris/v1"
+    assert env["MODELPILOT_SPEC_JSON"].startswith('{"evaluation"')
+    assert "MODELPILOT_STABLE_DIR" not in env
+    assert pod["volumes"][0]["persistentVolumeClaim"]["claimName"] == "models"
+    assert job["spec"]["activeDeadlineSeconds"] == 3600 and job["spec"]["backoffLimit"] == 1
+
+
+def test_second_revision_compares_with_stable_and_replaces_it():
+    w = World()
+    w.tick()
+    w.serve("v1", 0.93)
+    w.cluster.apply_model_deployment(
+        NS, NAME, {**SPEC, "training": {**SPEC["training"], "params": {"n_estimators": 20}}}
+    )
+    w.tick()
+    job = w.cluster.get("Job", NS, "iris-train-v2")
+    env = {e["name"]: e["value"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["MODELPILOT_STABLE_DIR"] == "/models/ml/iris/v1"
+    assert env["MODELPILOT_STABLE_SHA256"] == "a" * 64
+    assert w.status().candidate.trigger == "SpecChanged"
+    assert w.condition("Ready").status == "True"  # v1 keeps serving while v2 trains
+
+    w.serve("v2", 0.97, stable=0.93, sha="b")
+    s = w.status()
+    assert s.stable.revision == "v2" and s.phase == "Serving"
+    assert w.deployments() == ["iris-v2"]
+    assert w.services() == ["iris", "iris-v2"]
+    assert w.cluster.get("Service", NS, "iris")["spec"]["selector"][names.LABEL_REVISION] == "v2"
+    w.assert_converged()
+
+
+def test_worse_candidate_is_rejected_and_stable_untouched():
+    w = World()
+    w.tick()
+    w.serve("v1", 0.95)
+    w.cluster.apply_model_deployment(NS, NAME, SPEC, annotations={names.ANNOTATION_RETRAIN: "1"})
+    w.tick()
+    assert w.status().candidate.trigger == "RetrainRequested"
+    w.cluster.finish_job(NS, "iris-train-v2", summary("v2", 0.90, stable=0.95, sha="b"))
+    w.tick()
+    s = w.status()
+    assert s.phase == "Rejected" and s.stable.revision == "v1"
+    assert s.candidate.verdict == "WorseThanStable"
+    ev = w.condition("Evaluated")
+    assert (ev.status, ev.reason) == ("False", "WorseThanStable")
+    assert "0.9000" in ev.message and "0.9500" in ev.message
+    assert w.condition("Ready").status == "True"
+    assert w.condition("Stalled").status == "False"
+    assert w.deployments() == ["iris-v1"]
+    w.assert_converged()
+
+
+def test_threshold_miss_without_stable_stalls_with_scores():
+    w = World({**SPEC, "evaluation": {"metric": "accuracy", "threshold": 0.99}})
+    w.tick()
+    w.cluster.finish_job(NS, "iris-train-v1", summary("v1", 0.93))
+    w.tick()
+    assert w.status().phase == "Rejected"
+    ev = w.condition("Evaluated")
+    assert (ev.status, ev.reason) == ("False", "BelowThreshold")
+    assert "0.9300" in ev.message and "0.9900" in ev.message
+    assert w.condition("Stalled").reason == "NoModelPassed"
+    assert w.deployments() == []
+    w.assert_converged()
+
+
+def test_training_failure_stalls_and_a_new_spec_recovers():
+    w = World(
+        {
+            **SPEC,
+            "training": {**SPEC["training"], "dataset": {"uri": "/data/x.csv", "target": "nope"}},
+        }
+    )
+    w.tick()
+    failed = TrainingSummary(
+        ok=False,
+        revision="v1",
+        exit_code=3,
+        error="DataError: target column 'nope' is not in /data/x.csv",
+    )
+    w.cluster.finish_job(NS, "iris-train-v1", failed, failed=True)
+    w.tick()
+    s = w.status()
+    assert s.phase == "Failed"
+    stalled = w.condition("Stalled")
+    assert stalled.status == "True" and "target column 'nope'" in stalled.message
+    assert w.condition("Trained").status == "False"
+    w.assert_converged()
+
+    w.cluster.apply_model_deployment(NS, NAME, SPEC)
+    w.tick()
+    assert w.status().phase == "Training" and w.status().candidate.revision == "v2"
+    assert w.condition("Stalled").status == "False"
+    w.serve("v2", 0.96)
+    assert w.status().phase == "Serving"
+
+
+def test_timeout_is_reported_as_such():
+    w = World()
+    w.tick()
+    w.cluster.finish_job(
+        NS, "iris-train-v1", None, failed=True, reason="DeadlineExceeded", raw_message=""
+    )
+    w.tick()
+    assert w.condition("Stalled").reason == "TrainingTimedOut"
+
+
+def test_crash_before_summary_shows_the_log_tail():
+    w = World()
+    w.tick()
+    w.cluster.finish_job(
+        NS,
+        "iris-train-v1",
+        None,
+        failed=True,
+        raw_message="Traceback ...\nModuleNotFoundError: No module named 'x'",
+    )
+    w.tick()
+    assert "No module named 'x'" in w.condition("Stalled").message
+
+
+def test_estimator_outside_allowlist_is_refused_without_a_job_then_fixed():
+    w = World({**SPEC, "training": {**SPEC["training"], "estimator": "xgboost.XGBClassifier"}})
+    w.tick()
+    assert w.jobs() == []
+    s = w.status()
+    assert s.phase == "Failed" and s.revision_counter == 0
+    stalled = w.condition("Stalled")
+    assert stalled.reason == "EstimatorNotAllowed" and "xgboost.XGBClassifier" in stalled.message
+    w.assert_converged()
+    assert [r for r, _ in w.cluster.events()].count("EstimatorNotAllowed") == 1
+
+    w.cluster.apply_model_deployment(NS, NAME, SPEC)
+    w.tick()
+    assert w.jobs() == ["iris-train-v1"] and w.status().phase == "Training"
+
+
+def test_invalid_spec_changes_nothing_but_conditions():
+    w = World()
+    w.tick()
+    w.serve("v1", 0.95)
+    w.cluster.apply_model_deployment(
+        NS, NAME, {**SPEC, "evaluation": {"metric": "accuracy", "threshold": 7}}
+    )
+    w.tick()
+    s = w.status()
+    assert s.phase == "Failed" and s.stable.revision == "v1"
+    assert w.condition("Stalled").reason == "InvalidSpec"
+    assert "threshold" in w.condition("Stalled").message
+    assert w.condition("Ready").status == "True"
+    w.assert_converged()
+    w.cluster.apply_model_deployment(NS, NAME, SPEC)  # reverted: nothing to retrain
+    w.tick()
+    assert w.status().phase == "Serving" and w.jobs() == ["iris-train-v1"]
+
+
+def test_spec_change_mid_training_supersedes_the_job():
+    w = World()
+    w.tick()
+    w.cluster.apply_model_deployment(NS, NAME, {**SPEC, "evaluation": {"metric": "f1_macro"}})
+    w.tick()
+    s = w.status()
+    assert s.candidate.revision == "v2" and s.history[0].outcome == "Superseded"
+    assert w.jobs() == ["iris-train-v2"]  # v1's running Job was deleted
+    assert s.candidate.metric == "f1_macro"
+
+
+def test_restart_between_status_write_and_job_creation_creates_one_job():
+    w = World()
+    original_create = w.cluster.create
+
+    def crash_on_job(kind, namespace, body):
+        if kind == "Job":
+            raise SystemExit("operator killed")
+        return original_create(kind, namespace, body)
+
+    w.cluster.create = crash_on_job
+    with pytest.raises(SystemExit):
+        w.tick()
+    assert w.status().revision_counter == 1 and w.jobs() == []
+    w.cluster.create = original_create
+    w.tick()
+    w.tick()
+    assert w.jobs() == ["iris-train-v1"] and w.status().revision_counter == 1
+
+
+def test_stale_status_write_is_refused_and_nothing_is_applied():
+    w = World()
+    original = w.cluster.replace_status
+
+    def someone_wrote_first(namespace, name, body):
+        w.cluster.apply_model_deployment(NS, NAME, {**SPEC, "serving": {"replicas": 3}})
+        return original(namespace, name, body)
+
+    w.cluster.replace_status = someone_wrote_first
+    with pytest.raises(Exception, match="modified"):
+        w.tick()
+    assert w.jobs() == []
+
+
+def test_deleted_stable_deployment_is_recreated_and_ready_drops_meanwhile():
+    w = World()
+    w.tick()
+    w.serve("v1", 0.95)
+    w.cluster.delete("Deployment", NS, "iris-v1")
+    w.tick()
+    assert w.deployments() == ["iris-v1"]
+    assert w.condition("Ready").status == "False"
+    assert w.condition("Reconciling").reason == "StableRollingOut"
+    w.cluster.make_ready(NS, "iris-v1")
+    w.tick()
+    assert w.condition("Ready").status == "True"
+
+
+def test_replicas_change_scales_without_retraining():
+    w = World()
+    w.tick()
+    w.serve("v1", 0.95)
+    w.cluster.apply_model_deployment(NS, NAME, {**SPEC, "serving": {"replicas": 4}})
+    result = w.tick()
+    assert [type(a).__name__ for a in result.plan.actions] == ["ScaleDeployment"]
+    assert w.cluster.get("Deployment", NS, "iris-v1")["spec"]["replicas"] == 4
+    assert w.status().revision_counter == 1
+
+
+def test_serving_pods_that_never_become_ready_fail_the_revision():
+    w = World()
+    w.tick()
+    w.cluster.finish_job(NS, "iris-train-v1", summary("v1", 0.95))
+    w.tick()
+    w.cluster.fail_progress(
+        NS, "iris-v1", "bundle /models/ml/iris/v1 was trained with other versions"
+    )
+    w.tick()
+    s = w.status()
+    assert s.phase == "Failed"
+    assert "other versions" in w.condition("Stalled").message
+    assert w.deployments() == []
+
+
+def test_schedule_starts_a_revision_when_it_fires():
+    w = World({**SPEC, "training": {**SPEC["training"], "schedule": "0 * * * *"}})
+    w.tick()
+    w.serve("v1", 0.95)
+    assert w.status().next_scheduled_at == datetime(2026, 1, 1, 13, 0, tzinfo=UTC)
+    w.now = datetime(2026, 1, 1, 12, 59, tzinfo=UTC)
+    result = w.tick()
+    assert w.status().revision_counter == 1
+    assert result.requeue_after == pytest.approx(60)
+    w.now = datetime(2026, 1, 1, 13, 0, 1, tzinfo=UTC)
+    w.tick()
+    assert w.status().candidate.trigger == "Scheduled" and w.jobs()[-1] == "iris-train-v2"
+
+
+def test_pending_training_pod_is_explained():
+    w = World()
+    w.tick()
+    w.cluster.pend_job_pod(NS, "iris-train-v1", "0/1 nodes are available: 1 Insufficient cpu.")
+    w.tick()
+    r = w.condition("Reconciling")
+    assert r.reason == "TrainingPending" and "Insufficient cpu" in r.message
+
+
+def test_deleted_model_deployment_is_gone():
+    w = World()
+    w.tick()
+    w.cluster.delete(names.KIND, NS, NAME)
+    assert w.cluster.of_kind("Job") == {}
+    assert tick(w.cluster, SETTINGS, NS, NAME, T0).gone
+
+
+def test_history_is_bounded():
+    w = World()
+    w.tick()
+    for i in range(1, 15):
+        w.cluster.apply_model_deployment(
+            NS, NAME, SPEC, annotations={names.ANNOTATION_RETRAIN: str(i)}
+        )
+        w.tick()
+    s = w.status()
+    assert s.revision_counter == 15 and len(s.history) == 10
