@@ -6,28 +6,17 @@ runs) but no cluster; the install tests beside this file put the same output on 
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from kube import k8s_bin
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "modelpilot"
 RELEASE, NAMESPACE = "modelpilot", "modelpilot-system"
-
-
-def k8s_bin() -> Path:
-    """Where hack/k8s/build.sh puts the pinned binaries (the cluster fixtures use the same)."""
-    versions = dict(
-        line.split("=", 1)
-        for line in (REPO / "hack" / "k8s" / "versions.env").read_text().splitlines()
-        if "=" in line and not line.startswith("#")
-    )
-    cache = Path(os.environ.get("MODELPILOT_CACHE") or Path.home() / ".cache" / "modelpilot")
-    return cache / "k8s" / versions["K8S_VERSION"].strip() / "bin"
 
 
 def tool(name: str) -> str:
@@ -123,10 +112,11 @@ def test_chart_operator_pod_matches_kustomize() -> None:
     for field in ("securityContext", "serviceAccountName", "volumes"):
         assert chart_pod[field] == manifests_pod[field], field
     (c,), (m,) = chart_pod["containers"], manifests_pod["containers"]
-    for field in ("command", "args", "ports", "livenessProbe", "readinessProbe",
+    for field in ("command", "ports", "livenessProbe", "readinessProbe",
                   "securityContext", "resources", "volumeMounts"):
         assert c[field] == m[field], field
-    assert set(env_of(chart)) == set(env_of(manifests))
+    assert env_of(chart).keys() == env_of(manifests).keys()
+    assert "args" not in c and "args" not in m
 
 
 # ------------------------------------------------------------------------------- values
@@ -163,9 +153,9 @@ def test_images_default_to_the_app_version_and_can_be_overridden() -> None:
     app_version = yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"]
     deployment = operator_deployment(helm_template())
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
-    assert container["image"] == f"modelpilot/modelpilot-operator:{app_version}"
+    assert container["image"] == f"ghcr.io/modelpilot/operator:{app_version}"
     assert env_of(deployment)["MODELPILOT_TRAINER_IMAGE"] == (
-        f"modelpilot/modelpilot-trainer:{app_version}"
+        f"ghcr.io/modelpilot/trainer:{app_version}"
     )
     deployment = operator_deployment(helm_template(
         "image.operator.repository=registry.example/op", "image.operator.tag=1.2.3",

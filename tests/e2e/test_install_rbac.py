@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import subprocess
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -136,15 +134,6 @@ def apply_objects(kubeconfig: str, objects: list[dict[str, Any]]) -> None:
 
 
 @pytest.fixture(scope="module")
-def kubeconfig() -> str:
-    """The local cluster's admin kubeconfig (`make cluster-up`)."""
-    cache = Path(os.environ.get("MODELPILOT_CACHE") or Path.home() / ".cache" / "modelpilot")
-    path = cache / "cluster" / "kubeconfig"
-    assert path.exists(), f"{path} is missing: run `make cluster-up`"
-    return str(path)
-
-
-@pytest.fixture(scope="module")
 def crd_installed(kubeconfig: str) -> None:
     """The ModelDeployment API, so `kubectl auth can-i` can resolve `modeldeployments`."""
     result = kubectl(kubeconfig, "apply", "-k", str(REPO / "manifests" / "crd"))
@@ -239,9 +228,10 @@ def test_kubectl_auth_can_i_agrees(kubeconfig: str, install: Install) -> None:
     assert can_i(kubeconfig, install, "create", "jobs.batch", "-n", ns)
     assert can_i(kubeconfig, install, "patch", "deployments.apps", "-n", ns)
     assert can_i(kubeconfig, install, "list", "pods", "-n", ns)
-    assert can_i(kubeconfig, install, "patch", "modeldeployments.modelpilot.dev",
+    assert can_i(kubeconfig, install, "update", "modeldeployments.modelpilot.dev",
                  "--subresource=status", "-n", ns)
     assert not can_i(kubeconfig, install, "update", "modeldeployments.modelpilot.dev", "-n", ns)
+    assert not can_i(kubeconfig, install, "delete", "modeldeployments.modelpilot.dev", "-n", ns)
     assert not can_i(kubeconfig, install, "delete", "pods", "-n", ns)
     assert not can_i(kubeconfig, install, "get", "secrets", "-n", ns)
     assert not can_i(kubeconfig, install, "get", "secrets", "-n", install.namespace)

@@ -143,14 +143,26 @@ def assert_restricted_operator_deployment(deployment: dict[str, Any]) -> None:
     assert security["readOnlyRootFilesystem"] is True
     assert security["capabilities"] == {"drop": ["ALL"]}
     assert "memory" in container["resources"]["limits"]
-    liveness = [a for a in container["args"] if a.startswith("--liveness=")]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    liveness = env.get("MODELPILOT_LIVENESS_ENDPOINT")
     assert liveness, "kopf's liveness endpoint must be enabled for the probes"
-    port = int(re.search(r":(\d+)/", liveness[0]).group(1))  # type: ignore[union-attr]
+    port = int(re.search(r":(\d+)/", liveness).group(1))  # type: ignore[union-attr]
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    path = liveness[0].rsplit("/", 1)[1]
+    path = "/" + liveness.split("/", 3)[3]
     for probe in ("livenessProbe", "readinessProbe"):
         http = container[probe]["httpGet"]
-        assert ports[http["port"]] == port and http["path"] == f"/{path}", probe
+        assert ports[http["port"]] == port and http["path"] == path, probe
+
+
+def test_operator_env_is_what_the_operator_reads(default: list[dict[str, Any]]) -> None:
+    """Every variable set on the Deployment is one modelpilot.operator.settings defines."""
+    settings = (REPO / "operator" / "modelpilot" / "operator" / "settings.py").read_text()
+    names_py = (REPO / "api" / "modelpilot" / "api" / "names.py").read_text()
+    known = set(re.findall(r'"(MODELPILOT_[A-Z_]+)"', settings + names_py))
+    (container,) = find(default, "Deployment", "modelpilot-operator")["spec"]["template"][
+        "spec"]["containers"]
+    unknown = {e["name"] for e in container["env"]} - known
+    assert not unknown, f"the operator reads no such variable: {sorted(unknown)}"
 
 
 def test_operator_deployment_is_restricted(default: list[dict[str, Any]]) -> None:
