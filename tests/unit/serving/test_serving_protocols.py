@@ -146,3 +146,12 @@ def test_model_version_setting_overrides_the_bundle_revision(iris_bundle):
         response = httpx.get(f"{url}/v2/health/ready")
         assert response.headers[HEADER_MODEL_VERSION] == "v7"
         assert httpx.get(f"{url}/v2/models/iris").json()["versions"] == ["v7"]
+
+
+def test_openapi_documents_the_request_bodies(iris_server):
+    url, _ = iris_server
+    paths = httpx.get(f"{url}/openapi.json").json()["paths"]
+    v1_body = paths["/v1/models/{name}:predict"]["post"]["requestBody"]
+    assert v1_body["content"]["application/json"]["schema"]["required"] == ["instances"]
+    v2_body = paths["/v2/models/{name}/infer"]["post"]["requestBody"]
+    assert v2_body["content"]["application/json"]["schema"]["required"] == ["inputs"]

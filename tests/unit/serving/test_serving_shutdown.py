@@ -1,0 +1,75 @@
+"""SIGTERM: readiness goes false, in-flight requests finish, then the process exits 0."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+from serving_helpers import free_socket, make_bundle
+from sklearn.datasets import load_iris
+from sklearn.ensemble import RandomForestClassifier
+
+
+def test_sigterm_drains(tmp_path: Path):
+    X, y = load_iris(return_X_y=True)
+    # Big enough that one request of 60,000 rows is still predicting when SIGTERM arrives.
+    forest = RandomForestClassifier(n_estimators=300, random_state=0).fit(X, y)
+    bundle = make_bundle(tmp_path, forest, X, name="slow", task="classification")
+    rows = np.random.default_rng(0).normal(5, 2, size=(60_000, 4)).round(2)
+
+    sock = free_socket()
+    port = sock.getsockname()[1]
+    sock.close()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "modelpilot.serving", "--model-dir", str(bundle.path),
+         "--model-name", "slow", "--expected-sha256", bundle.sha256, "--host", "127.0.0.1",
+         "--port", str(port), "--max-batch-rows", "100000", "--max-body-bytes", "50000000",
+         "--drain-seconds", "1.5", "--log-level", "warning"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/v2/health/ready").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "server did not become ready"
+            time.sleep(0.05)
+
+        in_flight: dict[str, httpx.Response] = {}
+
+        def slow_request() -> None:
+            in_flight["response"] = httpx.post(
+                f"{url}/v1/models/slow:predict", json={"instances": rows.tolist()}, timeout=60
+            )
+
+        client = threading.Thread(target=slow_request)
+        client.start()
+        time.sleep(0.5)  # the request is being predicted
+        process.send_signal(signal.SIGTERM)
+        time.sleep(0.2)
+        # Draining: still answering, but no longer ready.
+        assert httpx.get(f"{url}/v2/health/ready").status_code == 503
+        assert httpx.get(f"{url}/v2/health/live").status_code == 200
+
+        client.join(timeout=60)
+        response = in_flight["response"]
+        assert response.status_code == 200
+        assert response.json()["predictions"] == forest.predict(rows).tolist()
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate()
