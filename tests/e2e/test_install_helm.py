@@ -1,0 +1,297 @@
+"""Installing modelpilot as a platform team does, with the real helm, on the local cluster.
+
+A story in order (the tests share one release and run top to bottom):
+given two namespaces that enforce the `restricted` Pod Security Standard, one for the
+operator and one for models,
+when the chart is installed limited to the models namespace,
+then the operator runs in-cluster under its own ServiceAccount (not the admin kubeconfig),
+and the iris example trains, gates and serves there — every pod modelpilot creates admitted
+by `restricted`;
+when `helm upgrade` changes a value, the operator is replaced and the model keeps serving
+every request;
+when `helm uninstall` runs, nothing of the release is left but the CRD, and the model still
+serves (it belongs to its ModelDeployment, not to the release).
+
+`operator_installed_with_helm` is the fixture switch for other suites: it puts the operator
+in-cluster, watching only the given namespaces.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import yaml
+from kube import REPO, Kubectl, has_condition, local_processes, wait_for
+
+pytestmark = pytest.mark.e2e
+
+CHART = REPO / "charts" / "modelpilot"
+EXAMPLE = REPO / "examples" / "iris"
+RESTRICTED = {
+    "pod-security.kubernetes.io/enforce": "restricted",
+    "pod-security.kubernetes.io/enforce-version": "latest",
+}
+IRIS_ROW = [5.1, 3.5, 1.4, 0.2]
+
+
+def helm(k8s_bin: Path, kubectl: Kubectl, *args: str, timeout: float = 300) -> str:
+    result = subprocess.run([str(k8s_bin / "helm"), *args], env=kubectl.env, capture_output=True,
+                            text=True, check=False, timeout=timeout)
+    assert result.returncode == 0, f"helm {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def restricted_namespace(kubectl: Kubectl, name: str) -> str:
+    kubectl.apply({"apiVersion": "v1", "kind": "Namespace",
+                   "metadata": {"name": name, "labels": RESTRICTED}})
+    wait_for(lambda: kubectl("get", "serviceaccount", "default", "-n", name,
+                             check=False).returncode == 0,
+             timeout=30, what=f"serviceaccount default in {name}")
+    return name
+
+
+@dataclass(frozen=True)
+class Release:
+    name: str
+    namespace: str
+    watched: tuple[str, ...]
+
+    @property
+    def operator(self) -> str:
+        """The operator Deployment's (and ServiceAccount's) name."""
+        return f"{self.name}-operator" if "modelpilot" in self.name else (
+            f"{self.name}-modelpilot-operator"
+        )
+
+
+@contextlib.contextmanager
+def operator_installed_with_helm(
+    k8s_bin: Path, kubectl: Kubectl, watched: tuple[str, ...], *, release: str | None = None,
+    namespace: str | None = None, values: tuple[str, ...] = (),
+) -> Iterator[Release]:
+    """`helm install` the chart (operator in-cluster, watching `watched`); uninstall after."""
+    release = release or f"mp-{uuid.uuid4().hex[:6]}"
+    namespace = namespace or restricted_namespace(kubectl, f"{release}-system")
+    args = ["install", release, str(CHART), "--namespace", namespace, "--wait", "--timeout",
+            "180s", "--set", f"watchNamespaces={{{','.join(watched)}}}"]
+    for value in values:
+        args += ["--set", value]
+    helm(k8s_bin, kubectl, *args)
+    try:
+        yield Release(release, namespace, watched)
+    finally:
+        helm(k8s_bin, kubectl, "uninstall", release, "--namespace", namespace, "--wait")
+
+
+def operator_pod(kubectl: Kubectl, release: Release) -> dict:
+    pods = [p for p in kubectl.pods(release.namespace, f"app.kubernetes.io/instance={release.name}")
+            if not p["metadata"].get("deletionTimestamp")]
+    assert len(pods) == 1, [p["metadata"]["name"] for p in pods]
+    return pods[0]
+
+
+def pod_ready(pod: dict) -> bool:
+    return has_condition(pod, "Ready")
+
+
+def serving_pod(kubectl: Kubectl, namespace: str) -> dict:
+    pods = kubectl.pods(namespace, "modelpilot.dev/component=serving")
+    assert len(pods) == 1
+    return pods[0]
+
+
+def predict(ip: str) -> int:
+    """One V1 prediction from a serving pod; the HTTP status (0 when refused)."""
+    body = json.dumps({"instances": [IRIS_ROW]}).encode()
+    request = urllib.request.Request(f"http://{ip}:8080/v1/models/iris:predict", data=body,
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=3) as response:
+            return response.status
+    except urllib.error.HTTPError as err:
+        return err.code
+    except OSError:
+        return 0
+
+
+@dataclass
+class Prober:
+    """Sends predictions to one pod from a thread until stopped; counts the outcomes."""
+
+    ip: str
+    statuses: list[int] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            self.statuses.append(predict(self.ip))
+            time.sleep(0.05)
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[Prober]:
+        thread = threading.Thread(target=self.run, daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            self._stop.set()
+            thread.join(timeout=10)
+
+
+# --------------------------------------------------------------------------------- story
+
+
+@pytest.fixture(scope="module")
+def models(kubectl: Kubectl) -> Iterator[str]:
+    name = restricted_namespace(kubectl, f"helm-models-{uuid.uuid4().hex[:5]}")
+    yield name
+    kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture(scope="module")
+def release(k8s_bin: Path, kubectl: Kubectl, models: str) -> Iterator[Release]:
+    """One release for the story; the last test uninstalls it (or this does, on failure)."""
+    name = f"mp-{uuid.uuid4().hex[:6]}"
+    system = restricted_namespace(kubectl, f"{name}-system")
+    helm(k8s_bin, kubectl, "install", name, str(CHART), "--namespace", system, "--wait",
+         "--timeout", "180s", "--set", f"watchNamespaces={{{models}}}")
+    yield Release(name, system, (models,))
+    if json.loads(helm(k8s_bin, kubectl, "list", "-n", system, "-o", "json")):
+        helm(k8s_bin, kubectl, "uninstall", name, "--namespace", system, "--wait")
+    kubectl("delete", "namespace", system, "--wait=false", check=False)
+
+
+def test_helm_install_runs_the_operator_in_cluster_and_iris_becomes_ready(
+    kubectl: Kubectl, release: Release, models: str
+) -> None:
+    pod = operator_pod(kubectl, release)
+    assert pod_ready(pod), pod["status"]
+    assert pod["spec"]["serviceAccountName"] == release.operator
+
+    kubectl("apply", "-n", models, "-f", str(EXAMPLE))
+    kubectl("wait", "-n", models, "--for=condition=Ready", "mdep/iris", "--timeout=240s",
+            timeout=260)
+
+    mdep = kubectl.json("get", "mdep", "iris", "-n", models)
+    assert mdep["status"]["stable"]["revision"] == "v1"
+    assert predict(serving_pod(kubectl, models)["status"]["podIP"]) == 200
+
+
+def test_the_operator_uses_its_own_service_account_token(
+    kubectl: Kubectl, release: Release
+) -> None:
+    """The operator process has no kubeconfig: only the in-cluster env and the SA token."""
+    pod = operator_pod(kubectl, release)
+    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+    token_volumes = [v for v in volumes.values()
+                     if any("serviceAccountToken" in s for s in v.get("projected", {}).get(
+                         "sources", []))]
+    assert token_volumes, "the operator pod must mount its ServiceAccount token"
+    environs = []
+    for pid in local_processes("modelpilot operator"):
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        env = dict(e.decode(errors="replace").partition("=")[::2] for e in environ if b"=" in e)
+        if env.get("HOSTNAME") == pod["metadata"]["name"]:
+            environs.append(env)
+    assert environs, "no local process runs the operator pod"
+    for env in environs:
+        assert "KUBECONFIG" not in env
+        assert env.get("KUBERNETES_SERVICE_HOST")
+
+
+def test_every_pod_modelpilot_creates_is_admitted_by_restricted(
+    kubectl: Kubectl, release: Release, models: str
+) -> None:
+    for ns in (release.namespace, models):
+        labels = kubectl.json("get", "namespace", ns)["metadata"]["labels"]
+        assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    components = {p["metadata"]["labels"].get("modelpilot.dev/component")
+                  for p in kubectl.pods(models)}
+    assert {"trainer", "serving"} <= components, components
+    # A pod `restricted` refuses is never created: its controller records FailedCreate.
+    events = kubectl.json("get", "events", "-n", models)["items"]
+    events += kubectl.json("get", "events", "-n", release.namespace)["items"]
+    refused = [e["message"] for e in events if e.get("reason") == "FailedCreate"]
+    assert not refused, refused
+
+
+def test_helm_upgrade_rolls_the_operator_without_disturbing_serving(
+    k8s_bin: Path, kubectl: Kubectl, release: Release, models: str
+) -> None:
+    before = operator_pod(kubectl, release)
+    serving = serving_pod(kubectl, models)
+    with Prober(serving["status"]["podIP"]).running() as prober:
+        helm(k8s_bin, kubectl, "upgrade", release.name, str(CHART), "--namespace",
+             release.namespace, "--reuse-values", "--wait", "--timeout", "180s",
+             "--set", "estimatorAllowlist={sklearn.ensemble.*,sklearn.linear_model.*}")
+        after = wait_for(
+            lambda: (p := operator_pod(kubectl, release))["metadata"]["uid"]
+            != before["metadata"]["uid"] and pod_ready(p) and p,
+            timeout=120, what="the upgraded operator pod Ready",
+        )
+        time.sleep(1)  # a few more requests while the new operator reconciles
+    env = {e["name"]: e.get("value") for e in after["spec"]["containers"][0]["env"]}
+    assert env["MODELPILOT_ESTIMATOR_ALLOWLIST"] == "sklearn.ensemble.*,sklearn.linear_model.*"
+    assert len(prober.statuses) >= 20, "the prober hardly ran"
+    assert set(prober.statuses) == {200}, {s: prober.statuses.count(s) for s in prober.statuses}
+    # The same serving pod, never restarted; the model is still Ready.
+    still = serving_pod(kubectl, models)
+    assert still["metadata"]["uid"] == serving["metadata"]["uid"]
+    assert has_condition(kubectl.json("get", "mdep", "iris", "-n", models), "Ready")
+
+
+def test_helm_uninstall_leaves_only_the_crd(
+    k8s_bin: Path, kubectl: Kubectl, release: Release, models: str
+) -> None:
+    out = helm(k8s_bin, kubectl, "uninstall", release.name, "--namespace", release.namespace,
+               "--wait")
+    assert "uninstalled" in out
+    selector = f"app.kubernetes.io/instance={release.name}"
+    kinds = "deployments,services,serviceaccounts,rolebindings,pods"
+    for ns in (release.namespace, models):
+        left = wait_for(
+            lambda ns=ns: not kubectl.json("get", kinds, "-n", ns, "-l", selector)["items"],
+            timeout=60, what=f"release objects gone from {ns}",
+        )
+        assert left
+    cluster_left = kubectl.json("get", "clusterroles,clusterrolebindings", "-l", selector)
+    assert cluster_left["items"] == []
+    # What stays: the API, and the user's model, which keeps serving.
+    kubectl("get", "crd", "modeldeployments.modelpilot.dev")
+    assert predict(serving_pod(kubectl, models)["status"]["podIP"]) == 200
+    mdep = kubectl.json("get", "mdep", "iris", "-n", models)
+    assert not mdep["metadata"].get("finalizers"), "a finalizer would block deletion forever"
+    kubectl("delete", "mdep", "iris", "-n", models, "--timeout=60s")
+
+
+def test_helm_template_output_validates_against_the_apiserver(
+    k8s_bin: Path, kubectl: Kubectl, models: str
+) -> None:
+    """`kubectl apply --dry-run=server` accepts everything the chart renders."""
+    ns = f"dry-{uuid.uuid4().hex[:5]}"
+    kubectl("create", "namespace", ns)
+    try:
+        for values in ((), (f"watchNamespaces={{{models}}}",)):
+            args = ["template", "dry", str(CHART), "--namespace", ns]
+            for v in values:
+                args += ["--set", v]
+            rendered = helm(k8s_bin, kubectl, *args)
+            assert yaml.safe_load_all(rendered)
+            kubectl("apply", "--dry-run=server", "-f", "-", stdin=rendered)
+            kubectl("apply", "--dry-run=server", "-f", str(CHART / "crds"))
+    finally:
+        kubectl("delete", "namespace", ns, "--wait=false", check=False)
