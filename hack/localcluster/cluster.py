@@ -413,6 +413,7 @@ def _nodeagent_argv(lay: Layout) -> list[str]:
         f"--bridge={lay.bridge}",
         f"--bridge-ip={lay.bridge_ip}",
         f"--pod-cidr={lay.pod_cidr}",
+        f"--service-cidr={lay.service_cidr}",
         f"--apiserver-host={lay.bridge_ip}",
         f"--apiserver-port={lay.apiserver_port}",
         f"--kubelet-port={lay.kubelet_port}",

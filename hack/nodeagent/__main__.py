@@ -19,6 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bridge", default="mp0")
     p.add_argument("--bridge-ip", default="10.244.0.1")
     p.add_argument("--pod-cidr", default="10.244.0.0/24")
+    p.add_argument("--service-cidr", default="10.96.0.0/16")
     p.add_argument("--apiserver-host", default="10.244.0.1")
     p.add_argument("--apiserver-port", type=int, default=6443)
     p.add_argument("--kubelet-port", type=int, default=10250)
@@ -53,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         venv_bin=args.venv_bin,
         python=sys.executable,
         entrypoints_file=args.entrypoints,
+        service_cidr=args.service_cidr,
     )
     agent = Agent(cfg)
     signal.signal(signal.SIGTERM, lambda *_: agent.stop.set())

@@ -24,6 +24,7 @@ from nodeagent.network import PodNetwork
 from nodeagent.node import NodeHeartbeat
 from nodeagent.provisioner import Provisioner
 from nodeagent.runtime import PodWorker, _start_time
+from nodeagent.services import ServiceProxy
 from nodeagent.status import RUNNING
 from nodeagent.volumes import VolumeBuilder
 
@@ -46,6 +47,7 @@ class Config:
     venv_bin: str
     python: str
     entrypoints_file: Path | None = None
+    service_cidr: str = "10.96.0.0/16"
 
 
 class Agent:
@@ -94,6 +96,8 @@ class Agent:
             for uid, worker in list(self.workers.items()):
                 if uid not in present:
                     worker.gone()
+            live = present | set(self.workers)
+        self.reap_orphans(live)
         for pod in pods:
             self.on_pod("ADDED", pod)
 
@@ -179,23 +183,31 @@ class Agent:
         return (logs[-1] if logs else None), lambda: False
 
     # ------------------------------------------------------------------ lifecycle
-    def sweep_leftovers(self) -> None:
-        """Kill processes and namespaces a previous agent of this state dir left behind."""
-        for pidfile in self.pods_dir.glob("*/containers/*/pid"):
-            try:
-                pid_s, started = pidfile.read_text().split()
-                if _start_time(int(pid_s)) == started:
-                    os.killpg(int(pid_s), signal.SIGKILL)
-            except (OSError, ValueError):
-                pass
-            pidfile.unlink(missing_ok=True)
-        for nsfile in self.pods_dir.glob("*/netns"):
-            PodNetwork.teardown(nsfile.read_text().strip())
-            nsfile.unlink(missing_ok=True)
+    def reap_orphans(self, live_uids: set[str]) -> None:
+        """Kill what an earlier agent left running for pods that no longer exist.
+
+        Containers of pods that still exist are adopted by their workers instead, so
+        restarting the agent does not restart anyone's pods (as with a kubelet restart).
+        """
+        for pod_dir in self.pods_dir.iterdir():
+            if pod_dir.name.rsplit("_", 1)[-1] in live_uids:
+                continue
+            for pidfile in pod_dir.glob("containers/*/pid"):
+                try:
+                    pid_s, started = pidfile.read_text().split()
+                    if _start_time(int(pid_s)) == started:
+                        os.killpg(int(pid_s), signal.SIGKILL)
+                except (OSError, ValueError):
+                    pass
+                pidfile.unlink(missing_ok=True)
+            nsfile = pod_dir / "netns"
+            if nsfile.exists():
+                PodNetwork.teardown(nsfile.read_text().strip())
+                nsfile.unlink(missing_ok=True)
+            (pod_dir / "sandbox.json").unlink(missing_ok=True)
 
     def run(self) -> None:
         self.network.ensure_bridge()
-        self.sweep_leftovers()
         heartbeat = NodeHeartbeat(
             self.kube,
             name=self.cfg.node_name,
@@ -208,6 +220,15 @@ class Agent:
         heartbeat.register()
         heartbeat.start()
         Provisioner(self.kube, root=self.cfg.state_dir / "volumes", stop=self.stop).start()
+        self.services = ServiceProxy(
+            self.kube,
+            bridge=self.cfg.bridge,
+            dns_address=self.cfg.bridge_ip,
+            service_cidr=self.cfg.service_cidr,
+            apiserver=(self.cfg.apiserver_host, self.cfg.apiserver_port),
+            stop=self.stop,
+        )
+        self.services.start()
         serve(
             address=self.cfg.bridge_ip,
             port=self.cfg.kubelet_port,
@@ -242,3 +263,5 @@ class Agent:
             worker.shutdown()
         for worker in workers:
             worker.join(10)
+        if getattr(self, "services", None):
+            self.services.join(3)

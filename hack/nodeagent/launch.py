@@ -9,12 +9,18 @@ which the agent reports as `StartError` (what containerd reports for the same mi
 
 Mount points that do not exist yet are created on the host's filesystem (an empty directory
 or file), since the pod shares the host's root filesystem.
+
+After the set-up it stays as the container's shim (containerd-shim's role): it forks the
+command, forwards termination signals to it, and writes the exit status to the plan's exit
+file. The shim is what the agent starts and records, so a restarted agent can adopt running
+containers and still learn how they ended.
 """
 
 import ctypes
 import json
 import os
 import shutil
+import signal
 import socket
 import sys
 
@@ -86,10 +92,26 @@ def main() -> None:
     exe = argv[0] if "/" in argv[0] else shutil.which(argv[0], path=env.get("PATH", ""))
     if exe is None:
         _fail(plan, f'exec: "{argv[0]}": executable file not found in $PATH')
-    try:
-        os.execve(exe, argv, env)
-    except OSError as err:
-        _fail(plan, f'exec: "{argv[0]}": {err.strerror}')
+    child = os.fork()
+    if child == 0:
+        try:
+            os.execve(exe, argv, env)
+        except OSError as err:
+            _fail(plan, f'exec: "{argv[0]}": {err.strerror}')
+    for sig in (
+        signal.SIGTERM,
+        signal.SIGINT,
+        signal.SIGHUP,
+        signal.SIGQUIT,
+        signal.SIGUSR1,
+        signal.SIGUSR2,
+    ):
+        signal.signal(sig, lambda signum, _frame: os.kill(child, signum))
+    _, status = os.waitpid(child, 0)
+    code = os.waitstatus_to_exitcode(status)  # negative: killed by that signal
+    with open(plan["exit_file"], "w") as out:
+        out.write(str(code))
+    os._exit(code if code >= 0 else 128 - code)
 
 
 if __name__ == "__main__":

@@ -57,6 +57,11 @@ class PodNetwork:
                     return addr
         raise NetworkError(f"pod CIDR {self.net} is exhausted")
 
+    def claim(self, addr: str) -> None:
+        """Mark an address in use (a pod adopted from an earlier agent keeps its IP)."""
+        with self._lock:
+            self._used.add(addr)
+
     def release(self, addr: str | None) -> None:
         with self._lock:
             if addr and addr != self.gateway:

@@ -46,6 +46,7 @@ class ContainerPlan:
     hostname: str
     netns: str | None
     start_error_file: str  # host file the launcher writes when the command cannot start
+    exit_file: str  # host file the shim writes the exit status to
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -317,6 +318,7 @@ def plan_container(
         hostname=pod["metadata"]["name"][:63],
         netns=netns,
         start_error_file=f"{container_dir}/start-error",
+        exit_file=f"{container_dir}/exit",
     )
 
 

@@ -57,6 +57,46 @@ def _start_time(pid: int) -> str | None:
         return None
 
 
+class Process:
+    """A container's shim process: started by this agent, or adopted from an earlier one.
+
+    The shim writes the container's exit status to `exit_file`; for an adopted shim (not our
+    child) that file is the only way to learn it. A shim that died without writing it was
+    killed, and counts as SIGKILL.
+    """
+
+    def __init__(
+        self, pid: int, started: str | None, exit_file: Path, popen: subprocess.Popen | None = None
+    ):
+        self.pid, self.started, self.exit_file, self.popen = pid, started, exit_file, popen
+
+    def alive(self) -> bool:
+        if self.popen is not None:
+            return self.popen.poll() is None
+        stat = _stat(self.pid)
+        return stat is not None and stat[19] == self.started and stat[0] != "Z"
+
+    def poll(self) -> int | None:
+        if self.alive():
+            return None
+        try:
+            return int(self.exit_file.read_text())
+        except (OSError, ValueError):
+            return self.popen.returncode if self.popen is not None else -signal.SIGKILL
+
+    def wait(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self.alive() and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+
+
 class _Probe:
     """Counters of one probe of one container."""
 
@@ -105,7 +145,7 @@ class PodWorker(threading.Thread):
         self.runs = [
             st.ContainerRun(c["name"], c.get("image", "")) for c in spec.get("containers") or []
         ]
-        self.procs: dict[str, subprocess.Popen] = {}
+        self.procs: dict[str, Process] = {}
         self.restart_at: dict[str, float] = {}
         self.probes: dict[str, dict[str, _Probe]] = {}
         self.netns: str | None = None
@@ -149,15 +189,16 @@ class PodWorker(threading.Thread):
             log.exception("worker for %s/%s crashed", self.namespace, self.pod_name)
             self._stop_all(grace=1)
         finally:
-            self._teardown_sandbox()
+            if not self._shutdown:
+                self._teardown_sandbox()
             self.agent.forget(self.uid, self)
 
     def _loop(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
+        self._adopt()
         while True:
             if self._shutdown:
-                self._stop_all(grace=3)
-                return
+                return  # containers keep running; the next agent adopts them
             if self._gone or self.pod["metadata"].get("deletionTimestamp"):
                 self._finalize()
                 return
@@ -201,6 +242,7 @@ class PodWorker(threading.Thread):
                     self.netns, self.ip = self.agent.network.setup(self.uid)
                     self._ip_held = True
                     (self.dir / "netns").write_text(self.netns + "\n")
+                self._save_sandbox()
             (self.dir / "tmp").mkdir(exist_ok=True)
             if not self.pod["spec"].get("hostNetwork"):
                 (self.dir / "etc-hosts").write_text(
@@ -306,6 +348,7 @@ class PodWorker(threading.Thread):
             run.restart_count += 1
         (cdir / "termination-log").write_text("")
         (cdir / "start-error").unlink(missing_ok=True)
+        (cdir / "exit").unlink(missing_ok=True)
         plan_file = cdir / "plan.json"
         plan_file.write_text(plan.to_json())
         logf = open(self.log_path(run.name, run.restart_count), "ab")  # noqa: SIM115
@@ -321,8 +364,9 @@ class PodWorker(threading.Thread):
             )
         finally:
             logf.close()
-        (cdir / "pid").write_text(f"{proc.pid} {_start_time(proc.pid)}\n")
-        self.procs[run.name] = proc
+        started = _start_time(proc.pid)
+        (cdir / "pid").write_text(f"{proc.pid} {started}\n")
+        self.procs[run.name] = Process(proc.pid, started, cdir / "exit", popen=proc)
         run.pid = proc.pid
         run.state, run.reason, run.message = st.RUNNING, "", ""
         run.started_at = now_iso()
@@ -338,7 +382,86 @@ class PodWorker(threading.Thread):
         }
         if run.name in (r.name for r in self.init_runs):
             run.ready = False
+        self._save_container(run)
         self.agent.event(self.pod, "Normal", "Started", f"Started container {run.name}")
+
+    # ------------------------------------------------------------------ adoption
+    def _save_sandbox(self) -> None:
+        state = {
+            "netns": self.netns,
+            "ip": self.ip,
+            "startTime": self.start_time,
+            "startedEpoch": time.time() - (time.monotonic() - self.started_mono),
+        }
+        (self.dir / "sandbox.json").write_text(json.dumps(state))
+
+    def _save_container(self, run: st.ContainerRun) -> None:
+        proc = self.procs[run.name]
+        state = {
+            "pid": proc.pid,
+            "started": proc.started,
+            "startedAt": run.started_at,
+            "restartCount": run.restart_count,
+            "containerID": run.container_id,
+            "lastTerminated": run.last_terminated,
+        }
+        (self._container_dir(run.name) / "state.json").write_text(json.dumps(state))
+
+    def _adopt(self) -> None:
+        """Take over the sandbox and containers an earlier agent left running for this pod."""
+        try:
+            sandbox = json.loads((self.dir / "sandbox.json").read_text())
+        except (OSError, ValueError):
+            return
+        if sandbox.get("netns") and not Path(f"/var/run/netns/{sandbox['netns']}").exists():
+            return  # its network is gone (cluster-down swept it): start afresh
+        self.netns, self.ip = sandbox.get("netns"), sandbox.get("ip")
+        if self.netns and self.ip:
+            self.agent.network.claim(self.ip)
+            self._ip_held = True
+        self.start_time = sandbox.get("startTime", self.start_time)
+        self.started_mono = time.monotonic() - (
+            time.time() - sandbox.get("startedEpoch", time.time())
+        )
+        reported = {
+            c["name"]: c for c in (self.pod.get("status") or {}).get("containerStatuses") or []
+        }
+        for run in self.init_runs + self.runs:
+            cdir = self._container_dir(run.name)
+            try:
+                state = json.loads((cdir / "state.json").read_text())
+            except (OSError, ValueError):
+                continue
+            proc = Process(state["pid"], state["started"], cdir / "exit")
+            run.restart_count = state["restartCount"]
+            run.container_id = state["containerID"]
+            run.last_terminated = state.get("lastTerminated")
+            run.started_at = state["startedAt"]
+            run.pid = proc.pid
+            run.state, run.reason, run.message = st.RUNNING, "", ""
+            spec = self.specs[run.name]
+            run.started = "startupProbe" not in spec or bool(
+                reported.get(run.name, {}).get("started")
+            )
+            run.ready = bool(reported.get(run.name, {}).get("ready")) or (
+                "readinessProbe" not in spec and run.started
+            )
+            self.procs[run.name] = proc  # reaped on the first tick if it ended meanwhile
+            now = time.monotonic()
+            self.probes[run.name] = {
+                k: _Probe(spec[k], now - 3600)
+                for k in ("startupProbe", "readinessProbe", "livenessProbe")
+                if k in spec
+            }
+            for probe in self.probes[run.name].values():
+                if run.ready:
+                    probe.successes = int(probe.spec.get("successThreshold", 1))
+        log.info(
+            "adopted pod %s/%s (%d running containers)",
+            self.namespace,
+            self.pod_name,
+            len(self.procs),
+        )
 
     def _reap(self) -> None:
         policy = self.pod["spec"].get("restartPolicy", "Always")
