@@ -245,15 +245,21 @@ def service_env(host: str, port: int) -> dict[str, str]:
     }
 
 
-def image_entrypoint(image: str, entrypoints: Mapping[str, list[str]]) -> list[str] | None:
-    """The configured entrypoint for `image` (matched without tag or digest), if any."""
+def image_entrypoint(image: str, entrypoints: Mapping[str, object]) -> dict | None:
+    """The configured {"entrypoint": [...], "cmd": [...]} for `image` (matched without tag or
+    digest), if any; a bare list in the table is an entrypoint without a CMD."""
     repo = image.split("@", 1)[0]
     last = repo.rsplit("/", 1)[-1]
     if ":" in last:
         repo = repo[: len(repo) - len(last)] + last.split(":", 1)[0]
-    for pattern, argv in entrypoints.items():
+    for pattern, value in entrypoints.items():
         if repo == pattern or repo.endswith("/" + pattern):
-            return list(argv)
+            if isinstance(value, Mapping):
+                return {
+                    "entrypoint": list(value.get("entrypoint") or []),
+                    "cmd": list(value.get("cmd") or []),
+                }
+            return {"entrypoint": list(value), "cmd": []}  # type: ignore[call-overload]
     return None
 
 
@@ -266,7 +272,7 @@ def plan_container(
     container_dir: str,
     pod_tmp: str,
     netns: str | None,
-    entrypoints: Mapping[str, list[str]] | None = None,
+    entrypoints: Mapping[str, object] | None = None,
     default_cwd: str = "/",
     etc_files: Mapping[str, str] | None = None,
 ) -> ContainerPlan:
@@ -277,7 +283,13 @@ def plan_container(
     command = list(container.get("command") or [])
     args = list(container.get("args") or [])
     if not command:
-        command = image_entrypoint(container.get("image", ""), entrypoints or {}) or []
+        # Docker's rule: the image's ENTRYPOINT, then `args` if given, else its CMD.
+        image = image_entrypoint(container.get("image", ""), entrypoints or {})
+        if image:
+            command = image["entrypoint"]
+            args = args or image["cmd"]
+            if not command:
+                command, args = args[:1], args[1:]
     if not command:
         raise ConfigError(
             "CreateContainerError",

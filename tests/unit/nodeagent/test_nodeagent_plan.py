@@ -225,14 +225,27 @@ def test_a_container_without_command_needs_a_known_entrypoint() -> None:
 @pytest.mark.parametrize(
     ("image", "expected"),
     [
-        ("ghcr.io/modelpilot/trainer:0.1.0", ["train"]),
-        ("ghcr.io/modelpilot/trainer@sha256:abc", ["train"]),
-        ("localhost:5000/modelpilot/trainer", ["train"]),
+        ("ghcr.io/modelpilot/trainer:0.1.0", {"entrypoint": ["train"], "cmd": []}),
+        ("ghcr.io/modelpilot/trainer@sha256:abc", {"entrypoint": ["train"], "cmd": []}),
+        ("localhost:5000/modelpilot/trainer", {"entrypoint": ["train"], "cmd": []}),
         ("ghcr.io/modelpilot/other-trainer:1", None),
     ],
 )
 def test_image_entrypoint_matches_without_tag_or_digest(image: str, expected) -> None:
     assert image_entrypoint(image, {"modelpilot/trainer": ["train"]}) == expected
+
+
+@pytest.mark.parametrize(
+    ("args", "argv"),
+    [
+        pytest.param([], ("modelpilot", "serve"), id="cmd-when-no-args"),
+        pytest.param(["train", "--x"], ("modelpilot", "train", "--x"), id="args-replace-cmd"),
+    ],
+)
+def test_entrypoint_and_cmd_follow_docker_rules(args: list, argv: tuple) -> None:
+    table = {"modelpilot/serving": {"entrypoint": ["modelpilot"], "cmd": ["serve"]}}
+    p = plan({"image": "ghcr.io/modelpilot/serving:0.1.0", "args": args}, entrypoints=table)
+    assert p.argv == argv
 
 
 def test_subpath_may_not_escape_its_volume() -> None:
