@@ -42,8 +42,9 @@ test-e2e: venv k8s-bin
 # Unit tests first: they fail in seconds, the e2e suite needs the cluster.
 test: lint test-unit test-e2e
 
+# Its progress and the bin directory go to stderr, so `eval "$(make -s cluster-up)"` works.
 k8s-bin:
-	hack/k8s/build.sh
+	@hack/k8s/build.sh >&2
 
 # The local control plane and node (hack/localcluster, hack/nodeagent; docs/development.md).
 # Idempotent: a running healthy cluster is left alone. State and logs: $(MODELPILOT_CACHE)/cluster.
