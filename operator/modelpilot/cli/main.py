@@ -11,6 +11,8 @@ VERBS: dict[str, tuple[str, str, str]] = {
     "train": ("modelpilot.trainer.__main__", "main", "train a model and write its bundle"),
     "serve": ("modelpilot.serving.__main__", "main", "serve one model bundle over HTTP"),
     "operator": ("modelpilot.operator.__main__", "main", "run the operator"),
+    "status": ("modelpilot.cli.status", "main", "show a ModelDeployment at a glance"),
+    "retrain": ("modelpilot.cli.retrain", "main", "start a new revision with the same spec"),
 }
 
 

@@ -29,6 +29,8 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
         prefix=names.GROUP, key="last-handled-configuration"
     )
     settings.posting.level = logging.WARNING
+    # Every nudge is a handler call; kopf would log each one. Our ticks log what matters.
+    logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     operator_settings: Settings = memo.get("settings") or load_settings()

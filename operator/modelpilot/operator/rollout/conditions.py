@@ -202,7 +202,9 @@ def _trained(
 ) -> tuple[Status, str, str]:
     if candidate is None:
         if status.stable is not None:
-            return "True", "Trained", f"{status.stable.revision} trained"
+            s = status.stable
+            score = "" if s.score is None else f" ({s.metric} {s.score:.4f})"
+            return "True", "Trained", f"{s.revision} trained{score}"
         return "Unknown", "NotStarted", "no revision has started"
     if candidate.state is CandidateState.TRAINING:
         return "Unknown", "Training", f"{candidate.revision} is training"
@@ -223,7 +225,10 @@ def _evaluated(
 ) -> tuple[Status, str, str]:
     if candidate is None:
         if status.stable is not None:
-            return "True", "Passed", f"{status.stable.revision} passed the gate"
+            why = next(
+                (h.message for h in status.history if h.revision == status.stable.revision), None
+            )
+            return "True", "Passed", f"{status.stable.revision}: {why or 'passed the gate'}"
         return "Unknown", "NotStarted", "no revision has been evaluated"
     if candidate.verdict is None:
         return "Unknown", "NotEvaluated", f"{candidate.revision} has not been evaluated"

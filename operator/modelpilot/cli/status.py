@@ -1,0 +1,117 @@
+"""`modelpilot status NAME`: phase, versions, scores, conditions and recent Events at a glance."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from modelpilot.api import names
+from modelpilot.api.status import ModelDeploymentStatus, parse_status
+from modelpilot.cli.kube import add_target_arguments, connect
+
+EVENTS_SHOWN = 8
+
+
+def _age(when: datetime | str | None, now: datetime) -> str:
+    if when is None:
+        return "-"
+    if isinstance(when, str):
+        when = datetime.fromisoformat(when.replace("Z", "+00:00"))
+    seconds = max(0, int((now - when).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _score(metric: str | None, score: float | None) -> str:
+    return "" if score is None else f"{metric} {score:.4f}"
+
+
+def render(body: dict[str, Any], events: list[dict[str, Any]], now: datetime) -> str:
+    """The whole report as text (pure, so it is tested without a cluster)."""
+    meta = body["metadata"]
+    status: ModelDeploymentStatus = parse_status(body.get("status"))
+    spec = body.get("spec", {})
+    lines = [
+        f"{meta['namespace']}/{meta['name']}  phase {status.phase}  "
+        f"(generation {meta.get('generation')}, observed {status.observed_generation})",
+    ]
+    if status.message:
+        lines.append(f"  {status.message}")
+    gate = spec.get("evaluation", {})
+    threshold = gate.get("threshold")
+    lines.append(
+        f"  gate: {gate.get('metric')}"
+        + (f" >= {threshold}" if threshold is not None else "")
+        + (", must beat stable" if gate.get("mustBeatStable", True) else "")
+    )
+    lines.append("")
+    s = status.stable
+    if s is not None:
+        lines.append(
+            f"Stable     {s.revision}  {_score(s.metric, s.score)}  deployment {s.deployment}  "
+            f"sha256 {s.model_sha256[:12]}  promoted {_age(s.promoted_at, now)} ago"
+        )
+    else:
+        lines.append("Stable     - (nothing serves)")
+    c = status.candidate
+    if c is not None:
+        scores = _score(c.metric, c.candidate_score)
+        if c.stable_score is not None:
+            scores += f" vs stable {c.stable_score:.4f}"
+        lines.append(f"Candidate  {c.revision}  {c.state}  ({c.trigger})  {scores}  job {c.job}")
+        if c.message:
+            lines.append(f"           {c.message}")
+    else:
+        lines.append("Candidate  -")
+    if status.canary is not None:
+        k = status.canary
+        lines.append(
+            f"Canary     {k.revision}  step {k.step_index}  weight {k.weight}%"
+            + (f" (actual {k.actual_weight}%)" if k.actual_weight is not None else "")
+            + ("  paused" if k.paused else "")
+        )
+    lines += ["", "Conditions"]
+    for cond in status.conditions:
+        lines.append(f"  {cond.type:<12} {cond.status:<7} {cond.reason:<20} {cond.message}")
+    if status.history:
+        lines += ["", "History (newest first)"]
+        for h in status.history:
+            lines.append(
+                f"  {h.revision:<5} {h.outcome:<11} {h.trigger or ''!s:<17} "
+                f"{_score(h.metric, h.score):<16} {_age(h.finished_at, now):>4} ago  "
+                f"{h.message or ''}"
+            )
+    if events:
+        lines += ["", "Recent events"]
+        ordered = sorted(events, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
+        for e in ordered[-EVENTS_SHOWN:]:
+            when = e.get("lastTimestamp") or e.get("eventTime")
+            lines.append(
+                f"  {_age(when, now):>4}  {e.get('type', ''):<8} {e.get('reason', ''):<16} "
+                f"{e.get('message', '')}"
+            )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="modelpilot status", description=__doc__.splitlines()[0])
+    add_target_arguments(parser)
+    args = parser.parse_args(list(argv))
+    cluster, namespace = connect(args)
+    body = cluster.get(names.KIND, namespace, args.name)
+    if body is None:
+        print(f"modeldeployment {namespace}/{args.name} not found")
+        return 1
+    selector = (
+        f"involvedObject.kind={names.KIND},involvedObject.name={args.name},"
+        f"involvedObject.uid={body['metadata']['uid']}"
+    )
+    events = cluster.request(
+        "GET", f"/api/v1/namespaces/{namespace}/events", query={"fieldSelector": selector}
+    ).get("items", [])
+    print(render(body, events, datetime.now(UTC)))
+    return 0
