@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import ipaddress
 import json
 import os
 import shutil
@@ -55,12 +56,34 @@ class Layout:
     etcd_port: int = 2379
     etcd_peer_port: int = 2380
     kubelet_port: int = 10250
+    controller_manager_port: int = 10257
+    scheduler_port: int = 10259
+    index: int = 0
     python: str = field(default_factory=lambda: sys.executable)
 
     @classmethod
     def from_env(cls) -> Layout:
+        """The default cluster, or with MODELPILOT_CLUSTER_INDEX=N (1..9) a second one beside it:
+        its own state dir, bridge, pod and service ranges and loopback ports."""
         cache = Path(os.environ.get("MODELPILOT_CACHE") or Path.home() / ".cache" / "modelpilot")
-        return cls(cache=cache, k8s_version=_versions()["K8S_VERSION"])
+        i = int(os.environ.get("MODELPILOT_CLUSTER_INDEX", "0"))
+        return cls(
+            cache=cache,
+            k8s_version=_versions()["K8S_VERSION"],
+            index=i,
+            bridge=f"mp{i}",
+            bridge_ip=f"10.244.{i}.1",
+            pod_cidr=f"10.244.{i}.0/24",
+            service_cidr=f"10.{96 + i}.0.0/16",
+            etcd_port=2379 + 10 * i,
+            etcd_peer_port=2380 + 10 * i,
+            controller_manager_port=10257 + 100 * i,
+            scheduler_port=10259 + 100 * i,
+        )
+
+    @property
+    def kubernetes_service_ip(self) -> str:
+        return str(next(ipaddress.ip_network(self.service_cidr).hosts()))
 
     @property
     def bin(self) -> Path:
@@ -68,7 +91,7 @@ class Layout:
 
     @property
     def dir(self) -> Path:
-        return self.cache / "cluster"
+        return self.cache / ("cluster" if self.index == 0 else f"cluster-{self.index}")
 
     @property
     def pki(self) -> Path:
@@ -281,7 +304,9 @@ def _kubeconfig(lay: Layout, user: str, *, embed: bool) -> str:
 
 def write_configs(lay: Layout) -> None:
     pki.ensure_pki(
-        lay.pki, apiserver_ips=(lay.bridge_ip, "127.0.0.1", "10.96.0.1"), node_name=lay.node_name
+        lay.pki,
+        apiserver_ips=(lay.bridge_ip, "127.0.0.1", lay.kubernetes_service_ip),
+        node_name=lay.node_name,
     )
     lay.kubeconfig.write_text(_kubeconfig(lay, "admin", embed=True))
     lay.kubeconfig.chmod(0o600)
@@ -383,6 +408,7 @@ def _controller_manager_argv(lay: Layout) -> list[str]:
         f"--service-cluster-ip-range={lay.service_cidr}",
         "--leader-elect=false",
         "--bind-address=127.0.0.1",
+        f"--secure-port={lay.controller_manager_port}",
         "--profiling=false",
     ]
 
@@ -398,6 +424,7 @@ def _scheduler_argv(lay: Layout) -> list[str]:
         f"--client-ca-file={p / 'ca.crt'}",
         "--leader-elect=false",
         "--bind-address=127.0.0.1",
+        f"--secure-port={lay.scheduler_port}",
         "--profiling=false",
     ]
 
@@ -530,7 +557,7 @@ def down(lay: Layout, *, quiet: bool = False) -> None:
 def locked(lay: Layout):
     """Serialise `up` and `down`: several test sessions may share one cluster."""
     lay.cache.mkdir(parents=True, exist_ok=True)
-    with open(lay.cache / "cluster.lock", "w") as lock:
+    with open(lay.cache / f"{lay.dir.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
 

@@ -272,6 +272,7 @@ class PodWorker(threading.Thread):
     def _teardown_sandbox(self) -> None:
         if self.netns:
             self.agent.network.teardown(self.netns)
+            (self.dir / "netns").unlink(missing_ok=True)
             self.netns = None
         if self._ip_held:
             # The IP stays in the pod's status, as the kubelet's does; only the pool forgets it.

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from kube import REPO, Kubectl, cache_dir, wait_for
+from kube import REPO, Kubectl, wait_for
 from kube import k8s_bin as _k8s_bin
 
 
@@ -68,7 +68,12 @@ def cluster(k8s_bin: Path) -> Iterator[Cluster]:
     already_running = "running" in status
     result = _localcluster("up")
     assert result.returncode == 0, f"cluster-up failed:\n{result.stderr}"
-    kubeconfig = cache_dir() / "cluster" / "kubeconfig"
+    exports = dict(
+        line.removeprefix("export ").split("=", 1)
+        for line in result.stdout.splitlines()
+        if line.startswith("export ")
+    )
+    kubeconfig = Path(exports["KUBECONFIG"])
     kubectl = Kubectl(k8s_bin / "kubectl", kubeconfig)
     yield Cluster(kubeconfig, k8s_bin, kubectl, started_here=not already_running)
     if not already_running and os.environ.get("MODELPILOT_KEEP_CLUSTER") != "1":
