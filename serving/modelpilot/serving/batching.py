@@ -1,17 +1,22 @@
 """Adaptive micro-batching: concurrent requests share one `predict` call.
 
 A forest's predict costs about the same for 1 row as for 32 (per-call overhead dominates),
-so under load the server answers many requests for the price of one. The policy adapts by
-itself: one predict runs at a time in a worker thread; while it runs, arriving requests
-queue; when it returns, everything queued (up to `max_batch_rows` rows) becomes the next
-batch. An idle server therefore adds no wait at all, and a busy one batches as much as
-its own predict latency lets accumulate. `max_wait_s` can additionally hold a lone request
-that long hoping for company (bounded; default off).
+so under load the server answers many requests for the price of one. One predict runs at a
+time in a worker thread; while it runs, arriving requests queue, and when it returns the
+queue (up to `max_batch_rows` rows) becomes the next batch.
 
-The event loop never runs predict itself, so it keeps accepting and parsing requests while
-a batch computes. Results are routed back by slicing the batch's output in submission
-order. If a batch fails, each of its requests is retried alone so one bad request cannot
-fail its neighbours.
+That alone splits a closed-loop client population into two halves that alternate (one half
+predicts while the other is answered and sends again), which on a single core doubles the
+number of predict calls. So the batcher also waits, briefly, for the requests it expects:
+after a batch it remembers how many requests were outstanding (answered + queued), and the
+next batch waits until that many have queued again, bounded by `max_wait_s` and by half of
+the last predict's duration. An idle or single-client server never waits (it expects one
+request and has it); a busy one forms batches the size of its concurrency.
+
+The event loop never runs predict itself, so it keeps accepting and parsing requests while a
+batch computes. Results are routed back by slicing the batch's output in submission order.
+If a batch fails, each of its requests is retried alone so one bad request cannot fail its
+neighbours.
 """
 
 from __future__ import annotations
@@ -48,7 +53,7 @@ class BatchStats:
 
 
 class MicroBatcher:
-    def __init__(self, predict: PredictFn, *, max_batch_rows: int, max_wait_s: float = 0.0):
+    def __init__(self, predict: PredictFn, *, max_batch_rows: int, max_wait_s: float = 0.002):
         self._predict = predict
         self._max_rows = max_batch_rows
         self._max_wait_s = max_wait_s
@@ -57,6 +62,8 @@ class MicroBatcher:
         self._task: asyncio.Task[None] | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._closing = False
+        self._expected = 1  # requests outstanding when the last batch finished
+        self._last_predict_s = 0.0
         self.stats = BatchStats()
 
     async def start(self) -> None:
@@ -95,16 +102,21 @@ class MicroBatcher:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            if self._max_wait_s > 0 and self._queued_rows() < self._max_rows:
+            wait = min(self._max_wait_s, self._last_predict_s / 2)
+            if wait > 0 and len(self._queue) < self._expected:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wait_for_rows(), self._max_wait_s)
+                    await asyncio.wait_for(self._wait_for_company(), wait)
             batch = self._take_batch()
             if batch:
+                started = loop.time()
                 await self._execute(loop, batch)
+                self._last_predict_s = loop.time() - started
+                self._expected = len(batch) + len(self._queue)
 
-    async def _wait_for_rows(self) -> None:
+    async def _wait_for_company(self) -> None:
         assert self._wakeup is not None
-        while self._queued_rows() < self._max_rows and not self._closing:
+        while (len(self._queue) < self._expected and self._queued_rows() < self._max_rows
+               and not self._closing):
             self._wakeup.clear()
             await self._wakeup.wait()
 

@@ -44,10 +44,10 @@ class Settings:
     # Rows one request may carry, and rows one predict call may combine across requests.
     max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
-    # Extra time the batcher may hold a lone request hoping for company. 0 = never wait:
-    # batches still form from whatever queued while the previous predict ran, which adapts
-    # to load without adding latency when idle.
-    batch_wait_ms: float = 0.0
+    # Upper bound on how long a batch waits for the requests the batcher expects (as many as
+    # were outstanding after the last batch; never more than half the last predict time).
+    # An idle or single-client server never waits. 0 = never wait.
+    batch_wait_ms: float = 2.0
     # After SIGTERM: seconds to keep serving with readiness false, so endpoints controllers
     # and load balancers stop sending before the listener closes.
     drain_seconds: float = 2.0
@@ -112,8 +112,9 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         default=_env_default(env, ENV_MAX_BODY_BYTES, str(DEFAULT_MAX_BODY_BYTES)),
         help=f"largest request body accepted (env {ENV_MAX_BODY_BYTES})")
     add("--batch-wait-ms", type=_non_negative_float,
-        default=_env_default(env, ENV_BATCH_WAIT_MS, "0"),
-        help=f"longest a request waits for others to batch with (env {ENV_BATCH_WAIT_MS})")
+        default=_env_default(env, ENV_BATCH_WAIT_MS, "2"),
+        help=f"longest a batch waits for the concurrent requests it expects; 0 = never "
+        f"(env {ENV_BATCH_WAIT_MS})")
     add("--drain-seconds", type=_non_negative_float,
         default=_env_default(env, ENV_DRAIN_SECONDS, "2"),
         help=f"after SIGTERM, keep serving with readiness false this long "

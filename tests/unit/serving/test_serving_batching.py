@@ -86,22 +86,36 @@ def test_a_failing_request_does_not_fail_its_batch_neighbours():
             assert result.predictions.tolist() == [2.0 * i]
 
 
-def test_bounded_wait_collects_a_batch():
+def _slow_sum(features: np.ndarray, proba: bool) -> Prediction:
+    import time
+
+    time.sleep(0.02)
+    return _sum_rows(features, proba)
+
+
+def test_adaptive_wait_gathers_the_expected_concurrency_and_idle_never_waits():
     async def scenario():
-        batcher = MicroBatcher(_sum_rows, max_batch_rows=1000, max_wait_s=0.05)
+        batcher = MicroBatcher(_slow_sum, max_batch_rows=1000, max_wait_s=0.05)
         await batcher.start()
         try:
-            first = asyncio.create_task(batcher.predict(np.ones((1, 2)), proba=False))
-            await asyncio.sleep(0.005)  # arrives while the first one waits for company
-            second = asyncio.create_task(batcher.predict(np.ones((1, 2)), proba=False))
-            await asyncio.gather(first, second)
+            one = np.ones((1, 2))
+            # Idle: a lone request is predicted at once (nothing is expected to join it).
+            await batcher.predict(one, proba=False)
+            assert batcher.stats.sizes == {1: 1}
+            # Four clients: two batches while the batcher learns there are four of them...
+            await asyncio.gather(*(batcher.predict(one, proba=False) for _ in range(4)))
+            sizes_before = dict(batcher.stats.sizes)
+            # ...so when only two have arrived, it waits (bounded) for the other two.
+            first = [asyncio.create_task(batcher.predict(one, proba=False)) for _ in range(2)]
+            await asyncio.sleep(0.004)
+            late = [asyncio.create_task(batcher.predict(one, proba=False)) for _ in range(2)]
+            await asyncio.gather(*first, *late)
         finally:
             await batcher.stop()
-        return batcher.stats
+        return sizes_before, batcher.stats
 
-    stats = asyncio.run(scenario())
-    assert stats.batches == 1
-    assert stats.largest_batch_requests == 2
+    sizes_before, stats = asyncio.run(scenario())
+    assert stats.sizes[4] == sizes_before.get(4, 0) + 1
 
 
 def test_predict_after_stop_is_refused():

@@ -1,0 +1,444 @@
+"""Benchmark: `modelpilot serve` side by side with MLServer (+mlserver-sklearn) and KServe.
+
+Same machine, same model file, one server process each, same closed-loop load generator
+(wrk from Debian), only to 127.0.0.1. Every repeat restarts all servers (measuring cold
+start: process start to first successful predict) and then runs every case against every
+server, rotating the server order per case and per repeat so drift on a shared machine
+hits them alike. Medians over the repeats, ratios against the best of the other two.
+
+Cases, for each model (iris RandomForest with 100 trees; HistGradientBoosting on 50
+features) and each protocol (KServe V1 `instances`, Open Inference V2 tensors):
+single-row requests at concurrency 1, 8 and 32, and 32-row requests at concurrency 8.
+MLServer speaks only V2, so it has no V1 figures.
+
+Fairness: with two or more cores, every server runs pinned to core 0 (`taskset -c 0`) and
+wrk to core 1; all servers get OMP_NUM_THREADS=1 (one core each anyway); each server keeps
+its defaults otherwise (MLServer with parallel_workers=0, i.e. inference in its one process;
+KServe with --workers 1, gRPC off, its default access/latency logging on).
+
+MLServer and KServe pin versions that conflict with this project, so each lives in its own
+venv under ${MODELPILOT_CACHE:-~/.cache/modelpilot}/bench/, created on first run with the
+same scikit-learn/joblib/numpy as the project so all three load the very same model.joblib.
+KServe's sklearn server is not on PyPI (it ships as an image): `serve_kserve_sklearn.py`
+beside this file rebuilds it from the `kserve` package. If a venv cannot be created the
+reason is printed and the comparison goes on with what runs.
+
+    .venv/bin/python bench/serve_vs_mlserver_kserve.py [--duration 4] [--repeats 3]
+        [--servers modelpilot,mlserver,kserve] [--models iris_rf,hgb50] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = Path(os.environ.get("MODELPILOT_CACHE", Path.home() / ".cache" / "modelpilot")) / "bench"
+PROJECT_PYTHON = Path(sys.executable)
+SAME_LIBS = ["scikit-learn==1.9.1", "joblib==1.6.0", "numpy==2.4.6"]
+VENVS = {
+    "mlserver": ["mlserver==1.7.1", "mlserver-sklearn==1.7.1", *SAME_LIBS],
+    "kserve": ["kserve==0.21.0", *SAME_LIBS],
+}
+SERVERS = ("modelpilot", "mlserver", "kserve")
+PROTOCOLS = {"modelpilot": ("v1", "v2"), "mlserver": ("v2",), "kserve": ("v1", "v2")}
+# (label, rows per request, concurrency)
+LOADS = (("1 row c=1", 1, 1), ("1 row c=8", 1, 8), ("1 row c=32", 1, 32),
+         ("32 rows c=8", 32, 8))
+
+
+# -- models ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Model:
+    name: str
+    estimator: Any
+    X: np.ndarray
+    bundle: Path
+    sha256: str
+
+
+def build_models(names: list[str]) -> list[Model]:
+    from modelpilot.api.bundle import (
+        BundleMetadata,
+        FeatureSchema,
+        running_versions,
+        write_bundle,
+    )
+    from sklearn.datasets import load_iris, make_classification
+    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+
+    out = []
+    for name in names:
+        if name == "iris_rf":
+            X, y = load_iris(return_X_y=True)
+            estimator = RandomForestClassifier(n_estimators=100, random_state=0).fit(X, y)
+        elif name == "hgb50":
+            X, y = make_classification(n_samples=5000, n_features=50, n_informative=20,
+                                       random_state=0)
+            estimator = HistGradientBoostingClassifier(max_iter=100, random_state=0).fit(X, y)
+        else:
+            raise SystemExit(f"unknown model {name}")
+        target = CACHE / "models" / name / "v1"
+        shutil.rmtree(target, ignore_errors=True)
+        metadata = write_bundle(estimator, BundleMetadata(
+            name=name.replace("_", "-"), namespace="bench", revision="v1",
+            created_at=datetime.datetime.now(datetime.UTC).isoformat(),
+            task="classification", estimator=type(estimator).__name__,
+            features=FeatureSchema(names=[f"f{i}" for i in range(X.shape[1])],
+                                   dtypes=["float64"] * X.shape[1]),
+            classes=estimator.classes_.tolist(), training_data_sha256="0" * 64,
+            holdout_sha256="0" * 64, metrics={}, versions=running_versions(),
+        ), target)
+        out.append(Model(name.replace("_", "-"), estimator, X, target, metadata.model_sha256))
+    return out
+
+
+# -- venvs for the other servers ------------------------------------------------------------
+
+
+def ensure_venv(server: str) -> tuple[Path | None, str]:
+    """The venv's python, or None and why not."""
+    venv = CACHE / f"venv-{server}"
+    python = venv / "bin" / "python"
+    marker = venv / ".installed"
+    wanted = " ".join(VENVS[server])
+    if marker.is_file() and marker.read_text() == wanted:
+        return python, ""
+    log = CACHE / f"install-{server}.log"
+    print(f"# creating {venv} ({wanted}); log in {log}", flush=True)
+    with open(log, "w") as out:
+        # The project's interpreter is a venv itself: create the new one from its base.
+        base = getattr(sys, "_base_executable", sys.executable)
+        steps = [[base, "-m", "venv", "--clear", str(venv)],
+                 [str(python), "-m", "pip", "install", "-q", *VENVS[server]]]
+        for step in steps:
+            result = subprocess.run(step, stdout=out, stderr=subprocess.STDOUT, timeout=1200)
+            if result.returncode != 0:
+                tail = log.read_text().strip().splitlines()[-3:]
+                return None, f"{' '.join(step[:4])}... failed: {' | '.join(tail)}"
+    marker.write_text(wanted)
+    return python, ""
+
+
+# -- servers --------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Running:
+    server: str
+    model: Model
+    port: int
+    process: subprocess.Popen[bytes]
+    cold_start_s: float = float("nan")
+    log: Path = field(default_factory=Path)
+
+    def url(self, protocol: str) -> str:
+        name = self.model.name
+        base = f"http://127.0.0.1:{self.port}"
+        return f"{base}/v1/models/{name}:predict" if protocol == "v1" else \
+            f"{base}/v2/models/{name}/infer"
+
+
+def server_command(server: str, model: Model, port: int,
+                   pythons: dict[str, Path]) -> tuple[list[str], Path]:
+    if server == "modelpilot":
+        return [str(PROJECT_PYTHON), "-m", "modelpilot.serving", "--model-dir",
+                str(model.bundle), "--model-name", model.name, "--expected-sha256",
+                model.sha256, "--host", "127.0.0.1", "--port", str(port),
+                "--log-level", "warning"], ROOT
+    if server == "kserve":
+        return [str(pythons["kserve"]), str(ROOT / "bench" / "serve_kserve_sklearn.py"),
+                "--model_file", str(model.bundle / "model.joblib"), "--model_name",
+                model.name, "--http_port", str(port), "--workers", "1",
+                "--enable_grpc", "false"], ROOT
+    repo = CACHE / "mlserver-repo" / model.name
+    shutil.rmtree(repo, ignore_errors=True)
+    (repo / model.name).mkdir(parents=True)
+    (repo / "settings.json").write_text(json.dumps({
+        "host": "127.0.0.1", "http_port": port, "grpc_port": free_port(),
+        "metrics_port": free_port(), "parallel_workers": 0, "debug": False,
+    }))
+    (repo / model.name / "model-settings.json").write_text(json.dumps({
+        "name": model.name, "implementation": "mlserver_sklearn.SKLearnModel",
+        "parameters": {"uri": str(model.bundle / "model.joblib"), "version": "v1"},
+    }))
+    mlserver = pythons["mlserver"].parent / "mlserver"
+    return [str(mlserver), "start", str(repo)], repo
+
+
+def body_for(protocol: str, rows: np.ndarray) -> bytes:
+    if protocol == "v1":
+        return json.dumps({"instances": rows.tolist()}).encode()
+    tensor = {"name": "input-0", "shape": list(rows.shape), "datatype": "FP64",
+              "data": rows.reshape(-1).tolist()}
+    return json.dumps({"inputs": [tensor]}).encode()
+
+
+def answer_of(protocol: str, payload: dict[str, Any]) -> list[Any]:
+    if protocol == "v1":
+        return payload["predictions"]
+    return np.asarray(payload["outputs"][0]["data"]).reshape(-1).tolist()
+
+
+def post(url: str, body: bytes, timeout: float = 5) -> dict[str, Any]:
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read())
+
+
+def pin(core: int) -> list[str]:
+    return ["taskset", "-c", str(core)] if (os.cpu_count() or 1) >= 2 and shutil.which(
+        "taskset") else []
+
+
+def start(server: str, model: Model, pythons: dict[str, Path]) -> Running:
+    port = free_port()
+    argv, cwd = server_command(server, model, port, pythons)
+    log = CACHE / f"{server}-{model.name}.log"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    protocol = PROTOCOLS[server][0]
+    probe = body_for(protocol, model.X[:1])
+    began = time.perf_counter()
+    with open(log, "wb") as out:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen([*pin(0), *argv], cwd=cwd, env=env, stdout=out,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    running = Running(server, model, port, process, log=log)
+    deadline = began + 120
+    while time.perf_counter() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{server} exited {process.returncode}; see {log}")
+        try:
+            post(running.url(protocol), probe, timeout=2)
+            running.cold_start_s = time.perf_counter() - began
+            return running
+        except (urllib.error.URLError, ConnectionError, OSError, ValueError):
+            time.sleep(0.02)
+    stop(running)
+    raise RuntimeError(f"{server} not answering after 120 s; see {log}")
+
+
+def peak_rss_mb(pid: int) -> float:
+    """VmHWM of the process and its descendants (MLServer/KServe may fork helpers)."""
+    total = 0
+    pids = [pid]
+    while pids:
+        current = pids.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            total += next(int(line.split()[1]) for line in status.splitlines()
+                          if line.startswith("VmHWM:"))
+            for task in Path(f"/proc/{current}/task").iterdir():
+                children = (task / "children").read_text().split()
+                pids.extend(int(c) for c in children)
+        except (OSError, StopIteration):
+            continue
+    return total / 1024
+
+
+def stop(running: Running) -> None:
+    if running.process.poll() is None:
+        os.killpg(running.process.pid, signal.SIGTERM)
+        try:
+            running.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(running.process.pid, signal.SIGKILL)
+            running.process.wait()
+
+
+# -- load -----------------------------------------------------------------------------------
+
+
+def wrk(url: str, body: bytes, *, concurrency: int, duration: float) -> tuple[float, float, int]:
+    """(requests/s, p99 ms, non-2xx responses) from one wrk run."""
+    script = CACHE / "wrk-body.lua"
+    script.write_text(
+        'wrk.method = "POST"\n'
+        f"wrk.body = {json.dumps(body.decode())}\n"
+        'wrk.headers["Content-Type"] = "application/json"\n'
+    )
+    argv = [*pin(1), "wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(duration))}s",
+            "--latency", "--timeout", "10s", "-s", str(script), url]
+    output = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60).stdout
+    rps = p99 = float("nan")
+    errors = 0
+    for line in output.splitlines():
+        parts = line.split()
+        if line.startswith("Requests/sec:"):
+            rps = float(parts[1])
+        elif parts[:1] == ["99%"]:
+            p99 = _ms(parts[1])
+        elif line.strip().startswith("Non-2xx"):
+            errors += int(parts[-1])
+        elif line.strip().startswith("Socket errors"):
+            errors += sum(int(p.rstrip(",")) for p in parts[2:] if p.rstrip(",").isdigit())
+    return rps, p99, errors
+
+
+def _ms(text: str) -> float:
+    for unit, factor in (("us", 1e-3), ("ms", 1.0), ("s", 1e3), ("m", 6e4)):
+        if text.endswith(unit):
+            return float(text[: -len(unit)]) * factor
+    return float(text)
+
+
+# -- the run --------------------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=4.0, help="seconds per measurement")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--servers", default=",".join(SERVERS))
+    parser.add_argument("--models", default="iris_rf,hgb50")
+    parser.add_argument("--json", type=Path, default=None, help="also write results here")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk not found: apt-get install -y wrk")
+    CACHE.mkdir(parents=True, exist_ok=True)
+
+    servers = [s for s in args.servers.split(",") if s]
+    pythons: dict[str, Path] = {}
+    skipped: dict[str, str] = {}
+    for server in servers:
+        if server in VENVS:
+            python, why = ensure_venv(server)
+            if python is None:
+                skipped[server] = why
+            else:
+                pythons[server] = python
+    servers = [s for s in servers if s not in skipped]
+    for server, why in skipped.items():
+        print(f"# {server} skipped: {why}", flush=True)
+
+    models = build_models(args.models.split(","))
+    rng = np.random.default_rng(0)
+    # results[(model, protocol, load, server)] -> list of (rps, p99)
+    results: dict[tuple[str, str, str, str], list[tuple[float, float]]] = {}
+    cold: dict[tuple[str, str], list[float]] = {}
+    rss: dict[tuple[str, str], list[float]] = {}
+    began = time.time()
+    for repeat in range(args.repeats):
+        for model in models:
+            order = servers[repeat % len(servers):] + servers[: repeat % len(servers)]
+            running = {}
+            try:
+                for server in order:  # one at a time: cold starts do not compete
+                    running[server] = start(server, model, pythons)
+                    cold.setdefault((model.name, server), []).append(
+                        running[server].cold_start_s)
+                case = 0
+                for protocol in ("v1", "v2"):
+                    for label, n_rows, concurrency in LOADS:
+                        rows = model.X[rng.choice(len(model.X), n_rows, replace=False)]
+                        body = body_for(protocol, rows)
+                        expected = model.estimator.predict(rows).tolist()
+                        rotation = (repeat + case) % len(order)
+                        case += 1
+                        for server in order[rotation:] + order[:rotation]:
+                            if protocol not in PROTOCOLS[server]:
+                                continue
+                            target = running[server]
+                            got = answer_of(protocol, post(target.url(protocol), body))
+                            if got != expected:
+                                raise RuntimeError(f"{server} answered {got}, expected {expected}")
+                            wrk(target.url(protocol), body, concurrency=concurrency, duration=1)
+                            rps, p99, errors = wrk(target.url(protocol), body,
+                                                   concurrency=concurrency,
+                                                   duration=args.duration)
+                            if errors:
+                                print(f"# {server} {model.name} {protocol} {label}: {errors} "
+                                      "errors", flush=True)
+                            results.setdefault((model.name, protocol, label, server), []).append(
+                                (rps, p99))
+                            print(f"# repeat {repeat + 1} {model.name:8} {protocol} {label:12} "
+                                  f"{server:10} {rps:9.1f} req/s  p99 {p99:8.2f} ms",
+                                  flush=True)
+                for server, target in running.items():
+                    rss.setdefault((model.name, server), []).append(
+                        peak_rss_mb(target.process.pid))
+            finally:
+                for target in running.values():
+                    stop(target)
+
+    report(models, servers, results, cold, rss, skipped, args, time.time() - began)
+    if args.json:
+        args.json.write_text(json.dumps({
+            "results": {"|".join(k): v for k, v in results.items()},
+            "cold_start_s": {"|".join(k): v for k, v in cold.items()},
+            "peak_rss_mb": {"|".join(k): v for k, v in rss.items()},
+            "skipped": skipped,
+        }, indent=2))
+    return 0
+
+
+def report(models, servers, results, cold, rss, skipped, args, elapsed) -> None:  # type: ignore[no-untyped-def]
+    med = statistics.median
+    print()
+    print(f"## modelpilot serve vs MLServer vs KServe — medians of {args.repeats} interleaved "
+          f"repeats, {args.duration:g} s each, wrk -t1, servers on core 0, wrk on core 1 "
+          f"({elapsed / 60:.1f} min)")
+    print()
+    header = "| model | proto | load | " + " | ".join(
+        f"{s} req/s (p99 ms)" for s in servers) + " | modelpilot vs best other: req/s, p99 |"
+    print(header)
+    print("|" + "---|" * (header.count("|") - 1))
+    for model in models:
+        for protocol in ("v1", "v2"):
+            for label, _, _ in LOADS:
+                cells, figures = [], {}
+                for server in servers:
+                    runs = results.get((model.name, protocol, label, server))
+                    if not runs:
+                        cells.append("n/a")
+                        continue
+                    rps, p99 = med(r for r, _ in runs), med(p for _, p in runs)
+                    figures[server] = (rps, p99)
+                    cells.append(f"{rps:,.0f} ({p99:.1f})")
+                others = {s: f for s, f in figures.items() if s != "modelpilot"}
+                ratio = "n/a"
+                if "modelpilot" in figures and others:
+                    best = max(others.values(), key=lambda f: f[0])
+                    mp = figures["modelpilot"]
+                    ratio = f"{mp[0] / best[0]:.1f}x, {mp[1] / best[1]:.2f}x"
+                print(f"| {model.name} | {protocol} | {label} | " + " | ".join(cells)
+                      + f" | {ratio} |")
+    print()
+    print("| model | server | cold start s (median) | peak RSS MB (median) |")
+    print("|---|---|---|---|")
+    for model in models:
+        for server in servers:
+            c = cold.get((model.name, server))
+            r = rss.get((model.name, server))
+            if c:
+                peak = med(r) if r else float("nan")
+                print(f"| {model.name} | {server} | {med(c):.2f} | {peak:.0f} |")
+    for server, why in skipped.items():
+        print(f"\n{server}: not run — {why}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
