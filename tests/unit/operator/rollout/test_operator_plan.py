@@ -1,0 +1,348 @@
+"""plan() transition by transition: (spec, status, world) in, (phase, actions) out.
+
+Each row names its scenario; every row's transition is also checked against the table in
+modelpilot.operator.rollout.phases (plan() itself refuses an edge that is not there).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from modelpilot.api import names
+from modelpilot.api.spec import parse_spec
+from modelpilot.api.status import (
+    CandidateStatus,
+    ModelDeploymentStatus,
+    Phase,
+    StableStatus,
+)
+from modelpilot.api.summary import TrainingSummary
+from modelpilot.operator.rollout import (
+    TRANSITIONS,
+    InvalidSpec,
+    ObservedDeployment,
+    ObservedJob,
+    ObservedService,
+    World,
+    plan,
+)
+from modelpilot.operator.rollout.phases import allowed
+from modelpilot.operator.rollout.triggers import spec_hash
+
+NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+RAW = {
+    "training": {
+        "dataset": {"builtin": "iris"},
+        "estimator": "sklearn.tree.DecisionTreeClassifier",
+    },
+    "evaluation": {"metric": "accuracy", "threshold": 0.8},
+    "modelStore": {"pvc": {"claimName": "models"}},
+}
+SPEC = parse_spec(RAW)
+OTHER = parse_spec({**RAW, "evaluation": {"metric": "f1_macro"}})
+HASH = spec_hash(SPEC)
+SEL_V1 = {names.LABEL_MODEL: "iris", names.LABEL_COMPONENT: "serving", names.LABEL_REVISION: "v1"}
+SEL_V2 = {**SEL_V1, names.LABEL_REVISION: "v2"}
+
+
+def candidate(rev="v1", state="Training", **kw) -> CandidateStatus:
+    return CandidateStatus(
+        revision=rev,
+        state=state,
+        trigger="Created",
+        spec_hash=HASH,
+        job=f"iris-train-{rev}",
+        started_at=NOW,
+        metric="accuracy",
+        **kw,
+    )
+
+
+STABLE = StableStatus(
+    revision="v1",
+    model_sha256="a" * 64,
+    metric="accuracy",
+    score=0.9,
+    deployment="iris-v1",
+    service="iris",
+    spec_hash=HASH,
+)
+
+
+def status(phase: str, **kw) -> ModelDeploymentStatus:
+    base = {"revision_counter": 1, "last_spec_hash": HASH, "last_revision_started_at": NOW}
+    return ModelDeploymentStatus(phase=phase, **{**base, **kw})
+
+
+def deployment(rev="v1", ready=1, **kw) -> ObservedDeployment:
+    from modelpilot.operator.rollout.actions import EnsureServingDeployment
+
+    sha = {"v1": "a", "v2": "b"}[rev] * 64
+    intent = EnsureServingDeployment(
+        name=f"iris-{rev}",
+        model="iris",
+        revision=rev,
+        model_sha256=sha,
+        store_claim="models",
+        replicas=1,
+    )
+    return ObservedDeployment(
+        name=f"iris-{rev}",
+        revision=rev,
+        replicas=1,
+        ready_replicas=ready,
+        updated_replicas=1,
+        intent_hash=intent.intent_hash(),
+        **kw,
+    )
+
+
+SERVING_V1 = {
+    "deployments": {"v1": deployment("v1")},
+    "services": {
+        "iris": ObservedService("iris", SEL_V1),
+        "iris-v1": ObservedService("iris-v1", SEL_V1),
+    },
+}
+
+
+def world(**kw) -> World:
+    return World(name="iris", namespace="ml", generation=1, **kw)
+
+
+def done(rev="v1", score=0.95, stable=None, sha="a") -> ObservedJob:
+    return ObservedJob(
+        name=f"iris-train-{rev}",
+        revision=rev,
+        succeeded=True,
+        summary=TrainingSummary(
+            ok=True,
+            revision=rev,
+            model_sha256=sha * 64,
+            metric="accuracy",
+            candidate_score=score,
+            stable_score=stable,
+        ),
+    )
+
+
+CASES = [
+    # id, spec, status, world kwargs, expected phase, expected action kinds
+    ("new-object-starts-v1", SPEC, ModelDeploymentStatus(), {}, "Training", ["CreateTrainingJob"]),
+    (
+        "training-waits-for-its-job",
+        SPEC,
+        status("Training", candidate=candidate()),
+        {"jobs": {"v1": ObservedJob("iris-train-v1", "v1")}},
+        "Training",
+        [],
+    ),
+    (
+        "restart-before-job-creation-creates-it",
+        SPEC,
+        status("Training", candidate=candidate()),
+        {},
+        "Training",
+        ["CreateTrainingJob"],
+    ),
+    (
+        "passed-gate-deploys",
+        SPEC,
+        status("Training", candidate=candidate()),
+        {"jobs": {"v1": done()}},
+        "Deploying",
+        ["EnsureServingDeployment", "EnsureService"],
+    ),
+    (
+        "below-threshold-is-rejected",
+        SPEC,
+        status("Training", candidate=candidate()),
+        {"jobs": {"v1": done(score=0.5)}},
+        "Rejected",
+        [],
+    ),
+    (
+        "failed-job-fails",
+        SPEC,
+        status("Training", candidate=candidate()),
+        {
+            "jobs": {
+                "v1": ObservedJob(
+                    "iris-train-v1", "v1", failed=True, failure_reason="BackoffLimitExceeded"
+                )
+            }
+        },
+        "Failed",
+        [],
+    ),
+    (
+        "deploying-waits-for-ready-pods",
+        SPEC,
+        status(
+            "Deploying",
+            candidate=candidate(state="Deploying", model_sha256="a" * 64, deployment="iris-v1"),
+        ),
+        {
+            "deployments": {"v1": deployment(ready=0)},
+            "services": {"iris-v1": ObservedService("iris-v1", SEL_V1)},
+        },
+        "Deploying",
+        [],
+    ),
+    (
+        "ready-pods-promote",
+        SPEC,
+        status(
+            "Deploying",
+            candidate=candidate(state="Deploying", model_sha256="a" * 64, deployment="iris-v1"),
+        ),
+        {
+            "deployments": {"v1": deployment()},
+            "services": {"iris-v1": ObservedService("iris-v1", SEL_V1)},
+        },
+        "Serving",
+        ["EnsureService"],
+    ),
+    ("serving-is-quiet", SPEC, status("Serving", stable=STABLE), SERVING_V1, "Serving", []),
+    (
+        "spec-change-starts-v2-against-stable",
+        OTHER,
+        status("Serving", stable=STABLE),
+        SERVING_V1,
+        "Training",
+        ["CreateTrainingJob"],
+    ),
+    (
+        "retrain-annotation-starts-v2",
+        SPEC,
+        status("Serving", stable=STABLE),
+        {**SERVING_V1, "annotations": {names.ANNOTATION_RETRAIN: "now"}},
+        "Training",
+        ["CreateTrainingJob"],
+    ),
+    (
+        "handled-retrain-annotation-is-quiet",
+        SPEC,
+        status("Serving", stable=STABLE, last_retrain_request="now"),
+        {**SERVING_V1, "annotations": {names.ANNOTATION_RETRAIN: "now"}},
+        "Serving",
+        [],
+    ),
+    (
+        "invalid-spec-acts-on-nothing",
+        InvalidSpec("spec.x: bad"),
+        status("Serving", stable=STABLE),
+        SERVING_V1,
+        "Failed",
+        [],
+    ),
+    (
+        "refused-estimator-starts-nothing",
+        parse_spec({**RAW, "training": {**RAW["training"], "estimator": "evil.Estimator"}}),
+        status("Serving", stable=STABLE),
+        SERVING_V1,
+        "Failed",
+        [],
+    ),
+    (
+        "new-spec-supersedes-training",
+        OTHER,
+        status("Training", candidate=candidate()),
+        {"jobs": {"v1": ObservedJob("iris-train-v1", "v1")}},
+        "Training",
+        ["CreateTrainingJob", "DeleteJob"],
+    ),
+    (
+        "new-spec-supersedes-deploying",
+        OTHER,
+        status(
+            "Deploying",
+            stable=STABLE,
+            revision_counter=2,
+            candidate=candidate(
+                "v2", state="Deploying", model_sha256="b" * 64, deployment="iris-v2"
+            ),
+        ),
+        {
+            **SERVING_V1,
+            "deployments": {"v1": deployment("v1"), "v2": deployment("v2", ready=0)},
+            "services": {**SERVING_V1["services"], "iris-v2": ObservedService("iris-v2", SEL_V2)},
+        },
+        "Training",
+        ["CreateTrainingJob", "DeleteDeployment", "DeleteService"],
+    ),
+    (
+        "orphans-are-swept",
+        SPEC,
+        status("Serving", stable=STABLE),
+        {
+            **SERVING_V1,
+            "deployments": {
+                "v1": deployment("v1"),
+                "v0": ObservedDeployment("iris-v0", "v0", replicas=1),
+            },
+        },
+        "Serving",
+        ["DeleteDeployment"],
+    ),
+    (
+        "rejected-after-failure-recovers-phase",
+        SPEC,
+        status("Failed", stable=STABLE, candidate=candidate("v1", state="Rejected", verdict="x")),
+        SERVING_V1,
+        "Rejected",
+        [],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("spec", "before", "world_kw", "phase", "kinds"), [pytest.param(*c[1:], id=c[0]) for c in CASES]
+)
+def test_plan_transition(spec, before, world_kw, phase, kinds):
+    result = plan(spec, before, world(**world_kw), NOW)
+    assert result.status.phase == phase
+    assert [type(a).__name__ for a in result.actions] == kinds
+    assert allowed(before.phase, result.status.phase)
+    assert result.status.observed_generation == 1
+
+
+@pytest.mark.parametrize(
+    ("spec", "before", "world_kw", "phase", "kinds"), [pytest.param(*c[1:], id=c[0]) for c in CASES]
+)
+def test_plan_is_pure_and_deterministic(spec, before, world_kw, phase, kinds):
+    assert plan(spec, before, world(**world_kw), NOW) == plan(spec, before, world(**world_kw), NOW)
+
+
+def test_every_phase_has_a_row_in_the_table():
+    assert set(TRANSITIONS) == set(Phase)
+
+
+def test_started_revision_persists_counter_and_trigger_memory():
+    result = plan(
+        OTHER, status("Serving", stable=STABLE, revision_counter=4), world(**SERVING_V1), NOW
+    )
+    s = result.status
+    assert (s.revision_counter, s.candidate.revision, s.candidate.job) == (5, "v5", "iris-train-v5")
+    assert s.last_spec_hash == spec_hash(OTHER) and s.last_revision_started_at == NOW
+    [job] = result.actions
+    assert job.stable_revision == "v1" and job.stable_sha256 == "a" * 64
+    assert [e.reason for e in result.events] == ["RevisionStarted"]
+
+
+def test_condition_times_move_only_when_status_changes():
+    first = plan(SPEC, status("Serving", stable=STABLE), world(**SERVING_V1), NOW).status
+    later = plan(SPEC, first, world(**SERVING_V1), NOW + timedelta(hours=1)).status
+    assert later == first
+
+
+def test_schedule_requeues_until_it_fires():
+    spec = parse_spec({**RAW, "training": {**RAW["training"], "schedule": "30 12 * * *"}})
+    h = spec_hash(spec)
+    result = plan(
+        spec, status("Serving", stable=STABLE, last_spec_hash=h), world(**SERVING_V1), NOW
+    )
+    assert result.actions == () and result.requeue_after == 30 * 60
+    fired = plan(spec, result.status, world(**SERVING_V1), NOW + timedelta(minutes=31))
+    assert fired.status.candidate.trigger == "Scheduled"

@@ -1,0 +1,66 @@
+"""The people-facing verbs, without a cluster: the status report and the verb table."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from modelpilot.api.status import dump_status
+from modelpilot.cli import main as cli
+from modelpilot.cli.status import render
+from modelpilot.operator.settings import SettingsError, load_settings
+
+NOW = datetime(2026, 1, 1, 12, 0, 30, tzinfo=UTC)
+
+
+def test_status_report_reads_at_a_glance():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
+    from test_api_crd import full_status
+
+    body = {
+        "metadata": {"name": "iris", "namespace": "ml", "generation": 3},
+        "spec": {"evaluation": {"metric": "accuracy", "threshold": 0.9}},
+        "status": dump_status(full_status()),
+    }
+    events = [
+        {
+            "type": "Normal",
+            "reason": "Promoted",
+            "message": "v1 serves",
+            "lastTimestamp": "2026-01-01T12:00:00Z",
+        }
+    ]
+    text = render(body, events, NOW)
+    assert text.splitlines()[0] == "ml/iris  phase Canary  (generation 3, observed 3)"
+    assert "gate: accuracy >= 0.9, must beat stable" in text
+    assert "Stable     v1  accuracy 0.9000" in text
+    assert "Candidate  v2  Canary  (SpecChanged)  accuracy 0.9500 vs stable 0.9000" in text
+    assert "Canary     v2  step 1  weight 20% (actual 25%)  paused" in text
+    assert "  Ready        True    Serving" in text
+    assert "30s  Normal   Promoted         v1 serves" in text
+
+
+def test_verbs_are_registered():
+    assert {"operator", "status", "retrain"} <= set(cli.VERBS)
+
+
+def test_settings_come_from_the_environment():
+    s = load_settings(
+        {
+            "MODELPILOT_WATCH_NAMESPACES": "a, b",
+            "MODELPILOT_ESTIMATOR_ALLOWLIST": "sklearn.linear_model.*",
+            "MODELPILOT_DEFAULT_STORE_PVC": "models",
+        }
+    )
+    assert s.watch_namespaces == ("a", "b")
+    assert s.estimator_allowlist == ("sklearn.linear_model.*",)
+    assert s.default_store_claim == "models"
+    assert load_settings({}).watch_namespaces == ()
+    try:
+        load_settings({"MODELPILOT_IMAGE_PULL_POLICY": "Sometimes"})
+    except SettingsError as exc:
+        assert "MODELPILOT_IMAGE_PULL_POLICY" in str(exc)
+    else:
+        raise AssertionError("accepted a bad pull policy")
