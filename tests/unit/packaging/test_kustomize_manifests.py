@@ -91,10 +91,7 @@ def test_default_installs_crd_rbac_and_operator(default: list[dict[str, Any]]) -
 def test_operator_rules_are_exactly_the_documented_table(default: list[dict[str, Any]]) -> None:
     operator = find(default, "ClusterRole", "modelpilot-operator")["rules"]
     cluster = find(default, "ClusterRole", "modelpilot-operator-cluster")["rules"]
-    documented = documented_rules()
-    # The namespaces rule is documented but only rendered by the chart with a namespace list.
-    documented.discard(("", "namespaces", frozenset({"list", "watch"})))
-    assert rule_set(operator) | rule_set(cluster) == documented
+    assert rule_set(operator) | rule_set(cluster) == documented_rules()
 
 
 @pytest.mark.parametrize("role", ["modelpilot-operator", "modelpilot-operator-cluster"])
