@@ -11,6 +11,7 @@ import base64
 import json
 import logging
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -175,3 +176,42 @@ class Kube:
 
 def pod_path(namespace: str, name: str, sub: str = "") -> str:
     return f"/api/v1/namespaces/{quote(namespace)}/pods/{quote(name)}" + (f"/{sub}" if sub else "")
+
+
+class Informer:
+    """A list/watch cache of one resource: `items()` is the current set, `changed` is set on
+    every change (the watchers of the services and volumes wait on it instead of polling)."""
+
+    def __init__(self, kube: Kube, path: str, changed: threading.Event, params: dict | None = None):
+        self.kube, self.path, self.params, self.changed = kube, path, params, changed
+        self._items: dict[str, dict] = {}
+        self._lock = threading.Lock()
+        self.synced = threading.Event()
+
+    def items(self) -> list[dict]:
+        with self._lock:
+            return list(self._items.values())
+
+    def _on_sync(self, items: list[dict]) -> None:
+        with self._lock:
+            self._items = {o["metadata"]["uid"]: o for o in items}
+        self.synced.set()
+        self.changed.set()
+
+    def _on_event(self, kind: str, obj: dict) -> None:
+        with self._lock:
+            if kind == "DELETED":
+                self._items.pop(obj["metadata"]["uid"], None)
+            else:
+                self._items[obj["metadata"]["uid"]] = obj
+        self.changed.set()
+
+    def start(self, stop: threading.Event) -> Informer:
+        threading.Thread(
+            target=self.kube.list_watch,
+            args=(self.path, self._on_event),
+            kwargs={"params": self.params, "stop": stop.is_set, "on_sync": self._on_sync},
+            name=f"informer{self.path}",
+            daemon=True,
+        ).start()
+        return self

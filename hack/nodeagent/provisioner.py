@@ -3,8 +3,8 @@
 It plays the external-provisioner sidecar: a pending claim of a class whose provisioner is
 `modelpilot.dev/local-dir` gets a PersistentVolume (hostPath on this node, pre-bound to the
 claim through claimRef) and the PV controller binds them; a released volume with reclaim
-policy Delete is removed with its directory. It polls once a second, which is plenty for a
-cluster of one node.
+policy Delete is removed with its directory. It reacts to watch events on claims and
+volumes and re-checks every few seconds.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import shutil
 import threading
 from pathlib import Path
 
-from nodeagent.kube import ApiError, Kube
+from nodeagent.kube import ApiError, Informer, Kube
 
 log = logging.getLogger(__name__)
 PROVISIONER = "modelpilot.dev/local-dir"
@@ -59,10 +59,8 @@ class Provisioner(threading.Thread):
             for sc in self.kube.get("/apis/storage.k8s.io/v1/storageclasses")["items"]
             if sc.get("provisioner") == PROVISIONER
         }
-        volumes = {
-            pv["metadata"]["name"]: pv for pv in self.kube.get("/api/v1/persistentvolumes")["items"]
-        }
-        for pvc in self.kube.get("/api/v1/persistentvolumeclaims")["items"]:
+        volumes = {pv["metadata"]["name"]: pv for pv in self._volumes.items()}
+        for pvc in self._claims.items():
             spec = pvc["spec"]
             if spec.get("volumeName") or pvc.get("status", {}).get("phase") != "Pending":
                 continue
@@ -102,8 +100,18 @@ class Provisioner(threading.Thread):
                         raise
 
     def run(self) -> None:
-        while not self.stop.wait(1.0):
+        changed = threading.Event()
+        self._claims = Informer(self.kube, "/api/v1/persistentvolumeclaims", changed).start(
+            self.stop
+        )
+        self._volumes = Informer(self.kube, "/api/v1/persistentvolumes", changed).start(self.stop)
+        while not self.stop.is_set():
+            changed.wait(5.0)  # the periodic pass also picks up new StorageClasses
+            changed.clear()
+            if not (self._claims.synced.is_set() and self._volumes.synced.is_set()):
+                continue
             try:
                 self.sync()
             except Exception as err:
                 log.warning("provisioner: %s", err)
+                self.stop.wait(1.0)

@@ -24,7 +24,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from nodeagent.kube import Kube
+from nodeagent.kube import Informer, Kube
 
 log = logging.getLogger(__name__)
 DOMAIN = "cluster.local"
@@ -222,8 +222,7 @@ class ServiceProxy(threading.Thread):
         )
 
     def sync(self) -> None:
-        services = self.kube.get("/api/v1/services")["items"]
-        slices = self.kube.get("/apis/discovery.k8s.io/v1/endpointslices")["items"]
+        services, slices = self._services.items(), self._slices.items()
         ports, names = service_table(services, slices, apiserver=self.apiserver)
         self._table = {(p.cluster_ip, p.port): p.backends for p in ports}
         self._names = names
@@ -260,12 +259,21 @@ class ServiceProxy(threading.Thread):
             threading.Thread(target=self._dns, args=(sock,), name="dns", daemon=True).start()
         except OSError as err:
             log.warning("cluster DNS disabled: %s", err)
+        changed = threading.Event()
+        self._services = Informer(self.kube, "/api/v1/services", changed).start(self.stop)
+        self._slices = Informer(
+            self.kube, "/apis/discovery.k8s.io/v1/endpointslices", changed
+        ).start(self.stop)
         while not self.stop.is_set():
-            try:
-                self.sync()
-            except Exception as err:
-                log.warning("service proxy: %s", err)
-            self.stop.wait(0.5)
+            if changed.wait(1.0):
+                changed.clear()
+                if self._services.synced.is_set() and self._slices.synced.is_set():
+                    try:
+                        self.sync()
+                    except Exception as err:
+                        log.warning("service proxy: %s", err)
+                        changed.set()
+                        self.stop.wait(1.0)
         for listener in self._listeners.values():
             listener.close()
         for addr in self._addresses:
