@@ -7,10 +7,13 @@ still writes a summary (ok=false, exit_code, error) so the operator can show the
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
+import threading
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 from modelpilot.trainer import report
 from modelpilot.trainer.errors import EXIT_OK, TrainerError, TrainingError
@@ -27,7 +30,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             settings = parse_settings(argv, env)
         except SystemExit as exc:  # --help
             return int(exc.code or 0)
-        outcome = train(settings, load_job_spec(settings))
+        with _sigterm_raises():
+            outcome = train(settings, load_job_spec(settings))
     except TrainerError as exc:
         return _fail(exc, settings, argv, env)
     except Exception as exc:
@@ -37,6 +41,31 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     print(report.render(outcome), flush=True)
     report.write_termination_log(outcome.summary, settings.termination_log)
     return EXIT_OK
+
+
+class Terminated(TrainingError):
+    pass
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """Turn SIGTERM (activeDeadlineSeconds, pod deletion) into an exception.
+
+    Python's default for SIGTERM is to die on the spot; raising instead unwinds through
+    `write_bundle`'s cleanup, so no staging directory is left behind, and still reports.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        raise Terminated("terminated by SIGTERM (activeDeadlineSeconds or pod deletion)")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _fail(

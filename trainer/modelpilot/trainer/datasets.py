@@ -9,7 +9,9 @@ same bytes-as-parsed share it.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +36,7 @@ class LoadedData:
     target: pd.Series
     source: str  # "builtin:iris" or the URI
     sha256: str  # fingerprint of the loaded frame (columns, dtypes, values, index)
+    warnings: tuple[str, ...] = ()  # e.g. pandas' mixed-types warning, reported to people
 
     @property
     def rows(self) -> int:
@@ -41,11 +44,13 @@ class LoadedData:
 
 
 def load_dataset(spec: Dataset) -> LoadedData:
-    if spec.builtin is not None:
-        frame, default_targets, source = _load_builtin(spec.builtin)
-    else:
-        assert spec.uri is not None
-        frame, default_targets, source = _read_uri(spec.uri, spec.format), [], spec.uri
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if spec.builtin is not None:
+            frame, default_targets, source = _load_builtin(spec.builtin)
+        else:
+            assert spec.uri is not None
+            frame, default_targets, source = _read_uri(spec.uri, spec.format), [], spec.uri
     target = spec.target
     if target is None:
         if len(default_targets) != 1:
@@ -54,7 +59,11 @@ def load_dataset(spec: Dataset) -> LoadedData:
                 "name one in dataset.target"
             )
         target = default_targets[0]
-    return select_columns(frame, target=target, features=spec.features, source=source)
+    data = select_columns(frame, target=target, features=spec.features, source=source)
+    notes = tuple(dict.fromkeys(
+        f"{w.category.__name__}: {str(w.message).splitlines()[0]}" for w in caught
+    ))
+    return dataclasses.replace(data, warnings=notes)
 
 
 def select_columns(

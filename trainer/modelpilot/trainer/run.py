@@ -157,7 +157,7 @@ def train(settings: Settings, job: JobSpec) -> Outcome:
             f"cannot write the bundle to {settings.output}: {type(exc).__name__}: {exc}"
         ) from exc
 
-    notes = (*fitted.warnings, *scores.warnings)
+    notes = (*data.warnings, *fitted.warnings, *scores.warnings)
     if stable is not None:
         notes += tuple(f"stable: {w}" for w in stable.scores.warnings)
     return Outcome(
