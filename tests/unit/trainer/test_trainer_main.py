@@ -118,3 +118,16 @@ def test_a_failure_summary_stays_under_4096_bytes_with_a_huge_message(train, tmp
 def test_help_exits_0(capsys):
     assert main(["--help"], {}) == 0
     assert "--spec-json" in capsys.readouterr().out
+
+
+def test_yaml_exponent_floats_are_numbers_as_kubectl_reads_them(train):
+    spec = """
+training:
+  dataset: {builtin: iris}
+  estimator: sklearn.linear_model.LogisticRegression
+  params: {tol: 1e-3, max_iter: 500}
+evaluation: {metric: accuracy}
+"""
+    run = train(spec)
+    assert run.code == 0, run.stderr
+    assert load_bundle(run.output, run.summary.model_sha256).metadata.params["tol"] == 0.001

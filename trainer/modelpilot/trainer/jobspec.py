@@ -8,6 +8,8 @@ pass the whole spec.
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,11 +36,27 @@ def read_spec(*, path: Path | None = None, text: str | None = None) -> JobSpec:
     if text is None:
         raise SpecError("no spec given")
     try:
-        # YAML is a superset of JSON, so one parser reads both.
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise SpecError(f"spec is not valid YAML/JSON: {exc}") from exc
+        raw = json.loads(text)
+    except ValueError:
+        try:
+            raw = yaml.load(text, Loader=_Yaml12Loader)
+        except yaml.YAMLError as exc:
+            raise SpecError(f"spec is not valid YAML/JSON: {exc}") from exc
     return parse_job_spec(raw)
+
+
+class _Yaml12Loader(yaml.SafeLoader):
+    """PyYAML speaks YAML 1.1, where `1e-3` is a *string*; kubectl (YAML 1.2) reads a float.
+
+    Resolve 1.2-style floats so `params: {tol: 1e-3}` means the same here as in the CRD.
+    """
+
+
+_Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
 
 
 def parse_job_spec(raw: Any) -> JobSpec:

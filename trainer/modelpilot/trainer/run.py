@@ -29,7 +29,7 @@ from modelpilot.api.bundle import (
     sha256_file,
     write_bundle,
 )
-from modelpilot.api.metrics import metrics_for
+from modelpilot.api.metrics import Task, metrics_for
 from modelpilot.api.summary import TrainingSummary
 from modelpilot.trainer.champion import check_stable, score_stable, verdict
 from modelpilot.trainer.datasets import load_dataset
@@ -108,7 +108,7 @@ def train(settings: Settings, job: JobSpec) -> Outcome:
 
     versions = running_versions()
     classes = None
-    if built.task == "classification":
+    if built.task is Task.CLASSIFICATION:
         classes = np.asarray(fitted.model.classes_).tolist()
     metadata = BundleMetadata(
         name=settings.name,
