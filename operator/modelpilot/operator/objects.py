@@ -182,16 +182,20 @@ def serving_deployment(
         ],
         "env": [{"name": "HOME", "value": "/tmp"}],
         "ports": [{"name": SERVING_PORT_NAME, "containerPort": names.SERVING_PORT}],
+        # Readiness is polled often (it gates promotion); liveness is patient, so a server
+        # still importing scikit-learn on a busy node is not killed before it ever served.
         "readinessProbe": {
             "httpGet": {"path": "/v2/health/ready", "port": probe_port},
             "periodSeconds": 2,
+            "timeoutSeconds": 3,
             "failureThreshold": 3,
         },
         "livenessProbe": {
             "httpGet": {"path": "/v2/health/live", "port": probe_port},
-            "initialDelaySeconds": 10,
+            "initialDelaySeconds": 15,
             "periodSeconds": 10,
-            "failureThreshold": 3,
+            "timeoutSeconds": 5,
+            "failureThreshold": 6,
         },
         "volumeMounts": [
             {"name": STORE_VOLUME, "mountPath": settings.store_mount_path, "readOnly": True},
