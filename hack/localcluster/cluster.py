@@ -196,9 +196,11 @@ def _tail(path: Path, lines: int = 40) -> str:
 
 
 def _wait(lay: Layout, name: str, check, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
+    start = time.monotonic()
+    deadline = start + timeout
     while time.monotonic() < deadline:
         if check():
+            print(f"#   {name} ready after {time.monotonic() - start:.1f}s", file=sys.stderr)
             return
         if recorded_pid(lay.run, name) is None:
             break
@@ -332,6 +334,15 @@ def ensure_bridge(lay: Layout) -> None:
     if f" {lay.bridge_ip}/" not in _ip("-o", "addr", "show", "dev", lay.bridge).stdout:
         _ip("addr", "add", f"{lay.bridge_ip}/{prefix}", "dev", lay.bridge)
     _ip("link", "set", lay.bridge, "up")
+    # Safety net, deliberately left in place by `down`: with the bridge gone (or a ClusterIP
+    # not yet assigned) traffic for the pod and service ranges would follow the default route
+    # off this machine. The bridge's own /24 and the /32 ClusterIPs are more specific.
+    for net in LOCAL_ONLY:
+        _ip("route", "replace", "unreachable", net, check=False)
+
+
+# The pod network (10.244.0.0/24 .. 10.244.9.0/24) and service ranges (10.96/16 .. 10.105/16).
+LOCAL_ONLY = ("10.244.0.0/16", "10.96.0.0/12")
 
 
 # ---------------------------------------------------------------------------- components
@@ -407,6 +418,8 @@ def _controller_manager_argv(lay: Layout) -> list[str]:
         f"--client-ca-file={p / 'ca.crt'}",
         f"--service-cluster-ip-range={lay.service_cidr}",
         "--leader-elect=false",
+        # Notice a Ready node (and lift its not-ready taint) within a second, not five.
+        "--node-monitor-period=1s",
         "--bind-address=127.0.0.1",
         f"--secure-port={lay.controller_manager_port}",
         "--profiling=false",
