@@ -8,37 +8,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 
 from .error_handlers import register_error_handlers
+from .fastpath import FastPathMiddleware
 from .model import SklearnModel
 from .routes import build_router
 from .service import InferenceService
 from .settings import Settings
-
-
-class ModelHeaders:
-    """Pure ASGI middleware: every response names the model version and digest it came from,
-    so traffic can be counted per version from the outside."""
-
-    def __init__(self, app: Any, service: InferenceService) -> None:
-        self.app = app
-        self.service = service
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        headers = self.service.response_headers
-        if scope["type"] != "http" or not headers:
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Any) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), *headers]
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
 
 
 def create_app(settings: Settings, model: SklearnModel | None = None) -> FastAPI:
@@ -61,6 +39,7 @@ def create_app(settings: Settings, model: SklearnModel | None = None) -> FastAPI
     )
     app.state.service = service
     register_error_handlers(app)
-    app.add_middleware(ModelHeaders, service=service)
+    # Hot inference paths and the version headers on every response (see fastpath.py).
+    app.add_middleware(FastPathMiddleware, service=service)
     app.include_router(build_router(service))
     return app

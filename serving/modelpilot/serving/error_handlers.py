@@ -23,13 +23,23 @@ def _json(status: int, body: dict) -> Response:  # type: ignore[type-arg]
     return Response(content=encode(body), status_code=status, media_type="application/json")
 
 
+def error_response(exc: BaseException, *, method: str, path: str) -> tuple[int, bytes]:
+    """(status, JSON body) for any exception: the mapping both the FastAPI handlers and the
+    inference fast path (fastpath.py) use."""
+    if isinstance(exc, ServingError):
+        if exc.status_code >= 500:
+            log.error("%s %s: %s", method, path, exc.message, exc_info=exc.__cause__ or exc)
+        return exc.status_code, encode(exc.body())
+    log.error("%s %s failed", method, path, exc_info=exc)
+    return 500, encode({"error": f"internal error: {type(exc).__name__}",
+                        "type": "internal_error"})
+
+
 def register_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServingError)
     async def serving_error(request: Request, exc: ServingError) -> Response:
-        if exc.status_code >= 500:
-            log.error("%s %s: %s", request.method, request.url.path, exc.message,
-                      exc_info=exc.__cause__ or exc)
-        return _json(exc.status_code, exc.body())
+        status, body = error_response(exc, method=request.method, path=request.url.path)
+        return Response(content=body, status_code=status, media_type="application/json")
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -51,6 +61,5 @@ def register_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
-        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
-        return _json(500, {"error": f"internal error: {type(exc).__name__}",
-                           "type": "internal_error"})
+        status, body = error_response(exc, method=request.method, path=request.url.path)
+        return Response(content=body, status_code=status, media_type="application/json")

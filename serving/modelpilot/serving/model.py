@@ -7,6 +7,7 @@ checks the digest the operator trusted and the library versions *before* unpickl
 
 from __future__ import annotations
 
+import logging
 import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -14,9 +15,12 @@ from typing import TYPE_CHECKING, Any
 from modelpilot.api.bundle import BundleError, BundleMetadata, FeatureSchema, load_bundle
 
 from .errors import ModelLoadError, ModelNotReady, PredictionFailed
+from .forests import ForestPredictor, forest_predictor
 
 if TYPE_CHECKING:
     import numpy as np
+
+log = logging.getLogger("modelpilot.serving")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +47,7 @@ class SklearnModel:
         self.expected_sha256 = expected_sha256
         self._version_override = version
         self._estimator: Any = None
+        self._forest: ForestPredictor | None = None
         self._metadata: BundleMetadata | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -77,6 +82,12 @@ class SklearnModel:
                 f"{self.model_dir}: the model expects {n_features} features but metadata.json "
                 f"lists {bundle.metadata.features.count}"
             )
+        try:
+            self._forest = forest_predictor(estimator)
+        except Exception as exc:  # the fast path is an optimisation, never a reason to fail
+            log.warning("forest fast path unavailable (%s: %s); using predict",
+                        type(exc).__name__, exc)
+            self._forest = None
         self._metadata = bundle.metadata
         self._estimator = estimator
 
@@ -131,6 +142,9 @@ class SklearnModel:
         import sklearn
 
         try:
+            if self._forest is not None and features.dtype.kind == "f":
+                predictions, probabilities = self._forest.predict(features, proba=proba)
+                return Prediction(predictions=predictions, probabilities=probabilities)
             # Inputs were checked finite per request; skip sklearn's second scan.
             with sklearn.config_context(assume_finite=True):
                 predictions = estimator.predict(features)
