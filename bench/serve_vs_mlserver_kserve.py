@@ -259,6 +259,24 @@ def peak_rss_mb(pid: int) -> float:
     return total / 1024
 
 
+def cpu_seconds(pid: int) -> float:
+    """User+system CPU of the process and its descendants: robust to a busy shared machine,
+    where wall-clock figures also measure the neighbours."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pids = [pid]
+    while pids:
+        current = pids.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pids.extend(int(c) for c in (task / "children").read_text().split())
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
 def stop(running: Running) -> None:
     if running.process.poll() is None:
         os.killpg(running.process.pid, signal.SIGTERM)
@@ -272,8 +290,9 @@ def stop(running: Running) -> None:
 # -- load -----------------------------------------------------------------------------------
 
 
-def wrk(url: str, body: bytes, *, concurrency: int, duration: float) -> tuple[float, float, int]:
-    """(requests/s, p99 ms, non-2xx responses) from one wrk run."""
+def wrk(url: str, body: bytes, *, concurrency: int,
+        duration: float) -> tuple[float, float, int, int]:
+    """(requests/s, p99 ms, non-2xx responses, requests) from one wrk run."""
     script = CACHE / "wrk-body.lua"
     script.write_text(
         'wrk.method = "POST"\n'
@@ -284,10 +303,12 @@ def wrk(url: str, body: bytes, *, concurrency: int, duration: float) -> tuple[fl
             "--latency", "--timeout", "10s", "-s", str(script), url]
     output = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60).stdout
     rps = p99 = float("nan")
-    errors = 0
+    errors = requests = 0
     for line in output.splitlines():
         parts = line.split()
-        if line.startswith("Requests/sec:"):
+        if "requests in" in line:
+            requests = int(parts[0])
+        elif line.startswith("Requests/sec:"):
             rps = float(parts[1])
         elif parts[:1] == ["99%"]:
             p99 = _ms(parts[1])
@@ -295,7 +316,7 @@ def wrk(url: str, body: bytes, *, concurrency: int, duration: float) -> tuple[fl
             errors += int(parts[-1])
         elif line.strip().startswith("Socket errors"):
             errors += sum(int(p.rstrip(",")) for p in parts[2:] if p.rstrip(",").isdigit())
-    return rps, p99, errors
+    return rps, p99, errors, requests
 
 
 def _ms(text: str) -> float:
@@ -336,8 +357,8 @@ def main() -> int:
 
     models = build_models(args.models.split(","))
     rng = np.random.default_rng(0)
-    # results[(model, protocol, load, server)] -> list of (rps, p99)
-    results: dict[tuple[str, str, str, str], list[tuple[float, float]]] = {}
+    # results[(model, protocol, load, server)] -> list of (rps, p99 ms, server CPU us/request)
+    results: dict[tuple[str, str, str, str], list[tuple[float, float, float]]] = {}
     cold: dict[tuple[str, str], list[float]] = {}
     rss: dict[tuple[str, str], list[float]] = {}
     began = time.time()
@@ -366,17 +387,20 @@ def main() -> int:
                             if got != expected:
                                 raise RuntimeError(f"{server} answered {got}, expected {expected}")
                             wrk(target.url(protocol), body, concurrency=concurrency, duration=1)
-                            rps, p99, errors = wrk(target.url(protocol), body,
-                                                   concurrency=concurrency,
-                                                   duration=args.duration)
+                            cpu_before = cpu_seconds(target.process.pid)
+                            rps, p99, errors, requests = wrk(target.url(protocol), body,
+                                                             concurrency=concurrency,
+                                                             duration=args.duration)
+                            cpu_us = ((cpu_seconds(target.process.pid) - cpu_before)
+                                      / max(requests, 1) * 1e6)
                             if errors:
                                 print(f"# {server} {model.name} {protocol} {label}: {errors} "
                                       "errors", flush=True)
                             results.setdefault((model.name, protocol, label, server), []).append(
-                                (rps, p99))
+                                (rps, p99, cpu_us))
                             print(f"# repeat {repeat + 1} {model.name:8} {protocol} {label:12} "
-                                  f"{server:10} {rps:9.1f} req/s  p99 {p99:8.2f} ms",
-                                  flush=True)
+                                  f"{server:10} {rps:9.1f} req/s  p99 {p99:8.2f} ms  "
+                                  f"{cpu_us:7.0f} us CPU/req", flush=True)
                 for server, target in running.items():
                     rss.setdefault((model.name, server), []).append(
                         peak_rss_mb(target.process.pid))
@@ -403,7 +427,8 @@ def report(models, servers, results, cold, rss, skipped, args, elapsed) -> None:
           f"({elapsed / 60:.1f} min)")
     print()
     header = "| model | proto | load | " + " | ".join(
-        f"{s} req/s (p99 ms)" for s in servers) + " | modelpilot vs best other: req/s, p99 |"
+        f"{s} req/s (p99 ms) [CPU us/req]" for s in servers) + \
+        " | modelpilot vs best other: req/s, p99, CPU/req |"
     print(header)
     print("|" + "---|" * (header.count("|") - 1))
     for model in models:
@@ -415,15 +440,18 @@ def report(models, servers, results, cold, rss, skipped, args, elapsed) -> None:
                     if not runs:
                         cells.append("n/a")
                         continue
-                    rps, p99 = med(r for r, _ in runs), med(p for _, p in runs)
-                    figures[server] = (rps, p99)
-                    cells.append(f"{rps:,.0f} ({p99:.1f})")
+                    rps = med(r[0] for r in runs)
+                    p99 = med(r[1] for r in runs)
+                    cpu = med(r[2] for r in runs)
+                    figures[server] = (rps, p99, cpu)
+                    cells.append(f"{rps:,.0f} ({p99:.1f}) [{cpu:,.0f}]")
                 others = {s: f for s, f in figures.items() if s != "modelpilot"}
                 ratio = "n/a"
                 if "modelpilot" in figures and others:
                     best = max(others.values(), key=lambda f: f[0])
                     mp = figures["modelpilot"]
-                    ratio = f"{mp[0] / best[0]:.1f}x, {mp[1] / best[1]:.2f}x"
+                    ratio = (f"{mp[0] / best[0]:.1f}x, {mp[1] / best[1]:.2f}x, "
+                             f"{mp[2] / best[2]:.2f}x")
                 print(f"| {model.name} | {protocol} | {label} | " + " | ".join(cells)
                       + f" | {ratio} |")
     print()

@@ -8,6 +8,7 @@ Nothing is written to disk (the pod may run with a read-only root filesystem).
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import sys
@@ -53,6 +54,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .server import run
 
     app = create_app(settings, model)
+    # Everything allocated so far (imports, the model's trees) lives as long as the process:
+    # move it out of the collector's sight, so full collections under load scan only what
+    # requests allocate instead of pausing every in-flight request for tens of milliseconds.
+    gc.collect()
+    gc.freeze()
     logging.getLogger("modelpilot.serving").info(
         "serving model %s version %s (sha256 %s) on %s:%d",
         settings.model_name, model.version, model.sha256, settings.host, settings.port,
