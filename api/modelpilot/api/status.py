@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -163,6 +163,14 @@ class AnalysisStatus(StatusModel):
     windows: list[AnalysisWindow] = Field(
         default_factory=list, description="The last windows, newest first."
     )
+    canary_snapshot: dict[str, Any] | None = Field(
+        None,
+        description="The canary pods' cumulative serving counters at the last scrape, by pod "
+        "IP (the pods metrics source subtracts them to get the next window).",
+    )
+    stable_snapshot: dict[str, Any] | None = Field(
+        None, description="The stable pods' cumulative serving counters at the last scrape."
+    )
 
 
 class CanaryStatus(StatusModel):
@@ -171,6 +179,9 @@ class CanaryStatus(StatusModel):
     revision: str = Field(description="The canary revision.")
     step_index: int = Field(0, description="Index into spec.rollout.steps of the current step.")
     step_started_at: datetime | None = Field(None, description="When the current step started.")
+    step: str | None = Field(
+        None, description="The current step in words: setWeight 20, pause 30s, pause, promote."
+    )
     weight: int = Field(0, description="Desired canary weight, percent.")
     actual_weight: int | None = Field(
         None, description="Weight the router really gives the canary (replicas router rounding)."

@@ -6,11 +6,13 @@ success — because a tick may be cut short by a restart between any two actions
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from modelpilot.operator import objects
 from modelpilot.operator.cluster import Cluster
-from modelpilot.operator.errors import AlreadyExists, Conflict
+from modelpilot.operator.errors import AlreadyExists, ApiError, Conflict
 from modelpilot.operator.objects import Owner
 from modelpilot.operator.observe import owned_by
 from modelpilot.operator.rollout.actions import (
@@ -21,9 +23,13 @@ from modelpilot.operator.rollout.actions import (
     DeleteService,
     EnsureService,
     EnsureServingDeployment,
+    FinalizeRoutes,
     ScaleDeployment,
     SetWeights,
 )
+from modelpilot.operator.route_clients import route_target, router_of
+from modelpilot.operator.routers.errors import RouteNotFound, RouterError
+from modelpilot.operator.routers.weights import Weights
 from modelpilot.operator.settings import Settings
 
 
@@ -68,10 +74,28 @@ def apply(action: Action, cluster: Cluster, *, owner: Owner, settings: Settings)
                 cluster.patch("Service", ns, action.name, {"spec": {"selector": selector}})
         case DeleteService(name=name):
             cluster.delete("Service", ns, name)
-        case SetWeights():
-            raise NotImplementedError("traffic routers arrive with the canary (issue 6)")
+        case SetWeights(route=route) if route is not None:
+            target = route_target(route, namespace=ns, model=owner.name)
+            router = router_of(route, cluster)
+            with _router_errors(f"setting weights {action.stable}/{action.canary}"):
+                router.ensure_routes(target)
+                router.set_weights(target, Weights(stable=action.stable, canary=action.canary))
+        case FinalizeRoutes(route=route, promoted=promoted):
+            target = route_target(route, namespace=ns, model=owner.name)
+            # A route that is gone has nothing left to clean: what finalizing wants.
+            with _router_errors("finalizing the route"), suppress(RouteNotFound):
+                router_of(route, cluster).finalize(target, promoted=promoted)
         case _:
             raise TypeError(f"unknown action {action!r}")
+
+
+@contextmanager
+def _router_errors(what: str) -> Iterator[None]:
+    """Router errors become ApiError, so the work queue retries them with back-off."""
+    try:
+        yield
+    except RouterError as error:
+        raise ApiError(f"traffic router: {what}: {error}") from error
 
 
 def _create_if_absent(cluster: Cluster, kind: str, body: dict[str, Any]) -> bool:

@@ -28,6 +28,10 @@ KINDS: dict[str, tuple[str, str]] = {
     "Service": ("/api/v1", "services"),
     "Event": ("/api/v1", "events"),
     names.KIND: (f"/apis/{names.GROUP}/{names.VERSION}", names.PLURAL),
+    # The route objects the gatewayAPI and istio traffic routers weight (read and replaced,
+    # never created: they belong to the person who wrote them).
+    "HTTPRoute": ("/apis/gateway.networking.k8s.io/v1", "httproutes"),
+    "VirtualService": ("/apis/networking.istio.io/v1", "virtualservices"),
 }
 MERGE_PATCH = "application/merge-patch+json"
 EVENT_MESSAGE_LIMIT = 1024
@@ -48,6 +52,12 @@ class Cluster(Protocol):
         self, kind: str, namespace: str, name: str, patch: Mapping[str, Any]
     ) -> dict[str, Any]:
         """JSON merge patch; raises NotFound."""
+        ...
+
+    def replace(
+        self, kind: str, namespace: str, name: str, body: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """PUT the whole object; raises Conflict when its resourceVersion is stale."""
         ...
 
     def delete(self, kind: str, namespace: str, name: str) -> None:
@@ -171,6 +181,11 @@ class KubernetesCluster:
         return self.request(
             "PATCH", self._path(kind, namespace, name), body=dict(patch), content_type=MERGE_PATCH
         )
+
+    def replace(
+        self, kind: str, namespace: str, name: str, body: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        return self.request("PUT", self._path(kind, namespace, name), body=dict(body))
 
     def delete(self, kind: str, namespace: str, name: str) -> None:
         with contextlib.suppress(NotFound):

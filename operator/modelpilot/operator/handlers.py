@@ -13,6 +13,7 @@ from typing import Any
 import kopf
 from modelpilot.api import names
 from modelpilot.operator.cluster import KubernetesCluster
+from modelpilot.operator.live import DefaultMetrics
 from modelpilot.operator.reconcile import TickResult, tick
 from modelpilot.operator.settings import Settings, load_settings
 from modelpilot.operator.workqueue import Key, WorkQueue
@@ -35,9 +36,10 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.watching.client_timeout = 330
     operator_settings: Settings = memo.get("settings") or load_settings()
     cluster = KubernetesCluster()
+    metrics = memo["metrics"] = DefaultMetrics()
 
     def one_tick(key: Key) -> TickResult:
-        return tick(cluster, operator_settings, key[0], key[1], datetime.now(UTC))
+        return tick(cluster, operator_settings, key[0], key[1], datetime.now(UTC), metrics=metrics)
 
     memo["queue"] = WorkQueue(one_tick, resync_seconds=operator_settings.resync_seconds)
 
@@ -47,6 +49,9 @@ async def stop_reconciling(memo: kopf.Memo, **_: Any) -> None:
     queue: WorkQueue | None = memo.get("queue")
     if queue is not None:
         await queue.stop()
+    metrics: DefaultMetrics | None = memo.get("metrics")
+    if metrics is not None:
+        metrics.close()
 
 
 @kopf.on.event(names.GROUP, names.VERSION, names.PLURAL)

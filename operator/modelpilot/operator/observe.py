@@ -193,4 +193,17 @@ def observe_deployment(deployment: Obj, pods: list[Obj]) -> ObservedDeployment:
         intent_hash=(meta.get("annotations") or {}).get(ANNOTATION_INTENT_HASH),
         progress_failure=failure,
         pod_problem=None if ready >= replicas else _pod_problem(pods),
+        pod_ips=_ready_pod_ips(pods),
     )
+
+
+def _ready_pod_ips(pods: list[Obj]) -> tuple[str, ...]:
+    """IPs of the Ready, not terminating pods: the ones a Service sends to."""
+    ips = []
+    for pod in pods:
+        ready = _condition(pod, "Ready")
+        ip = pod.get("status", {}).get("podIP")
+        deleting = pod.get("metadata", {}).get("deletionTimestamp")
+        if ip and not deleting and ready is not None and ready.get("status") == "True":
+            ips.append(ip)
+    return tuple(sorted(ips))

@@ -20,6 +20,7 @@ from modelpilot.api.status import ModelDeploymentStatus, dump_status, parse_stat
 from modelpilot.operator.apply import apply
 from modelpilot.operator.cluster import Cluster, post_event
 from modelpilot.operator.errors import ApiError
+from modelpilot.operator.live import DefaultMetrics, MetricsFactory, observe_canary
 from modelpilot.operator.objects import Owner
 from modelpilot.operator.observe import observe
 from modelpilot.operator.rollout import InvalidSpec, Plan, plan
@@ -55,7 +56,13 @@ def read_status(raw: dict[str, Any] | None, *, name: str) -> ModelDeploymentStat
 
 
 def tick(
-    cluster: Cluster, settings: Settings, namespace: str, name: str, now: datetime
+    cluster: Cluster,
+    settings: Settings,
+    namespace: str,
+    name: str,
+    now: datetime,
+    *,
+    metrics: MetricsFactory | None = None,
 ) -> TickResult:
     body = cluster.get(names.KIND, namespace, name)
     if body is None or body["metadata"].get("deletionTimestamp"):
@@ -70,7 +77,12 @@ def tick(
         settings=settings,
     )
     status = read_status(body.get("status"), name=name)
-    result = plan(read_spec(body.get("spec") or {}), status, world, now)
+    spec = read_spec(body.get("spec") or {})
+    if not isinstance(spec, InvalidSpec):
+        world = observe_canary(
+            world, spec, status, cluster, metrics=metrics or DefaultMetrics(), now=now
+        )
+    result = plan(spec, status, world, now)
 
     if result.status != status:
         cluster.replace_status(namespace, name, {**body, "status": dump_status(result.status)})

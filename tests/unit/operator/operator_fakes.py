@@ -85,6 +85,24 @@ class FakeCluster:
         self.calls.append(("patch", kind, name))
         return copy.deepcopy(new)
 
+    def replace(
+        self, kind: str, namespace: str, name: str, body: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        key = (kind, namespace, name)
+        current = self.objects.get(key)
+        if current is None:
+            raise NotFound(f"{kind} {name} not found", status=404)
+        sent = (body.get("metadata") or {}).get("resourceVersion")
+        if sent is not None and sent != current["metadata"]["resourceVersion"]:
+            raise Conflict(f"{kind} {name}: the object has been modified", status=409)
+        new = copy.deepcopy(dict(body))
+        new["metadata"] = {**current["metadata"], "resourceVersion": str(next(self._rv))}
+        if new.get("spec") != current.get("spec"):
+            new["metadata"]["generation"] = current["metadata"].get("generation", 1) + 1
+        self.objects[key] = new
+        self.calls.append(("replace", kind, name))
+        return copy.deepcopy(new)
+
     def delete(self, kind: str, namespace: str, name: str) -> None:
         obj = self.objects.pop((kind, namespace, name), None)
         if obj is None:

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from modelpilot.api.spec import TrafficRouter
+
 
 @dataclass(frozen=True)
 class CreateTrainingJob:
@@ -90,15 +92,44 @@ class DeleteService:
 
 
 @dataclass(frozen=True)
+class Route:
+    """What a traffic router splits: two revisions of one model, through the spec's router.
+
+    The interpreter turns it into a routers.RouteTarget (Services NAME-vN and Deployments
+    NAME-vN of both revisions).
+    """
+
+    router: TrafficRouter  # spec.rollout.trafficRouter
+    stable_revision: str
+    canary_revision: str
+    replicas: int  # spec.serving.replicas
+
+
+@dataclass(frozen=True)
 class SetWeights:
-    """Traffic split between stable and canary, through spec.rollout.trafficRouter (issue 6)."""
+    """Traffic split between stable and canary, through spec.rollout.trafficRouter.
+
+    Applied as ensure_routes (the canary's backend exists, at weight 0) then set_weights.
+    """
 
     stable: int
     canary: int
+    route: Route | None = None  # None only in tests that look at the split alone
 
     def __post_init__(self) -> None:
         if self.stable + self.canary != 100 or min(self.stable, self.canary) < 0:
             raise ValueError(f"weights must be >= 0 and sum to 100, got {self}")
+
+
+@dataclass(frozen=True)
+class FinalizeRoutes:
+    """End a canary on the route: only the canary remains (promoted) or only stable (abort,
+    supersede). Planned before the losing revision's Deployment and Service are deleted, so a
+    route never sends to a Service that is gone; a route that no longer exists is done."""
+
+    route: Route
+    promoted: bool
+    reason: str
 
 
 Action = (
@@ -110,4 +141,5 @@ Action = (
     | EnsureService
     | DeleteService
     | SetWeights
+    | FinalizeRoutes
 )

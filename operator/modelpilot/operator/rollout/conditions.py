@@ -156,7 +156,17 @@ def _reconciling(
         passed = f"{candidate.revision} passed the gate{_score(candidate)}"
         return "True", "Deploying", f"{passed}; {ready}/{wanted} pods ready{detail}"
     if problem is None and candidate is not None and candidate.state is CandidateState.CANARY:
-        return "True", "Canary", f"{candidate.revision} is a canary"
+        canary = status.canary
+        if canary is None:
+            return "True", "Canary", f"{candidate.revision} is a canary"
+        actual = "" if canary.actual_weight is None else f" (actual {canary.actual_weight}%)"
+        waiting = f"; {canary.message}" if canary.message else ""
+        return (
+            "True",
+            "Canary",
+            f"{candidate.revision} is a canary at step {canary.step or canary.step_index}, "
+            f"weight {canary.weight}%{actual}{waiting}",
+        )
     if stable_unready(status, world, replicas):
         assert status.stable is not None
         return (

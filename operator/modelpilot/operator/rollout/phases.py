@@ -21,8 +21,11 @@ TRANSITIONS: dict[Phase, frozenset[Phase]] = {
     P.SERVING: frozenset({P.TRAINING, P.FAILED}),
     P.REJECTED: frozenset({P.TRAINING, P.FAILED}),
     # Leaving Failed without a new revision: the invalid spec was reverted to the one that
-    # already ran, so the phase returns to what that revision's outcome was.
-    P.FAILED: frozenset({P.TRAINING, P.SERVING, P.REJECTED, P.ROLLED_BACK, P.PENDING}),
+    # already ran, so the phase returns to what that revision's outcome was — or to the
+    # deployment or canary that the invalid spec held where it was.
+    P.FAILED: frozenset(
+        {P.TRAINING, P.DEPLOYING, P.CANARY, P.SERVING, P.REJECTED, P.ROLLED_BACK, P.PENDING}
+    ),
     P.ROLLED_BACK: frozenset({P.TRAINING, P.FAILED}),
 }
 

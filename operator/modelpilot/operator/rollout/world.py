@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from modelpilot.api.summary import TrainingSummary
+from modelpilot.operator.analysis.source import Sample
+from modelpilot.operator.routers.weights import Weights
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,8 @@ class ObservedDeployment:
     # Why a pod is not Ready (unschedulable, crashing with its last message, ...); None when
     # all pods are Ready or none exist yet.
     pod_problem: str | None = None
+    # IPs of its Ready pods, sorted: what canary analysis scrapes. Empty when none is Ready.
+    pod_ips: tuple[str, ...] = ()
 
     def ready_for(self, replicas: int) -> bool:
         """All desired pods of the current spec are Ready."""
@@ -75,6 +79,21 @@ class ObservedService:
 
 
 @dataclass(frozen=True)
+class ObservedAnalysis:
+    """One analysis window's metrics, read this tick because a window was due.
+
+    Taken by modelpilot.operator.live outside plan() (it is I/O); plan() only judges it.
+    """
+
+    # The canary's and stable's answers; None when that side was not queried (the other
+    # side's query failed first) — `error` then says why.
+    canary: Sample | None = None
+    stable: Sample | None = None
+    # Why the metrics could not be read (no pod answered, Prometheus down); None when read.
+    error: str | None = None
+
+
+@dataclass(frozen=True)
 class World:
     """Everything plan() may know about the cluster, at one instant."""
 
@@ -89,3 +108,11 @@ class World:
     estimator_allowlist: tuple[str, ...] = ("sklearn.*",)
     # The model store PVC when spec.modelStore is omitted; None when the operator has none.
     default_store_claim: str | None = None
+    # The split the traffic router carries now (read back from the route or the replica
+    # counts); None when no canary is live, or the route could not be read (route_problem).
+    route_weights: Weights | None = None
+    # Why the route could not be read (HTTPRoute missing, no rule to the stable Service);
+    # None when it was read or not needed.
+    route_problem: str | None = None
+    # This tick's analysis window; None when no window was due.
+    analysis: ObservedAnalysis | None = None

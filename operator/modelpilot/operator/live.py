@@ -1,0 +1,114 @@
+"""What a canary needs from outside the owned objects, read once per tick: the route's
+weights and, when a window is due, the live metrics of both versions.
+
+This is I/O, so it happens here, before plan(), and lands in the frozen World
+(`route_weights`, `route_problem`, `analysis`); plan() only judges what it is given. When a
+window is due is decided by the same pure helper plan() uses (rollout.canary), so the two
+never disagree. Errors do not escape: an unreadable route becomes `route_problem` (the canary
+holds and says why), unreadable metrics an `ObservedAnalysis.error` (an inconclusive window).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from modelpilot.api.spec import Analysis, ModelDeploymentSpec
+from modelpilot.api.status import ModelDeploymentStatus
+from modelpilot.operator.analysis.counts import Snapshot
+from modelpilot.operator.analysis.errors import MetricsError
+from modelpilot.operator.analysis.source import MetricsSource, Sample
+from modelpilot.operator.cluster import Cluster
+from modelpilot.operator.rollout import canary as canary_math
+from modelpilot.operator.rollout.world import ObservedAnalysis, World
+from modelpilot.operator.route_clients import route_target, router_of
+from modelpilot.operator.routers.errors import RouterError
+
+# Builds the metrics source for spec.rollout.analysis (tests pass a fake).
+MetricsFactory = Callable[[Analysis], MetricsSource]
+# Per request: a pod or Prometheus that takes longer is unreachable for this window.
+SCRAPE_TIMEOUT_SECONDS = 2.0
+
+
+class DefaultMetrics:
+    """The pods' /metrics, or Prometheus when analysis.metricsSource.prometheus says so.
+
+    One HTTP client for the operator's lifetime (connection pooling across windows).
+    """
+
+    def __init__(self) -> None:
+        self._client: Any = None
+
+    def __call__(self, analysis: Analysis) -> MetricsSource:
+        import httpx
+
+        if self._client is None:
+            self._client = httpx.Client(timeout=SCRAPE_TIMEOUT_SECONDS)
+        source = analysis.metrics_source
+        if source is not None and source.prometheus is not None:
+            from modelpilot.operator.analysis.prometheus import PrometheusMetricsSource
+
+            return PrometheusMetricsSource(source.prometheus.address, client=self._client)
+        from modelpilot.operator.analysis.pods import PodsMetricsSource
+
+        return PodsMetricsSource(self._client)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+
+def observe_canary(
+    world: World,
+    spec: ModelDeploymentSpec,
+    status: ModelDeploymentStatus,
+    cluster: Cluster,
+    *,
+    metrics: MetricsFactory,
+    now: datetime,
+) -> World:
+    """`world` with the route's weights and a due analysis window filled in."""
+    if not canary_math.canary_is_live(status):
+        return world
+    stable, canary = status.stable, status.canary
+    assert stable is not None and canary is not None
+    changes: dict[str, Any] = {}
+    if not canary_math.uses_replicas(spec):
+        route = canary_math.route(spec, stable=stable.revision, canary=canary.revision)
+        target = route_target(route, namespace=world.namespace, model=world.name)
+        try:
+            changes["route_weights"] = router_of(route, cluster).get_weights(target)
+        except RouterError as error:
+            changes["route_problem"] = f"traffic router {route.router.kind}: {error}"
+    if canary_math.window_due(spec, status, now):
+        changes["analysis"] = take_window(world, spec, status, metrics(spec.rollout.analysis))
+    return dataclasses.replace(world, **changes) if changes else world
+
+
+def take_window(
+    world: World, spec: ModelDeploymentSpec, status: ModelDeploymentStatus, source: MetricsSource
+) -> ObservedAnalysis:
+    stable, canary = status.stable, status.canary
+    assert stable is not None and canary is not None
+    analysis = canary.analysis
+
+    def query(revision: str, previous: dict | None) -> Sample:
+        deployment = world.deployments.get(revision)
+        return source.query(
+            namespace=world.namespace,
+            model=world.name,
+            version=revision,
+            pod_ips=() if deployment is None else deployment.pod_ips,
+            window_seconds=spec.rollout.analysis.interval_seconds,
+            previous=Snapshot.from_status(previous),
+        )
+
+    try:
+        canary_sample = query(canary.revision, analysis.canary_snapshot)
+        stable_sample = query(stable.revision, analysis.stable_snapshot)
+    except MetricsError as error:
+        return ObservedAnalysis(error=str(error))
+    return ObservedAnalysis(canary=canary_sample, stable=stable_sample)

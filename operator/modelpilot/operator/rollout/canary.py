@@ -1,0 +1,110 @@
+"""The canary's arithmetic: which step, how many pods, which split, when a window is due.
+
+Pure helpers that plan() and the I/O edge (modelpilot.operator.live) share, so both sides
+agree on, say, when the next analysis window is due without either reading the other's mind.
+
+With the `replicas` router the split *is* the canary Deployment's replica count, so plan()
+sets it on the Deployment directly (one action owning `spec.replicas`, never two fighting over
+it) and only FinalizeRoutes goes through the router. With `gatewayAPI` and `istio` the canary
+runs all `spec.serving.replicas` pods from the start (warm, so a weight change never waits for
+a cold pod) and SetWeights moves the route's weights.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from modelpilot.api.duration import format_duration
+from modelpilot.api.spec import ModelDeploymentSpec, Step
+from modelpilot.api.status import CandidateState, ModelDeploymentStatus
+from modelpilot.operator.rollout.actions import Route
+from modelpilot.operator.routers.replicas import replica_split
+from modelpilot.operator.routers.weights import Weights
+
+REPLICAS = "replicas"
+
+
+def uses_replicas(spec: ModelDeploymentSpec) -> bool:
+    """The `replicas` router: no route object, the replica counts are the weights."""
+    return spec.rollout.traffic_router.kind == REPLICAS
+
+
+def route(spec: ModelDeploymentSpec, *, stable: str, canary: str) -> Route:
+    return Route(
+        router=spec.rollout.traffic_router,
+        stable_revision=stable,
+        canary_revision=canary,
+        replicas=spec.serving.replicas,
+    )
+
+
+def canary_replicas(spec: ModelDeploymentSpec, weight: int) -> int:
+    """Pods the canary Deployment runs for `weight` percent.
+
+    replicas router: ceil(replicas * weight / 100), at least 1 while weight > 0 (see
+    routers.replicas); at 100 (promotion) all `replicas`. Mesh routers: always `replicas`.
+    """
+    replicas = spec.serving.replicas
+    if not uses_replicas(spec):
+        return replicas
+    if weight >= 100:
+        return replicas
+    return replica_split(replicas, weight).canary_replicas
+
+
+def actual_weight(stable_pods: int, canary_pods: int) -> int:
+    """replicas router: the canary's share of the Ready pods, in whole percent."""
+    return Weights.from_shares(stable=stable_pods, canary=canary_pods).canary
+
+
+def describe_step(steps: list[Step], index: int) -> str:
+    """ "2/4 pause 30s": the step in words, as `modelpilot status` and the condition show it."""
+    if index >= len(steps):
+        return f"{len(steps)}/{len(steps)} done: promote"
+    step = steps[index]
+    position = f"{index + 1}/{len(steps)}"
+    if step.set_weight is not None:
+        return f"{position} setWeight {step.set_weight}"
+    assert step.pause is not None
+    seconds = step.pause.seconds
+    if seconds is None:
+        return f"{position} pause (until `modelpilot promote`)"
+    return f"{position} pause {format_duration(seconds)}"
+
+
+def canary_is_live(status: ModelDeploymentStatus) -> bool:
+    """A canary is running: candidate in state Canary beside a stable, with canary status."""
+    candidate, canary = status.candidate, status.canary
+    return (
+        candidate is not None
+        and candidate.state is CandidateState.CANARY
+        and canary is not None
+        and canary.revision == candidate.revision
+        and status.stable is not None
+    )
+
+
+def seconds_until_window(
+    spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: datetime
+) -> float | None:
+    """Seconds until the next analysis window is due (0: due now); None while none will be.
+
+    Windows run while the canary takes traffic (weight > 0): the first query of a version only
+    sets the baseline, then one window every `analysis.interval`.
+    """
+    if not canary_is_live(status):
+        return None
+    canary = status.canary
+    assert canary is not None
+    if canary.weight <= 0:
+        return None
+    last = canary.analysis.last_window_at
+    if last is None:
+        return 0.0
+    now = now.replace(microsecond=0)
+    elapsed = (now - last).total_seconds()
+    return max(0.0, spec.rollout.analysis.interval_seconds - elapsed)
+
+
+def window_due(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: datetime) -> bool:
+    return seconds_until_window(spec, status, now) == 0.0

@@ -1,0 +1,402 @@
+"""Canary scenario walks: tick -> the fake cluster's controllers move -> tick, one step at a time.
+
+The whole core runs (observe, the live route and metrics reads, plan, status write, apply with
+the real routers on the in-memory cluster); only the metrics come from a fake source that
+plays the serving pods' counters, so every window's verdict is chosen by the test.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from modelpilot.api import names
+from modelpilot.api.status import parse_status
+from modelpilot.api.summary import TrainingSummary
+from modelpilot.operator.analysis.counts import Counts, Snapshot, window
+from modelpilot.operator.analysis.source import Sample
+from modelpilot.operator.reconcile import tick
+from modelpilot.operator.rollout import check_transition
+from modelpilot.operator.settings import Settings
+from operator_fakes import FakeCluster
+
+NS, NAME = "ml", "iris"
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+SETTINGS = Settings(trainer_image="trainer:test", serving_image="serving:test")
+STEPS = [
+    {"setWeight": 20},
+    {"pause": {"duration": "3s"}},
+    {"setWeight": 50},
+    {"pause": {"duration": "3s"}},
+]
+SPEC = {
+    "training": {
+        "dataset": {"builtin": "iris"},
+        "estimator": "sklearn.ensemble.RandomForestClassifier",
+        "params": {"n_estimators": 10},
+    },
+    "evaluation": {"metric": "accuracy", "threshold": 0.8},
+    "serving": {"replicas": 2},
+    "rollout": {
+        "steps": STEPS,
+        "analysis": {"interval": "2s", "minRequests": 10, "failureLimit": 2},
+    },
+    "modelStore": {"pvc": {"claimName": "models"}},
+}
+HEALTHY = Counts(requests={"2xx": 50}, latency={0.01: 50, float("inf"): 0})
+SLOW = Counts(requests={"2xx": 50}, latency={0.01: 10, 0.5: 40, float("inf"): 0})
+QUIET = Counts(requests={"2xx": 2}, latency={0.01: 2, float("inf"): 0})
+
+
+@dataclass
+class FakeMetrics:
+    """A MetricsSource whose pods gain `per_window[version]` counts before every query."""
+
+    per_window: dict[str, Counts] = field(default_factory=dict)
+    queries: list[str] = field(default_factory=list)
+    cumulative: dict[str, Counts] = field(default_factory=dict)
+
+    def __call__(self, analysis):  # the factory: one source for every spec
+        return self
+
+    def query(self, *, namespace, model, version, pod_ips, window_seconds, previous):
+        self.queries.append(version)
+        now = self.cumulative.get(version, Counts()) + self.per_window.get(version, Counts())
+        self.cumulative[version] = now
+        snapshot = Snapshot(pods={"10.0.0.1": now})
+        if previous is None:
+            return Sample(window=None, snapshot=snapshot)
+        return Sample(window=window(previous.pods.get("10.0.0.1"), now), snapshot=snapshot)
+
+
+def summary(revision: str, score: float, stable: float | None = None, sha: str = "a"):
+    return TrainingSummary(
+        ok=True,
+        revision=revision,
+        model_sha256=sha * 64,
+        metric="accuracy",
+        candidate_score=score,
+        stable_score=stable,
+        holdout_sha256="h" * 64,
+    )
+
+
+class Walk:
+    """Given/When/Then over the fake cluster; every tick checks the phase transition."""
+
+    def __init__(self, spec: dict | None = None) -> None:
+        self.cluster = FakeCluster()
+        self.metrics = FakeMetrics(per_window={"v1": HEALTHY, "v2": HEALTHY})
+        self.now = T0
+        self.spec = copy.deepcopy(spec or SPEC)
+        self.annotations: dict[str, str] = {}
+        self.cluster.apply_model_deployment(NS, NAME, self.spec)
+        self.tick()
+        self.cluster.finish_job(NS, "iris-train-v1", summary("v1", 0.9))
+        self.tick()
+        self.cluster.make_ready(NS, "iris-v1")
+        self.tick()
+        assert self.status().phase == "Serving"
+
+    def tick(self, seconds: float = 1.0):
+        before = self.status()
+        result = tick(self.cluster, SETTINGS, NS, NAME, self.now, metrics=self.metrics)
+        self.now += timedelta(seconds=seconds)
+        check_transition(before.phase, self.status().phase)
+        return result
+
+    def ticks(self, n: int, seconds: float = 1.0) -> None:
+        for _ in range(n):
+            self.tick(seconds)
+
+    def annotate(self, **values: str) -> None:
+        self.annotations.update(values)
+        self.cluster.apply_model_deployment(NS, NAME, self.spec, annotations=self.annotations)
+
+    def start_canary(self, score: float = 0.95) -> None:
+        """v2 trains (retrain), passes the gate and starts as a canary."""
+        self.annotate(**{names.ANNOTATION_RETRAIN: "1"})
+        self.tick()
+        self.cluster.finish_job(NS, "iris-train-v2", summary("v2", score, 0.9, sha="b"))
+        self.tick()
+        assert self.status().phase == "Canary"
+
+    def status(self):
+        md = self.cluster.get(names.KIND, NS, NAME)
+        return parse_status(md.get("status") if md else None)
+
+    def canary(self):
+        return self.status().canary
+
+    def condition(self, type_: str):
+        return self.status().condition(type_)
+
+    def replicas(self, name: str) -> int | None:
+        dep = self.cluster.get("Deployment", NS, name)
+        return None if dep is None else dep["spec"]["replicas"]
+
+    def selector(self, name: str = NAME) -> dict:
+        return self.cluster.get("Service", NS, name)["spec"]["selector"]
+
+    def ready(self, revision: str) -> None:
+        self.cluster.make_ready(NS, f"{NAME}-{revision}")
+
+    def until(self, predicate, limit: int = 30, seconds: float = 1.0):
+        for _ in range(limit):
+            if predicate():
+                return
+            self.tick(seconds)
+        raise AssertionError(f"not reached in {limit} ticks: {self.status()}")
+
+
+def test_replicas_router_walks_every_step_and_promotes():
+    w = Walk()
+    w.start_canary()
+    c = w.canary()
+    assert (c.step_index, c.weight, c.step) == (0, 0, "1/4 setWeight 20")
+    # 20 % of 2 replicas: one canary pod beside both stable ones; Service NAME selects both.
+    assert (w.replicas("iris-v1"), w.replicas("iris-v2")) == (2, 1)
+    assert names.LABEL_REVISION not in w.selector()
+    assert w.canary().weight == 0, "weight moves only once the canary's pods are Ready"
+    w.tick()
+    assert w.canary().weight == 0
+
+    w.ready("v2")
+    w.tick()
+    c = w.canary()
+    assert (c.step_index, c.weight, c.actual_weight) == (1, 20, 33)
+    assert (c.stable_replicas, c.canary_replicas) == (2, 1)
+
+    w.until(lambda: w.canary().step_index == 2)  # the pause waited 3s and a passed window
+    windows = w.canary().analysis.windows
+    assert windows and windows[0].verdict == "Passed" and windows[0].canary_requests == 50
+    assert w.condition("CanaryHealthy").status == "True"
+    w.until(lambda: w.canary().step_index == 3)
+    assert w.canary().weight == 50
+    w.until(lambda: w.canary().step_index == 4)
+    w.tick()
+    assert w.replicas("iris-v2") == 2 and w.replicas("iris-v1") == 2  # all Ready first
+    assert w.status().phase == "Canary"
+    w.ready("v2")
+    w.tick()
+    s = w.status()
+    assert s.phase == "Serving" and s.stable.revision == "v2" and s.canary is None
+    assert w.replicas("iris-v1") is None, "the old Deployment is removed"
+    assert w.selector()[names.LABEL_REVISION] == "v2"
+    assert w.condition("CanaryHealthy").reason == "Promoted"
+    assert [h.outcome for h in s.history][:1] == ["Promoted"]
+    # Converged: one more tick changes nothing.
+    result = w.tick()
+    assert result.plan.actions == () and result.plan.status == w.status()
+
+
+def test_slow_canary_fails_analysis_twice_and_rolls_back_with_stable_ready():
+    w = Walk()
+    w.metrics.per_window["v2"] = SLOW
+    w.start_canary()
+    w.ready("v2")
+    w.until(lambda: w.status().phase == "RolledBack")
+    s = w.status()
+    assert s.candidate.state == "RolledBack" and s.stable.revision == "v1"
+    assert s.canary.weight == 0 and s.canary.analysis.failures == 2
+    healthy = w.condition("CanaryHealthy")
+    assert healthy.status == "False" and healthy.reason == "AnalysisFailed"
+    assert "p99" in healthy.message and "> 250 ms" in healthy.message
+    assert w.condition("Ready").status == "True"
+    assert w.condition("Reconciling").status == "False"
+    assert w.condition("Stalled").status == "False"
+    assert w.replicas("iris-v2") is None and w.replicas("iris-v1") == 2
+    assert w.selector()[names.LABEL_REVISION] == "v1"
+    assert "RolledBack" in [r for r, _ in w.cluster.events()]
+    result = w.tick()
+    assert result.plan.actions == ()
+
+    # The next spec change starts a new revision normally.
+    w.spec["training"]["params"] = {"n_estimators": 12}
+    w.cluster.apply_model_deployment(NS, NAME, w.spec, annotations=w.annotations)
+    w.tick()
+    s = w.status()
+    assert s.phase == "Training" and s.candidate.revision == "v3" and s.canary is None
+
+
+def test_too_few_requests_hold_the_step_then_abort_at_the_inconclusive_limit():
+    spec = copy.deepcopy(SPEC)
+    spec["rollout"]["analysis"]["inconclusiveLimit"] = 3
+    w = Walk(spec)
+    w.metrics.per_window["v2"] = QUIET
+    w.start_canary()
+    w.ready("v2")
+    w.tick()
+    w.ticks(5)
+    assert w.canary().step_index == 1, "the pause holds while windows are inconclusive"
+    assert w.condition("CanaryHealthy").reason == "AnalysisInconclusive"
+    w.until(lambda: w.status().phase == "RolledBack")
+    assert "2 canary requests < minRequests 10" in w.condition("CanaryHealthy").message
+
+
+def test_inconclusive_limit_may_pause_for_a_person_instead():
+    spec = copy.deepcopy(SPEC)
+    spec["rollout"]["analysis"].update(inconclusiveLimit=2, onInconclusive="Pause")
+    w = Walk(spec)
+    w.metrics.per_window["v2"] = QUIET
+    w.start_canary()
+    w.ready("v2")
+    w.until(lambda: w.canary().paused)
+    w.ticks(5)
+    assert w.status().phase == "Canary" and w.canary().paused
+    w.annotate(**{names.ANNOTATION_PROMOTE: "p1", names.ANNOTATION_PROMOTE_FULL: "true"})
+    w.tick()
+    w.ready("v2")
+    w.until(lambda: w.status().phase == "Serving")
+    assert w.status().stable.revision == "v2"
+
+
+def test_pause_without_duration_waits_for_promote_and_abort_rolls_back():
+    spec = copy.deepcopy(SPEC)
+    spec["rollout"]["steps"] = [{"setWeight": 20}, {"pause": {}}, {"setWeight": 50}]
+    w = Walk(spec)
+    w.start_canary()
+    w.ready("v2")
+    w.ticks(10)
+    c = w.canary()
+    assert (c.step_index, c.paused, c.weight) == (1, True, 20)
+    assert "modelpilot promote" in c.message
+    w.annotate(**{names.ANNOTATION_PROMOTE: "p1"})
+    w.tick()
+    assert w.canary().step_index == 2
+    w.tick()
+    assert w.canary().weight == 50
+    assert w.status().last_promote_request == "p1"
+
+    w.annotate(**{names.ANNOTATION_ABORT: "a1"})
+    w.tick()
+    s = w.status()
+    assert s.phase == "RolledBack" and s.canary.weight == 0
+    assert w.condition("CanaryHealthy").reason == "Aborted"
+    assert w.replicas("iris-v2") is None
+
+
+def test_stale_promote_request_does_not_fire_at_a_later_canary():
+    w = Walk()
+    w.annotate(**{names.ANNOTATION_PROMOTE: "early"})
+    w.tick()
+    assert w.status().last_promote_request == "early"
+    w.start_canary()
+    w.ready("v2")
+    w.tick()
+    assert w.canary().step_index == 1
+
+
+def test_new_spec_mid_canary_supersedes_it():
+    w = Walk()
+    w.start_canary()
+    w.ready("v2")
+    w.tick()
+    assert w.canary().weight == 20
+    w.spec["training"]["params"] = {"n_estimators": 12}
+    w.cluster.apply_model_deployment(NS, NAME, w.spec, annotations=w.annotations)
+    w.tick()
+    s = w.status()
+    assert s.phase == "Training" and s.candidate.revision == "v3" and s.canary is None
+    assert [h.outcome for h in s.history][:1] == ["Superseded"]
+    assert w.replicas("iris-v2") is None and w.replicas("iris-v1") == 2
+    assert w.selector()[names.LABEL_REVISION] == "v1"
+
+
+@pytest.mark.parametrize("kill_after", range(0, 12))
+def test_restart_at_any_tick_resumes_at_the_same_step_and_weight(kill_after):
+    """Status is the only memory: a fresh core (nothing carried over) continues identically."""
+    a, b = Walk(), Walk()
+    for w in (a, b):
+        w.start_canary()
+        w.ready("v2")
+    a.ticks(kill_after)
+    b.ticks(kill_after)
+    # b "restarts": a new metrics source (nothing in memory), same cluster, same status.
+    b.metrics = FakeMetrics(
+        per_window=dict(a.metrics.per_window), cumulative=dict(b.metrics.cumulative)
+    )
+    a.ticks(3)
+    b.ticks(3)
+    ca, cb = a.canary(), b.canary()
+    assert (ca.step_index, ca.weight, ca.step_started_at) == (
+        cb.step_index,
+        cb.weight,
+        cb.step_started_at,
+    )
+
+
+GATEWAY_ROUTE = {
+    "apiVersion": "gateway.networking.k8s.io/v1",
+    "kind": "HTTPRoute",
+    "metadata": {"name": "iris"},
+    "spec": {
+        "parentRefs": [{"name": "gw"}],
+        "rules": [
+            {
+                "matches": [{"path": {"type": "PathPrefix", "value": "/v2/models/iris"}}],
+                "backendRefs": [{"name": "iris-v1", "port": 80}],
+            },
+            {
+                "matches": [{"path": {"type": "PathPrefix", "value": "/other"}}],
+                "backendRefs": [{"name": "other", "port": 80}],
+            },
+        ],
+    },
+}
+
+
+def _route_weights(cluster: FakeCluster) -> dict[str, int]:
+    rule = cluster.get("HTTPRoute", NS, "iris")["spec"]["rules"][0]
+    return {ref["name"]: ref.get("weight", 1) for ref in rule["backendRefs"]}
+
+
+def test_gateway_api_weights_follow_the_steps_and_promotion_keeps_other_rules():
+    spec = copy.deepcopy(SPEC)
+    spec["rollout"]["trafficRouter"] = {"gatewayAPI": {"httpRoute": "iris"}}
+    w = Walk(spec)
+    w.cluster.create("HTTPRoute", NS, copy.deepcopy(GATEWAY_ROUTE))
+    w.start_canary()
+    # Mesh routers: the canary runs all its pods from the start; the route moves the weight.
+    assert w.replicas("iris-v2") == 2
+    assert w.selector()[names.LABEL_REVISION] == "v1"
+    w.ready("v2")
+    w.tick()
+    assert _route_weights(w.cluster) == {"iris-v1": 80, "iris-v2": 20}
+    w.until(lambda: w.canary().weight == 50)
+    w.tick()
+    assert _route_weights(w.cluster) == {"iris-v1": 50, "iris-v2": 50}
+    w.until(lambda: w.status().phase == "Serving")
+    assert _route_weights(w.cluster) == {"iris-v2": 100}
+    rules = w.cluster.get("HTTPRoute", NS, "iris")["spec"]["rules"]
+    assert rules[1] == GATEWAY_ROUTE["spec"]["rules"][1]
+    assert w.replicas("iris-v1") is None
+
+
+def test_gateway_api_abort_returns_all_traffic_to_stable():
+    spec = copy.deepcopy(SPEC)
+    spec["rollout"]["trafficRouter"] = {"gatewayAPI": {"httpRoute": "iris"}}
+    w = Walk(spec)
+    w.cluster.create("HTTPRoute", NS, copy.deepcopy(GATEWAY_ROUTE))
+    w.start_canary()
+    w.ready("v2")
+    w.tick()
+    assert _route_weights(w.cluster) == {"iris-v1": 80, "iris-v2": 20}
+    w.annotate(**{names.ANNOTATION_ABORT: "a"})
+    w.tick()
+    assert _route_weights(w.cluster) == {"iris-v1": 100}
+    assert w.status().phase == "RolledBack" and w.replicas("iris-v2") is None
+
+
+def test_missing_route_holds_the_canary_and_says_why():
+    spec = copy.deepcopy(SPEC)
+    spec["rollout"]["trafficRouter"] = {"istio": {"virtualService": "iris"}}
+    w = Walk(spec)
+    w.start_canary()
+    w.ready("v2")
+    w.ticks(3)
+    c = w.canary()
+    assert c.weight == 0 and "not found" in c.message
+    assert "not found" in w.condition("Reconciling").message
