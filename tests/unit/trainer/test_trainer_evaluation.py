@@ -18,7 +18,7 @@ from modelpilot.trainer.evaluation import (
     predict_classes,
 )
 from sklearn import metrics
-from sklearn.datasets import load_wine
+from sklearn.datasets import load_breast_cancer, load_wine
 
 
 @settings(max_examples=200, deadline=None)
@@ -47,12 +47,26 @@ def test_label_metrics_equal_scikit_learns(pairs):
 def test_argmax_of_proba_is_predict_for_every_listed_classifier(path):
     module, _, name = path.rpartition(".")
     cls = getattr(importlib.import_module(module), name)  # the list names real classes
-    x, y = load_wine(return_X_y=True, as_frame=True)
     params = {"n_estimators": 10} if "Forest" in name or "Trees" in name else {}
-    model = cls(random_state=0, **params).fit(x[::2], y[::2])
-    predicted, proba = predict_classes(model, x[1::2])
-    assert proba is not None
-    np.testing.assert_array_equal(predicted, model.predict(x[1::2]))
+    params |= {"max_iter": 20} if "HistGradient" in name else {}
+    for loader in (load_wine, load_breast_cancer):  # multiclass and binary
+        x, y = loader(return_X_y=True, as_frame=True)
+        model = cls(random_state=0, **params).fit(x[::2], y[::2])
+        predicted, proba = predict_classes(model, x[1::2])
+        assert proba is not None
+        np.testing.assert_array_equal(predicted, model.predict(x[1::2]))
+
+
+def test_rows_with_tied_probabilities_get_predicts_own_answer():
+    from sklearn.tree import DecisionTreeClassifier
+
+    # A stump over one useless feature: every leaf is 50/50, every row a tie.
+    x = pd.DataFrame({"f": [0.0, 1.0] * 20})
+    y = pd.Series(["b", "a", "a", "b"] * 10)
+    model = DecisionTreeClassifier(max_depth=1, random_state=0).fit(x, y)
+    predicted, proba = predict_classes(model, x)
+    assert (proba == 0.5).all()
+    np.testing.assert_array_equal(predicted, model.predict(x))
 
 
 def test_a_classifier_without_predict_proba_still_gets_its_label_metrics():

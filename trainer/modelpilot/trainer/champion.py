@@ -27,7 +27,7 @@ from modelpilot.api.bundle import (
 from modelpilot.api.gate import GateResult, judge
 from modelpilot.api.metrics import Task
 from modelpilot.api.spec import Evaluation
-from modelpilot.trainer.errors import DataError
+from modelpilot.trainer.errors import DataError, TrainingError
 from modelpilot.trainer.evaluation import Scores, evaluate
 from modelpilot.trainer.splitting import Split
 
@@ -75,9 +75,15 @@ def score_stable(stable_dir: Path, sha256: str, holdout: Split, *, task: Task) -
             f"stable model {metadata.revision} needs feature column(s) "
             f"{', '.join(map(repr, missing))}, which the candidate's data does not have"
         )
-    scores = evaluate(
-        loaded.model, holdout.x_holdout[metadata.features.names], holdout.y_holdout, task=task
-    )
+    try:
+        scores = evaluate(
+            loaded.model, holdout.x_holdout[metadata.features.names], holdout.y_holdout,
+            task=task,
+        )
+    except TrainingError as exc:
+        raise DataError(
+            f"stable model {metadata.revision} cannot be scored on this holdout: {exc}"
+        ) from exc
     skew = version_skew(metadata.versions, running_versions())
     note = f"stable was trained with other versions ({'; '.join(skew)})" if skew else None
     return StableResult(metadata=metadata, scores=scores, note=note)

@@ -42,15 +42,19 @@ def evaluate(model: Any, x: pd.DataFrame, y: pd.Series, *, task: Task) -> Scores
     return Scores(finite, prediction_range, distinct_warnings(caught))
 
 
-# Classifiers whose predict() is, in scikit-learn's source, literally
-# `classes_.take(argmax(predict_proba(X)))`: for them the holdout is predicted once, not twice
-# (for a forest that is most of the scoring time). Everything else calls predict(), because
-# "argmax of proba" is NOT predict for e.g. SVC (Platt scaling) or HistGradientBoosting (it
-# thresholds the raw score, and expit can round to exactly 0.5). A unit test pins this list
-# against the installed scikit-learn.
+# Classifiers whose predict() agrees with argmax(predict_proba) on every row whose maximum
+# probability is unique — read from scikit-learn's source: forests and trees predict
+# `classes_.take(argmax(proba))`; HistGradientBoosting predicts argmax of the raw score (or
+# raw > 0) and its proba is a monotone map of that score (expit/softmax), which can only
+# collapse close scores into ties, never reorder them. For these the holdout is predicted
+# once instead of twice (a full pass over every tree: most of the scoring time), and tied
+# rows are re-predicted with predict() itself, so the labels are exactly predict()'s.
+# Everything else calls predict(): for SVC, for one, argmax of (Platt-scaled) proba is not
+# predict. A unit test pins the list against the installed scikit-learn.
 PREDICT_IS_ARGMAX_PROBA = frozenset({
     "sklearn.ensemble._forest.RandomForestClassifier",
     "sklearn.ensemble._forest.ExtraTreesClassifier",
+    "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
     "sklearn.tree._classes.DecisionTreeClassifier",
     "sklearn.tree._classes.ExtraTreeClassifier",
 })
@@ -65,9 +69,13 @@ def predict_classes(model: Any, x: pd.DataFrame) -> tuple[np.ndarray, np.ndarray
     """(predicted labels, predict_proba or None), predicting the holdout as few times as we may."""
     proba = model.predict_proba(x) if hasattr(model, "predict_proba") else None
     final = type(final_estimator(model))
-    if proba is not None and f"{final.__module__}.{final.__qualname__}" in PREDICT_IS_ARGMAX_PROBA:
-        return np.asarray(model.classes_).take(np.argmax(proba, axis=1), axis=0), proba
-    return np.asarray(model.predict(x)), proba
+    if proba is None or f"{final.__module__}.{final.__qualname__}" not in PREDICT_IS_ARGMAX_PROBA:
+        return np.asarray(model.predict(x)), proba
+    predicted = np.asarray(model.classes_).take(np.argmax(proba, axis=1), axis=0)
+    tied = np.flatnonzero((proba == proba.max(axis=1, keepdims=True)).sum(axis=1) > 1)
+    if tied.size:
+        predicted[tied] = model.predict(x.iloc[tied])
+    return predicted, proba
 
 
 def label_metrics(y_true: Any, y_pred: Any) -> dict[str, float]:
