@@ -13,6 +13,8 @@ VERBS: dict[str, tuple[str, str, str]] = {
     "operator": ("modelpilot.operator.__main__", "main", "run the operator"),
     "status": ("modelpilot.cli.status", "main", "show a ModelDeployment at a glance"),
     "retrain": ("modelpilot.cli.retrain", "main", "start a new revision with the same spec"),
+    "promote": ("modelpilot.cli.promote", "promote", "complete the canary's step (--full: all)"),
+    "abort": ("modelpilot.cli.promote", "abort", "roll the canary back to stable"),
 }
 
 

@@ -68,12 +68,7 @@ def render(body: dict[str, Any], events: list[dict[str, Any]], now: datetime) ->
     else:
         lines.append("Candidate  -")
     if status.canary is not None:
-        k = status.canary
-        lines.append(
-            f"Canary     {k.revision}  step {k.step_index}  weight {k.weight}%"
-            + (f" (actual {k.actual_weight}%)" if k.actual_weight is not None else "")
-            + ("  paused" if k.paused else "")
-        )
+        lines += _canary_lines(status, now)
     lines += ["", "Conditions"]
     for cond in status.conditions:
         lines.append(f"  {cond.type:<12} {cond.status:<7} {cond.reason:<20} {cond.message}")
@@ -95,6 +90,49 @@ def render(body: dict[str, Any], events: list[dict[str, Any]], now: datetime) ->
                 f"{e.get('message', '')}"
             )
     return "\n".join(lines)
+
+
+def _canary_lines(status: ModelDeploymentStatus, now: datetime) -> list[str]:
+    k = status.canary
+    assert k is not None
+    stable = 100 - (k.actual_weight if k.actual_weight is not None else k.weight)
+    actual = "" if k.actual_weight is None else f"  actual {stable}/{k.actual_weight}"
+    pods = ""
+    if k.stable_replicas is not None and k.canary_replicas is not None:
+        pods = f" ({k.stable_replicas}+{k.canary_replicas} Ready pods)"
+    lines = [
+        f"Canary     {k.revision}  step {k.step or k.step_index}"
+        f"{'  paused' if k.paused else ''}  (started {_age(k.step_started_at, now)} ago)",
+        f"           weight stable/canary {100 - k.weight}/{k.weight}{actual}{pods}",
+    ]
+    if k.message:
+        lines.append(f"           {k.message}")
+    a = k.analysis
+    lines.append(
+        f"Analysis   {a.failures} failed, {a.inconclusive} inconclusive windows; "
+        f"last {_age(a.last_window_at, now)} ago"
+    )
+    for w in a.windows:
+        numbers = [
+            f"canary {w.canary_requests if w.canary_requests is not None else '-'} req",
+            f"stable {w.stable_requests if w.stable_requests is not None else '-'} req",
+        ]
+        if w.canary_error_rate is not None:
+            numbers.append(f"5xx {w.canary_error_rate:.2%}")
+        if w.canary_client_error_rate is not None:
+            numbers.append(f"4xx {w.canary_client_error_rate:.2%}")
+        if w.canary_latency_p99_ms is not None:
+            p99 = f"p99 {w.canary_latency_p99_ms:.1f} ms"
+            if w.stable_latency_p99_ms is not None:
+                p99 += f" (stable {w.stable_latency_p99_ms:.1f})"
+            numbers.append(p99)
+        if w.prediction_psi is not None:
+            numbers.append(f"PSI {w.prediction_psi:.3f}")
+        when = _age(w.ended_at or w.started_at, now)
+        lines.append(f"  {when:>4} ago  {w.verdict:<12} {', '.join(numbers)}")
+        if w.verdict != "Passed" and w.message:
+            lines.append(f"                    {w.message}")
+    return lines
 
 
 def main(argv: Sequence[str]) -> int:

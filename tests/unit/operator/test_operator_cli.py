@@ -37,13 +37,17 @@ def test_status_report_reads_at_a_glance():
     assert "gate: accuracy >= 0.9, must beat stable" in text
     assert "Stable     v1  accuracy 0.9000" in text
     assert "Candidate  v2  Canary  (SpecChanged)  accuracy 0.9500 vs stable 0.9000" in text
-    assert "Canary     v2  step 1  weight 20% (actual 25%)  paused" in text
+    assert "Canary     v2  step 2/4 pause 30s  paused  (started 12h ago)" in text
+    assert "weight stable/canary 80/20  actual 75/25 (3+1 Ready pods)" in text
+    assert "Analysis   1 failed, 2 inconclusive windows; last 12h ago" in text
+    assert "12h ago  Passed       canary 1 req, stable 1 req, 5xx 0.00%, 4xx 0.00%" in text
+    assert "p99 1.0 ms (stable 1.0), PSI 0.010" in text
     assert "  Ready        True    Serving" in text
     assert "30s  Normal   Promoted         v1 serves" in text
 
 
 def test_verbs_are_registered():
-    assert {"operator", "status", "retrain"} <= set(cli.VERBS)
+    assert {"operator", "status", "retrain", "promote", "abort"} <= set(cli.VERBS)
 
 
 def test_settings_come_from_the_environment():
