@@ -12,8 +12,8 @@ every request;
 when `helm uninstall` runs, nothing of the release is left but the CRD, and the model still
 serves (it belongs to its ModelDeployment, not to the release).
 
-`operator_installed_with_helm` is the fixture switch for other suites: it puts the operator
-in-cluster, watching only the given namespaces.
+`InClusterOperator` is the fixture switch for the operator's own suites (see
+test_install_operator_scenarios.py): the operator in-cluster, watching one namespace.
 """
 
 from __future__ import annotations
@@ -75,23 +75,54 @@ class Release:
         )
 
 
-@contextlib.contextmanager
-def operator_installed_with_helm(
-    k8s_bin: Path, kubectl: Kubectl, watched: tuple[str, ...], *, release: str | None = None,
-    namespace: str | None = None, values: tuple[str, ...] = (),
-) -> Iterator[Release]:
-    """`helm install` the chart (operator in-cluster, watching `watched`); uninstall after."""
-    release = release or f"mp-{uuid.uuid4().hex[:6]}"
-    namespace = namespace or restricted_namespace(kubectl, f"{release}-system")
-    args = ["install", release, str(CHART), "--namespace", namespace, "--wait", "--timeout",
-            "180s", "--set", f"watchNamespaces={{{','.join(watched)}}}"]
-    for value in values:
-        args += ["--set", value]
-    helm(k8s_bin, kubectl, *args)
-    try:
-        yield Release(release, namespace, watched)
-    finally:
-        helm(k8s_bin, kubectl, "uninstall", release, "--namespace", namespace, "--wait")
+@dataclass
+class InClusterOperator:
+    """The operator installed by the chart, with `OperatorProcess`'s interface (the fixture
+    switch): start = install (or scale back to one), kill = force-delete the pod, no grace,
+    stop = uninstall. The operator acts with its ServiceAccount token only, so every
+    permission a scenario needs is proven by use."""
+
+    k8s_bin: Path
+    kubectl: Kubectl
+    namespace: str  # the one namespace it watches
+    release: Release | None = None
+    starts: int = 0
+
+    def start(self) -> None:
+        if self.release is None:
+            name = f"mp-{uuid.uuid4().hex[:6]}"
+            system = restricted_namespace(self.kubectl, f"{name}-system")
+            helm(self.k8s_bin, self.kubectl, "install", name, str(CHART), "--namespace", system,
+                 "--wait", "--timeout", "180s", "--set", f"watchNamespaces={{{self.namespace}}}")
+            self.release = Release(name, system, (self.namespace,))
+        else:
+            self.kubectl("scale", f"deployment/{self.release.operator}", "--replicas=1",
+                         "-n", self.release.namespace)
+            self.kubectl("rollout", "status", f"deployment/{self.release.operator}", "-n",
+                         self.release.namespace, "--timeout=120s", timeout=140)
+        self.starts += 1
+
+    def kill(self) -> None:
+        assert self.release is not None
+        ns, selector = self.release.namespace, f"app.kubernetes.io/instance={self.release.name}"
+        self.kubectl("scale", f"deployment/{self.release.operator}", "--replicas=0", "-n", ns)
+        self.kubectl("delete", "pod", "-n", ns, "-l", selector, "--grace-period=0", "--force",
+                     "--wait=true", "--timeout=60s", check=False, timeout=80)
+        wait_for(lambda: not self.kubectl.pods(ns, selector), timeout=60,
+                 what="the operator pod gone")
+
+    def stop(self) -> None:
+        if self.release is not None:
+            helm(self.k8s_bin, self.kubectl, "uninstall", self.release.name, "--namespace",
+                 self.release.namespace)
+            self.kubectl("delete", "namespace", self.release.namespace, "--wait=false",
+                         check=False)
+
+    def log(self) -> str:
+        if self.release is None:
+            return ""
+        return self.kubectl("logs", "-n", self.release.namespace,
+                            f"deployment/{self.release.operator}", check=False).stdout
 
 
 def operator_pod(kubectl: Kubectl, release: Release) -> dict:
