@@ -97,8 +97,9 @@ def train(settings: Settings, job: JobSpec) -> Outcome:
     scores = evaluate(fitted.model, parts.x_holdout, parts.y_holdout, task=built.task)
     if evaluation.metric not in scores.metrics:
         raise SpecError(
-            f"{training.estimator} gives no {evaluation.metric} on this holdout (it needs "
-            f"predict_proba for every class); computed: {', '.join(scores.metrics)}"
+            f"{training.estimator} gives no finite {evaluation.metric} on this holdout "
+            "(roc_auc on several classes needs predict_proba; r2 needs two or more rows); "
+            f"computed: {', '.join(scores.metrics)}"
         )
     stable = None
     if settings.stable_dir is not None:
