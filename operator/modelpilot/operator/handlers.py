@@ -32,6 +32,8 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.posting.level = logging.WARNING
     # Every nudge is a handler call; kopf would log each one. Our ticks log what matters.
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    # One line per /metrics scrape of every pod would drown the ticks' own log lines.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     operator_settings: Settings = memo.get("settings") or load_settings()

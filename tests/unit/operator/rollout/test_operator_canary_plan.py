@@ -1,0 +1,552 @@
+"""plan() in the Canary phase, one tick at a time: (status, world, now) in, (step, weight,
+actions) out. Pure: the analysis window and the route's weights are part of the World, so
+no fakes at all; every transition is also checked against the phases table.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from modelpilot.api import names
+from modelpilot.api.spec import parse_spec
+from modelpilot.api.status import (
+    AnalysisStatus,
+    AnalysisWindow,
+    CanaryStatus,
+    CandidateStatus,
+    ModelDeploymentStatus,
+    StableStatus,
+)
+from modelpilot.operator.analysis.counts import Counts, Snapshot
+from modelpilot.operator.analysis.source import Sample
+from modelpilot.operator.rollout import ObservedDeployment, ObservedService, World, plan
+from modelpilot.operator.rollout.actions import EnsureServingDeployment, SetWeights
+from modelpilot.operator.rollout.phases import allowed
+from modelpilot.operator.rollout.triggers import spec_hash
+from modelpilot.operator.rollout.world import ObservedAnalysis
+from modelpilot.operator.routers.weights import Weights
+
+NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+RAW = {
+    "training": {
+        "dataset": {"builtin": "iris"},
+        "estimator": "sklearn.tree.DecisionTreeClassifier",
+    },
+    "evaluation": {"metric": "accuracy", "threshold": 0.8},
+    "serving": {"replicas": 2},
+    "rollout": {
+        "steps": [
+            {"setWeight": 20},
+            {"pause": {"duration": "30s"}},
+            {"setWeight": 50},
+            {"pause": {}},
+        ],
+        "analysis": {
+            "interval": "10s",
+            "minRequests": 10,
+            "failureLimit": 2,
+            "inconclusiveLimit": 3,
+        },
+    },
+    "modelStore": {"pvc": {"claimName": "models"}},
+}
+SPEC = parse_spec(RAW)
+MESH = parse_spec(
+    {**RAW, "rollout": {**RAW["rollout"], "trafficRouter": {"gatewayAPI": {"httpRoute": "iris"}}}}
+)
+PAUSE_ON_INCONCLUSIVE = parse_spec(
+    {
+        **RAW,
+        "rollout": {
+            **RAW["rollout"],
+            "analysis": {**RAW["rollout"]["analysis"], "onInconclusive": "Pause"},
+        },
+    }
+)
+HASH = spec_hash(SPEC)
+STABLE = StableStatus(
+    revision="v1", model_sha256="a" * 64, deployment="iris-v1", service="iris", spec_hash=HASH
+)
+CANDIDATE = CandidateStatus(
+    revision="v2",
+    state="Canary",
+    trigger="RetrainRequested",
+    spec_hash=HASH,
+    job="iris-train-v2",
+    started_at=NOW,
+    model_sha256="b" * 64,
+    deployment="iris-v2",
+    stable_revision="v1",
+)
+HEALTHY = Counts(requests={"2xx": 40}, latency={0.01: 40, float("inf"): 0})
+SLOW = Counts(requests={"2xx": 40}, latency={0.5: 40, float("inf"): 0})
+QUIET = Counts(requests={"2xx": 3}, latency={0.01: 3, float("inf"): 0})
+BOTH = {names.LABEL_MODEL: "iris", names.LABEL_COMPONENT: "serving"}
+
+
+def passed_window(ended: datetime) -> AnalysisWindow:
+    return AnalysisWindow(
+        started_at=ended - timedelta(seconds=10), ended_at=ended, verdict="Passed"
+    )
+
+
+def canary(step: int = 0, weight: int = 0, started: datetime = NOW, **kw) -> CanaryStatus:
+    steps = ["1/4 setWeight 20", "2/4 pause 30s", "3/4 setWeight 50", "4/4 pause", "done"]
+    return CanaryStatus(
+        revision="v2",
+        step_index=step,
+        step_started_at=started,
+        weight=weight,
+        step=steps[step],
+        **kw,
+    )
+
+
+def status(c: CanaryStatus, **kw) -> ModelDeploymentStatus:
+    base = {
+        "phase": "Canary",
+        "revision_counter": 2,
+        "last_spec_hash": HASH,
+        "last_revision_started_at": NOW,
+        "stable": STABLE,
+        "candidate": CANDIDATE,
+        "canary": c,
+    }
+    return ModelDeploymentStatus(**{**base, **kw})
+
+
+def dep(rev: str, replicas: int, ready: int | None = None, spec=SPEC) -> ObservedDeployment:
+    intent = EnsureServingDeployment(
+        name=f"iris-{rev}",
+        model="iris",
+        revision=rev,
+        model_sha256={"v1": "a", "v2": "b"}[rev] * 64,
+        store_claim="models",
+        replicas=replicas,
+    )
+    return ObservedDeployment(
+        name=f"iris-{rev}",
+        revision=rev,
+        replicas=replicas,
+        ready_replicas=replicas if ready is None else ready,
+        updated_replicas=replicas,
+        intent_hash=intent.intent_hash(),
+    )
+
+
+def world(canary_pods: int = 1, canary_ready: int | None = None, mesh=False, **kw) -> World:
+    services = {
+        "iris": ObservedService("iris", {**BOTH, names.LABEL_REVISION: "v1"} if mesh else BOTH),
+        "iris-v1": ObservedService("iris-v1", {**BOTH, names.LABEL_REVISION: "v1"}),
+        "iris-v2": ObservedService("iris-v2", {**BOTH, names.LABEL_REVISION: "v2"}),
+    }
+    deployments = {"v1": dep("v1", 2), "v2": dep("v2", canary_pods, canary_ready)}
+    return World(
+        name="iris",
+        namespace="ml",
+        generation=1,
+        deployments=kw.pop("deployments", deployments),
+        services=kw.pop("services", services),
+        **kw,
+    )
+
+
+def window(
+    canary_counts: Counts | None, stable_counts: Counts | None = HEALTHY
+) -> ObservedAnalysis:
+    snap = Snapshot(pods={"10.0.0.1": Counts()})
+    return ObservedAnalysis(
+        canary=Sample(window=canary_counts, snapshot=snap),
+        stable=Sample(window=stable_counts, snapshot=snap),
+    )
+
+
+AFTER_PAUSE = NOW + timedelta(seconds=31)
+CASES = [
+    # id, spec, status, world, now, (phase, step, weight), action kinds, CanaryHealthy reason
+    (
+        "set-weight-waits-for-ready-canary-pods",
+        SPEC,
+        status(canary(0)),
+        world(canary_ready=0),
+        NOW,
+        ("Canary", 0, 0),
+        [],
+        None,
+    ),
+    (
+        "set-weight-scales-the-canary-ahead",
+        SPEC,
+        status(canary(0)),
+        world(canary_pods=0, canary_ready=0),
+        NOW,
+        ("Canary", 0, 0),
+        ["ScaleDeployment"],
+        None,
+    ),
+    (
+        "set-weight-moves-once-pods-are-ready",
+        SPEC,
+        status(canary(0)),
+        world(),
+        NOW,
+        ("Canary", 1, 20),
+        [],
+        None,
+    ),
+    (
+        "pause-waits-for-its-duration",
+        SPEC,
+        status(canary(1, 20)),
+        world(),
+        NOW + timedelta(seconds=10),
+        ("Canary", 1, 20),
+        [],
+        None,
+    ),
+    (
+        "pause-over-holds-without-a-passed-window",
+        SPEC,
+        status(canary(1, 20)),
+        world(),
+        AFTER_PAUSE,
+        ("Canary", 1, 20),
+        [],
+        None,
+    ),
+    (
+        "pause-over-with-a-passed-window-advances",
+        SPEC,
+        status(canary(1, 20, analysis=AnalysisStatus(windows=[passed_window(AFTER_PAUSE)]))),
+        world(),
+        AFTER_PAUSE,
+        ("Canary", 2, 20),
+        [],
+        None,
+    ),
+    (
+        "second-set-weight-moves-when-the-pods-already-suffice",  # 50 % of 2 is 1 pod, too
+        SPEC,
+        status(canary(2, 20)),
+        world(),
+        NOW,
+        ("Canary", 3, 50),
+        [],
+        None,
+    ),
+    (
+        "second-set-weight-scales-up-first",
+        parse_spec({**RAW, "serving": {"replicas": 3}}),
+        status(canary(2, 20)),
+        world(deployments={"v1": dep("v1", 3), "v2": dep("v2", 1)}),
+        NOW,
+        ("Canary", 2, 20),
+        ["ScaleDeployment"],
+        None,
+    ),
+    (
+        "pause-without-duration-waits-for-promote",
+        SPEC,
+        status(canary(3, 50)),
+        world(),
+        NOW + timedelta(hours=1),
+        ("Canary", 3, 50),
+        [],
+        None,
+    ),
+    (
+        "promote-annotation-completes-the-pause",
+        SPEC,
+        status(canary(3, 50, paused=True)),
+        world(annotations={names.ANNOTATION_PROMOTE: "p"}),
+        NOW,
+        ("Canary", 4, 100),
+        ["ScaleDeployment"],
+        None,
+    ),
+    (
+        "promote-full-skips-every-step",
+        SPEC,
+        status(canary(0)),
+        world(annotations={names.ANNOTATION_PROMOTE: "p", names.ANNOTATION_PROMOTE_FULL: "true"}),
+        NOW,
+        ("Canary", 4, 100),
+        ["ScaleDeployment"],
+        None,
+    ),
+    (
+        "promotion-waits-for-all-canary-pods",
+        SPEC,
+        status(canary(4, 50)),
+        world(canary_pods=2, canary_ready=1),
+        NOW,
+        ("Canary", 4, 100),
+        [],
+        None,
+    ),
+    (
+        "promotion-with-all-pods-ready-promotes",
+        SPEC,
+        status(canary(4, 100)),
+        world(canary_pods=2),
+        NOW,
+        ("Serving", None, None),
+        ["EnsureService", "DeleteDeployment", "DeleteService"],
+        "Promoted",
+    ),
+    (
+        "baseline-window-is-not-counted",
+        SPEC,
+        status(canary(1, 20)),
+        world(analysis=window(None, None)),
+        NOW,
+        ("Canary", 1, 20),
+        [],
+        None,
+    ),
+    (
+        "passing-window-is-healthy",
+        SPEC,
+        status(canary(1, 20)),
+        world(analysis=window(HEALTHY)),
+        NOW,
+        ("Canary", 1, 20),
+        [],
+        "AnalysisPassed",
+    ),
+    (
+        "first-failed-window-warns",
+        SPEC,
+        status(canary(1, 20)),
+        world(analysis=window(SLOW)),
+        NOW,
+        ("Canary", 1, 20),
+        [],
+        "AnalysisFailed",
+    ),
+    (
+        "failure-limit-rolls-back",
+        SPEC,
+        status(canary(1, 20, analysis=AnalysisStatus(failures=1))),
+        world(analysis=window(SLOW)),
+        NOW,
+        ("RolledBack", 1, 0),
+        ["EnsureService", "DeleteDeployment", "DeleteService"],
+        "AnalysisFailed",
+    ),
+    (
+        "inconclusive-window-holds",
+        SPEC,
+        status(canary(1, 20)),
+        world(analysis=window(QUIET)),
+        NOW,
+        ("Canary", 1, 20),
+        [],
+        "AnalysisInconclusive",
+    ),
+    (
+        "inconclusive-limit-aborts-by-default",
+        SPEC,
+        status(canary(1, 20, analysis=AnalysisStatus(inconclusive=2))),
+        world(analysis=window(QUIET)),
+        NOW,
+        ("RolledBack", 1, 0),
+        ["EnsureService", "DeleteDeployment", "DeleteService"],
+        "AnalysisInconclusive",
+    ),
+    (
+        "inconclusive-limit-may-pause-instead",
+        PAUSE_ON_INCONCLUSIVE,
+        status(canary(1, 20, analysis=AnalysisStatus(inconclusive=2))),
+        world(analysis=window(QUIET)),
+        AFTER_PAUSE,
+        ("Canary", 1, 20),
+        [],
+        "AnalysisInconclusive",
+    ),
+    (
+        "unreadable-metrics-are-inconclusive",
+        SPEC,
+        status(canary(1, 20)),
+        world(analysis=ObservedAnalysis(error="no v2 pod answered /metrics")),
+        NOW,
+        ("Canary", 1, 20),
+        [],
+        "AnalysisInconclusive",
+    ),
+    (
+        "abort-annotation-rolls-back-at-once",
+        SPEC,
+        status(canary(3, 50, paused=True)),
+        world(annotations={names.ANNOTATION_ABORT: "a"}),
+        NOW,
+        ("RolledBack", 3, 0),
+        ["EnsureService", "DeleteDeployment", "DeleteService"],
+        "Aborted",
+    ),
+    (
+        "new-spec-supersedes-the-canary",
+        parse_spec({**RAW, "evaluation": {"metric": "f1_macro"}}),
+        status(canary(1, 20)),
+        world(),
+        NOW,
+        ("Training", None, None),
+        ["CreateTrainingJob", "EnsureService", "DeleteDeployment", "DeleteService"],
+        None,
+    ),
+    (
+        "mesh-route-moves-to-the-status-weight",
+        MESH,
+        status(canary(1, 20)),
+        world(canary_pods=2, mesh=True, route_weights=Weights.STABLE_ONLY),
+        NOW,
+        ("Canary", 1, 20),
+        ["SetWeights"],
+        None,
+    ),
+    (
+        "mesh-route-in-place-is-quiet",
+        MESH,
+        status(canary(1, 20)),
+        world(canary_pods=2, mesh=True, route_weights=Weights.canary_at(20)),
+        NOW,
+        ("Canary", 1, 20),
+        [],
+        None,
+    ),
+    (
+        "mesh-promotion-waits-for-the-route",
+        MESH,
+        status(canary(4, 50)),
+        world(canary_pods=2, mesh=True, route_weights=Weights.canary_at(50)),
+        NOW,
+        ("Canary", 4, 100),
+        ["SetWeights"],
+        None,
+    ),
+    (
+        "mesh-promotion-finalizes-before-deleting",
+        MESH,
+        status(canary(4, 100)),
+        world(canary_pods=2, mesh=True, route_weights=Weights.CANARY_ONLY),
+        NOW,
+        ("Serving", None, None),
+        ["EnsureService", "FinalizeRoutes", "DeleteDeployment", "DeleteService"],
+        "Promoted",
+    ),
+    (
+        "mesh-abort-finalizes-before-deleting",
+        MESH,
+        status(canary(1, 20)),
+        world(
+            canary_pods=2,
+            mesh=True,
+            route_weights=Weights.canary_at(20),
+            annotations={names.ANNOTATION_ABORT: "a"},
+        ),
+        NOW,
+        ("RolledBack", 1, 0),
+        ["FinalizeRoutes", "DeleteDeployment", "DeleteService"],
+        "Aborted",
+    ),
+    (
+        "mesh-unreadable-route-holds",
+        MESH,
+        status(canary(0)),
+        world(canary_pods=2, mesh=True, route_problem="HTTPRoute ml/iris not found"),
+        NOW,
+        ("Canary", 0, 0),
+        [],
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("spec", "before", "w", "now", "expected", "kinds", "health"),
+    [pytest.param(*c[1:], id=c[0]) for c in CASES],
+)
+def test_canary_tick(spec, before, w, now, expected, kinds, health):
+    result = plan(spec, before, w, now)
+    s = result.status
+    phase, step, weight = expected
+    assert s.phase == phase
+    assert allowed(before.phase, s.phase)
+    if step is None:
+        assert s.canary is None or s.candidate is None or s.candidate.state != "Canary"
+    else:
+        assert (s.canary.step_index, s.canary.weight) == (step, weight)
+    assert [type(a).__name__ for a in result.actions] == kinds
+    healthy = s.condition("CanaryHealthy")
+    if health is None:
+        assert healthy is None or healthy == before.condition("CanaryHealthy")
+    else:
+        assert healthy is not None and healthy.reason == health
+
+
+@pytest.mark.parametrize(
+    ("spec", "before", "w", "now", "expected", "kinds", "health"),
+    [pytest.param(*c[1:], id=c[0]) for c in CASES],
+)
+def test_canary_replan_after_a_restart_is_the_same_plan(
+    spec, before, w, now, expected, kinds, health
+):
+    """Restart at each step: plan() has no memory but status, so the same input re-plans the
+    same output (the actions are idempotent, so applying them twice is harmless)."""
+    assert plan(spec, before, w, now) == plan(spec, before, w, now)
+
+
+def test_weights_move_to_the_mesh_route_with_the_split_and_targets():
+    result = plan(
+        MESH,
+        status(canary(1, 20)),
+        world(canary_pods=2, mesh=True, route_weights=Weights.STABLE_ONLY),
+        NOW,
+    )
+    [action] = result.actions
+    assert isinstance(action, SetWeights)
+    assert (action.stable, action.canary) == (80, 20)
+    assert (action.route.stable_revision, action.route.canary_revision) == ("v1", "v2")
+    assert action.route.router.kind == "gatewayAPI"
+
+
+def test_failing_measurement_is_in_the_condition_and_the_window():
+    result = plan(
+        SPEC,
+        status(canary(1, 20, analysis=AnalysisStatus(failures=1))),
+        world(analysis=window(SLOW)),
+        NOW,
+    )
+    healthy = result.status.condition("CanaryHealthy")
+    assert healthy.status == "False"
+    assert "analysis failed 2/2: p99" in healthy.message and "> 250 ms" in healthy.message
+    [w] = result.status.canary.analysis.windows
+    assert w.verdict == "Failed" and w.canary_requests == 40 and w.canary_latency_p99_ms > 250
+    assert result.status.condition("Ready") is not None
+    assert result.status.candidate.state == "RolledBack"
+    assert [e.reason for e in result.events] == ["RolledBack"]
+
+
+def test_replicas_router_service_selects_both_versions_only_during_the_canary():
+    during = plan(SPEC, status(canary(1, 20)), world(), NOW)
+    assert during.actions == ()  # Service iris already selects both
+    done = plan(SPEC, status(canary(4, 100)), world(canary_pods=2), NOW)
+    service = next(a for a in done.actions if type(a).__name__ == "EnsureService")
+    assert service.selector[names.LABEL_REVISION] == "v2"
+
+
+def test_replicas_router_reports_actual_weight_from_ready_pods():
+    result = plan(SPEC, status(canary(0)), world(), NOW)
+    c = result.status.canary
+    assert (c.weight, c.actual_weight, c.stable_replicas, c.canary_replicas) == (20, 33, 2, 1)
+
+
+def test_requeue_follows_the_pause_and_the_next_window():
+    windowed = AnalysisStatus(last_window_at=NOW + timedelta(seconds=24))
+    pausing = plan(
+        SPEC, status(canary(1, 20, analysis=windowed)), world(), NOW + timedelta(seconds=25)
+    )
+    assert pausing.requeue_after == 5
+    mid_window = status(canary(1, 20, analysis=AnalysisStatus(last_window_at=NOW)))
+    assert plan(SPEC, mid_window, world(), NOW + timedelta(seconds=7)).requeue_after == 3
