@@ -205,6 +205,9 @@ def test_slow_canary_fails_analysis_twice_and_rolls_back_with_stable_ready():
     assert healthy.status == "False" and healthy.reason == "AnalysisFailed"
     assert "p99" in healthy.message and "> 250 ms" in healthy.message
     assert w.condition("Ready").status == "True"
+    assert w.condition("Evaluated").status == "True", "the gate's verdict stands"
+    assert "AnalysisFailed" not in w.condition("Evaluated").message
+    assert s.history[0].outcome == "RolledBack" and "p99" in s.history[0].message
     assert w.condition("Reconciling").status == "False"
     assert w.condition("Stalled").status == "False"
     assert w.replicas("iris-v2") is None and w.replicas("iris-v1") == 2

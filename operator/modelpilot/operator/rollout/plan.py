@@ -443,7 +443,6 @@ def _start_canary(draft: _Draft, spec: ModelDeploymentSpec, candidate: Candidate
         f"{candidate.revision} starts as a canary beside {stable.revision} "
         f"({len(spec.rollout.steps)} steps, {router} router)",
     )
-    _advance_canary(draft, spec, candidate)
 
 
 def _advance_canary(draft: _Draft, spec: ModelDeploymentSpec, candidate: CandidateStatus) -> None:
@@ -451,14 +450,13 @@ def _advance_canary(draft: _Draft, spec: ModelDeploymentSpec, candidate: Candida
     status, world = draft.status, draft.world
     stable, canary = status.stable, status.canary
     assert candidate.model_sha256 is not None
-    if stable is None or canary is None or canary.revision != candidate.revision:
-        # Nothing to compare with (stable status lost) or no progress recorded: start over.
-        if stable is None:
-            draft.update_candidate(state=CandidateState.DEPLOYING)
-            _advance_deploying(draft, spec, draft.status.candidate)  # type: ignore[arg-type]
-            return
+    if stable is None:
+        return  # unreachable: only a promotion replaces stable, and it ends the canary
+    if canary is None or canary.revision != candidate.revision:
+        # No progress recorded for this revision (status restored from a backup): start over.
         _start_canary(draft, spec, candidate)
-        return
+        canary = draft.status.canary
+        assert canary is not None
     steps = spec.rollout.steps
 
     if draft.abort_request is not None:
@@ -779,7 +777,11 @@ def _abort(draft: _Draft, candidate: CandidateStatus, reason: str, message: str)
             }
         )
     )
-    draft.conclude(CandidateState.ROLLED_BACK, f"{reason}: {message}")
+    # candidate.message keeps the gate's words (the Evaluated condition shows them); the
+    # rollback's reason goes to history, status.canary and CanaryHealthy.
+    rolled_back = draft.update_candidate(state=CandidateState.ROLLED_BACK, finished_at=draft.now)
+    outcome = rolled_back.model_copy(update={"message": f"{reason}: {message}"})
+    draft.update(history=_with_history(draft.status, outcome, CandidateState.ROLLED_BACK))
     draft.canary_health = ("False", reason, f"{candidate.revision} rolled back: {message}")
     stable = draft.status.stable
     serving = "" if stable is None else f"; {stable.revision} serves all traffic"
