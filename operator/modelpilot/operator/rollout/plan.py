@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from modelpilot.api import names
@@ -503,6 +503,8 @@ def _advance_canary(draft: _Draft, spec: ModelDeploymentSpec, candidate: Candida
 
     if promoted_by_hand and step is not None:
         pass  # the promote was this tick's step; the next one runs next tick
+    elif canary.paused and not (step is not None and step.pause is not None):
+        pass  # paused by the analysis (onInconclusive: Pause): only a person moves it on
     elif step is None:
         _finish_promotion(draft, spec, candidate, canary, ready=ready)
     elif step.set_weight is not None:
@@ -543,7 +545,10 @@ def _advance_pause(
     started = canary.step_started_at or draft.now
     left = seconds - (draft.now - started).total_seconds()
     if left > 0:
-        _note(draft, canary, f"pausing, {left:.0f}s left")
+        # The end time, not the seconds left: the message (and status) stays the same all
+        # pause long instead of being rewritten every tick.
+        until = (started + timedelta(seconds=seconds)).strftime("%H:%M:%SZ")
+        _note(draft, canary, f"pausing until {until}")
         draft.waits.append(left)
         return
     passed = _passed_since(canary, started)

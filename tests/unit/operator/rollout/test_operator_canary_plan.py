@@ -366,6 +366,16 @@ CASES = [
         "AnalysisInconclusive",
     ),
     (
+        "paused-by-the-analysis-holds-a-set-weight-step",
+        PAUSE_ON_INCONCLUSIVE,
+        status(canary(2, 20, paused=True)),
+        world(),
+        NOW,
+        ("Canary", 2, 20),
+        [],
+        None,
+    ),
+    (
         "unreadable-metrics-are-inconclusive",
         SPEC,
         status(canary(1, 20)),
@@ -550,3 +560,11 @@ def test_requeue_follows_the_pause_and_the_next_window():
     assert pausing.requeue_after == 5
     mid_window = status(canary(1, 20, analysis=AnalysisStatus(last_window_at=NOW)))
     assert plan(SPEC, mid_window, world(), NOW + timedelta(seconds=7)).requeue_after == 3
+
+
+def test_replanning_a_pause_changes_nothing():
+    """Level-triggered: after a tick's status is written, the next tick plans nothing new."""
+    first = plan(SPEC, status(canary(1, 20)), world(), NOW + timedelta(seconds=10))
+    again = plan(SPEC, first.status, world(), NOW + timedelta(seconds=11))
+    assert again.actions == () and again.status == first.status
+    assert first.status.canary.message == "pausing until 12:00:30Z"
