@@ -403,3 +403,77 @@ def test_missing_route_holds_the_canary_and_says_why():
     c = w.canary()
     assert c.weight == 0 and "not found" in c.message
     assert "not found" in w.condition("Reconciling").message
+
+
+class DownMetrics(FakeMetrics):
+    def query(self, **kw):
+        from modelpilot.operator.analysis.errors import MetricsUnavailable
+
+        raise MetricsUnavailable("no v2 pod in ml answered /metrics")
+
+
+def test_unreachable_metrics_are_inconclusive_windows_not_crashes():
+    w = Walk()
+    w.start_canary()
+    w.ready("v2")
+    w.metrics = DownMetrics()
+    w.ticks(4, seconds=2)
+    c = w.canary()
+    assert c.analysis.inconclusive >= 1 and c.step_index == 1
+    assert "metrics unavailable: no v2 pod" in c.analysis.windows[0].message
+
+
+def test_default_metrics_source_follows_the_spec():
+    from modelpilot.api.spec import Analysis
+    from modelpilot.operator.analysis.pods import PodsMetricsSource
+    from modelpilot.operator.analysis.prometheus import PrometheusMetricsSource
+    from modelpilot.operator.live import DefaultMetrics
+
+    sources = DefaultMetrics()
+    try:
+        assert isinstance(sources(Analysis()), PodsMetricsSource)
+        prometheus = Analysis(metricsSource={"prometheus": {"address": "http://prom:9090"}})
+        assert isinstance(sources(prometheus), PrometheusMetricsSource)
+    finally:
+        sources.close()
+
+
+def test_route_clients_translate_the_operators_errors():
+    from modelpilot.operator.errors import ApiError
+    from modelpilot.operator.route_clients import ClusterCustomObjects, ClusterDeployments
+    from modelpilot.operator.routers.clients import ObjectRef
+    from modelpilot.operator.routers.errors import RouteConflict, RouteNotFound, RouterSpecError
+
+    cluster = FakeCluster()
+    ref = ObjectRef(
+        group="gateway.networking.k8s.io", version="v1", plural="httproutes", namespace=NS, name="r"
+    )
+    objects = ClusterCustomObjects(cluster)
+    with pytest.raises(RouteNotFound):
+        objects.get(ref)
+    cluster.create("HTTPRoute", NS, {"metadata": {"name": "r"}, "spec": {"rules": []}})
+    stale = objects.get(ref)
+    objects.replace(ref, {**stale, "spec": {"rules": [{}]}})
+    with pytest.raises(RouteConflict):
+        objects.replace(ref, stale)
+
+    class Refusing(FakeCluster):
+        def replace(self, *a, **kw):
+            raise ApiError("HTTPRoute r is invalid", status=422)
+
+    refusing = Refusing()
+    refusing.create("HTTPRoute", NS, {"metadata": {"name": "r"}})
+    with pytest.raises(RouterSpecError):
+        ClusterCustomObjects(refusing).replace(ref, refusing.get("HTTPRoute", NS, "r"))
+    v1beta1 = ObjectRef(
+        group="networking.istio.io",
+        version="v1beta1",
+        plural="virtualservices",
+        namespace=NS,
+        name="x",
+    )
+    with pytest.raises(RouterSpecError):
+        objects.get(v1beta1)
+    deployments = ClusterDeployments(cluster)
+    with pytest.raises(RouteNotFound):
+        deployments.get_replicas(NS, "iris-v9")
