@@ -151,7 +151,8 @@ def version_skew(trained: LibraryVersions, running: LibraryVersions) -> list[str
         if field == "python":
             a, b = ".".join(a.split(".")[:2]), ".".join(b.split(".")[:2])
         if a != b:
-            out.append(f"{field} trained {getattr(trained, field)}, running {getattr(running, field)}")
+            trained_v, running_v = getattr(trained, field), getattr(running, field)
+            out.append(f"{field} trained {trained_v}, running {running_v}")
     return out
 
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 REQUESTS_TOTAL = "modelpilot_requests_total"  # counter {model, version, protocol, code}
 REQUEST_DURATION = "modelpilot_request_duration_seconds"  # histogram {model, version, protocol}
-PREDICTIONS_TOTAL = "modelpilot_predictions_total"  # counter {model, version, class} (classification)
+# counter {model, version, class}, classification only
+PREDICTIONS_TOTAL = "modelpilot_predictions_total"
 PREDICTION_VALUE = "modelpilot_prediction_value"  # histogram {model, version} (regression)
 
 LABEL_MODEL = "model"
