@@ -19,8 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
-from kube import REPO, Kubectl
+import yaml
+from kube import REPO, Kubectl, wait_for
+from operator_harness import EXAMPLES, Story
 
+CANARY = yaml.safe_load((EXAMPLES / "canary" / "iris-canary.yaml").read_text())
 ROW = [[5.1, 3.5, 1.4, 0.2]]
 VERSION_HEADER = "modelpilot-model-version"
 
@@ -207,3 +210,15 @@ def run_cli(kube: dict[str, str], *args: str) -> subprocess.CompletedProcess[str
         timeout=60,
         check=False,
     )
+
+
+def canary_status(story: Story) -> dict:
+    return story.status().get("canary") or {}
+
+
+def wait_canary(story: Story, what: str, predicate, timeout: float = 120) -> dict:
+    def probe() -> dict | None:
+        c = canary_status(story)
+        return c if c and predicate(c) else None
+
+    return wait_for(probe, timeout=timeout, interval=0.2, what=what)

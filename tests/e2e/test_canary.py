@@ -16,14 +16,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
-from canary_harness import LoadGenerator, endpoint_mix, run_cli, service_targets
+from canary_harness import (
+    CANARY,
+    LoadGenerator,
+    canary_status,
+    endpoint_mix,
+    run_cli,
+    service_targets,
+    wait_canary,
+)
 from kube import Kubectl, wait_for
 from operator_harness import EXAMPLES, OperatorProcess, Story, install_crd
 
 pytestmark = pytest.mark.e2e
-
-CANARY = yaml.safe_load((EXAMPLES / "canary" / "iris-canary.yaml").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -61,18 +66,6 @@ def with_params(doc: dict, **params: object) -> dict:
     doc = copy.deepcopy(doc)
     doc["spec"]["training"]["params"] = {**doc["spec"]["training"]["params"], **params}
     return doc
-
-
-def canary_status(story: Story) -> dict:
-    return story.status().get("canary") or {}
-
-
-def wait_canary(story: Story, what: str, predicate, timeout: float = 120) -> dict:
-    def probe() -> dict | None:
-        c = canary_status(story)
-        return c if c and predicate(c) else None
-
-    return wait_for(probe, timeout=timeout, interval=0.2, what=what)
 
 
 def serve_v1(story: Story, doc: dict) -> None:
@@ -248,10 +241,11 @@ def test_operator_killed_mid_canary_resumes_at_the_same_step_and_weights(
         time.sleep(2)
         resumed = canary_status(story)
         # Same step, same start: the pause is not restarted by the restart.
+        mix = endpoint_mix(kubectl, namespace, "iris", "iris")
         assert resumed["stepIndex"] in (1, 2, 3)
         if resumed["stepIndex"] == 1:
             assert resumed["stepStartedAt"] == in_pause["stepStartedAt"]
-        assert endpoint_mix(kubectl, namespace, "iris", "iris") == {"v1": 2, "v2": 1}
+            assert resumed["weight"] == 20 and mix == {"v1": 2, "v2": 1}
 
         moved = wait_canary(story, "weight 80", lambda c: c.get("weight") == 80, timeout=60)
         operator.kill()  # right after the weight changed

@@ -17,10 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from canary_harness import run_cli
+from canary_harness import CANARY, run_cli, wait_canary
 from kube import Kubectl, cache_dir, wait_for
 from operator_harness import EXAMPLES, OperatorProcess, Story, install_crd
-from test_canary import CANARY, wait_canary
 
 pytestmark = pytest.mark.e2e
 
