@@ -216,6 +216,32 @@ def test_route_weights_follow_the_steps_return_on_abort_and_keep_other_rules(
         what="VirtualService on v2",
     )
 
+    # One more Istio canary (v3 beside the new stable v2), aborted: back to v2 alone.
+    kubectl(
+        "annotate", "mdep", "iris-mesh", "-n", namespace, "--overwrite",
+        "modelpilot.dev/retrain-requested-at=mesh-test-2",
+    )  # fmt: skip
+    wait_canary(
+        mesh,
+        "v3 at 20%",
+        lambda c: c.get("revision") == "v3" and c.get("weight") == 20,
+        timeout=300,
+    )
+    wait_for(
+        lambda: (
+            virtual_service_weights(kubectl, namespace) == {"iris-mesh-v2": 80, "iris-mesh-v3": 20}
+        ),
+        timeout=30,
+        what="VirtualService 80/20 between v2 and v3",
+    )
+    assert run_cli(kube, "abort", "iris-mesh", "-n", namespace).returncode == 0
+    mesh.wait_phase("RolledBack", timeout=60)
+    wait_for(
+        lambda: virtual_service_weights(kubectl, namespace) == {"iris-mesh-v2": 100},
+        timeout=30,
+        what="VirtualService back to v2",
+    )
+
     route = kubectl.json("get", "httproute", "iris-gw", "-n", namespace)
     assert route["spec"]["rules"][1] == other_rule
     assert route["spec"]["hostnames"] == ["models.example.com"]
