@@ -59,7 +59,8 @@ def module_files(module: str, version: str, files: tuple[str, ...]) -> list[Path
 
 @pytest.fixture(scope="module")
 def mesh_crds(kubectl: Kubectl) -> None:
-    install_crd(kubectl)
+    """The Gateway API's HTTPRoute and Istio's CRDs (a test asks for it by name, so it holds
+    with any `operator` fixture, e.g. the in-cluster one of test_install_operator_scenarios)."""
     for module in (GATEWAY_API, ISTIO_API):
         for path in module_files(*module):
             kubectl("apply", "--server-side", "--force-conflicts", "-f", str(path), timeout=180)
@@ -69,8 +70,9 @@ def mesh_crds(kubectl: Kubectl) -> None:
 
 @pytest.fixture
 def operator(
-    mesh_crds: None, namespace: str, kube: dict[str, str], tmp_path: Path
+    kubectl: Kubectl, namespace: str, kube: dict[str, str], tmp_path: Path
 ) -> Iterator[OperatorProcess]:
+    install_crd(kubectl)
     process = OperatorProcess(namespace, kube, tmp_path / "operator.log")
     process.start()
     yield process
@@ -156,7 +158,7 @@ def virtual_service_weights(kubectl: Kubectl, namespace: str) -> dict[str, int]:
 
 
 def test_route_weights_follow_the_steps_return_on_abort_and_keep_other_rules(
-    operator, kubectl, namespace, kube
+    mesh_crds, operator, kubectl, namespace, kube
 ):
     gw = Story(kubectl, namespace, name="iris-gw")
     mesh = Story(kubectl, namespace, name="iris-mesh")
