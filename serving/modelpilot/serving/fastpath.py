@@ -7,7 +7,9 @@ an exact-string lookup dispatches straight to the same service methods the FastA
 call, with the same body limit, metrics and error mapping (`error_handlers.error_response`).
 Everything else — other names (404), health, metadata, /metrics, OpenAPI — goes through
 FastAPI as declared in routes.py. The middleware also stamps every response with the
-model's version and digest headers.
+model's version and digest headers, and while draining after SIGTERM adds
+`Connection: close`, so clients holding keep-alive connections move to other pods instead of
+finding this one gone mid-request.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from .service import InferenceService
 
 Handler = Callable[[bytes], Awaitable[bytes]]
 _JSON = (b"content-type", b"application/json")
+_CLOSE = (b"connection", b"close")
 
 
 class FastPathMiddleware:
@@ -49,10 +52,12 @@ class FastPathMiddleware:
         if not headers:  # not started: no version to stamp, no fast path yet
             await self.app(scope, receive, send)
             return
+        if self.service.draining:
+            headers = [*headers, _CLOSE]
         if scope["method"] == "POST":
             route = self._hot_routes().get(scope["path"])
             if route is not None:
-                await self._infer(route, scope, receive, send)
+                await self._infer(route, scope, receive, send, headers)
                 return
 
         async def send_with_headers(message: Any) -> None:
@@ -63,7 +68,7 @@ class FastPathMiddleware:
         await self.app(scope, receive, send_with_headers)
 
     async def _infer(self, route: tuple[str, Handler], scope: Any, receive: Any,
-                     send: Any) -> None:
+                     send: Any, headers: list[tuple[bytes, bytes]]) -> None:
         protocol, handler = route
         service = self.service
         try:
@@ -76,8 +81,7 @@ class FastPathMiddleware:
         await send({
             "type": "http.response.start",
             "status": status,
-            "headers": [_JSON, (b"content-length", str(len(content)).encode()),
-                        *service.response_headers],
+            "headers": [_JSON, (b"content-length", str(len(content)).encode()), *headers],
         })
         await send({"type": "http.response.body", "body": content})
 
