@@ -38,6 +38,9 @@ class Target:
 class LoadGenerator:
     """Sends POST /v1/models/MODEL:predict to `targets()`, refreshed every `refresh` seconds.
 
+    The refresh plays kube-proxy: it must follow an endpoint's removal well within the
+    server's drain (2 s of still answering after SIGTERM), as a real data plane does.
+
     `outcomes[(version, outcome)]` counts "ok" (200 from the expected version), "http-NNN",
     "wrong-version" and "error" (connection refused, timeout ...). Use as a context manager.
     """
@@ -51,7 +54,7 @@ class LoadGenerator:
         threads: int = 2,
         max_requests: int = 15000,
         max_seconds: float = 300.0,
-        refresh: float = 1.0,
+        refresh: float = 0.3,
         seed: int = 0,
     ) -> None:
         self._targets_of = targets

@@ -162,7 +162,11 @@ def test_slow_candidate_is_rolled_back_and_stable_answers_every_request(
     assert status["candidate"]["state"] == "RolledBack"
     assert status["canary"]["weight"] == 0 and status["canary"]["analysis"]["failures"] == 2
     wait_for(lambda: story.names("deployments") == ["iris-v1"], timeout=60, what="canary gone")
-    assert endpoint_mix(kubectl, namespace, "iris", "iris") == {"v1": 1}
+    wait_for(
+        lambda: endpoint_mix(kubectl, namespace, "iris", "iris") == {"v1": 1},
+        timeout=30,
+        what="only v1 endpoints",
+    )
 
     report = run_cli(kube, "status", "iris", "-n", namespace)
     assert report.returncode == 0, report.stderr
@@ -281,7 +285,11 @@ def test_new_spec_mid_canary_supersedes_it(operator, story, kubectl, namespace, 
     with LoadGenerator(service_targets(kubectl, namespace, "iris", "iris"), rate=30) as load:
         story.apply(with_params(doc, n_estimators=25))
         wait_canary(story, "v2 paused", lambda c: c.get("paused"), timeout=300)
-        assert endpoint_mix(kubectl, namespace, "iris", "iris") == {"v1": 1, "v2": 1}
+        wait_for(
+            lambda: endpoint_mix(kubectl, namespace, "iris", "iris") == {"v1": 1, "v2": 1},
+            timeout=30,
+            what="1 v1 + 1 v2 endpoints",
+        )
 
         story.apply(with_params(doc, n_estimators=27))
         wait_for(
