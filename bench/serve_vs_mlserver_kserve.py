@@ -76,14 +76,15 @@ class Model:
 
 
 def build_models(names: list[str]) -> list[Model]:
+    from sklearn.datasets import load_iris, make_classification
+    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+
     from modelpilot.api.bundle import (
         BundleMetadata,
         FeatureSchema,
         running_versions,
         write_bundle,
     )
-    from sklearn.datasets import load_iris, make_classification
-    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 
     out = []
     for name in names:

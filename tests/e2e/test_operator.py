@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 from kube import Kubectl, wait_for
-from modelpilot.api.bundle import load_bundle
 from operator_harness import EXAMPLES, OperatorProcess, Story, install_crd, post_json
+
+from modelpilot.api.bundle import load_bundle
 
 pytestmark = pytest.mark.e2e
 

@@ -10,8 +10,9 @@ import json
 import pytest
 import yaml
 from kube import Kubectl
-from modelpilot.api.status import dump_status, parse_status
 from operator_harness import EXAMPLES, install_crd
+
+from modelpilot.api.status import dump_status, parse_status
 
 pytestmark = pytest.mark.e2e
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 from itertools import pairwise
 from typing import Any, Literal
 
-from modelpilot.api.duration import DURATION_PATTERN, parse_duration
-from modelpilot.api.metrics import BOUNDED_METRICS, METRICS, metric_info
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
+
+from modelpilot.api.duration import DURATION_PATTERN, parse_duration
+from modelpilot.api.metrics import BOUNDED_METRICS, METRICS, metric_info
 
 
 class SpecModel(BaseModel):

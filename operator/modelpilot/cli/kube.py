@@ -21,6 +21,7 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
 def connect(args: argparse.Namespace) -> tuple[Any, str]:
     """(KubernetesCluster, namespace), resolved as kubectl would."""
     from kubernetes import client, config
+
     from modelpilot.operator.cluster import KubernetesCluster
 
     namespace = args.namespace

@@ -35,6 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     namespaces = tuple(args.namespace) or settings.watch_namespaces
 
     import kopf
+
     import modelpilot.operator.handlers  # noqa: F401  (registers the handlers)
 
     kopf.configure(verbose=args.verbose)

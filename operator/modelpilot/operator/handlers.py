@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import kopf
+
 from modelpilot.api import names
 from modelpilot.operator.cluster import KubernetesCluster
 from modelpilot.operator.live import DefaultMetrics

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from modelpilot.api import names
 from modelpilot.api.spec import ModelDeploymentSpec, parse_spec
 from modelpilot.api.status import ModelDeploymentStatus, dump_status, parse_status
@@ -25,7 +27,6 @@ from modelpilot.operator.objects import Owner
 from modelpilot.operator.observe import observe
 from modelpilot.operator.rollout import InvalidSpec, Plan, plan
 from modelpilot.operator.settings import Settings
-from pydantic import ValidationError
 
 log = logging.getLogger("modelpilot.operator")
 

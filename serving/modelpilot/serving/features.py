@@ -15,6 +15,7 @@ from itertools import chain
 from typing import Any
 
 import numpy as np
+
 from modelpilot.api.bundle import FeatureSchema
 
 from .errors import InvalidInput, MalformedRequest, PayloadTooLarge

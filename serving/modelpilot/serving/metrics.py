@@ -10,10 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from modelpilot.api import serving_metrics as names
-from modelpilot.api.metrics import Task
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+from modelpilot.api import serving_metrics as names
+from modelpilot.api.metrics import Task
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 

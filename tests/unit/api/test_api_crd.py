@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from modelpilot.api.spec import BOUNDED_METRICS, parse_spec
 from modelpilot.api.status import (
     AnalysisStatus,

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from operator_fakes import FakeCluster
+
 from modelpilot.api import names
 from modelpilot.api.status import parse_status
 from modelpilot.api.summary import TrainingSummary
@@ -20,7 +22,6 @@ from modelpilot.operator.analysis.source import Sample
 from modelpilot.operator.reconcile import tick
 from modelpilot.operator.rollout import check_transition
 from modelpilot.operator.settings import Settings
-from operator_fakes import FakeCluster
 
 NS, NAME = "ml", "iris"
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)

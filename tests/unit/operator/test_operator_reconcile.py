@@ -10,13 +10,14 @@ import copy
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from operator_fakes import FakeCluster
+
 from modelpilot.api import names
 from modelpilot.api.status import parse_status
 from modelpilot.api.summary import TrainingSummary
 from modelpilot.operator.reconcile import tick
 from modelpilot.operator.rollout import check_transition
 from modelpilot.operator.settings import Settings
-from operator_fakes import FakeCluster
 
 NS, NAME = "ml", "iris"
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)

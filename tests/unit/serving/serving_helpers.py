@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import uvicorn
+
 from modelpilot.api.bundle import BundleMetadata, FeatureSchema, running_versions, write_bundle
 from modelpilot.serving.app import create_app
 from modelpilot.serving.server import build_config

@@ -7,6 +7,7 @@ import asyncio
 import httpx
 import numpy as np
 import pytest
+
 from modelpilot.serving.batching import MicroBatcher
 from modelpilot.serving.errors import PredictionFailed
 from modelpilot.serving.model import Prediction

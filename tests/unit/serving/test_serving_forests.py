@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from modelpilot.serving.forests import forest_predictor
-from modelpilot.serving.model import _limit_inner_parallelism
 from sklearn.datasets import make_classification, make_regression
 from sklearn.ensemble import (
     ExtraTreesClassifier,
@@ -14,6 +12,9 @@ from sklearn.ensemble import (
     RandomForestClassifier,
     RandomForestRegressor,
 )
+
+from modelpilot.serving.forests import forest_predictor
+from modelpilot.serving.model import _limit_inner_parallelism
 
 
 @pytest.mark.parametrize(

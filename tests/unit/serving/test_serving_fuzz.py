@@ -10,6 +10,7 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from modelpilot.serving.v2 import DATATYPES
 
 scalars = st.one_of(

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import httpx
-from modelpilot.api import serving_metrics as names
 from prometheus_client.parser import text_string_to_metric_families
 from serving_helpers import running
+
+from modelpilot.api import serving_metrics as names
 
 
 def samples(url: str) -> dict[tuple[str, frozenset], float]:

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from serving_helpers import Bundle
+
 from modelpilot.api.bundle import METADATA_FILE, MODEL_FILE
 from modelpilot.serving.app import create_app
 from modelpilot.serving.settings import Settings, SettingsError, parse_settings
-from serving_helpers import Bundle
 
 
 def serve(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from modelpilot.api.summary import TrainingSummary, decode
 from modelpilot.trainer.__main__ import main
 

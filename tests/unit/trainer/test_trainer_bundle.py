@@ -8,6 +8,9 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pytest
+from sklearn.datasets import load_diabetes
+from sklearn.model_selection import train_test_split
+
 from modelpilot.api.bundle import (
     METADATA_FILE,
     MODEL_FILE,
@@ -19,8 +22,6 @@ from modelpilot.api.bundle import (
     write_bundle,
 )
 from modelpilot.api.metrics import metrics_for
-from sklearn.datasets import load_diabetes
-from sklearn.model_selection import train_test_split
 
 
 class CreatesMarkerWhenUnpickled:

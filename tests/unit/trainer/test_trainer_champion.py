@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from modelpilot.api.bundle import METADATA_FILE, load_bundle
 from sklearn.datasets import load_breast_cancer, load_diabetes
 from sklearn.metrics import accuracy_score, root_mean_squared_error
 from sklearn.model_selection import train_test_split
+
+from modelpilot.api.bundle import METADATA_FILE, load_bundle
 
 
 def _spec(estimator: str, params: dict | None = None, **evaluation) -> dict:

@@ -8,6 +8,7 @@ import fsspec
 import numpy as np
 import pandas as pd
 import pytest
+
 from modelpilot.api.bundle import load_bundle
 from modelpilot.api.spec import Dataset
 from modelpilot.trainer.datasets import BUILTIN, load_dataset

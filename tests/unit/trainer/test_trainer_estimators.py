@@ -7,6 +7,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+
 from modelpilot.api import names
 from modelpilot.api.bundle import load_bundle
 from modelpilot.api.metrics import Task

@@ -10,6 +10,9 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sklearn import metrics
+from sklearn.datasets import load_breast_cancer, load_wine
+
 from modelpilot.api.metrics import Task, metrics_for
 from modelpilot.trainer.evaluation import (
     PREDICT_IS_ARGMAX_PROBA,
@@ -17,8 +20,6 @@ from modelpilot.trainer.evaluation import (
     label_metrics,
     predict_classes,
 )
-from sklearn import metrics
-from sklearn.datasets import load_breast_cancer, load_wine
 
 
 @settings(max_examples=200, deadline=None)

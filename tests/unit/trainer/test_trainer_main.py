@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+
 from modelpilot.api import names
 from modelpilot.api.bundle import load_bundle
 from modelpilot.api.summary import MAX_BYTES, decode

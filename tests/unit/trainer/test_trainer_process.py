@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+
 from modelpilot.api import names
 from modelpilot.api.bundle import load_bundle
 from modelpilot.api.summary import decode

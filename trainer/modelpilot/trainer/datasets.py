@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+
 from modelpilot.api.spec import Dataset
 from modelpilot.trainer.errors import DataError, SpecError
 

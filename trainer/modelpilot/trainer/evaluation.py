@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from modelpilot.api.metrics import Task
 from modelpilot.trainer.errors import TrainingError
 from modelpilot.trainer.fitting import distinct_warnings

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+
 from modelpilot.trainer.errors import SpecError, TrainingError
 
 

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
+
 from modelpilot.api.spec import Evaluation, Training
 from modelpilot.trainer.errors import SpecError
-from pydantic import ValidationError
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
+
 from modelpilot.api.spec import PreprocessingStep
 from modelpilot.trainer.errors import DataError, SpecError
 from modelpilot.trainer.estimators import instantiate, resolve_class

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+
 from modelpilot.api.bundle import (
     MODEL_FILE,
     BundleError,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
+
 from modelpilot.api.metrics import Task
 from modelpilot.trainer.datasets import LoadedData, fingerprint
 from modelpilot.trainer.errors import DataError

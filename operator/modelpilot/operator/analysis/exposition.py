@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from modelpilot.api import serving_metrics as names
 from modelpilot.operator.analysis.counts import Counts, code_class, per_bucket
-from prometheus_client.parser import text_string_to_metric_families
 
 _REQUESTS = names.REQUESTS_TOTAL
 _LATENCY_BUCKET = names.REQUEST_DURATION + "_bucket"

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import httpx
+
 from modelpilot.api.names import SERVING_PORT
 from modelpilot.operator.analysis.counts import Counts, Snapshot, total, window
 from modelpilot.operator.analysis.errors import MetricsUnavailable

@@ -16,6 +16,7 @@ from string import Template
 from typing import Any
 
 import httpx
+
 from modelpilot.api import serving_metrics as names
 from modelpilot.operator.analysis.counts import Counts, Snapshot, code_class, per_bucket
 from modelpilot.operator.analysis.errors import MetricsSpecError, MetricsUnavailable

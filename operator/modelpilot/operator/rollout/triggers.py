@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from croniter import croniter
+
 from modelpilot.api import names
 from modelpilot.api.spec import ModelDeploymentSpec
 from modelpilot.api.status import CandidateState, ModelDeploymentStatus, Trigger

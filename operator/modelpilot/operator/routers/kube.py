@@ -13,6 +13,7 @@ from typing import Any
 
 from kubernetes.client import AppsV1Api, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
+
 from modelpilot.operator.routers.clients import DeploymentReplicas, ObjectRef
 from modelpilot.operator.routers.errors import (
     RouteConflict,

@@ -10,6 +10,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from pydantic import ValidationError
+
 from modelpilot.api.spec import TrafficRouter as TrafficRouterSpec
 from modelpilot.operator.routers.clients import CustomObjects, Deployments
 from modelpilot.operator.routers.errors import RouterSpecError
@@ -17,7 +19,6 @@ from modelpilot.operator.routers.gateway_api import GatewayAPIRouter
 from modelpilot.operator.routers.istio import IstioRouter
 from modelpilot.operator.routers.replicas import ReplicasRouter
 from modelpilot.operator.routers.router import TrafficRouter
-from pydantic import ValidationError
 
 T = TypeVar("T")
 

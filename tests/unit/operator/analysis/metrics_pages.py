@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from modelpilot.api import serving_metrics as names
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+from modelpilot.api import serving_metrics as names
 
 
 def render_metrics(

@@ -4,6 +4,7 @@ import math
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from modelpilot.operator.analysis import Counts, Snapshot, window
 from modelpilot.operator.analysis.counts import code_class, per_bucket
 

@@ -2,6 +2,7 @@ import math
 
 import pytest
 from metrics_pages import render_metrics
+
 from modelpilot.api.serving_metrics import DURATION_BUCKETS
 from modelpilot.operator.analysis import parse_metrics
 

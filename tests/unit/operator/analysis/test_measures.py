@@ -3,6 +3,7 @@
 import math
 
 import pytest
+
 from modelpilot.operator.analysis import (
     Counts,
     client_error_rate,

@@ -5,6 +5,7 @@ import json
 import httpx
 import pytest
 from metrics_pages import render_metrics
+
 from modelpilot.operator.analysis import MetricsSource, MetricsUnavailable, Snapshot
 from modelpilot.operator.analysis.pods import PodsMetricsSource
 

@@ -4,6 +4,7 @@ import math
 
 import httpx
 import pytest
+
 from modelpilot.operator.analysis import MetricsSpecError, MetricsUnavailable
 from modelpilot.operator.analysis.prometheus import (
     PrometheusMetricsSource,

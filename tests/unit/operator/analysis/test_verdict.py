@@ -2,6 +2,7 @@ import dataclasses
 import math
 
 import pytest
+
 from modelpilot.api.spec import Analysis
 from modelpilot.operator.analysis import Counts, Limits, VerdictKind, evaluate
 

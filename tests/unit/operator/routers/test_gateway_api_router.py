@@ -1,6 +1,7 @@
 import copy
 
 import pytest
+
 from modelpilot.operator.routers import RouteConflict, RouterSpecError, RouteTarget, Weights
 from modelpilot.operator.routers.clients import ObjectRef
 from modelpilot.operator.routers.gateway_api import GatewayAPIRouter

@@ -1,4 +1,5 @@
 import pytest
+
 from modelpilot.operator.routers import RouteNotFound, RouterSpecError, RouteTarget, Weights
 from modelpilot.operator.routers.clients import ObjectRef
 from modelpilot.operator.routers.istio import IstioRouter

@@ -2,6 +2,7 @@
 
 import pytest
 from kubernetes.client.exceptions import ApiException
+
 from modelpilot.operator.routers import RouteConflict, RouteNotFound, RouterSpecError
 from modelpilot.operator.routers.clients import ObjectRef
 from modelpilot.operator.routers.kube import KubeCustomObjects, KubeDeployments

@@ -1,4 +1,5 @@
 import pytest
+
 from modelpilot.operator.routers import ReplicaSplit, replica_split
 
 

@@ -1,4 +1,5 @@
 import pytest
+
 from modelpilot.operator.routers import RouteNotFound, RouteTarget, Weights
 from modelpilot.operator.routers.clients import DeploymentReplicas
 from modelpilot.operator.routers.memory import MemoryDeployments

@@ -1,4 +1,5 @@
 import pytest
+
 from modelpilot.api.spec import TrafficRouter as TrafficRouterSpec
 from modelpilot.operator.routers import ROUTERS, RouterClients, RouterSpecError, router_for
 from modelpilot.operator.routers.gateway_api import GatewayAPIRouter
