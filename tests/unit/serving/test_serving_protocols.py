@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import numpy as np
 import pytest
+
 from modelpilot.api.names import HEADER_MODEL_SHA256, HEADER_MODEL_VERSION
 
 
@@ -155,3 +156,29 @@ def test_openapi_documents_the_request_bodies(iris_server):
     assert v1_body["content"]["application/json"]["schema"]["required"] == ["instances"]
     v2_body = paths["/v2/models/{name}/infer"]["post"]["requestBody"]
     assert v2_body["content"]["application/json"]["schema"]["required"] == ["inputs"]
+
+
+def test_string_class_labels_travel_as_strings_and_bytes(tmp_path):
+    from serving_helpers import make_bundle, running
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = load_iris(return_X_y=True)
+    labels = np.array(["setosa", "versicolor", "virginica"])[y]
+    model = LogisticRegression(max_iter=500).fit(X, labels)
+    bundle = make_bundle(tmp_path, model, X, name="flowers", task="classification")
+    rows = X[::25]
+    with running(bundle.settings()) as (url, _):
+        v1 = httpx.post(f"{url}/v1/models/flowers:predict", json={"instances": rows.tolist()})
+        assert v1.json()["predictions"] == model.predict(rows).tolist()
+        body = {"inputs": [{"name": "x", "shape": list(rows.shape), "datatype": "FP64",
+                            "data": rows.reshape(-1).tolist()}],
+                "outputs": [{"name": "predict"}, {"name": "predict_proba"}]}
+        predict, proba = httpx.post(f"{url}/v2/models/flowers/infer", json=body).json()["outputs"]
+        assert predict["datatype"] == "BYTES"
+        assert predict["data"] == model.predict(rows).tolist()
+        assert proba["data"] == model.predict_proba(rows).reshape(-1).tolist()
+        metadata = httpx.get(f"{url}/v2/models/flowers").json()
+        assert metadata["outputs"][0]["datatype"] == "BYTES"
+        assert metadata["parameters"]["classes"] == ["setosa", "versicolor", "virginica"]
+        assert 'class="virginica"' in httpx.get(f"{url}/metrics").text
