@@ -651,14 +651,14 @@ def _finish_promotion(
     the old Deployment is removed. Mesh routers: the route carries 100 % to the canary first;
     the old backend and Deployment go once it does.
     """
+    if not ready:  # as for any weight: the pods first
+        _note(draft, canary, f"promoting: waiting for {spec.serving.replicas} Ready canary pods")
+        return
     if canary.weight != 100:
         canary = canary.model_copy(update={"weight": 100})
         draft.update(canary=canary)
         if not canary_math.uses_replicas(spec):
             _keep_route_at(draft, spec, 100)
-    if not ready:
-        _note(draft, canary, f"promoting: waiting for {spec.serving.replicas} Ready canary pods")
-        return
     if not canary_math.uses_replicas(spec) and draft.world.route_weights != Weights.CANARY_ONLY:
         _note(draft, canary, "promoting: waiting for the route to carry 100% to the canary")
         draft.waits.append(REQUEUE_NEXT_STEP)
