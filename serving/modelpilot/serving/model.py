@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from modelpilot.api.bundle import BundleError, BundleMetadata, FeatureSchema, load_bundle
 
+from .ensembles import FastPredictor, fast_predictor
 from .errors import ModelLoadError, ModelNotReady, PredictionFailed
-from .forests import ForestPredictor, forest_predictor
 
 if TYPE_CHECKING:
     import numpy as np
@@ -47,7 +47,7 @@ class SklearnModel:
         self.expected_sha256 = expected_sha256
         self._version_override = version
         self._estimator: Any = None
-        self._forest: ForestPredictor | None = None
+        self._fast: FastPredictor | None = None
         self._metadata: BundleMetadata | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -83,11 +83,11 @@ class SklearnModel:
                 f"lists {bundle.metadata.features.count}"
             )
         try:
-            self._forest = forest_predictor(estimator)
+            self._fast = fast_predictor(estimator)
         except Exception as exc:  # the fast path is an optimisation, never a reason to fail
-            log.warning("forest fast path unavailable (%s: %s); using predict",
+            log.warning("tree-ensemble fast path unavailable (%s: %s); using predict",
                         type(exc).__name__, exc)
-            self._forest = None
+            self._fast = None
         self._metadata = bundle.metadata
         self._estimator = estimator
 
@@ -142,8 +142,8 @@ class SklearnModel:
         import sklearn
 
         try:
-            if self._forest is not None and features.dtype.kind == "f":
-                predictions, probabilities = self._forest.predict(features, proba=proba)
+            if self._fast is not None and features.dtype.kind == "f":
+                predictions, probabilities = self._fast.predict(features, proba=proba)
                 return Prediction(predictions=predictions, probabilities=probabilities)
             # Inputs were checked finite per request; skip sklearn's second scan.
             with sklearn.config_context(assume_finite=True):
