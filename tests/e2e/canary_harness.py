@@ -224,4 +224,17 @@ def wait_canary(story: Story, what: str, predicate, timeout: float = 120) -> dic
         c = canary_status(story)
         return c if c and predicate(c) else None
 
-    return wait_for(probe, timeout=timeout, interval=0.2, what=what)
+    try:
+        return wait_for(probe, timeout=timeout, interval=0.2, what=what)
+    except AssertionError as error:
+        # Say where the rollout is instead, so a timeout explains itself.
+        status = story.status()
+        candidate = status.get("candidate") or {}
+        reconciling = next(
+            (c for c in status.get("conditions") or [] if c["type"] == "Reconciling"), {}
+        )
+        raise AssertionError(
+            f"{error}; phase {status.get('phase')}, candidate {candidate.get('revision')} "
+            f"{candidate.get('state')} ({candidate.get('message')}), canary "
+            f"{status.get('canary')}, Reconciling: {reconciling.get('message')}"
+        ) from None
