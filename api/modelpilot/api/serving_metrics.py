@@ -23,6 +23,8 @@ DURATION_BUCKETS = (
     0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25,
     0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0,
 )
-# Buckets for regression predictions are data dependent; the server derives them from the
-# holdout's predicted range recorded in the bundle when present, else uses these.
+# Buckets for regression predictions are the same for every version on purpose: canary
+# analysis compares stable's and canary's distributions bucket by bucket (PSI), which only
+# means something when both histograms share their edges. (A bundle records its holdout's
+# prediction range; a per-ModelDeployment bucket setting would be the way to use it.)
 PREDICTION_VALUE_BUCKETS = tuple(float(x) for x in range(-100, 101, 10))
