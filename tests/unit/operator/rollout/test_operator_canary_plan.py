@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from modelpilot.api import names
 from modelpilot.api.spec import parse_spec
 from modelpilot.api.status import (
