@@ -61,6 +61,11 @@ class Agent:
         self.entrypoints: dict[str, list[str]] = {}
         if cfg.entrypoints_file and cfg.entrypoints_file.exists():
             self.entrypoints = yaml.safe_load(cfg.entrypoints_file.read_text()) or {}
+        # What stands in for every image: the project's virtualenv and its (editable) sources.
+        # Pods must see them wherever the clone lives, /tmp included.
+        venv = Path(cfg.venv_bin).resolve().parent
+        project = Path(__file__).resolve().parents[2]
+        self.image_paths: tuple[str, ...] = tuple(dict.fromkeys((str(venv), str(project))))
         self.workers: dict[str, PodWorker] = {}
         self.lock = threading.Lock()
         self.stop = threading.Event()

@@ -43,10 +43,10 @@ def _check(result: int, what: str) -> None:
         raise OSError(err, f"{what}: {os.strerror(err)}")
 
 
-def _mount(source, target, flags):
+def _mount(source, target, flags, label=None):
     _check(
         libc.mount(source and source.encode(), target.encode(), None, flags, None),
-        f"mount {source} on {target}",
+        f"mount {label or source} on {target}",
     )
 
 
@@ -69,15 +69,19 @@ def main() -> None:
             os.close(fd)
         _check(libc.unshare(CLONE_NEWNS | CLONE_NEWUTS), "unshare")
         _mount(None, "/", MS_REC | MS_PRIVATE)
-        for m in plan["mounts"]:
-            source, target = m["source"], m["target"]
-            if os.path.isdir(source):
+        # Open every source before the first mount: a later source below an earlier target
+        # (the project under /tmp, behind the pod's private /tmp) must still be the host's.
+        sources = [(m, os.open(m["source"], os.O_PATH)) for m in plan["mounts"]]
+        for m, fd in sources:
+            target = m["target"]
+            if os.path.isdir(f"/proc/self/fd/{fd}"):
                 os.makedirs(target, exist_ok=True)
             else:
                 os.makedirs(os.path.dirname(target), exist_ok=True)
                 if not os.path.exists(target):
                     open(target, "a").close()
-            _mount(source, target, MS_BIND | MS_REC)
+            _mount(f"/proc/self/fd/{fd}", target, MS_BIND | MS_REC, label=m["source"])
+            os.close(fd)
             if m["read_only"]:
                 _mount(None, target, MS_REMOUNT | MS_BIND | MS_RDONLY)
         socket.sethostname(plan["hostname"])

@@ -275,10 +275,14 @@ def plan_container(
     entrypoints: Mapping[str, object] | None = None,
     default_cwd: str = "/",
     etc_files: Mapping[str, str] | None = None,
+    host_paths: tuple[str, ...] = (),
 ) -> ContainerPlan:
     """Decide how to run `container`: argv, environment, mounts (sorted so parents come first)
     and working directory. `volume_paths` maps each pod volume to its directory on the host;
-    `etc_files` maps files such as /etc/hosts to the pod's own copy (kubelet-managed files)."""
+    `etc_files` maps files such as /etc/hosts to the pod's own copy (kubelet-managed files).
+    `host_paths` (the project's virtualenv and sources, which stand in for the image) stay
+    visible: one that a pod mount would hide — a clone under /tmp behind the pod's private
+    /tmp — is mounted again, read-only, at its own path."""
     name = container["name"]
     command = list(container.get("command") or [])
     args = list(container.get("args") or [])
@@ -317,6 +321,12 @@ def plan_container(
     for target, source in (etc_files or {}).items():
         if not any(m.target == target for m in mounts):
             mounts.append(Mount(source, target, read_only=False))
+    for path in host_paths:
+        hidden = any(
+            PurePosixPath(path).is_relative_to(PurePosixPath(m.target)) for m in mounts
+        )
+        if hidden and not any(m.target == path for m in mounts):
+            mounts.append(Mount(path, path, read_only=True))
     term_path = container.get("terminationMessagePath") or "/dev/termination-log"
     mounts.append(Mount(f"{container_dir}/termination-log", term_path))
     mounts.sort(key=lambda m: len(PurePosixPath(m.target).parts))

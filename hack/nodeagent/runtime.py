@@ -332,6 +332,7 @@ class PodWorker(threading.Thread):
                 netns=self.netns,
                 entrypoints=self.agent.entrypoints,
                 default_cwd=str(self.dir / "tmp"),
+                host_paths=self.agent.image_paths,
                 etc_files={}
                 if self.pod["spec"].get("hostNetwork")
                 else {

@@ -278,3 +278,27 @@ def test_etc_hosts_names_the_pod() -> None:
     )
     assert "10.244.0.7\tweb-1" in hosts
     assert "10.0.0.1\ta\tb" in hosts
+
+
+@pytest.mark.parametrize(
+    ("host_path", "remounted"),
+    [
+        pytest.param("/tmp/clone/.venv", True, id="clone-under-tmp-stays-visible"),
+        pytest.param("/work/main/.venv", False, id="path-no-mount-hides-is-left-alone"),
+        pytest.param("/models/x", True, id="path-under-a-volume-stays-visible"),
+    ],
+)
+def test_project_paths_hidden_by_a_pod_mount_are_mounted_again(
+    host_path: str, remounted: bool
+) -> None:
+    p = plan(
+        {"command": ["python"], "volumeMounts": [{"name": "m", "mountPath": "/models"}]},
+        volume_paths={"m": "/state/vol/m"},
+        host_paths=(host_path,),
+    )
+    again = [m for m in p.mounts if m.target == host_path]
+    assert (again == [Mount(host_path, host_path, read_only=True)]) is remounted
+    if remounted:
+        hiding = next(m for m in p.mounts if host_path.startswith(m.target + "/"))
+        # parents first: the remount must come after the mount that hides it
+        assert p.mounts.index(hiding) < p.mounts.index(again[0])
