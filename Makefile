@@ -10,7 +10,7 @@ export PATH := $(abspath $(VENV))/bin:$(K8S_BIN):$(PATH)
 .PHONY: help prereqs venv lint test test-unit test-e2e k8s-bin cluster-up cluster-down demo clean
 
 help:
-	@echo "make demo          train, gate and serve the iris example on a local cluster"
+	@echo "make demo          train, gate, canary and promote the iris example on a local cluster"
 	@echo "make test          the whole suite: lint, unit and e2e (builds what it needs)"
 	@echo "make test-unit     unit tests only (no cluster)"
 	@echo "make k8s-bin       build kube-apiserver, kubectl, etcd, helm ... into $(K8S_BIN)"

@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
-"""`make demo`: the iris example from `kubectl apply` to a served prediction, on the local cluster.
+"""`make demo`: the iris example from `kubectl apply` to a promoted canary, on the local cluster.
 
 Installs the CRD and RBAC with kubectl, runs the operator as its own ServiceAccount (a token
 from `kubectl create token`, so the RBAC in manifests/rbac is what is exercised), applies
-examples/iris/ to a fresh namespace, shows progress as it happens, and ends with a real
-prediction from the served model and `kubectl get mdep`. `make cluster-up` has run before.
+examples/iris/ to a fresh namespace and follows it to Ready (train, gate, serve). Then it
+applies examples/canary/ — the same model with canary steps — and, while a small load
+generator sends real predictions to the serving pods, follows v2 through training, the gate,
+each canary step and its live analysis windows, to promotion. It ends with a real prediction
+from the served model and `kubectl get mdep`. `make cluster-up` has run before.
 
-    python hack/demo.py [--runs N] [--keep-operator]
+    python hack/demo.py [--runs N] [--keep-operator] [--no-canary]
 
 With --runs N it repeats the apply -> Ready walk N times (fresh namespace each time) and
 prints the p50 of apply -> Job created and apply -> Ready.
@@ -21,8 +24,10 @@ import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
+from collections import Counter
 from pathlib import Path
 
 import yaml
@@ -209,6 +214,111 @@ def _progress_lines(status: dict) -> list[str]:
     return lines
 
 
+class Traffic(threading.Thread):
+    """Real predictions, spread the way Service `iris` spreads them: one request to each
+    Ready serving pod in turn, so the replicas router's pod counts are the traffic weights.
+    Bounded: it stops by itself after `limit_seconds`, and only ever talks to pod IPs."""
+
+    def __init__(self, *, limit_seconds: float = 300) -> None:
+        super().__init__(daemon=True)
+        self.served: Counter[str] = Counter()
+        self.failed: Counter[str] = Counter()
+        self.halt = threading.Event()
+        self.limit_seconds = limit_seconds
+
+    def run(self) -> None:
+        body = json.dumps({"instances": ROWS[:1]}).encode()
+        pods: list[tuple[str, str]] = []
+        refresh_at = start = time.monotonic()
+        while not self.halt.is_set() and time.monotonic() - start < self.limit_seconds:
+            if time.monotonic() >= refresh_at:
+                pods = ready_serving_pods()
+                refresh_at = time.monotonic() + 0.5
+            for ip, version in pods:
+                request = urllib.request.Request(
+                    f"http://{ip}:8080/v1/models/iris:predict",
+                    data=body,
+                    headers={"Content-Type": "application/json"},
+                )
+                try:
+                    with urllib.request.urlopen(request, timeout=5) as response:
+                        self.served[response.headers.get("modelpilot-model-version", "?")] += 1
+                except OSError:
+                    self.failed[version] += 1
+            time.sleep(0.03)
+
+
+def ready_serving_pods() -> list[tuple[str, str]]:
+    """(pod IP, revision) of every Ready serving pod of iris that is not terminating."""
+    selector = "modelpilot.dev/model=iris,modelpilot.dev/component=serving"
+    pods = get_json("get", "pods", "-n", NAMESPACE, "-l", selector)["items"]
+    out = []
+    for pod in pods:
+        conditions = pod.get("status", {}).get("conditions") or []
+        ready = any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+        if ready and pod["status"].get("podIP") and not pod["metadata"].get("deletionTimestamp"):
+            revision = pod["metadata"]["labels"].get("modelpilot.dev/revision", "?")
+            out.append((pod["status"]["podIP"], revision))
+    return out
+
+
+def canary_walk(*, timeout: float = 300) -> dict[str, float]:
+    """Apply the canary example over the serving v1 and follow v2 to promotion."""
+    say(f"kubectl apply -n {NAMESPACE} -f examples/canary/   (same model, now with canary steps)")
+    traffic = Traffic()
+    traffic.start()
+    t0 = time.monotonic()
+    out = kubectl("apply", "-n", NAMESPACE, "-f", str(REPO / "examples/canary")).stdout
+    print("   " + out.strip().replace("\n", "\n   "))
+    print(f"   {DIM}a load generator sends predictions to every Ready serving pod in turn{RESET}")
+    seen: set[str] = set()
+    figures: dict[str, float] = {}
+    try:
+        while time.monotonic() - t0 < timeout:
+            elapsed = time.monotonic() - t0
+            status = get_json("get", "mdep", "iris", "-n", NAMESPACE).get("status") or {}
+            for line in _progress_lines(status) + _canary_lines(status):
+                if line not in seen:
+                    seen.add(line)
+                    print(f"   {elapsed:5.1f}s  {line}")
+            stable = (status.get("stable") or {}).get("revision")
+            if stable == "v2" and status.get("phase") == "Serving":
+                figures["promoted"] = elapsed
+                break
+            if status.get("phase") in {"RolledBack", "Rejected", "Failed"}:
+                sys.exit(f"the canary did not promote: phase {status.get('phase')}; "
+                         f"see `modelpilot status iris -n {NAMESPACE}`")
+            time.sleep(0.3)
+        else:
+            sys.exit(f"v2 not promoted after {timeout}s; see {DEMO_DIR / 'operator.log'}")
+        time.sleep(1)  # a last second of traffic on v2 alone
+    finally:
+        traffic.halt.set()
+        traffic.join(timeout=10)
+    served = ", ".join(f"{v}: {n}" for v, n in sorted(traffic.served.items()))
+    failed = sum(traffic.failed.values())
+    print(f"   traffic during the rollout: {served}; failed requests: {failed}"
+          + (f" {dict(traffic.failed)}" if failed else ""))
+    return figures
+
+
+def _canary_lines(status: dict) -> list[str]:
+    canary = status.get("canary") or {}
+    if not canary:
+        return []
+    lines = []
+    if canary.get("step"):
+        lines.append(
+            f"canary {canary.get('revision')}: step {canary.get('stepIndex', 0) + 1} "
+            f"({canary['step']}), weight {canary.get('weight', 0)}%, actual "
+            f"{canary.get('actualWeight')}% ({canary.get('stableReplicas')} stable + "
+            f"{canary.get('canaryReplicas')} canary pods)"
+        )
+    for window in (canary.get("analysis") or {}).get("windows") or []:
+        lines.append(f"analysis {window.get('verdict')}: {window.get('message')}")
+    return lines
+
+
 def predict() -> None:
     pods = get_json(
         "get",
@@ -235,6 +345,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=1, help="repeat apply -> Ready N times")
     parser.add_argument(
+        "--no-canary", action="store_true", help="stop once v1 serves (skip the canary act)"
+    )
+    parser.add_argument(
         "--keep-operator",
         action="store_true",
         help="leave the operator running (try `modelpilot retrain iris`)",
@@ -251,6 +364,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.runs > 1:
                 say(f"run {i + 1}/{args.runs}")
             runs.append(walk(verbose=args.runs == 1 or i == 0))
+        canary = {} if args.no_canary else canary_walk()
         say("modelpilot status iris")
         env = {**os.environ, "KUBECONFIG": str(ADMIN_KUBECONFIG)}
         subprocess.run(
@@ -272,6 +386,7 @@ def main(argv: list[str] | None = None) -> int:
                 if len(runs) > 1
                 else ""
             )
+            + (f"   canary apply -> promoted: {canary['promoted']:.1f}s" if canary else "")
         )
     finally:
         if args.keep_operator:
