@@ -320,15 +320,12 @@ def _canary_lines(status: dict) -> list[str]:
 
 
 def predict() -> None:
-    pods = get_json(
-        "get",
-        "pods",
-        "-n",
-        NAMESPACE,
-        "-l",
-        "modelpilot.dev/model=iris,modelpilot.dev/component=serving",
-    )["items"]
-    ip = next(p["status"]["podIP"] for p in pods if p["status"].get("podIP"))
+    stable = (get_json("get", "mdep", "iris", "-n", NAMESPACE).get("status") or {}).get("stable")
+    pods = ready_serving_pods()
+    # The old version's pods may still be draining right after a promotion: ask stable's.
+    ip = next((ip for ip, rev in pods if rev == (stable or {}).get("revision")), None)
+    if ip is None:
+        sys.exit("no Ready serving pod of the stable revision to ask")
     url = f"http://{ip}:8080/v1/models/iris:predict"
     body = json.dumps({"instances": ROWS})
     say("a real prediction from the served model")

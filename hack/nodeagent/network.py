@@ -39,6 +39,7 @@ class PodNetwork:
         self.gateway = bridge_ip
         self.net = ipaddress.ip_network(pod_cidr)
         self._used: set[str] = {bridge_ip}
+        self._last = bridge_ip  # round-robin cursor
         self._lock = threading.Lock()
 
     def ensure_bridge(self) -> None:
@@ -49,11 +50,18 @@ class PodNetwork:
         _ip("link", "set", self.bridge, "up")
 
     def _allocate(self) -> str:
+        """The next free address after the last one given out, as host-local IPAM does.
+
+        Handing a just-released address straight to the next pod left the host's neighbour
+        (ARP) entry pointing at the old pod's veth: probes to the new pod timed out for ~30 s.
+        """
         with self._lock:
-            for host in self.net.hosts():
-                addr = str(host)
+            hosts = [str(h) for h in self.net.hosts()]
+            start = hosts.index(self._last) + 1 if self._last in hosts else 0
+            for addr in hosts[start:] + hosts[:start]:
                 if addr not in self._used:
                     self._used.add(addr)
+                    self._last = addr
                     return addr
         raise NetworkError(f"pod CIDR {self.net} is exhausted")
 
@@ -90,6 +98,8 @@ class PodNetwork:
             )
             if res.returncode != 0:
                 raise NetworkError(f"configuring {netns}: {res.stderr.strip()}")
+            # After a wrap-around the address may still be cached for an old pod's MAC.
+            _ip("neigh", "flush", "to", addr, "dev", self.bridge, check=False)
         except Exception:
             self.teardown(netns)
             self.release(addr)
