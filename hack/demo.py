@@ -303,20 +303,9 @@ def canary_walk(*, timeout: float = 300) -> dict[str, float]:
 
 
 def _canary_lines(status: dict) -> list[str]:
-    canary = status.get("canary") or {}
-    if not canary:
-        return []
-    lines = []
-    if canary.get("step"):
-        lines.append(
-            f"canary {canary.get('revision')}: step {canary.get('stepIndex', 0) + 1} "
-            f"({canary['step']}), weight {canary.get('weight', 0)}%, actual "
-            f"{canary.get('actualWeight')}% ({canary.get('stableReplicas')} stable + "
-            f"{canary.get('canaryReplicas')} canary pods)"
-        )
-    for window in (canary.get("analysis") or {}).get("windows") or []:
-        lines.append(f"analysis {window.get('verdict')}: {window.get('message')}")
-    return lines
+    """Each analysis window once (the step and weights are in the Reconciling message)."""
+    windows = (((status.get("canary") or {}).get("analysis")) or {}).get("windows") or []
+    return [f"analysis {w.get('verdict')}: {w.get('message')}" for w in windows]
 
 
 def predict() -> None:
