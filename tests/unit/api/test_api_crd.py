@@ -231,7 +231,11 @@ def test_printer_columns(crd):
 
 
 def test_example_specs_parse():
+    parsed = {}
     for path in sorted((ROOT / "examples").glob("*/*.yaml")):
         for doc in yaml.safe_load_all(path.read_text()):
             if doc and doc.get("kind") == "ModelDeployment":
-                parse_spec(doc["spec"])
+                parsed[path.parent.name] = parse_spec(doc["spec"])
+    # every example folder holds a ModelDeployment, and each one parses (raises otherwise)
+    example_dirs = {p.name for p in (ROOT / "examples").iterdir() if p.is_dir()}
+    assert parsed and set(parsed) == example_dirs

@@ -173,4 +173,4 @@ def test_samples_are_a_modeldeployment_and_its_store() -> None:
     objects = load_kustomization(MANIFESTS / "samples")
     mdep = find(objects, "ModelDeployment", "iris")
     claim = mdep["spec"]["modelStore"]["pvc"]["claimName"]
-    find(objects, "PersistentVolumeClaim", claim)
+    assert find(objects, "PersistentVolumeClaim", claim)["metadata"]["name"] == claim
