@@ -1,0 +1,433 @@
+"""The canary's steps: one tick of a canary, from its start to its promotion or rollback.
+
+plan() (modelpilot.operator.rollout.plan) calls in here for a candidate beside a stable with
+spec.rollout.steps: take the promote/abort requests, start the canary, then advance it at
+most one step per tick, judging the analysis windows as they arrive. The arithmetic the I/O
+edge shares (which step, how many pods, when a window is due) is in
+modelpilot.operator.rollout.canary; this module decides, on a Draft.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from modelpilot.api import names
+from modelpilot.api.spec import ModelDeploymentSpec, Step
+from modelpilot.api.status import (
+    ANALYSIS_WINDOWS_LIMIT,
+    AnalysisWindow,
+    CanaryStatus,
+    CandidateState,
+    CandidateStatus,
+)
+from modelpilot.operator.analysis.verdict import (
+    Limits,
+    Measurements,
+    Verdict,
+    VerdictKind,
+    evaluate,
+)
+from modelpilot.operator.rollout import canary as canary_math
+from modelpilot.operator.rollout.actions import SetWeights
+from modelpilot.operator.rollout.draft import Draft, with_history
+from modelpilot.operator.rollout.serving_objects import ensure_revision_serving
+from modelpilot.operator.routers.weights import Weights
+
+# A canary step that just finished: the next one is looked at after this (one step per tick).
+REQUEUE_NEXT_STEP = 1.0
+# The route could not be read (missing HTTPRoute, ...): look again after this.
+REQUEUE_ROUTE_PROBLEM = 5.0
+
+
+def take_promote_and_abort_requests(draft: Draft) -> None:
+    """A new value of the promote/abort annotation is a request, taken once.
+
+    Taken (remembered in status) whether or not a canary runs, so a request made while
+    nothing could act on it does not fire at some later canary by surprise.
+    """
+    annotations, status = draft.world.annotations, draft.status
+    promote = annotations.get(names.ANNOTATION_PROMOTE)
+    if promote and promote != status.last_promote_request:
+        draft.promote_request = promote
+        draft.update(last_promote_request=promote)
+    abort = annotations.get(names.ANNOTATION_ABORT)
+    if abort and abort != status.last_abort_request:
+        draft.abort_request = abort
+        draft.update(last_abort_request=abort)
+
+
+def start_canary(draft: Draft, spec: ModelDeploymentSpec, candidate: CandidateStatus) -> None:
+    stable = draft.status.stable
+    assert stable is not None
+    candidate = draft.update_candidate(state=CandidateState.CANARY)
+    draft.update(
+        canary=CanaryStatus(
+            revision=candidate.revision,
+            step_index=0,
+            step_started_at=draft.now,
+            step=canary_math.describe_step(spec.rollout.steps, 0),
+            weight=0,
+            actual_weight=0,
+            message="waiting for the canary's pods",
+        )
+    )
+    draft.canary_health = (
+        "Unknown",
+        "AnalysisPending",
+        f"{candidate.revision}: no analysis window yet",
+    )
+    router = spec.rollout.traffic_router.kind
+    draft.event(
+        "Normal",
+        "CanaryStarted",
+        f"{candidate.revision} starts as a canary beside {stable.revision} "
+        f"({len(spec.rollout.steps)} steps, {router} router)",
+    )
+
+
+def advance_canary(draft: Draft, spec: ModelDeploymentSpec, candidate: CandidateStatus) -> None:
+    """At most one step per tick; every branch is safe to repeat after a restart."""
+    status, world = draft.status, draft.world
+    stable, canary = status.stable, status.canary
+    assert candidate.model_sha256 is not None
+    if stable is None:
+        return  # unreachable: only a promotion replaces stable, and it ends the canary
+    if canary is None or canary.revision != candidate.revision:
+        # No progress recorded for this revision (status restored from a backup): start over.
+        start_canary(draft, spec, candidate)
+        canary = draft.status.canary
+        assert canary is not None
+    steps = spec.rollout.steps
+
+    if draft.abort_request is not None:
+        _abort(draft, candidate, "Aborted", "aborted by `modelpilot abort`")
+        return
+    deployment = world.deployments.get(candidate.revision)
+    if deployment is not None and deployment.progress_failure:
+        detail = deployment.pod_problem or deployment.progress_failure
+        message = f"DeploymentFailed: pods of {deployment.name} did not become Ready: {detail}"
+        draft.conclude(CandidateState.FAILED, message)
+        draft.update(canary=canary.model_copy(update={"weight": 0, "actual_weight": 0}))
+        draft.canary_health = ("False", "DeploymentFailed", f"{candidate.revision}: {detail}")
+        draft.event("Warning", "DeploymentFailed", f"{candidate.revision}: {message}")
+        return
+    if _judge_analysis_window(draft, spec, candidate):
+        return  # the analysis aborted the canary
+    canary = draft.status.canary
+    assert canary is not None
+
+    promoted_by_hand = draft.promote_request is not None
+    if promoted_by_hand:
+        full = draft.world.annotations.get(names.ANNOTATION_PROMOTE_FULL) == "true"
+        index = len(steps) if full else min(canary.step_index + 1, len(steps))
+        what = "fully" if full else f"past step {canary.step_index + 1}"
+        draft.event("Normal", "PromoteRequested", f"{candidate.revision} promoted {what} by hand")
+        canary = _at_step(draft, spec, canary, index)
+        draft.waits.append(REQUEUE_NEXT_STEP)
+
+    index = canary.step_index
+    step: Step | None = steps[index] if index < len(steps) else None
+    target_weight = 100 if step is None else step.set_weight
+    # Scale ahead for a setWeight step: its pods must be Ready before the weight moves.
+    pods = canary_math.canary_replicas(spec, target_weight or canary.weight)
+    ensure_revision_serving(draft, spec, candidate.revision, candidate.model_sha256, pods)
+    ready = deployment is not None and deployment.ready_for(pods)
+
+    mesh = not canary_math.uses_replicas(spec)
+    if mesh and world.route_problem is not None:
+        draft.update(canary=canary.model_copy(update={"message": world.route_problem}))
+        draft.waits.append(REQUEUE_ROUTE_PROBLEM)
+        return
+    if mesh:
+        _keep_route_at(draft, spec, canary.weight)
+
+    if promoted_by_hand and step is not None:
+        pass  # the promote was this tick's step; the next one runs next tick
+    elif canary.paused and not (step is not None and step.pause is not None):
+        pass  # paused by the analysis (onInconclusive: Pause): only a person moves it on
+    elif step is None:
+        _finish_promotion(draft, spec, candidate, canary, ready=ready)
+    elif step.set_weight is not None:
+        if not ready:
+            _note(draft, canary, f"waiting for {pods} Ready canary pods before {target_weight}%")
+        else:
+            moved = canary.model_copy(update={"weight": step.set_weight})
+            draft.update(canary=moved)
+            if mesh:
+                _keep_route_at(draft, spec, step.set_weight)
+            draft.event(
+                "Normal", "WeightChanged", f"{candidate.revision} canary weight {step.set_weight}%"
+            )
+            _at_step(draft, spec, moved, index + 1)
+            draft.waits.append(REQUEUE_NEXT_STEP)
+    else:
+        assert step.pause is not None
+        _advance_pause(draft, spec, canary, step)
+    _record_actual_weight(draft, spec)
+    wait = canary_math.seconds_until_window(spec, draft.status, draft.now)
+    if wait is not None:
+        draft.waits.append(max(wait, REQUEUE_NEXT_STEP))
+
+
+def _advance_pause(
+    draft: Draft, spec: ModelDeploymentSpec, canary: CanaryStatus, step: Step
+) -> None:
+    assert step.pause is not None
+    seconds = step.pause.seconds
+    if seconds is None or canary.paused:
+        why = (
+            "paused until `modelpilot promote` (or `modelpilot abort`)"
+            if seconds is None
+            else canary.message or "paused"
+        )
+        draft.update(canary=canary.model_copy(update={"paused": True, "message": why}))
+        return
+    started = canary.step_started_at or draft.now
+    left = seconds - (draft.now - started).total_seconds()
+    if left > 0:
+        # The end time, not the seconds left: the message (and status) stays the same all
+        # pause long instead of being rewritten every tick.
+        until = (started + timedelta(seconds=seconds)).strftime("%H:%M:%SZ")
+        _note(draft, canary, f"pausing until {until}")
+        draft.waits.append(left)
+        return
+    passed = _passed_since(canary, started)
+    if canary.weight > 0 and not passed:
+        _note(draft, canary, "pause over; holding for a passed analysis window")
+        return
+    _at_step(draft, spec, canary, canary.step_index + 1)
+    draft.waits.append(REQUEUE_NEXT_STEP)
+
+
+def _passed_since(canary: CanaryStatus, since: datetime) -> bool:
+    """The newest analysis window passed, and it ended after `since`."""
+    windows = canary.analysis.windows
+    if not windows:
+        return False
+    newest = windows[0]
+    ended = newest.ended_at or newest.started_at
+    return newest.verdict == VerdictKind.PASS.value and ended >= since
+
+
+def _at_step(
+    draft: Draft, spec: ModelDeploymentSpec, canary: CanaryStatus, index: int
+) -> CanaryStatus:
+    moved = canary.model_copy(
+        update={
+            "step_index": index,
+            "step_started_at": draft.now,
+            "step": canary_math.describe_step(spec.rollout.steps, index),
+            "paused": False,
+            "message": None,
+        }
+    )
+    draft.update(canary=moved)
+    return moved
+
+
+def _note(draft: Draft, canary: CanaryStatus, message: str) -> None:
+    """What the canary waits for (status.canary.message); only rewritten when it changes."""
+    current = draft.status.canary or canary
+    if current.message != message:
+        draft.update(canary=current.model_copy(update={"message": message}))
+
+
+def _keep_route_at(draft: Draft, spec: ModelDeploymentSpec, weight: int) -> None:
+    """Mesh routers: SetWeights whenever the route does not carry the status' weight."""
+    stable, candidate = draft.status.stable, draft.status.candidate
+    assert stable is not None and candidate is not None
+    wanted = Weights.canary_at(weight)
+    observed = draft.world.route_weights
+    if observed is None:
+        # Not read this tick (the canary started in it): look first, write after.
+        draft.waits.append(REQUEUE_NEXT_STEP)
+        return
+    if observed == wanted:
+        return
+    if any(isinstance(a, SetWeights) for a in draft.actions):
+        draft.actions[:] = [a for a in draft.actions if not isinstance(a, SetWeights)]
+    draft.actions.append(
+        SetWeights(
+            stable=wanted.stable,
+            canary=wanted.canary,
+            route=canary_math.route(spec, stable=stable.revision, canary=candidate.revision),
+        )
+    )
+
+
+def _record_actual_weight(draft: Draft, spec: ModelDeploymentSpec) -> None:
+    status, world = draft.status, draft.world
+    canary, stable = status.canary, status.stable
+    if canary is None or stable is None or status.candidate is None:
+        return
+    if canary_math.uses_replicas(spec):
+        s = world.deployments.get(stable.revision)
+        c = world.deployments.get(canary.revision)
+        stable_pods = 0 if s is None else s.ready_replicas
+        canary_pods = 0 if c is None else c.ready_replicas
+        update = {
+            "stable_replicas": stable_pods,
+            "canary_replicas": canary_pods,
+            "actual_weight": canary_math.actual_weight(stable_pods, canary_pods),
+        }
+    else:
+        observed = world.route_weights
+        update = {"actual_weight": canary.weight if observed is None else observed.canary}
+    draft.update(canary=canary.model_copy(update=update))
+
+
+def _finish_promotion(
+    draft: Draft,
+    spec: ModelDeploymentSpec,
+    candidate: CandidateStatus,
+    canary: CanaryStatus,
+    *,
+    ready: bool,
+) -> None:
+    """All steps passed (or a promote): all pods Ready at 100 %, then it becomes stable.
+
+    replicas router: the canary runs all `replicas` pods beside stable's, so the Service
+    splits half/half until the promotion, when Service NAME selects only the new version and
+    the old Deployment is removed. Mesh routers: the route carries 100 % to the canary first;
+    the old backend and Deployment go once it does.
+    """
+    if not ready:  # as for any weight: the pods first
+        _note(draft, canary, f"promoting: waiting for {spec.serving.replicas} Ready canary pods")
+        return
+    if canary.weight != 100:
+        canary = canary.model_copy(update={"weight": 100})
+        draft.update(canary=canary)
+        if not canary_math.uses_replicas(spec):
+            _keep_route_at(draft, spec, 100)
+    if not canary_math.uses_replicas(spec) and draft.world.route_weights != Weights.CANARY_ONLY:
+        _note(draft, canary, "promoting: waiting for the route to carry 100% to the canary")
+        draft.waits.append(REQUEUE_NEXT_STEP)
+        return
+    windows = len(canary.analysis.windows)
+    passed = sum(1 for w in canary.analysis.windows if w.verdict == VerdictKind.PASS.value)
+    draft.canary_health = (
+        "True",
+        "Promoted",
+        f"{candidate.revision} promoted ({passed} of the last {windows} analysis windows passed)",
+    )
+    draft.promote(candidate)
+
+
+def _judge_analysis_window(
+    draft: Draft, spec: ModelDeploymentSpec, candidate: CandidateStatus
+) -> bool:
+    """Record this tick's analysis window, if one was taken; True when it aborted the canary."""
+    observed, canary = draft.world.analysis, draft.status.canary
+    if observed is None or canary is None:
+        return False
+    analysis = spec.rollout.analysis
+    before = canary.analysis
+    started = before.last_window_at or canary.step_started_at or draft.now
+    snapshots = {
+        "canary_snapshot": before.canary_snapshot,
+        "stable_snapshot": before.stable_snapshot,
+    }
+    if observed.canary is not None and observed.canary.snapshot is not None:
+        snapshots["canary_snapshot"] = observed.canary.snapshot.to_status()
+    if observed.stable is not None and observed.stable.snapshot is not None:
+        snapshots["stable_snapshot"] = observed.stable.snapshot.to_status()
+
+    if observed.error is not None:
+        verdict = Verdict(
+            VerdictKind.INCONCLUSIVE, (f"metrics unavailable: {observed.error}",), Measurements()
+        )
+    elif observed.canary is None or observed.canary.window is None:
+        # The first query of a version only sets the baseline: not a window, not counted.
+        updated = before.model_copy(update={"last_window_at": draft.now, **snapshots})
+        draft.update(canary=canary.model_copy(update={"analysis": updated}))
+        return False
+    else:
+        stable_window = None if observed.stable is None else observed.stable.window
+        verdict = evaluate(observed.canary.window, stable_window, Limits.from_spec(analysis))
+
+    window = AnalysisWindow(
+        started_at=started,
+        ended_at=draft.now,
+        verdict=verdict.kind.value,
+        message=verdict.message,
+        **{k: getattr(verdict.measurements, k) for k in _MEASUREMENTS},
+    )
+    failures = before.failures + (verdict.kind is VerdictKind.FAIL)
+    inconclusive = before.inconclusive + (verdict.kind is VerdictKind.INCONCLUSIVE)
+    updated = before.model_copy(
+        update={
+            "failures": failures,
+            "inconclusive": inconclusive,
+            "last_window_at": draft.now,
+            "windows": [window, *before.windows][:ANALYSIS_WINDOWS_LIMIT],
+            **snapshots,
+        }
+    )
+    canary = canary.model_copy(update={"analysis": updated})
+    draft.update(canary=canary)
+    rev = candidate.revision
+    if verdict.kind is VerdictKind.PASS:
+        draft.canary_health = ("True", "AnalysisPassed", f"{rev}: {verdict.message}")
+        return False
+    if verdict.kind is VerdictKind.FAIL:
+        counted = f"analysis failed {failures}/{analysis.failure_limit}: {verdict.message}"
+        if failures >= analysis.failure_limit:
+            _abort(draft, candidate, "AnalysisFailed", counted)
+            return True
+        draft.canary_health = ("False", "AnalysisFailed", f"{rev}: {counted}")
+        draft.event("Warning", "AnalysisFailed", f"{rev}: {counted}")
+        return False
+    counted = (
+        f"analysis inconclusive {inconclusive}/{analysis.inconclusive_limit}: {verdict.message}"
+    )
+    if inconclusive < analysis.inconclusive_limit:
+        draft.canary_health = ("Unknown", "AnalysisInconclusive", f"{rev}: {counted}")
+        return False
+    if analysis.on_inconclusive == "Abort":
+        _abort(draft, candidate, "AnalysisInconclusive", counted)
+        return True
+    message = f"{counted}; paused until `modelpilot promote` or `modelpilot abort`"
+    draft.canary_health = ("Unknown", "AnalysisInconclusive", f"{rev}: {message}")
+    if not canary.paused:
+        draft.event("Warning", "CanaryPaused", f"{rev}: {message}")
+    draft.update(canary=canary.model_copy(update={"paused": True, "message": message}))
+    return False
+
+
+_MEASUREMENTS = (
+    "canary_requests",
+    "stable_requests",
+    "canary_error_rate",
+    "stable_error_rate",
+    "canary_client_error_rate",
+    "stable_client_error_rate",
+    "canary_latency_p99_ms",
+    "stable_latency_p99_ms",
+    "prediction_psi",
+)
+
+
+def _abort(draft: Draft, candidate: CandidateStatus, reason: str, message: str) -> None:
+    """Weight back to stable at once; the sweep finalizes the route and removes the canary."""
+    canary = draft.status.canary
+    assert canary is not None
+    draft.update(
+        canary=canary.model_copy(
+            update={
+                "weight": 0,
+                "actual_weight": 0,
+                "canary_replicas": 0,
+                "paused": False,
+                "message": f"rolled back: {message}",
+            }
+        )
+    )
+    # candidate.message keeps the gate's words (the Evaluated condition shows them); the
+    # rollback's reason goes to history, status.canary and CanaryHealthy.
+    rolled_back = draft.update_candidate(state=CandidateState.ROLLED_BACK, finished_at=draft.now)
+    outcome = rolled_back.model_copy(update={"message": f"{reason}: {message}"})
+    draft.update(history=with_history(draft.status, outcome, CandidateState.ROLLED_BACK))
+    draft.canary_health = ("False", reason, f"{candidate.revision} rolled back: {message}")
+    stable = draft.status.stable
+    serving = "" if stable is None else f"; {stable.revision} serves all traffic"
+    draft.event("Warning", "RolledBack", f"{candidate.revision} rolled back: {message}{serving}")

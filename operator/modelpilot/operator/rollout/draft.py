@@ -1,0 +1,116 @@
+"""The Draft: the plan one plan() call builds, and the verbs every step of it shares.
+
+plan() (modelpilot.operator.rollout.plan) and the canary's steps
+(modelpilot.operator.rollout.canary_steps) both write to it; it lives apart from either so
+neither imports the other's internals. Mutable only inside one plan() call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from modelpilot.api.status import (
+    HISTORY_LIMIT,
+    CandidateState,
+    CandidateStatus,
+    HistoryEntry,
+    ModelDeploymentStatus,
+    StableStatus,
+)
+from modelpilot.operator.rollout import conditions as cond
+from modelpilot.operator.rollout.actions import Action
+from modelpilot.operator.rollout.naming import stable_service_name
+from modelpilot.operator.rollout.world import World
+
+
+@dataclass(frozen=True)
+class Event:
+    type: Literal["Normal", "Warning"]
+    reason: str
+    message: str
+
+
+@dataclass
+class Draft:
+    """The plan being built; mutable only inside one plan() call."""
+
+    world: World
+    now: datetime
+    status: ModelDeploymentStatus
+    actions: list[Action] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    problem: cond.Problem | None = None  # why the spec is refused; None when it is fine
+    # The CanaryHealthy condition as this tick judged it (status, reason, message); None
+    # leaves the previous one as it was.
+    canary_health: tuple[Literal["True", "False", "Unknown"], str, str] | None = None
+    # New values of the promote/abort annotations, not yet acted on; None when there is none.
+    promote_request: str | None = None
+    abort_request: str | None = None
+    # Seconds until something time-based is due (pause end, analysis window, next step).
+    waits: list[float] = field(default_factory=list)
+
+    def update(self, **changes: object) -> None:
+        self.status = self.status.model_copy(update=changes)
+
+    def update_candidate(self, **changes: object) -> CandidateStatus:
+        assert self.status.candidate is not None
+        candidate = self.status.candidate.model_copy(update=changes)
+        self.update(candidate=candidate)
+        return candidate
+
+    def event(self, type_: Literal["Normal", "Warning"], reason: str, message: str) -> None:
+        self.events.append(Event(type_, reason, message))
+
+    def conclude(self, state: CandidateState, message: str | None) -> None:
+        """The candidate ends (rejected, failed, superseded ...): record it in history."""
+        candidate = self.update_candidate(state=state, finished_at=self.now, message=message)
+        self.update(history=with_history(self.status, candidate, state))
+
+    def promote(self, candidate: CandidateStatus) -> None:
+        """The candidate becomes stable: record it in history."""
+        assert candidate.model_sha256 is not None and candidate.deployment is not None
+        old = self.status.stable
+        stable = StableStatus(
+            revision=candidate.revision,
+            model_sha256=candidate.model_sha256,
+            metric=candidate.metric,
+            score=candidate.candidate_score,
+            deployment=candidate.deployment,
+            service=stable_service_name(self.world.name),
+            spec_hash=candidate.spec_hash,
+            trigger=candidate.trigger,
+            promoted_at=self.now,
+        )
+        promoted = candidate.model_copy(
+            update={"state": CandidateState.PROMOTED, "finished_at": self.now}
+        )
+        self.update(
+            stable=stable,
+            candidate=None,
+            canary=None,
+            history=with_history(self.status, promoted, CandidateState.PROMOTED),
+        )
+        score = "" if stable.score is None else f" ({stable.metric} {stable.score:.4f})"
+        replacing = "" if old is None else f", replacing {old.revision}"
+        self.event("Normal", "Promoted", f"{stable.revision} serves{score}{replacing}")
+
+
+def with_history(
+    status: ModelDeploymentStatus, candidate: CandidateStatus, outcome: CandidateState
+) -> list[HistoryEntry]:
+    entry = HistoryEntry(
+        revision=candidate.revision,
+        outcome=outcome,
+        trigger=candidate.trigger,
+        started_at=candidate.started_at,
+        finished_at=candidate.finished_at,
+        metric=candidate.metric,
+        score=candidate.candidate_score,
+        stable_score=candidate.stable_score,
+        model_sha256=candidate.model_sha256,
+        message=candidate.message,
+    )
+    rest = [h for h in status.history if h.revision != candidate.revision]
+    return [entry, *rest][:HISTORY_LIMIT]

@@ -1,0 +1,75 @@
+"""The objects a serving revision needs: its Deployment, its Services, the store it mounts.
+
+Ensured on a Draft by plan() for the stable revision and a plain candidate, and by the
+canary's steps (modelpilot.operator.rollout.canary_steps) for a canary, so both ask for
+exactly the same objects.
+"""
+
+from __future__ import annotations
+
+from modelpilot.api.spec import ModelDeploymentSpec
+from modelpilot.operator.rollout import conditions as cond
+from modelpilot.operator.rollout.actions import (
+    EnsureService,
+    EnsureServingDeployment,
+    ScaleDeployment,
+)
+from modelpilot.operator.rollout.draft import Draft
+from modelpilot.operator.rollout.naming import (
+    deployment_name,
+    revision_service_name,
+    serving_selector,
+)
+from modelpilot.operator.rollout.world import World
+
+
+def store_claim(spec: ModelDeploymentSpec, world: World) -> str | None:
+    if spec.model_store is not None and spec.model_store.pvc is not None:
+        return spec.model_store.pvc.claim_name
+    return world.default_store_claim
+
+
+def ensure_revision_serving(
+    draft: Draft, spec: ModelDeploymentSpec, revision: str, sha256: str, replicas: int
+) -> None:
+    """The revision's Deployment and per-version Service, as the spec wants them now."""
+    world = draft.world
+    claim = store_claim(spec, world)
+    if claim is None:  # the store was removed from the spec after the model was trained
+        draft.problem = draft.problem or cond.Problem(
+            "NoModelStore", "spec.modelStore.pvc.claimName is not set and there is no default"
+        )
+        return
+    resources = spec.serving.resources
+    wanted = EnsureServingDeployment(
+        name=deployment_name(world.name, revision),
+        model=world.name,
+        revision=revision,
+        model_sha256=sha256,
+        store_claim=claim,
+        replicas=replicas,
+        image=spec.serving.image,
+        resources=None
+        if resources is None
+        else resources.model_dump(by_alias=True, exclude_none=True),
+    )
+    observed = world.deployments.get(revision)
+    if observed is None or observed.intent_hash != wanted.intent_hash():
+        draft.actions.append(wanted)
+    elif observed.replicas != replicas:
+        draft.actions.append(ScaleDeployment(name=wanted.name, replicas=replicas))
+    ensure_service(
+        draft,
+        EnsureService(
+            name=revision_service_name(world.name, revision),
+            model=world.name,
+            selector=serving_selector(world.name, revision),
+            revision=revision,
+        ),
+    )
+
+
+def ensure_service(draft: Draft, wanted: EnsureService) -> None:
+    observed = draft.world.services.get(wanted.name)
+    if observed is None or dict(observed.selector) != dict(wanted.selector):
+        draft.actions.append(wanted)
