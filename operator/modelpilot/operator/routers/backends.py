@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from modelpilot.operator.routers.weights import Weights
+
+if TYPE_CHECKING:
+    from modelpilot.operator.routers.router import RouteTarget
 
 Entry = dict[str, Any]
 
@@ -52,3 +57,13 @@ def relative_weight(
     """The summed weight of a Service's entries; an entry without a weight counts 1, as in
     Gateway API (Istio's single destination without a weight carries everything, too)."""
     return sum(int(e.get("weight", 1)) for e in entries if service_of(e) == service)
+
+
+def split_of(
+    entries: list[Entry], target: RouteTarget, service_of: Callable[[Entry], str | None]
+) -> Weights:
+    """The stable/canary split that a list of backends gives, as the router reads it back."""
+    return Weights.from_shares(
+        stable=relative_weight(entries, target.stable_service, service_of),
+        canary=relative_weight(entries, target.canary_service, service_of),
+    )

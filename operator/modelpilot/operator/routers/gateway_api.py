@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from modelpilot.operator.routers.backends import Entry, relative_weight, reweight
+from modelpilot.operator.routers.backends import Entry, reweight, split_of
 from modelpilot.operator.routers.clients import CustomObjects, ObjectRef, update_object
 from modelpilot.operator.routers.errors import RouterSpecError
 from modelpilot.operator.routers.router import RouteTarget
@@ -50,18 +50,10 @@ class GatewayAPIRouter:
     def get_weights(self, target: RouteTarget) -> Weights:
         route = self._objects.get(self._ref(target))
         refs = _rules_to_versions(route, target)[0].get("backendRefs") or []
-        service_of = _service_of(target)
-        return Weights.from_shares(
-            stable=relative_weight(refs, target.stable_service, service_of),
-            canary=relative_weight(refs, target.canary_service, service_of),
-        )
+        return split_of(refs, target, _service_of(target))
 
     def finalize(self, target: RouteTarget, *, promoted: bool) -> Weights:
-        keep, drop = (
-            (target.canary_service, target.stable_service)
-            if promoted
-            else (target.stable_service, target.canary_service)
-        )
+        keep, drop = target.kept_and_dropped(promoted=promoted)
         update_object(
             self._objects,
             self._ref(target),

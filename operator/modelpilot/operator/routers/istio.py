@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from modelpilot.operator.routers.backends import Entry, relative_weight, reweight
+from modelpilot.operator.routers.backends import Entry, reweight, split_of
 from modelpilot.operator.routers.clients import CustomObjects, ObjectRef, update_object
 from modelpilot.operator.routers.errors import RouterSpecError
 from modelpilot.operator.routers.router import RouteTarget
@@ -56,18 +56,10 @@ class IstioRouter:
     def get_weights(self, target: RouteTarget) -> Weights:
         service = self._objects.get(self._ref(target))
         destinations = self._http_route(service, target).get("route") or []
-        service_of = _service_of(target)
-        return Weights.from_shares(
-            stable=relative_weight(destinations, target.stable_service, service_of),
-            canary=relative_weight(destinations, target.canary_service, service_of),
-        )
+        return split_of(destinations, target, _service_of(target))
 
     def finalize(self, target: RouteTarget, *, promoted: bool) -> Weights:
-        keep, drop = (
-            (target.canary_service, target.stable_service)
-            if promoted
-            else (target.stable_service, target.canary_service)
-        )
+        keep, drop = target.kept_and_dropped(promoted=promoted)
         self._update(target, weights={keep: 100}, remove=(drop,))
         return Weights.CANARY_ONLY if promoted else Weights.STABLE_ONLY
 

@@ -37,6 +37,12 @@ class RouteTarget:
         if self.replicas < 1:
             raise ValueError(f"replicas must be at least 1, got {self.replicas}")
 
+    def kept_and_dropped(self, *, promoted: bool) -> tuple[str, str]:
+        """When a rollout ends: (the Service that keeps all traffic, the one removed)."""
+        if promoted:
+            return self.canary_service, self.stable_service
+        return self.stable_service, self.canary_service
+
 
 @runtime_checkable
 class TrafficRouter(Protocol):
