@@ -9,6 +9,10 @@ cache="${MODELPILOT_CACHE:-$HOME/.cache/modelpilot}"
 bin="$cache/k8s/$K8S_VERSION/bin"
 mkdir -p "$bin"
 export CGO_ENABLED=0 GOFLAGS=-mod=mod
+# Several clones (CI, worktrees, a demo) may share one cache: one builder at a time, so no two
+# of them write the same binary's .tmp, and a waiter then finds the stamps and builds nothing.
+exec 9>"$bin/.build.lock"
+flock 9
 
 # Stamp versions the way the release build does, so `kubectl version` and the apiserver's
 # /version report v1.37.2 rather than v0.0.0-master (Helm's kubeVersion checks read it).
