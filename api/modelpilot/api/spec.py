@@ -9,6 +9,7 @@ Rules a schema alone cannot state are checked here *and* emitted as CEL rules, s
 
 from __future__ import annotations
 
+from enum import StrEnum
 from itertools import pairwise
 from typing import Any, Literal
 
@@ -270,6 +271,14 @@ class ReplicasRouter(SpecModel):
     """No mesh: one Service selects both versions and replica counts approximate weights."""
 
 
+class TrafficRouterKind(StrEnum):
+    """The spec's names for the traffic routers (the keys of spec.rollout.trafficRouter)."""
+
+    REPLICAS = "replicas"  # replica counts of the two Deployments are the split
+    GATEWAY_API = "gatewayAPI"  # weights on an HTTPRoute's backendRefs
+    ISTIO = "istio"  # weights on a VirtualService route's destinations
+
+
 class TrafficRouter(SpecModel):
     """Exactly one of `replicas`, `gatewayAPI`, `istio`."""
 
@@ -295,12 +304,12 @@ class TrafficRouter(SpecModel):
         return self
 
     @property
-    def kind(self) -> str:
+    def kind(self) -> TrafficRouterKind:
         if self.gateway_api is not None:
-            return "gatewayAPI"
+            return TrafficRouterKind.GATEWAY_API
         if self.istio is not None:
-            return "istio"
-        return "replicas"
+            return TrafficRouterKind.ISTIO
+        return TrafficRouterKind.REPLICAS
 
 
 class Pause(SpecModel):

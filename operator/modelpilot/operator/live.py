@@ -22,6 +22,7 @@ from modelpilot.operator.analysis.errors import MetricsError
 from modelpilot.operator.analysis.source import MetricsSource, Sample
 from modelpilot.operator.cluster import Cluster
 from modelpilot.operator.rollout import canary as canary_math
+from modelpilot.operator.rollout.traffic import traffic_strategy
 from modelpilot.operator.rollout.world import ObservedAnalysis, World
 from modelpilot.operator.route_clients import route_target, router_of
 from modelpilot.operator.routers.errors import RouterError
@@ -76,8 +77,8 @@ def observe_canary(
     stable, canary = status.stable, status.canary
     assert stable is not None and canary is not None
     changes: dict[str, Any] = {}
-    if not canary_math.uses_replicas(spec):
-        route = canary_math.route(spec, stable=stable.revision, canary=canary.revision)
+    route = traffic_strategy(spec).route_to_read(stable=stable.revision, canary=canary.revision)
+    if route is not None:
         target = route_target(route, namespace=world.namespace, model=world.name)
         try:
             changes["route_weights"] = router_of(route, cluster).get_weights(target)

@@ -1,8 +1,8 @@
 """The traffic routers' client Protocols over the operator's own `Cluster`.
 
-routers.kube implements them on the typed kubernetes client; the operator already speaks raw
-JSON through `cluster.Cluster` (one transport, one error tree, one fake for tests), so this
-thin adapter lets the routers run on it instead of a second client stack. The operator's
+The operator speaks raw JSON through `cluster.Cluster` (one transport, one error tree, one
+fake for tests), so this thin adapter lets the routers run on it instead of a second client
+stack. The operator's
 errors become the routers' errors here, once: NotFound -> RouteNotFound, Conflict ->
 RouteConflict, 400/422 (the object was refused) -> RouterSpecError.
 """
@@ -17,7 +17,7 @@ from modelpilot.operator.cluster import KINDS, Cluster
 from modelpilot.operator.errors import ApiError, Conflict, NotFound
 from modelpilot.operator.rollout.actions import Route
 from modelpilot.operator.rollout.naming import deployment_name, revision_service_name
-from modelpilot.operator.routers.clients import DeploymentReplicas, ObjectRef
+from modelpilot.operator.routers.clients import ObjectRef
 from modelpilot.operator.routers.errors import RouteConflict, RouteNotFound, RouterSpecError
 from modelpilot.operator.routers.registry import RouterClients, router_for
 from modelpilot.operator.routers.router import RouteTarget, TrafficRouter
@@ -61,28 +61,8 @@ class ClusterCustomObjects:
             return self._cluster.replace(_kind(ref), ref.namespace, ref.name, body)
 
 
-class ClusterDeployments:
-    def __init__(self, cluster: Cluster) -> None:
-        self._cluster = cluster
-
-    def get_replicas(self, namespace: str, name: str) -> DeploymentReplicas:
-        with _translated(f"Deployment {namespace}/{name}"):
-            deployment = self._cluster.get("Deployment", namespace, name)
-        if deployment is None:
-            raise RouteNotFound(f"Deployment {namespace}/{name} not found")
-        desired = (deployment.get("spec") or {}).get("replicas")
-        ready = (deployment.get("status") or {}).get("readyReplicas")
-        return DeploymentReplicas(desired=1 if desired is None else int(desired), ready=ready or 0)
-
-    def scale(self, namespace: str, name: str, replicas: int) -> None:
-        with _translated(f"Deployment {namespace}/{name}"):
-            self._cluster.patch("Deployment", namespace, name, {"spec": {"replicas": replicas}})
-
-
 def router_clients(cluster: Cluster) -> RouterClients:
-    return RouterClients(
-        objects=ClusterCustomObjects(cluster), deployments=ClusterDeployments(cluster)
-    )
+    return RouterClients(objects=ClusterCustomObjects(cluster))
 
 
 def route_target(route: Route, *, namespace: str, model: str) -> RouteTarget:

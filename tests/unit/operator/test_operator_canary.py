@@ -441,7 +441,7 @@ def test_default_metrics_source_follows_the_spec():
 
 def test_route_clients_translate_the_operators_errors():
     from modelpilot.operator.errors import ApiError
-    from modelpilot.operator.route_clients import ClusterCustomObjects, ClusterDeployments
+    from modelpilot.operator.route_clients import ClusterCustomObjects
     from modelpilot.operator.routers.clients import ObjectRef
     from modelpilot.operator.routers.errors import RouteConflict, RouteNotFound, RouterSpecError
 
@@ -475,6 +475,3 @@ def test_route_clients_translate_the_operators_errors():
     )
     with pytest.raises(RouterSpecError):
         objects.get(v1beta1)
-    deployments = ClusterDeployments(cluster)
-    with pytest.raises(RouteNotFound):
-        deployments.get_replicas(NS, "iris-v9")

@@ -1,13 +1,8 @@
-"""The canary's arithmetic: which step, how many pods, which split, when a window is due.
+"""The canary's arithmetic: which step, whether a canary is live, when a window is due.
 
 Pure helpers that plan() and the I/O edge (modelpilot.operator.live) share, so both sides
 agree on, say, when the next analysis window is due without either reading the other's mind.
-
-With the `replicas` router the split *is* the canary Deployment's replica count, so plan()
-sets it on the Deployment directly (one action owning `spec.replicas`, never two fighting over
-it) and only FinalizeRoutes goes through the router. With `gatewayAPI` and `istio` the canary
-runs all `spec.serving.replicas` pods from the start (warm, so a weight change never waits for
-a cold pod) and SetWeights moves the route's weights.
+How the traffic is split (pods, routes) is the traffic strategy's (rollout.traffic).
 """
 
 from __future__ import annotations
@@ -17,44 +12,6 @@ from datetime import datetime
 from modelpilot.api.duration import format_duration
 from modelpilot.api.spec import ModelDeploymentSpec, Step
 from modelpilot.api.status import CandidateState, ModelDeploymentStatus
-from modelpilot.operator.rollout.actions import Route
-from modelpilot.operator.routers.replicas import replica_split
-from modelpilot.operator.routers.weights import Weights
-
-REPLICAS = "replicas"
-
-
-def uses_replicas(spec: ModelDeploymentSpec) -> bool:
-    """The `replicas` router: no route object, the replica counts are the weights."""
-    return spec.rollout.traffic_router.kind == REPLICAS
-
-
-def route(spec: ModelDeploymentSpec, *, stable: str, canary: str) -> Route:
-    return Route(
-        router=spec.rollout.traffic_router,
-        stable_revision=stable,
-        canary_revision=canary,
-        replicas=spec.serving.replicas,
-    )
-
-
-def canary_replicas(spec: ModelDeploymentSpec, weight: int) -> int:
-    """Pods the canary Deployment runs for `weight` percent.
-
-    replicas router: ceil(replicas * weight / 100), at least 1 while weight > 0 (see
-    routers.replicas); at 100 (promotion) all `replicas`. Mesh routers: always `replicas`.
-    """
-    replicas = spec.serving.replicas
-    if not uses_replicas(spec):
-        return replicas
-    if weight >= 100:
-        return replicas
-    return replica_split(replicas, weight).canary_replicas
-
-
-def actual_weight(stable_pods: int, canary_pods: int) -> int:
-    """replicas router: the canary's share of the Ready pods, in whole percent."""
-    return Weights.from_shares(stable=stable_pods, canary=canary_pods).canary
 
 
 def describe_step(steps: list[Step], index: int) -> str:

@@ -28,9 +28,9 @@ from modelpilot.operator.analysis.verdict import (
     evaluate,
 )
 from modelpilot.operator.rollout import canary as canary_math
-from modelpilot.operator.rollout.actions import SetWeights
 from modelpilot.operator.rollout.draft import Draft, with_history
 from modelpilot.operator.rollout.serving_objects import ensure_revision_serving
+from modelpilot.operator.rollout.traffic import TrafficStrategy
 from modelpilot.operator.routers.weights import Weights
 
 # A canary step that just finished: the next one is looked at after this (one step per tick).
@@ -85,8 +85,14 @@ def start_canary(draft: Draft, spec: ModelDeploymentSpec, candidate: CandidateSt
     )
 
 
-def advance_canary(draft: Draft, spec: ModelDeploymentSpec, candidate: CandidateStatus) -> None:
-    """At most one step per tick; every branch is safe to repeat after a restart."""
+def advance_canary(
+    draft: Draft, spec: ModelDeploymentSpec, candidate: CandidateStatus, traffic: TrafficStrategy
+) -> None:
+    """At most one step per tick; every branch is safe to repeat after a restart.
+
+    The weight the canary should carry is settled first (status.canary.weight); the route
+    is steered to it once, at the end of the tick (`_steer`), so no action is taken back.
+    """
     status, world = draft.status, draft.world
     stable, canary = status.stable, status.canary
     assert candidate.model_sha256 is not None
@@ -129,32 +135,27 @@ def advance_canary(draft: Draft, spec: ModelDeploymentSpec, candidate: Candidate
     step: Step | None = steps[index] if index < len(steps) else None
     target_weight = 100 if step is None else step.set_weight
     # Scale ahead for a setWeight step: its pods must be Ready before the weight moves.
-    pods = canary_math.canary_replicas(spec, target_weight or canary.weight)
+    pods = traffic.canary_pods(target_weight or canary.weight)
     ensure_revision_serving(draft, spec, candidate.revision, candidate.model_sha256, pods)
     ready = deployment is not None and deployment.ready_for(pods)
 
-    mesh = not canary_math.uses_replicas(spec)
-    if mesh and world.route_problem is not None:
+    if world.route_problem is not None:  # only a strategy with a route reads one
         draft.update(canary=canary.model_copy(update={"message": world.route_problem}))
         draft.waits.append(REQUEUE_ROUTE_PROBLEM)
         return
-    if mesh:
-        _keep_route_at(draft, spec, canary.weight)
 
     if promoted_by_hand and step is not None:
         pass  # the promote was this tick's step; the next one runs next tick
     elif canary.paused and not (step is not None and step.pause is not None):
         pass  # paused by the analysis (onInconclusive: Pause): only a person moves it on
     elif step is None:
-        _finish_promotion(draft, spec, candidate, canary, ready=ready)
+        _finish_promotion(draft, spec, candidate, canary, traffic, ready=ready)
     elif step.set_weight is not None:
         if not ready:
             _note(draft, canary, f"waiting for {pods} Ready canary pods before {target_weight}%")
         else:
             moved = canary.model_copy(update={"weight": step.set_weight})
             draft.update(canary=moved)
-            if mesh:
-                _keep_route_at(draft, spec, step.set_weight)
             draft.event(
                 "Normal", "WeightChanged", f"{candidate.revision} canary weight {step.set_weight}%"
             )
@@ -163,7 +164,8 @@ def advance_canary(draft: Draft, spec: ModelDeploymentSpec, candidate: Candidate
     else:
         assert step.pause is not None
         _advance_pause(draft, spec, canary, step)
-    _record_actual_weight(draft, spec)
+    _steer(draft, traffic)
+    _record_actual_weight(draft, traffic)
     wait = canary_math.seconds_until_window(spec, draft.status, draft.now)
     if wait is not None:
         draft.waits.append(max(wait, REQUEUE_NEXT_STEP))
@@ -232,48 +234,28 @@ def _note(draft: Draft, canary: CanaryStatus, message: str) -> None:
         draft.update(canary=current.model_copy(update={"message": message}))
 
 
-def _keep_route_at(draft: Draft, spec: ModelDeploymentSpec, weight: int) -> None:
-    """Mesh routers: SetWeights whenever the route does not carry the status' weight."""
-    stable, candidate = draft.status.stable, draft.status.candidate
-    assert stable is not None and candidate is not None
-    wanted = Weights.canary_at(weight)
-    observed = draft.world.route_weights
-    if observed is None:
-        # Not read this tick (the canary started in it): look first, write after.
-        draft.waits.append(REQUEUE_NEXT_STEP)
-        return
-    if observed == wanted:
-        return
-    if any(isinstance(a, SetWeights) for a in draft.actions):
-        draft.actions[:] = [a for a in draft.actions if not isinstance(a, SetWeights)]
-    draft.actions.append(
-        SetWeights(
-            stable=wanted.stable,
-            canary=wanted.canary,
-            route=canary_math.route(spec, stable=stable.revision, canary=candidate.revision),
-        )
+def _steer(draft: Draft, traffic: TrafficStrategy) -> None:
+    """One SetWeights (or none) per tick: the split the canary's status weight asks for."""
+    stable, canary = draft.status.stable, draft.status.canary
+    if stable is None or canary is None or not canary_math.canary_is_live(draft.status):
+        return  # promoted or rolled back this tick: the sweep finalizes the route
+    steering = traffic.steer(
+        draft.world, stable=stable.revision, canary=canary.revision, weight=canary.weight
     )
+    if steering.unread:
+        draft.waits.append(REQUEUE_NEXT_STEP)
+    draft.actions.extend(steering.actions)
 
 
-def _record_actual_weight(draft: Draft, spec: ModelDeploymentSpec) -> None:
-    status, world = draft.status, draft.world
+def _record_actual_weight(draft: Draft, traffic: TrafficStrategy) -> None:
+    status = draft.status
     canary, stable = status.canary, status.stable
     if canary is None or stable is None or status.candidate is None:
         return
-    if canary_math.uses_replicas(spec):
-        s = world.deployments.get(stable.revision)
-        c = world.deployments.get(canary.revision)
-        stable_pods = 0 if s is None else s.ready_replicas
-        canary_pods = 0 if c is None else c.ready_replicas
-        update = {
-            "stable_replicas": stable_pods,
-            "canary_replicas": canary_pods,
-            "actual_weight": canary_math.actual_weight(stable_pods, canary_pods),
-        }
-    else:
-        observed = world.route_weights
-        update = {"actual_weight": canary.weight if observed is None else observed.canary}
-    draft.update(canary=canary.model_copy(update=update))
+    update = traffic.observed_split(
+        draft.world, stable=stable.revision, canary=canary.revision, weight=canary.weight
+    )
+    draft.update(canary=canary.model_copy(update=dict(update)))
 
 
 def _finish_promotion(
@@ -281,6 +263,7 @@ def _finish_promotion(
     spec: ModelDeploymentSpec,
     candidate: CandidateStatus,
     canary: CanaryStatus,
+    traffic: TrafficStrategy,
     *,
     ready: bool,
 ) -> None:
@@ -296,10 +279,8 @@ def _finish_promotion(
         return
     if canary.weight != 100:
         canary = canary.model_copy(update={"weight": 100})
-        draft.update(canary=canary)
-        if not canary_math.uses_replicas(spec):
-            _keep_route_at(draft, spec, 100)
-    if not canary_math.uses_replicas(spec) and draft.world.route_weights != Weights.CANARY_ONLY:
+        draft.update(canary=canary)  # _steer moves the route there at the end of the tick
+    if not traffic.carries(draft.world, Weights.CANARY_ONLY):
         _note(draft, canary, "promoting: waiting for the route to carry 100% to the canary")
         draft.waits.append(REQUEUE_NEXT_STEP)
         return

@@ -47,7 +47,6 @@ from modelpilot.operator.rollout.actions import (
     DeleteJob,
     DeleteService,
     EnsureService,
-    FinalizeRoutes,
 )
 from modelpilot.operator.rollout.canary_steps import (
     REQUEUE_NEXT_STEP,
@@ -69,6 +68,7 @@ from modelpilot.operator.rollout.serving_objects import (
     ensure_service,
     store_claim,
 )
+from modelpilot.operator.rollout.traffic import TrafficStrategy, traffic_strategy
 from modelpilot.operator.rollout.triggers import (
     estimator_refusal,
     next_fire,
@@ -119,11 +119,12 @@ def plan(
     if isinstance(spec, InvalidSpec):
         draft.problem = cond.Problem("InvalidSpec", spec.message)
     else:
+        traffic = traffic_strategy(spec)  # the one choice of router this tick
         _start_revision_when_triggered(draft, spec)
         take_promote_and_abort_requests(draft)
-        _advance_candidate(draft, spec)
-        _keep_stable_serving(draft, spec)
-        _sweep_what_no_revision_needs(draft, spec)
+        _advance_candidate(draft, spec, traffic)
+        _keep_stable_serving(draft, spec, traffic)
+        _sweep_what_no_revision_needs(draft, traffic)
         _schedule_next(draft, spec)
     _settle_phase_and_conditions(draft, spec, old=status)
     return Plan(
@@ -194,7 +195,7 @@ def _start_revision_when_triggered(draft: Draft, spec: ModelDeploymentSpec) -> N
 # --- 3. the candidate -----------------------------------------------------------------
 
 
-def _advance_candidate(draft: Draft, spec: ModelDeploymentSpec) -> None:
+def _advance_candidate(draft: Draft, spec: ModelDeploymentSpec, traffic: TrafficStrategy) -> None:
     candidate = draft.status.candidate
     if candidate is None or draft.problem is not None:
         return
@@ -205,7 +206,7 @@ def _advance_candidate(draft: Draft, spec: ModelDeploymentSpec) -> None:
         _advance_deploying(draft, spec, candidate)
     candidate = draft.status.candidate
     if candidate is not None and candidate.state is CandidateState.CANARY:
-        advance_canary(draft, spec, candidate)
+        advance_canary(draft, spec, candidate, traffic)
 
 
 def _advance_training(draft: Draft, spec: ModelDeploymentSpec, candidate: CandidateStatus) -> None:
@@ -308,29 +309,27 @@ def _advance_deploying(draft: Draft, spec: ModelDeploymentSpec, candidate: Candi
     draft.promote(candidate)
 
 
-# --- 3b. the canary: modelpilot.operator.rollout.canary_steps --------------------------
-
-
 # --- 4. stable ------------------------------------------------------------------------
 
 
-def _keep_stable_serving(draft: Draft, spec: ModelDeploymentSpec) -> None:
+def _keep_stable_serving(draft: Draft, spec: ModelDeploymentSpec, traffic: TrafficStrategy) -> None:
     stable = draft.status.stable
     if stable is None:
         return
     ensure_revision_serving(
         draft, spec, stable.revision, stable.model_sha256, spec.serving.replicas
     )
-    # Service NAME selects the stable pods; while a canary runs with the replicas router it
-    # selects both versions (no revision in the selector), so the replica counts split the
-    # traffic. Promotion and abort point it back at one revision in the same tick.
-    both = canary_math.uses_replicas(spec) and canary_math.canary_is_live(draft.status)
+    # Service NAME selects the stable pods, or what the traffic strategy says while a
+    # canary is live (replicas: both versions).
+    revision = traffic.stable_selector_revision(
+        stable.revision, canary_live=canary_math.canary_is_live(draft.status)
+    )
     ensure_service(
         draft,
         EnsureService(
             name=stable.service,
             model=draft.world.name,
-            selector=serving_selector(draft.world.name, None if both else stable.revision),
+            selector=serving_selector(draft.world.name, revision),
         ),
     )
 
@@ -338,7 +337,7 @@ def _keep_stable_serving(draft: Draft, spec: ModelDeploymentSpec) -> None:
 # --- 5. sweep -------------------------------------------------------------------------
 
 
-def _sweep_what_no_revision_needs(draft: Draft, spec: ModelDeploymentSpec) -> None:
+def _sweep_what_no_revision_needs(draft: Draft, traffic: TrafficStrategy) -> None:
     status, world = draft.status, draft.world
     live: set[str] = set()
     if status.stable is not None:
@@ -358,11 +357,9 @@ def _sweep_what_no_revision_needs(draft: Draft, spec: ModelDeploymentSpec) -> No
             draft.actions.append(DeleteJob(job.name, reason=f"{revision} is no longer a candidate"))
     for revision, deployment in sorted(world.deployments.items()):
         if revision not in live:
-            if status.stable is not None and not canary_math.uses_replicas(spec):
-                # The route first: it must never send to a Service that is about to go. (With
-                # the replicas router, deleting the Deployment is what takes its pods out of
-                # Service NAME.)
-                draft.actions.append(_finalize_without(spec, status.stable.revision, revision))
+            if status.stable is not None:
+                # The route first: it must never send to a Service that is about to go.
+                draft.actions.extend(traffic.finalize(stable=status.stable.revision, gone=revision))
             draft.actions.append(
                 DeleteDeployment(
                     deployment.name, reason=f"{revision} neither serves nor is a candidate"
@@ -372,16 +369,6 @@ def _sweep_what_no_revision_needs(draft: Draft, spec: ModelDeploymentSpec) -> No
     for service in sorted(world.services):
         if service not in keep:
             draft.actions.append(DeleteService(service, reason="no revision behind it"))
-
-
-def _finalize_without(spec: ModelDeploymentSpec, stable: str, gone: str) -> FinalizeRoutes:
-    """The route keeps only `stable`: after a promotion `gone` is the old stable (promoted),
-    otherwise an aborted or superseded canary."""
-    if names.revision_number(gone) < names.revision_number(stable):
-        route = canary_math.route(spec, stable=gone, canary=stable)
-        return FinalizeRoutes(route, promoted=True, reason=f"{stable} was promoted over {gone}")
-    route = canary_math.route(spec, stable=stable, canary=gone)
-    return FinalizeRoutes(route, promoted=False, reason=f"{gone} no longer serves beside {stable}")
 
 
 # --- 6. phase, conditions, schedule ---------------------------------------------------

@@ -1,8 +1,9 @@
-"""The few Kubernetes operations routers need, as Protocols, and the optimistic update loop.
+"""The one Kubernetes operation routers need (custom objects), as a Protocol, and the
+optimistic update loop.
 
-Routers depend on these Protocols, not on the kubernetes client, so unit tests run them
-against the in-memory implementations in `memory.py` (real implementations, not mocks) and
-the operator against those in `kube.py`.
+Routers depend on this Protocol, not on a kubernetes client, so unit tests run them against
+the in-memory implementation in `memory.py` (a real implementation, not a mock) and the
+operator against the one on its own `Cluster` (modelpilot.operator.route_clients).
 """
 
 from __future__ import annotations
@@ -42,20 +43,6 @@ class CustomObjects(Protocol):
     def get(self, ref: ObjectRef) -> dict[str, Any]: ...
 
     def replace(self, ref: ObjectRef, body: dict[str, Any]) -> dict[str, Any]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class DeploymentReplicas:
-    desired: int  # spec.replicas
-    ready: int  # status.readyReplicas
-
-
-class Deployments(Protocol):
-    """Read and set a Deployment's replica count. A missing one raises RouteNotFound."""
-
-    def get_replicas(self, namespace: str, name: str) -> DeploymentReplicas: ...
-
-    def scale(self, namespace: str, name: str, replicas: int) -> None: ...
 
 
 def update_object(

@@ -1,4 +1,4 @@
-"""In-memory Kubernetes objects for routers: real implementations of the client Protocols.
+"""In-memory custom objects for routers: a real implementation of the client Protocol.
 
 They behave as the API server does where routers care — resourceVersion checks on replace,
 NotFound for missing objects, deep copies in and out — so unit tests (and the state
@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from modelpilot.operator.routers.clients import DeploymentReplicas, ObjectRef
+from modelpilot.operator.routers.clients import ObjectRef
 from modelpilot.operator.routers.errors import RouteConflict, RouteNotFound
 
 
@@ -47,34 +47,3 @@ class MemoryObjects:
         self._objects[ref] = updated
         self.writes += 1
         return copy.deepcopy(updated)
-
-
-class MemoryDeployments:
-    """Deployments reduced to desired and ready replicas; `scales` records every scale call.
-
-    Nothing becomes Ready by itself: tests say when pods are Ready with `set_ready`.
-    """
-
-    def __init__(self) -> None:
-        self._replicas: dict[tuple[str, str], DeploymentReplicas] = {}
-        self.scales: list[tuple[str, str, int]] = []
-
-    def create(self, namespace: str, name: str, *, replicas: int, ready: int | None = None) -> None:
-        ready = replicas if ready is None else ready
-        self._replicas[namespace, name] = DeploymentReplicas(desired=replicas, ready=ready)
-
-    def set_ready(self, namespace: str, name: str, ready: int) -> None:
-        current = self.get_replicas(namespace, name)
-        self._replicas[namespace, name] = DeploymentReplicas(current.desired, ready)
-
-    def get_replicas(self, namespace: str, name: str) -> DeploymentReplicas:
-        try:
-            return self._replicas[namespace, name]
-        except KeyError:
-            raise RouteNotFound(f"Deployment {namespace}/{name} not found") from None
-
-    def scale(self, namespace: str, name: str, replicas: int) -> None:
-        current = self.get_replicas(namespace, name)
-        # Scaling down removes pods, Ready ones included; scaling up adds unready ones.
-        self._replicas[namespace, name] = DeploymentReplicas(replicas, min(current.ready, replicas))
-        self.scales.append((namespace, name, replicas))

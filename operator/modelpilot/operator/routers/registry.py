@@ -1,7 +1,9 @@
-"""Which router a spec asks for: an explicit table, and no fallback.
+"""Which route client a spec asks for: an explicit table, and no fallback.
 
 An unknown or missing router kind is a spec error. Falling back to some default would shift
-real traffic with a mechanism nobody chose.
+real traffic with a mechanism nobody chose. The `replicas` router has no route object and so
+no client (its split is the Deployments' replica counts, planned by rollout.traffic): asking
+for one is an error too.
 """
 
 from __future__ import annotations
@@ -13,11 +15,11 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 from modelpilot.api.spec import TrafficRouter as TrafficRouterSpec
-from modelpilot.operator.routers.clients import CustomObjects, Deployments
+from modelpilot.api.spec import TrafficRouterKind
+from modelpilot.operator.routers.clients import CustomObjects
 from modelpilot.operator.routers.errors import RouterSpecError
 from modelpilot.operator.routers.gateway_api import GatewayAPIRouter
 from modelpilot.operator.routers.istio import IstioRouter
-from modelpilot.operator.routers.replicas import ReplicasRouter
 from modelpilot.operator.routers.router import TrafficRouter
 
 T = TypeVar("T")
@@ -25,14 +27,9 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class RouterClients:
-    """What the routers may touch; `kube.py` builds the real ones, `memory.py` fakes."""
+    """What the routers may touch: route_clients builds the real one, `memory.py` a fake."""
 
     objects: CustomObjects
-    deployments: Deployments
-
-
-def _replicas(spec: TrafficRouterSpec, clients: RouterClients) -> TrafficRouter:
-    return ReplicasRouter(clients.deployments)
 
 
 def _gateway_api(spec: TrafficRouterSpec, clients: RouterClients) -> TrafficRouter:
@@ -51,11 +48,11 @@ def _configured(config: T | None, kind: str) -> T:
     return config
 
 
-ROUTERS: Mapping[str, Callable[[TrafficRouterSpec, RouterClients], TrafficRouter]] = {
-    "replicas": _replicas,
-    "gatewayAPI": _gateway_api,
-    "istio": _istio,
+ROUTERS: Mapping[TrafficRouterKind, Callable[[TrafficRouterSpec, RouterClients], TrafficRouter]] = {
+    TrafficRouterKind.GATEWAY_API: _gateway_api,
+    TrafficRouterKind.ISTIO: _istio,
 }
+KNOWN = ", ".join(TrafficRouterKind)
 
 
 def router_for(
@@ -68,11 +65,12 @@ def router_for(
         except ValidationError as error:
             raise RouterSpecError(
                 f"invalid trafficRouter {dict(spec)!r}: known routers are "
-                f"{', '.join(ROUTERS)}; {error.errors()[0]['msg']}"
+                f"{KNOWN}; {error.errors()[0]['msg']}"
             ) from error
     factory = ROUTERS.get(spec.kind)
     if factory is None:
         raise RouterSpecError(
-            f"unknown traffic router {spec.kind!r}; known routers are {', '.join(ROUTERS)}"
+            f"traffic router {spec.kind!r} has no route object to weight (routers with one: "
+            f"{', '.join(ROUTERS)})"
         )
     return factory(spec, clients)
