@@ -9,24 +9,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from modelpilot.api.duration import format_duration
-from modelpilot.api.spec import ModelDeploymentSpec, Step
+from modelpilot.api.spec import ModelDeploymentSpec
 from modelpilot.api.status import CandidateState, ModelDeploymentStatus
-
-
-def describe_step(steps: list[Step], index: int) -> str:
-    """ "2/4 pause 30s": the step in words, as `modelpilot status` and the condition show it."""
-    if index >= len(steps):
-        return f"{len(steps)}/{len(steps)} done: promote"
-    step = steps[index]
-    position = f"{index + 1}/{len(steps)}"
-    if step.set_weight is not None:
-        return f"{position} setWeight {step.set_weight}"
-    assert step.pause is not None
-    seconds = step.pause.seconds
-    if seconds is None:
-        return f"{position} pause (until `modelpilot promote`)"
-    return f"{position} pause {format_duration(seconds)}"
 
 
 def canary_is_live(status: ModelDeploymentStatus) -> bool:

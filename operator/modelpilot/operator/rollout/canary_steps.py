@@ -10,9 +10,10 @@ modelpilot.operator.rollout.canary; this module decides, on a Draft.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import assert_never
 
 from modelpilot.api import names
-from modelpilot.api.spec import ModelDeploymentSpec, Step
+from modelpilot.api.spec import ModelDeploymentSpec
 from modelpilot.api.status import (
     ANALYSIS_WINDOWS_LIMIT,
     AnalysisWindow,
@@ -29,7 +30,18 @@ from modelpilot.operator.analysis.verdict import (
 )
 from modelpilot.operator.rollout import canary as canary_math
 from modelpilot.operator.rollout.draft import Draft, with_history
-from modelpilot.operator.rollout.serving_objects import ensure_revision_serving
+from modelpilot.operator.rollout.serving_objects import (
+    conclude_if_deployment_failed,
+    ensure_revision_serving,
+)
+from modelpilot.operator.rollout.steps import (
+    CanaryStep,
+    Pause,
+    SetWeight,
+    canary_steps,
+    describe_step,
+    step_at,
+)
 from modelpilot.operator.rollout.traffic import TrafficStrategy
 from modelpilot.operator.routers.weights import Weights
 
@@ -65,7 +77,7 @@ def start_canary(draft: Draft, spec: ModelDeploymentSpec, candidate: CandidateSt
             revision=candidate.revision,
             step_index=0,
             step_started_at=draft.now,
-            step=canary_math.describe_step(spec.rollout.steps, 0),
+            step=describe_step(canary_steps(spec), 0),
             weight=0,
             actual_weight=0,
             message="waiting for the canary's pods",
@@ -103,20 +115,17 @@ def advance_canary(
         start_canary(draft, spec, candidate)
         canary = draft.status.canary
         assert canary is not None
-    steps = spec.rollout.steps
+    steps = canary_steps(spec)
 
     if draft.abort_request is not None:
         _abort(draft, candidate, "Aborted", "aborted by `modelpilot abort`")
         return
-    deployment = world.deployments.get(candidate.revision)
-    if deployment is not None and deployment.progress_failure:
-        detail = deployment.pod_problem or deployment.progress_failure
-        message = f"DeploymentFailed: pods of {deployment.name} did not become Ready: {detail}"
-        draft.conclude(CandidateState.FAILED, message)
+    failed = conclude_if_deployment_failed(draft, candidate)
+    if failed is not None:
         draft.update(canary=canary.model_copy(update={"weight": 0, "actual_weight": 0}))
-        draft.canary_health = ("False", "DeploymentFailed", f"{candidate.revision}: {detail}")
-        draft.event("Warning", "DeploymentFailed", f"{candidate.revision}: {message}")
+        draft.canary_health = ("False", "DeploymentFailed", f"{candidate.revision}: {failed}")
         return
+    deployment = world.deployments.get(candidate.revision)
     if _judge_analysis_window(draft, spec, candidate):
         return  # the analysis aborted the canary
     canary = draft.status.canary
@@ -132,10 +141,9 @@ def advance_canary(
         draft.waits.append(REQUEUE_NEXT_STEP)
 
     index = canary.step_index
-    step: Step | None = steps[index] if index < len(steps) else None
-    target_weight = 100 if step is None else step.set_weight
+    step = step_at(steps, index)
     # Scale ahead for a setWeight step: its pods must be Ready before the weight moves.
-    pods = traffic.canary_pods(target_weight or canary.weight)
+    pods = traffic.canary_pods(_target_weight(step, canary.weight))
     ensure_revision_serving(draft, spec, candidate.revision, candidate.model_sha256, pods)
     ready = deployment is not None and deployment.ready_for(pods)
 
@@ -146,24 +154,26 @@ def advance_canary(
 
     if promoted_by_hand and step is not None:
         pass  # the promote was this tick's step; the next one runs next tick
-    elif canary.paused and not (step is not None and step.pause is not None):
+    elif canary.paused and not isinstance(step, Pause):
         pass  # paused by the analysis (onInconclusive: Pause): only a person moves it on
-    elif step is None:
-        _finish_promotion(draft, spec, candidate, canary, traffic, ready=ready)
-    elif step.set_weight is not None:
-        if not ready:
-            _note(draft, canary, f"waiting for {pods} Ready canary pods before {target_weight}%")
-        else:
-            moved = canary.model_copy(update={"weight": step.set_weight})
-            draft.update(canary=moved)
-            draft.event(
-                "Normal", "WeightChanged", f"{candidate.revision} canary weight {step.set_weight}%"
-            )
-            _at_step(draft, spec, moved, index + 1)
-            draft.waits.append(REQUEUE_NEXT_STEP)
     else:
-        assert step.pause is not None
-        _advance_pause(draft, spec, canary, step)
+        match step:
+            case None:
+                _finish_promotion(draft, spec, candidate, canary, traffic, ready=ready)
+            case SetWeight(weight=weight) if not ready:
+                _note(draft, canary, f"waiting for {pods} Ready canary pods before {weight}%")
+            case SetWeight(weight=weight):
+                moved = canary.model_copy(update={"weight": weight})
+                draft.update(canary=moved)
+                draft.event(
+                    "Normal", "WeightChanged", f"{candidate.revision} canary weight {weight}%"
+                )
+                _at_step(draft, spec, moved, index + 1)
+                draft.waits.append(REQUEUE_NEXT_STEP)
+            case Pause(seconds=seconds):
+                _advance_pause(draft, spec, canary, seconds)
+            case unknown:
+                assert_never(unknown)
     _steer(draft, traffic)
     _record_actual_weight(draft, traffic)
     wait = canary_math.seconds_until_window(spec, draft.status, draft.now)
@@ -171,11 +181,22 @@ def advance_canary(
         draft.waits.append(max(wait, REQUEUE_NEXT_STEP))
 
 
+def _target_weight(step: CanaryStep | None, weight: int) -> int:
+    """The weight the canary's pods must be ready for: the next setWeight's, 100 at the end."""
+    match step:
+        case None:
+            return 100
+        case SetWeight(weight=target):
+            return target
+        case Pause():
+            return weight
+        case unknown:
+            assert_never(unknown)
+
+
 def _advance_pause(
-    draft: Draft, spec: ModelDeploymentSpec, canary: CanaryStatus, step: Step
+    draft: Draft, spec: ModelDeploymentSpec, canary: CanaryStatus, seconds: float | None
 ) -> None:
-    assert step.pause is not None
-    seconds = step.pause.seconds
     if seconds is None or canary.paused:
         why = (
             "paused until `modelpilot promote` (or `modelpilot abort`)"
@@ -218,7 +239,7 @@ def _at_step(
         update={
             "step_index": index,
             "step_started_at": draft.now,
-            "step": canary_math.describe_step(spec.rollout.steps, index),
+            "step": describe_step(canary_steps(spec), index),
             "paused": False,
             "message": None,
         }

@@ -64,6 +64,7 @@ from modelpilot.operator.rollout.naming import (
 )
 from modelpilot.operator.rollout.phases import check_transition
 from modelpilot.operator.rollout.serving_objects import (
+    conclude_if_deployment_failed,
     ensure_revision_serving,
     ensure_service,
     store_claim,
@@ -296,13 +297,9 @@ def _advance_deploying(draft: Draft, spec: ModelDeploymentSpec, candidate: Candi
         return
     replicas = spec.serving.replicas
     ensure_revision_serving(draft, spec, candidate.revision, candidate.model_sha256, replicas)
-    deployment = world.deployments.get(candidate.revision)
-    if deployment is not None and deployment.progress_failure:
-        detail = deployment.pod_problem or deployment.progress_failure
-        message = f"DeploymentFailed: pods of {deployment.name} did not become Ready: {detail}"
-        draft.conclude(CandidateState.FAILED, message)
-        draft.event("Warning", "DeploymentFailed", f"{candidate.revision}: {message}")
+    if conclude_if_deployment_failed(draft, candidate) is not None:
         return
+    deployment = world.deployments.get(candidate.revision)
     if deployment is None or not deployment.ready_for(replicas):
         return
     # Ready, and no canary wanted (first revision, or no steps): it replaces stable at once.

@@ -8,6 +8,7 @@ exactly the same objects.
 from __future__ import annotations
 
 from modelpilot.api.spec import ModelDeploymentSpec
+from modelpilot.api.status import CandidateState, CandidateStatus
 from modelpilot.operator.rollout import conditions as cond
 from modelpilot.operator.rollout.actions import (
     EnsureService,
@@ -73,3 +74,19 @@ def ensure_service(draft: Draft, wanted: EnsureService) -> None:
     observed = draft.world.services.get(wanted.name)
     if observed is None or dict(observed.selector) != dict(wanted.selector):
         draft.actions.append(wanted)
+
+
+def conclude_if_deployment_failed(draft: Draft, candidate: CandidateStatus) -> str | None:
+    """The candidate's Deployment gave up (ProgressDeadlineExceeded): it fails, with an Event.
+
+    Returns the detail (the pods' problem, else the Deployment's) when it failed, else None.
+    Shared by a plain rollout and a canary, which adds its own CanaryHealthy verdict.
+    """
+    deployment = draft.world.deployments.get(candidate.revision)
+    if deployment is None or not deployment.progress_failure:
+        return None
+    detail = deployment.pod_problem or deployment.progress_failure
+    message = f"DeploymentFailed: pods of {deployment.name} did not become Ready: {detail}"
+    draft.conclude(CandidateState.FAILED, message)
+    draft.event("Warning", "DeploymentFailed", f"{candidate.revision}: {message}")
+    return detail
