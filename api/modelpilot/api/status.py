@@ -20,6 +20,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from modelpilot.api.gate import Verdict
+
 HISTORY_LIMIT = 10  # concluded revisions kept in status.history, newest first
 ANALYSIS_WINDOWS_LIMIT = 5  # analysis windows kept in status.canary.analysis.windows
 
@@ -58,6 +60,19 @@ class CandidateState(StrEnum):
     ROLLED_BACK = "RolledBack"  # the canary was aborted
 
 
+class FailureReason(StrEnum):
+    """Why a candidate failed or was rolled back: the Stalled/Trained/CanaryHealthy reason."""
+
+    TRAINING_FAILED = "TrainingFailed"  # the Job failed or its summary is unusable
+    TRAINING_TIMED_OUT = "TrainingTimedOut"  # spec.training.activeDeadlineSeconds passed
+    DEPLOYMENT_FAILED = "DeploymentFailed"  # the serving pods never became Ready
+    ABORTED = "Aborted"  # `modelpilot abort`
+    ANALYSIS_FAILED = "AnalysisFailed"  # failureLimit failed analysis windows
+    ANALYSIS_INCONCLUSIVE = (
+        "AnalysisInconclusive"  # inconclusiveLimit windows, onInconclusive: Abort
+    )
+
+
 class Trigger(StrEnum):
     """Why a revision started."""
 
@@ -73,7 +88,7 @@ class ConditionType(StrEnum):
     STALLED = "Stalled"  # True when stuck on something a person must fix (kstatus)
     TRAINED = "Trained"  # the newest candidate's training outcome
     EVALUATED = "Evaluated"  # the newest candidate's gate outcome
-    CANARY_HEALTHY = "CanaryHealthy"  # the live analysis of the canary (issue 6)
+    CANARY_HEALTHY = "CanaryHealthy"  # the live analysis of the canary
 
 
 class StatusModel(BaseModel):
@@ -129,13 +144,18 @@ class CandidateStatus(StatusModel):
     )
     threshold: float | None = Field(None, description="The threshold it was judged against.")
     holdout_sha256: str | None = Field(None, description="Fingerprint of the shared holdout.")
-    verdict: str | None = Field(None, description="Passed, BelowThreshold, WorseThanStable.")
+    verdict: Verdict | None = Field(None, description="Passed, BelowThreshold, WorseThanStable.")
     message: str | None = Field(None, description="The gate's or the failure's explanation.")
+    failure_reason: FailureReason | None = Field(
+        None,
+        description="Why it failed or was rolled back (TrainingFailed, DeploymentFailed, "
+        "AnalysisFailed, ...); unset otherwise.",
+    )
     deployment: str | None = Field(None, description="Its serving Deployment, once created.")
 
 
 class AnalysisWindow(StatusModel):
-    """One analysis window of a canary (issue 6)."""
+    """One analysis window of a canary."""
 
     started_at: datetime = Field(description="Window start.")
     ended_at: datetime | None = Field(None, description="Window end.")
@@ -155,7 +175,7 @@ class AnalysisWindow(StatusModel):
 
 
 class AnalysisStatus(StatusModel):
-    """Counters and the last windows of the canary analysis (issue 6)."""
+    """Counters and the last windows of the canary analysis."""
 
     failures: int = Field(0, description="Failed windows so far.")
     inconclusive: int = Field(0, description="Inconclusive windows so far.")
@@ -174,7 +194,7 @@ class AnalysisStatus(StatusModel):
 
 
 class CanaryStatus(StatusModel):
-    """Progress of the canary (issue 6): step index and weights, so a restart resumes there."""
+    """Progress of the canary: step index and weights, so a restart resumes there."""
 
     revision: str = Field(description="The canary revision.")
     step_index: int = Field(0, description="Index into spec.rollout.steps of the current step.")
@@ -231,10 +251,10 @@ class ModelDeploymentStatus(StatusModel):
         None, description="When the newest revision started (the schedule counts from it)."
     )
     last_promote_request: str | None = Field(
-        None, description="The promote annotation value that was last acted on (issue 6)."
+        None, description="The promote annotation value that was last acted on."
     )
     last_abort_request: str | None = Field(
-        None, description="The abort annotation value that was last acted on (issue 6)."
+        None, description="The abort annotation value that was last acted on."
     )
     next_scheduled_at: datetime | None = Field(
         None, description="When spec.training.schedule fires next."

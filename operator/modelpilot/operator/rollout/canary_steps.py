@@ -20,6 +20,7 @@ from modelpilot.api.status import (
     CanaryStatus,
     CandidateState,
     CandidateStatus,
+    FailureReason,
 )
 from modelpilot.operator.analysis.verdict import (
     Limits,
@@ -29,6 +30,8 @@ from modelpilot.operator.analysis.verdict import (
     evaluate,
 )
 from modelpilot.operator.rollout import canary as canary_math
+from modelpilot.operator.rollout import conditions as cond
+from modelpilot.operator.rollout.conditions import ConditionValue
 from modelpilot.operator.rollout.draft import Draft, with_history
 from modelpilot.operator.rollout.serving_objects import (
     conclude_if_deployment_failed,
@@ -83,7 +86,7 @@ def start_canary(draft: Draft, spec: ModelDeploymentSpec, candidate: CandidateSt
             message="waiting for the canary's pods",
         )
     )
-    draft.canary_health = (
+    draft.canary_health = ConditionValue(
         "Unknown",
         "AnalysisPending",
         f"{candidate.revision}: no analysis window yet",
@@ -118,12 +121,14 @@ def advance_canary(
     steps = canary_steps(spec)
 
     if draft.abort_request is not None:
-        _abort(draft, candidate, "Aborted", "aborted by `modelpilot abort`")
+        _abort(draft, candidate, FailureReason.ABORTED, "aborted by `modelpilot abort`")
         return
     failed = conclude_if_deployment_failed(draft, candidate)
     if failed is not None:
         draft.update(canary=canary.model_copy(update={"weight": 0, "actual_weight": 0}))
-        draft.canary_health = ("False", "DeploymentFailed", f"{candidate.revision}: {failed}")
+        draft.canary_health = ConditionValue(
+            "False", FailureReason.DEPLOYMENT_FAILED, f"{candidate.revision}: {failed}"
+        )
         return
     deployment = world.deployments.get(candidate.revision)
     if _judge_analysis_window(draft, spec, candidate):
@@ -229,7 +234,7 @@ def _passed_since(canary: CanaryStatus, since: datetime) -> bool:
         return False
     newest = windows[0]
     ended = newest.ended_at or newest.started_at
-    return newest.verdict == VerdictKind.PASS.value and ended >= since
+    return newest.verdict == VerdictKind.PASS and ended >= since
 
 
 def _at_step(
@@ -306,8 +311,8 @@ def _finish_promotion(
         draft.waits.append(REQUEUE_NEXT_STEP)
         return
     windows = len(canary.analysis.windows)
-    passed = sum(1 for w in canary.analysis.windows if w.verdict == VerdictKind.PASS.value)
-    draft.canary_health = (
+    passed = sum(1 for w in canary.analysis.windows if w.verdict == VerdictKind.PASS)
+    draft.canary_health = ConditionValue(
         "True",
         "Promoted",
         f"{candidate.revision} promoted ({passed} of the last {windows} analysis windows passed)",
@@ -369,27 +374,27 @@ def _judge_analysis_window(
     draft.update(canary=canary)
     rev = candidate.revision
     if verdict.kind is VerdictKind.PASS:
-        draft.canary_health = ("True", "AnalysisPassed", f"{rev}: {verdict.message}")
+        draft.canary_health = ConditionValue("True", "AnalysisPassed", f"{rev}: {verdict.message}")
         return False
     if verdict.kind is VerdictKind.FAIL:
         counted = f"analysis failed {failures}/{analysis.failure_limit}: {verdict.message}"
         if failures >= analysis.failure_limit:
-            _abort(draft, candidate, "AnalysisFailed", counted)
+            _abort(draft, candidate, FailureReason.ANALYSIS_FAILED, counted)
             return True
-        draft.canary_health = ("False", "AnalysisFailed", f"{rev}: {counted}")
+        draft.canary_health = ConditionValue("False", "AnalysisFailed", f"{rev}: {counted}")
         draft.event("Warning", "AnalysisFailed", f"{rev}: {counted}")
         return False
     counted = (
         f"analysis inconclusive {inconclusive}/{analysis.inconclusive_limit}: {verdict.message}"
     )
     if inconclusive < analysis.inconclusive_limit:
-        draft.canary_health = ("Unknown", "AnalysisInconclusive", f"{rev}: {counted}")
+        draft.canary_health = ConditionValue("Unknown", "AnalysisInconclusive", f"{rev}: {counted}")
         return False
     if analysis.on_inconclusive == "Abort":
-        _abort(draft, candidate, "AnalysisInconclusive", counted)
+        _abort(draft, candidate, FailureReason.ANALYSIS_INCONCLUSIVE, counted)
         return True
     message = f"{counted}; paused until `modelpilot promote` or `modelpilot abort`"
-    draft.canary_health = ("Unknown", "AnalysisInconclusive", f"{rev}: {message}")
+    draft.canary_health = ConditionValue("Unknown", "AnalysisInconclusive", f"{rev}: {message}")
     if not canary.paused:
         draft.event("Warning", "CanaryPaused", f"{rev}: {message}")
     draft.update(canary=canary.model_copy(update={"paused": True, "message": message}))
@@ -409,7 +414,7 @@ _MEASUREMENTS = (
 )
 
 
-def _abort(draft: Draft, candidate: CandidateStatus, reason: str, message: str) -> None:
+def _abort(draft: Draft, candidate: CandidateStatus, reason: FailureReason, message: str) -> None:
     """Weight back to stable at once; the sweep finalizes the route and removes the canary."""
     canary = draft.status.canary
     assert canary is not None
@@ -426,10 +431,14 @@ def _abort(draft: Draft, candidate: CandidateStatus, reason: str, message: str) 
     )
     # candidate.message keeps the gate's words (the Evaluated condition shows them); the
     # rollback's reason goes to history, status.canary and CanaryHealthy.
-    rolled_back = draft.update_candidate(state=CandidateState.ROLLED_BACK, finished_at=draft.now)
-    outcome = rolled_back.model_copy(update={"message": f"{reason}: {message}"})
+    rolled_back = draft.update_candidate(
+        state=CandidateState.ROLLED_BACK, finished_at=draft.now, failure_reason=reason
+    )
+    outcome = rolled_back.model_copy(update={"message": cond.failure_message(reason, message)})
     draft.update(history=with_history(draft.status, outcome, CandidateState.ROLLED_BACK))
-    draft.canary_health = ("False", reason, f"{candidate.revision} rolled back: {message}")
+    draft.canary_health = ConditionValue(
+        "False", reason, f"{candidate.revision} rolled back: {message}"
+    )
     stable = draft.status.stable
     serving = "" if stable is None else f"; {stable.revision} serves all traffic"
     draft.event("Warning", "RolledBack", f"{candidate.revision} rolled back: {message}{serving}")

@@ -18,11 +18,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from modelpilot.api.gate import Verdict
 from modelpilot.api.status import (
     CandidateState,
     CandidateStatus,
     Condition,
     ConditionType,
+    FailureReason,
     ModelDeploymentStatus,
     Phase,
 )
@@ -39,11 +41,33 @@ ORDER = (
 
 
 @dataclass(frozen=True)
+class ConditionValue:
+    """What one condition says this tick; the Condition object adds type, time, generation."""
+
+    status: Status
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
 class Problem:
     """The spec cannot be acted on; a person must change it."""
 
     reason: str  # InvalidSpec, EstimatorNotAllowed, NoModelStore
     message: str
+
+
+def failure_message(reason: FailureReason, detail: str) -> str:
+    """candidate.message of a failure, as people have always read it: "Reason: detail"."""
+    return f"{reason}: {detail}"
+
+
+def failure_detail(candidate: CandidateStatus) -> str:
+    """The detail of a failed candidate's message, without its reason (a typed field)."""
+    message = candidate.message or "unknown"
+    if candidate.failure_reason is not None:
+        return message.removeprefix(f"{candidate.failure_reason}: ")
+    return message
 
 
 def stable_unready(status: ModelDeploymentStatus, world: World, replicas: int | None) -> bool:
@@ -74,20 +98,20 @@ def conditions_for(
     before = {c.type: c for c in previous}
     out = []
     for type_ in ORDER:
-        value, reason, message = computed[type_]
+        value = computed[type_]
         old = before.get(type_)
-        since = old.last_transition_time if old is not None and old.status == value else now
+        since = old.last_transition_time if old is not None and old.status == value.status else now
         out.append(
             Condition(
                 type=type_,
-                status=value,
-                reason=reason,
-                message=message,
+                status=value.status,
+                reason=value.reason,
+                message=value.message,
                 last_transition_time=since,
                 observed_generation=world.generation,
             )
         )
-    # Conditions this module does not own (CanaryHealthy, issue 6) are kept as they were.
+    # Conditions this module does not own (CanaryHealthy) are kept as they were.
     out += [c for c in previous if c.type not in ORDER]
     return out
 
@@ -109,20 +133,20 @@ def _score(candidate: CandidateStatus) -> str:
     return f" ({candidate.metric} {candidate.candidate_score:.4f})"
 
 
-def _ready(
-    status: ModelDeploymentStatus, world: World, replicas: int | None
-) -> tuple[Status, str, str]:
+def _ready(status: ModelDeploymentStatus, world: World, replicas: int | None) -> ConditionValue:
     stable = status.stable
     if stable is None:
         if status.phase in (Phase.TRAINING, Phase.DEPLOYING):
             revision = status.candidate.revision if status.candidate else "v1"
             message = f"no model serves yet: {revision} is {status.phase.lower()}"
-            return "False", "NoModelYet", message
-        return "False", "NoModel", "no revision has passed the gate yet, so nothing serves"
+            return ConditionValue("False", "NoModelYet", message)
+        return ConditionValue(
+            "False", "NoModel", "no revision has passed the gate yet, so nothing serves"
+        )
     deployment = world.deployments.get(stable.revision)
     score = "" if stable.score is None else f" ({stable.metric} {stable.score:.4f})"
     if deployment is None:
-        return (
+        return ConditionValue(
             "False",
             "StableUnavailable",
             f"{stable.revision}: Deployment {stable.deployment} is missing; recreating it",
@@ -130,38 +154,40 @@ def _ready(
     wanted = replicas if replicas is not None else deployment.replicas
     pods = f"{deployment.ready_replicas}/{wanted} pods ready"
     if deployment.ready_for(wanted):
-        return "True", "Serving", f"{stable.revision} serves{score}, {pods}"
+        return ConditionValue("True", "Serving", f"{stable.revision} serves{score}, {pods}")
     detail = f": {deployment.pod_problem}" if deployment.pod_problem else ""
-    return "False", "StableUnavailable", f"{stable.revision}{score}: {pods}{detail}"
+    return ConditionValue("False", "StableUnavailable", f"{stable.revision}{score}: {pods}{detail}")
 
 
 def _reconciling(
     status: ModelDeploymentStatus, world: World, replicas: int | None, problem: Problem | None
-) -> tuple[Status, str, str]:
+) -> ConditionValue:
     candidate = status.candidate
     if problem is None and candidate is not None and candidate.state is CandidateState.TRAINING:
         job = world.jobs.get(candidate.revision)
         if job is not None and job.pod_problem:
-            return (
+            return ConditionValue(
                 "True",
                 "TrainingPending",
                 f"{candidate.revision}: training pod not running: {job.pod_problem}",
             )
-        return "True", "Training", f"{candidate.revision} is training in Job {candidate.job}"
+        return ConditionValue(
+            "True", "Training", f"{candidate.revision} is training in Job {candidate.job}"
+        )
     if problem is None and candidate is not None and candidate.state is CandidateState.DEPLOYING:
         deployment = world.deployments.get(candidate.revision)
         ready = 0 if deployment is None else deployment.ready_replicas
         detail = f": {deployment.pod_problem}" if deployment and deployment.pod_problem else ""
         wanted = replicas if replicas is not None else "?"
         passed = f"{candidate.revision} passed the gate{_score(candidate)}"
-        return "True", "Deploying", f"{passed}; {ready}/{wanted} pods ready{detail}"
+        return ConditionValue("True", "Deploying", f"{passed}; {ready}/{wanted} pods ready{detail}")
     if problem is None and candidate is not None and candidate.state is CandidateState.CANARY:
         canary = status.canary
         if canary is None:
-            return "True", "Canary", f"{candidate.revision} is a canary"
+            return ConditionValue("True", "Canary", f"{candidate.revision} is a canary")
         actual = "" if canary.actual_weight is None else f" (actual {canary.actual_weight}%)"
         waiting = f"; {canary.message}" if canary.message else ""
-        return (
+        return ConditionValue(
             "True",
             "Canary",
             f"{candidate.revision} is a canary at step {canary.step or canary.step_index}, "
@@ -169,21 +195,22 @@ def _reconciling(
         )
     if stable_unready(status, world, replicas):
         assert status.stable is not None
-        return (
+        return ConditionValue(
             "True",
             "StableRollingOut",
             f"{status.stable.revision}: waiting for its pods to be Ready",
         )
-    return "False", "Reconciled", "nothing in progress"
+    return ConditionValue("False", "Reconciled", "nothing in progress")
 
 
-def _stalled(status: ModelDeploymentStatus, problem: Problem | None) -> tuple[Status, str, str]:
+def _stalled(status: ModelDeploymentStatus, problem: Problem | None) -> ConditionValue:
     if problem is not None:
-        return "True", problem.reason, problem.message
+        return ConditionValue("True", problem.reason, problem.message)
     candidate = status.candidate
     if candidate is not None and candidate.state is CandidateState.FAILED:
-        reason, _, detail = (candidate.message or "Failed: unknown").partition(": ")
-        return (
+        reason = candidate.failure_reason or "Failed"
+        detail = failure_detail(candidate)
+        return ConditionValue(
             "True",
             reason,
             (
@@ -196,7 +223,7 @@ def _stalled(status: ModelDeploymentStatus, problem: Problem | None) -> tuple[St
         and candidate.state is CandidateState.REJECTED
         and status.stable is None
     ):
-        return (
+        return ConditionValue(
             "True",
             "NoModelPassed",
             (
@@ -204,44 +231,44 @@ def _stalled(status: ModelDeploymentStatus, problem: Problem | None) -> tuple[St
                 "Nothing serves: change the model or spec.evaluation"
             ),
         )
-    return "False", "Progressing", "no person needed"
+    return ConditionValue("False", "Progressing", "no person needed")
 
 
-def _trained(
-    status: ModelDeploymentStatus, candidate: CandidateStatus | None
-) -> tuple[Status, str, str]:
+def _trained(status: ModelDeploymentStatus, candidate: CandidateStatus | None) -> ConditionValue:
     if candidate is None:
         if status.stable is not None:
             s = status.stable
             score = "" if s.score is None else f" ({s.metric} {s.score:.4f})"
-            return "True", "Trained", f"{s.revision} trained{score}"
-        return "Unknown", "NotStarted", "no revision has started"
+            return ConditionValue("True", "Trained", f"{s.revision} trained{score}")
+        return ConditionValue("Unknown", "NotStarted", "no revision has started")
     if candidate.state is CandidateState.TRAINING:
-        return "Unknown", "Training", f"{candidate.revision} is training"
+        return ConditionValue("Unknown", "Training", f"{candidate.revision} is training")
     if candidate.model_sha256 is None:
         if candidate.state is CandidateState.SUPERSEDED:
-            return (
+            return ConditionValue(
                 "Unknown",
                 "Superseded",
                 f"{candidate.revision} was superseded before it finished",
             )
-        reason, _, detail = (candidate.message or "TrainingFailed: unknown").partition(": ")
-        return "False", reason, f"{candidate.revision}: {detail}"
-    return "True", "Trained", f"{candidate.revision} trained{_score(candidate)}"
+        reason = candidate.failure_reason or FailureReason.TRAINING_FAILED
+        return ConditionValue("False", reason, f"{candidate.revision}: {failure_detail(candidate)}")
+    return ConditionValue("True", "Trained", f"{candidate.revision} trained{_score(candidate)}")
 
 
-def _evaluated(
-    status: ModelDeploymentStatus, candidate: CandidateStatus | None
-) -> tuple[Status, str, str]:
+def _evaluated(status: ModelDeploymentStatus, candidate: CandidateStatus | None) -> ConditionValue:
     if candidate is None:
         if status.stable is not None:
             why = next(
                 (h.message for h in status.history if h.revision == status.stable.revision), None
             )
-            return "True", "Passed", f"{status.stable.revision}: {why or 'passed the gate'}"
-        return "Unknown", "NotStarted", "no revision has been evaluated"
+            return ConditionValue(
+                "True", "Passed", f"{status.stable.revision}: {why or 'passed the gate'}"
+            )
+        return ConditionValue("Unknown", "NotStarted", "no revision has been evaluated")
     if candidate.verdict is None:
-        return "Unknown", "NotEvaluated", f"{candidate.revision} has not been evaluated"
-    if candidate.verdict == "Passed":
-        return "True", "Passed", f"{candidate.revision}: {candidate.message}"
-    return "False", candidate.verdict, f"{candidate.revision}: {candidate.message}"
+        return ConditionValue(
+            "Unknown", "NotEvaluated", f"{candidate.revision} has not been evaluated"
+        )
+    if candidate.verdict is Verdict.PASSED:
+        return ConditionValue("True", "Passed", f"{candidate.revision}: {candidate.message}")
+    return ConditionValue("False", candidate.verdict, f"{candidate.revision}: {candidate.message}")

@@ -15,6 +15,7 @@ from modelpilot.api.status import (
     HISTORY_LIMIT,
     CandidateState,
     CandidateStatus,
+    FailureReason,
     HistoryEntry,
     ModelDeploymentStatus,
     StableStatus,
@@ -42,9 +43,8 @@ class Draft:
     actions: list[Action] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     problem: cond.Problem | None = None  # why the spec is refused; None when it is fine
-    # The CanaryHealthy condition as this tick judged it (status, reason, message); None
-    # leaves the previous one as it was.
-    canary_health: tuple[Literal["True", "False", "Unknown"], str, str] | None = None
+    # The CanaryHealthy condition as this tick judged it; None leaves the previous one as it was.
+    canary_health: cond.ConditionValue | None = None
     # New values of the promote/abort annotations, not yet acted on; None when there is none.
     promote_request: str | None = None
     abort_request: str | None = None
@@ -63,9 +63,19 @@ class Draft:
     def event(self, type_: Literal["Normal", "Warning"], reason: str, message: str) -> None:
         self.events.append(Event(type_, reason, message))
 
-    def conclude(self, state: CandidateState, message: str | None) -> None:
-        """The candidate ends (rejected, failed, superseded ...): record it in history."""
-        candidate = self.update_candidate(state=state, finished_at=self.now, message=message)
+    def conclude(
+        self, state: CandidateState, message: str | None, *, reason: FailureReason | None = None
+    ) -> None:
+        """The candidate ends (rejected, failed, superseded ...): record it in history.
+
+        A failure carries its `reason` as a typed field (candidate.failureReason); its message
+        keeps the words people have always read ("TrainingFailed: ...").
+        """
+        if reason is not None:
+            message = cond.failure_message(reason, message or "unknown")
+        candidate = self.update_candidate(
+            state=state, finished_at=self.now, message=message, failure_reason=reason
+        )
         self.update(history=with_history(self.status, candidate, state))
 
     def promote(self, candidate: CandidateStatus) -> None:

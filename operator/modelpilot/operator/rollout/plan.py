@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
 
 from modelpilot.api import names
 from modelpilot.api.gate import judge
@@ -34,6 +33,7 @@ from modelpilot.api.status import (
     CandidateStatus,
     Condition,
     ConditionType,
+    FailureReason,
     ModelDeploymentStatus,
     Phase,
     Trigger,
@@ -242,7 +242,9 @@ def _advance_training(draft: Draft, spec: ModelDeploymentSpec, candidate: Candid
     summary = job.summary
     if job.failed or summary is None or not summary.ok:
         reason = (
-            "TrainingTimedOut" if job.failure_reason == "DeadlineExceeded" else "TrainingFailed"
+            FailureReason.TRAINING_TIMED_OUT
+            if job.failure_reason == "DeadlineExceeded"
+            else FailureReason.TRAINING_FAILED
         )
         detail = (
             (summary.error if summary is not None and summary.error else None)
@@ -250,13 +252,13 @@ def _advance_training(draft: Draft, spec: ModelDeploymentSpec, candidate: Candid
             or job.failure_message
             or "the trainer reported no summary"
         )
-        draft.conclude(CandidateState.FAILED, f"{reason}: {detail}")
+        draft.conclude(CandidateState.FAILED, detail, reason=reason)
         draft.event("Warning", reason, f"{candidate.revision}: {detail}")
         return
 
     if summary.candidate_score is None or summary.model_sha256 is None:
-        message = "TrainingFailed: the trainer's summary has no score or model digest"
-        draft.conclude(CandidateState.FAILED, message)
+        message = "the trainer's summary has no score or model digest"
+        draft.conclude(CandidateState.FAILED, message, reason=FailureReason.TRAINING_FAILED)
         draft.event("Warning", "TrainingFailed", f"{candidate.revision}: {message}")
         return
     compared = candidate.stable_revision is not None
@@ -274,7 +276,7 @@ def _advance_training(draft: Draft, spec: ModelDeploymentSpec, candidate: Candid
         stable_score=gate.stable_score,
         delta=gate.delta,
         holdout_sha256=summary.holdout_sha256,
-        verdict=str(gate.verdict),
+        verdict=gate.verdict,
         message=gate.message,
     )
     if not gate.passed:
@@ -407,17 +409,17 @@ def _settle_phase_and_conditions(
 
 def _with_canary_health(
     conditions: list[Condition],
-    health: tuple[Literal["True", "False", "Unknown"], str, str],
+    health: cond.ConditionValue,
     draft: Draft,
 ) -> list[Condition]:
-    value, reason, message = health
     old = next((c for c in conditions if c.type == ConditionType.CANARY_HEALTHY), None)
-    since = old.last_transition_time if old is not None and old.status == value else draft.now
+    same = old is not None and old.status == health.status
+    since = old.last_transition_time if old is not None and same else draft.now
     healthy = Condition(
         type=ConditionType.CANARY_HEALTHY,
-        status=value,
-        reason=reason,
-        message=message,
+        status=health.status,
+        reason=health.reason,
+        message=health.message,
         last_transition_time=since,
         observed_generation=draft.world.generation,
     )

@@ -8,7 +8,7 @@ exactly the same objects.
 from __future__ import annotations
 
 from modelpilot.api.spec import ModelDeploymentSpec
-from modelpilot.api.status import CandidateState, CandidateStatus
+from modelpilot.api.status import CandidateState, CandidateStatus, FailureReason
 from modelpilot.operator.rollout import conditions as cond
 from modelpilot.operator.rollout.actions import (
     EnsureService,
@@ -86,7 +86,8 @@ def conclude_if_deployment_failed(draft: Draft, candidate: CandidateStatus) -> s
     if deployment is None or not deployment.progress_failure:
         return None
     detail = deployment.pod_problem or deployment.progress_failure
-    message = f"DeploymentFailed: pods of {deployment.name} did not become Ready: {detail}"
-    draft.conclude(CandidateState.FAILED, message)
-    draft.event("Warning", "DeploymentFailed", f"{candidate.revision}: {message}")
+    reason = FailureReason.DEPLOYMENT_FAILED
+    message = f"pods of {deployment.name} did not become Ready: {detail}"
+    draft.conclude(CandidateState.FAILED, message, reason=reason)
+    draft.event("Warning", reason, f"{candidate.revision}: {cond.failure_message(reason, message)}")
     return detail

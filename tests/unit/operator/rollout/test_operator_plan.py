@@ -290,7 +290,7 @@ CASES = [
     (
         "rejected-after-failure-recovers-phase",
         SPEC,
-        status("Failed", stable=STABLE, candidate=candidate("v1", state="Rejected", verdict="x")),
+        status("Failed", stable=STABLE, candidate=candidate("v1", state="Rejected", verdict="BelowThreshold")),
         SERVING_V1,
         "Rejected",
         [],
@@ -347,3 +347,38 @@ def test_schedule_requeues_until_it_fires():
     assert result.actions == () and result.requeue_after == 30 * 60
     fired = plan(spec, result.status, world(**SERVING_V1), NOW + timedelta(minutes=31))
     assert fired.status.candidate.trigger == "Scheduled"
+
+
+@pytest.mark.parametrize(
+    ("job", "reason"),
+    [
+        pytest.param(
+            ObservedJob("iris-train-v1", "v1", failed=True, failure_reason="BackoffLimitExceeded"),
+            "TrainingFailed",
+            id="backoff-limit",
+        ),
+        pytest.param(
+            ObservedJob("iris-train-v1", "v1", failed=True, failure_reason="DeadlineExceeded"),
+            "TrainingTimedOut",
+            id="deadline",
+        ),
+    ],
+)
+def test_a_failure_carries_its_reason_as_a_typed_field(job, reason):
+    out = plan(SPEC, status("Training", candidate=candidate()), world(jobs={"v1": job}), NOW)
+    c = out.status.candidate
+    assert c.failure_reason == reason
+    # The message people read is unchanged; the conditions take the reason from the field.
+    assert c.message.startswith(f"{reason}: ")
+    stalled = out.status.condition("Stalled")
+    assert (stalled.status, stalled.reason) == ("True", reason)
+    assert stalled.message.startswith("v1 failed: ") and f"{reason}:" not in stalled.message
+    trained = out.status.condition("Trained")
+    assert (trained.status, trained.reason) == ("False", reason)
+
+
+def test_an_old_status_without_a_failure_reason_still_reads():
+    # Written by an operator before failureReason existed: the reason is generic, never parsed.
+    old = candidate(state="Failed", message="TrainingFailed: boom", finished_at=NOW)
+    out = plan(SPEC, status("Failed", candidate=old), world(), NOW)
+    assert out.status.condition("Stalled").reason == "Failed"
