@@ -290,7 +290,11 @@ CASES = [
     (
         "rejected-after-failure-recovers-phase",
         SPEC,
-        status("Failed", stable=STABLE, candidate=candidate("v1", state="Rejected", verdict="BelowThreshold")),
+        status(
+            "Failed",
+            stable=STABLE,
+            candidate=candidate("v1", state="Rejected", verdict="BelowThreshold"),
+        ),
         SERVING_V1,
         "Rejected",
         [],
