@@ -12,9 +12,14 @@ from typing import Any
 
 from modelpilot.operator import objects
 from modelpilot.operator.cluster import Cluster
-from modelpilot.operator.errors import AlreadyExists, ApiError, Conflict
-from modelpilot.operator.objects import Owner
-from modelpilot.operator.observe import owned_by
+from modelpilot.operator.errors import (
+    NOT_OWNED,
+    AlreadyExists,
+    Conflict,
+    PermanentError,
+    from_component,
+)
+from modelpilot.operator.objects import Owner, owned_by
 from modelpilot.operator.rollout.actions import (
     Action,
     CreateTrainingJob,
@@ -91,11 +96,11 @@ def apply(action: Action, cluster: Cluster, *, owner: Owner, settings: Settings)
 
 @contextmanager
 def _router_errors(what: str) -> Iterator[None]:
-    """Router errors become ApiError, so the work queue retries them with back-off."""
+    """Router errors become operator errors: retried with back-off, or Stalled (permanent)."""
     try:
         yield
     except RouterError as error:
-        raise ApiError(f"traffic router: {what}: {error}") from error
+        raise from_component(error, f"traffic router: {what}") from error
 
 
 def _create_if_absent(cluster: Cluster, kind: str, body: dict[str, Any]) -> bool:
@@ -112,8 +117,10 @@ def _ensure_owned(cluster: Cluster, kind: str, ns: str, name: str, owner: Owner)
     if current is None:
         raise Conflict(f"{kind} {ns}/{name} vanished while being updated; retrying")
     if not owned_by(current, owner.uid):
-        raise Conflict(
+        # Retrying cannot help until a person acts: Stalled, never a hot retry loop.
+        raise PermanentError(
+            NOT_OWNED,
             f"{kind} {ns}/{name} exists but is not owned by ModelDeployment {owner.name}: "
-            "rename or delete it"
+            "rename or delete it",
         )
     return current

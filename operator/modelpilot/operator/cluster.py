@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from urllib.parse import quote, urlencode
 
 from modelpilot.api import names
-from modelpilot.operator.errors import AlreadyExists, ApiError, Conflict, NotFound
+from modelpilot.operator.errors import NotFound, from_http
 
 # kind -> (API prefix, plural). Every kind the operator owns or reads.
 KINDS: dict[str, tuple[str, str]] = {
@@ -157,9 +157,9 @@ class KubernetesCluster:
             response = self._api.call_api(*serialized, _request_timeout=self._timeout)
             data = response.read()
         except ApiException as exc:
-            raise _translate(exc.status, exc.body, f"{method} {path}") from exc
+            raise from_http(exc.status, exc.body, f"{method} {path}") from exc
         if not 200 <= response.status <= 299:
-            raise _translate(response.status, data, f"{method} {path}")
+            raise from_http(response.status, data, f"{method} {path}")
         return json.loads(data) if data else {}
 
     def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
@@ -198,15 +198,3 @@ class KubernetesCluster:
     def replace_status(self, namespace: str, name: str, body: Mapping[str, Any]) -> dict[str, Any]:
         path = self._path(names.KIND, namespace, name) + "/status"
         return self.request("PUT", path, body=dict(body))
-
-
-def _translate(status: int | None, body: Any, what: str) -> ApiError:
-    if isinstance(body, bytes):
-        body = body.decode(errors="replace")
-    message = str(body)
-    with contextlib.suppress(TypeError, ValueError, AttributeError):
-        message = json.loads(body).get("message", message)
-    error = {404: NotFound, 409: Conflict}.get(status or 0, ApiError)
-    if status == 409 and "already exists" in message:
-        error = AlreadyExists
-    return error(f"{what}: {status} {message}", status=status)

@@ -5,7 +5,8 @@ This is I/O, so it happens here, before plan(), and lands in the frozen World
 (`route_weights`, `route_problem`, `analysis`); plan() only judges what it is given. When a
 window is due is decided by the same pure helper plan() uses (rollout.canary), so the two
 never disagree. Errors do not escape: an unreadable route becomes `route_problem` (the canary
-holds and says why), unreadable metrics an `ObservedAnalysis.error` (an inconclusive window).
+holds and says why), unreadable metrics an `ObservedAnalysis.error` (an inconclusive window);
+a route or metrics spec that can never work is also a `World.stall` (Stalled=True).
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from modelpilot.operator.analysis.counts import Snapshot
 from modelpilot.operator.analysis.errors import MetricsError
 from modelpilot.operator.analysis.source import MetricsSource, Sample
 from modelpilot.operator.cluster import Cluster
+from modelpilot.operator.errors import PermanentError, from_component
 from modelpilot.operator.rollout import canary as canary_math
 from modelpilot.operator.rollout.traffic import traffic_strategy
-from modelpilot.operator.rollout.world import ObservedAnalysis, World
+from modelpilot.operator.rollout.world import ObservedAnalysis, Stall, World
 from modelpilot.operator.route_clients import route_target, router_of
 from modelpilot.operator.routers.errors import RouterError
 
@@ -83,15 +85,24 @@ def observe_canary(
         try:
             changes["route_weights"] = router_of(route, cluster).get_weights(target)
         except RouterError as error:
-            changes["route_problem"] = f"traffic router {route.router.kind}: {error}"
+            problem = from_component(error, f"traffic router {route.router.kind}")
+            changes["route_problem"] = str(problem)
+            if isinstance(problem, PermanentError):
+                changes["stall"] = Stall(problem.reason, problem.message)
     if canary_math.window_due(spec, status, now):
-        changes["analysis"] = take_window(world, spec, status, metrics(spec.rollout.analysis))
+        observed = take_window(world, spec, status, metrics(spec.rollout.analysis))
+        if isinstance(observed, PermanentError):
+            changes["stall"] = changes.get("stall") or Stall(observed.reason, observed.message)
+        else:
+            changes["analysis"] = observed
     return dataclasses.replace(world, **changes) if changes else world
 
 
 def take_window(
     world: World, spec: ModelDeploymentSpec, status: ModelDeploymentStatus, source: MetricsSource
-) -> ObservedAnalysis:
+) -> ObservedAnalysis | PermanentError:
+    """This window's metrics; unreadable ones are an inconclusive window when they may come
+    back (retryable), a PermanentError when the metrics spec can never work."""
     stable, canary = status.stable, status.canary
     assert stable is not None and canary is not None
     analysis = canary.analysis
@@ -111,5 +122,9 @@ def take_window(
         canary_sample = query(canary.revision, analysis.canary_snapshot)
         stable_sample = query(stable.revision, analysis.stable_snapshot)
     except MetricsError as error:
+        if not error.retryable:
+            problem = from_component(error, "metrics")
+            if isinstance(problem, PermanentError):
+                return problem
         return ObservedAnalysis(error=str(error))
     return ObservedAnalysis(canary=canary_sample, stable=stable_sample)

@@ -8,6 +8,7 @@ The model store is mounted read-write for training and read-only for serving.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +45,16 @@ class Owner:
             "controller": True,
             "blockOwnerDeletion": True,
         }
+
+
+def owned_by(obj: Mapping[str, Any], uid: str) -> bool:
+    """`obj`'s controller owner reference is the ModelDeployment with `uid`.
+
+    Observe counts only such objects, and apply refuses to change any other object of a name
+    it needs (PermanentError NotOwned): both sides ask the same question here.
+    """
+    refs = obj.get("metadata", {}).get("ownerReferences") or []
+    return any(ref.get("uid") == uid and ref.get("controller") for ref in refs)
 
 
 def labels(model: str, *, component: str, revision: str | None = None) -> dict[str, str]:

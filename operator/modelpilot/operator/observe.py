@@ -12,7 +12,7 @@ from typing import Any
 
 from modelpilot.api import names
 from modelpilot.api.summary import decode
-from modelpilot.operator.objects import ANNOTATION_INTENT_HASH
+from modelpilot.operator.objects import ANNOTATION_INTENT_HASH, owned_by
 from modelpilot.operator.rollout.world import (
     ObservedDeployment,
     ObservedJob,
@@ -33,11 +33,6 @@ _STUCK_WAITING = {
     "RunContainerError",
 }
 _TAIL = 400  # characters of a foreign termination message shown in a condition
-
-
-def owned_by(obj: Obj, uid: str) -> bool:
-    refs = obj.get("metadata", {}).get("ownerReferences") or []
-    return any(ref.get("uid") == uid and ref.get("controller") for ref in refs)
 
 
 def _labels(obj: Obj) -> Mapping[str, str]:

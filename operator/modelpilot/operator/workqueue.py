@@ -7,6 +7,11 @@ work queue in a few lines. It holds no state worth keeping: after a restart, kop
 listing nudges every object and the status tells each loop where it was. (Kopf daemons
 would do the same but put a finalizer on every object, so a ModelDeployment could not be
 deleted while the operator is down.)
+
+Failures are acted on by kind (modelpilot.operator.errors): a Conflict looks again soon, an
+ApiError (retryable) after an exponential back-off with full jitter, so many objects failing
+together do not retry in lockstep; a PermanentError is not retried before the resync (the
+tick already wrote Stalled=True; this branch is only a safety net for one that escapes).
 """
 
 from __future__ import annotations
@@ -14,10 +19,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from modelpilot.operator.errors import ApiError, Conflict
+from modelpilot.operator.errors import ApiError, Conflict, PermanentError
 from modelpilot.operator.reconcile import TickResult
 
 log = logging.getLogger("modelpilot.operator")
@@ -37,10 +43,12 @@ class WorkQueue:
         *,
         resync_seconds: float,
         max_backoff: float = 60.0,
+        jitter: Callable[[], float] = random.random,
     ) -> None:
         self._tick = tick
         self._resync = resync_seconds
         self._max_backoff = max_backoff
+        self._jitter = jitter
         self._loops: dict[Key, _Loop] = {}
         self._stopping = False
 
@@ -62,17 +70,22 @@ class WorkQueue:
                     result = await asyncio.to_thread(self._tick, key)
                     failures = 0
                 except Conflict as exc:
-                    log.info("%s/%s: %s; looking again", *key, exc)
-                    result, failures = TickResult(requeue_after=0.2), failures + 1
+                    failures += 1
+                    delay = self.backoff(failures, base=0.2)
+                    log.info("%s/%s: %s; looking again in %.1fs", *key, exc, delay)
+                    result = TickResult(requeue_after=delay)
+                except PermanentError as exc:
+                    log.error("%s/%s: %s (%s); retried at the resync", *key, exc, exc.reason)
+                    result = TickResult()
                 except (ApiError, OSError) as exc:
                     failures += 1
-                    delay = min(self._max_backoff, 2.0 ** min(failures, 6))
-                    log.warning("%s/%s: tick failed (%s); retrying in %.0fs", *key, exc, delay)
+                    delay = self.backoff(failures)
+                    log.warning("%s/%s: tick failed (%s); retrying in %.1fs", *key, exc, delay)
                     result = TickResult(requeue_after=delay)
                 except Exception:
                     failures += 1
-                    delay = min(self._max_backoff, 2.0 ** min(failures, 6))
-                    log.exception("%s/%s: tick crashed; retrying in %.0fs", *key, delay)
+                    delay = self.backoff(failures)
+                    log.exception("%s/%s: tick crashed; retrying in %.1fs", *key, delay)
                     result = TickResult(requeue_after=delay)
                 if result.gone:
                     return
@@ -84,6 +97,12 @@ class WorkQueue:
                 del self._loops[key]
                 if loop.wake.is_set():  # nudged while finishing: someone re-created it
                     self.nudge(key)
+
+    def backoff(self, failures: int, *, base: float = 2.0) -> float:
+        """Seconds before retry number `failures` (1, 2, ...): base * 2^(failures - 1), capped
+        at max_backoff, then jittered into [half, all] of it (never zero: no hot loop)."""
+        ceiling = min(self._max_backoff, base * 2.0 ** min(failures - 1, 16))
+        return ceiling * (0.5 + 0.5 * self._jitter())
 
     async def stop(self) -> None:
         self._stopping = True

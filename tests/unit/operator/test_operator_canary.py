@@ -406,6 +406,49 @@ def test_missing_route_holds_the_canary_and_says_why():
     assert "not found" in w.condition("Reconciling").message
 
 
+def test_a_route_that_can_never_work_stalls_with_its_reason_and_recovers_when_fixed():
+    spec = copy.deepcopy(SPEC)
+    spec["rollout"]["trafficRouter"] = {"gatewayAPI": {"httpRoute": "iris"}}
+    w = Walk(spec)
+    unusable = copy.deepcopy(GATEWAY_ROUTE)
+    unusable["spec"]["rules"] = [GATEWAY_ROUTE["spec"]["rules"][1]]  # nothing to the model
+    w.cluster.create("HTTPRoute", NS, unusable)
+    w.start_canary()
+    w.ready("v2")
+    w.ticks(3)
+    stalled = w.condition("Stalled")
+    assert (stalled.status, stalled.reason) == ("True", "RouterSpecInvalid")
+    assert "no rule with a backendRef" in stalled.message
+    assert w.canary().weight == 0 and w.status().phase == "Canary", "the canary holds"
+    assert [r for r, _ in w.cluster.events()].count("RouterSpecInvalid") == 1
+
+    route = w.cluster.get("HTTPRoute", NS, "iris")
+    route["spec"] = copy.deepcopy(GATEWAY_ROUTE["spec"])
+    w.cluster.replace("HTTPRoute", NS, "iris", route)
+    w.ticks(2)
+    assert w.condition("Stalled").status == "False"
+    assert _route_weights(w.cluster) == {"iris-v1": 80, "iris-v2": 20}
+
+
+class BadQuery(FakeMetrics):
+    def query(self, **kw):
+        from modelpilot.operator.analysis.errors import MetricsSpecError
+
+        raise MetricsSpecError("bad query template '{oops': unmatched brace")
+
+
+def test_a_metrics_query_that_can_never_work_stalls_instead_of_counting_windows():
+    w = Walk()
+    w.start_canary()
+    w.ready("v2")
+    w.metrics = BadQuery()
+    w.ticks(4, seconds=2)
+    stalled = w.condition("Stalled")
+    assert (stalled.status, stalled.reason) == ("True", "MetricsSpecInvalid")
+    assert "bad query template" in stalled.message
+    assert w.canary().analysis.inconclusive == 0, "not an inconclusive window"
+
+
 class DownMetrics(FakeMetrics):
     def query(self, **kw):
         from modelpilot.operator.analysis.errors import MetricsUnavailable

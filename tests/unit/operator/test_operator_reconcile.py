@@ -416,3 +416,43 @@ def test_history_is_bounded():
         w.tick()
     s = w.status()
     assert s.revision_counter == 15 and len(s.history) == 10
+
+
+def test_an_object_of_our_name_owned_by_someone_else_stalls_until_it_is_gone():
+    w = World()
+    foreign = {"metadata": {"name": NAME, "namespace": NS}, "spec": {"selector": {"app": "x"}}}
+    w.cluster.create("Service", NS, foreign)
+    w.tick()
+    w.serve("v1", 0.97)  # Ready: the promotion wants Service NAME, which someone else owns
+    w.tick()
+    stalled = w.condition("Stalled")
+    assert (stalled.status, stalled.reason) == ("True", "NotOwned")
+    assert "rename or delete it" in stalled.message
+    assert w.cluster.get("Service", NS, NAME)["spec"]["selector"] == {"app": "x"}, "not touched"
+    events = [r for r, _ in w.cluster.events()]
+    since = stalled.last_transition_time
+    w.tick()  # no flapping back to False, no second Event
+    assert w.condition("Stalled").status == "True"
+    assert w.condition("Stalled").last_transition_time == since
+    assert [r for r, _ in w.cluster.events()].count("NotOwned") == events.count("NotOwned") == 1
+
+    w.cluster.delete("Service", NS, NAME)
+    w.tick()
+    w.tick()
+    assert w.condition("Stalled").status == "False"
+    assert w.services() == ["iris", "iris-v1"]
+    w.assert_converged()
+
+
+def test_retries_back_off_exponentially_with_jitter():
+    from modelpilot.operator.workqueue import WorkQueue
+
+    def never(key):
+        raise AssertionError("not ticked")
+
+    low = WorkQueue(never, resync_seconds=300, max_backoff=60, jitter=lambda: 0.0)
+    high = WorkQueue(never, resync_seconds=300, max_backoff=60, jitter=lambda: 1.0)
+    assert [high.backoff(n) for n in (1, 2, 3, 4)] == [2.0, 4.0, 8.0, 16.0]
+    assert [low.backoff(n) for n in (1, 2, 3)] == [1.0, 2.0, 4.0]  # jitter takes up to half
+    assert high.backoff(30) == 60.0 and low.backoff(30) == 30.0  # capped
+    assert high.backoff(1, base=0.2) == 0.2  # a Conflict looks again soon

@@ -5,9 +5,11 @@
     │                        or answered garbage; the next analysis interval tries again
     └── MetricsSpecError     permanent: the configured Prometheus query is not valid PromQL
 
-The kopf shell maps `retryable` to kopf.TemporaryError; the analysis modules never import
-kopf. A window that merely has too few requests is not an error but an *inconclusive*
-verdict (see `verdict.py`).
+The I/O edge (modelpilot.operator.live) acts on `retryable`: a retryable error makes this
+window inconclusive and the next interval tries again; the others stall the canary with
+Stalled=True (reason MetricsSpecInvalid, via modelpilot.operator.errors.from_component)
+until a person fixes the query. The analysis modules never import kopf. A window that merely
+has too few requests is not an error but an *inconclusive* verdict (see `verdict.py`).
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from modelpilot.api.status import (
     ModelDeploymentStatus,
     Phase,
 )
-from modelpilot.operator.rollout.world import World
+from modelpilot.operator.rollout.world import Stall, World
 
 Status = Literal["True", "False", "Unknown"]
 ORDER = (
@@ -86,12 +86,13 @@ def conditions_for(
     replicas: int | None,
     previous: list[Condition],
     now: datetime,
+    stall: Stall | None = None,
 ) -> list[Condition]:
     newest = status.candidate
     computed = {
         ConditionType.READY: _ready(status, world, replicas),
         ConditionType.RECONCILING: _reconciling(status, world, replicas, problem),
-        ConditionType.STALLED: _stalled(status, problem),
+        ConditionType.STALLED: _stalled(status, problem, stall),
         ConditionType.TRAINED: _trained(status, newest),
         ConditionType.EVALUATED: _evaluated(status, newest),
     }
@@ -114,6 +115,32 @@ def conditions_for(
     # Conditions this module does not own (CanaryHealthy) are kept as they were.
     out += [c for c in previous if c.type not in ORDER]
     return out
+
+
+def carried_stall(conditions: list[Condition], reasons: frozenset[str]) -> Stall | None:
+    """The Stalled condition an earlier tick's failed action wrote, while it still stands."""
+    stalled = next((c for c in conditions if c.type == ConditionType.STALLED), None)
+    if stalled is None or stalled.status != "True" or stalled.reason not in reasons:
+        return None
+    return Stall(stalled.reason, stalled.message, until_converged=True)
+
+
+def with_stall(
+    status: ModelDeploymentStatus, stall: Stall, *, now: datetime, generation: int
+) -> ModelDeploymentStatus:
+    """`status` with Stalled=True for a permanent error that applying an action ran into."""
+    old = status.condition(ConditionType.STALLED)
+    since = old.last_transition_time if old is not None and old.status == "True" else now
+    stalled = Condition(
+        type=ConditionType.STALLED,
+        status="True",
+        reason=stall.reason,
+        message=stall.message,
+        last_transition_time=since,
+        observed_generation=generation,
+    )
+    conditions = [stalled if c.type == ConditionType.STALLED else c for c in status.conditions]
+    return status.model_copy(update={"conditions": conditions, "message": headline(conditions)})
 
 
 def headline(conditions: list[Condition]) -> str:
@@ -203,9 +230,13 @@ def _reconciling(
     return ConditionValue("False", "Reconciled", "nothing in progress")
 
 
-def _stalled(status: ModelDeploymentStatus, problem: Problem | None) -> ConditionValue:
+def _stalled(
+    status: ModelDeploymentStatus, problem: Problem | None, stall: Stall | None
+) -> ConditionValue:
     if problem is not None:
         return ConditionValue("True", problem.reason, problem.message)
+    if stall is not None:
+        return ConditionValue("True", stall.reason, stall.message)
     candidate = status.candidate
     if candidate is not None and candidate.state is CandidateState.FAILED:
         reason = candidate.failure_reason or "Failed"

@@ -385,6 +385,9 @@ def _settle_phase_and_conditions(
     status = draft.status
     phase = derive_phase(status, draft.problem)
     check_transition(old.phase, phase)
+    stall = draft.world.stall
+    if stall is not None and stall.until_converged and not draft.actions:
+        stall = None  # the actions it was found applying are done: nothing is stuck now
     conditions = cond.conditions_for(
         status.model_copy(update={"phase": phase}),
         draft.world,
@@ -392,13 +395,15 @@ def _settle_phase_and_conditions(
         replicas=None if isinstance(spec, InvalidSpec) else spec.serving.replicas,
         previous=old.conditions,
         now=draft.now,
+        stall=stall,
     )
     if draft.canary_health is not None:
         conditions = _with_canary_health(conditions, draft.canary_health, draft)
-    if draft.problem is not None:
+    stuck = draft.problem or stall  # why a person must act, if anything
+    if stuck is not None:
         before = old.condition("Stalled")
-        if before is None or before.reason != draft.problem.reason or before.status != "True":
-            draft.event("Warning", draft.problem.reason, draft.problem.message)
+        if before is None or before.reason != stuck.reason or before.status != "True":
+            draft.event("Warning", stuck.reason, stuck.message)
     draft.update(
         phase=phase,
         conditions=conditions,

@@ -94,6 +94,17 @@ class ObservedAnalysis:
 
 
 @dataclass(frozen=True)
+class Stall:
+    """A permanent problem found outside plan(): only a person can clear it (Stalled=True)."""
+
+    reason: str  # NotOwned, RouterSpecInvalid, MetricsSpecInvalid (modelpilot.operator.errors)
+    message: str
+    # Found by applying an action (NotOwned, a route the apiserver refused): it holds while
+    # the plan still has actions to apply, and clears once the plan converges.
+    until_converged: bool = False
+
+
+@dataclass(frozen=True)
 class World:
     """Everything plan() may know about the cluster, at one instant."""
 
@@ -114,5 +125,9 @@ class World:
     # Why the route could not be read (HTTPRoute missing, no rule to the stable Service);
     # None when it was read or not needed.
     route_problem: str | None = None
-    # This tick's analysis window; None when no window was due.
+    # This tick's analysis window; None when no window was due (or the metrics spec cannot
+    # work: see stall).
     analysis: ObservedAnalysis | None = None
+    # A permanent problem the I/O edge found (a route or metrics spec that can never work,
+    # an object of our name that someone else owns); None when there is none.
+    stall: Stall | None = None

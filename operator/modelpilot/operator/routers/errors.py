@@ -9,8 +9,10 @@
     └── RouteConflict     retryable: someone else kept changing the object between our read
                           and our write (resourceVersion conflicts outlasted the retries)
 
-The kopf shell translates `retryable` errors into `kopf.TemporaryError` and the others into
-`kopf.PermanentError`, in one place; routers never import kopf.
+modelpilot.operator.errors.from_component translates them, in one place, by `retryable`: a
+retryable one into an ApiError that the work queue retries with back-off, the others into a
+PermanentError that ends in Stalled=True (reason RouterSpecInvalid). Routers never import kopf
+or the operator.
 """
 
 from __future__ import annotations
