@@ -34,6 +34,8 @@ lint: venv
 	# The editable install hides the namespace's folders behind an import hook; name them
 	# so import-linter's static scan finds every component.
 	PYTHONPATH=api:operator:serving:trainer $(VENV)/bin/lint-imports
+	# Types: strict for api/ and operator/.../rollout/ ([tool.mypy] in pyproject.toml).
+	$(VENV)/bin/mypy api/modelpilot operator/modelpilot
 
 test-unit: venv
 	$(PY) -m pytest tests/unit -q -p no:cacheprovider

@@ -13,7 +13,7 @@ from enum import StrEnum
 from itertools import pairwise
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from modelpilot.api.duration import DURATION_PATTERN, parse_duration
@@ -32,7 +32,8 @@ def cel(*rules: dict[str, str]) -> ConfigDict:
     Each rule sits beside the pydantic validator that enforces the same thing, and its
     message names the field, so kubectl and the operator reject a spec in the same words.
     """
-    return ConfigDict(json_schema_extra={"x-kubernetes-validations": list(rules)})
+    validations: list[JsonValue] = [dict(r) for r in rules]
+    return ConfigDict(json_schema_extra={"x-kubernetes-validations": validations})
 
 
 def rule(expression: str, message: str, field_path: str | None = None) -> dict[str, str]:

@@ -274,11 +274,11 @@ class ModelDeploymentStatus(StatusModel):
         return next((c for c in self.conditions if c.type == type_), None)
 
 
-def parse_status(raw: dict | None) -> ModelDeploymentStatus:
+def parse_status(raw: dict[str, Any] | None) -> ModelDeploymentStatus:
     """Parse what the apiserver holds; an empty or foreign status starts from scratch."""
     return ModelDeploymentStatus.model_validate(raw or {})
 
 
-def dump_status(status: ModelDeploymentStatus) -> dict:
+def dump_status(status: ModelDeploymentStatus) -> dict[str, Any]:
     """The JSON the operator writes to the status subresource (camelCase, no nulls)."""
     return status.model_dump(mode="json", by_alias=True, exclude_none=True)

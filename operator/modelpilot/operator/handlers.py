@@ -7,6 +7,7 @@ turning Ready nudges its ModelDeployment at once instead of at the next resync.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,7 +20,11 @@ from modelpilot.operator.reconcile import TickResult, tick
 from modelpilot.operator.settings import Settings, load_settings
 from modelpilot.operator.workqueue import Key, WorkQueue
 
-OWNED = {names.LABEL_MANAGED_BY: names.MANAGED_BY, names.LABEL_MODEL: kopf.PRESENT}
+# kopf exports the PRESENT token but not its type (MetaFilterToken): hence Any.
+OWNED: dict[str, Any] = {
+    names.LABEL_MANAGED_BY: names.MANAGED_BY,
+    names.LABEL_MODEL: kopf.PRESENT,
+}
 
 
 @kopf.on.startup()
@@ -59,20 +64,23 @@ async def stop_reconciling(memo: kopf.Memo, **_: Any) -> None:
 
 @kopf.on.event(names.GROUP, names.VERSION, names.PLURAL)
 async def reconcile_when_model_deployment_changes(
-    namespace: str, name: str, memo: kopf.Memo, **_: Any
+    *, namespace: str | None, name: str, memo: kopf.Memo, **_: Any
 ) -> None:
-    memo["queue"].nudge((namespace, name))
+    if namespace is not None:  # the CRD is namespaced: always set
+        memo["queue"].nudge((namespace, name))
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=OWNED)
 async def nudge_owner_when_training_job_changes(
-    namespace: str, labels: dict[str, str], memo: kopf.Memo, **_: Any
+    *, namespace: str | None, labels: Mapping[str, str], memo: kopf.Memo, **_: Any
 ) -> None:
-    memo["queue"].nudge((namespace, labels[names.LABEL_MODEL]))
+    if namespace is not None:
+        memo["queue"].nudge((namespace, labels[names.LABEL_MODEL]))
 
 
 @kopf.on.event("apps", "v1", "deployments", labels=OWNED)
 async def nudge_owner_when_serving_deployment_changes(
-    namespace: str, labels: dict[str, str], memo: kopf.Memo, **_: Any
+    *, namespace: str | None, labels: Mapping[str, str], memo: kopf.Memo, **_: Any
 ) -> None:
-    memo["queue"].nudge((namespace, labels[names.LABEL_MODEL]))
+    if namespace is not None:
+        memo["queue"].nudge((namespace, labels[names.LABEL_MODEL]))

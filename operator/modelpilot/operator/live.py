@@ -107,7 +107,7 @@ def take_window(
     assert stable is not None and canary is not None
     analysis = canary.analysis
 
-    def query(revision: str, previous: dict | None) -> Sample:
+    def query(revision: str, previous: dict[str, Any] | None) -> Sample:
         deployment = world.deployments.get(revision)
         return source.query(
             namespace=world.namespace,

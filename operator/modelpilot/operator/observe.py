@@ -40,7 +40,8 @@ def _labels(obj: Obj) -> Mapping[str, str]:
 
 
 def _condition(obj: Obj, type_: str) -> Obj | None:
-    for c in obj.get("status", {}).get("conditions") or []:
+    conditions: list[Obj] = obj.get("status", {}).get("conditions") or []
+    for c in conditions:
         if c.get("type") == type_:
             return c
     return None

@@ -87,7 +87,7 @@ def total(counts: Iterable[Counts]) -> Counts:
 
 def is_reset(prev: Counts, curr: Counts) -> bool:
     """True when any counter went down: the process restarted (or it is another process)."""
-    pairs = (
+    pairs: tuple[tuple[Mapping[Any, float], Mapping[Any, float]], ...] = (
         (prev.requests, curr.requests),
         (prev.latency, curr.latency),
         (prev.predicted_classes, curr.predicted_classes),

@@ -7,7 +7,8 @@ status and messages never show "nan".
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from modelpilot.operator.analysis.counts import Counts, cumulative
 
@@ -63,8 +64,8 @@ def client_error_rate(counts: Counts) -> float | None:
 
 
 def psi(
-    actual: Mapping[Hashable, float],
-    expected: Mapping[Hashable, float],
+    actual: Mapping[Any, float],
+    expected: Mapping[Any, float],
     *,
     epsilon: float = PSI_EPSILON,
 ) -> float | None:

@@ -234,7 +234,7 @@ def _passed_since(canary: CanaryStatus, since: datetime) -> bool:
         return False
     newest = windows[0]
     ended = newest.ended_at or newest.started_at
-    return newest.verdict == VerdictKind.PASS and ended >= since
+    return newest.verdict == VerdictKind.PASS.value and ended >= since
 
 
 def _at_step(
@@ -311,7 +311,7 @@ def _finish_promotion(
         draft.waits.append(REQUEUE_NEXT_STEP)
         return
     windows = len(canary.analysis.windows)
-    passed = sum(1 for w in canary.analysis.windows if w.verdict == VerdictKind.PASS)
+    passed = sum(1 for w in canary.analysis.windows if w.verdict == VerdictKind.PASS.value)
     draft.canary_health = ConditionValue(
         "True",
         "Promoted",

@@ -11,6 +11,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from croniter import croniter
 
@@ -19,7 +20,7 @@ from modelpilot.api.spec import ModelDeploymentSpec
 from modelpilot.api.status import CandidateState, ModelDeploymentStatus, Trigger
 
 
-def training_document(spec: ModelDeploymentSpec) -> dict:
+def training_document(spec: ModelDeploymentSpec) -> dict[str, Any]:
     """The part of the spec a trainer sees (MODELPILOT_SPEC_JSON) and a revision is cut from."""
     return {
         "training": spec.training.model_dump(mode="json", by_alias=True, exclude_none=True),
@@ -35,7 +36,8 @@ def spec_hash(spec: ModelDeploymentSpec) -> str:
 
 def next_fire(schedule: str, after: datetime) -> datetime:
     """The schedule's first time strictly after `after`, in UTC."""
-    return croniter(schedule, after.astimezone(UTC)).get_next(datetime).astimezone(UTC)
+    fire: datetime = croniter(schedule, after.astimezone(UTC)).get_next(datetime)
+    return fire.astimezone(UTC)
 
 
 def revision_trigger(

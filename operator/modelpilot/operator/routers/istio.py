@@ -111,7 +111,8 @@ class IstioRouter:
                 f"{where}: the {label} also sends to {', '.join(map(str, others))}; Istio needs "
                 "its weights to sum to 100, so it may send only to the stable and canary Services"
             )
-        return http
+        found: dict[str, Any] = http
+        return found
 
     def _ref(self, target: RouteTarget) -> ObjectRef:
         return ObjectRef(
