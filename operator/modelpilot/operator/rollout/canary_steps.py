@@ -2,9 +2,10 @@
 
 plan() (modelpilot.operator.rollout.plan) calls in here for a candidate beside a stable with
 spec.rollout.steps: take the promote/abort requests, start the canary, then advance it at
-most one step per tick, judging the analysis windows as they arrive. The arithmetic the I/O
-edge shares (which step, how many pods, when a window is due) is in
-modelpilot.operator.rollout.canary; this module decides, on a Draft.
+most one step per tick, judging the analysis windows as they arrive (rollout.canary_analysis).
+The arithmetic the I/O edge shares (whether a canary is live, when a window is due) is in
+rollout.canary, the steps' union in rollout.steps, and how traffic is split in
+rollout.traffic (a strategy chosen once per plan); this module decides, on a Draft.
 """
 
 from __future__ import annotations
@@ -15,24 +16,16 @@ from typing import assert_never
 from modelpilot.api import names
 from modelpilot.api.spec import ModelDeploymentSpec
 from modelpilot.api.status import (
-    ANALYSIS_WINDOWS_LIMIT,
-    AnalysisWindow,
     CanaryStatus,
     CandidateState,
     CandidateStatus,
     FailureReason,
 )
-from modelpilot.operator.analysis.verdict import (
-    Limits,
-    Measurements,
-    Verdict,
-    VerdictKind,
-    evaluate,
-)
+from modelpilot.operator.analysis.verdict import VerdictKind
 from modelpilot.operator.rollout import canary as canary_math
-from modelpilot.operator.rollout import conditions as cond
+from modelpilot.operator.rollout.canary_analysis import judge_analysis_window
 from modelpilot.operator.rollout.conditions import ConditionValue
-from modelpilot.operator.rollout.draft import Draft, with_history
+from modelpilot.operator.rollout.draft import Draft
 from modelpilot.operator.rollout.serving_objects import (
     conclude_if_deployment_failed,
     ensure_revision_serving,
@@ -121,7 +114,7 @@ def advance_canary(
     steps = canary_steps(spec)
 
     if draft.abort_request is not None:
-        _abort(draft, candidate, FailureReason.ABORTED, "aborted by `modelpilot abort`")
+        draft.roll_back(candidate, FailureReason.ABORTED, "aborted by `modelpilot abort`")
         return
     failed = conclude_if_deployment_failed(draft, candidate)
     if failed is not None:
@@ -131,7 +124,7 @@ def advance_canary(
         )
         return
     deployment = world.deployments.get(candidate.revision)
-    if _judge_analysis_window(draft, spec, candidate):
+    if judge_analysis_window(draft, spec, candidate):
         return  # the analysis aborted the canary
     canary = draft.status.canary
     assert canary is not None
@@ -318,127 +311,3 @@ def _finish_promotion(
         f"{candidate.revision} promoted ({passed} of the last {windows} analysis windows passed)",
     )
     draft.promote(candidate)
-
-
-def _judge_analysis_window(
-    draft: Draft, spec: ModelDeploymentSpec, candidate: CandidateStatus
-) -> bool:
-    """Record this tick's analysis window, if one was taken; True when it aborted the canary."""
-    observed, canary = draft.world.analysis, draft.status.canary
-    if observed is None or canary is None:
-        return False
-    analysis = spec.rollout.analysis
-    before = canary.analysis
-    started = before.last_window_at or canary.step_started_at or draft.now
-    snapshots = {
-        "canary_snapshot": before.canary_snapshot,
-        "stable_snapshot": before.stable_snapshot,
-    }
-    if observed.canary is not None and observed.canary.snapshot is not None:
-        snapshots["canary_snapshot"] = observed.canary.snapshot.to_status()
-    if observed.stable is not None and observed.stable.snapshot is not None:
-        snapshots["stable_snapshot"] = observed.stable.snapshot.to_status()
-
-    if observed.error is not None:
-        verdict = Verdict(
-            VerdictKind.INCONCLUSIVE, (f"metrics unavailable: {observed.error}",), Measurements()
-        )
-    elif observed.canary is None or observed.canary.window is None:
-        # The first query of a version only sets the baseline: not a window, not counted.
-        updated = before.model_copy(update={"last_window_at": draft.now, **snapshots})
-        draft.update(canary=canary.model_copy(update={"analysis": updated}))
-        return False
-    else:
-        stable_window = None if observed.stable is None else observed.stable.window
-        verdict = evaluate(observed.canary.window, stable_window, Limits.from_spec(analysis))
-
-    window = AnalysisWindow(
-        started_at=started,
-        ended_at=draft.now,
-        verdict=verdict.kind.value,
-        message=verdict.message,
-        **{k: getattr(verdict.measurements, k) for k in _MEASUREMENTS},
-    )
-    failures = before.failures + (verdict.kind is VerdictKind.FAIL)
-    inconclusive = before.inconclusive + (verdict.kind is VerdictKind.INCONCLUSIVE)
-    updated = before.model_copy(
-        update={
-            "failures": failures,
-            "inconclusive": inconclusive,
-            "last_window_at": draft.now,
-            "windows": [window, *before.windows][:ANALYSIS_WINDOWS_LIMIT],
-            **snapshots,
-        }
-    )
-    canary = canary.model_copy(update={"analysis": updated})
-    draft.update(canary=canary)
-    rev = candidate.revision
-    if verdict.kind is VerdictKind.PASS:
-        draft.canary_health = ConditionValue("True", "AnalysisPassed", f"{rev}: {verdict.message}")
-        return False
-    if verdict.kind is VerdictKind.FAIL:
-        counted = f"analysis failed {failures}/{analysis.failure_limit}: {verdict.message}"
-        if failures >= analysis.failure_limit:
-            _abort(draft, candidate, FailureReason.ANALYSIS_FAILED, counted)
-            return True
-        draft.canary_health = ConditionValue("False", "AnalysisFailed", f"{rev}: {counted}")
-        draft.event("Warning", "AnalysisFailed", f"{rev}: {counted}")
-        return False
-    counted = (
-        f"analysis inconclusive {inconclusive}/{analysis.inconclusive_limit}: {verdict.message}"
-    )
-    if inconclusive < analysis.inconclusive_limit:
-        draft.canary_health = ConditionValue("Unknown", "AnalysisInconclusive", f"{rev}: {counted}")
-        return False
-    if analysis.on_inconclusive == "Abort":
-        _abort(draft, candidate, FailureReason.ANALYSIS_INCONCLUSIVE, counted)
-        return True
-    message = f"{counted}; paused until `modelpilot promote` or `modelpilot abort`"
-    draft.canary_health = ConditionValue("Unknown", "AnalysisInconclusive", f"{rev}: {message}")
-    if not canary.paused:
-        draft.event("Warning", "CanaryPaused", f"{rev}: {message}")
-    draft.update(canary=canary.model_copy(update={"paused": True, "message": message}))
-    return False
-
-
-_MEASUREMENTS = (
-    "canary_requests",
-    "stable_requests",
-    "canary_error_rate",
-    "stable_error_rate",
-    "canary_client_error_rate",
-    "stable_client_error_rate",
-    "canary_latency_p99_ms",
-    "stable_latency_p99_ms",
-    "prediction_psi",
-)
-
-
-def _abort(draft: Draft, candidate: CandidateStatus, reason: FailureReason, message: str) -> None:
-    """Weight back to stable at once; the sweep finalizes the route and removes the canary."""
-    canary = draft.status.canary
-    assert canary is not None
-    draft.update(
-        canary=canary.model_copy(
-            update={
-                "weight": 0,
-                "actual_weight": 0,
-                "canary_replicas": 0,
-                "paused": False,
-                "message": f"rolled back: {message}",
-            }
-        )
-    )
-    # candidate.message keeps the gate's words (the Evaluated condition shows them); the
-    # rollback's reason goes to history, status.canary and CanaryHealthy.
-    rolled_back = draft.update_candidate(
-        state=CandidateState.ROLLED_BACK, finished_at=draft.now, failure_reason=reason
-    )
-    outcome = rolled_back.model_copy(update={"message": cond.failure_message(reason, message)})
-    draft.update(history=with_history(draft.status, outcome, CandidateState.ROLLED_BACK))
-    draft.canary_health = ConditionValue(
-        "False", reason, f"{candidate.revision} rolled back: {message}"
-    )
-    stable = draft.status.stable
-    serving = "" if stable is None else f"; {stable.revision} serves all traffic"
-    draft.event("Warning", "RolledBack", f"{candidate.revision} rolled back: {message}{serving}")

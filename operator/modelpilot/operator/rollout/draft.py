@@ -106,6 +106,36 @@ class Draft:
         replacing = "" if old is None else f", replacing {old.revision}"
         self.event("Normal", "Promoted", f"{stable.revision} serves{score}{replacing}")
 
+    def roll_back(self, candidate: CandidateStatus, reason: FailureReason, message: str) -> None:
+        """The canary is aborted: weight back to stable at once; the sweep finalizes the route
+        and removes the canary."""
+        canary = self.status.canary
+        assert canary is not None
+        self.update(
+            canary=canary.model_copy(
+                update={
+                    "weight": 0,
+                    "actual_weight": 0,
+                    "canary_replicas": 0,
+                    "paused": False,
+                    "message": f"rolled back: {message}",
+                }
+            )
+        )
+        # candidate.message keeps the gate's words (the Evaluated condition shows them); the
+        # rollback's reason goes to history, status.canary and CanaryHealthy.
+        rolled_back = self.update_candidate(
+            state=CandidateState.ROLLED_BACK, finished_at=self.now, failure_reason=reason
+        )
+        outcome = rolled_back.model_copy(update={"message": cond.failure_message(reason, message)})
+        self.update(history=with_history(self.status, outcome, CandidateState.ROLLED_BACK))
+        self.canary_health = cond.ConditionValue(
+            "False", reason, f"{candidate.revision} rolled back: {message}"
+        )
+        stable = self.status.stable
+        serving = "" if stable is None else f"; {stable.revision} serves all traffic"
+        self.event("Warning", "RolledBack", f"{candidate.revision} rolled back: {message}{serving}")
+
 
 def with_history(
     status: ModelDeploymentStatus, candidate: CandidateStatus, outcome: CandidateState

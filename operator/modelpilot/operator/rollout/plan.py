@@ -12,7 +12,7 @@ One tick, read top to bottom:
    in modelpilot.operator.rollout.canary_steps);
 4. the stable Deployment and Services are kept as the spec says;
 5. objects of no current revision are swept away;
-6. the phase and the conditions are derived from the resulting status.
+6. the phase and the conditions are derived from the resulting status (rollout.settle).
 
 The status is written before the actions run (modelpilot.operator.reconcile), so the
 revision counter of a Job is persisted before the Job exists: a restart at any point finds
@@ -31,8 +31,6 @@ from modelpilot.api.spec import ModelDeploymentSpec
 from modelpilot.api.status import (
     CandidateState,
     CandidateStatus,
-    Condition,
-    ConditionType,
     FailureReason,
     ModelDeploymentStatus,
     Phase,
@@ -62,13 +60,13 @@ from modelpilot.operator.rollout.naming import (
     serving_selector,
     stable_service_name,
 )
-from modelpilot.operator.rollout.phases import check_transition
 from modelpilot.operator.rollout.serving_objects import (
     conclude_if_deployment_failed,
     ensure_revision_serving,
     ensure_service,
     store_claim,
 )
+from modelpilot.operator.rollout.settle import derive_phase, settle_phase_and_conditions
 from modelpilot.operator.rollout.traffic import TrafficStrategy, traffic_strategy
 from modelpilot.operator.rollout.triggers import (
     estimator_refusal,
@@ -83,15 +81,6 @@ from modelpilot.operator.rollout.world import World
 # the operator through watch events, so these are only the safety net.
 REQUEUE_IN_FLIGHT = 30.0
 REQUEUE_WAITING_FOR_PODS = 10.0
-
-CANDIDATE_PHASE = {
-    CandidateState.TRAINING: Phase.TRAINING,
-    CandidateState.DEPLOYING: Phase.DEPLOYING,
-    CandidateState.CANARY: Phase.CANARY,
-    CandidateState.REJECTED: Phase.REJECTED,
-    CandidateState.FAILED: Phase.FAILED,
-    CandidateState.ROLLED_BACK: Phase.ROLLED_BACK,
-}
 
 
 @dataclass(frozen=True)
@@ -127,7 +116,8 @@ def plan(
         _keep_stable_serving(draft, spec, traffic)
         _sweep_what_no_revision_needs(draft, traffic)
         _schedule_next(draft, spec)
-    _settle_phase_and_conditions(draft, spec, old=status)
+    replicas = None if isinstance(spec, InvalidSpec) else spec.serving.replicas
+    settle_phase_and_conditions(draft, replicas=replicas, old=status)
     return Plan(
         actions=tuple(draft.actions),
         status=draft.status,
@@ -370,75 +360,13 @@ def _sweep_what_no_revision_needs(draft: Draft, traffic: TrafficStrategy) -> Non
             draft.actions.append(DeleteService(service, reason="no revision behind it"))
 
 
-# --- 6. phase, conditions, schedule ---------------------------------------------------
+# --- 6. schedule; the phase and conditions: modelpilot.operator.rollout.settle ---------
 
 
 def _schedule_next(draft: Draft, spec: ModelDeploymentSpec) -> None:
     schedule, started = spec.training.schedule, draft.status.last_revision_started_at
     nxt = next_fire(schedule, started) if schedule and started else None
     draft.update(next_scheduled_at=nxt)
-
-
-def _settle_phase_and_conditions(
-    draft: Draft, spec: ModelDeploymentSpec | InvalidSpec, *, old: ModelDeploymentStatus
-) -> None:
-    status = draft.status
-    phase = derive_phase(status, draft.problem)
-    check_transition(old.phase, phase)
-    stall = draft.world.stall
-    if stall is not None and stall.until_converged and not draft.actions:
-        stall = None  # the actions it was found applying are done: nothing is stuck now
-    conditions = cond.conditions_for(
-        status.model_copy(update={"phase": phase}),
-        draft.world,
-        problem=draft.problem,
-        replicas=None if isinstance(spec, InvalidSpec) else spec.serving.replicas,
-        previous=old.conditions,
-        now=draft.now,
-        stall=stall,
-    )
-    if draft.canary_health is not None:
-        conditions = _with_canary_health(conditions, draft.canary_health, draft)
-    stuck = draft.problem or stall  # why a person must act, if anything
-    if stuck is not None:
-        before = old.condition("Stalled")
-        if before is None or before.reason != stuck.reason or before.status != "True":
-            draft.event("Warning", stuck.reason, stuck.message)
-    draft.update(
-        phase=phase,
-        conditions=conditions,
-        observed_generation=draft.world.generation,
-        message=cond.headline(conditions),
-    )
-
-
-def _with_canary_health(
-    conditions: list[Condition],
-    health: cond.ConditionValue,
-    draft: Draft,
-) -> list[Condition]:
-    old = next((c for c in conditions if c.type == ConditionType.CANARY_HEALTHY), None)
-    same = old is not None and old.status == health.status
-    since = old.last_transition_time if old is not None and same else draft.now
-    healthy = Condition(
-        type=ConditionType.CANARY_HEALTHY,
-        status=health.status,
-        reason=health.reason,
-        message=health.message,
-        last_transition_time=since,
-        observed_generation=draft.world.generation,
-    )
-    return [c for c in conditions if c.type != ConditionType.CANARY_HEALTHY] + [healthy]
-
-
-def derive_phase(status: ModelDeploymentStatus, problem: cond.Problem | None) -> Phase:
-    """The phase is a function of the candidate, the stable and a refused spec."""
-    if problem is not None:
-        return Phase.FAILED
-    candidate = status.candidate
-    if candidate is not None and candidate.state in CANDIDATE_PHASE:
-        return CANDIDATE_PHASE[candidate.state]
-    return Phase.SERVING if status.stable is not None else Phase.PENDING
 
 
 def _requeue_after(draft: Draft, spec: ModelDeploymentSpec | InvalidSpec) -> float | None:
