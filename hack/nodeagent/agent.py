@@ -22,8 +22,9 @@ from nodeagent.kube import ApiError, Kube, pod_path
 from nodeagent.logserver import serve
 from nodeagent.network import PodNetwork
 from nodeagent.node import NodeHeartbeat
+from nodeagent.process import start_time
 from nodeagent.provisioner import Provisioner
-from nodeagent.runtime import PodWorker, _start_time
+from nodeagent.runtime import PodWorker
 from nodeagent.services import ServiceProxy
 from nodeagent.status import RUNNING
 from nodeagent.volumes import VolumeBuilder
@@ -200,7 +201,7 @@ class Agent:
             for pidfile in pod_dir.glob("containers/*/pid"):
                 try:
                     pid_s, started = pidfile.read_text().split()
-                    if _start_time(int(pid_s)) == started:
+                    if start_time(int(pid_s)) == started:
                         os.killpg(int(pid_s), signal.SIGKILL)
                 except (OSError, ValueError):
                     pass
