@@ -1,0 +1,201 @@
+"""spec.rollout: how a passing candidate replaces the stable model — the traffic router,
+the canary's steps and the live analysis between them.
+
+Part of the ModelDeployment spec (modelpilot.api.spec re-exports every name here); apart
+only to keep each module about one part of the API.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from itertools import pairwise
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from modelpilot.api.duration import DURATION_PATTERN, parse_duration
+from modelpilot.api.spec_model import SpecModel, cel, rule
+
+
+class GatewayAPIRouter(SpecModel):
+    """Weights on a Gateway API HTTPRoute's backendRefs."""
+
+    http_route: str = Field(
+        alias="httpRoute", description="Name of the HTTPRoute (same namespace)."
+    )
+
+
+class IstioRouter(SpecModel):
+    """Weights on an Istio VirtualService's HTTP route destinations."""
+
+    virtual_service: str = Field(description="Name of the VirtualService (same namespace).")
+    route: str | None = Field(
+        None, description="Name of the http route to weight; the first when omitted."
+    )
+
+
+class ReplicasRouter(SpecModel):
+    """No mesh: one Service selects both versions and replica counts approximate weights."""
+
+
+class TrafficRouterKind(StrEnum):
+    """The spec's names for the traffic routers (the keys of spec.rollout.trafficRouter)."""
+
+    REPLICAS = "replicas"  # replica counts of the two Deployments are the split
+    GATEWAY_API = "gatewayAPI"  # weights on an HTTPRoute's backendRefs
+    ISTIO = "istio"  # weights on a VirtualService route's destinations
+
+
+class TrafficRouter(SpecModel):
+    """Exactly one of `replicas`, `gatewayAPI`, `istio`."""
+
+    model_config = cel(
+        rule(
+            "(has(self.replicas) ? 1 : 0) + (has(self.gatewayAPI) ? 1 : 0)"
+            " + (has(self.istio) ? 1 : 0) == 1",
+            "spec.rollout.trafficRouter needs exactly one of replicas, gatewayAPI, istio",
+        ),
+    )
+
+    replicas: ReplicasRouter | None = Field(None, description="Replica-count weighting.")
+    gateway_api: GatewayAPIRouter | None = Field(
+        None, alias="gatewayAPI", description="Gateway API HTTPRoute weighting."
+    )
+    istio: IstioRouter | None = Field(None, description="Istio VirtualService weighting.")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> TrafficRouter:
+        chosen = [n for n in ("replicas", "gateway_api", "istio") if getattr(self, n) is not None]
+        if len(chosen) != 1:
+            raise ValueError("trafficRouter needs exactly one of replicas, gatewayAPI, istio")
+        return self
+
+    @property
+    def kind(self) -> TrafficRouterKind:
+        if self.gateway_api is not None:
+            return TrafficRouterKind.GATEWAY_API
+        if self.istio is not None:
+            return TrafficRouterKind.ISTIO
+        return TrafficRouterKind.REPLICAS
+
+
+class Pause(SpecModel):
+    """Wait `duration`, or without one until `modelpilot promote`."""
+
+    duration: str | None = Field(
+        None, pattern=DURATION_PATTERN, description="e.g. 60s, 5m; omit to wait for a promote."
+    )
+
+    @property
+    def seconds(self) -> float | None:
+        return None if self.duration is None else parse_duration(self.duration)
+
+
+class Step(SpecModel):
+    """One canary step: exactly one of `setWeight` or `pause`."""
+
+    model_config = cel(
+        rule(
+            "has(self.setWeight) != has(self.pause)",
+            "each spec.rollout.steps item needs exactly one of setWeight or pause",
+        ),
+    )
+
+    set_weight: int | None = Field(
+        None, ge=1, le=100, description="Percentage of traffic sent to the canary."
+    )
+    pause: Pause | None = Field(None, description="Hold the current weight.")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Step:
+        if (self.set_weight is None) == (self.pause is None):
+            raise ValueError("a step needs exactly one of setWeight or pause")
+        return self
+
+
+class PrometheusSource(SpecModel):
+    """Read canary/stable metrics from Prometheus instead of the pods."""
+
+    address: str = Field(description="Base URL, e.g. http://prometheus.monitoring:9090")
+
+
+class MetricsSourceSpec(SpecModel):
+    """Where live metrics come from: the pods' /metrics (default) or Prometheus."""
+
+    pods: dict[str, Any] | None = Field(None, description="Scrape each serving pod's /metrics.")
+    prometheus: PrometheusSource | None = Field(None, description="Query Prometheus.")
+
+
+class Analysis(SpecModel):
+    """Live analysis of the canary against limits, every `interval`."""
+
+    interval: str = Field("15s", pattern=DURATION_PATTERN, description="Window length.")
+    max_error_rate: float = Field(
+        0.01, ge=0, le=1, description="Highest tolerated 5xx fraction of the canary's requests."
+    )
+    max_client_error_rate_delta: float = Field(
+        0.05, ge=0, le=1,
+        description="How much higher the canary's 4xx fraction may be than stable's.",
+    )
+    max_latency_p99_ms: float = Field(250, gt=0, description="Highest tolerated p99 latency.")
+    max_prediction_psi: float | None = Field(
+        None, gt=0,
+        description="Highest tolerated population stability index of the canary's predictions "
+        "against stable's (0.1 small shift, 0.25 large); unchecked when omitted.",
+    )
+    min_requests: int = Field(
+        20, ge=0, description="Fewer canary requests in a window is inconclusive, not a pass."
+    )
+    failure_limit: int = Field(2, ge=1, description="Failed windows that abort the rollout.")
+    inconclusive_limit: int = Field(
+        10, ge=1, description="Inconclusive windows before `onInconclusive` applies."
+    )
+    on_inconclusive: Literal["Abort", "Pause"] = Field(
+        "Abort", description="After inconclusiveLimit windows: abort (safe) or pause for a person."
+    )
+    metrics_source: MetricsSourceSpec | None = Field(
+        None, description="Where metrics come from; the pods' /metrics when omitted."
+    )
+
+    @property
+    def interval_seconds(self) -> float:
+        return parse_duration(self.interval)
+
+
+# Bounds the cost of the CEL rule over the steps (the apiserver estimates it from maxItems).
+MAX_STEPS = 32
+
+
+class Rollout(SpecModel):
+    """How a passing candidate replaces the stable model."""
+
+    model_config = cel(
+        rule(
+            "!has(self.steps) || ("
+            "self.steps.filter(s, has(s.setWeight)).map(s, s.setWeight).isSorted() && "
+            "self.steps.filter(s, has(s.setWeight)).all(s, "
+            "self.steps.filter(t, has(t.setWeight) && t.setWeight == s.setWeight).size() == 1))",
+            "spec.rollout.steps: setWeight values must strictly increase",
+            ".steps",
+        ),
+    )
+
+    traffic_router: TrafficRouter = Field(
+        default_factory=lambda: TrafficRouter(replicas=ReplicasRouter()),
+        description="How traffic is split between stable and canary.",
+    )
+    steps: list[Step] = Field(
+        default_factory=list,
+        max_length=MAX_STEPS,
+        description="Canary steps in order; no steps promotes a passing candidate at once.",
+    )
+    analysis: Analysis = Field(
+        default_factory=Analysis, description="Live analysis between steps."
+    )
+
+    @model_validator(mode="after")
+    def _weights_increase(self) -> Rollout:
+        weights = [s.set_weight for s in self.steps if s.set_weight is not None]
+        if any(b <= a for a, b in pairwise(weights)):
+            raise ValueError(f"setWeight steps must strictly increase, got {weights}")
+        return self
