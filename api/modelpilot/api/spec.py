@@ -222,6 +222,11 @@ class Evaluation(SpecModel):
 # --- serving --------------------------------------------------------------------------
 
 
+# The server's own default (modelpilot serve --max-batch-rows); the two must stay equal, and a
+# test checks that they do.
+DEFAULT_MAX_BATCH_ROWS = 1024
+
+
 class Serving(SpecModel):
     """How the model is served."""
 
@@ -231,7 +236,10 @@ class Serving(SpecModel):
     )
     resources: Resources | None = Field(None, description="Resources of each serving container.")
     max_batch_rows: int = Field(
-        1024, ge=1, description="Requests with more rows are refused with 413."
+        DEFAULT_MAX_BATCH_ROWS,
+        ge=1,
+        description="Most rows per request (and per predict call); requests with more rows "
+        "are refused with 413. Passed to the server as --max-batch-rows.",
     )
 
 
@@ -266,6 +274,7 @@ def parse_spec(raw: dict[str, Any]) -> ModelDeploymentSpec:
 
 
 __all__ = [
+    "DEFAULT_MAX_BATCH_ROWS",
     "MAX_STEPS",
     "Analysis",
     "Dataset",

@@ -1,6 +1,8 @@
-"""`modelpilot retrain NAME`: ask for a new revision with the same spec (fresh data, new seed).
+"""`modelpilot retrain NAME`: ask for a new revision with the same spec (the data read again).
 
-It bumps the retrain annotation; the operator starts revision N+1 when the value is new.
+It bumps the retrain annotation; the operator starts revision N+1 when the value is new. The
+seed is spec.training.randomState, the same for every revision, so a retrain on unchanged data
+trains the same model; change randomState (a new spec, a new revision) for a different one.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The cluster as the operator and the CLI see it: a few verbs on plain JSON objects.
 
 `Cluster` is the Protocol that `observe`, `apply` and `reconcile` depend on; tests pass the
-in-memory fake from tests/unit/operator/fakes.py. `KubernetesCluster` implements it over the
-official client's transport (auth, TLS, kubeconfig/in-cluster resolution) but speaks raw
+in-memory fake from tests/unit/operator/operator_fakes.py. `KubernetesCluster` implements it
+over the official client's transport (auth, TLS, kubeconfig/in-cluster resolution) but speaks raw
 JSON paths, so objects stay the dicts the apiserver returns and no typed-model round trip
 can drop a field.
 """

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelpilot.api import names
+from modelpilot.api.spec import DEFAULT_MAX_BATCH_ROWS
 from modelpilot.operator.rollout.actions import (
     CreateTrainingJob,
     EnsureService,
@@ -190,6 +191,12 @@ def serving_deployment(
             action.model_sha256,
             "--port",
             str(names.SERVING_PORT),
+            # Only when set: the pod template of a default spec stays what it always was.
+            *(
+                []
+                if action.max_batch_rows == DEFAULT_MAX_BATCH_ROWS
+                else ["--max-batch-rows", str(action.max_batch_rows)]
+            ),
         ],
         "env": [{"name": "HOME", "value": "/tmp"}],
         "ports": [{"name": SERVING_PORT_NAME, "containerPort": names.SERVING_PORT}],

@@ -68,3 +68,15 @@ def test_settings_come_from_the_environment():
         assert "MODELPILOT_IMAGE_PULL_POLICY" in str(exc)
     else:
         raise AssertionError("accepted a bad pull policy")
+
+
+def test_retrain_help_says_what_it_does_and_promises_no_new_seed(capsys):
+    import pytest
+
+    from modelpilot.cli import retrain
+
+    with pytest.raises(SystemExit):
+        retrain.main(["--help"])
+    out = capsys.readouterr().out
+    assert "new seed" not in out and "same spec" in out
+    assert "randomState" in retrain.__doc__

@@ -456,3 +456,29 @@ def test_retries_back_off_exponentially_with_jitter():
     assert [low.backoff(n) for n in (1, 2, 3)] == [1.0, 2.0, 4.0]  # jitter takes up to half
     assert high.backoff(30) == 60.0 and low.backoff(30) == 30.0  # capped
     assert high.backoff(1, base=0.2) == 0.2  # a Conflict looks again soon
+
+
+def _server_args(w):
+    return w.cluster.get("Deployment", NS, "iris-v1")["spec"]["template"]["spec"]["containers"][
+        0
+    ]["args"]
+
+
+def test_max_batch_rows_reaches_the_server_and_the_default_changes_no_pod():
+    from modelpilot.api.spec import DEFAULT_MAX_BATCH_ROWS
+    from modelpilot.serving.settings import DEFAULT_MAX_BATCH_ROWS as SERVER_DEFAULT
+
+    assert DEFAULT_MAX_BATCH_ROWS == SERVER_DEFAULT, "the spec's default is the server's"
+    w = World()
+    w.tick()
+    w.serve("v1", 0.95)
+    assert "--max-batch-rows" not in _server_args(w), "a default spec keeps its pod template"
+    w.assert_converged()
+
+    w.cluster.apply_model_deployment(
+        NS, NAME, {**SPEC, "serving": {**SPEC["serving"], "maxBatchRows": 64}}
+    )
+    w.tick()
+    args = _server_args(w)
+    assert args[args.index("--max-batch-rows") + 1] == "64"
+    assert w.status().revision_counter == 1, "serving settings never retrain"

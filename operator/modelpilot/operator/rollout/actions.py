@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from modelpilot.api.spec import TrafficRouter
+from modelpilot.api.spec import DEFAULT_MAX_BATCH_ROWS, TrafficRouter
 
 
 @dataclass(frozen=True)
@@ -51,14 +51,19 @@ class EnsureServingDeployment:
     replicas: int
     image: str | None = None  # None: the operator's MODELPILOT_SERVING_IMAGE
     resources: Mapping[str, Any] | None = None
+    max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS  # spec.serving.maxBatchRows
 
     def intent_hash(self) -> str:
         """Fingerprint of everything but the replica count (routers scale separately).
 
         Stamped on the Deployment as an annotation so plan() can tell, without comparing
-        pod templates, whether the Deployment is what it would create today.
+        pod templates, whether the Deployment is what it would create today. maxBatchRows
+        counts only when it is not the default, so Deployments made before it was wired
+        keep their fingerprint (an operator upgrade restarts no serving pod).
         """
         intent = {k: v for k, v in asdict(self).items() if k != "replicas"}
+        if self.max_batch_rows == DEFAULT_MAX_BATCH_ROWS:
+            del intent["max_batch_rows"]
         text = json.dumps(intent, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -50,6 +50,7 @@ def ensure_revision_serving(
         store_claim=claim,
         replicas=replicas,
         image=spec.serving.image,
+        max_batch_rows=spec.serving.max_batch_rows,
         resources=None
         if resources is None
         else resources.model_dump(by_alias=True, exclude_none=True),
