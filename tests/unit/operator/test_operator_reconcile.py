@@ -355,7 +355,9 @@ def test_replicas_change_scales_without_retraining():
     w.serve("v1", 0.95)
     w.cluster.apply_model_deployment(NS, NAME, {**SPEC, "serving": {"replicas": 4}})
     result = w.tick()
-    assert [type(a).__name__ for a in result.plan.actions] == ["ScaleDeployment"]
+    from modelpilot.operator.rollout.actions import ScaleDeployment
+
+    assert result.plan.actions == (ScaleDeployment("iris-v1", 4),)
     assert w.cluster.get("Deployment", NS, "iris-v1")["spec"]["replicas"] == 4
     assert w.status().revision_counter == 1
 

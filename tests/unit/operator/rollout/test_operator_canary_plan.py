@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from expected_actions import assert_actions
 
 from modelpilot.api import names
 from modelpilot.api.spec import parse_spec
@@ -22,7 +23,17 @@ from modelpilot.api.status import (
 from modelpilot.operator.analysis.counts import Counts, Snapshot
 from modelpilot.operator.analysis.source import Sample
 from modelpilot.operator.rollout import ObservedDeployment, ObservedService, World, plan
-from modelpilot.operator.rollout.actions import EnsureServingDeployment, SetWeights
+from modelpilot.operator.rollout.actions import (
+    CreateTrainingJob,
+    DeleteDeployment,
+    DeleteService,
+    EnsureService,
+    EnsureServingDeployment,
+    FinalizeRoutes,
+    Route,
+    ScaleDeployment,
+    SetWeights,
+)
 from modelpilot.operator.rollout.phases import allowed
 from modelpilot.operator.rollout.triggers import spec_hash
 from modelpilot.operator.rollout.world import ObservedAnalysis
@@ -163,9 +174,37 @@ def window(
     )
 
 
+def scale(replicas: int) -> ScaleDeployment:
+    return ScaleDeployment("iris-v2", replicas)
+
+
+def point_service_at(revision: str) -> EnsureService:
+    """Service iris back on one revision (the canary ended)."""
+    return EnsureService("iris", "iris", {**BOTH, names.LABEL_REVISION: revision})
+
+
+def remove(revision: str) -> tuple[DeleteDeployment, DeleteService]:
+    return (
+        DeleteDeployment(f"iris-{revision}", f"{revision} neither serves nor is a candidate"),
+        DeleteService(f"iris-{revision}", "no revision behind it"),
+    )
+
+
+MESH_ROUTE = Route(MESH.rollout.traffic_router, "v1", "v2", 2)
+
+
+def set_weights(canary: int) -> SetWeights:
+    return SetWeights(stable=100 - canary, canary=canary, route=MESH_ROUTE)
+
+
+def finalize(*, promoted: bool) -> FinalizeRoutes:
+    reason = "v2 was promoted over v1" if promoted else "v2 no longer serves beside v1"
+    return FinalizeRoutes(MESH_ROUTE, promoted=promoted, reason=reason)
+
+
 AFTER_PAUSE = NOW + timedelta(seconds=31)
 CASES = [
-    # id, spec, status, world, now, (phase, step, weight), action kinds, CanaryHealthy reason
+    # id, spec, status, world, now, (phase, step, weight), actions, CanaryHealthy reason
     (
         "set-weight-waits-for-ready-canary-pods",
         SPEC,
@@ -173,7 +212,7 @@ CASES = [
         world(canary_ready=0),
         NOW,
         ("Canary", 0, 0),
-        [],
+        (),
         None,
     ),
     (
@@ -183,7 +222,7 @@ CASES = [
         world(canary_pods=0, canary_ready=0),
         NOW,
         ("Canary", 0, 0),
-        ["ScaleDeployment"],
+        (scale(1),),
         None,
     ),
     (
@@ -193,7 +232,7 @@ CASES = [
         world(),
         NOW,
         ("Canary", 1, 20),
-        [],
+        (),
         None,
     ),
     (
@@ -203,7 +242,7 @@ CASES = [
         world(),
         NOW + timedelta(seconds=10),
         ("Canary", 1, 20),
-        [],
+        (),
         None,
     ),
     (
@@ -213,7 +252,7 @@ CASES = [
         world(),
         AFTER_PAUSE,
         ("Canary", 1, 20),
-        [],
+        (),
         None,
     ),
     (
@@ -223,7 +262,7 @@ CASES = [
         world(),
         AFTER_PAUSE,
         ("Canary", 2, 20),
-        [],
+        (),
         None,
     ),
     (
@@ -233,7 +272,7 @@ CASES = [
         world(),
         NOW,
         ("Canary", 3, 50),
-        [],
+        (),
         None,
     ),
     (
@@ -243,7 +282,7 @@ CASES = [
         world(deployments={"v1": dep("v1", 3), "v2": dep("v2", 1)}),
         NOW,
         ("Canary", 2, 20),
-        ["ScaleDeployment"],
+        (scale(2),),
         None,
     ),
     (
@@ -253,7 +292,7 @@ CASES = [
         world(),
         NOW + timedelta(hours=1),
         ("Canary", 3, 50),
-        [],
+        (),
         None,
     ),
     (
@@ -263,7 +302,7 @@ CASES = [
         world(annotations={names.ANNOTATION_PROMOTE: "p"}),
         NOW,
         ("Canary", 4, 50),
-        ["ScaleDeployment"],
+        (scale(2),),
         None,
     ),
     (
@@ -273,7 +312,7 @@ CASES = [
         world(annotations={names.ANNOTATION_PROMOTE: "p", names.ANNOTATION_PROMOTE_FULL: "true"}),
         NOW,
         ("Canary", 4, 0),
-        ["ScaleDeployment"],
+        (scale(2),),
         None,
     ),
     (
@@ -283,7 +322,7 @@ CASES = [
         world(canary_pods=2, canary_ready=1),
         NOW,
         ("Canary", 4, 50),
-        [],
+        (),
         None,
     ),
     (
@@ -293,7 +332,7 @@ CASES = [
         world(canary_pods=2, canary_ready=1, mesh=True, route_weights=Weights.canary_at(50)),
         NOW,
         ("Canary", 4, 50),
-        [],
+        (),
         None,
     ),
     (
@@ -303,7 +342,7 @@ CASES = [
         world(canary_pods=2),
         NOW,
         ("Serving", None, None),
-        ["EnsureService", "DeleteDeployment", "DeleteService"],
+        (point_service_at("v2"), *remove("v1")),
         "Promoted",
     ),
     (
@@ -313,7 +352,7 @@ CASES = [
         world(analysis=window(None, None)),
         NOW,
         ("Canary", 1, 20),
-        [],
+        (),
         None,
     ),
     (
@@ -323,7 +362,7 @@ CASES = [
         world(analysis=window(HEALTHY)),
         NOW,
         ("Canary", 1, 20),
-        [],
+        (),
         "AnalysisPassed",
     ),
     (
@@ -333,7 +372,7 @@ CASES = [
         world(analysis=window(SLOW)),
         NOW,
         ("Canary", 1, 20),
-        [],
+        (),
         "AnalysisFailed",
     ),
     (
@@ -343,7 +382,7 @@ CASES = [
         world(analysis=window(SLOW)),
         NOW,
         ("RolledBack", 1, 0),
-        ["EnsureService", "DeleteDeployment", "DeleteService"],
+        (point_service_at("v1"), *remove("v2")),
         "AnalysisFailed",
     ),
     (
@@ -353,7 +392,7 @@ CASES = [
         world(analysis=window(QUIET)),
         NOW,
         ("Canary", 1, 20),
-        [],
+        (),
         "AnalysisInconclusive",
     ),
     (
@@ -363,7 +402,7 @@ CASES = [
         world(analysis=window(QUIET)),
         NOW,
         ("RolledBack", 1, 0),
-        ["EnsureService", "DeleteDeployment", "DeleteService"],
+        (point_service_at("v1"), *remove("v2")),
         "AnalysisInconclusive",
     ),
     (
@@ -373,7 +412,7 @@ CASES = [
         world(analysis=window(QUIET)),
         AFTER_PAUSE,
         ("Canary", 1, 20),
-        [],
+        (),
         "AnalysisInconclusive",
     ),
     (
@@ -383,7 +422,7 @@ CASES = [
         world(),
         NOW,
         ("Canary", 2, 20),
-        [],
+        (),
         None,
     ),
     (
@@ -393,7 +432,7 @@ CASES = [
         world(analysis=ObservedAnalysis(error="no v2 pod answered /metrics")),
         NOW,
         ("Canary", 1, 20),
-        [],
+        (),
         "AnalysisInconclusive",
     ),
     (
@@ -403,7 +442,7 @@ CASES = [
         world(annotations={names.ANNOTATION_ABORT: "a"}),
         NOW,
         ("RolledBack", 3, 0),
-        ["EnsureService", "DeleteDeployment", "DeleteService"],
+        (point_service_at("v1"), *remove("v2")),
         "Aborted",
     ),
     (
@@ -413,7 +452,7 @@ CASES = [
         world(),
         NOW,
         ("Training", None, None),
-        ["CreateTrainingJob", "EnsureService", "DeleteDeployment", "DeleteService"],
+        (CreateTrainingJob, point_service_at("v1"), *remove("v2")),
         None,
     ),
     (
@@ -423,7 +462,7 @@ CASES = [
         world(canary_pods=2, mesh=True, route_weights=Weights.STABLE_ONLY),
         NOW,
         ("Canary", 1, 20),
-        ["SetWeights"],
+        (set_weights(20),),
         None,
     ),
     (
@@ -433,7 +472,7 @@ CASES = [
         world(canary_pods=2, mesh=True, route_weights=Weights.canary_at(20)),
         NOW,
         ("Canary", 1, 20),
-        [],
+        (),
         None,
     ),
     (
@@ -443,7 +482,7 @@ CASES = [
         world(canary_pods=2, mesh=True, route_weights=Weights.canary_at(50)),
         NOW,
         ("Canary", 4, 100),
-        ["SetWeights"],
+        (set_weights(100),),
         None,
     ),
     (
@@ -453,7 +492,7 @@ CASES = [
         world(canary_pods=2, mesh=True, route_weights=Weights.CANARY_ONLY),
         NOW,
         ("Serving", None, None),
-        ["EnsureService", "FinalizeRoutes", "DeleteDeployment", "DeleteService"],
+        (point_service_at("v2"), finalize(promoted=True), *remove("v1")),
         "Promoted",
     ),
     (
@@ -468,7 +507,7 @@ CASES = [
         ),
         NOW,
         ("RolledBack", 1, 0),
-        ["FinalizeRoutes", "DeleteDeployment", "DeleteService"],
+        (finalize(promoted=False), *remove("v2")),
         "Aborted",
     ),
     (
@@ -478,7 +517,7 @@ CASES = [
         world(canary_pods=2, mesh=True, route_problem="HTTPRoute ml/iris not found"),
         NOW,
         ("Canary", 0, 0),
-        [],
+        (),
         None,
     ),
 ]
@@ -498,7 +537,7 @@ def test_canary_tick(spec, before, w, now, expected, kinds, health):
         assert s.canary is None or s.candidate is None or s.candidate.state != "Canary"
     else:
         assert (s.canary.step_index, s.canary.weight) == (step, weight)
-    assert [type(a).__name__ for a in result.actions] == kinds
+    assert_actions(result.actions, kinds)
     healthy = s.condition("CanaryHealthy")
     if health is None:
         assert healthy is None or healthy == before.condition("CanaryHealthy")
@@ -553,8 +592,7 @@ def test_replicas_router_service_selects_both_versions_only_during_the_canary():
     during = plan(SPEC, status(canary(1, 20)), world(), NOW)
     assert during.actions == ()  # Service iris already selects both
     done = plan(SPEC, status(canary(4, 100)), world(canary_pods=2), NOW)
-    service = next(a for a in done.actions if type(a).__name__ == "EnsureService")
-    assert service.selector[names.LABEL_REVISION] == "v2"
+    assert point_service_at("v2") in done.actions
 
 
 def test_replicas_router_reports_actual_weight_from_ready_pods():

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from expected_actions import assert_actions
 
 from modelpilot.api import names
 from modelpilot.api.spec import parse_spec
@@ -27,6 +28,14 @@ from modelpilot.operator.rollout import (
     ObservedService,
     World,
     plan,
+)
+from modelpilot.operator.rollout.actions import (
+    CreateTrainingJob,
+    DeleteDeployment,
+    DeleteJob,
+    DeleteService,
+    EnsureService,
+    EnsureServingDeployment,
 )
 from modelpilot.operator.rollout.phases import allowed
 from modelpilot.operator.rollout.triggers import spec_hash
@@ -77,8 +86,6 @@ def status(phase: str, **kw) -> ModelDeploymentStatus:
 
 
 def deployment(rev="v1", ready=1, **kw) -> ObservedDeployment:
-    from modelpilot.operator.rollout.actions import EnsureServingDeployment
-
     sha = {"v1": "a", "v2": "b"}[rev] * 64
     intent = EnsureServingDeployment(
         name=f"iris-{rev}",
@@ -129,15 +136,15 @@ def done(rev="v1", score=0.95, stable=None, sha="a") -> ObservedJob:
 
 
 CASES = [
-    # id, spec, status, world kwargs, expected phase, expected action kinds
-    ("new-object-starts-v1", SPEC, ModelDeploymentStatus(), {}, "Training", ["CreateTrainingJob"]),
+    # id, spec, status, world kwargs, expected phase, expected actions (by value)
+    ("new-object-starts-v1", SPEC, ModelDeploymentStatus(), {}, "Training", (CreateTrainingJob,)),
     (
         "training-waits-for-its-job",
         SPEC,
         status("Training", candidate=candidate()),
         {"jobs": {"v1": ObservedJob("iris-train-v1", "v1")}},
         "Training",
-        [],
+        (),
     ),
     (
         "restart-before-job-creation-creates-it",
@@ -145,7 +152,7 @@ CASES = [
         status("Training", candidate=candidate()),
         {},
         "Training",
-        ["CreateTrainingJob"],
+        (CreateTrainingJob,),
     ),
     (
         "passed-gate-deploys",
@@ -153,7 +160,7 @@ CASES = [
         status("Training", candidate=candidate()),
         {"jobs": {"v1": done()}},
         "Deploying",
-        ["EnsureServingDeployment", "EnsureService"],
+        (EnsureServingDeployment, EnsureService("iris-v1", "iris", SEL_V1, "v1")),
     ),
     (
         "below-threshold-is-rejected",
@@ -161,7 +168,7 @@ CASES = [
         status("Training", candidate=candidate()),
         {"jobs": {"v1": done(score=0.5)}},
         "Rejected",
-        [],
+        (),
     ),
     (
         "failed-job-fails",
@@ -175,7 +182,7 @@ CASES = [
             }
         },
         "Failed",
-        [],
+        (),
     ),
     (
         "deploying-waits-for-ready-pods",
@@ -189,7 +196,7 @@ CASES = [
             "services": {"iris-v1": ObservedService("iris-v1", SEL_V1)},
         },
         "Deploying",
-        [],
+        (),
     ),
     (
         "ready-pods-promote",
@@ -203,7 +210,7 @@ CASES = [
             "services": {"iris-v1": ObservedService("iris-v1", SEL_V1)},
         },
         "Serving",
-        ["EnsureService"],
+        (EnsureService("iris", "iris", SEL_V1),),
     ),
     ("serving-is-quiet", SPEC, status("Serving", stable=STABLE), SERVING_V1, "Serving", []),
     (
@@ -212,7 +219,7 @@ CASES = [
         status("Serving", stable=STABLE),
         SERVING_V1,
         "Training",
-        ["CreateTrainingJob"],
+        (CreateTrainingJob,),
     ),
     (
         "retrain-annotation-starts-v2",
@@ -220,7 +227,7 @@ CASES = [
         status("Serving", stable=STABLE),
         {**SERVING_V1, "annotations": {names.ANNOTATION_RETRAIN: "now"}},
         "Training",
-        ["CreateTrainingJob"],
+        (CreateTrainingJob,),
     ),
     (
         "handled-retrain-annotation-is-quiet",
@@ -228,7 +235,7 @@ CASES = [
         status("Serving", stable=STABLE, last_retrain_request="now"),
         {**SERVING_V1, "annotations": {names.ANNOTATION_RETRAIN: "now"}},
         "Serving",
-        [],
+        (),
     ),
     (
         "invalid-spec-acts-on-nothing",
@@ -236,7 +243,7 @@ CASES = [
         status("Serving", stable=STABLE),
         SERVING_V1,
         "Failed",
-        [],
+        (),
     ),
     (
         "refused-estimator-starts-nothing",
@@ -244,7 +251,7 @@ CASES = [
         status("Serving", stable=STABLE),
         SERVING_V1,
         "Failed",
-        [],
+        (),
     ),
     (
         "new-spec-supersedes-training",
@@ -252,7 +259,7 @@ CASES = [
         status("Training", candidate=candidate()),
         {"jobs": {"v1": ObservedJob("iris-train-v1", "v1")}},
         "Training",
-        ["CreateTrainingJob", "DeleteJob"],
+        (CreateTrainingJob, DeleteJob("iris-train-v1", "v1 is no longer a candidate")),
     ),
     (
         "new-spec-supersedes-deploying",
@@ -271,7 +278,11 @@ CASES = [
             "services": {**SERVING_V1["services"], "iris-v2": ObservedService("iris-v2", SEL_V2)},
         },
         "Training",
-        ["CreateTrainingJob", "DeleteDeployment", "DeleteService"],
+        (
+            CreateTrainingJob,
+            DeleteDeployment("iris-v2", "v2 neither serves nor is a candidate"),
+            DeleteService("iris-v2", "no revision behind it"),
+        ),
     ),
     (
         "orphans-are-swept",
@@ -285,7 +296,7 @@ CASES = [
             },
         },
         "Serving",
-        ["DeleteDeployment"],
+        (DeleteDeployment("iris-v0", "v0 neither serves nor is a candidate"),),
     ),
     (
         "rejected-after-failure-recovers-phase",
@@ -297,7 +308,7 @@ CASES = [
         ),
         SERVING_V1,
         "Rejected",
-        [],
+        (),
     ),
 ]
 
@@ -308,7 +319,7 @@ CASES = [
 def test_plan_transition(spec, before, world_kw, phase, kinds):
     result = plan(spec, before, world(**world_kw), NOW)
     assert result.status.phase == phase
-    assert [type(a).__name__ for a in result.actions] == kinds
+    assert_actions(result.actions, kinds)
     assert allowed(before.phase, result.status.phase)
     assert result.status.observed_generation == 1
 
