@@ -64,6 +64,12 @@ PRINTER_COLUMNS = [
         "description": "Traffic percentage sent to the canary.",
     },
     {
+        "name": "Pinned",
+        "type": "string",
+        "jsonPath": ".spec.serving.pinRevision",
+        "description": "The revision spec.serving.pinRevision serves again (nothing trains).",
+    },
+    {
         "name": "Metric",
         "type": "string",
         "jsonPath": ".spec.evaluation.metric",

@@ -225,6 +225,7 @@ class Evaluation(SpecModel):
 # The server's own default (modelpilot serve --max-batch-rows); the two must stay equal, and a
 # test checks that they do.
 DEFAULT_MAX_BATCH_ROWS = 1024
+REVISION_PATTERN = r"^v[1-9][0-9]{0,8}$"  # v1, v2, ... (names.revision_name)
 
 
 class Serving(SpecModel):
@@ -240,6 +241,16 @@ class Serving(SpecModel):
         ge=1,
         description="Most rows per request (and per predict call); requests with more rows "
         "are refused with 413. Passed to the server as --max-batch-rows.",
+    )
+    pin_revision: str | None = Field(
+        None,
+        pattern=REVISION_PATTERN,
+        description="Serve this earlier revision (v1, v2, ...) again, by the model digest "
+        "status.history recorded for it, through spec.rollout.steps if there are any; no "
+        "retraining. While a pin is set nothing trains (spec changes, retrain requests and "
+        "the schedule wait); removing it resumes them. `modelpilot rollback NAME --to vN` "
+        "sets it.",
+        examples=["v1"],
     )
 
 

@@ -80,6 +80,7 @@ class Trigger(StrEnum):
     SPEC_CHANGED = "SpecChanged"  # spec.training or spec.evaluation changed
     RETRAIN_REQUESTED = "RetrainRequested"  # the retrain annotation got a new value
     SCHEDULED = "Scheduled"  # spec.training.schedule fired
+    PINNED = "Pinned"  # spec.serving.pinRevision brought an earlier revision back (no training)
 
 
 class ConditionType(StrEnum):
@@ -226,7 +227,15 @@ class HistoryEntry(StatusModel):
     metric: str | None = Field(None, description="The gate metric.")
     score: float | None = Field(None, description="Its gate metric.")
     stable_score: float | None = Field(None, description="Stable's metric on the same holdout.")
-    model_sha256: str | None = Field(None, description="Digest of its model.joblib.")
+    model_sha256: str | None = Field(
+        None,
+        description="Digest of its model.joblib: what a pin (spec.serving.pinRevision) "
+        "serves again, and verifies before loading.",
+    )
+    spec_hash: str | None = Field(
+        None, description="Hash of the training+evaluation spec it was trained from."
+    )
+    holdout_sha256: str | None = Field(None, description="Fingerprint of its holdout.")
     message: str | None = Field(None, description="Why it ended so.")
 
 

@@ -15,6 +15,7 @@ VERBS: dict[str, tuple[str, str, str]] = {
     "retrain": ("modelpilot.cli.retrain", "main", "start a new revision with the same spec"),
     "promote": ("modelpilot.cli.promote", "promote", "complete the canary's step (--full: all)"),
     "abort": ("modelpilot.cli.promote", "abort", "roll the canary back to stable"),
+    "rollback": ("modelpilot.cli.rollback", "main", "serve an earlier revision again (--to vN)"),
 }
 
 

@@ -48,6 +48,12 @@ def render(body: dict[str, Any], events: list[dict[str, Any]], now: datetime) ->
         + (f" >= {threshold}" if threshold is not None else "")
         + (", must beat stable" if gate.get("mustBeatStable", True) else "")
     )
+    pin = (spec.get("serving") or {}).get("pinRevision")
+    if pin:
+        lines.append(
+            f"  pinned: {pin} (spec.serving.pinRevision); nothing trains until "
+            f"`modelpilot rollback {meta['name']} --clear`"
+        )
     lines.append("")
     s = status.stable
     if s is not None:

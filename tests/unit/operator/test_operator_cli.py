@@ -44,10 +44,46 @@ def test_status_report_reads_at_a_glance():
     assert "p99 1.0 ms (stable 1.0), PSI 0.010" in text
     assert "  Ready        True    Serving" in text
     assert "30s  Normal   Promoted         v1 serves" in text
+    assert "pinned" not in text
+    body["spec"]["serving"] = {"pinRevision": "v1"}
+    pinned = render(body, events, NOW)
+    assert "  pinned: v1 (spec.serving.pinRevision); nothing trains until " in pinned
 
 
 def test_verbs_are_registered():
-    assert {"operator", "status", "retrain", "promote", "abort"} <= set(cli.VERBS)
+    assert {"operator", "status", "retrain", "promote", "abort", "rollback"} <= set(cli.VERBS)
+
+
+def test_rollback_refuses_a_revision_history_has_no_digest_for():
+    from modelpilot.api.status import HistoryEntry, ModelDeploymentStatus
+    from modelpilot.cli.rollback import refusal
+
+    status = ModelDeploymentStatus(
+        history=[
+            HistoryEntry(revision="v3", outcome="Failed"),
+            HistoryEntry(revision="v2", outcome="Promoted", model_sha256="b" * 64),
+            HistoryEntry(revision="v1", outcome="Promoted", model_sha256="a" * 64),
+        ]
+    )
+    assert refusal(status, "v1") is None
+    assert refusal(status, "v3") == (
+        "v3 is not in status.history with a model digest, so it cannot be served again "
+        "without retraining (revisions you can roll back to: v2, v1)"
+    )
+    assert "not a revision name" in refusal(status, "latest")
+
+
+def test_rollback_tells_gitops_users_to_commit_the_pin():
+    from modelpilot.cli.rollback import gitops_note
+
+    argo = {"annotations": {"argocd.argoproj.io/tracking-id": "ml:modelpilot.dev/x"}}
+    assert gitops_note(argo, "v1") == (
+        "This object is managed by Argo CD: commit spec.serving.pinRevision: v1 to Git too, "
+        "or the next sync reverts it."
+    )
+    flux = {"labels": {"kustomize.toolkit.fluxcd.io/name": "apps"}}
+    assert gitops_note(flux, None).startswith("This object is managed by Flux: commit the removal")
+    assert gitops_note({}, "v2").startswith("If this object is synced from Git (Argo CD, Flux)")
 
 
 def test_settings_come_from_the_environment():

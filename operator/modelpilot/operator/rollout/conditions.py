@@ -27,6 +27,7 @@ from modelpilot.api.status import (
     FailureReason,
     ModelDeploymentStatus,
     Phase,
+    Trigger,
 )
 from modelpilot.operator.rollout.world import Stall, World
 
@@ -207,6 +208,8 @@ def _reconciling(
         detail = f": {deployment.pod_problem}" if deployment and deployment.pod_problem else ""
         wanted = replicas if replicas is not None else "?"
         passed = f"{candidate.revision} passed the gate{_score(candidate)}"
+        if candidate.trigger is Trigger.PINNED:
+            passed = f"{candidate.revision} is pinned (spec.serving.pinRevision)"
         return ConditionValue("True", "Deploying", f"{passed}; {ready}/{wanted} pods ready{detail}")
     if problem is None and candidate is not None and candidate.state is CandidateState.CANARY:
         canary = status.canary
@@ -296,6 +299,8 @@ def _evaluated(status: ModelDeploymentStatus, candidate: CandidateStatus | None)
                 "True", "Passed", f"{status.stable.revision}: {why or 'passed the gate'}"
             )
         return ConditionValue("Unknown", "NotStarted", "no revision has been evaluated")
+    if candidate.trigger is Trigger.PINNED:
+        return ConditionValue("True", "Pinned", f"{candidate.revision}: {candidate.message}")
     if candidate.verdict is None:
         return ConditionValue(
             "Unknown", "NotEvaluated", f"{candidate.revision} has not been evaluated"

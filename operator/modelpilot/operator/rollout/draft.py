@@ -150,7 +150,19 @@ def with_history(
         score=candidate.candidate_score,
         stable_score=candidate.stable_score,
         model_sha256=candidate.model_sha256,
+        spec_hash=candidate.spec_hash,
+        holdout_sha256=candidate.holdout_sha256,
         message=candidate.message,
     )
     rest = [h for h in status.history if h.revision != candidate.revision]
-    return [entry, *rest][:HISTORY_LIMIT]
+    kept = [entry, *rest]
+    # Bounded, oldest out first — but never the stable revision's entry: its digest is what
+    # a pin back to it (and the bundle GC's keep-list) reads.
+    stable = status.stable.revision if status.stable is not None else None
+    while len(kept) > HISTORY_LIMIT:
+        drop = next(
+            (i for i in range(len(kept) - 1, 0, -1) if kept[i].revision != stable),
+            len(kept) - 1,
+        )
+        del kept[drop]
+    return kept

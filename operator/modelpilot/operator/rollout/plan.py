@@ -5,6 +5,9 @@ One tick, read top to bottom:
 1. an invalid spec changes nothing but the conditions (the stable model keeps serving);
 2. a trigger (new spec, retrain request, schedule) supersedes what is in flight and starts
    revision N+1 — unless the operator refuses the spec (estimator not allowed, no store);
+   with spec.serving.pinRevision set, the pin takes this place instead: the pinned revision
+   from history becomes the candidate at Deploying, and nothing trains
+   (modelpilot.operator.rollout.pin);
 3. the candidate advances one step: Job absent -> create it; Job done -> gate;
    passed -> its Deployment (or, beside a stable with spec.rollout.steps, a canary);
    Deployment Ready -> it becomes stable; a canary runs its steps one per tick, its analysis
@@ -60,6 +63,7 @@ from modelpilot.operator.rollout.naming import (
     serving_selector,
     stable_service_name,
 )
+from modelpilot.operator.rollout.pin import follow_pin, pinned_revision
 from modelpilot.operator.rollout.serving_objects import (
     conclude_if_deployment_failed,
     ensure_revision_serving,
@@ -110,7 +114,11 @@ def plan(
         draft.problem = cond.Problem("InvalidSpec", spec.message)
     else:
         traffic = traffic_strategy(spec)  # the one choice of router this tick
-        _start_revision_when_triggered(draft, spec)
+        pin = pinned_revision(spec)
+        if pin is not None:
+            follow_pin(draft, spec, pin)  # nothing trains while a pin is set
+        else:
+            _start_revision_when_triggered(draft, spec)
         take_promote_and_abort_requests(draft)
         _advance_candidate(draft, spec, traffic)
         _keep_stable_serving(draft, spec, traffic)
