@@ -25,6 +25,9 @@ reason is printed and the comparison goes on with what runs.
 
     .venv/bin/python bench/serve_vs_mlserver_kserve.py [--duration 4] [--repeats 3]
         [--servers modelpilot,mlserver,kserve] [--models iris_rf,hgb50] [--json OUT]
+
+    # the cost of drift counting: the same server with and without the drift reference
+    .venv/bin/python bench/serve_vs_mlserver_kserve.py --servers modelpilot,modelpilot-nodrift
 """
 
 from __future__ import annotations
@@ -57,7 +60,12 @@ VENVS = {
     "kserve": ["kserve==0.21.0", *SAME_LIBS],
 }
 SERVERS = ("modelpilot", "mlserver", "kserve")
-PROTOCOLS = {"modelpilot": ("v1", "v2"), "mlserver": ("v2",), "kserve": ("v1", "v2")}
+# Not run by default: modelpilot on the same model.joblib with no drift reference in its
+# metadata, so `--servers modelpilot,modelpilot-nodrift` shows the cost of counting live
+# inputs into the drift bins (the ratio column then reads drift-on vs drift-off).
+NODRIFT = "modelpilot-nodrift"
+PROTOCOLS = {"modelpilot": ("v1", "v2"), "mlserver": ("v2",), "kserve": ("v1", "v2"),
+             NODRIFT: ("v1", "v2")}
 # (label, rows per request, concurrency)
 LOADS = (("1 row c=1", 1, 1), ("1 row c=8", 1, 8), ("1 row c=32", 1, 32),
          ("32 rows c=8", 32, 8))
@@ -76,6 +84,7 @@ class Model:
 
 
 def build_models(names: list[str]) -> list[Model]:
+    import pandas as pd
     from sklearn.datasets import load_iris, make_classification
     from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 
@@ -85,6 +94,7 @@ def build_models(names: list[str]) -> list[Model]:
         running_versions,
         write_bundle,
     )
+    from modelpilot.trainer.reference import reference_of
 
     out = []
     for name in names:
@@ -107,7 +117,15 @@ def build_models(names: list[str]) -> list[Model]:
                                    dtypes=["float64"] * X.shape[1]),
             classes=estimator.classes_.tolist(), training_data_sha256="0" * 64,
             holdout_sha256="0" * 64, metrics={}, versions=running_versions(),
+            drift_reference=reference_of(pd.DataFrame(X, columns=[f"f{i}" for i in
+                                                                   range(X.shape[1])])),
         ), target)
+        # The same model without the drift reference (metadata.json is not under the digest).
+        nodrift = target.parent / "v1-nodrift"
+        shutil.rmtree(nodrift, ignore_errors=True)
+        shutil.copytree(target, nodrift)
+        (nodrift / "metadata.json").write_text(
+            metadata.model_copy(update={"drift_reference": None}).model_dump_json(indent=2))
         out.append(Model(name.replace("_", "-"), estimator, X, target, metadata.model_sha256))
     return out
 
@@ -166,9 +184,10 @@ class Running:
 
 def server_command(server: str, model: Model, port: int,
                    pythons: dict[str, Path]) -> tuple[list[str], Path]:
-    if server == "modelpilot":
+    if server in ("modelpilot", NODRIFT):
+        bundle = model.bundle if server == "modelpilot" else model.bundle.parent / "v1-nodrift"
         return [str(PROJECT_PYTHON), "-m", "modelpilot.serving", "--model-dir",
-                str(model.bundle), "--model-name", model.name, "--expected-sha256",
+                str(bundle), "--model-name", model.name, "--expected-sha256",
                 model.sha256, "--host", "127.0.0.1", "--port", str(port),
                 "--log-level", "warning"], ROOT
     if server == "kserve":

@@ -28,6 +28,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from modelpilot.api.drift import DriftReference
+
 SCHEMA_VERSION = 1
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
@@ -117,6 +119,9 @@ class BundleMetadata(BaseModel):
     # Regression only: [min, max] of the holdout predictions, for histogram buckets.
     prediction_range: tuple[float, float] | None = None
     evaluation: EvaluationRecord | None = None  # written by the trainer; optional for readers
+    # The training inputs' statistics (modelpilot.api.drift); None in bundles from before it.
+    # Not covered by the model digest: it only ever feeds drift counts, never code.
+    drift_reference: DriftReference | None = None
 
 
 @dataclass(frozen=True)

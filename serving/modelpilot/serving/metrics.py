@@ -16,6 +16,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from modelpilot.api import serving_metrics as names
 from modelpilot.api.metrics import Task
 
+from .drift import DriftCounter
+
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
@@ -25,10 +27,14 @@ def _base(name: str, suffix: str) -> str:
 
 class ServingMetrics:
     def __init__(self, *, model: str, version: str, task: str,
-                 classes: list[Any] | None = None) -> None:
+                 classes: list[Any] | None = None,
+                 drift: DriftCounter | None = None) -> None:
         self.model = model
         self.version = version
         self.registry = CollectorRegistry(auto_describe=True)
+        self.drift = drift  # live input counts per reference bin; None without a reference
+        if drift is not None:
+            self.registry.register(drift)
         self._requests = Counter(
             _base(names.REQUESTS_TOTAL, "_total"),
             "Inference requests by model, version, protocol and HTTP status code.",

@@ -17,6 +17,7 @@ from modelpilot.api.names import HEADER_MODEL_SHA256, HEADER_MODEL_VERSION
 
 from . import codec, v1, v2
 from .batching import MicroBatcher
+from .drift import DriftCounter
 from .errors import ModelNotFound, ModelNotReady, ServingError
 from .features import FeatureLayout
 from .metrics import ServingMetrics
@@ -53,8 +54,11 @@ class InferenceService:
         model = self.model
         self.layout = FeatureLayout.from_schema(model.features,
                                                 max_rows=self.settings.max_batch_rows)
+        reference = model.metadata.drift_reference
+        drift = None if reference is None else DriftCounter(
+            reference, self.layout.names, model=self.name, version=model.version)
         self.metrics = ServingMetrics(model=self.name, version=model.version, task=model.task,
-                                      classes=model.classes)
+                                      classes=model.classes, drift=drift)
         self.batcher = MicroBatcher(self._predict_and_count,
                                     max_batch_rows=self.settings.max_batch_rows,
                                     max_wait_s=self.settings.batch_wait_ms / 1000.0)
@@ -149,6 +153,8 @@ class InferenceService:
         result = self.model.predict(features, proba=proba)
         if self.metrics is not None:
             self.metrics.observe_predictions(result.predictions)
+            if self.metrics.drift is not None:
+                self.metrics.drift.count(features)
         return result
 
     def _prediction_datatype(self) -> str:

@@ -40,6 +40,7 @@ from modelpilot.trainer.evaluation import evaluate
 from modelpilot.trainer.fitting import assemble, fit
 from modelpilot.trainer.jobspec import JobSpec, read_spec
 from modelpilot.trainer.preprocessing import build_preprocessor, check_transformers
+from modelpilot.trainer.reference import reference_of
 from modelpilot.trainer.settings import Settings
 from modelpilot.trainer.splitting import check_target, split
 
@@ -130,6 +131,7 @@ def train(settings: Settings, job: JobSpec) -> Outcome:
         metrics=scores.metrics,
         versions=versions,
         prediction_range=scores.prediction_range,
+        drift_reference=reference_of(parts.x_train),
         evaluation=EvaluationRecord(
             metric=gate.metric,
             candidate_score=gate.candidate_score,
