@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from modelpilot.api.duration import DURATION_PATTERN, parse_duration
 from modelpilot.api.metrics import BOUNDED_METRICS, METRICS, metric_info
 from modelpilot.api.rollout_spec import (
     MAX_STEPS,
@@ -254,6 +255,68 @@ class Serving(SpecModel):
     )
 
 
+# --- monitoring -----------------------------------------------------------------------
+
+
+class Monitoring(SpecModel):
+    """Drift of the live inputs against the stable model's training data (PSI per feature)."""
+
+    model_config = cel(
+        rule(
+            "!has(self.cooldown) || !has(self.interval) || "
+            "duration(self.cooldown) >= duration(self.interval)",
+            "spec.monitoring.cooldown must be at least spec.monitoring.interval",
+            ".cooldown",
+        ),
+    )
+
+    interval: str = Field(
+        "1m",
+        pattern=DURATION_PATTERN,
+        description="Window length: every interval the stable pods' input counts of the "
+        "last window are compared with the training reference.",
+    )
+    min_requests: int = Field(
+        100,
+        ge=1,
+        description="Fewer input rows in a window leave Drifted Unknown (too little to judge).",
+    )
+    max_feature_psi: float = Field(
+        0.25,
+        gt=0,
+        description="Drifted is True when any feature's population stability index exceeds "
+        "this (0.1 small shift, 0.25 large).",
+    )
+    retrain_on_drift: bool = Field(
+        False,
+        description="A drift starts a new revision (trigger Drifted) that meets the usual gate "
+        "and canary; at most once per cooldown, never while a revision is in flight or a pin "
+        "is set.",
+    )
+    cooldown: str = Field(
+        "1h",
+        pattern=DURATION_PATTERN,
+        description="Least time between two revisions started by drift.",
+    )
+
+    @property
+    def interval_seconds(self) -> float:
+        return parse_duration(self.interval)
+
+    @property
+    def cooldown_seconds(self) -> float:
+        return parse_duration(self.cooldown)
+
+    @model_validator(mode="after")
+    def _cooldown_covers_a_window(self) -> Monitoring:
+        if self.cooldown_seconds < self.interval_seconds:
+            raise ValueError(
+                f"monitoring.cooldown {self.cooldown} must be at least monitoring.interval "
+                f"{self.interval}"
+            )
+        return self
+
+
 # --- model store ----------------------------------------------------------------------
 
 
@@ -276,6 +339,9 @@ class ModelDeploymentSpec(SpecModel):
     rollout: Rollout = Field(default_factory=Rollout, description="How a new model is rolled out.")
     model_store: ModelStore | None = Field(
         None, description="Where bundles live; the operator's default store when omitted."
+    )
+    monitoring: Monitoring | None = Field(
+        None, description="Watch the live inputs for drift; off when omitted."
     )
 
 

@@ -24,6 +24,7 @@ from modelpilot.api.gate import Verdict
 
 HISTORY_LIMIT = 10  # concluded revisions kept in status.history, newest first
 ANALYSIS_WINDOWS_LIMIT = 5  # analysis windows kept in status.canary.analysis.windows
+WORST_FEATURES_LIMIT = 5  # features kept in status.monitoring.worst
 
 
 class Phase(StrEnum):
@@ -81,6 +82,7 @@ class Trigger(StrEnum):
     RETRAIN_REQUESTED = "RetrainRequested"  # the retrain annotation got a new value
     SCHEDULED = "Scheduled"  # spec.training.schedule fired
     PINNED = "Pinned"  # spec.serving.pinRevision brought an earlier revision back (no training)
+    DRIFTED = "Drifted"  # the live inputs drifted from the training data (retrainOnDrift)
 
 
 class ConditionType(StrEnum):
@@ -90,6 +92,7 @@ class ConditionType(StrEnum):
     TRAINED = "Trained"  # the newest candidate's training outcome
     EVALUATED = "Evaluated"  # the newest candidate's gate outcome
     CANARY_HEALTHY = "CanaryHealthy"  # the live analysis of the canary
+    DRIFTED = "Drifted"  # live inputs vs the stable model's training data (spec.monitoring)
 
 
 class StatusModel(BaseModel):
@@ -239,6 +242,39 @@ class HistoryEntry(StatusModel):
     message: str | None = Field(None, description="Why it ended so.")
 
 
+class FeatureDrift(StatusModel):
+    """One feature's drift in the last monitoring window."""
+
+    feature: str = Field(description="The input feature.")
+    psi: float = Field(description="Population stability index of the window vs training.")
+
+
+class MonitoringStatus(StatusModel):
+    """Drift of the stable model's live inputs (spec.monitoring)."""
+
+    revision: str | None = Field(None, description="The stable revision the window is of.")
+    window_started_at: datetime | None = Field(None, description="Start of the last window.")
+    last_window_at: datetime | None = Field(None, description="End of the last window.")
+    requests: int | None = Field(None, description="Input rows counted in the last window.")
+    drifted: bool | None = Field(
+        None, description="The last window's verdict; None when it was too small to judge."
+    )
+    worst: list[FeatureDrift] = Field(
+        default_factory=list,
+        description=f"The features with the highest PSI, highest first (at most "
+        f"{WORST_FEATURES_LIMIT}).",
+    )
+    message: str | None = Field(None, description="The verdict in words.")
+    last_retrain_at: datetime | None = Field(
+        None, description="When drift last started a revision (the cooldown counts from it)."
+    )
+    snapshot: dict[str, Any] | None = Field(
+        None,
+        description="The stable pods' cumulative input counts at the last scrape, by pod IP "
+        "then feature then bin (the next window is the difference).",
+    )
+
+
 class ModelDeploymentStatus(StatusModel):
     """Observed state of a ModelDeployment, written only by the operator."""
 
@@ -273,6 +309,9 @@ class ModelDeploymentStatus(StatusModel):
         None, description="The newest revision that is not stable."
     )
     canary: CanaryStatus | None = Field(None, description="The canary in progress.")
+    monitoring: MonitoringStatus | None = Field(
+        None, description="Drift of the live inputs (spec.monitoring)."
+    )
     history: list[HistoryEntry] = Field(
         default_factory=list,
         description=f"Concluded revisions, newest first (at most {HISTORY_LIMIT}).",

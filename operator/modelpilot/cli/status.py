@@ -75,6 +75,8 @@ def render(body: dict[str, Any], events: list[dict[str, Any]], now: datetime) ->
         lines.append("Candidate  -")
     if status.canary is not None:
         lines += _canary_lines(status, now)
+    if status.monitoring is not None:
+        lines += _drift_lines(status, spec, now)
     lines += ["", "Conditions"]
     for cond in status.conditions:
         lines.append(f"  {cond.type:<12} {cond.status:<7} {cond.reason:<20} {cond.message}")
@@ -96,6 +98,40 @@ def render(body: dict[str, Any], events: list[dict[str, Any]], now: datetime) ->
                 f"{e.get('message', '')}"
             )
     return "\n".join(lines)
+
+
+BAR_WIDTH = 30  # characters of the longest drift bar
+
+
+def _drift_lines(status: ModelDeploymentStatus, spec: dict[str, Any], now: datetime) -> list[str]:
+    """The last monitoring window: verdict, rows, and a PSI bar per worst feature.
+
+    Bars are scaled to the larger of the highest PSI and the threshold, and the threshold's
+    position is marked with '|', so a bar that crosses the mark is a drifted feature.
+    """
+    m = status.monitoring
+    assert m is not None
+    limit = float((spec.get("monitoring") or {}).get("maxFeaturePsi", 0.25))
+    verdict = {True: "DRIFTED", False: "no drift", None: "not judged"}[m.drifted]
+    rows = "-" if m.requests is None else str(m.requests)
+    lines = [
+        "",
+        f"Drift      {verdict}  ({m.revision or '-'}; {rows} input rows in the window ending "
+        f"{_age(m.last_window_at, now)} ago; maxFeaturePsi {limit})",
+    ]
+    if m.message and m.drifted is None:
+        lines.append(f"           {m.message}")
+    scale = max([limit, *(w.psi for w in m.worst)])
+    mark = round(limit / scale * BAR_WIDTH)
+    width = max((len(w.feature) for w in m.worst), default=0)
+    for w in m.worst:
+        filled = round(min(w.psi, scale) / scale * BAR_WIDTH)
+        bar = ["#" if i < filled else " " for i in range(BAR_WIDTH + 1)]
+        if mark <= BAR_WIDTH and bar[mark] == " ":
+            bar[mark] = "|"
+        flag = "  drifted" if w.psi > limit else ""
+        lines.append(f"  {w.feature:<{width}}  {''.join(bar)} {w.psi:.3f}{flag}")
+    return lines
 
 
 def _canary_lines(status: ModelDeploymentStatus, now: datetime) -> list[str]:

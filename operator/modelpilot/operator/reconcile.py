@@ -34,6 +34,7 @@ from modelpilot.operator.errors import (
     PermanentError,
 )
 from modelpilot.operator.live import DefaultMetrics, MetricsFactory, observe_canary
+from modelpilot.operator.monitoring import observe_drift
 from modelpilot.operator.objects import Owner
 from modelpilot.operator.observe import observe
 from modelpilot.operator.rollout import InvalidSpec, Plan, plan
@@ -102,6 +103,7 @@ def tick(
         world = observe_canary(
             world, spec, status, cluster, metrics=metrics or DefaultMetrics(), now=now
         )
+        world = observe_drift(world, spec, status, now=now)
     result = plan(spec, status, world, now)
 
     if result.status != status:

@@ -17,8 +17,10 @@ from modelpilot.api.status import (
     CanaryStatus,
     CandidateStatus,
     Condition,
+    FeatureDrift,
     HistoryEntry,
     ModelDeploymentStatus,
+    MonitoringStatus,
     StableStatus,
     dump_status,
     parse_status,
@@ -170,9 +172,22 @@ def full_status() -> ModelDeploymentStatus:
                 score=0.9,
                 stable_score=0.8,
                 model_sha256="s",
+                spec_hash="h",
+                holdout_sha256="x",
                 message="m",
             )
         ],
+        monitoring=MonitoringStatus(
+            revision="v1",
+            window_started_at=T,
+            last_window_at=T,
+            requests=400,
+            drifted=True,
+            worst=[FeatureDrift(feature="petal length (cm)", psi=1.2)],
+            message="m",
+            last_retrain_at=T,
+            snapshot={"10.0.0.8": {"petal length (cm)": {"0": 3.0, "1": 4.0}}},
+        ),
         conditions=[
             Condition(
                 type="Ready",

@@ -116,3 +116,34 @@ def test_retrain_help_says_what_it_does_and_promises_no_new_seed(capsys):
     out = capsys.readouterr().out
     assert "new seed" not in out and "same spec" in out
     assert "randomState" in retrain.__doc__
+
+
+def test_status_draws_drift_as_bars_against_the_threshold():
+    from modelpilot.api.status import FeatureDrift, ModelDeploymentStatus, MonitoringStatus
+
+    status = ModelDeploymentStatus(
+        monitoring=MonitoringStatus(
+            revision="v1",
+            last_window_at=NOW,
+            requests=400,
+            drifted=True,
+            worst=[
+                FeatureDrift(feature="petal_length", psi=1.0),
+                FeatureDrift(feature="sepal_width", psi=0.05),
+            ],
+        )
+    )
+    body = {
+        "metadata": {"name": "iris", "namespace": "ml", "generation": 1},
+        "spec": {"evaluation": {"metric": "accuracy"}, "monitoring": {"maxFeaturePsi": 0.25}},
+        "status": dump_status(status),
+    }
+    lines = render(body, [], NOW).splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("Drift"))
+    assert lines[start] == (
+        "Drift      DRIFTED  (v1; 400 input rows in the window ending 0s ago; "
+        "maxFeaturePsi 0.25)"
+    )
+    assert lines[start + 1] == "  petal_length  " + "#" * 30 + "  1.000  drifted"
+    assert lines[start + 2] == "  sepal_width   " + "##" + " " * 6 + "|" + " " * 22 + " 0.050"
+

@@ -45,6 +45,9 @@ class Draft:
     problem: cond.Problem | None = None  # why the spec is refused; None when it is fine
     # The CanaryHealthy condition as this tick judged it; None leaves the previous one as it was.
     canary_health: cond.ConditionValue | None = None
+    # The Drifted condition as this tick's monitoring window judged it; None leaves the
+    # previous one as it was.
+    drift_condition: cond.ConditionValue | None = None
     # New values of the promote/abort annotations, not yet acted on; None when there is none.
     promote_request: str | None = None
     abort_request: str | None = None

@@ -15,7 +15,9 @@ One tick, read top to bottom:
    in modelpilot.operator.rollout.canary_steps);
 4. the stable Deployment and Services are kept as the spec says;
 5. objects of no current revision are swept away;
-6. the phase and the conditions are derived from the resulting status (rollout.settle).
+6. the phase and the conditions are derived from the resulting status (rollout.settle); a
+   monitoring window read this tick (spec.monitoring) is judged first and sets Drifted, and
+   with retrainOnDrift may be the trigger of step 2 (modelpilot.operator.rollout.drift).
 
 The status is written before the actions run (modelpilot.operator.reconcile), so the
 revision counter of a Job is persisted before the Job exists: a restart at any point finds
@@ -56,6 +58,8 @@ from modelpilot.operator.rollout.canary_steps import (
     take_promote_and_abort_requests,
 )
 from modelpilot.operator.rollout.draft import Draft, Event
+from modelpilot.operator.rollout.drift import judge_drift, took_drift_revision
+from modelpilot.operator.rollout.drift import seconds_until_window as drift_seconds_until_window
 from modelpilot.operator.rollout.naming import (
     deployment_name,
     job_name,
@@ -114,18 +118,20 @@ def plan(
         draft.problem = cond.Problem("InvalidSpec", spec.message)
     else:
         traffic = traffic_strategy(spec)  # the one choice of router this tick
+        drifted = judge_drift(draft, spec)
         pin = pinned_revision(spec)
         if pin is not None:
             follow_pin(draft, spec, pin)  # nothing trains while a pin is set
         else:
-            _start_revision_when_triggered(draft, spec)
+            _start_revision_when_triggered(draft, spec, drifted=drifted)
         take_promote_and_abort_requests(draft)
         _advance_candidate(draft, spec, traffic)
         _keep_stable_serving(draft, spec, traffic)
         _sweep_what_no_revision_needs(draft, traffic)
         _schedule_next(draft, spec)
     replicas = None if isinstance(spec, InvalidSpec) else spec.serving.replicas
-    settle_phase_and_conditions(draft, replicas=replicas, old=status)
+    monitored = isinstance(spec, InvalidSpec) or spec.monitoring is not None
+    settle_phase_and_conditions(draft, replicas=replicas, old=status, monitored=monitored)
     return Plan(
         actions=tuple(draft.actions),
         status=draft.status,
@@ -137,9 +143,13 @@ def plan(
 # --- 2. triggers ----------------------------------------------------------------------
 
 
-def _start_revision_when_triggered(draft: Draft, spec: ModelDeploymentSpec) -> None:
+def _start_revision_when_triggered(
+    draft: Draft, spec: ModelDeploymentSpec, *, drifted: bool = False
+) -> None:
     status, world = draft.status, draft.world
     trigger = revision_trigger(spec, status, annotations=world.annotations, now=draft.now)
+    if trigger is None and drifted and not status.phase.in_flight:
+        trigger = Trigger.DRIFTED  # judge_drift said so, and its cooldown has passed
     if trigger is None:
         return
     if status.phase.in_flight and status.candidate is not None:
@@ -189,6 +199,8 @@ def _start_revision_when_triggered(draft: Draft, spec: ModelDeploymentSpec) -> N
     draft.event(
         "Normal", "RevisionStarted", f"{revision} started ({trigger}): training Job {candidate.job}"
     )
+    if trigger is Trigger.DRIFTED:
+        took_drift_revision(draft)
 
 
 # --- 3. the candidate -----------------------------------------------------------------
@@ -390,6 +402,10 @@ def _requeue_after(draft: Draft, spec: ModelDeploymentSpec | InvalidSpec) -> flo
         waits.append(max(1.0, (status.next_scheduled_at - draft.now).total_seconds()))
     if status.phase is Phase.CANARY:
         waits += [max(REQUEUE_NEXT_STEP, w) for w in draft.waits]
+    if not isinstance(spec, InvalidSpec):
+        window = drift_seconds_until_window(spec, status, draft.now)
+        if window is not None:
+            waits.append(max(REQUEUE_NEXT_STEP, window))
     return min(waits) if waits else None
 
 

@@ -2,8 +2,9 @@
 
 The phase is a function of the candidate, the stable and a refused spec (`derive_phase`,
 checked against the transitions table in rollout.phases); the conditions come from
-rollout.conditions, plus the CanaryHealthy verdict the canary's steps reached this tick and a
-Stalled one for a permanent problem found outside plan() (World.stall).
+rollout.conditions, plus the CanaryHealthy verdict the canary's steps reached this tick, the
+Drifted verdict of a monitoring window (rollout.drift), and a Stalled one for a permanent
+problem found outside plan() (World.stall).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ CANDIDATE_PHASE = {
 
 
 def settle_phase_and_conditions(
-    draft: Draft, *, replicas: int | None, old: ModelDeploymentStatus
+    draft: Draft, *, replicas: int | None, old: ModelDeploymentStatus, monitored: bool = True
 ) -> None:
     """The phase and the conditions, derived from the status this tick built (never patched
     piecemeal), with a Warning Event when something newly needs a person."""
@@ -50,7 +51,14 @@ def settle_phase_and_conditions(
         stall=stall,
     )
     if draft.canary_health is not None:
-        conditions = _with_canary_health(conditions, draft.canary_health, draft)
+        conditions = _with_condition(
+            conditions, ConditionType.CANARY_HEALTHY, draft.canary_health, draft
+        )
+    if draft.drift_condition is not None:
+        drift = draft.drift_condition
+        conditions = _with_condition(conditions, ConditionType.DRIFTED, drift, draft)
+    elif not monitored:  # spec.monitoring was removed: so is its condition
+        conditions = [c for c in conditions if c.type != ConditionType.DRIFTED]
     stuck = draft.problem or stall  # why a person must act, if anything
     if stuck is not None:
         before = old.condition("Stalled")
@@ -64,23 +72,26 @@ def settle_phase_and_conditions(
     )
 
 
-def _with_canary_health(
+def _with_condition(
     conditions: list[Condition],
-    health: cond.ConditionValue,
+    type_: ConditionType,
+    judged: cond.ConditionValue,
     draft: Draft,
 ) -> list[Condition]:
-    old = next((c for c in conditions if c.type == ConditionType.CANARY_HEALTHY), None)
-    same = old is not None and old.status == health.status
+    """A condition plan() judged this tick (CanaryHealthy, Drifted), its time kept when the
+    status did not change."""
+    old = next((c for c in conditions if c.type == type_), None)
+    same = old is not None and old.status == judged.status
     since = old.last_transition_time if old is not None and same else draft.now
-    healthy = Condition(
-        type=ConditionType.CANARY_HEALTHY,
-        status=health.status,
-        reason=health.reason,
-        message=health.message,
+    new = Condition(
+        type=type_,
+        status=judged.status,
+        reason=judged.reason,
+        message=judged.message,
         last_transition_time=since,
         observed_generation=draft.world.generation,
     )
-    return [c for c in conditions if c.type != ConditionType.CANARY_HEALTHY] + [healthy]
+    return [c for c in conditions if c.type != type_] + [new]
 
 
 def derive_phase(status: ModelDeploymentStatus, problem: cond.Problem | None) -> Phase:

@@ -105,6 +105,23 @@ class Stall:
 
 
 @dataclass(frozen=True)
+class ObservedDrift:
+    """The stable pods' input counts, read this tick because a monitoring window was due.
+
+    Taken by modelpilot.operator.monitoring outside plan() (it is I/O); plan() only judges.
+    Counts and shares are by feature, then bin label (modelpilot.api.drift).
+    """
+
+    revision: str  # the stable revision whose pods were scraped
+    # Cumulative live counts by pod IP; empty when no pod answered (`error` says why).
+    live: Mapping[str, Mapping[str, Mapping[str, float]]] = field(default_factory=dict)
+    # The training reference's share of each bin, as the pods export it; empty when the
+    # bundle has no reference (trained before drift monitoring existed).
+    reference: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    error: str | None = None  # why the counts could not be read; None when read
+
+
+@dataclass(frozen=True)
 class World:
     """Everything plan() may know about the cluster, at one instant."""
 
@@ -131,3 +148,5 @@ class World:
     # A permanent problem the I/O edge found (a route or metrics spec that can never work,
     # an object of our name that someone else owns); None when there is none.
     stall: Stall | None = None
+    # This tick's monitoring window of the stable pods; None when no window was due.
+    drift: ObservedDrift | None = None
