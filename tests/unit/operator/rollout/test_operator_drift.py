@@ -143,5 +143,5 @@ def test_a_cooldown_shorter_than_a_window_is_refused_naming_both():
     import pydantic
     import pytest
 
-    with pytest.raises(pydantic.ValidationError, match="cooldown 5s must be at least .* 10s"):
+    with pytest.raises(pydantic.ValidationError, match=r"cooldown 5s must be at least .* 10s"):
         parse_spec({**RAW, "monitoring": {"interval": "10s", "cooldown": "5s"}})
