@@ -34,10 +34,31 @@ from modelpilot.api.spec_model import SpecModel, cel, rule
 # --- training -------------------------------------------------------------------------
 
 
+class DatasetWatch(SpecModel):
+    """Retrain when the dataset's content changes."""
+
+    interval: str = Field(
+        "10m",
+        pattern=DURATION_PATTERN,
+        description="How often a short probe Job (the trainer image, `modelpilot train "
+        "--fingerprint-only`) checks the dataset where it lives: size/mtime/ETag first, the "
+        "content hash only when they changed.",
+    )
+
+    @property
+    def interval_seconds(self) -> float:
+        return parse_duration(self.interval)
+
+
 class Dataset(SpecModel):
     """Where the training data comes from: exactly one of `builtin` or `uri`."""
 
     model_config = cel(
+        rule(
+            "!has(self.watch) || has(self.uri)",
+            "spec.training.dataset.watch needs dataset.uri (a builtin dataset never changes)",
+            ".watch",
+        ),
         rule(
             "has(self.builtin) != has(self.uri)",
             "spec.training.dataset needs exactly one of builtin or uri",
@@ -68,6 +89,12 @@ class Dataset(SpecModel):
     features: list[str] | None = Field(
         None, description="Feature columns to use; all columns but the target when omitted."
     )
+    watch: DatasetWatch | None = Field(
+        None,
+        description="Start a new revision (trigger DataChanged) when the dataset's content "
+        "differs from what the newest revision was trained on. Rows of a watched dataset go "
+        "to the holdout by a hash of their content, so a row keeps its side across revisions.",
+    )
 
     @model_validator(mode="after")
     def _exactly_one_source(self) -> Dataset:
@@ -75,6 +102,8 @@ class Dataset(SpecModel):
             raise ValueError("dataset needs exactly one of builtin or uri")
         if self.uri is not None and not self.target:
             raise ValueError("dataset.target is required with dataset.uri")
+        if self.watch is not None and self.uri is None:
+            raise ValueError("dataset.watch needs dataset.uri (a builtin dataset never changes)")
         return self
 
 

@@ -83,6 +83,7 @@ class Trigger(StrEnum):
     SCHEDULED = "Scheduled"  # spec.training.schedule fired
     PINNED = "Pinned"  # spec.serving.pinRevision brought an earlier revision back (no training)
     DRIFTED = "Drifted"  # the live inputs drifted from the training data (retrainOnDrift)
+    DATA_CHANGED = "DataChanged"  # the watched dataset's content changed (dataset.watch)
 
 
 class ConditionType(StrEnum):
@@ -126,6 +127,9 @@ class StableStatus(StatusModel):
     spec_hash: str | None = Field(None, description="Hash of the training+evaluation spec.")
     trigger: Trigger | None = Field(None, description="Why this revision started.")
     promoted_at: datetime | None = Field(None, description="When it became stable.")
+    training_data_sha256: str | None = Field(
+        None, description="Fingerprint of the data it was trained on."
+    )
 
 
 class CandidateStatus(StatusModel):
@@ -148,6 +152,9 @@ class CandidateStatus(StatusModel):
     )
     threshold: float | None = Field(None, description="The threshold it was judged against.")
     holdout_sha256: str | None = Field(None, description="Fingerprint of the shared holdout.")
+    training_data_sha256: str | None = Field(
+        None, description="Fingerprint of the data it was trained on."
+    )
     verdict: Verdict | None = Field(None, description="Passed, BelowThreshold, WorseThanStable.")
     message: str | None = Field(None, description="The gate's or the failure's explanation.")
     failure_reason: FailureReason | None = Field(
@@ -239,6 +246,9 @@ class HistoryEntry(StatusModel):
         None, description="Hash of the training+evaluation spec it was trained from."
     )
     holdout_sha256: str | None = Field(None, description="Fingerprint of its holdout.")
+    training_data_sha256: str | None = Field(
+        None, description="Fingerprint of the data it was trained on."
+    )
     message: str | None = Field(None, description="Why it ended so.")
 
 
@@ -273,6 +283,30 @@ class MonitoringStatus(StatusModel):
         description="The stable pods' cumulative input counts at the last scrape, by pod IP "
         "then feature then bin (the next window is the difference).",
     )
+
+
+class DataWatchStatus(StatusModel):
+    """The watched dataset (spec.training.dataset.watch): both fingerprints and the probe."""
+
+    trained_sha256: str | None = Field(
+        None, description="Fingerprint of the data the newest trained revision used."
+    )
+    observed_sha256: str | None = Field(
+        None, description="Fingerprint the last probe reported for the dataset as it is now."
+    )
+    signals: dict[str, str] | None = Field(
+        None, description="The cheap signals (size, mtime, ETag) the last probe saw."
+    )
+    hashed: bool | None = Field(
+        None, description="The last probe hashed the content (False: the signals were unchanged)."
+    )
+    last_probe_at: datetime | None = Field(None, description="When the last probe reported.")
+    probe_job: str | None = Field(None, description="The probe Job running now.")
+    probes: int = Field(0, description="Probe Jobs started so far (names NAME-data-N).")
+    triggered_sha256: str | None = Field(
+        None, description="The fingerprint that last started a DataChanged revision."
+    )
+    message: str | None = Field(None, description="The last probe's outcome in words.")
 
 
 class ModelDeploymentStatus(StatusModel):
@@ -311,6 +345,9 @@ class ModelDeploymentStatus(StatusModel):
     canary: CanaryStatus | None = Field(None, description="The canary in progress.")
     monitoring: MonitoringStatus | None = Field(
         None, description="Drift of the live inputs (spec.monitoring)."
+    )
+    data_watch: DataWatchStatus | None = Field(
+        None, description="The watched dataset (spec.training.dataset.watch)."
     )
     history: list[HistoryEntry] = Field(
         default_factory=list,

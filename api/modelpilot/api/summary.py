@@ -29,6 +29,7 @@ class TrainingSummary(BaseModel):
     verdict: str | None = None  # modelpilot.api.gate.Verdict
     message: str | None = None  # the gate's human-readable reason
     holdout_sha256: str | None = None
+    training_data_sha256: str | None = None  # the dataset's fingerprint (data watch compares)
     holdout_rows: int | None = None
     metrics: dict[str, float] | None = None  # all metrics of the candidate
     versions: dict[str, str] | None = None

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelpilot.api import names
+from modelpilot.api.fingerprint import ENV_DATA_PREVIOUS
 from modelpilot.api.spec import DEFAULT_MAX_BATCH_ROWS
 from modelpilot.operator.rollout.actions import (
     CreateTrainingJob,
@@ -27,6 +28,8 @@ STORE_VOLUME = "model-store"
 TERMINATION_LOG = "/dev/termination-log"
 SERVING_PORT_NAME = "http"
 SERVICE_PORT = 80
+
+PROBE_COMPONENT = "data-probe"  # label of the data probe Jobs (dataset.watch)
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,12 @@ def bundle_dir(settings: Settings, namespace: str, model: str, revision: str) ->
 
 
 def training_job(action: CreateTrainingJob, owner: Owner, settings: Settings) -> dict[str, Any]:
-    lbls = labels(action.model, component="trainer", revision=action.revision)
+    probe = action.fingerprint_only
+    lbls = (
+        labels(action.model, component=PROBE_COMPONENT)
+        if probe
+        else labels(action.model, component="trainer", revision=action.revision)
+    )
     env = [
         {"name": names.ENV_SPEC_JSON, "value": action.spec_json},
         {
@@ -120,6 +128,8 @@ def training_job(action: CreateTrainingJob, owner: Owner, settings: Settings) ->
         {"name": names.ENV_ESTIMATOR_ALLOWLIST, "value": ",".join(settings.estimator_allowlist)},
         {"name": "HOME", "value": "/tmp"},
     ]
+    if probe and action.previous_report:
+        env.append({"name": ENV_DATA_PREVIOUS, "value": action.previous_report})
     if action.stable_revision and action.stable_sha256:
         stable = bundle_dir(settings, owner.namespace, action.model, action.stable_revision)
         env += [
@@ -130,9 +140,12 @@ def training_job(action: CreateTrainingJob, owner: Owner, settings: Settings) ->
         "name": "trainer",
         "image": action.image or settings.trainer_image,
         "imagePullPolicy": settings.image_pull_policy,
-        "command": ["modelpilot", "train"],
+        "command": ["modelpilot", "train", *(["--fingerprint-only"] if probe else [])],
         "env": env,
-        "volumeMounts": [{"name": STORE_VOLUME, "mountPath": settings.store_mount_path}],
+        # The probe only reads the data where it lives: the store is mounted read-only.
+        "volumeMounts": [
+            {"name": STORE_VOLUME, "mountPath": settings.store_mount_path, "readOnly": probe}
+        ],
         "terminationMessagePath": TERMINATION_LOG,
         "terminationMessagePolicy": "FallbackToLogsOnError",
         # The trainer writes only the bundle (on the store) and scratch files under /tmp.

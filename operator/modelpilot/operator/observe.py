@@ -11,11 +11,13 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from modelpilot.api import names
+from modelpilot.api.fingerprint import DataProbeReport
 from modelpilot.api.summary import decode
-from modelpilot.operator.objects import ANNOTATION_INTENT_HASH, owned_by
+from modelpilot.operator.objects import ANNOTATION_INTENT_HASH, PROBE_COMPONENT, owned_by
 from modelpilot.operator.rollout.world import (
     ObservedDeployment,
     ObservedJob,
+    ObservedProbe,
     ObservedService,
     World,
 )
@@ -66,6 +68,11 @@ def observe(
             continue
         revision = _labels(job)[names.LABEL_REVISION]
         observed_jobs[revision] = observe_job(job, _pods_of(mine, "trainer", revision))
+    observed_probes = {
+        job["metadata"]["name"]: observe_probe(job, mine)
+        for job in jobs
+        if owned_by(job, uid) and _labels(job).get(names.LABEL_COMPONENT) == PROBE_COMPONENT
+    }
     observed_deployments = {}
     for deployment in deployments:
         if not owned_by(deployment, uid) or names.LABEL_REVISION not in _labels(deployment):
@@ -87,6 +94,7 @@ def observe(
         generation=int(meta.get("generation") or 0),
         annotations=dict(meta.get("annotations") or {}),
         jobs=observed_jobs,
+        probes=observed_probes,
         deployments=observed_deployments,
         services=observed_services,
         estimator_allowlist=settings.estimator_allowlist,
@@ -101,6 +109,25 @@ def _pods_of(pods: list[Obj], component: str, revision: str) -> list[Obj]:
         if _labels(p).get(names.LABEL_COMPONENT) == component
         and _labels(p).get(names.LABEL_REVISION) == revision
     ]
+
+
+def observe_probe(job: Obj, pods: list[Obj]) -> ObservedProbe:
+    """A data probe Job: finished or not, and the report in its pod's termination message."""
+    name = job["metadata"]["name"]
+    own = [p for p in pods if _labels(p).get("job-name") == name]
+    finished = any(
+        (c := _condition(job, t)) is not None and c.get("status") == "True"
+        for t in ("Complete", "Failed")
+    )
+    terminated = _newest_terminated(own)
+    report, problem = None, None
+    if terminated is not None:
+        message = (terminated.get("message") or "").strip()
+        try:
+            report = DataProbeReport.model_validate_json(message)
+        except ValueError:
+            problem = f"probe exited with code {terminated.get('exitCode')}: {message[-_TAIL:]}"
+    return ObservedProbe(name=name, finished=finished, report=report, problem=problem)
 
 
 def observe_job(job: Obj, pods: list[Obj]) -> ObservedJob:

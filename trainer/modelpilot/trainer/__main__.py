@@ -24,6 +24,10 @@ from modelpilot.trainer.settings import Settings, parse_settings, report_target
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     env = os.environ if env is None else env
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv == ["--fingerprint-only"]:  # the data probe Job (spec.training.dataset.watch)
+        from modelpilot.trainer.probe import main as probe
+
+        return probe(env)
     settings: Settings | None = None
     try:
         try:

@@ -92,7 +92,8 @@ def train(settings: Settings, job: JobSpec) -> Outcome:
     check_target(data, built.task)
     preprocessor = build_preprocessor(training.preprocessing, data.features, settings.allowlist)
     parts = split(
-        data, task=built.task, test_size=training.test_size, random_state=training.random_state
+        data, task=built.task, test_size=training.test_size, random_state=training.random_state,
+        by_content=training.dataset.watch is not None,
     )
 
     fitted = fit(assemble(preprocessor, built.estimator), parts.x_train, parts.y_train)
@@ -190,6 +191,7 @@ def summary_of(metadata: BundleMetadata) -> TrainingSummary:
         verdict=record.verdict,
         message=record.message,
         holdout_sha256=metadata.holdout_sha256,
+        training_data_sha256=metadata.training_data_sha256,
         holdout_rows=record.holdout_rows,
         metrics=dict(metadata.metrics),
         versions=metadata.versions.model_dump(),

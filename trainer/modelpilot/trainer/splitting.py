@@ -1,14 +1,16 @@
 """The train/holdout split, and the holdout's fingerprint.
 
-Stratified for classification so every class is in both parts; deterministic for a given
-seed and data (same rows, same order), which is what lets the stable model be scored on
-exactly the candidate's holdout and lets a person check that with `holdout_sha256`.
+Rows go to the holdout by a hash of their content (and the seed), so a row keeps its side
+across revisions when the data grows; deterministic for a given seed and data, which is what
+lets the stable model be scored on exactly the candidate's holdout and lets a person check
+that with `holdout_sha256`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from modelpilot.api.metrics import Task
@@ -48,7 +50,56 @@ def check_target(data: LoadedData, task: Task) -> None:
         raise DataError(f"target column {name!r} has a single class; nothing to learn")
 
 
-def split(data: LoadedData, *, task: Task, test_size: float, random_state: int) -> Split:
+# Rows are placed by a hash of their content into this many slots; a row is held out when
+# its slot is below test_size of them.
+_SLOTS = 1 << 20
+
+
+def split(
+    data: LoadedData, *, task: Task, test_size: float, random_state: int, by_content: bool = False
+) -> Split:
+    """The seeded stratified split; with `by_content` (a watched dataset), the split by content.
+
+    A watched dataset changes between revisions, and the stable model it is compared with was
+    trained on an earlier version of it: a seeded split of the new rows would put rows the
+    stable model trained on into the holdout and flatter it. So its rows are placed by content.
+    """
+    if by_content:
+        return split_by_content(data, task=task, test_size=test_size, random_state=random_state)
+    return _stratified(data, task=task, test_size=test_size, random_state=random_state)
+
+
+def split_by_content(
+    data: LoadedData, *, task: Task, test_size: float, random_state: int
+) -> Split:
+    """Each row's side is decided by a hash of its content (features and target) and the seed.
+
+    So a row keeps its side when rows are added, removed or reordered: a stable model scored
+    on a new revision's holdout is scored on rows it never trained on as far as the data
+    allows (rows it trained on that are still in the data stay on the training side; equal
+    rows always share a side). When that leaves a class out of either side (tiny data), the
+    seeded stratified split is used instead, as it was before.
+    """
+    frame = pd.concat([data.features, data.target], axis=1)
+    hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    seeded = (hashed ^ np.uint64(random_state & 0xFFFFFFFFFFFFFFFF)) * np.uint64(
+        0x9E3779B97F4A7C15
+    )
+    held = (seeded >> np.uint64(44)) < np.uint64(round(test_size * _SLOTS))
+    enough = 0 < held.sum() < len(held)
+    if enough and task is Task.CLASSIFICATION:
+        y = data.target.to_numpy()
+        classes = set(pd.unique(y))
+        enough = set(pd.unique(y[held])) == classes == set(pd.unique(y[~held]))
+    if enough:
+        x_train, x_holdout = data.features[~held], data.features[held]
+        y_train, y_holdout = data.target[~held], data.target[held]
+        holdout_sha256 = fingerprint(pd.concat([x_holdout, y_holdout], axis=1))
+        return Split(x_train, x_holdout, y_train, y_holdout, holdout_sha256)
+    return _stratified(data, task=task, test_size=test_size, random_state=random_state)
+
+
+def _stratified(data: LoadedData, *, task: Task, test_size: float, random_state: int) -> Split:
     from sklearn.model_selection import train_test_split
 
     stratify = data.target if task is Task.CLASSIFICATION else None

@@ -31,6 +31,10 @@ class CreateTrainingJob:
     resources: Mapping[str, Any] | None = None
     stable_revision: str | None = None  # evaluate this stable on the same holdout
     stable_sha256: str | None = None
+    # The data probe (spec.training.dataset.watch): `modelpilot train --fingerprint-only`,
+    # given the previous probe report (JSON) so unchanged size/mtime/ETag skip the hashing.
+    fingerprint_only: bool = False
+    previous_report: str | None = None
 
 
 @dataclass(frozen=True)

@@ -95,6 +95,7 @@ class Draft:
             spec_hash=candidate.spec_hash,
             trigger=candidate.trigger,
             promoted_at=self.now,
+            training_data_sha256=candidate.training_data_sha256,
         )
         promoted = candidate.model_copy(
             update={"state": CandidateState.PROMOTED, "finished_at": self.now}
@@ -155,6 +156,7 @@ def with_history(
         model_sha256=candidate.model_sha256,
         spec_hash=candidate.spec_hash,
         holdout_sha256=candidate.holdout_sha256,
+        training_data_sha256=candidate.training_data_sha256,
         message=candidate.message,
     )
     rest = [h for h in status.history if h.revision != candidate.revision]

@@ -85,6 +85,7 @@ def follow_pin(draft: Draft, spec: ModelDeploymentSpec, pin: str) -> None:
         stable_score=entry.stable_score,
         stable_revision=None if stable is None else stable.revision,
         holdout_sha256=entry.holdout_sha256,
+        training_data_sha256=entry.training_data_sha256,
         message=f"pinned by spec.serving.pinRevision (trained {entry.outcome.lower()} "
         f"before; not re-evaluated)",
         deployment=deployment_name(name, pin),

@@ -57,6 +57,7 @@ from modelpilot.operator.rollout.canary_steps import (
     start_canary,
     take_promote_and_abort_requests,
 )
+from modelpilot.operator.rollout.data_watch import seconds_until_probe, watch_data
 from modelpilot.operator.rollout.draft import Draft, Event
 from modelpilot.operator.rollout.drift import judge_drift, took_drift_revision
 from modelpilot.operator.rollout.drift import seconds_until_window as drift_seconds_until_window
@@ -120,10 +121,14 @@ def plan(
         traffic = traffic_strategy(spec)  # the one choice of router this tick
         drifted = judge_drift(draft, spec)
         pin = pinned_revision(spec)
+        quiet = pin is None and not status.phase.in_flight and status.stable is not None
+        data_changed = watch_data(draft, spec, may_probe=quiet)
         if pin is not None:
             follow_pin(draft, spec, pin)  # nothing trains while a pin is set
         else:
-            _start_revision_when_triggered(draft, spec, drifted=drifted)
+            wanted = Trigger.DATA_CHANGED if data_changed else None
+            wanted = wanted or (Trigger.DRIFTED if drifted else None)
+            _start_revision_when_triggered(draft, spec, wanted=wanted)
         take_promote_and_abort_requests(draft)
         _advance_candidate(draft, spec, traffic)
         _keep_stable_serving(draft, spec, traffic)
@@ -144,12 +149,13 @@ def plan(
 
 
 def _start_revision_when_triggered(
-    draft: Draft, spec: ModelDeploymentSpec, *, drifted: bool = False
+    draft: Draft, spec: ModelDeploymentSpec, *, wanted: Trigger | None = None
 ) -> None:
     status, world = draft.status, draft.world
     trigger = revision_trigger(spec, status, annotations=world.annotations, now=draft.now)
-    if trigger is None and drifted and not status.phase.in_flight:
-        trigger = Trigger.DRIFTED  # judge_drift said so, and its cooldown has passed
+    if trigger is None and wanted is not None and not status.phase.in_flight:
+        # The data changed (watch_data) or the inputs drifted past the cooldown (judge_drift).
+        trigger = wanted
     if trigger is None:
         return
     if status.phase.in_flight and status.candidate is not None:
@@ -286,6 +292,7 @@ def _advance_training(draft: Draft, spec: ModelDeploymentSpec, candidate: Candid
         stable_score=gate.stable_score,
         delta=gate.delta,
         holdout_sha256=summary.holdout_sha256,
+        training_data_sha256=summary.training_data_sha256,
         verdict=gate.verdict,
         message=gate.message,
     )
@@ -406,6 +413,11 @@ def _requeue_after(draft: Draft, spec: ModelDeploymentSpec | InvalidSpec) -> flo
         window = drift_seconds_until_window(spec, status, draft.now)
         if window is not None:
             waits.append(max(REQUEUE_NEXT_STEP, window))
+        probe = seconds_until_probe(spec, status, draft)
+        if probe is not None:
+            waits.append(max(REQUEUE_NEXT_STEP, probe))
+        if status.data_watch is not None and status.data_watch.probe_job is not None:
+            waits.append(REQUEUE_WAITING_FOR_PODS)
     return min(waits) if waits else None
 
 

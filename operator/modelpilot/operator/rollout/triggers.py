@@ -29,8 +29,16 @@ def training_document(spec: ModelDeploymentSpec) -> dict[str, Any]:
 
 
 def spec_hash(spec: ModelDeploymentSpec) -> str:
-    """Changes exactly when spec.training or spec.evaluation changes (defaults included)."""
-    text = json.dumps(training_document(spec), sort_keys=True, separators=(",", ":"))
+    """Changes exactly when spec.training or spec.evaluation changes (defaults included).
+
+    Except the dataset watch's interval: how often the data is looked at does not change
+    what is trained (turning the watch on or off does: it chooses the split by content).
+    """
+    document = training_document(spec)
+    dataset = document["training"]["dataset"]
+    if "watch" in dataset:
+        dataset["watch"] = True
+    text = json.dumps(document, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from modelpilot.api.fingerprint import DataProbeReport
 from modelpilot.api.summary import TrainingSummary
 from modelpilot.operator.analysis.source import Sample
 from modelpilot.operator.routers.weights import Weights
@@ -105,6 +106,18 @@ class Stall:
 
 
 @dataclass(frozen=True)
+class ObservedProbe:
+    """A data probe Job NAME-data-N (spec.training.dataset.watch) and what it reported."""
+
+    name: str
+    finished: bool = False  # Complete or Failed
+    # The probe's report from its termination message; None while it runs, or when the
+    # message is not a report (`problem` says why).
+    report: DataProbeReport | None = None
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
 class ObservedDrift:
     """The stable pods' input counts, read this tick because a monitoring window was due.
 
@@ -150,3 +163,5 @@ class World:
     stall: Stall | None = None
     # This tick's monitoring window of the stable pods; None when no window was due.
     drift: ObservedDrift | None = None
+    # Data probe Jobs by name (spec.training.dataset.watch); empty when none exists.
+    probes: Mapping[str, ObservedProbe] = field(default_factory=dict)

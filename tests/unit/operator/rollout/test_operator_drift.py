@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from modelpilot.api.spec import parse_spec
-from modelpilot.api.status import ModelDeploymentStatus, StableStatus, Trigger
+from modelpilot.api.status import ModelDeploymentStatus, Phase, StableStatus, Trigger
 from modelpilot.operator.rollout import ObservedDeployment, World, plan
 from modelpilot.operator.rollout.actions import CreateTrainingJob, EnsureServingDeployment
 from modelpilot.operator.rollout.drift import drift_window_due, window_counts
@@ -114,7 +114,7 @@ def test_retrain_on_drift_starts_one_drifted_revision_per_cooldown():
     assert any(isinstance(a, CreateTrainingJob) for a in second.actions)
 
     # The revision concluded (rejected, say), drift persists: nothing until the cooldown ends.
-    settled = second.status.model_copy(update={"candidate": None, "phase": "Serving"})
+    settled = second.status.model_copy(update={"candidate": None, "phase": Phase.SERVING})
     again = counts([10, 10, 10, 210], [120, 120])
     soon = plan(RETRAIN, settled, world({"10.0.0.1": again}), NOW + timedelta(seconds=20))
     assert soon.status.condition("Drifted").status == "True"
