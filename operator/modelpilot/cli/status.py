@@ -75,6 +75,18 @@ def render(body: dict[str, Any], events: list[dict[str, Any]], now: datetime) ->
         lines.append("Candidate  -")
     if status.canary is not None:
         lines += _canary_lines(status, now)
+    if status.data_watch is not None:
+        d = status.data_watch
+        short = {k: (v[:12] if v else "-") for k, v in
+                 (("observed", d.observed_sha256), ("trained", d.trained_sha256))}
+        lines.append(
+            f"Data       fingerprint {short['observed']} now, {short['trained']} trained on; "
+            f"last probe {_age(d.last_probe_at, now)} ago"
+        )
+        if d.message:
+            lines.append(f"           {d.message}")
+    elif s is not None and s.training_data_sha256:
+        lines.append(f"Data       trained on fingerprint {s.training_data_sha256[:12]}")
     if status.monitoring is not None:
         lines += _drift_lines(status, spec, now)
     lines += ["", "Conditions"]

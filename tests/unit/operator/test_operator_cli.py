@@ -147,3 +147,25 @@ def test_status_draws_drift_as_bars_against_the_threshold():
     assert lines[start + 1] == "  petal_length  " + "#" * 30 + "  1.000  drifted"
     assert lines[start + 2] == "  sepal_width   " + "##" + " " * 6 + "|" + " " * 22 + " 0.050"
 
+
+def test_status_shows_both_data_fingerprints():
+    from modelpilot.api.status import DataWatchStatus, ModelDeploymentStatus
+
+    status = ModelDeploymentStatus(
+        data_watch=DataWatchStatus(
+            observed_sha256="2" * 64, trained_sha256="1" * 64, last_probe_at=NOW,
+            message="the dataset changed",
+        )
+    )
+    body = {
+        "metadata": {"name": "iris", "namespace": "ml", "generation": 1},
+        "spec": {"evaluation": {"metric": "accuracy"}},
+        "status": dump_status(status),
+    }
+    text = render(body, [], NOW)
+    assert (
+        "Data       fingerprint 222222222222 now, 111111111111 trained on; last probe 0s ago"
+        in text
+    )
+    assert "           the dataset changed" in text
+
