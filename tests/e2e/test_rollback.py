@@ -1,7 +1,7 @@
-"""Rolling back without retraining, on the real control plane: v1 serves, v2 is trained and
-promoted through the canary's steps, then `modelpilot rollback iris --to v1` pins v1 — v1's
-recorded digest serves again, no Job is created, and a retrain asked for meanwhile waits
-until the pin is removed (examples/rollback).
+"""Rolling back without retraining, on the real control plane: v1 serves, v2 (other params)
+is trained and promoted through the canary's steps, then `modelpilot rollback iris --to v1`
+pins v1 — v1's recorded digest serves again, no Job is created, and a retrain asked for
+meanwhile waits until the pin is removed (examples/rollback).
 """
 
 from __future__ import annotations
@@ -50,7 +50,11 @@ def test_pin_v1_serves_its_recorded_digest_again_without_a_job(
     story.apply(EXAMPLES / "rollback")
     story.wait_condition("Ready", timeout=240)
     v1 = stable_is(story, "v1")["stable"]
-    assert run_cli(kube, "retrain", "iris", "-n", namespace).returncode == 0
+    # Other params, so v2 is another model (a retrain of the same spec and seed is the same).
+    kubectl(
+        "patch", "mdep", "iris", "-n", namespace, "--type=merge",
+        "-p", '{"spec":{"training":{"params":{"n_estimators":30,"random_state":0}}}}',
+    )
     v2 = stable_is(story, "v2")["stable"]
     assert v2["modelSha256"] != v1["modelSha256"]
     jobs = story.names("jobs")
