@@ -82,6 +82,20 @@ PRINTER_COLUMNS = [
         "description": "The stable model's gate metric on its holdout.",
     },
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    {
+        "name": "Drifted",
+        "type": "string",
+        "jsonPath": '.status.conditions[?(@.type=="Drifted")].status',
+        "description": "The live inputs drifted from the training data (spec.monitoring).",
+        "priority": 1,
+    },
+    {
+        "name": "Data",
+        "type": "string",
+        "jsonPath": ".status.dataWatch.observedSha256",
+        "description": "The watched dataset's fingerprint now (spec.training.dataset.watch).",
+        "priority": 1,
+    },
 ]
 
 _DROP = {"title", "examples", "$defs"}
