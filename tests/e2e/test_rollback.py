@@ -88,8 +88,8 @@ def test_pin_v1_serves_its_recorded_digest_again_without_a_job(
     assert answer.headers["modelpilot-model-sha256"] == v1["modelSha256"]
     assert story.names("jobs") == jobs
     table = kubectl("get", "mdep", "iris", "-n", namespace).stdout.splitlines()
-    pinned = table[0].split().index("PINNED")
-    assert table[1].split()[pinned] == "v1"
+    at = table[0].index("PINNED")  # kubectl aligns columns: read the row at that offset
+    assert table[1][at:].split()[0] == "v1", table
     assert "pinned: v1" in run_cli(kube, "status", "iris", "-n", namespace).stdout
 
     # A retrain asked for while pinned waits ...
