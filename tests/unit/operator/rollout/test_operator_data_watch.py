@@ -97,3 +97,21 @@ def test_changing_only_the_watch_interval_is_not_a_new_spec():
     slower = parse_spec({**RAW, "training": {**RAW["training"], "dataset": {
         **RAW["training"]["dataset"], "watch": {"interval": "1h"}}}})
     assert spec_hash(slower) == HASH
+
+
+def test_replanning_while_the_probe_runs_changes_nothing():
+    first = plan(SPEC, SERVES, world(), NOW)
+    running = {"iris-data-1": ObservedProbe(name="iris-data-1")}
+    again = plan(SPEC, first.status, world(running), NOW + timedelta(seconds=2))
+    assert not [a for a in again.actions if isinstance(a, (CreateTrainingJob, DeleteJob))]
+    assert again.status.data_watch == first.status.data_watch
+
+
+def test_turning_the_watch_off_removes_its_probe_and_status():
+    first = plan(SPEC, SERVES, world(), NOW)
+    off = parse_spec({**RAW, "training": {**RAW["training"], "dataset": {
+        "uri": "/models/data/iris.csv", "target": "y"}}})
+    running = {"iris-data-1": ObservedProbe(name="iris-data-1")}
+    p = plan(off, first.status, world(running), NOW + timedelta(seconds=2))
+    assert DeleteJob("iris-data-1", reason="spec.training.dataset.watch is off") in p.actions
+    assert p.status.data_watch is None
