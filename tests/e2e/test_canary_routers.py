@@ -87,7 +87,9 @@ def mesh_model(name: str, router: dict) -> dict:
     doc["spec"]["rollout"]["trafficRouter"] = router
     doc["spec"]["rollout"]["steps"] = [
         {"setWeight": 20},
-        {"pause": {"duration": "4s"}},
+        # Held until promoted: the two canaries advance concurrently, and a timed pause at 20%
+        # could be over before a loaded machine's poll of the second one ever saw it.
+        {"pause": {}},
         {"setWeight": 50},
         {"pause": {}},
     ]
@@ -190,11 +192,18 @@ def test_route_weights_follow_the_steps_return_on_abort_and_keep_other_rules(
             timeout=30,
             what=f"{story.name} route 80/20",
         )
+    for name in ("iris-gw", "iris-mesh"):
+        assert run_cli(kube, "promote", name, "-n", namespace).returncode == 0
     for story, weights, v1, v2 in (
         (gw, http_route_weights, "iris-gw-v1", "iris-gw-v2"),
         (mesh, virtual_service_weights, "iris-mesh-v1", "iris-mesh-v2"),
     ):
-        wait_canary(story, f"{story.name} paused at 50%", lambda c: c.get("paused"), timeout=120)
+        wait_canary(
+            story,
+            f"{story.name} paused at 50%",
+            lambda c: c.get("paused") and c.get("weight") == 50,
+            timeout=120,
+        )
         assert weights(kubectl, namespace) == {v1: 50, v2: 50}
 
     # Abort the Gateway API canary: all traffic back to stable, the canary's backend removed.
