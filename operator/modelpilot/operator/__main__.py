@@ -43,7 +43,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         standalone=True,
         clusterwide=not namespaces,
         namespaces=namespaces,
-        liveness_endpoint=settings.liveness_endpoint,
+        # The operator serves /healthz itself, with /metrics, on that address (endpoint.py).
+        liveness_endpoint=None,
         memo=kopf.Memo(settings=settings),
     )
     return 0

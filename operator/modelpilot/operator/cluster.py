@@ -12,13 +12,13 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import quote, urlencode
 
 from modelpilot.api import names
-from modelpilot.operator.errors import NotFound, from_http
+from modelpilot.operator.errors import ApiError, NotFound, from_http
 
 # kind -> (API prefix, plural). Every kind the operator owns or reads.
 KINDS: dict[str, tuple[str, str]] = {
@@ -32,7 +32,15 @@ KINDS: dict[str, tuple[str, str]] = {
     # never created: they belong to the person who wrote them).
     "HTTPRoute": ("/apis/gateway.networking.k8s.io/v1", "httproutes"),
     "VirtualService": ("/apis/networking.istio.io/v1", "virtualservices"),
+    # The leader's Lease (modelpilot.operator.leader).
+    "Lease": ("/apis/coordination.k8s.io/v1", "leases"),
+    "HorizontalPodAutoscaler": ("/apis/autoscaling/v2", "horizontalpodautoscalers"),
 }
+# For the API request metric: the kind a path names (a bounded label; "other" otherwise).
+_KIND_OF_PLURAL = {plural: kind for kind, (_, plural) in KINDS.items()}
+# Told about every API request: method, kind, whether a name was in the path, HTTP code
+# (0 when no response came).
+RequestObserver = Callable[[str, str, bool, int], None]
 MERGE_PATCH = "application/merge-patch+json"
 EVENT_MESSAGE_LIMIT = 1024
 
@@ -127,9 +135,16 @@ def load_client_configuration() -> Any:
 class KubernetesCluster:
     """`Cluster` over the kubernetes client's authenticated transport."""
 
-    def __init__(self, api_client: Any | None = None, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        api_client: Any | None = None,
+        *,
+        timeout: float = 30.0,
+        observe: RequestObserver | None = None,
+    ) -> None:
         self._api = api_client if api_client is not None else load_client_configuration()
         self._timeout = timeout
+        self._observe = observe
 
     def _path(self, kind: str, namespace: str, name: str | None = None) -> str:
         prefix, plural = KINDS[kind]
@@ -144,6 +159,29 @@ class KubernetesCluster:
         query: Mapping[str, str] | None = None,
         body: Any = None,
         content_type: str = "application/json",
+    ) -> dict[str, Any]:
+        code = 200  # any 2xx counts as 200
+        try:
+            return self._request(method, path, query=query, body=body, content_type=content_type)
+        except ApiError as exc:
+            code = exc.status or 0
+            raise
+        except Exception:
+            code = 0  # no answer: a timeout or a refused connection
+            raise
+        finally:
+            if self._observe is not None:
+                kind, named = _kind_of(path)
+                self._observe(method, kind, named, code)
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, str] | None,
+        body: Any,
+        content_type: str,
     ) -> dict[str, Any]:
         from kubernetes.client.exceptions import ApiException
 
@@ -198,3 +236,16 @@ class KubernetesCluster:
     def replace_status(self, namespace: str, name: str, body: Mapping[str, Any]) -> dict[str, Any]:
         path = self._path(names.KIND, namespace, name) + "/status"
         return self.request("PUT", path, body=dict(body))
+
+
+def _kind_of(path: str) -> tuple[str, bool]:
+    """(kind, whether the path names one object) of an API path, e.g.
+    /apis/batch/v1/namespaces/ml/jobs/x -> ("Job", True); /status is the object's."""
+    parts = path.split("?", 1)[0].strip("/").split("/")
+    if parts and parts[-1] == "status":
+        parts = parts[:-1]
+    for i in range(len(parts) - 1, -1, -1):
+        kind = _KIND_OF_PLURAL.get(parts[i])
+        if kind is not None and (i == 0 or parts[i - 1] != "namespaces"):
+            return kind, i < len(parts) - 1
+    return "other", False

@@ -2,11 +2,19 @@
 
 Reacting fast is the point of watching owned objects: a Job's completion or a serving pod
 turning Ready nudges its ModelDeployment at once instead of at the next resync.
+
+Startup serves /healthz and /metrics first, then (with leader election on) waits for the
+Lease: kopf starts its watches only after startup handlers return, so a standby neither
+watches nor acts.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import socket
+import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -15,9 +23,12 @@ import kopf
 
 from modelpilot.api import names
 from modelpilot.operator.cluster import KubernetesCluster
+from modelpilot.operator.endpoint import Address, serve
+from modelpilot.operator.leader import LeaderElector
 from modelpilot.operator.live import DefaultMetrics
 from modelpilot.operator.reconcile import TickResult, tick
 from modelpilot.operator.settings import Settings, load_settings
+from modelpilot.operator.telemetry import ModelDeploymentFacts, OperatorMetrics
 from modelpilot.operator.workqueue import Key, WorkQueue
 
 # kopf exports the PRESENT token but not its type (MetaFilterToken): hence Any.
@@ -25,10 +36,11 @@ OWNED: dict[str, Any] = {
     names.LABEL_MANAGED_BY: names.MANAGED_BY,
     names.LABEL_MODEL: kopf.PRESENT,
 }
+log = logging.getLogger("modelpilot.operator")
 
 
 @kopf.on.startup()
-def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     # kopf keeps its own bookkeeping in annotations, never in status: the CRD's status
     # schema declares only modelpilot's fields, and the apiserver prunes the rest.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=names.GROUP)
@@ -43,13 +55,49 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     operator_settings: Settings = memo.get("settings") or load_settings()
-    cluster = KubernetesCluster()
+    telemetry = memo["telemetry"] = OperatorMetrics()
+    if operator_settings.liveness_endpoint:
+        address = Address.parse(operator_settings.liveness_endpoint)
+        memo["endpoint"] = await serve(telemetry, address)
+
+    def count_request(method: str, kind: str, named: bool, code: int) -> None:
+        telemetry.observe_request(method, kind=kind, named=named, code=code)
+
+    cluster = KubernetesCluster(observe=count_request)
+    if operator_settings.leader_election_namespace:
+        identity = f"{operator_settings.pod_name or socket.gethostname()}_{uuid.uuid4().hex[:8]}"
+        elector = memo["elector"] = LeaderElector(
+            cluster,
+            namespace=operator_settings.leader_election_namespace,
+            name=operator_settings.leader_election_lease,
+            identity=identity,
+        )
+        await elector.acquire()
+        memo["holding"] = asyncio.create_task(elector.hold(on_lost=_stop_acting_now))
+    telemetry.leader.set(1)
     metrics = memo["metrics"] = DefaultMetrics()
+    models = telemetry.model_deployments
 
     def one_tick(key: Key) -> TickResult:
-        return tick(cluster, operator_settings, key[0], key[1], datetime.now(UTC), metrics=metrics)
+        result = tick(
+            cluster, operator_settings, key[0], key[1], datetime.now(UTC), metrics=metrics
+        )
+        if result.gone:
+            models.forget(*key)
+        elif result.plan is not None:
+            models.record(*key, ModelDeploymentFacts.from_status(result.plan.status))
+        return result
 
-    memo["queue"] = WorkQueue(one_tick, resync_seconds=operator_settings.resync_seconds)
+    queue = memo["queue"] = WorkQueue(
+        one_tick, resync_seconds=operator_settings.resync_seconds, observe=telemetry.observe_tick
+    )
+    telemetry.watch_queue(depth=queue.depth, oldest_age=queue.oldest_age)
+
+
+def _stop_acting_now() -> None:
+    # Another replica may already act: no graceful shutdown that could still write.
+    logging.shutdown()
+    os._exit(1)
 
 
 @kopf.on.cleanup()
@@ -60,6 +108,15 @@ async def stop_reconciling(memo: kopf.Memo, **_: Any) -> None:
     metrics: DefaultMetrics | None = memo.get("metrics")
     if metrics is not None:
         metrics.close()
+    holding = memo.get("holding")
+    if holding is not None:
+        holding.cancel()
+    elector: LeaderElector | None = memo.get("elector")
+    if elector is not None:
+        elector.release()
+    endpoint = memo.get("endpoint")
+    if endpoint is not None:
+        await endpoint.cleanup()
 
 
 @kopf.on.event(names.GROUP, names.VERSION, names.PLURAL)

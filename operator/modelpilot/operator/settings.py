@@ -11,7 +11,12 @@ The Helm chart and manifests/operator set these on the operator's Deployment:
     MODELPILOT_STORE_MOUNT_PATH      where the store is mounted in pods; default /models
     MODELPILOT_POD_UID               uid/gid/fsGroup of training and serving pods; default 65532
     MODELPILOT_RESYNC_SECONDS        look at every ModelDeployment at least this often; 300
-    MODELPILOT_LIVENESS_ENDPOINT     e.g. http://0.0.0.0:8080/healthz; off when empty
+    MODELPILOT_LIVENESS_ENDPOINT     e.g. http://0.0.0.0:8080/healthz: where /healthz and
+                                     /metrics are served; off when empty
+    MODELPILOT_LEADER_ELECTION_NAMESPACE  hold the Lease `modelpilot-operator` there and act
+                                     only while holding it (standby replicas); off when empty
+    MODELPILOT_LEADER_ELECTION_LEASE the Lease's name; default modelpilot-operator
+    MODELPILOT_POD_NAME              this pod's name (downward API): the Lease holder's identity
 
 The Kubernetes connection is resolved as usual: the in-cluster ServiceAccount when running
 in a pod, otherwise KUBECONFIG / ~/.kube/config.
@@ -34,6 +39,9 @@ ENV_STORE_MOUNT_PATH = "MODELPILOT_STORE_MOUNT_PATH"
 ENV_POD_UID = "MODELPILOT_POD_UID"
 ENV_RESYNC_SECONDS = "MODELPILOT_RESYNC_SECONDS"
 ENV_LIVENESS_ENDPOINT = "MODELPILOT_LIVENESS_ENDPOINT"
+ENV_LEADER_ELECTION_NAMESPACE = "MODELPILOT_LEADER_ELECTION_NAMESPACE"
+ENV_LEADER_ELECTION_LEASE = "MODELPILOT_LEADER_ELECTION_LEASE"
+ENV_POD_NAME = "MODELPILOT_POD_NAME"
 
 DEFAULT_TRAINER_IMAGE = "ghcr.io/modelpilot/trainer:0.1.0"
 DEFAULT_SERVING_IMAGE = "ghcr.io/modelpilot/serving:0.1.0"
@@ -55,6 +63,9 @@ class Settings:
     pod_uid: int = 65532
     resync_seconds: float = 300.0
     liveness_endpoint: str | None = None
+    leader_election_namespace: str | None = None  # None: this operator always acts
+    leader_election_lease: str = "modelpilot-operator"
+    pod_name: str | None = None  # the Lease holder's identity, with a per-process suffix
 
 
 def _csv(text: str | None) -> tuple[str, ...]:
@@ -86,4 +97,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         pod_uid=pod_uid,
         resync_seconds=resync,
         liveness_endpoint=env.get(ENV_LIVENESS_ENDPOINT) or None,
+        leader_election_namespace=env.get(ENV_LEADER_ELECTION_NAMESPACE) or None,
+        leader_election_lease=env.get(ENV_LEADER_ELECTION_LEASE) or "modelpilot-operator",
+        pod_name=env.get(ENV_POD_NAME) or None,
     )
