@@ -25,7 +25,9 @@ from pydantic import ValidationError
 from modelpilot.api import names
 from modelpilot.api.spec import ModelDeploymentSpec, parse_spec
 from modelpilot.api.status import ModelDeploymentStatus, dump_status, parse_status
-from modelpilot.operator.apply import apply
+from modelpilot.operator.apply import apply, apply_autoscaler
+from modelpilot.operator.autoscaling import KIND as HPA
+from modelpilot.operator.autoscaling import effective_spec, plan_autoscaler
 from modelpilot.operator.cluster import Cluster, post_event
 from modelpilot.operator.errors import (
     NOT_OWNED,
@@ -93,12 +95,16 @@ def tick(
         services=cluster.list("Service", namespace, selector),
         settings=settings,
     )
+    autoscalers = cluster.list(HPA, namespace, selector)
     status = read_status(body.get("status"), name=name)
     spec = read_spec(body.get("spec") or {})
     carried = carried_stall(status.conditions, APPLY_STALLS)
     if carried is not None:
         world = dataclasses.replace(world, stall=carried)
     if not isinstance(spec, InvalidSpec):
+        # With spec.serving.autoscaling the HPA's replica count stands in for
+        # spec.serving.replicas, so no action below ever overwrites it.
+        spec = effective_spec(spec, status, world)
         world = observe_canary(
             world, spec, status, cluster, metrics=metrics or DefaultMetrics(), now=now
         )
@@ -122,6 +128,11 @@ def tick(
     try:
         for action in result.actions:
             apply(action, cluster, owner=owner, settings=settings)
+        if not isinstance(spec, InvalidSpec):
+            for scaling in plan_autoscaler(
+                spec, result.status, model=name, owner_uid=owner.uid, observed=autoscalers
+            ):
+                apply_autoscaler(scaling, cluster, owner=owner)
     except PermanentError as error:
         log.error("%s/%s: stalled (%s): %s", namespace, name, error.reason, error.message)
         stall = Stall(error.reason, error.message, until_converged=True)
