@@ -35,6 +35,7 @@ KINDS: dict[str, tuple[str, str]] = {
     # The leader's Lease (modelpilot.operator.leader).
     "Lease": ("/apis/coordination.k8s.io/v1", "leases"),
     "HorizontalPodAutoscaler": ("/apis/autoscaling/v2", "horizontalpodautoscalers"),
+    "Node": ("/api/v1", "nodes"),  # cluster-scoped: read once, to size the training cap
 }
 # For the API request metric: the kind a path names (a bounded label; "other" otherwise).
 _KIND_OF_PLURAL = {plural: kind for kind, (_, plural) in KINDS.items()}
@@ -115,6 +116,27 @@ def post_event(
             "count": 1,
         },
     )
+
+
+DEFAULT_TRAININGS = 4  # when the nodes cannot be read
+
+
+def cluster_cores(cluster: KubernetesCluster) -> int:
+    """The nodes' allocatable CPU, in whole cores (at least 1): the default training cap."""
+    try:
+        nodes = cluster.request("GET", "/api/v1/nodes").get("items", [])
+    except ApiError:
+        return DEFAULT_TRAININGS
+    millis = sum(_cpu_millis(n.get("status", {}).get("allocatable", {}).get("cpu")) for n in nodes)
+    return max(1, millis // 1000) if nodes else DEFAULT_TRAININGS
+
+
+def _cpu_millis(quantity: str | None) -> int:
+    if not quantity:
+        return 0
+    if quantity.endswith("m"):
+        return int(quantity[:-1])
+    return int(float(quantity) * 1000)
 
 
 def selector_string(selector: Mapping[str, str]) -> str:

@@ -22,13 +22,14 @@ from typing import Any
 import kopf
 
 from modelpilot.api import names
-from modelpilot.operator.cluster import KubernetesCluster
+from modelpilot.operator.cluster import KubernetesCluster, cluster_cores
 from modelpilot.operator.endpoint import Address, serve
 from modelpilot.operator.leader import LeaderElector
 from modelpilot.operator.live import DefaultMetrics
 from modelpilot.operator.reconcile import TickResult, tick
 from modelpilot.operator.settings import Settings, load_settings
 from modelpilot.operator.telemetry import ModelDeploymentFacts, OperatorMetrics
+from modelpilot.operator.training_queue import TrainingSlots
 from modelpilot.operator.workqueue import Key, WorkQueue
 
 # kopf exports the PRESENT token but not its type (MetaFilterToken): hence Any.
@@ -77,15 +78,34 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     telemetry.leader.set(1)
     metrics = memo["metrics"] = DefaultMetrics()
     models = telemetry.model_deployments
+    loop = asyncio.get_running_loop()
+    limit = operator_settings.max_concurrent_trainings
+    if limit is None:
+        limit = await asyncio.to_thread(cluster_cores, cluster)
+    log.info("at most %d training Jobs at once", limit)
+
+    def wake(key: Key) -> None:  # called from a tick's worker thread
+        loop.call_soon_threadsafe(memo["queue"].nudge, key)
+
+    slots = TrainingSlots(limit, wake=wake)
 
     def one_tick(key: Key) -> TickResult:
         result = tick(
-            cluster, operator_settings, key[0], key[1], datetime.now(UTC), metrics=metrics
+            cluster,
+            operator_settings,
+            key[0],
+            key[1],
+            datetime.now(UTC),
+            metrics=metrics,
+            slots=slots,
         )
         if result.gone:
             models.forget(*key)
         elif result.plan is not None:
-            models.record(*key, ModelDeploymentFacts.from_status(result.plan.status))
+            facts = ModelDeploymentFacts.from_status(
+                result.plan.status, queued=result.queued is not None
+            )
+            models.record(*key, facts)
         return result
 
     queue = memo["queue"] = WorkQueue(
