@@ -182,6 +182,7 @@ class OperatorMetrics:
         self.registry.register(self.model_deployments)
         for outcome in OUTCOMES:  # every outcome exported from the start, at 0
             self.reconcile_total.labels(outcome)
+            self.reconcile_duration.labels(outcome)
 
     def watch_queue(self, *, depth: Callable[[], float], oldest_age: Callable[[], float]) -> None:
         self.registry.register(

@@ -128,6 +128,8 @@ def test_api_requests_are_counted_by_verb_kind_and_code(
 
 def test_reconcile_outcomes_all_start_at_zero_and_count_with_durations() -> None:
     metrics = OperatorMetrics()
+    before = samples(metrics)
+    assert before[("modelpilot_reconcile_duration_seconds_count", (("outcome", "crash"),))] == 0
     metrics.observe_tick("success", 0.02)
     metrics.observe_tick("conflict", 0.3)
     got = samples(metrics)
