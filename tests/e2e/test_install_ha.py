@@ -176,8 +176,14 @@ def test_killing_the_leader_mid_canary_hands_over_at_the_same_step_and_weights(
     assert took <= TAKEOVER_SECONDS, f"the standby took over after {took:.1f}s"
 
     # It resumes where the leader was: same step, same weights, nothing rewound.
-    got = scrape_leader(kubectl, release)
-    assert got[("modelpilot_modeldeployment_canary_weight", key)] == 50
+    weight = ("modelpilot_modeldeployment_canary_weight", key)
+
+    def ticked() -> dict | None:
+        metrics = scrape_leader(kubectl, release)
+        return metrics if weight in metrics else None
+
+    got = wait_for(ticked, timeout=30, what="the new leader's first tick of iris in its metrics")
+    assert got[weight] == 50
     after = canary_status(story)
     for field in ("stepIndex", "weight", "stableReplicas", "canaryReplicas", "revision"):
         assert after.get(field) == before.get(field), field
