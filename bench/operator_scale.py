@@ -246,7 +246,7 @@ def main() -> int:
     env = cluster_up()
     env["PYTHONPATH"] = str(REPO / "hack")
     sh("kubectl", "apply", "--server-side", "--force-conflicts", "-f",
-       str(REPO / "manifests" / "crd"), env=env)
+       str(REPO / "manifests" / "crd" / "modelpilot.dev_modeldeployments.yaml"), env=env)
     stamp = time.strftime("%H%M%S")
     namespaces = [f"scale-{stamp}-{i}" for i in range(args.namespaces)]
     logdir = Path(os.environ.get("MODELPILOT_CACHE", Path.home() / ".cache" / "modelpilot"))

@@ -131,12 +131,18 @@ def cluster_cores(cluster: KubernetesCluster) -> int:
     return max(1, millis // 1000) if nodes else DEFAULT_TRAININGS
 
 
+_DECIMAL = {"m": 1e-3, "": 1.0, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
+
+
 def _cpu_millis(quantity: str | None) -> int:
-    if not quantity:
+    """A CPU quantity in millicores: "1500m", "2", "0.5", "1k" (the apiserver writes 1000
+    cores so). Anything else counts 0 rather than stopping the operator."""
+    text = (quantity or "").strip()
+    suffix = text[-1:] if text[-1:] in _DECIMAL and text[-1:] else ""
+    try:
+        return int(float(text[: len(text) - len(suffix)]) * _DECIMAL[suffix] * 1000)
+    except ValueError:
         return 0
-    if quantity.endswith("m"):
-        return int(quantity[:-1])
-    return int(float(quantity) * 1000)
 
 
 def selector_string(selector: Mapping[str, str]) -> str:

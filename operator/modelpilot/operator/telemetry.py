@@ -180,21 +180,29 @@ class OperatorMetrics:
         )
         self.model_deployments = ModelDeploymentCollector()
         self.registry.register(self.model_deployments)
-        for outcome in OUTCOMES:  # every outcome exported from the start, at 0
-            self.reconcile_total.labels(outcome)
-            self.reconcile_duration.labels(outcome)
-
-    def watch_queue(self, *, depth: Callable[[], float], oldest_age: Callable[[], float]) -> None:
+        self._depth: Callable[[], float] = lambda: 0.0
+        self._oldest_age: Callable[[], float] = lambda: 0.0
         self.registry.register(
-            _Callback("modelpilot_workqueue_depth", "ModelDeployments waiting for a tick.", depth)
+            _Callback(
+                "modelpilot_workqueue_depth",
+                "ModelDeployments waiting for a tick.",
+                lambda: self._depth(),
+            )
         )
         self.registry.register(
             _Callback(
                 "modelpilot_workqueue_oldest_item_age_seconds",
                 "How long the longest-waiting ModelDeployment has waited for its tick.",
-                oldest_age,
+                lambda: self._oldest_age(),
             )
         )
+        for outcome in OUTCOMES:  # every outcome exported from the start, at 0
+            self.reconcile_total.labels(outcome)
+            self.reconcile_duration.labels(outcome)
+
+    def watch_queue(self, *, depth: Callable[[], float], oldest_age: Callable[[], float]) -> None:
+        """Report this queue's depth and oldest age (0 until a queue is watched)."""
+        self._depth, self._oldest_age = depth, oldest_age
 
     def observe_tick(self, outcome: str, seconds: float) -> None:
         self.reconcile_total.labels(outcome).inc()

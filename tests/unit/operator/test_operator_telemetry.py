@@ -178,3 +178,15 @@ def test_the_endpoint_address_comes_from_the_liveness_url() -> None:
     assert Address.parse("http://0.0.0.0:8080/healthz") == Address("0.0.0.0", 8080)
     with pytest.raises(ValueError, match="expected http://HOST:PORT"):
         Address.parse("0.0.0.0:8080")
+
+
+@pytest.mark.parametrize(
+    ("quantity", "millis"),
+    [("2", 2000), ("1500m", 1500), ("0.5", 500), ("1k", 1_000_000), ("", 0), ("lots", 0)],
+    ids=["cores", "millicores", "fraction", "kilo-as-the-apiserver-writes-1000", "empty",
+         "garbage-counts-zero"],
+)
+def test_node_cpu_quantities_size_the_training_cap(quantity: str, millis: int) -> None:
+    from modelpilot.operator.cluster import _cpu_millis
+
+    assert _cpu_millis(quantity) == millis
