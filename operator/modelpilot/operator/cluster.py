@@ -157,7 +157,10 @@ def load_client_configuration() -> Any:
         config.load_incluster_config()
     except config.ConfigException:
         config.load_kube_config()
-    return client.ApiClient()
+    configuration = client.Configuration.get_default_copy()
+    # One connection per tick thread (handlers.TICK_WORKERS) and a few for the rest.
+    configuration.connection_pool_maxsize = 32
+    return client.ApiClient(configuration)
 
 
 class KubernetesCluster:
@@ -212,6 +215,7 @@ class KubernetesCluster:
         content_type: str,
     ) -> dict[str, Any]:
         from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
 
         if query:
             path = f"{path}?{urlencode(query)}"
@@ -224,6 +228,8 @@ class KubernetesCluster:
             data = response.read()
         except ApiException as exc:
             raise from_http(exc.status, exc.body, f"{method} {path}") from exc
+        except HTTPError as exc:  # no answer in time, connection refused: retryable
+            raise ApiError(f"{method} {path}: no answer: {exc}") from exc
         if not 200 <= response.status <= 299:
             raise from_http(response.status, data, f"{method} {path}")
         return json.loads(data) if data else {}

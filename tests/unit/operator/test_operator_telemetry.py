@@ -190,3 +190,32 @@ def test_node_cpu_quantities_size_the_training_cap(quantity: str, millis: int) -
     from modelpilot.operator.cluster import _cpu_millis
 
     assert _cpu_millis(quantity) == millis
+
+
+class _SilentApiServer:
+    """The kubernetes ApiClient's two calls, answering nothing in time."""
+
+    def param_serialize(self, *args: object, **kwargs: object) -> tuple:
+        return ()
+
+    def call_api(self, *args: object, **kwargs: object) -> None:
+        from urllib3.exceptions import ReadTimeoutError
+
+        raise ReadTimeoutError(None, "/apis", "read timed out")
+
+
+def test_an_api_server_that_does_not_answer_is_a_retryable_api_error_counted_as_code_0():
+    from modelpilot.operator.cluster import KubernetesCluster
+    from modelpilot.operator.errors import ApiError
+
+    metrics = OperatorMetrics()
+
+    def count(method: str, kind: str, named: bool, code: int) -> None:
+        metrics.observe_request(method, kind=kind, named=named, code=code)
+
+    cluster = KubernetesCluster(_SilentApiServer(), observe=count)
+    with pytest.raises(ApiError, match="no answer"):
+        cluster.get("Job", "ml", "iris-train-v1")
+    got = samples(metrics)
+    labels = (("code", "0"), ("kind", "Job"), ("verb", "get"))
+    assert got[("modelpilot_api_requests_total", labels)] == 1
