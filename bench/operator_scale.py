@@ -345,7 +345,7 @@ def main() -> int:
             "time until all Serving v2": f"{serving2:.1f} s",
             "retrain -> Job p50 / p99": f"{percentile(lat2, 50):.2f} / "
                                         f"{percentile(lat2, 99):.2f} s",
-            "operator peak RSS (both processes)": f"{operator.peak_rss_kib / 1024:.0f} MiB",
+            "operator peak RSS (the larger of both)": f"{operator.peak_rss_kib / 1024:.0f} MiB",
             f"operator CPU at rest ({min(args.rest, 60):.0f} s)":
                 f"{100 * (cpu1 - cpu0) / (r1 - r0):.2f} % of a core",
             "API requests/min at rest": f"{60 * (api1 - api0) / (r1 - r0):.1f}",
