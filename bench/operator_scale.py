@@ -267,8 +267,12 @@ def main() -> int:
                                           env=env, stdout=log, stderr=subprocess.STDOUT)
             for node in real_nodes:
                 sh("kubectl", "taint", "node", node, TAINT, "--overwrite", env=env)
-            sh("kubectl", "wait", "--for=condition=Ready", "node/hollow-0", "--timeout=60s",
-               env=env)
+            deadline = time.monotonic() + 90  # the node object appears once it registered
+            while sh("kubectl", "wait", "--for=condition=Ready", "node/hollow-0",
+                     "--timeout=10s", env=env, check=False).find("condition met") < 0:
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"hollow-0 never became Ready; see {logdir}/hollow.log")
+                time.sleep(1)
         for ns in namespaces:
             sh("kubectl", "create", "namespace", ns, env=env)
             sh("kubectl", "apply", "-n", ns, "-f",
