@@ -105,7 +105,7 @@ class ModelDeploymentCollector(Collector):
         yield trainings
 
         key = ["namespace", "modeldeployment"]
-        phase = GaugeMetricFamily(
+        phases = GaugeMetricFamily(
             "modelpilot_modeldeployment_status_phase",
             "1 for the ModelDeployment's current phase, 0 for the others.",
             labels=[*key, "phase"],
@@ -127,13 +127,13 @@ class ModelDeploymentCollector(Collector):
         )
         for (namespace, name), fact in facts:
             for each in Phase:
-                phase.add_metric([namespace, name, each.value], float(each == fact.phase))
+                phases.add_metric([namespace, name, each.value], float(each == fact.phase))
             if fact.stable_revision is not None:
                 stable.add_metric([namespace, name, fact.stable_revision], 1)
             weight.add_metric([namespace, name], fact.canary_weight)
             if fact.gate_score is not None:
                 score.add_metric([namespace, name, fact.gate_metric or ""], fact.gate_score)
-        yield from (phase, stable, weight, score)
+        yield from (phases, stable, weight, score)
 
 
 class _Callback(Collector):
