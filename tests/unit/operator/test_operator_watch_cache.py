@@ -101,3 +101,22 @@ def test_lists_select_by_labels_and_namespace():
         "iris"]
     assert cache.list("Service", "elsewhere", {}) == []
 
+
+
+def test_a_pod_event_lagging_its_job_s_completion_is_read_afresh():
+    """Found by the scale bench: the Job's watch said Complete before the Pod's watch said
+    Succeeded, and the revision failed for want of the trainer's summary."""
+    cluster = FakeCluster()
+    labels = {names.LABEL_MODEL: NAME, "job-name": "iris-train-v1"}
+    job = cluster.create("Job", NS, {"metadata": {"name": "iris-train-v1", "labels": labels},
+                                     "status": {"conditions": [
+                                         {"type": "Complete", "status": "True"}]}})
+    pod = cluster.create("Pod", NS, {"metadata": {"name": "iris-train-v1-x", "labels": labels},
+                                     "status": {"phase": "Running"}})
+    cache = WatchCache()
+    cache.observe("Job", "MODIFIED", job)
+    cache.observe("Pod", "MODIFIED", pod)  # the stale picture
+    cluster.objects[("Pod", NS, "iris-train-v1-x")]["status"] = {"phase": "Succeeded"}
+    cached = CachedCluster(cluster, cache)
+    (got,) = cached.list("Pod", NS, {names.LABEL_MODEL: NAME})
+    assert got["status"]["phase"] == "Succeeded"
