@@ -73,6 +73,8 @@ def operator_deployment(objects: list[dict[str, Any]]) -> dict[str, Any]:
              "commonAnnotations.owner=platform"),
             id="service-monitor-and-extra-metadata",
         ),
+        pytest.param(("replicaCount=2", "metrics.prometheusRule.enabled=true"),
+                     id="standby-and-alerts"),
     ],
 )
 def test_helm_lint_is_clean(sets: tuple[str, ...]) -> None:
@@ -129,7 +131,9 @@ def test_all_namespaces_binds_the_operator_cluster_wide() -> None:
     objects = by_kind_name(helm_template())
     binding = objects[("ClusterRoleBinding", "modelpilot-operator", None)]
     assert binding["roleRef"]["name"] == "modelpilot-operator"
-    assert not [k for k in objects if k[0] == "RoleBinding"]
+    # The only RoleBinding: the leader's Lease, in the operator's own namespace.
+    assert [k for k in objects if k[0] == "RoleBinding"] == [
+        ("RoleBinding", "modelpilot-operator-leader", NAMESPACE)]
     assert env_of(operator_deployment(list(objects.values())))["MODELPILOT_WATCH_NAMESPACES"] == ""
     cluster_role = objects[("ClusterRole", "modelpilot-operator-cluster", None)]
     assert "namespaces" not in {r for rule in cluster_role["rules"] for r in rule["resources"]}
@@ -138,7 +142,8 @@ def test_all_namespaces_binds_the_operator_cluster_wide() -> None:
 def test_namespace_list_binds_the_operator_only_there() -> None:
     objects = by_kind_name(helm_template("watchNamespaces={ml,team-b,ml}"))
     assert ("ClusterRoleBinding", "modelpilot-operator", None) not in objects
-    role_bindings = {k[2]: v for k, v in objects.items() if k[0] == "RoleBinding"}
+    role_bindings = {k[2]: v for k, v in objects.items()
+                     if k[0] == "RoleBinding" and not k[1].endswith("-leader")}
     assert sorted(role_bindings) == ["ml", "team-b"]
     for binding in role_bindings.values():
         assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io",
@@ -186,6 +191,34 @@ def test_extra_labels_and_annotations_reach_every_object() -> None:
         assert meta["annotations"]["owner"] == "platform", obj["kind"]
     pod = operator_deployment(objects)["spec"]["template"]["metadata"]
     assert pod["labels"]["team"] == "ml" and pod["annotations"]["owner"] == "platform"
+
+
+def test_a_standby_replica_brings_a_pdb_and_rolls_one_pod_at_a_time() -> None:
+    single = helm_template()
+    assert "PodDisruptionBudget" not in {o["kind"] for o in single}
+    assert operator_deployment(single)["spec"]["strategy"] == {"type": "Recreate"}
+    objects = helm_template("replicaCount=2")
+    deployment = operator_deployment(objects)
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
+    assert env_of(deployment)["MODELPILOT_LEADER_ELECTION_NAMESPACE"] == NAMESPACE
+    (pdb,) = [o for o in objects if o["kind"] == "PodDisruptionBudget"]
+    assert pdb["spec"]["minAvailable"] == 1
+    result = run(tool("helm"), "template", RELEASE, str(CHART), "--set", "replicaCount=2",
+                 "--set", "leaderElection.enabled=false")
+    assert result.returncode != 0 and "leaderElection.enabled" in result.stderr
+
+
+def test_the_alerts_are_optional_and_match_the_docs() -> None:
+    assert "PrometheusRule" not in {o["kind"] for o in helm_template()}
+    (rule,) = [o for o in helm_template("metrics.prometheusRule.enabled=true")
+               if o["kind"] == "PrometheusRule"]
+    docs = (REPO / "docs" / "operator-metrics.md").read_text()
+    alerts = rule["spec"]["groups"][0]["rules"]
+    assert len(alerts) >= 5
+    for alert in alerts:
+        assert f"alert: {alert['alert']}" in docs, alert["alert"]
+        assert " ".join(alert["expr"].split()) in " ".join(docs.split()), alert["alert"]
 
 
 def test_service_monitor_is_optional() -> None:

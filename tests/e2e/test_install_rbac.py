@@ -30,7 +30,7 @@ NEVER_NAMESPACED = [
     ("", "secrets"), ("", "configmaps"), ("", "pods/exec"), ("", "pods/log"),
     ("", "pods/portforward"), ("", "persistentvolumeclaims"), ("", "serviceaccounts/token"),
     ("rbac.authorization.k8s.io", "roles"), ("rbac.authorization.k8s.io", "rolebindings"),
-    ("coordination.k8s.io", "leases"), ("kopf.dev", "kopfpeerings"),
+    ("kopf.dev", "kopfpeerings"),
 ]
 # Never cluster-wide: writes to cluster-scoped objects, privilege escalation, Secrets.
 NEVER_CLUSTER = [
@@ -241,9 +241,23 @@ def test_kubectl_auth_can_i_agrees(kubeconfig: str, install: Install) -> None:
     )
 
 
+def test_operator_holds_leases_only_in_its_own_namespace(
+    kubeconfig: str, install: Install
+) -> None:
+    leases = ("coordination.k8s.io", "leases")
+    checks = {Check(verb, *leases, install.namespace): verb in {"get", "create", "update"}
+              for verb in ALL_VERBS}
+    for ns in (*install.watched, install.unwatched):
+        checks.update({Check(verb, *leases, ns): False for verb in ALL_VERBS})
+    got = allowed(kubeconfig, install, list(checks))
+    assert got == checks
+
+
 def test_operator_may_read_what_kopf_scans_cluster_wide(kubeconfig: str, install: Install) -> None:
     crds = ("apiextensions.k8s.io", "customresourcedefinitions")
     checks = {
+        Check("list", "", "nodes", None): True,  # sizes the training cap, once
+        Check("get", "", "nodes", None): False,
         Check("list", *crds, None): True,
         Check("watch", *crds, None): True,
         Check("get", *crds, None): False,

@@ -258,10 +258,77 @@ DEFAULT_MAX_BATCH_ROWS = 1024
 REVISION_PATTERN = r"^v[1-9][0-9]{0,8}$"  # v1, v2, ... (names.revision_name)
 
 
+# The per-pod metric an autoscaling/v2 HPA reads for targetRequestsPerSecond: a custom
+# metrics adapter (e.g. prometheus-adapter) serves it as the rate of the serving pods'
+# modelpilot_requests_total (docs/autoscaling.md).
+REQUESTS_PER_SECOND_METRIC = "modelpilot_requests_per_second"
+
+
+class Autoscaling(SpecModel):
+    """An autoscaling/v2 HorizontalPodAutoscaler for the stable Deployment; the operator
+    then leaves its replica count to the HPA."""
+
+    model_config = cel(
+        rule(
+            "has(self.targetCPUUtilizationPercentage) != has(self.targetRequestsPerSecond)",
+            "spec.serving.autoscaling needs exactly one of targetCPUUtilizationPercentage or "
+            "targetRequestsPerSecond",
+        ),
+        rule(
+            "self.minReplicas <= self.maxReplicas",
+            "spec.serving.autoscaling.minReplicas must not exceed maxReplicas",
+            ".minReplicas",
+        ),
+    )
+
+    min_replicas: int = Field(1, ge=1, le=100, description="Fewest serving pods of stable.")
+    max_replicas: int = Field(ge=1, le=100, description="Most serving pods of stable.")
+    target_cpu_utilization_percentage: int | None = Field(
+        None,
+        ge=1,
+        le=100,
+        alias="targetCPUUtilizationPercentage",
+        description="Average CPU use to keep, percent of the pods' CPU request "
+        "(spec.serving.resources.requests.cpu must be set).",
+    )
+    target_requests_per_second: float | None = Field(
+        None,
+        gt=0,
+        description="Average requests per second per pod to keep (the HPA reads the pods "
+        f"metric {REQUESTS_PER_SECOND_METRIC} from a custom metrics adapter).",
+    )
+
+    @model_validator(mode="after")
+    def _one_target_and_ordered(self) -> Autoscaling:
+        if (self.target_cpu_utilization_percentage is None) == (
+            self.target_requests_per_second is None
+        ):
+            raise ValueError(
+                "autoscaling needs exactly one of targetCPUUtilizationPercentage or "
+                "targetRequestsPerSecond"
+            )
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(
+                f"autoscaling.minReplicas {self.min_replicas} exceeds maxReplicas "
+                f"{self.max_replicas}"
+            )
+        return self
+
+
 class Serving(SpecModel):
     """How the model is served."""
 
-    replicas: int = Field(1, ge=1, le=100, description="Serving pods of the stable version.")
+    replicas: int = Field(
+        1,
+        ge=1,
+        le=100,
+        description="Serving pods of the stable version (ignored with `autoscaling`).",
+    )
+    autoscaling: Autoscaling | None = Field(
+        None,
+        description="Let an HPA set the stable version's replicas between min and max; "
+        "a canary's share follows the stable Deployment's current replicas.",
+    )
     image: str | None = Field(
         None, description="Serving image; the operator's default when omitted."
     )

@@ -7,6 +7,7 @@ override what tests and people change most: the namespaces to watch and the log 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Sequence
 
@@ -33,6 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"modelpilot operator: {exc}", file=sys.stderr)
         return 2
     namespaces = tuple(args.namespace) or settings.watch_namespaces
+    settings = dataclasses.replace(settings, watch_namespaces=namespaces)
 
     import kopf
 
@@ -43,7 +45,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         standalone=True,
         clusterwide=not namespaces,
         namespaces=namespaces,
-        liveness_endpoint=settings.liveness_endpoint,
+        # The operator serves /healthz itself, with /metrics, on that address (endpoint.py).
+        liveness_endpoint=None,
         memo=kopf.Memo(settings=settings),
     )
     return 0

@@ -11,6 +11,15 @@ from contextlib import contextmanager, suppress
 from typing import Any
 
 from modelpilot.operator import objects
+from modelpilot.operator.autoscaling import (
+    KIND as HPA,
+)
+from modelpilot.operator.autoscaling import (
+    AutoscalerAction,
+    DeleteAutoscaler,
+    EnsureAutoscaler,
+    autoscaler_object,
+)
 from modelpilot.operator.cluster import Cluster
 from modelpilot.operator.errors import (
     NOT_OWNED,
@@ -92,6 +101,19 @@ def apply(action: Action, cluster: Cluster, *, owner: Owner, settings: Settings)
                 router_of(route, cluster).finalize(target, promoted=promoted)
         case _:
             raise TypeError(f"unknown action {action!r}")
+
+
+def apply_autoscaler(action: AutoscalerAction, cluster: Cluster, *, owner: Owner) -> None:
+    """spec.serving.autoscaling's HPA (modelpilot.operator.autoscaling)."""
+    ns = owner.namespace
+    match action:
+        case EnsureAutoscaler():
+            body = autoscaler_object(action, namespace=ns, owner_reference=owner.reference())
+            if not _create_if_absent(cluster, HPA, body):
+                _ensure_owned(cluster, HPA, ns, action.name, owner)
+                cluster.patch(HPA, ns, action.name, {"spec": body["spec"]})
+        case DeleteAutoscaler(name=name):
+            cluster.delete(HPA, ns, name)
 
 
 @contextmanager

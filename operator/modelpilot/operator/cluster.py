@@ -12,13 +12,13 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import quote, urlencode
 
 from modelpilot.api import names
-from modelpilot.operator.errors import NotFound, from_http
+from modelpilot.operator.errors import ApiError, NotFound, from_http
 
 # kind -> (API prefix, plural). Every kind the operator owns or reads.
 KINDS: dict[str, tuple[str, str]] = {
@@ -32,7 +32,16 @@ KINDS: dict[str, tuple[str, str]] = {
     # never created: they belong to the person who wrote them).
     "HTTPRoute": ("/apis/gateway.networking.k8s.io/v1", "httproutes"),
     "VirtualService": ("/apis/networking.istio.io/v1", "virtualservices"),
+    # The leader's Lease (modelpilot.operator.leader).
+    "Lease": ("/apis/coordination.k8s.io/v1", "leases"),
+    "HorizontalPodAutoscaler": ("/apis/autoscaling/v2", "horizontalpodautoscalers"),
+    "Node": ("/api/v1", "nodes"),  # cluster-scoped: read once, to size the training cap
 }
+# For the API request metric: the kind a path names (a bounded label; "other" otherwise).
+_KIND_OF_PLURAL = {plural: kind for kind, (_, plural) in KINDS.items()}
+# Told about every API request: method, kind, whether a name was in the path, HTTP code
+# (0 when no response came).
+RequestObserver = Callable[[str, str, bool, int], None]
 MERGE_PATCH = "application/merge-patch+json"
 EVENT_MESSAGE_LIMIT = 1024
 
@@ -109,6 +118,33 @@ def post_event(
     )
 
 
+DEFAULT_TRAININGS = 4  # when the nodes cannot be read
+
+
+def cluster_cores(cluster: KubernetesCluster) -> int:
+    """The nodes' allocatable CPU, in whole cores (at least 1): the default training cap."""
+    try:
+        nodes = cluster.request("GET", "/api/v1/nodes").get("items", [])
+    except ApiError:
+        return DEFAULT_TRAININGS
+    millis = sum(_cpu_millis(n.get("status", {}).get("allocatable", {}).get("cpu")) for n in nodes)
+    return max(1, millis // 1000) if nodes else DEFAULT_TRAININGS
+
+
+_DECIMAL = {"m": 1e-3, "": 1.0, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
+
+
+def _cpu_millis(quantity: str | None) -> int:
+    """A CPU quantity in millicores: "1500m", "2", "0.5", "1k" (the apiserver writes 1000
+    cores so). Anything else counts 0 rather than stopping the operator."""
+    text = (quantity or "").strip()
+    suffix = text[-1:] if text[-1:] in _DECIMAL and text[-1:] else ""
+    try:
+        return int(float(text[: len(text) - len(suffix)]) * _DECIMAL[suffix] * 1000)
+    except ValueError:
+        return 0
+
+
 def selector_string(selector: Mapping[str, str]) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
 
@@ -121,15 +157,25 @@ def load_client_configuration() -> Any:
         config.load_incluster_config()
     except config.ConfigException:
         config.load_kube_config()
-    return client.ApiClient()
+    configuration = client.Configuration.get_default_copy()
+    # One connection per tick thread (handlers.TICK_WORKERS) and a few for the rest.
+    configuration.connection_pool_maxsize = 32
+    return client.ApiClient(configuration)
 
 
 class KubernetesCluster:
     """`Cluster` over the kubernetes client's authenticated transport."""
 
-    def __init__(self, api_client: Any | None = None, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        api_client: Any | None = None,
+        *,
+        timeout: float = 30.0,
+        observe: RequestObserver | None = None,
+    ) -> None:
         self._api = api_client if api_client is not None else load_client_configuration()
         self._timeout = timeout
+        self._observe = observe
 
     def _path(self, kind: str, namespace: str, name: str | None = None) -> str:
         prefix, plural = KINDS[kind]
@@ -145,7 +191,31 @@ class KubernetesCluster:
         body: Any = None,
         content_type: str = "application/json",
     ) -> dict[str, Any]:
+        code = 200  # any 2xx counts as 200
+        try:
+            return self._request(method, path, query=query, body=body, content_type=content_type)
+        except ApiError as exc:
+            code = exc.status or 0
+            raise
+        except Exception:
+            code = 0  # no answer: a timeout or a refused connection
+            raise
+        finally:
+            if self._observe is not None:
+                kind, named = _kind_of(path)
+                self._observe(method, kind, named, code)
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, str] | None,
+        body: Any,
+        content_type: str,
+    ) -> dict[str, Any]:
         from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
 
         if query:
             path = f"{path}?{urlencode(query)}"
@@ -158,6 +228,8 @@ class KubernetesCluster:
             data = response.read()
         except ApiException as exc:
             raise from_http(exc.status, exc.body, f"{method} {path}") from exc
+        except HTTPError as exc:  # no answer in time, connection refused: retryable
+            raise ApiError(f"{method} {path}: no answer: {exc}") from exc
         if not 200 <= response.status <= 299:
             raise from_http(response.status, data, f"{method} {path}")
         return json.loads(data) if data else {}
@@ -198,3 +270,16 @@ class KubernetesCluster:
     def replace_status(self, namespace: str, name: str, body: Mapping[str, Any]) -> dict[str, Any]:
         path = self._path(names.KIND, namespace, name) + "/status"
         return self.request("PUT", path, body=dict(body))
+
+
+def _kind_of(path: str) -> tuple[str, bool]:
+    """(kind, whether the path names one object) of an API path, e.g.
+    /apis/batch/v1/namespaces/ml/jobs/x -> ("Job", True); /status is the object's."""
+    parts = path.split("?", 1)[0].strip("/").split("/")
+    if parts and parts[-1] == "status":
+        parts = parts[:-1]
+    for i in range(len(parts) - 1, -1, -1):
+        kind = _KIND_OF_PLURAL.get(parts[i])
+        if kind is not None and (i == 0 or parts[i - 1] != "namespaces"):
+            return kind, i < len(parts) - 1
+    return "other", False

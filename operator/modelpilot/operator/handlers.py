@@ -2,22 +2,36 @@
 
 Reacting fast is the point of watching owned objects: a Job's completion or a serving pod
 turning Ready nudges its ModelDeployment at once instead of at the next resync.
+
+Startup serves /healthz and /metrics first, then (with leader election on) waits for the
+Lease: kopf starts its watches only after startup handlers return, so a standby neither
+watches nor acts.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Mapping
+import os
+import socket
+import uuid
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
 import kopf
 
 from modelpilot.api import names
-from modelpilot.operator.cluster import KubernetesCluster
+from modelpilot.operator.cluster import KubernetesCluster, cluster_cores
+from modelpilot.operator.endpoint import Address, serve
+from modelpilot.operator.leader import LeaderElector
 from modelpilot.operator.live import DefaultMetrics
 from modelpilot.operator.reconcile import TickResult, tick
 from modelpilot.operator.settings import Settings, load_settings
+from modelpilot.operator.telemetry import ModelDeploymentFacts, OperatorMetrics
+from modelpilot.operator.training_queue import TrainingSlots
+from modelpilot.operator.watch_cache import CachedCluster, WatchCache, fill
 from modelpilot.operator.workqueue import Key, WorkQueue
 
 # kopf exports the PRESENT token but not its type (MetaFilterToken): hence Any.
@@ -25,10 +39,13 @@ OWNED: dict[str, Any] = {
     names.LABEL_MANAGED_BY: names.MANAGED_BY,
     names.LABEL_MODEL: kopf.PRESENT,
 }
+TICK_WORKERS = 16
+OWNED_BY_US = {names.LABEL_MANAGED_BY: names.MANAGED_BY}  # the same, as a LIST's selector
+log = logging.getLogger("modelpilot.operator")
 
 
 @kopf.on.startup()
-def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     # kopf keeps its own bookkeeping in annotations, never in status: the CRD's status
     # schema declares only modelpilot's fields, and the apiserver prunes the rest.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=names.GROUP)
@@ -43,13 +60,103 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     operator_settings: Settings = memo.get("settings") or load_settings()
-    cluster = KubernetesCluster()
+    # kopf retries a startup handler that raised: what it set up before stays in memo.
+    telemetry = memo.get("telemetry") or OperatorMetrics()
+    memo["telemetry"] = telemetry
+    if operator_settings.liveness_endpoint and memo.get("endpoint") is None:
+        address = Address.parse(operator_settings.liveness_endpoint)
+        memo["endpoint"] = await serve(telemetry, address)
+
+    def count_request(method: str, kind: str, named: bool, code: int) -> None:
+        telemetry.observe_request(method, kind=kind, named=named, code=code)
+
+    # Every request and scrape is bounded in time (10 s here, 2 s per scrape in live.py), and
+    # ticks run on a pool larger than the default (cores + 4), so one slow object never
+    # holds up the others for long.
+    api = KubernetesCluster(timeout=10.0, observe=count_request)
+    asyncio.get_running_loop().set_default_executor(
+        ThreadPoolExecutor(max_workers=TICK_WORKERS, thread_name_prefix="tick")
+    )
+    # Ticks read their ModelDeployment and owned objects from the watches (watch_cache).
+    cache = memo["cache"] = WatchCache()
+    cluster = CachedCluster(api, cache)
+    if operator_settings.leader_election_namespace:
+        elector: LeaderElector | None = memo.get("elector")
+        if elector is None:
+            host = operator_settings.pod_name or socket.gethostname()
+            elector = memo["elector"] = LeaderElector(
+                api,
+                namespace=operator_settings.leader_election_namespace,
+                name=operator_settings.leader_election_lease,
+                identity=f"{host}_{uuid.uuid4().hex[:8]}",
+            )
+        if not elector.leading:
+            await elector.acquire()
+            memo["holding"] = asyncio.create_task(elector.hold(on_lost=_stop_acting_now))
+    telemetry.leader.set(1)
     metrics = memo["metrics"] = DefaultMetrics()
+    models = telemetry.model_deployments
+    loop = asyncio.get_running_loop()
+    limit = operator_settings.max_concurrent_trainings
+    if limit is None:
+        limit = await asyncio.to_thread(cluster_cores, api)
+    log.info("at most %d training Jobs at once", limit)
+
+    def wake(key: Key) -> None:  # called from a tick's worker thread
+        loop.call_soon_threadsafe(memo["queue"].nudge, key)
+
+    slots = TrainingSlots(limit, wake=wake)
 
     def one_tick(key: Key) -> TickResult:
-        return tick(cluster, operator_settings, key[0], key[1], datetime.now(UTC), metrics=metrics)
+        result = tick(
+            cluster,
+            operator_settings,
+            key[0],
+            key[1],
+            datetime.now(UTC),
+            metrics=metrics,
+            slots=slots,
+        )
+        if result.gone:
+            models.forget(*key)
+        elif result.plan is not None:
+            facts = ModelDeploymentFacts.from_status(
+                result.plan.status, queued=result.queued is not None
+            )
+            models.record(*key, facts)
+        return result
 
-    memo["queue"] = WorkQueue(one_tick, resync_seconds=operator_settings.resync_seconds)
+    queue = memo["queue"] = WorkQueue(
+        one_tick, resync_seconds=operator_settings.resync_seconds, observe=telemetry.observe_tick
+    )
+    telemetry.watch_queue(depth=queue.depth, oldest_age=queue.oldest_age)
+
+    # Filled before kopf starts watching (after startup), then kept by the watch events
+    # below; a LIST every resync drops objects whose DELETED event was missed.
+    def refill() -> None:
+        listed = fill(cache, api, namespaces=watched, owned=OWNED_BY_US)
+        log.debug("cache refilled: %d objects", listed)
+
+    watched = operator_settings.watch_namespaces
+    await asyncio.to_thread(refill)
+    memo["relisting"] = asyncio.create_task(
+        _every(operator_settings.resync_seconds, refill), name="relist"
+    )
+
+
+async def _every(seconds: float, work: Callable[[], None]) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await asyncio.to_thread(work)
+        except Exception:  # the next relist tries again; the watches keep the cache meanwhile
+            log.exception("relisting the cache failed")
+
+
+def _stop_acting_now() -> None:
+    # Another replica may already act: no graceful shutdown that could still write.
+    logging.shutdown()
+    os._exit(1)
 
 
 @kopf.on.cleanup()
@@ -60,27 +167,66 @@ async def stop_reconciling(memo: kopf.Memo, **_: Any) -> None:
     metrics: DefaultMetrics | None = memo.get("metrics")
     if metrics is not None:
         metrics.close()
+    for name in ("holding", "relisting"):
+        task = memo.get(name)
+        if task is not None:
+            task.cancel()
+    elector: LeaderElector | None = memo.get("elector")
+    if elector is not None:
+        elector.release()
+    endpoint = memo.get("endpoint")
+    if endpoint is not None:
+        await endpoint.cleanup()
 
 
 @kopf.on.event(names.GROUP, names.VERSION, names.PLURAL)
 async def reconcile_when_model_deployment_changes(
-    *, namespace: str | None, name: str, memo: kopf.Memo, **_: Any
+    *, event: kopf.RawEvent, namespace: str | None, name: str, memo: kopf.Memo, **_: Any
 ) -> None:
+    memo["cache"].observe(names.KIND, event.get("type"), event["object"])
     if namespace is not None:  # the CRD is namespaced: always set
         memo["queue"].nudge((namespace, name))
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=OWNED)
 async def nudge_owner_when_training_job_changes(
-    *, namespace: str | None, labels: Mapping[str, str], memo: kopf.Memo, **_: Any
+    *,
+    event: kopf.RawEvent,
+    namespace: str | None,
+    labels: Mapping[str, str],
+    memo: kopf.Memo,
+    **_: Any,
 ) -> None:
+    memo["cache"].observe("Job", event.get("type"), event["object"])
     if namespace is not None:
         memo["queue"].nudge((namespace, labels[names.LABEL_MODEL]))
 
 
 @kopf.on.event("apps", "v1", "deployments", labels=OWNED)
 async def nudge_owner_when_serving_deployment_changes(
-    *, namespace: str | None, labels: Mapping[str, str], memo: kopf.Memo, **_: Any
+    *,
+    event: kopf.RawEvent,
+    namespace: str | None,
+    labels: Mapping[str, str],
+    memo: kopf.Memo,
+    **_: Any,
 ) -> None:
+    memo["cache"].observe("Deployment", event.get("type"), event["object"])
     if namespace is not None:
         memo["queue"].nudge((namespace, labels[names.LABEL_MODEL]))
+
+
+# Read by ticks from the cache only; their changes show in the Jobs and Deployments above.
+@kopf.on.event("v1", "pods", labels=OWNED)
+async def cache_owned_pods(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    memo["cache"].observe("Pod", event.get("type"), event["object"])
+
+
+@kopf.on.event("v1", "services", labels=OWNED)
+async def cache_owned_services(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    memo["cache"].observe("Service", event.get("type"), event["object"])
+
+
+@kopf.on.event("autoscaling", "v2", "horizontalpodautoscalers", labels=OWNED)
+async def cache_owned_autoscalers(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    memo["cache"].observe("HorizontalPodAutoscaler", event.get("type"), event["object"])

@@ -24,8 +24,10 @@ from pydantic import ValidationError
 
 from modelpilot.api import names
 from modelpilot.api.spec import ModelDeploymentSpec, parse_spec
-from modelpilot.api.status import ModelDeploymentStatus, dump_status, parse_status
-from modelpilot.operator.apply import apply
+from modelpilot.api.status import ModelDeploymentStatus, Phase, dump_status, parse_status
+from modelpilot.operator.apply import apply, apply_autoscaler
+from modelpilot.operator.autoscaling import KIND as HPA
+from modelpilot.operator.autoscaling import effective_spec, plan_autoscaler
 from modelpilot.operator.cluster import Cluster, post_event
 from modelpilot.operator.errors import (
     NOT_OWNED,
@@ -38,10 +40,15 @@ from modelpilot.operator.monitoring import observe_drift
 from modelpilot.operator.objects import Owner
 from modelpilot.operator.observe import observe
 from modelpilot.operator.rollout import InvalidSpec, Plan, plan
+from modelpilot.operator.rollout.actions import CreateTrainingJob
 from modelpilot.operator.rollout.conditions import carried_stall, with_stall
 from modelpilot.operator.rollout.draft import Event
-from modelpilot.operator.rollout.world import Stall
+from modelpilot.operator.rollout.world import Stall, World
 from modelpilot.operator.settings import Settings
+from modelpilot.operator.training_queue import Queued, TrainingSlots
+
+# A queued training is nudged when a slot frees; this is only the safety net.
+QUEUED_RECHECK_SECONDS = 60.0
 
 log = logging.getLogger("modelpilot.operator")
 # Stalled reasons that applying an action finds (see PermanentError): carried from tick to tick.
@@ -53,6 +60,7 @@ class TickResult:
     gone: bool = False  # the ModelDeployment no longer exists (or is being deleted)
     requeue_after: float | None = None
     plan: Plan | None = None
+    queued: Queued | None = None  # its training Job waits for a slot
 
 
 def read_spec(raw: dict[str, Any]) -> ModelDeploymentSpec | InvalidSpec:
@@ -81,9 +89,12 @@ def tick(
     now: datetime,
     *,
     metrics: MetricsFactory | None = None,
+    slots: TrainingSlots | None = None,
 ) -> TickResult:
     body = cluster.get(names.KIND, namespace, name)
     if body is None or body["metadata"].get("deletionTimestamp"):
+        if slots is not None:
+            slots.release((namespace, name))
         return TickResult(gone=True)
     selector = {names.LABEL_MODEL: name, names.LABEL_MANAGED_BY: names.MANAGED_BY}
     world = observe(
@@ -94,17 +105,24 @@ def tick(
         services=cluster.list("Service", namespace, selector),
         settings=settings,
     )
+    autoscalers = cluster.list(HPA, namespace, selector)
     status = read_status(body.get("status"), name=name)
     spec = read_spec(body.get("spec") or {})
     carried = carried_stall(status.conditions, APPLY_STALLS)
     if carried is not None:
         world = dataclasses.replace(world, stall=carried)
     if not isinstance(spec, InvalidSpec):
+        # With spec.serving.autoscaling the HPA's replica count stands in for
+        # spec.serving.replicas, so no action below ever overwrites it.
+        spec = effective_spec(spec, status, world)
         world = observe_canary(
             world, spec, status, cluster, metrics=metrics or DefaultMetrics(), now=now
         )
         world = observe_drift(world, spec, status, now=now)
     result = plan(spec, status, world, now)
+    queued = None
+    if slots is not None:
+        result, queued = _take_training_slot(result, world, slots, (namespace, name))
 
     if result.status != status:
         body = cluster.replace_status(
@@ -124,6 +142,11 @@ def tick(
     try:
         for action in result.actions:
             apply(action, cluster, owner=owner, settings=settings)
+        if not isinstance(spec, InvalidSpec):
+            for scaling in plan_autoscaler(
+                spec, result.status, model=name, owner_uid=owner.uid, observed=autoscalers
+            ):
+                apply_autoscaler(scaling, cluster, owner=owner)
     except PermanentError as error:
         log.error("%s/%s: stalled (%s): %s", namespace, name, error.reason, error.message)
         stall = Stall(error.reason, error.message, until_converged=True)
@@ -137,7 +160,7 @@ def tick(
         return TickResult(requeue_after=None, plan=result)  # the resync looks again
     for event in events:
         _post(cluster, body, event)
-    return TickResult(requeue_after=result.requeue_after, plan=result)
+    return TickResult(requeue_after=result.requeue_after, plan=result, queued=queued)
 
 
 def _post(cluster: Cluster, body: dict[str, Any], event: Event) -> None:
@@ -153,3 +176,30 @@ def _post(cluster: Cluster, body: dict[str, Any], event: Event) -> None:
 def _describe(action: object) -> str:
     name = getattr(action, "name", "")
     return f"{type(action).__name__}({name})"
+
+
+def _take_training_slot(
+    result: Plan, world: World, slots: TrainingSlots, key: tuple[str, str]
+) -> tuple[Plan, Queued | None]:
+    """Hold a slot while our Job runs; without one, drop the Job's creation and say so."""
+    candidate = result.status.candidate
+    job = world.jobs.get(candidate.revision) if candidate is not None else None
+    wants_job = any(isinstance(a, CreateTrainingJob) for a in result.actions)
+    if job is not None and not job.finished and result.status.phase is Phase.TRAINING:
+        slots.hold(key)
+        return result, None
+    if not wants_job:
+        slots.release(key)
+        return result, None
+    verdict = slots.request(key)
+    if not isinstance(verdict, Queued):
+        return result, None
+    # The revision (and its Job's name) is already in status; the Job is created once a
+    # slot is granted, by the same plan on a later tick.
+    waiting = dataclasses.replace(
+        result,
+        actions=tuple(a for a in result.actions if not isinstance(a, CreateTrainingJob)),
+        status=result.status.model_copy(update={"message": verdict.message}),
+        requeue_after=QUEUED_RECHECK_SECONDS,
+    )
+    return waiting, verdict

@@ -11,7 +11,14 @@ The Helm chart and manifests/operator set these on the operator's Deployment:
     MODELPILOT_STORE_MOUNT_PATH      where the store is mounted in pods; default /models
     MODELPILOT_POD_UID               uid/gid/fsGroup of training and serving pods; default 65532
     MODELPILOT_RESYNC_SECONDS        look at every ModelDeployment at least this often; 300
-    MODELPILOT_LIVENESS_ENDPOINT     e.g. http://0.0.0.0:8080/healthz; off when empty
+    MODELPILOT_LIVENESS_ENDPOINT     e.g. http://0.0.0.0:8080/healthz: where /healthz and
+                                     /metrics are served; off when empty
+    MODELPILOT_LEADER_ELECTION_NAMESPACE  hold the Lease `modelpilot-operator` there and act
+                                     only while holding it (standby replicas); off when empty
+    MODELPILOT_LEADER_ELECTION_LEASE the Lease's name; default modelpilot-operator
+    MODELPILOT_MAX_CONCURRENT_TRAININGS  training Jobs at once, the rest queue fairly across
+                                     namespaces; default: the nodes' allocatable CPU cores
+    MODELPILOT_POD_NAME              this pod's name (downward API): the Lease holder's identity
 
 The Kubernetes connection is resolved as usual: the in-cluster ServiceAccount when running
 in a pod, otherwise KUBECONFIG / ~/.kube/config.
@@ -34,6 +41,10 @@ ENV_STORE_MOUNT_PATH = "MODELPILOT_STORE_MOUNT_PATH"
 ENV_POD_UID = "MODELPILOT_POD_UID"
 ENV_RESYNC_SECONDS = "MODELPILOT_RESYNC_SECONDS"
 ENV_LIVENESS_ENDPOINT = "MODELPILOT_LIVENESS_ENDPOINT"
+ENV_LEADER_ELECTION_NAMESPACE = "MODELPILOT_LEADER_ELECTION_NAMESPACE"
+ENV_LEADER_ELECTION_LEASE = "MODELPILOT_LEADER_ELECTION_LEASE"
+ENV_POD_NAME = "MODELPILOT_POD_NAME"
+ENV_MAX_CONCURRENT_TRAININGS = "MODELPILOT_MAX_CONCURRENT_TRAININGS"
 
 DEFAULT_TRAINER_IMAGE = "ghcr.io/modelpilot/trainer:0.1.0"
 DEFAULT_SERVING_IMAGE = "ghcr.io/modelpilot/serving:0.1.0"
@@ -55,6 +66,10 @@ class Settings:
     pod_uid: int = 65532
     resync_seconds: float = 300.0
     liveness_endpoint: str | None = None
+    leader_election_namespace: str | None = None  # None: this operator always acts
+    leader_election_lease: str = "modelpilot-operator"
+    pod_name: str | None = None  # the Lease holder's identity, with a per-process suffix
+    max_concurrent_trainings: int | None = None  # None: sized to the cluster at startup
 
 
 def _csv(text: str | None) -> tuple[str, ...]:
@@ -68,6 +83,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         resync = float(env.get(ENV_RESYNC_SECONDS, "300"))
     except ValueError as exc:
         raise SettingsError(f"{ENV_POD_UID} / {ENV_RESYNC_SECONDS}: {exc}") from exc
+    trainings_text = env.get(ENV_MAX_CONCURRENT_TRAININGS) or None
+    trainings = None
+    if trainings_text is not None:
+        if not trainings_text.isdigit() or int(trainings_text) < 1:
+            raise SettingsError(
+                f"{ENV_MAX_CONCURRENT_TRAININGS}={trainings_text!r}: use a whole number >= 1"
+            )
+        trainings = int(trainings_text)
     policy = env.get(ENV_IMAGE_PULL_POLICY) or "IfNotPresent"
     if policy not in ("IfNotPresent", "Always", "Never"):
         raise SettingsError(f"{ENV_IMAGE_PULL_POLICY}={policy!r}: use IfNotPresent, Always, Never")
@@ -86,4 +109,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         pod_uid=pod_uid,
         resync_seconds=resync,
         liveness_endpoint=env.get(ENV_LIVENESS_ENDPOINT) or None,
+        leader_election_namespace=env.get(ENV_LEADER_ELECTION_NAMESPACE) or None,
+        leader_election_lease=env.get(ENV_LEADER_ELECTION_LEASE) or "modelpilot-operator",
+        pod_name=env.get(ENV_POD_NAME) or None,
+        max_concurrent_trainings=trainings,
     )

@@ -20,6 +20,8 @@ import asyncio
 import contextlib
 import logging
 import random
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -28,6 +30,8 @@ from modelpilot.operator.reconcile import TickResult
 
 log = logging.getLogger("modelpilot.operator")
 Key = tuple[str, str]  # (namespace, name)
+# Called after every tick with its outcome (success, conflict, error, crash) and duration.
+TickObserver = Callable[[str, float], None]
 
 
 @dataclass
@@ -44,13 +48,29 @@ class WorkQueue:
         resync_seconds: float,
         max_backoff: float = 60.0,
         jitter: Callable[[], float] = random.random,
+        observe: TickObserver | None = None,
     ) -> None:
         self._tick = tick
         self._resync = resync_seconds
         self._max_backoff = max_backoff
         self._jitter = jitter
+        self._observe = observe
         self._loops: dict[Key, _Loop] = {}
+        # When each key was first nudged and not yet picked up by a tick: the queue's depth
+        # and its oldest item's age (ticks wait here for a worker thread under load).
+        self._waiting_since: dict[Key, float] = {}
+        self._waiting_lock = threading.Lock()  # worker threads take keys off it
         self._stopping = False
+
+    def depth(self) -> int:
+        return len(self._waiting_since)
+
+    def oldest_age(self, now: float | None = None) -> float:
+        with self._waiting_lock:
+            oldest = min(self._waiting_since.values(), default=None)
+        if oldest is None:
+            return 0.0
+        return max(0.0, (time.monotonic() if now is None else now) - oldest)
 
     def nudge(self, key: Key) -> None:
         if self._stopping:
@@ -59,6 +79,8 @@ class WorkQueue:
         if loop is None:
             loop = self._loops[key] = _Loop()
             loop.task = asyncio.create_task(self._run(key, loop), name=f"reconcile {key}")
+        with self._waiting_lock:
+            self._waiting_since.setdefault(key, time.monotonic())
         loop.wake.set()
 
     async def _run(self, key: Key, loop: _Loop) -> None:
@@ -66,27 +88,36 @@ class WorkQueue:
         try:
             while True:
                 loop.wake.clear()
+                with self._waiting_lock:  # a requeue time that came due waits like a nudge
+                    self._waiting_since.setdefault(key, time.monotonic())
+                outcome, started = "success", [time.monotonic()]
                 try:
-                    result = await asyncio.to_thread(self._tick, key)
+                    result = await asyncio.to_thread(self._timed_tick, key, started)
                     failures = 0
                 except Conflict as exc:
                     failures += 1
                     delay = self.backoff(failures, base=0.2)
                     log.info("%s/%s: %s; looking again in %.1fs", *key, exc, delay)
                     result = TickResult(requeue_after=delay)
+                    outcome = "conflict"
                 except PermanentError as exc:
                     log.error("%s/%s: %s (%s); retried at the resync", *key, exc, exc.reason)
                     result = TickResult()
+                    outcome = "permanent"
                 except (ApiError, OSError) as exc:
+                    outcome = "error"
                     failures += 1
                     delay = self.backoff(failures)
                     log.warning("%s/%s: tick failed (%s); retrying in %.1fs", *key, exc, delay)
                     result = TickResult(requeue_after=delay)
                 except Exception:
+                    outcome = "crash"
                     failures += 1
                     delay = self.backoff(failures)
                     log.exception("%s/%s: tick crashed; retrying in %.1fs", *key, delay)
                     result = TickResult(requeue_after=delay)
+                if self._observe is not None:
+                    self._observe(outcome, time.monotonic() - started[0])
                 if result.gone:
                     return
                 timeout = self._resync if result.requeue_after is None else result.requeue_after
@@ -95,6 +126,8 @@ class WorkQueue:
         finally:
             if self._loops.get(key) is loop:
                 del self._loops[key]
+                with self._waiting_lock:
+                    self._waiting_since.pop(key, None)
                 if loop.wake.is_set():  # nudged while finishing: someone re-created it
                     self.nudge(key)
 
@@ -103,6 +136,14 @@ class WorkQueue:
         at max_backoff, then jittered into [half, all] of it (never zero: no hot loop)."""
         ceiling = min(self._max_backoff, base * 2.0 ** min(failures - 1, 16))
         return ceiling * (0.5 + 0.5 * self._jitter())
+
+    def _timed_tick(self, key: Key, started: list[float]) -> TickResult:
+        # The wait ends when a worker thread picks the tick up, not when the task wakes; the
+        # tick's duration starts there too.
+        with self._waiting_lock:
+            self._waiting_since.pop(key, None)
+        started[0] = time.monotonic()
+        return self._tick(key)
 
     async def stop(self) -> None:
         self._stopping = True

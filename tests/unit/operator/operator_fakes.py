@@ -172,7 +172,8 @@ class FakeCluster:
         raw_message: str | None = None,
     ) -> None:
         job = self.objects[("Job", namespace, name)]
-        labels = dict(job["spec"]["template"]["metadata"]["labels"])
+        # The Job controller labels its pods with the Job's name, as a real one does.
+        labels = {**job["spec"]["template"]["metadata"]["labels"], "job-name": name}
         message = raw_message if raw_message is not None else encode(summary) if summary else ""
         self.create(
             "Pod",
