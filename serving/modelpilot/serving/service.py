@@ -121,15 +121,24 @@ class InferenceService:
         result = await batcher.predict(request.features, proba=request.proba)
         return v1.render_predict(result.predictions, result.probabilities)
 
-    async def v2_infer(self, body: bytes) -> bytes:
-        layout, batcher = self._serving()
-        request = v2.parse_infer(body, layout, has_proba=self.model.has_proba)
-        result = await batcher.predict(request.features, proba=request.proba)
+    async def v2_infer(self, body: bytes,
+                       header_length: int | None = None) -> tuple[bytes, int | None]:
+        """(response body, its JSON header's length when outputs are binary, else None);
+        `header_length` is the request's Inference-Header-Content-Length, if any."""
+        layout, _ = self._serving()
+        request = v2.parse_infer(body, layout, has_proba=self.model.has_proba,
+                                 header_length=header_length)
+        result = await self.predict(request)
         return v2.render_infer(
             model_name=self.name, model_version=self.model.version, request_id=request.id,
             outputs=request.outputs, predictions=result.predictions,
-            probabilities=result.probabilities,
+            probabilities=result.probabilities, binary_outputs=request.binary_outputs,
         )
+
+    async def predict(self, request: v2.InferRequest) -> Prediction:
+        """A parsed V2 request through the micro-batcher (HTTP and gRPC alike)."""
+        _, batcher = self._serving()
+        return await batcher.predict(request.features, proba=request.proba)
 
     def v2_metadata(self) -> bytes:
         self._serving()
