@@ -117,7 +117,7 @@ def build_router(service: InferenceService) -> APIRouter:
 
     @router.get("/v2", tags=["v2"])
     async def v2_server() -> Response:
-        return _json(encode(v2.server_metadata(_package_version())))
+        return _json(encode(v2.server_metadata(package_version())))
 
     @router.get("/v2/models/{name}", tags=["v2"])
     async def v2_model(name: str) -> Response:
@@ -161,7 +161,7 @@ def build_router(service: InferenceService) -> APIRouter:
     return router
 
 
-def _package_version() -> str:
+def package_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     try:

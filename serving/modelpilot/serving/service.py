@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from modelpilot.api.names import HEADER_MODEL_SHA256, HEADER_MODEL_VERSION
 
@@ -42,6 +43,7 @@ class InferenceService:
         self.metrics: ServingMetrics | None = None
         self.batcher: MicroBatcher | None = None
         self._v2_metadata: bytes = b""
+        self.v2_metadata_fields: dict[str, Any] = {}  # the same, for the gRPC binding
         self._started = False
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -63,11 +65,12 @@ class InferenceService:
             (HEADER_MODEL_VERSION.encode(), model.version.encode()),
             (HEADER_MODEL_SHA256.encode(), model.sha256.encode()),
         ]
-        self._v2_metadata = codec.encode(v2.model_metadata(
+        self.v2_metadata_fields = v2.model_metadata(
             name=self.name, version=model.version, layout=self.layout, classes=model.classes,
             prediction_datatype=self._prediction_datatype(), has_proba=model.has_proba,
             task=model.task, sha256=model.sha256,
-        ))
+        )
+        self._v2_metadata = codec.encode(self.v2_metadata_fields)
         self._started = True
 
     async def stop(self) -> None:
@@ -143,6 +146,9 @@ class InferenceService:
     def v2_metadata(self) -> bytes:
         self._serving()
         return self._v2_metadata
+
+    def feature_layout(self) -> FeatureLayout:
+        return self._serving()[0]
 
     def render_metrics(self) -> bytes:
         return self.metrics.render() if self.metrics is not None else b""

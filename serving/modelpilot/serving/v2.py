@@ -165,6 +165,11 @@ def render_infer(
     return binary.render(body, tensors, encode)
 
 
+def requested_outputs(outputs: Any, *, has_proba: bool) -> tuple[str, ...]:
+    """The output names asked for (`[{"name": ...}]`, or None: predict), checked."""
+    return _requested_outputs(outputs, has_proba=has_proba)
+
+
 def datatype_of(array: np.ndarray) -> str:
     kind, size = array.dtype.kind, array.dtype.itemsize
     if kind == "f":
