@@ -67,6 +67,7 @@ def test_raw_contents_in_raw_contents_out(served, iris_bundle, datatype):
     predict, proba = response.outputs
     sent = rows.astype(np.float32 if datatype == "FP32" else np.float64).astype(np.float64)
     assert (predict.datatype, list(predict.shape)) == ("INT64", [len(rows)])
+    assert (proba.datatype, list(proba.shape)) == ("FP64", [len(rows), 3])
     assert np.frombuffer(response.raw_output_contents[0], "<i8").tolist() == \
         iris_bundle.estimator.predict(sent).tolist()
     assert np.allclose(np.frombuffer(response.raw_output_contents[1], "<f8"),
