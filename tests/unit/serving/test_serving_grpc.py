@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from serving_helpers import free_socket, running
 
+from modelpilot.serving import errors, grpc_server
 from modelpilot.serving.oip import generate
 from modelpilot.serving.oip import open_inference_pb2 as pb
 from modelpilot.serving.oip import open_inference_pb2_grpc as pb_grpc
@@ -179,3 +180,27 @@ def test_committed_stubs_are_what_the_pinned_grpcio_tools_generates():
     for name, content in fresh.items():
         assert (generate.HERE / name).read_bytes() == content, (
             f"{name} is stale: run python -m modelpilot.serving.oip.generate")
+
+
+@pytest.mark.parametrize(("error", "code"), [
+    (errors.InvalidInput("x"), grpc.StatusCode.INVALID_ARGUMENT),
+    (errors.MalformedRequest("x"), grpc.StatusCode.INVALID_ARGUMENT),
+    (errors.ModelNotFound("x"), grpc.StatusCode.NOT_FOUND),
+    (errors.PayloadTooLarge("x"), grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (errors.ModelNotReady("x"), grpc.StatusCode.UNAVAILABLE),
+    (errors.PredictionFailed("x"), grpc.StatusCode.INTERNAL),
+    (ValueError("x"), grpc.StatusCode.INTERNAL),
+], ids=lambda v: type(v).__name__ if isinstance(v, Exception) else v.name)
+def test_status_codes_follow_kserve(error, code):
+    assert grpc_server.status_code(error) == code
+
+
+def test_draining_turns_readiness_false_and_still_answers(iris_bundle):
+    settings = iris_bundle.settings(grpc_port=free_port())
+    with running(settings) as (_, app), grpc.insecure_channel(
+            f"127.0.0.1:{app.state.grpc_port}") as channel:
+        stub = pb_grpc.GRPCInferenceServiceStub(channel)
+        app.state.service.begin_drain()
+        assert not stub.ServerReady(pb.ServerReadyRequest()).ready
+        assert not stub.ModelReady(pb.ModelReadyRequest(name="iris")).ready
+        assert stub.ModelInfer(raw_request(np.ones((1, 4)))).outputs[0].name == "predict"
