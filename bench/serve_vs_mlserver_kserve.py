@@ -435,6 +435,8 @@ def ghz(target: str, body: bytes, *, concurrency: int,
                 if d["percentage"] == 99), float("nan"))
     codes = report.get("statusCodeDistribution") or {}
     errors = sum(n for code, n in codes.items() if code != "OK")
+    if errors:  # ghz cancels the calls in flight when the duration ends: they show here
+        print(f"# ghz: {codes} {report.get('errorDistribution')}", flush=True)
     return float(report["rps"]), p99, errors, int(report["count"])
 
 
@@ -443,6 +445,40 @@ def _ms(text: str) -> float:
         if text.endswith(unit):
             return float(text[: -len(unit)]) * factor
     return float(text)
+
+
+# -- the protocol's own cost ---------------------------------------------------------------
+
+
+def protocol_cost(rows: int = 32, features: int = 50) -> None:
+    """modelpilot's parse + validate + render of one V2 request, JSON vs binary, without the
+    predict or the network: the part of the CPU per request the wire format decides."""
+    import timeit
+
+    from modelpilot.api.bundle import FeatureSchema
+    from modelpilot.serving import v2
+    from modelpilot.serving.features import FeatureLayout
+
+    layout = FeatureLayout.from_schema(
+        FeatureSchema(names=[f"f{i}" for i in range(features)], dtypes=["float64"] * features),
+        max_rows=1024)
+    x = np.random.default_rng(0).normal(size=(rows, features))
+    predictions = np.zeros(rows, dtype=np.int64)
+    bodies = {p: body_for(p, x) for p in ("v2-fp32", "v2-bin")}
+    print(f"# protocol cost, {rows}x{features} FP32 in, {rows} INT64 out (parse, validate, "
+          "render; no predict, no network), best of 5:")
+    for protocol, (body, headers) in bodies.items():
+        length = int(headers[BINARY_HEADER]) if BINARY_HEADER in headers else None
+
+        def one(body: bytes = body, length: int | None = length) -> None:
+            request = v2.parse_infer(body, layout, has_proba=False, header_length=length)
+            v2.render_infer(model_name="m", model_version="v1", request_id=None,
+                            outputs=request.outputs, predictions=predictions,
+                            probabilities=None, binary_outputs=request.binary_outputs)
+
+        n = 2000
+        best = min(timeit.repeat(one, number=n, repeat=5)) / n * 1e6
+        print(f"#   {protocol:8} {len(body):6} bytes  {best:7.1f} us", flush=True)
 
 
 # -- the run --------------------------------------------------------------------------------
@@ -477,6 +513,8 @@ def main() -> int:
 
     models = build_models(args.models.split(","))
     protocols = [p for p in args.protocols.split(",") if p]
+    if "v2-bin" in protocols:
+        protocol_cost()
     if "grpc" in protocols:
         ghz_binary()
     rng = np.random.default_rng(0)
