@@ -377,7 +377,7 @@ def load(protocol: str, url: str, body: bytes, headers: dict[str, str], *,
 def wrk(url: str, body: bytes, headers: dict[str, str], *, concurrency: int,
         duration: float) -> tuple[float, float, int, int]:
     """(requests/s, p99 ms, non-2xx responses, requests) from one wrk run."""
-    script = CACHE / "wrk-body.lua"
+    script = CACHE / f"wrk-body-{os.getpid()}.lua"  # two benches at once must not mix
     lua_body = "".join(f"\\{byte}" for byte in body)  # decimal escapes: binary-safe
     script.write_text(
         'wrk.method = "POST"\n'
@@ -419,7 +419,7 @@ def ghz(target: str, body: bytes, *, concurrency: int,
         duration: float) -> tuple[float, float, int, int]:
     """(requests/s, p99 ms, non-OK calls, calls) from one ghz run: `concurrency` workers
     sharing one HTTP/2 connection, as one gRPC channel in a client does."""
-    data = CACHE / "ghz-body.bin"
+    data = CACHE / f"ghz-body-{os.getpid()}.bin"
     data.write_bytes(body)
     argv = [*pin(1), ghz_binary(), "--insecure", "--proto", str(PROTO),
             "--import-paths", str(PROTO.parent),
