@@ -7,7 +7,7 @@ K8S_VERSION := $(shell . hack/k8s/versions.env && echo $$K8S_VERSION)
 K8S_BIN := $(MODELPILOT_CACHE)/k8s/$(K8S_VERSION)/bin
 export PATH := $(abspath $(VENV))/bin:$(K8S_BIN):$(PATH)
 
-.PHONY: help prereqs venv lint test test-unit test-e2e k8s-bin cluster-up cluster-down demo clean
+.PHONY: help prereqs venv lint test test-unit test-e2e oracles k8s-bin cluster-up cluster-down demo clean
 
 help:
 	@echo "make demo          train, gate, canary and promote the iris example on a local cluster"
@@ -39,6 +39,11 @@ lint: venv
 
 test-unit: venv
 	$(PY) -m pytest tests/unit -q -p no:cacheprovider
+
+# KServe's and Triton's clients in their own virtualenv (their pins clash with ours), outside
+# the clone; tests/unit/serving/test_serving_clients.py also creates it on first use.
+oracles:
+	@hack/oracles/venv.sh
 
 test-e2e: venv k8s-bin
 	$(PY) -m pytest tests/e2e -q -p no:cacheprovider

@@ -45,6 +45,7 @@ ENV_ESTIMATOR_ALLOWLIST = "MODELPILOT_ESTIMATOR_ALLOWLIST"  # comma-separated gl
 
 DEFAULT_ESTIMATOR_ALLOWLIST = ("sklearn.*",)
 SERVING_PORT = 8080
+GRPC_PORT = 8081  # the Open Inference Protocol over gRPC (`modelpilot serve --grpc-port`)
 
 
 def revision_name(number: int) -> str:

@@ -13,8 +13,11 @@ PREDICTION_VALUE = "modelpilot_prediction_value"  # histogram {model, version} (
 
 LABEL_MODEL = "model"
 LABEL_VERSION = "version"
-LABEL_PROTOCOL = "protocol"  # "v1" | "v2"
-LABEL_CODE = "code"  # HTTP status code as text, "200"
+LABEL_PROTOCOL = "protocol"  # one of PROTOCOLS
+# HTTP status code as text, "200"; a gRPC call counts under the code the same error has over
+# HTTP (INVALID_ARGUMENT 400, NOT_FOUND 404, UNAVAILABLE 503 ...), so analysis classes them alike.
+LABEL_CODE = "code"
+PROTOCOLS = ("v1", "v2", "grpc")  # KServe V1, Open Inference over REST, and over gRPC
 LABEL_CLASS = "class"
 
 # Latency buckets in seconds: fine below 50 ms where a healthy model lives, coarse above,

@@ -28,6 +28,7 @@ STORE_VOLUME = "model-store"
 TERMINATION_LOG = "/dev/termination-log"
 SERVING_PORT_NAME = "http"
 SERVICE_PORT = 80
+GRPC_PORT_NAME = "grpc"  # appProtocol grpc on the Service: meshes and gateways speak HTTP/2
 
 PROBE_COMPONENT = "data-probe"  # label of the data probe Jobs (dataset.watch)
 
@@ -204,6 +205,8 @@ def serving_deployment(
             action.model_sha256,
             "--port",
             str(names.SERVING_PORT),
+            "--grpc-port",
+            str(names.GRPC_PORT),
             # Only when set: the pod template of a default spec stays what it always was.
             *(
                 []
@@ -212,7 +215,10 @@ def serving_deployment(
             ),
         ],
         "env": [{"name": "HOME", "value": "/tmp"}],
-        "ports": [{"name": SERVING_PORT_NAME, "containerPort": names.SERVING_PORT}],
+        "ports": [
+            {"name": SERVING_PORT_NAME, "containerPort": names.SERVING_PORT},
+            {"name": GRPC_PORT_NAME, "containerPort": names.GRPC_PORT},
+        ],
         # Readiness is polled often (it gates promotion); liveness is patient, so a server
         # still importing scikit-learn on a busy node is not killed before it ever served.
         "readinessProbe": {
@@ -299,7 +305,14 @@ def service(action: EnsureService, owner: Owner) -> dict[str, Any]:
                     "port": SERVICE_PORT,
                     "targetPort": SERVING_PORT_NAME,
                     "protocol": "TCP",
-                }
+                },
+                {
+                    "name": GRPC_PORT_NAME,
+                    "port": names.GRPC_PORT,
+                    "targetPort": GRPC_PORT_NAME,
+                    "protocol": "TCP",
+                    "appProtocol": "grpc",
+                },
             ],
         },
     }

@@ -60,8 +60,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     gc.collect()
     gc.freeze()
     logging.getLogger("modelpilot.serving").info(
-        "serving model %s version %s (sha256 %s) on %s:%d",
+        "serving model %s version %s (sha256 %s) on %s:%d (gRPC: %s)",
         settings.model_name, model.version, model.sha256, settings.host, settings.port,
+        settings.grpc_port or "off",
     )
     return run(app, app.state.service, settings)
 

@@ -13,8 +13,9 @@ from fastapi import FastAPI
 
 from .error_handlers import register_error_handlers
 from .fastpath import FastPathMiddleware
+from .grpc_server import start_grpc_server
 from .model import SklearnModel
-from .routes import build_router
+from .routes import build_router, package_version
 from .service import InferenceService
 from .settings import Settings
 
@@ -25,9 +26,13 @@ def create_app(settings: Settings, model: SklearnModel | None = None) -> FastAPI
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await service.start()
+        grpc = await start_grpc_server(service, settings, server_version=package_version())
+        app.state.grpc_port = grpc[1] if grpc else None
         try:
             yield
         finally:
+            if grpc is not None:  # GOAWAY: clients reconnect elsewhere; in-flight RPCs end
+                await grpc[0].stop(grace=settings.shutdown_timeout_seconds)
             await service.stop()
 
     app = FastAPI(

@@ -17,13 +17,15 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from . import v1, v2
+from . import binary, v1, v2
 from .error_handlers import error_response
 from .errors import MalformedRequest, PayloadTooLarge
 from .service import InferenceService
 
-Handler = Callable[[bytes], Awaitable[bytes]]
+# (body, Inference-Header-Content-Length) -> (body, JSON header length if binary outputs)
+Handler = Callable[[bytes, int | None], Awaitable[tuple[bytes, int | None]]]
 _JSON = (b"content-type", b"application/json")
+_OCTETS = (b"content-type", binary.CONTENT_TYPE.encode())
 _CLOSE = (b"connection", b"close")
 
 
@@ -38,11 +40,14 @@ class FastPathMiddleware:
             service = self.service
             name, version = service.name, service.model.version
             self._routes = {
-                f"/v1/models/{name}:predict": (v1.PROTOCOL, service.v1_predict),
+                f"/v1/models/{name}:predict": (v1.PROTOCOL, self._v1_predict),
                 f"/v2/models/{name}/infer": (v2.PROTOCOL, service.v2_infer),
                 f"/v2/models/{name}/versions/{version}/infer": (v2.PROTOCOL, service.v2_infer),
             }
         return self._routes
+
+    async def _v1_predict(self, body: bytes, _: int | None) -> tuple[bytes, None]:
+        return await self.service.v1_predict(body), None
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -71,19 +76,32 @@ class FastPathMiddleware:
                      send: Any, headers: list[tuple[bytes, bytes]]) -> None:
         protocol, handler = route
         service = self.service
+        header_length = None
         try:
             with service.observe(protocol):
                 body = await read_body(scope, receive, service.settings.max_body_bytes)
-                content = await handler(body)
+                content, header_length = await handler(body, _binary_header(scope))
             status = 200
         except Exception as exc:  # mapped exactly as the FastAPI handlers map it
             status, content = error_response(exc, method="POST", path=scope["path"])
+        if header_length is None:
+            kind = [_JSON]
+        else:
+            kind = [_OCTETS, (binary.HEADER_BYTES, str(header_length).encode())]
         await send({
             "type": "http.response.start",
             "status": status,
-            "headers": [_JSON, (b"content-length", str(len(content)).encode()), *headers],
+            "headers": [*kind, (b"content-length", str(len(content)).encode()), *headers],
         })
         await send({"type": "http.response.body", "body": content})
+
+
+def _binary_header(scope: Any) -> int | None:
+    """The request's Inference-Header-Content-Length (binary tensor data), if any."""
+    for key, value in scope["headers"]:
+        if key == binary.HEADER_BYTES:
+            return binary.header_length(value)
+    return None
 
 
 async def read_body(scope: Any, receive: Any, limit: int) -> bytes:

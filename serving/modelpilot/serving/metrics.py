@@ -68,7 +68,7 @@ class ServingMetrics:
             ).labels(model, version)
         self._request_children: dict[tuple[str, int], Any] = {}
         self._duration_children: dict[str, Any] = {}
-        for protocol in ("v1", "v2"):  # series exist at 0 before the first request
+        for protocol in names.PROTOCOLS:  # series exist at 0 before the first request
             self._requests_child(protocol, 200)
             self._duration_child(protocol)
 

@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from . import v1, v2
+from . import binary, v1, v2
 from .codec import encode
 from .errors import MalformedRequest, PayloadTooLarge
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -28,6 +28,21 @@ def _body_doc(schema: dict[str, Any]) -> dict[str, Any]:
 
 def _json(content: bytes, status_code: int = 200) -> Response:
     return Response(content=content, status_code=status_code, media_type=JSON)
+
+
+def _v2_reply(reply: tuple[bytes, int | None]) -> Response:
+    """JSON, or a JSON header plus binary outputs (binary.py) with its length in a header."""
+    content, header_length = reply
+    if header_length is None:
+        return _json(content)
+    return Response(content=content, media_type=binary.CONTENT_TYPE,
+                    headers={binary.HEADER: str(header_length)})
+
+
+async def _v2_infer(service: InferenceService, request: Request, limit: int) -> Response:
+    header_length = binary.header_length(request.headers.get(binary.HEADER))
+    body = await read_body(request, limit)
+    return _v2_reply(await service.v2_infer(body, header_length))
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -102,7 +117,7 @@ def build_router(service: InferenceService) -> APIRouter:
 
     @router.get("/v2", tags=["v2"])
     async def v2_server() -> Response:
-        return _json(encode(v2.server_metadata(_package_version())))
+        return _json(encode(v2.server_metadata(package_version())))
 
     @router.get("/v2/models/{name}", tags=["v2"])
     async def v2_model(name: str) -> Response:
@@ -133,7 +148,7 @@ def build_router(service: InferenceService) -> APIRouter:
     async def v2_infer(name: str, request: Request) -> Response:
         with service.observe(v2.PROTOCOL):
             service.check_name(name)
-            return _json(await service.v2_infer(await read_body(request, limit)))
+            return await _v2_infer(service, request, limit)
 
     @router.post("/v2/models/{name}/versions/{version}/infer", tags=["v2"],
                  openapi_extra=_body_doc(v2.REQUEST_SCHEMA))
@@ -141,12 +156,12 @@ def build_router(service: InferenceService) -> APIRouter:
         with service.observe(v2.PROTOCOL):
             service.check_name(name)
             service.check_version(version)
-            return _json(await service.v2_infer(await read_body(request, limit)))
+            return await _v2_infer(service, request, limit)
 
     return router
 
 
-def _package_version() -> str:
+def package_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     try:

@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from modelpilot.api.names import HEADER_MODEL_SHA256, HEADER_MODEL_VERSION
 
@@ -43,6 +44,7 @@ class InferenceService:
         self.metrics: ServingMetrics | None = None
         self.batcher: MicroBatcher | None = None
         self._v2_metadata: bytes = b""
+        self.v2_metadata_fields: dict[str, Any] = {}  # the same, for the gRPC binding
         self._started = False
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -67,11 +69,12 @@ class InferenceService:
             (HEADER_MODEL_VERSION.encode(), model.version.encode()),
             (HEADER_MODEL_SHA256.encode(), model.sha256.encode()),
         ]
-        self._v2_metadata = codec.encode(v2.model_metadata(
+        self.v2_metadata_fields = v2.model_metadata(
             name=self.name, version=model.version, layout=self.layout, classes=model.classes,
             prediction_datatype=self._prediction_datatype(), has_proba=model.has_proba,
             task=model.task, sha256=model.sha256,
-        ))
+        )
+        self._v2_metadata = codec.encode(self.v2_metadata_fields)
         self._started = True
 
     async def stop(self) -> None:
@@ -125,19 +128,31 @@ class InferenceService:
         result = await batcher.predict(request.features, proba=request.proba)
         return v1.render_predict(result.predictions, result.probabilities)
 
-    async def v2_infer(self, body: bytes) -> bytes:
-        layout, batcher = self._serving()
-        request = v2.parse_infer(body, layout, has_proba=self.model.has_proba)
-        result = await batcher.predict(request.features, proba=request.proba)
+    async def v2_infer(self, body: bytes,
+                       header_length: int | None = None) -> tuple[bytes, int | None]:
+        """(response body, its JSON header's length when outputs are binary, else None);
+        `header_length` is the request's Inference-Header-Content-Length, if any."""
+        layout, _ = self._serving()
+        request = v2.parse_infer(body, layout, has_proba=self.model.has_proba,
+                                 header_length=header_length)
+        result = await self.predict(request)
         return v2.render_infer(
             model_name=self.name, model_version=self.model.version, request_id=request.id,
             outputs=request.outputs, predictions=result.predictions,
-            probabilities=result.probabilities,
+            probabilities=result.probabilities, binary_outputs=request.binary_outputs,
         )
+
+    async def predict(self, request: v2.InferRequest) -> Prediction:
+        """A parsed V2 request through the micro-batcher (HTTP and gRPC alike)."""
+        _, batcher = self._serving()
+        return await batcher.predict(request.features, proba=request.proba)
 
     def v2_metadata(self) -> bytes:
         self._serving()
         return self._v2_metadata
+
+    def feature_layout(self) -> FeatureLayout:
+        return self._serving()[0]
 
     def render_metrics(self) -> bytes:
         return self.metrics.render() if self.metrics is not None else b""

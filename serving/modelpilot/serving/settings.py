@@ -27,9 +27,11 @@ ENV_BATCH_WAIT_MS = "MODELPILOT_BATCH_WAIT_MS"
 ENV_DRAIN_SECONDS = "MODELPILOT_DRAIN_SECONDS"
 ENV_SHUTDOWN_TIMEOUT = "MODELPILOT_SHUTDOWN_TIMEOUT_SECONDS"
 ENV_LOG_LEVEL = "MODELPILOT_LOG_LEVEL"
+ENV_GRPC_PORT = "MODELPILOT_GRPC_PORT"
 
 DEFAULT_MAX_BATCH_ROWS = 1024
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+DEFAULT_GRPC_PORT = 8081  # KServe's and MLServer's default gRPC port too
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +43,9 @@ class Settings:
     model_version: str | None = None
     host: str = "0.0.0.0"
     port: int = SERVING_PORT
+    # The Open Inference Protocol over gRPC (grpc_server.py); 0 = off. `modelpilot serve`
+    # defaults to DEFAULT_GRPC_PORT; code building Settings opts in.
+    grpc_port: int = 0
     # Rows one request may carry, and rows one predict call may combine across requests.
     max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
@@ -105,6 +110,9 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     add("--host", default=_env_default(env, ENV_HOST, "0.0.0.0"), help=f"(env {ENV_HOST})")
     add("--port", type=_port, default=_env_default(env, ENV_PORT, str(SERVING_PORT)),
         help=f"(env {ENV_PORT})")
+    add("--grpc-port", type=_port,
+        default=_env_default(env, ENV_GRPC_PORT, str(DEFAULT_GRPC_PORT)),
+        help=f"Open Inference Protocol gRPC port; 0 = no gRPC (env {ENV_GRPC_PORT})")
     add("--max-batch-rows", type=_positive_int,
         default=_env_default(env, ENV_MAX_BATCH_ROWS, str(DEFAULT_MAX_BATCH_ROWS)),
         help=f"most rows per request and per predict call (env {ENV_MAX_BATCH_ROWS})")
@@ -149,6 +157,7 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         model_version=args.model_version,
         host=args.host,
         port=int(args.port),
+        grpc_port=int(args.grpc_port),
         max_batch_rows=int(args.max_batch_rows),
         max_body_bytes=int(args.max_body_bytes),
         batch_wait_ms=float(args.batch_wait_ms),

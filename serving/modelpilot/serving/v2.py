@@ -4,8 +4,10 @@ Inputs, either of:
   * one tensor of shape [rows, n_features] (FP16/FP32/FP64/INT*/UINT*/BOOL), or
   * one tensor per feature, named as in the bundle's schema, each of shape [rows] or
     [rows, 1] (the only way to send BYTES for string features).
-`data` may be flat (row-major) or nested. Outputs: `predict` by default; `predict_proba`
-when the request lists it in `outputs` and the model has it.
+`data` may be flat (row-major) or nested, or absent when the tensor's bytes follow the JSON
+header (the binary tensor data extension, binary.py). Outputs: `predict` by default;
+`predict_proba` when the request lists it in `outputs` and the model has it; each as JSON
+`data` or, when asked for, binary.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from . import binary
 from .codec import decode_object, encode, jsonable_array
 from .errors import InvalidInput, MalformedRequest
 from .features import FeatureLayout, check_matrix, check_row_count
@@ -47,7 +50,7 @@ DATATYPES: dict[str, tuple[Any, frozenset[type]]] = {
 
 _TENSOR_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "required": ["name", "shape", "datatype", "data"],
+    "required": ["name", "shape", "datatype"],
     "properties": {
         "name": {"type": "string"},
         "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
@@ -83,13 +86,21 @@ class InferRequest:
     features: np.ndarray
     outputs: tuple[str, ...]
     id: str | None
+    # Outputs to send as binary data after the JSON header (binary.py).
+    binary_outputs: frozenset[str] = frozenset()
 
     @property
     def proba(self) -> bool:
         return OUTPUT_PROBA in self.outputs
 
 
-def parse_infer(body: bytes, layout: FeatureLayout, *, has_proba: bool) -> InferRequest:
+def parse_infer(body: bytes, layout: FeatureLayout, *, has_proba: bool,
+                header_length: int | None = None) -> InferRequest:
+    """A JSON request, or with `header_length` (Inference-Header-Content-Length) a JSON
+    header followed by binary tensor data."""
+    payload = b""
+    if header_length is not None:
+        body, payload = binary.split(body, header_length)
     request = decode_object(body)
     request_id = request.get("id")
     if request_id is not None and not isinstance(request_id, str):
@@ -100,7 +111,14 @@ def parse_infer(body: bytes, layout: FeatureLayout, *, has_proba: bool) -> Infer
         hint = (" (that is the V1 format: POST /v1/models/NAME:predict)"
                 if "instances" in request else "")
         raise MalformedRequest(f'a V2 request needs "inputs": a non-empty list of tensors{hint}')
-    tensors = [_parse_tensor(i, tensor) for i, tensor in enumerate(inputs)]
+    chunks = binary.input_chunks(inputs, payload)
+    tensors = [_parse_tensor(i, tensor, raw=chunks[i]) for i, tensor in enumerate(inputs)]
+    return InferRequest(features=tensors_to_features(tensors, layout), outputs=outputs,
+                        id=request_id, binary_outputs=binary.requested_binary(request, outputs))
+
+
+def tensors_to_features(tensors: list[Tensor], layout: FeatureLayout) -> np.ndarray:
+    """The validated feature matrix from parsed input tensors (JSON, binary or gRPC)."""
     if len(tensors) == 1 and len(tensors[0].shape) == 2:
         tensor = tensors[0]
         if layout.numeric and tensor.datatype == "BYTES":
@@ -115,10 +133,8 @@ def parse_infer(body: bytes, layout: FeatureLayout, *, has_proba: bool) -> Infer
                 f"row, the model expects {layout.count} ({', '.join(layout.names)})"
             )
         check_row_count(tensor.shape[0], layout)
-        features = check_matrix(tensor.to_array(columns=layout.count), layout)
-    else:
-        features = _columns_to_matrix(tensors, layout)
-    return InferRequest(features=features, outputs=outputs, id=request_id)
+        return check_matrix(tensor.to_array(columns=layout.count), layout)
+    return _columns_to_matrix(tensors, layout)
 
 
 def render_infer(
@@ -129,22 +145,29 @@ def render_infer(
     outputs: tuple[str, ...],
     predictions: np.ndarray,
     probabilities: np.ndarray | None,
-) -> bytes:
+    binary_outputs: frozenset[str] = frozenset(),
+) -> tuple[bytes, int | None]:
+    """(body, JSON header length when some output is binary, else None)."""
     tensors = []
     for name in outputs:
         array = predictions if name == OUTPUT_PREDICT else probabilities
         assert array is not None
-        tensors.append({
-            "name": name,
-            "shape": list(array.shape),
-            "datatype": datatype_of(array),
-            "data": jsonable_array(array.reshape(-1)),
-        })
+        tensor: dict[str, Any] = {
+            "name": name, "shape": list(array.shape), "datatype": datatype_of(array),
+        }
+        as_binary = name in binary_outputs
+        if not as_binary:
+            tensor["data"] = jsonable_array(array.reshape(-1))
+        tensors.append((tensor, array, as_binary))
     body: dict[str, Any] = {"model_name": model_name, "model_version": model_version}
     if request_id is not None:
         body["id"] = request_id
-    body["outputs"] = tensors
-    return encode(body)
+    return binary.render(body, tensors, encode)
+
+
+def requested_outputs(outputs: Any, *, has_proba: bool) -> tuple[str, ...]:
+    """The output names asked for (`[{"name": ...}]`, or None: predict), checked."""
+    return _requested_outputs(outputs, has_proba=has_proba)
 
 
 def datatype_of(array: np.ndarray) -> str:
@@ -190,23 +213,30 @@ def model_metadata(
 
 
 def server_metadata(version: str) -> dict[str, Any]:
-    return {"name": "modelpilot", "version": version, "extensions": []}
+    return {"name": "modelpilot", "version": version, "extensions": ["binary_tensor_data"]}
 
 
 # -- internals ---------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
-class _Tensor:
+class Tensor:
+    """One input tensor: JSON elements (`flat`) or little-endian bytes (`raw`, BYTES
+    already split into `flat`)."""
+
     index: int
     name: str
     shape: list[int]
     datatype: str
     flat: list[Any]
+    raw: bytes | None = None
 
     def to_array(self, *, columns: int) -> np.ndarray:
         """Typed and shaped; a wrong element type names its row and column."""
         dtype, allowed = DATATYPES[self.datatype]
+        if self.raw is not None:
+            return binary.decode_fixed(self.raw, name=self.name, datatype=self.datatype,
+                                       dtype=dtype, shape=self.shape)
         flat = self.flat
         if not set(map(type, flat)) <= allowed:
             i = next(i for i, v in enumerate(flat) if type(v) not in allowed)
@@ -226,7 +256,7 @@ class _Tensor:
         return array.reshape(self.shape)
 
 
-def _parse_tensor(index: int, tensor: Any) -> _Tensor:
+def _parse_tensor(index: int, tensor: Any, *, raw: bytes | None = None) -> Tensor:
     where = f"inputs[{index}]"
     if not isinstance(tensor, dict):
         raise MalformedRequest(f"{where} must be a tensor object, got {_json_type(tensor)}")
@@ -244,15 +274,27 @@ def _parse_tensor(index: int, tensor: Any) -> _Tensor:
         raise MalformedRequest(
             f'{where}: unsupported "datatype" {datatype!r}; one of {", ".join(DATATYPES)}'
         )
-    if not isinstance(data, list):
-        raise MalformedRequest(f'{where}: "data" must be an array')
-    flat = _flatten(data, where=where)
     expected = math.prod(shape)
+    if raw is not None:
+        if data is not None:
+            raise MalformedRequest(
+                f'{where}: has both "data" and parameters.{binary.SIZE_PARAMETER}; send one'
+            )
+        if datatype == "BYTES":
+            return Tensor(index=index, name=name, shape=shape, datatype=datatype,
+                          flat=binary.decode_bytes(raw, name=name, count=expected))
+        return Tensor(index=index, name=name, shape=shape, datatype=datatype, flat=[], raw=raw)
+    if not isinstance(data, list):
+        raise MalformedRequest(
+            f'{where}: "data" must be an array (or send the tensor as binary data with '
+            f'parameters.{binary.SIZE_PARAMETER})'
+        )
+    flat = _flatten(data, where=where)
     if len(flat) != expected:
         raise InvalidInput(
             f"{where}: shape {shape} needs {expected} elements, \"data\" has {len(flat)}"
         )
-    return _Tensor(index=index, name=name, shape=shape, datatype=datatype, flat=flat)
+    return Tensor(index=index, name=name, shape=shape, datatype=datatype, flat=flat)
 
 
 def _flatten(data: list[Any], *, where: str) -> list[Any]:
@@ -288,9 +330,9 @@ def _requested_outputs(outputs: Any, *, has_proba: bool) -> tuple[str, ...]:
     return tuple(names) or (OUTPUT_PREDICT,)
 
 
-def _columns_to_matrix(tensors: list[_Tensor], layout: FeatureLayout) -> np.ndarray:
+def _columns_to_matrix(tensors: list[Tensor], layout: FeatureLayout) -> np.ndarray:
     """One tensor per feature, matched by name."""
-    by_name: dict[str, _Tensor] = {}
+    by_name: dict[str, Tensor] = {}
     for tensor in tensors:
         column = layout.index_of(tensor.name)
         if column is None:

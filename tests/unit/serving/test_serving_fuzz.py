@@ -90,3 +90,33 @@ def test_v2_never_answers_5xx(client, body):
     ["/v1/models/iris:predict", "/v2/models/iris/infer", "/v2/models/iris/versions/v1/infer"]))
 def test_raw_bytes_never_answer_5xx(client, raw, path):
     check(client.post(path, content=raw))
+
+
+binary_tensors = st.fixed_dictionaries({
+    "name": st.sampled_from(["x", "sepal_length", "petal_width"]),
+    "shape": st.lists(st.integers(-1, 6), min_size=0, max_size=3),
+    "datatype": st.sampled_from([*DATATYPES, "FP128"]),
+    "parameters": st.fixed_dictionaries({"binary_data_size": st.integers(-2, 80) | scalars}),
+})
+binary_headers = st.fixed_dictionaries(
+    {"inputs": st.lists(binary_tensors | tensors, min_size=1, max_size=4)},
+    optional={"outputs": st.lists(st.fixed_dictionaries(
+        {"name": st.sampled_from(["predict", "predict_proba"]),
+         "parameters": st.fixed_dictionaries({"binary_data": st.booleans() | scalars})}),
+        max_size=2),
+        "parameters": st.fixed_dictionaries({"binary_data_output": st.booleans() | scalars})},
+)
+
+
+@FUZZ
+@given(header=binary_headers, payload=st.binary(max_size=96) | st.builds(
+    lambda rows: rows.tobytes(), st.lists(st.floats(width=32), min_size=4, max_size=16).map(
+        lambda v: __import__("numpy").asarray(v, dtype="<f4"))),
+    length_delta=st.sampled_from([0, 0, 0, -1, 1, 10**6])
+    | st.text(alphabet="0123456789-x+", min_size=1, max_size=3))
+def test_binary_bodies_never_answer_5xx(client, header, payload, length_delta):
+    text = encode(header)
+    length = (str(len(text) + length_delta) if isinstance(length_delta, int)
+              else length_delta)
+    check(client.post("/v2/models/iris/infer", content=text + payload,
+                      headers={"Inference-Header-Content-Length": length}))

@@ -31,7 +31,7 @@ def test_sigterm_drains(tmp_path: Path):
         [sys.executable, "-m", "modelpilot.serving", "--model-dir", str(bundle.path),
          "--model-name", "slow", "--expected-sha256", bundle.sha256, "--host", "127.0.0.1",
          "--port", str(port), "--max-batch-rows", "100000", "--max-body-bytes", "50000000",
-         "--drain-seconds", "1.5", "--log-level", "warning"],
+         "--drain-seconds", "1.5", "--grpc-port", "0", "--log-level", "warning"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )

@@ -100,14 +100,14 @@ ENV = {
     [
         ([], ENV, Settings(model_dir="/models/ml/iris/v3", model_name="iris",
                            expected_sha256="ab" * 32, model_version="v3", port=9000,
-                           max_batch_rows=16, max_body_bytes=2048)),
+                           max_batch_rows=16, max_body_bytes=2048, grpc_port=8081)),
         (["--port", "8081", "--model-version", "v4", "--host", "127.0.0.1",
-          "--max-batch-rows", "8"], ENV,
+          "--max-batch-rows", "8", "--grpc-port", "0"], ENV,
          Settings(model_dir="/models/ml/iris/v3", model_name="iris",
                   expected_sha256="ab" * 32, model_version="v4", port=8081, host="127.0.0.1",
                   max_batch_rows=8, max_body_bytes=2048)),
         (["--model-dir", "d", "--model-name", "n", "--expected-sha256", "cd" * 32], {},
-         Settings(model_dir="d", model_name="n", expected_sha256="cd" * 32)),
+         Settings(model_dir="d", model_name="n", expected_sha256="cd" * 32, grpc_port=8081)),
     ],
     ids=["all-from-env", "flags-win-over-env", "defaults"],
 )

@@ -47,3 +47,16 @@ def test_a_server_that_served_nothing_yet_has_no_versions():
 def test_garbage_is_a_value_error():
     with pytest.raises(ValueError):
         parse_metrics("modelpilot_requests_total{model= 12 12 12\n")
+
+
+def test_grpc_requests_and_errors_count_beside_rest_ones():
+    """The server counts gRPC calls under the same names with protocol="grpc"; the analysis
+    sums every protocol, so a canary failing only its gRPC clients is still caught."""
+    from modelpilot.serving.metrics import ServingMetrics
+
+    served = ServingMetrics(model="iris", version="v2", task="regression")
+    for protocol, code in (("v2", 200), ("grpc", 200), ("grpc", 400), ("grpc", 503)):
+        served.observe_request(protocol, code, 0.002)
+    text = served.render().decode()
+    assert 'protocol="grpc"' in text
+    assert parse_metrics(text, model="iris")["v2"].requests == {"2xx": 2, "4xx": 1, "5xx": 1}

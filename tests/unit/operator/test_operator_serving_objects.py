@@ -1,0 +1,29 @@
+"""The serving pods and Services expose the Open Inference Protocol's gRPC port too."""
+
+from __future__ import annotations
+
+from modelpilot.api import names
+from modelpilot.operator import objects
+from modelpilot.operator.rollout.actions import EnsureService, EnsureServingDeployment
+from modelpilot.operator.settings import Settings
+
+OWNER = objects.Owner(name="iris", namespace="ml", uid="u-1")
+
+
+def test_the_serving_container_listens_for_grpc_on_a_named_port():
+    action = EnsureServingDeployment(name="iris-v2", model="iris", revision="v2",
+                                     model_sha256="a" * 64, store_claim="models", replicas=1)
+    container = objects.serving_deployment(action, OWNER, Settings())["spec"]["template"][
+        "spec"]["containers"][0]
+    assert {"name": "grpc", "containerPort": names.GRPC_PORT} in container["ports"]
+    args = container["args"]
+    assert args[args.index("--grpc-port") + 1] == str(names.GRPC_PORT)
+
+
+def test_the_service_names_the_grpc_port_with_its_app_protocol():
+    service = objects.service(EnsureService(name="iris", model="iris",
+                                            selector={names.LABEL_MODEL: "iris"}), OWNER)
+    ports = {p["name"]: p for p in service["spec"]["ports"]}
+    assert ports["grpc"] == {"name": "grpc", "port": names.GRPC_PORT, "targetPort": "grpc",
+                             "protocol": "TCP", "appProtocol": "grpc"}
+    assert ports["http"]["targetPort"] == "http"
