@@ -74,7 +74,8 @@ def test_iris_example_trains_serves_and_reports_ready(operator, story, kubectl, 
 
     # The served model is the bundle the Job wrote, byte for byte (digest) and in behaviour.
     sha = status["stable"]["modelSha256"]
-    bundle = load_bundle(story.store_dir() / namespace / "iris" / "v1", sha)
+    uid = story.mdep()["metadata"]["uid"]
+    bundle = load_bundle(story.store_dir() / namespace / "iris" / uid / "v1", sha)
     import pandas as pd
 
     frame = pd.DataFrame(ROWS, columns=bundle.metadata.features.names)

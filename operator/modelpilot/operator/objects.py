@@ -4,6 +4,11 @@ Training Jobs and serving Deployments run with the restricted Pod Security profi
 non-root, read-only root filesystem (serving), no privilege escalation, all capabilities
 dropped, seccomp RuntimeDefault, and no ServiceAccount token (neither needs the API).
 The model store is mounted read-write for training and read-only for serving.
+
+Bundles live at STORE/NS/NAME/UID/vN (`names.bundle_subpath`): the ModelDeployment's uid is
+part of the path and is passed to both the trainer (recorded in metadata.json) and the
+server (checked at load), so a ModelDeployment deleted and created again under its name
+trains and serves its own revisions, never its predecessor's.
 """
 
 from __future__ import annotations
@@ -101,8 +106,10 @@ def _container_security(*, read_only_root: bool) -> dict[str, Any]:
     }
 
 
-def bundle_dir(settings: Settings, namespace: str, model: str, revision: str) -> str:
-    return f"{settings.store_mount_path}/{names.bundle_subpath(namespace, model, revision)}"
+def bundle_dir(settings: Settings, owner: Owner, revision: str) -> str:
+    """Where the pods see `owner`'s revision: the store mount path + NS/NAME/UID/vN."""
+    subpath = names.bundle_subpath(owner.namespace, owner.name, owner.uid, revision)
+    return f"{settings.store_mount_path}/{subpath}"
 
 
 def training_job(action: CreateTrainingJob, owner: Owner, settings: Settings) -> dict[str, Any]:
@@ -111,8 +118,9 @@ def training_job(action: CreateTrainingJob, owner: Owner, settings: Settings) ->
         {"name": names.ENV_SPEC_JSON, "value": action.spec_json},
         {
             "name": names.ENV_OUTPUT,
-            "value": bundle_dir(settings, owner.namespace, action.model, action.revision),
+            "value": bundle_dir(settings, owner, action.revision),
         },
+        {"name": names.ENV_OWNER_UID, "value": owner.uid},
         {"name": names.ENV_TERMINATION_LOG, "value": TERMINATION_LOG},
         {"name": names.ENV_MODEL_NAME, "value": action.model},
         {"name": names.ENV_NAMESPACE, "value": owner.namespace},
@@ -120,8 +128,10 @@ def training_job(action: CreateTrainingJob, owner: Owner, settings: Settings) ->
         {"name": names.ENV_ESTIMATOR_ALLOWLIST, "value": ",".join(settings.estimator_allowlist)},
         {"name": "HOME", "value": "/tmp"},
     ]
+    if action.spec_hash:
+        env.append({"name": names.ENV_SPEC_HASH, "value": action.spec_hash})
     if action.stable_revision and action.stable_sha256:
-        stable = bundle_dir(settings, owner.namespace, action.model, action.stable_revision)
+        stable = bundle_dir(settings, owner, action.stable_revision)
         env += [
             {"name": names.ENV_STABLE_DIR, "value": stable},
             {"name": names.ENV_STABLE_SHA256, "value": action.stable_sha256},
@@ -182,7 +192,9 @@ def serving_deployment(
         "command": ["modelpilot", "serve"],
         "args": [
             "--model-dir",
-            bundle_dir(settings, owner.namespace, action.model, action.revision),
+            bundle_dir(settings, owner, action.revision),
+            "--expected-owner-uid",
+            owner.uid,
             "--model-name",
             action.model,
             "--model-version",

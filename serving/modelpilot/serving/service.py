@@ -34,6 +34,7 @@ class InferenceService:
             model_dir=settings.model_dir,
             expected_sha256=settings.expected_sha256,
             version=settings.model_version,
+            owner_uid=settings.owner_uid,
         )
         self.name = settings.model_name
         self.draining = False

@@ -16,6 +16,7 @@ from modelpilot.api.names import (
     ENV_MODEL_DIR,
     ENV_MODEL_NAME,
     ENV_MODEL_VERSION,
+    ENV_OWNER_UID,
     ENV_PORT,
     SERVING_PORT,
 )
@@ -54,6 +55,9 @@ class Settings:
     # Then: the longest to wait for in-flight requests before exiting anyway.
     shutdown_timeout_seconds: float = 25.0
     log_level: str = "info"
+    # The ModelDeployment uid the bundle must be bound to; None: not checked (a person
+    # serving a bundle by hand). The operator always passes it.
+    owner_uid: str | None = None
 
 
 class SettingsError(ValueError):
@@ -102,6 +106,8 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     add("--model-version", default=_env_default(env, ENV_MODEL_VERSION),
         help=f"version reported in headers and metrics; default the bundle's revision "
         f"(env {ENV_MODEL_VERSION})")
+    add("--expected-owner-uid", default=_env_default(env, ENV_OWNER_UID),
+        help=f"refuse a bundle not trained for this ModelDeployment uid (env {ENV_OWNER_UID})")
     add("--host", default=_env_default(env, ENV_HOST, "0.0.0.0"), help=f"(env {ENV_HOST})")
     add("--port", type=_port, default=_env_default(env, ENV_PORT, str(SERVING_PORT)),
         help=f"(env {ENV_PORT})")
@@ -155,4 +161,5 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         drain_seconds=float(args.drain_seconds),
         shutdown_timeout_seconds=float(args.shutdown_timeout_seconds),
         log_level=args.log_level,
+        owner_uid=args.expected_owner_uid or None,
     )

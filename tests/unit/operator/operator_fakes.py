@@ -20,6 +20,13 @@ from modelpilot.operator.errors import AlreadyExists, Conflict, NotFound
 Key = tuple[str, str, str]
 
 
+def _controller(owner: Mapping[str, Any]) -> dict[str, Any]:
+    """The ownerReference a controller (Job, ReplicaSet) puts on the pods it creates."""
+    return {"apiVersion": owner.get("apiVersion", ""), "kind": owner.get("kind", ""),
+            "name": owner["metadata"]["name"], "uid": owner["metadata"]["uid"],
+            "controller": True, "blockOwnerDeletion": True}
+
+
 def merge_patch(target: Any, patch: Any) -> Any:
     if not isinstance(patch, Mapping):
         return copy.deepcopy(patch)
@@ -178,7 +185,8 @@ class FakeCluster:
             "Pod",
             namespace,
             {
-                "metadata": {"name": f"{name}-pod", "labels": labels},
+                "metadata": {"name": f"{name}-pod", "labels": labels,
+                             "ownerReferences": [_controller(job)]},
                 "status": {
                     "phase": "Failed" if failed else "Succeeded",
                     "containerStatuses": [
@@ -216,7 +224,8 @@ class FakeCluster:
             "Pod",
             namespace,
             {
-                "metadata": {"name": f"{name}-pod", "labels": labels},
+                "metadata": {"name": f"{name}-pod", "labels": labels,
+                             "ownerReferences": [_controller(job)]},
                 "status": {
                     "phase": "Pending",
                     "conditions": [

@@ -135,7 +135,11 @@ def test_job_gets_the_contract_env_store_and_owner():
     assert job["metadata"]["ownerReferences"][0]["uid"] == md["metadata"]["uid"]
     pod = job["spec"]["template"]["spec"]
     env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
-    assert env["MODELPILOT_OUTPUT"] == "/models/ml/iris/v1"
+    uid = md["metadata"]["uid"]
+    # The bundle is bound to this object: its uid is in the path and in the trainer's env.
+    assert env["MODELPILOT_OUTPUT"] == f"/models/ml/iris/{uid}/v1"
+    assert env["MODELPILOT_OWNER_UID"] == uid
+    assert env["MODELPILOT_SPEC_HASH"] == w.status().candidate.spec_hash
     assert env["MODELPILOT_SPEC_JSON"].startswith('{"evaluation"')
     assert "MODELPILOT_STABLE_DIR" not in env
     assert pod["volumes"][0]["persistentVolumeClaim"]["claimName"] == "models"
@@ -152,7 +156,8 @@ def test_second_revision_compares_with_stable_and_replaces_it():
     w.tick()
     job = w.cluster.get("Job", NS, "iris-train-v2")
     env = {e["name"]: e["value"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
-    assert env["MODELPILOT_STABLE_DIR"] == "/models/ml/iris/v1"
+    uid = w.cluster.get(names.KIND, NS, NAME)["metadata"]["uid"]
+    assert env["MODELPILOT_STABLE_DIR"] == f"/models/ml/iris/{uid}/v1"
     assert env["MODELPILOT_STABLE_SHA256"] == "a" * 64
     assert w.status().candidate.trigger == "SpecChanged"
     assert w.condition("Ready").status == "True"  # v1 keeps serving while v2 trains
@@ -484,3 +489,30 @@ def test_max_batch_rows_reaches_the_server_and_the_default_changes_no_pod():
     args = _server_args(w)
     assert args[args.index("--max-batch-rows") + 1] == "64"
     assert w.status().revision_counter == 1, "serving settings never retrain"
+
+
+def test_a_re_created_model_deployment_trains_and_serves_its_own_bundles():
+    # GitOps delete + apply under the same name: another object (uid), another estimator.
+    w = World()
+    w.tick()
+    w.serve("v1", 0.93)
+    old_uid = w.cluster.get(names.KIND, NS, NAME)["metadata"]["uid"]
+    w.cluster.delete(names.KIND, NS, NAME)
+    assert w.jobs() == [] and w.deployments() == []  # garbage-collected by owner
+    w.cluster.apply_model_deployment(
+        NS, NAME, {**SPEC, "training": {**SPEC["training"],
+                                        "estimator": "sklearn.tree.DecisionTreeClassifier"}}
+    )
+    new_uid = w.cluster.get(names.KIND, NS, NAME)["metadata"]["uid"]
+    assert new_uid != old_uid
+    w.tick()
+    job = w.cluster.get("Job", NS, "iris-train-v1")
+    env = {e["name"]: e["value"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["MODELPILOT_OUTPUT"] == f"/models/ml/iris/{new_uid}/v1"
+    assert env["MODELPILOT_OWNER_UID"] == new_uid
+    w.serve("v1", 0.95, sha="c")
+    deployment = w.cluster.get("Deployment", NS, "iris-v1")
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[args.index("--model-dir") + 1] == f"/models/ml/iris/{new_uid}/v1"
+    assert args[args.index("--expected-owner-uid") + 1] == new_uid
+    assert args[args.index("--expected-sha256") + 1] == "c" * 64

@@ -31,6 +31,8 @@ class CreateTrainingJob:
     resources: Mapping[str, Any] | None = None
     stable_revision: str | None = None  # evaluate this stable on the same holdout
     stable_sha256: str | None = None
+    # status.candidate.specHash: recorded in the bundle, which is never reused for another.
+    spec_hash: str | None = None
 
 
 @dataclass(frozen=True)

@@ -223,6 +223,7 @@ def _advance_training(draft: Draft, spec: ModelDeploymentSpec, candidate: Candid
                 else resources.model_dump(by_alias=True, exclude_none=True),
                 stable_revision=stable.revision if same_stable and stable else None,
                 stable_sha256=stable.model_sha256 if same_stable and stable else None,
+                spec_hash=candidate.spec_hash,
             )
         )
         return
