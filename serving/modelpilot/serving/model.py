@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -50,11 +51,13 @@ class SklearnModel:
         expected_sha256: str,
         version: str | None = None,
         owner_uid: str | None = None,
+        after_verify: Callable[[], None] | None = None,
     ) -> None:
         self.name = name
         self.model_dir = model_dir
         self.expected_sha256 = expected_sha256
         self.owner_uid = owner_uid
+        self._after_verify = after_verify  # load_bundle's seam, for tests that swap the file
         self._version_override = version
         self._estimator: Any = None
         self._fast: FastPredictor | None = None
@@ -66,7 +69,8 @@ class SklearnModel:
         """Verify digest and library versions, then unpickle. Raises ModelLoadError."""
         try:
             bundle = load_bundle(
-                self.model_dir, self.expected_sha256, binding=Binding(owner_uid=self.owner_uid)
+                self.model_dir, self.expected_sha256, binding=Binding(owner_uid=self.owner_uid),
+                after_verify=self._after_verify,
             )
         except BundleError as exc:
             raise ModelLoadError(f"{type(exc).__name__}: {exc}") from exc
