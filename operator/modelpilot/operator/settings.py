@@ -10,6 +10,8 @@ The Helm chart and manifests/operator set these on the operator's Deployment:
     MODELPILOT_DEFAULT_STORE_PVC     model store PVC when spec.modelStore is omitted; default none
     MODELPILOT_STORE_MOUNT_PATH      where the store is mounted in pods; default /models
     MODELPILOT_POD_UID               uid/gid/fsGroup of training and serving pods; default 65532
+    MODELPILOT_BUNDLES_KEEP_LAST     revisions kept in the store per ModelDeployment besides
+                                     those status names (stable, candidate, history); default 5
     MODELPILOT_RESYNC_SECONDS        look at every ModelDeployment at least this often; 300
     MODELPILOT_LIVENESS_ENDPOINT     e.g. http://0.0.0.0:8080/healthz; off when empty
 
@@ -34,6 +36,7 @@ ENV_STORE_MOUNT_PATH = "MODELPILOT_STORE_MOUNT_PATH"
 ENV_POD_UID = "MODELPILOT_POD_UID"
 ENV_RESYNC_SECONDS = "MODELPILOT_RESYNC_SECONDS"
 ENV_LIVENESS_ENDPOINT = "MODELPILOT_LIVENESS_ENDPOINT"
+ENV_BUNDLES_KEEP_LAST = "MODELPILOT_BUNDLES_KEEP_LAST"
 
 DEFAULT_TRAINER_IMAGE = "ghcr.io/modelpilot/trainer:0.1.0"
 DEFAULT_SERVING_IMAGE = "ghcr.io/modelpilot/serving:0.1.0"
@@ -55,6 +58,7 @@ class Settings:
     pod_uid: int = 65532
     resync_seconds: float = 300.0
     liveness_endpoint: str | None = None
+    bundles_keep_last: int = 5
 
 
 def _csv(text: str | None) -> tuple[str, ...]:
@@ -66,8 +70,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     try:
         pod_uid = int(env.get(ENV_POD_UID, "65532"))
         resync = float(env.get(ENV_RESYNC_SECONDS, "300"))
+        keep_last = int(env.get(ENV_BUNDLES_KEEP_LAST) or "5")
     except ValueError as exc:
-        raise SettingsError(f"{ENV_POD_UID} / {ENV_RESYNC_SECONDS}: {exc}") from exc
+        raise SettingsError(
+            f"{ENV_POD_UID} / {ENV_RESYNC_SECONDS} / {ENV_BUNDLES_KEEP_LAST}: {exc}"
+        ) from exc
+    if keep_last < 1:
+        raise SettingsError(f"{ENV_BUNDLES_KEEP_LAST}={keep_last} must be at least 1")
     policy = env.get(ENV_IMAGE_PULL_POLICY) or "IfNotPresent"
     if policy not in ("IfNotPresent", "Always", "Never"):
         raise SettingsError(f"{ENV_IMAGE_PULL_POLICY}={policy!r}: use IfNotPresent, Always, Never")
@@ -86,4 +95,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         pod_uid=pod_uid,
         resync_seconds=resync,
         liveness_endpoint=env.get(ENV_LIVENESS_ENDPOINT) or None,
+        bundles_keep_last=keep_last,
     )
