@@ -253,6 +253,19 @@ class FakeCluster:
         }
         dep["metadata"]["resourceVersion"] = str(next(self._rv))
 
+    def replica_set(self, deployment: Mapping[str, Any]) -> dict[str, Any]:
+        """The Deployment controller: the ReplicaSet NAME-abc it controls (created once)."""
+        meta = deployment["metadata"]
+        key = ("ReplicaSet", meta["namespace"], f"{meta['name']}-abc")
+        if key not in self.objects:
+            self.create("ReplicaSet", meta["namespace"], {
+                "apiVersion": "apps/v1", "kind": "ReplicaSet",
+                "metadata": {"name": key[2],
+                             "labels": dict(deployment["spec"]["template"]["metadata"]["labels"]),
+                             "ownerReferences": [_controller(deployment)]},
+            })
+        return self.objects[key]
+
     def fail_progress(self, namespace: str, name: str, pod_message: str) -> None:
         dep = self.objects[("Deployment", namespace, name)]
         dep["status"] = {
@@ -271,7 +284,8 @@ class FakeCluster:
             "Pod",
             namespace,
             {
-                "metadata": {"name": f"{name}-pod", "labels": labels},
+                "metadata": {"name": f"{name}-pod", "labels": labels,
+                             "ownerReferences": [_controller(self.replica_set(dep))]},
                 "status": {
                     "containerStatuses": [
                         {
