@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from . import v1, v2
-from .error_handlers import error_response
+from .error_handlers import error_headers, error_response
 from .errors import MalformedRequest, PayloadTooLarge
 from .service import InferenceService
 
@@ -78,6 +78,7 @@ class FastPathMiddleware:
             status = 200
         except Exception as exc:  # mapped exactly as the FastAPI handlers map it
             status, content = error_response(exc, method="POST", path=scope["path"])
+            headers = [*headers, *error_headers(exc)]
         await send({
             "type": "http.response.start",
             "status": status,

@@ -162,7 +162,7 @@ def _slow_rows(rows: list[Any], layout: FeatureLayout, *, where: str) -> np.ndar
         try:
             matrix = np.array(values, dtype=np.float64)
         except OverflowError as exc:  # an integer too large for float64
-            raise InvalidInput(f"a value in {where} is too large: {exc}") from exc
+            raise InvalidInput(f"a value in {where} is too large for a float") from exc
         _check_finite(matrix, layout)
         return matrix
     matrix = np.empty((len(values), width), dtype=object)

@@ -166,8 +166,11 @@ class SklearnModel:
                 predictions = estimator.predict(features)
                 probabilities = estimator.predict_proba(features) if proba else None
         except Exception as exc:
+            # The body names the failure, not the exception's text (it may carry paths or
+            # data); the log has both.
             raise PredictionFailed(
-                f"model {self.name} failed to predict: {type(exc).__name__}: {exc}"
+                f"model {self.name} failed to predict this input ({type(exc).__name__})",
+                detail=str(exc),
             ) from exc
         return Prediction(predictions=predictions, probabilities=probabilities)
 

@@ -58,7 +58,8 @@ class InferenceService:
                                       classes=model.classes)
         self.batcher = MicroBatcher(self._predict_and_count,
                                     max_batch_rows=self.settings.max_batch_rows,
-                                    max_wait_s=self.settings.batch_wait_ms / 1000.0)
+                                    max_wait_s=self.settings.batch_wait_ms / 1000.0,
+                                    max_queued=self.settings.max_queued_requests)
         await self.batcher.start()
         self.response_headers = [
             (HEADER_MODEL_VERSION.encode(), model.version.encode()),
