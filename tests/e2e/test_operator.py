@@ -96,9 +96,10 @@ def test_iris_example_trains_serves_and_reports_ready(operator, story, kubectl, 
     assert spec["automountServiceAccountToken"] is False
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
-    assert {"name": "model-store", "mountPath": "/models", "readOnly": True} in container[
-        "volumeMounts"
-    ]
+    # Only its own bundle, read-only.
+    v1_dir = f"{namespace}/iris/{uid}/v1"
+    assert {"name": "model-store", "mountPath": f"/models/{v1_dir}", "subPath": v1_dir,
+            "readOnly": True} in container["volumeMounts"]
     assert "--expected-sha256" in container["args"] and sha in container["args"]
 
     table = kubectl("get", "mdep", "-n", namespace).stdout

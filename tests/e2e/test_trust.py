@@ -100,10 +100,100 @@ def test_a_model_deployment_deleted_and_applied_again_serves_its_own_model(
     metadata = read_metadata(store / namespace / "iris" / new_uid / "v1")
     assert metadata.estimator == TREE and metadata.owner_uid == new_uid
     assert metadata.model_sha256 == second["modelSha256"] != first["modelSha256"]
-    # the predecessor's bundle is left alone (for GC), not adopted,
-    assert read_metadata(store / namespace / "iris" / old_uid / "v1").estimator == FOREST
+    # the predecessor's bundles were not adopted but collected by the new Job's init step,
+    assert not (store / namespace / "iris" / old_uid).exists()
     # and the model that answers is the new one.
     assert served_digest(story, "v1") == second["modelSha256"]
     args = kubectl.json("get", "deployment", "iris-v1", "-n", namespace)["spec"]["template"][
         "spec"]["containers"][0]["args"]
     assert args[args.index("--expected-owner-uid") + 1] == new_uid
+
+
+PROBE = r"""
+import json, os, sys
+own, uid_dir = os.environ["MODELPILOT_OUTPUT"], os.path.dirname(os.environ["MODELPILOT_OUTPUT"])
+seen = {
+    "own_bundle": sorted(n for n in os.listdir(own) if not n.startswith(".")),
+    "decoy_in_incarnation": os.path.exists(os.path.join(uid_dir, "decoy", "secret.txt")),
+    "other_model": os.path.exists(os.path.join(os.path.dirname(os.path.dirname(uid_dir)),
+                                               "other-model", "secret.txt")),
+}
+probe = os.path.join(own, ".probe")
+with open(probe, "w") as f:
+    f.write("written from the pod")
+seen["own_writable"] = True
+try:
+    with open(os.path.join(uid_dir, "decoy", "planted.txt"), "w") as f:
+        f.write("x")
+    seen["planted_beside"] = os.path.dirname(uid_dir)
+except OSError as exc:
+    seen["planted_beside"] = None
+open("/dev/termination-log", "w").write(json.dumps(seen))
+"""
+
+
+def test_pods_mount_only_their_part_of_the_store_and_old_bundles_are_collected(
+    operator, story, kubectl, namespace
+):
+    # Given a store holding what must not be visible to a training pod, and leftovers,
+    story.apply(EXAMPLES / "iris" / "model-store.yaml")
+    store = story.store_dir()
+    (store / namespace / "other-model").mkdir(parents=True, exist_ok=True)
+    (store / namespace / "other-model" / "secret.txt").write_text("not yours")
+    stale = store / namespace / "iris" / "33333333-3333-3333-3333-333333333333" / "v1"
+    stale.mkdir(parents=True)
+    (stale / "metadata.json").write_text("{}")  # a deleted incarnation's bundle
+    # when iris is applied and trained,
+    story.apply(iris_with(FOREST, {"n_estimators": 20, "random_state": 0}))
+    story.wait_condition("Ready")
+    uid = story.mdep()["metadata"]["uid"]
+    v1 = f"{namespace}/iris/{uid}/v1"
+
+    # then its Job's pod mounts its revision read-write and nothing else of the store,
+    job = kubectl.json("get", "job", "iris-train-v1", "-n", namespace)
+    pod_spec = job["spec"]["template"]["spec"]
+    [trainer] = pod_spec["containers"]
+    assert trainer["volumeMounts"] == [
+        {"name": "model-store", "mountPath": f"/models/{v1}", "subPath": v1}
+    ]
+    [prepare] = pod_spec["initContainers"]
+    assert prepare["volumeMounts"] == [{"name": "model-store",
+                                        "mountPath": f"/models/{namespace}/iris",
+                                        "subPath": f"{namespace}/iris"}]
+    # its serving pod only its bundle, read-only,
+    serving = kubectl.json("get", "deployment", "iris-v1", "-n", namespace)
+    [server] = serving["spec"]["template"]["spec"]["containers"]
+    assert {"name": "model-store", "mountPath": f"/models/{v1}", "subPath": v1,
+            "readOnly": True} in server["volumeMounts"]
+    assert len([m for m in server["volumeMounts"] if m["name"] == "model-store"]) == 1
+    # and the earlier incarnation's bundle was collected, while other models are untouched.
+    assert not stale.parent.exists()
+    assert (store / namespace / "other-model" / "secret.txt").read_text() == "not yours"
+
+    # A pod with exactly the Job's volumes and mounts sees and writes only its revision.
+    (store / namespace / "iris" / uid / "decoy").mkdir()
+    (store / namespace / "iris" / uid / "decoy" / "secret.txt").write_text("a sibling")
+    probe_spec = {**pod_spec, "initContainers": [],
+                  "containers": [{**trainer, "command": ["python", "-c", PROBE]}]}
+    kubectl.apply({"apiVersion": "v1", "kind": "Pod",
+                   "metadata": {"name": "mount-probe", "namespace": namespace},
+                   "spec": probe_spec}, namespace)
+
+    def terminated() -> dict | None:
+        pod = kubectl.json("get", "pod", "mount-probe", "-n", namespace)
+        for status in pod.get("status", {}).get("containerStatuses") or []:
+            done = (status.get("state") or {}).get("terminated")
+            if done:
+                return done
+        return None
+
+    done = wait_for(terminated, timeout=90, what="the probe pod to finish")
+    assert done["exitCode"] == 0, done
+    seen = json.loads(done["message"])
+    assert seen["own_bundle"] == ["metadata.json", "model.joblib"]
+    assert seen["own_writable"] is True
+    assert (store / v1 / ".probe").read_text() == "written from the pod"
+    assert seen["decoy_in_incarnation"] is False and seen["other_model"] is False
+    # Whatever the pod wrote beside its revision did not land in the store.
+    assert not (store / namespace / "iris" / uid / "decoy" / "planted.txt").exists()
+    (store / v1 / ".probe").unlink()
