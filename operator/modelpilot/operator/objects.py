@@ -120,7 +120,7 @@ def bundle_dir(settings: Settings, owner: Owner, revision: str) -> str:
 
 def _store_mount(settings: Settings, subpath: str, *, read_only: bool) -> dict[str, Any]:
     """One directory of the store, at the same path below the mount path as in the store."""
-    mount = {
+    mount: dict[str, Any] = {
         "name": STORE_VOLUME,
         "mountPath": f"{settings.store_mount_path}/{subpath}",
         "subPath": subpath,
