@@ -22,7 +22,7 @@ from nodeagent import status as st
 from nodeagent.kube import ApiError
 from nodeagent.plan import ConfigError, container_env, plan_container, service_env
 from nodeagent.process import Process, now_iso, start_time
-from nodeagent.volumes import fetch_lookups
+from nodeagent.volumes import ensure_subpaths, fetch_lookups
 
 if TYPE_CHECKING:
     from nodeagent.host import Host
@@ -122,6 +122,7 @@ class ContainerLifecycle:
                 **service_env(self.agent.cfg.apiserver_host, self.agent.cfg.apiserver_port),
             }
             env = container_env(pod, spec, lookups, base)
+            ensure_subpaths(spec, self.volume_paths or {}, env)
             plan = plan_container(
                 pod,
                 spec,
@@ -140,7 +141,7 @@ class ContainerLifecycle:
                     "/etc/resolv.conf": str(self.dir / "resolv.conf"),
                 },
             )
-        except (ConfigError, ApiError) as err:
+        except (ConfigError, ApiError, OSError) as err:
             run.reason = getattr(err, "reason", "CreateContainerConfigError")
             run.message = str(err)
             self.restart_at[run.name] = time.monotonic() + 2

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import base64
 import os
+import stat
 from collections.abc import Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from nodeagent.kube import ApiError, Kube
-from nodeagent.plan import ConfigError, Lookups, field_value, referenced_objects
+from nodeagent.plan import ConfigError, Lookups, expand, field_value, referenced_objects
 
 
 class VolumeNotReady(Exception):
@@ -76,6 +77,31 @@ def _key_files(
     else:
         for key, value in data.items():
             _write(target / key, value, default_mode)
+
+
+def ensure_subpaths(
+    container: Mapping, volume_paths: Mapping[str, str], env: Mapping[str, str]
+) -> None:
+    """Prepare the container's volume subPaths as the kubelet does: a subPath that resolves
+    outside its volume (through a symlink) is refused, and a missing one is created as a
+    directory with the volume root's mode (the kubelet's SafeMakeDir)."""
+    for vm in container.get("volumeMounts") or []:
+        sub = vm.get("subPath") or expand(vm.get("subPathExpr", ""), env)
+        source = volume_paths.get(vm["name"])
+        if not sub or source is None:
+            continue
+        if PurePosixPath(sub).is_absolute() or ".." in PurePosixPath(sub).parts:
+            raise ConfigError("CreateContainerConfigError", f"invalid subPath {sub!r}")
+        root = os.path.realpath(source)
+        target = os.path.join(root, sub)
+        real = os.path.realpath(target)
+        if real != root and not real.startswith(root + os.sep):
+            raise ConfigError(
+                "CreateContainerConfigError",
+                f"subPath {sub!r} of volume {vm['name']!r} resolves outside the volume",
+            )
+        if not os.path.lexists(target):
+            os.makedirs(target, mode=stat.S_IMODE(os.stat(root).st_mode), exist_ok=True)
 
 
 class VolumeBuilder:

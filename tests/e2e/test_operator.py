@@ -74,7 +74,8 @@ def test_iris_example_trains_serves_and_reports_ready(operator, story, kubectl, 
 
     # The served model is the bundle the Job wrote, byte for byte (digest) and in behaviour.
     sha = status["stable"]["modelSha256"]
-    bundle = load_bundle(story.store_dir() / namespace / "iris" / "v1", sha)
+    uid = story.mdep()["metadata"]["uid"]
+    bundle = load_bundle(story.store_dir() / namespace / "iris" / uid / "v1", sha)
     import pandas as pd
 
     frame = pd.DataFrame(ROWS, columns=bundle.metadata.features.names)
@@ -95,9 +96,10 @@ def test_iris_example_trains_serves_and_reports_ready(operator, story, kubectl, 
     assert spec["automountServiceAccountToken"] is False
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
-    assert {"name": "model-store", "mountPath": "/models", "readOnly": True} in container[
-        "volumeMounts"
-    ]
+    # Only its own bundle, read-only.
+    v1_dir = f"{namespace}/iris/{uid}/v1"
+    assert {"name": "model-store", "mountPath": f"/models/{v1_dir}", "subPath": v1_dir,
+            "readOnly": True} in container["volumeMounts"]
     assert "--expected-sha256" in container["args"] and sha in container["args"]
 
     table = kubectl("get", "mdep", "-n", namespace).stdout

@@ -42,6 +42,15 @@ ENV_MODEL_VERSION = "MODELPILOT_MODEL_VERSION"
 ENV_EXPECTED_SHA256 = "MODELPILOT_EXPECTED_SHA256"
 ENV_PORT = "MODELPILOT_PORT"
 ENV_ESTIMATOR_ALLOWLIST = "MODELPILOT_ESTIMATOR_ALLOWLIST"  # comma-separated glob patterns
+# The bundle's binding (modelpilot.api.bundle): the ModelDeployment's metadata.uid, and the
+# hash of the spec a revision was cut from. Given to the trainer (recorded in metadata.json,
+# checked before reusing a directory or scoring stable) and to the server (checked at load).
+ENV_OWNER_UID = "MODELPILOT_OWNER_UID"
+ENV_SPEC_HASH = "MODELPILOT_SPEC_HASH"
+# Store garbage collection (modelpilot.trainer.store): keep the newest K revisions of this
+# ModelDeployment and the comma-separated revisions its status still names.
+ENV_KEEP_LAST = "MODELPILOT_KEEP_LAST"
+ENV_KEEP_REVISIONS = "MODELPILOT_KEEP_REVISIONS"
 
 DEFAULT_ESTIMATOR_ALLOWLIST = ("sklearn.*",)
 SERVING_PORT = 8080
@@ -59,6 +68,16 @@ def revision_number(name: str) -> int:
     return int(name[1:])
 
 
-def bundle_subpath(namespace: str, name: str, revision: str) -> str:
-    """Where a revision's bundle lives below the model store root."""
-    return f"{namespace}/{name}/{revision}"
+def model_subpath(namespace: str, name: str) -> str:
+    """Every incarnation of one ModelDeployment name, below the model store root."""
+    return f"{namespace}/{name}"
+
+
+def incarnation_subpath(namespace: str, name: str, uid: str) -> str:
+    """One ModelDeployment object's revisions: a re-created object (new uid) starts afresh."""
+    return f"{namespace}/{name}/{uid}"
+
+
+def bundle_subpath(namespace: str, name: str, uid: str, revision: str) -> str:
+    """Where a revision's bundle lives below the model store root: NS/NAME/UID/vN."""
+    return f"{namespace}/{name}/{uid}/{revision}"

@@ -9,6 +9,8 @@ from collections.abc import Callable, Sequence
 # returns an exit code. Components register here; nothing is imported until a verb is run.
 VERBS: dict[str, tuple[str, str, str]] = {
     "train": ("modelpilot.trainer.__main__", "main", "train a model and write its bundle"),
+    "prepare-store": ("modelpilot.trainer.store", "main",
+                      "a training pod's init step: collect old bundles, create its directory"),
     "serve": ("modelpilot.serving.__main__", "main", "serve one model bundle over HTTP"),
     "operator": ("modelpilot.operator.__main__", "main", "run the operator"),
     "status": ("modelpilot.cli.status", "main", "show a ModelDeployment at a glance"),

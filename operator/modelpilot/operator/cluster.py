@@ -25,6 +25,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "Job": ("/apis/batch/v1", "jobs"),
     "Pod": ("/api/v1", "pods"),
     "Deployment": ("/apis/apps/v1", "deployments"),
+    "ReplicaSet": ("/apis/apps/v1", "replicasets"),  # read: which pods a Deployment owns
     "Service": ("/api/v1", "services"),
     "Event": ("/api/v1", "events"),
     names.KIND: (f"/apis/{names.GROUP}/{names.VERSION}", names.PLURAL),

@@ -222,6 +222,11 @@ async def cache_owned_pods(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> N
     memo["cache"].observe("Pod", event.get("type"), event["object"])
 
 
+@kopf.on.event("apps", "v1", "replicasets", labels=OWNED)
+async def cache_owned_replica_sets(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    memo["cache"].observe("ReplicaSet", event.get("type"), event["object"])
+
+
 @kopf.on.event("v1", "services", labels=OWNED)
 async def cache_owned_services(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     memo["cache"].observe("Service", event.get("type"), event["object"])

@@ -3,13 +3,24 @@
 Training Jobs and serving Deployments run with the restricted Pod Security profile:
 non-root, read-only root filesystem (serving), no privilege escalation, all capabilities
 dropped, seccomp RuntimeDefault, and no ServiceAccount token (neither needs the API).
-The model store is mounted read-write for training and read-only for serving.
+A pod sees of the model store only what it needs, through volume subPaths mounted at the
+same paths they have below the store's root: the trainer its own revision's directory
+(read-write), the stable bundle and a dataset directory in the store (read-only); its init
+step `prepare-store` the model's directory STORE/NS/NAME (garbage collection, see
+modelpilot.trainer.store); a serving pod its one bundle, read-only.
+
+Bundles live at STORE/NS/NAME/UID/vN (`names.bundle_subpath`): the ModelDeployment's uid is
+part of the path and is passed to both the trainer (recorded in metadata.json) and the
+server (checked at load), so a ModelDeployment deleted and created again under its name
+trains and serves its own revisions, never its predecessor's.
 """
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Any
 
 from modelpilot.api import names
@@ -105,8 +116,37 @@ def _container_security(*, read_only_root: bool) -> dict[str, Any]:
     }
 
 
-def bundle_dir(settings: Settings, namespace: str, model: str, revision: str) -> str:
-    return f"{settings.store_mount_path}/{names.bundle_subpath(namespace, model, revision)}"
+def bundle_dir(settings: Settings, owner: Owner, revision: str) -> str:
+    """Where the pods see `owner`'s revision: the store mount path + NS/NAME/UID/vN."""
+    subpath = names.bundle_subpath(owner.namespace, owner.name, owner.uid, revision)
+    return f"{settings.store_mount_path}/{subpath}"
+
+
+def _store_mount(settings: Settings, subpath: str, *, read_only: bool) -> dict[str, Any]:
+    """One directory of the store, at the same path below the mount path as in the store."""
+    mount: dict[str, Any] = {
+        "name": STORE_VOLUME,
+        "mountPath": f"{settings.store_mount_path}/{subpath}",
+        "subPath": subpath,
+    }
+    if read_only:
+        mount["readOnly"] = True
+    return mount
+
+
+def dataset_subpath(settings: Settings, uri: str | None) -> str | None:
+    """The store directory holding a local dataset (`/models/data/x.csv` -> `data`), or None
+    when the dataset is not a local path below the store (builtin, s3://, elsewhere)."""
+    if not uri:
+        return None
+    path = uri.removeprefix("file://")
+    if "://" in path or not path.startswith("/"):
+        return None
+    parts = PurePosixPath(posixpath.normpath(path)).parts
+    root = PurePosixPath(settings.store_mount_path).parts
+    if len(parts) < len(root) + 2 or parts[: len(root)] != root:
+        return None  # the store root itself, or outside it
+    return "/".join(parts[len(root) : -1])
 
 
 def training_job(action: CreateTrainingJob, owner: Owner, settings: Settings) -> dict[str, Any]:
@@ -116,12 +156,12 @@ def training_job(action: CreateTrainingJob, owner: Owner, settings: Settings) ->
         if probe
         else labels(action.model, component="trainer", revision=action.revision)
     )
+    own = names.bundle_subpath(owner.namespace, owner.name, owner.uid, action.revision)
+    output = f"{settings.store_mount_path}/{own}"
     env = [
         {"name": names.ENV_SPEC_JSON, "value": action.spec_json},
-        {
-            "name": names.ENV_OUTPUT,
-            "value": bundle_dir(settings, owner.namespace, action.model, action.revision),
-        },
+        {"name": names.ENV_OUTPUT, "value": output},
+        {"name": names.ENV_OWNER_UID, "value": owner.uid},
         {"name": names.ENV_TERMINATION_LOG, "value": TERMINATION_LOG},
         {"name": names.ENV_MODEL_NAME, "value": action.model},
         {"name": names.ENV_NAMESPACE, "value": owner.namespace},
@@ -131,25 +171,57 @@ def training_job(action: CreateTrainingJob, owner: Owner, settings: Settings) ->
     ]
     if probe and action.previous_report:
         env.append({"name": ENV_DATA_PREVIOUS, "value": action.previous_report})
-    if action.stable_revision and action.stable_sha256:
-        stable = bundle_dir(settings, owner.namespace, action.model, action.stable_revision)
+    if action.spec_hash:
+        env.append({"name": names.ENV_SPEC_HASH, "value": action.spec_hash})
+    # Only its own revision is writable; nothing else of the store is visible but stable's
+    # bundle and the dataset's directory, read-only. The data probe writes nothing: it sees
+    # the dataset's directory alone.
+    mounts = [] if probe else [_store_mount(settings, own, read_only=False)]
+    if action.stable_revision and action.stable_sha256 and not probe:
+        stable = names.bundle_subpath(
+            owner.namespace, owner.name, owner.uid, action.stable_revision
+        )
         env += [
-            {"name": names.ENV_STABLE_DIR, "value": stable},
+            {"name": names.ENV_STABLE_DIR, "value": f"{settings.store_mount_path}/{stable}"},
             {"name": names.ENV_STABLE_SHA256, "value": action.stable_sha256},
         ]
+        mounts.append(_store_mount(settings, stable, read_only=True))
+    data = dataset_subpath(settings, action.dataset_uri)
+    if data is not None:
+        mounts.append(_store_mount(settings, data, read_only=True))
+    image = action.image or settings.trainer_image
+    prepare: dict[str, Any] = {
+        "name": "prepare-store",
+        "image": image,
+        "imagePullPolicy": settings.image_pull_policy,
+        "command": ["modelpilot", "prepare-store"],
+        "env": [
+            {"name": names.ENV_OUTPUT, "value": output},
+            {"name": names.ENV_OWNER_UID, "value": owner.uid},
+            {"name": names.ENV_KEEP_LAST, "value": str(settings.bundles_keep_last)},
+            {"name": names.ENV_KEEP_REVISIONS, "value": ",".join(action.keep_revisions)},
+        ],
+        "volumeMounts": [
+            _store_mount(
+                settings, names.model_subpath(owner.namespace, owner.name), read_only=False
+            )
+        ],
+        "securityContext": _container_security(read_only_root=True),
+        "resources": {
+            "requests": {"cpu": "10m", "memory": "32Mi"},
+            "limits": {"memory": "128Mi"},
+        },
+    }
     container: dict[str, Any] = {
         "name": "trainer",
-        "image": action.image or settings.trainer_image,
+        "image": image,
         "imagePullPolicy": settings.image_pull_policy,
         "command": ["modelpilot", "train", *(["--fingerprint-only"] if probe else [])],
         "env": env,
-        # The probe only reads the data where it lives: the store is mounted read-only.
-        "volumeMounts": [
-            {"name": STORE_VOLUME, "mountPath": settings.store_mount_path, "readOnly": probe}
-        ],
+        "volumeMounts": mounts,
         "terminationMessagePath": TERMINATION_LOG,
         "terminationMessagePolicy": "FallbackToLogsOnError",
-        # The trainer writes only the bundle (on the store) and scratch files under /tmp.
+        # The trainer writes only the bundle (its revision's mount) and scratch files in /tmp.
         "securityContext": _container_security(read_only_root=False),
     }
     if action.resources:
@@ -168,6 +240,7 @@ def training_job(action: CreateTrainingJob, owner: Owner, settings: Settings) ->
                     "automountServiceAccountToken": False,
                     "enableServiceLinks": False,
                     "securityContext": _pod_security(settings),
+                    "initContainers": [] if probe else [prepare],
                     "containers": [container],
                     "volumes": [
                         {
@@ -196,7 +269,9 @@ def serving_deployment(
         "command": ["modelpilot", "serve"],
         "args": [
             "--model-dir",
-            bundle_dir(settings, owner.namespace, action.model, action.revision),
+            bundle_dir(settings, owner, action.revision),
+            "--expected-owner-uid",
+            owner.uid,
             "--model-name",
             action.model,
             "--model-version",
@@ -235,7 +310,11 @@ def serving_deployment(
             "failureThreshold": 6,
         },
         "volumeMounts": [
-            {"name": STORE_VOLUME, "mountPath": settings.store_mount_path, "readOnly": True},
+            _store_mount(
+                settings,
+                names.bundle_subpath(owner.namespace, owner.name, owner.uid, action.revision),
+                read_only=True,
+            ),
             {"name": "tmp", "mountPath": "/tmp"},
         ],
         "securityContext": _container_security(read_only_root=True),

@@ -3,6 +3,12 @@
 Pure (plain dicts in, frozen World out) so it is tested with recorded objects. Only objects
 whose controller owner reference is this ModelDeployment's UID count: a ModelDeployment
 deleted and re-created under the same name never adopts its predecessor's leftovers.
+
+Pods are matched by owner too, never by labels alone (labels are only how they are listed):
+a training summary is read only from pods whose controller is that Job (its uid), and the
+serving pods whose readiness and IPs count (canary analysis scrapes them) only from the
+ReplicaSets the Deployment controls. A pod that merely carries our labels — a predecessor's
+leftover, or one anybody created — is never believed.
 """
 
 from __future__ import annotations
@@ -57,19 +63,19 @@ def observe(
     deployments: Iterable[Obj],
     services: Iterable[Obj],
     settings: Settings,
+    replica_sets: Iterable[Obj] = (),
 ) -> World:
     meta = model_deployment["metadata"]
     uid = meta["uid"]
-    # Pods are owned by a Job or a ReplicaSet, not by us; the labels we stamped pick them.
-    mine = [p for p in pods if _labels(p).get(names.LABEL_MANAGED_BY) == names.MANAGED_BY]
+    pods, replica_sets = list(pods), list(replica_sets)
     observed_jobs = {}
     for job in jobs:
         if not owned_by(job, uid) or names.LABEL_REVISION not in _labels(job):
             continue
         revision = _labels(job)[names.LABEL_REVISION]
-        observed_jobs[revision] = observe_job(job, _pods_of(mine, "trainer", revision))
+        observed_jobs[revision] = observe_job(job, controlled_by(pods, [job]))
     observed_probes = {
-        job["metadata"]["name"]: observe_probe(job, mine)
+        job["metadata"]["name"]: observe_probe(job, controlled_by(pods, [job]))
         for job in jobs
         if owned_by(job, uid) and _labels(job).get(names.LABEL_COMPONENT) == PROBE_COMPONENT
     }
@@ -78,9 +84,8 @@ def observe(
         if not owned_by(deployment, uid) or names.LABEL_REVISION not in _labels(deployment):
             continue
         revision = _labels(deployment)[names.LABEL_REVISION]
-        observed_deployments[revision] = observe_deployment(
-            deployment, _pods_of(mine, "serving", revision)
-        )
+        mine = controlled_by(pods, controlled_by(replica_sets, [deployment]))
+        observed_deployments[revision] = observe_deployment(deployment, mine)
     observed_services = {
         s["metadata"]["name"]: ObservedService(
             name=s["metadata"]["name"], selector=dict(s.get("spec", {}).get("selector") or {})
@@ -102,19 +107,16 @@ def observe(
     )
 
 
-def _pods_of(pods: list[Obj], component: str, revision: str) -> list[Obj]:
-    return [
-        p
-        for p in pods
-        if _labels(p).get(names.LABEL_COMPONENT) == component
-        and _labels(p).get(names.LABEL_REVISION) == revision
-    ]
+def controlled_by(objects: Iterable[Obj], owners: Iterable[Obj]) -> list[Obj]:
+    """The objects whose controller owner reference is one of `owners` (by uid)."""
+    uids = {o["metadata"]["uid"] for o in owners if o.get("metadata", {}).get("uid")}
+    return [o for o in objects if any(owned_by(o, u) for u in uids)]
 
 
 def observe_probe(job: Obj, pods: list[Obj]) -> ObservedProbe:
     """A data probe Job: finished or not, and the report in its pod's termination message."""
     name = job["metadata"]["name"]
-    own = [p for p in pods if _labels(p).get("job-name") == name]
+    own = list(pods)  # already only the pods this Job controls
     finished = any(
         (c := _condition(job, t)) is not None and c.get("status") == "True"
         for t in ("Complete", "Failed")

@@ -103,6 +103,7 @@ def tick(
         pods=cluster.list("Pod", namespace, selector),
         deployments=cluster.list("Deployment", namespace, selector),
         services=cluster.list("Service", namespace, selector),
+        replica_sets=cluster.list("ReplicaSet", namespace, selector),
         settings=settings,
     )
     autoscalers = cluster.list(HPA, namespace, selector)

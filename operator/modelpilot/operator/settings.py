@@ -10,6 +10,8 @@ The Helm chart and manifests/operator set these on the operator's Deployment:
     MODELPILOT_DEFAULT_STORE_PVC     model store PVC when spec.modelStore is omitted; default none
     MODELPILOT_STORE_MOUNT_PATH      where the store is mounted in pods; default /models
     MODELPILOT_POD_UID               uid/gid/fsGroup of training and serving pods; default 65532
+    MODELPILOT_BUNDLES_KEEP_LAST     revisions kept in the store per ModelDeployment besides
+                                     those status names (stable, candidate, history); default 5
     MODELPILOT_RESYNC_SECONDS        look at every ModelDeployment at least this often; 300
     MODELPILOT_LIVENESS_ENDPOINT     e.g. http://0.0.0.0:8080/healthz: where /healthz and
                                      /metrics are served; off when empty
@@ -45,6 +47,7 @@ ENV_LEADER_ELECTION_NAMESPACE = "MODELPILOT_LEADER_ELECTION_NAMESPACE"
 ENV_LEADER_ELECTION_LEASE = "MODELPILOT_LEADER_ELECTION_LEASE"
 ENV_POD_NAME = "MODELPILOT_POD_NAME"
 ENV_MAX_CONCURRENT_TRAININGS = "MODELPILOT_MAX_CONCURRENT_TRAININGS"
+ENV_BUNDLES_KEEP_LAST = "MODELPILOT_BUNDLES_KEEP_LAST"
 
 DEFAULT_TRAINER_IMAGE = "ghcr.io/modelpilot/trainer:0.1.0"
 DEFAULT_SERVING_IMAGE = "ghcr.io/modelpilot/serving:0.1.0"
@@ -70,6 +73,7 @@ class Settings:
     leader_election_lease: str = "modelpilot-operator"
     pod_name: str | None = None  # the Lease holder's identity, with a per-process suffix
     max_concurrent_trainings: int | None = None  # None: sized to the cluster at startup
+    bundles_keep_last: int = 5
 
 
 def _csv(text: str | None) -> tuple[str, ...]:
@@ -81,8 +85,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     try:
         pod_uid = int(env.get(ENV_POD_UID, "65532"))
         resync = float(env.get(ENV_RESYNC_SECONDS, "300"))
+        keep_last = int(env.get(ENV_BUNDLES_KEEP_LAST) or "5")
     except ValueError as exc:
-        raise SettingsError(f"{ENV_POD_UID} / {ENV_RESYNC_SECONDS}: {exc}") from exc
+        raise SettingsError(
+            f"{ENV_POD_UID} / {ENV_RESYNC_SECONDS} / {ENV_BUNDLES_KEEP_LAST}: {exc}"
+        ) from exc
+    if keep_last < 1:
+        raise SettingsError(f"{ENV_BUNDLES_KEEP_LAST}={keep_last} must be at least 1")
     trainings_text = env.get(ENV_MAX_CONCURRENT_TRAININGS) or None
     trainings = None
     if trainings_text is not None:
@@ -113,4 +122,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         leader_election_lease=env.get(ENV_LEADER_ELECTION_LEASE) or "modelpilot-operator",
         pod_name=env.get(ENV_POD_NAME) or None,
         max_concurrent_trainings=trainings,
+        bundles_keep_last=keep_last,
     )

@@ -32,7 +32,9 @@ from modelpilot.api import names
 from modelpilot.operator.cluster import KINDS, Cluster, KubernetesCluster, selector_string
 
 # What a tick reads: its ModelDeployment (get) and the owned kinds (list by labels).
-CACHED_KINDS = (names.KIND, "Job", "Pod", "Deployment", "Service", "HorizontalPodAutoscaler")
+CACHED_KINDS = (
+    names.KIND, "Job", "Pod", "ReplicaSet", "Deployment", "Service", "HorizontalPodAutoscaler"
+)
 _Key = tuple[str, str, str]  # kind, namespace, name
 
 

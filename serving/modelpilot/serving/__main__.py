@@ -42,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     model = SklearnModel(name=settings.model_name, model_dir=settings.model_dir,
                          expected_sha256=settings.expected_sha256,
-                         version=settings.model_version)
+                         version=settings.model_version, owner_uid=settings.owner_uid)
     try:
         model.load()
     except ModelLoadError as exc:

@@ -39,8 +39,10 @@ def create_app(settings: Settings, model: SklearnModel | None = None) -> FastAPI
         title="modelpilot model server",
         summary=f"Serves model {settings.model_name!r}: KServe V1 and Open Inference (V2).",
         lifespan=lifespan,
-        docs_url="/docs",
-        redoc_url=None,
+        # Off by default: the API documents itself only when asked (--enable-docs).
+        docs_url="/docs" if settings.enable_docs else None,
+        redoc_url="/redoc" if settings.enable_docs else None,
+        openapi_url="/openapi.json" if settings.enable_docs else None,
     )
     app.state.service = service
     register_error_handlers(app)

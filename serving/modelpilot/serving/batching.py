@@ -17,6 +17,10 @@ The event loop never runs predict itself, so it keeps accepting and parsing requ
 batch computes. Results are routed back by slicing the batch's output in submission order.
 If a batch fails, each of its requests is retried alone so one bad request cannot fail its
 neighbours.
+
+The queue is bounded (`max_queued`): a request that finds it full is refused at once with
+`Overloaded` (503 + Retry-After) instead of waiting behind a backlog the model cannot clear,
+so memory stays bounded and clients can retry on another replica.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import ModelNotReady
+from .errors import ModelNotReady, Overloaded
 from .model import Prediction
 
 PredictFn = Callable[[np.ndarray, bool], Prediction]
@@ -53,9 +57,11 @@ class BatchStats:
 
 
 class MicroBatcher:
-    def __init__(self, predict: PredictFn, *, max_batch_rows: int, max_wait_s: float = 0.002):
+    def __init__(self, predict: PredictFn, *, max_batch_rows: int, max_wait_s: float = 0.002,
+                 max_queued: int = 256):
         self._predict = predict
         self._max_rows = max_batch_rows
+        self._max_queued = max_queued
         self._max_wait_s = max_wait_s
         self._queue: collections.deque[_Pending] = collections.deque()
         self._wakeup: asyncio.Event | None = None
@@ -84,6 +90,11 @@ class MicroBatcher:
     async def predict(self, features: np.ndarray, *, proba: bool) -> Prediction:
         if self._task is None or self._closing:
             raise ModelNotReady("the server is not accepting predictions (starting or stopping)")
+        if len(self._queue) >= self._max_queued:
+            raise Overloaded(
+                f"{len(self._queue)} requests are already waiting for the model "
+                f"(--max-queued-requests {self._max_queued}); retry shortly"
+            )
         future: asyncio.Future[Prediction] = asyncio.get_running_loop().create_future()
         self._queue.append(_Pending(features, proba, future))
         assert self._wakeup is not None

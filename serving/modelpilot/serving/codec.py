@@ -30,7 +30,10 @@ def decode_object(body: bytes) -> dict[str, Any]:
         try:
             value = json.loads(body)
         except (ValueError, RecursionError):
-            raise MalformedRequest(f"request body is not valid JSON: {exc}") from None
+            where = ""
+            if getattr(exc, "lineno", None) is not None:
+                where = f" (line {exc.lineno}, column {exc.colno})"
+            raise MalformedRequest(f"request body is not valid JSON{where}") from None
     if not isinstance(value, dict):
         raise MalformedRequest(
             f"request body must be a JSON object, got {type(value).__name__}"

@@ -28,18 +28,26 @@ def error_response(exc: BaseException, *, method: str, path: str) -> tuple[int, 
     inference fast path (fastpath.py) use."""
     if isinstance(exc, ServingError):
         if exc.status_code >= 500:
-            log.error("%s %s: %s", method, path, exc.message, exc_info=exc.__cause__ or exc)
+            log.error("%s %s: %s%s", method, path, exc.message,
+                      f" ({exc.detail})" if exc.detail else "", exc_info=exc.__cause__ or exc)
         return exc.status_code, encode(exc.body())
     log.error("%s %s failed", method, path, exc_info=exc)
     return 500, encode({"error": f"internal error: {type(exc).__name__}",
                         "type": "internal_error"})
 
 
+def error_headers(exc: BaseException) -> list[tuple[bytes, bytes]]:
+    """Headers an error response carries besides the JSON content type (Retry-After)."""
+    return exc.headers() if isinstance(exc, ServingError) else []
+
+
 def register_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServingError)
     async def serving_error(request: Request, exc: ServingError) -> Response:
         status, body = error_response(exc, method=request.method, path=request.url.path)
-        return Response(content=body, status_code=status, media_type="application/json")
+        headers = {k.decode(): v.decode() for k, v in exc.headers()}
+        return Response(content=body, status_code=status, media_type="application/json",
+                        headers=headers or None)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

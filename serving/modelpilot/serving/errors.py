@@ -9,10 +9,15 @@
     │   ├── ModelNotFound        404  no model of that name here
     │   └── PayloadTooLarge      413  body over --max-body-bytes, rows over --max-batch-rows
     ├── ModelNotReady        503  not loaded yet, or draining after SIGTERM (retry elsewhere)
+    ├── Overloaded           503  the batch queue is full (Retry-After says when to retry)
     └── PredictionFailed     500  the model raised on input that passed validation
 
 `error_handlers.register_error_handlers(app)` is the one place these become HTTP responses.
 This module imports no web framework, so the model and protocol layers can raise these.
+
+A body carries only `message`, which modelpilot writes itself: never an exception's text,
+a file path or a traceback (they may describe the server's internals). What a person needs
+to debug goes to `detail`, which is logged and never sent.
 """
 
 from __future__ import annotations
@@ -24,12 +29,17 @@ class ServingError(Exception):
     status_code = 500
     error_type = "internal_error"
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, detail: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.detail = detail  # logged, never in a response body
 
     def body(self) -> dict[str, Any]:
         return {"error": self.message, "type": self.error_type}
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        """Extra response headers (lower-case names)."""
+        return []
 
 
 class ModelLoadError(ServingError):
@@ -87,6 +97,18 @@ class PayloadTooLarge(RequestError):
 class ModelNotReady(ServingError):
     status_code = 503
     error_type = "model_not_ready"
+
+
+class Overloaded(ServingError):
+    """More requests wait for the model than --max-queued-requests: shed load, never queue
+    without bound (memory) nor make every waiting client time out."""
+
+    status_code = 503
+    error_type = "overloaded"
+    retry_after_seconds = 1
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        return [(b"retry-after", str(self.retry_after_seconds).encode())]
 
 
 class PredictionFailed(ServingError):

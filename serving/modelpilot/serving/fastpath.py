@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from . import binary, v1, v2
-from .error_handlers import error_response
+from .error_handlers import error_headers, error_response
 from .errors import MalformedRequest, PayloadTooLarge
 from .service import InferenceService
 
@@ -84,6 +84,7 @@ class FastPathMiddleware:
             status = 200
         except Exception as exc:  # mapped exactly as the FastAPI handlers map it
             status, content = error_response(exc, method="POST", path=scope["path"])
+            headers = [*headers, *error_headers(exc)]
         if header_length is None:
             kind = [_JSON]
         else:

@@ -112,6 +112,8 @@ def check_matrix(matrix: np.ndarray, layout: FeatureLayout) -> np.ndarray:
         )
     if matrix.dtype.kind in "fc":
         _check_finite(matrix, layout)
+    elif matrix.dtype.kind == "O":
+        _check_finite_objects(matrix, layout)  # string features beside numeric ones
     if layout.numeric and matrix.dtype != np.float64:
         matrix = matrix.astype(np.float64)
     return matrix
@@ -161,7 +163,7 @@ def _slow_rows(rows: list[Any], layout: FeatureLayout, *, where: str) -> np.ndar
         try:
             matrix = np.array(values, dtype=np.float64)
         except OverflowError as exc:  # an integer too large for float64
-            raise InvalidInput(f"a value in {where} is too large: {exc}") from exc
+            raise InvalidInput(f"a value in {where} is too large for a float") from exc
         _check_finite(matrix, layout)
         return matrix
     matrix = np.empty((len(values), width), dtype=object)
@@ -201,6 +203,20 @@ def _check_finite(matrix: np.ndarray, layout: FeatureLayout) -> None:
         "(NaN and ±Inf are not accepted)",
         row=r, column=c, feature=name,
     )
+
+
+def _check_finite_objects(matrix: np.ndarray, layout: FeatureLayout) -> None:
+    """The same rule for an object matrix (some features are strings): every float in it,
+    numpy's included, must be finite."""
+    for c in range(matrix.shape[1]):
+        for r, value in enumerate(matrix[:, c]):
+            if isinstance(value, float | np.floating) and not math.isfinite(value):
+                name = layout.names[c] if c < layout.count else None
+                raise InvalidInput(
+                    f"row {r}, column {c} ({name!r}): {value} is not a finite number "
+                    "(NaN and ±Inf are not accepted)",
+                    row=r, column=c, feature=name,
+                )
 
 
 def _objects_to_lists(

@@ -2,17 +2,26 @@
 
 This is the only module that touches scikit-learn; routes and protocols see numpy arrays in
 and a `Prediction` out. Loading goes through `modelpilot.api.bundle.load_bundle`, which
-checks the digest the operator trusted and the library versions *before* unpickling.
+reads model.joblib once (never through a symlink), checks those bytes against the digest the
+operator trusted, the bundle's owner (the ModelDeployment uid, when given) and the library
+versions, and unpickles the very bytes it checked.
 """
 
 from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from modelpilot.api.bundle import BundleError, BundleMetadata, FeatureSchema, load_bundle
+from modelpilot.api.bundle import (
+    Binding,
+    BundleError,
+    BundleMetadata,
+    FeatureSchema,
+    load_bundle,
+)
 
 from .ensembles import FastPredictor, fast_predictor
 from .errors import ModelLoadError, ModelNotReady, PredictionFailed
@@ -41,10 +50,14 @@ class SklearnModel:
         model_dir: str,
         expected_sha256: str,
         version: str | None = None,
+        owner_uid: str | None = None,
+        after_verify: Callable[[], None] | None = None,
     ) -> None:
         self.name = name
         self.model_dir = model_dir
         self.expected_sha256 = expected_sha256
+        self.owner_uid = owner_uid
+        self._after_verify = after_verify  # load_bundle's seam, for tests that swap the file
         self._version_override = version
         self._estimator: Any = None
         self._fast: FastPredictor | None = None
@@ -55,7 +68,10 @@ class SklearnModel:
     def load(self) -> None:
         """Verify digest and library versions, then unpickle. Raises ModelLoadError."""
         try:
-            bundle = load_bundle(self.model_dir, self.expected_sha256)
+            bundle = load_bundle(
+                self.model_dir, self.expected_sha256, binding=Binding(owner_uid=self.owner_uid),
+                after_verify=self._after_verify,
+            )
         except BundleError as exc:
             raise ModelLoadError(f"{type(exc).__name__}: {exc}") from exc
         except Exception as exc:  # unpickling runs arbitrary (now trusted) code
@@ -150,8 +166,11 @@ class SklearnModel:
                 predictions = estimator.predict(features)
                 probabilities = estimator.predict_proba(features) if proba else None
         except Exception as exc:
+            # The body names the failure, not the exception's text (it may carry paths or
+            # data); the log has both.
             raise PredictionFailed(
-                f"model {self.name} failed to predict: {type(exc).__name__}: {exc}"
+                f"model {self.name} failed to predict this input ({type(exc).__name__})",
+                detail=str(exc),
             ) from exc
         return Prediction(predictions=predictions, probabilities=probabilities)
 

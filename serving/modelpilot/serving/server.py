@@ -5,16 +5,25 @@ answered for `drain_seconds` so endpoint controllers and load balancers stop rou
 then the listener closes and in-flight requests finish (at most
 `shutdown_timeout_seconds`), then the process exits 0. A second SIGTERM or a SIGINT skips
 the drain wait.
+
+Slow clients are bounded: uvicorn's `limit_concurrency` answers 503 beyond that many open
+connections and running requests, and `TimedHttpProtocol` closes a connection whose client
+takes longer than `header_timeout_seconds` to send a request's headers (counted from the
+connection or the request's first byte) or `body_timeout_seconds` to send its body.
+uvicorn itself only times out idle keep-alive connections, so without these a client that
+trickles one header byte at a time (slowloris) would hold its connection for ever.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import signal
 import threading
 from types import FrameType
 
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from .service import InferenceService
 from .settings import Settings
@@ -52,13 +61,60 @@ class DrainingServer(uvicorn.Server):
         self.should_exit = True
 
 
+class TimedHttpProtocol(HttpToolsProtocol):
+    """httptools' protocol with a deadline for each request's headers and for its body."""
+
+    header_timeout = 10.0
+    body_timeout = 30.0
+    _deadline: asyncio.TimerHandle | None = None
+
+    def _arm(self, seconds: float) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(seconds, self._too_slow)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _too_slow(self) -> None:
+        self._deadline = None
+        if not self.transport.is_closing():
+            self.transport.close()  # a handler waiting for the body sees a disconnect
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm(self.header_timeout)  # a connection that never sends a request
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._arm(self.header_timeout)
+
+    def on_headers_complete(self) -> None:
+        self._arm(self.body_timeout)
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._disarm()
+        super().on_message_complete()
+
+
 def build_config(app: object, settings: Settings) -> uvicorn.Config:
+    protocol = type("TimedHttpProtocol", (TimedHttpProtocol,), {
+        "header_timeout": settings.header_timeout_seconds,
+        "body_timeout": settings.body_timeout_seconds,
+    })
     return uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        http=protocol,
+        limit_concurrency=settings.limit_concurrency,
         lifespan="on",
         access_log=False,  # per-request logging costs more than a batched predict
         log_level=settings.log_level,

@@ -36,6 +36,7 @@ class InferenceService:
             model_dir=settings.model_dir,
             expected_sha256=settings.expected_sha256,
             version=settings.model_version,
+            owner_uid=settings.owner_uid,
         )
         self.name = settings.model_name
         self.draining = False
@@ -63,7 +64,8 @@ class InferenceService:
                                       classes=model.classes, drift=drift)
         self.batcher = MicroBatcher(self._predict_and_count,
                                     max_batch_rows=self.settings.max_batch_rows,
-                                    max_wait_s=self.settings.batch_wait_ms / 1000.0)
+                                    max_wait_s=self.settings.batch_wait_ms / 1000.0,
+                                    max_queued=self.settings.max_queued_requests)
         await self.batcher.start()
         self.response_headers = [
             (HEADER_MODEL_VERSION.encode(), model.version.encode()),

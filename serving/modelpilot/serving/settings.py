@@ -16,6 +16,7 @@ from modelpilot.api.names import (
     ENV_MODEL_DIR,
     ENV_MODEL_NAME,
     ENV_MODEL_VERSION,
+    ENV_OWNER_UID,
     ENV_PORT,
     SERVING_PORT,
 )
@@ -28,6 +29,11 @@ ENV_DRAIN_SECONDS = "MODELPILOT_DRAIN_SECONDS"
 ENV_SHUTDOWN_TIMEOUT = "MODELPILOT_SHUTDOWN_TIMEOUT_SECONDS"
 ENV_LOG_LEVEL = "MODELPILOT_LOG_LEVEL"
 ENV_GRPC_PORT = "MODELPILOT_GRPC_PORT"
+ENV_MAX_QUEUED_REQUESTS = "MODELPILOT_MAX_QUEUED_REQUESTS"
+ENV_LIMIT_CONCURRENCY = "MODELPILOT_LIMIT_CONCURRENCY"
+ENV_HEADER_TIMEOUT = "MODELPILOT_HEADER_TIMEOUT_SECONDS"
+ENV_BODY_TIMEOUT = "MODELPILOT_BODY_TIMEOUT_SECONDS"
+ENV_ENABLE_DOCS = "MODELPILOT_ENABLE_DOCS"
 
 DEFAULT_MAX_BATCH_ROWS = 1024
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
@@ -59,6 +65,20 @@ class Settings:
     # Then: the longest to wait for in-flight requests before exiting anyway.
     shutdown_timeout_seconds: float = 25.0
     log_level: str = "info"
+    # The ModelDeployment uid the bundle must be bound to; None: not checked (a person
+    # serving a bundle by hand). The operator always passes it.
+    owner_uid: str | None = None
+    # Requests waiting for the model beyond this are refused with 503 + Retry-After.
+    max_queued_requests: int = 256
+    # Open connections plus running requests beyond this get uvicorn's 503 at once.
+    limit_concurrency: int = 1000
+    # A client must send a request's headers within header_timeout seconds of starting it
+    # (or of connecting), and its body within body_timeout seconds after the headers, or
+    # the connection is closed: a slowloris client cannot hold a connection.
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 30.0
+    # /docs, /redoc and /openapi.json: off unless asked for (they describe the server).
+    enable_docs: bool = False
 
 
 class SettingsError(ValueError):
@@ -81,6 +101,13 @@ def _non_negative_float(text: str) -> float:
     value = float(text)
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
     return value
 
 
@@ -107,6 +134,8 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     add("--model-version", default=_env_default(env, ENV_MODEL_VERSION),
         help=f"version reported in headers and metrics; default the bundle's revision "
         f"(env {ENV_MODEL_VERSION})")
+    add("--expected-owner-uid", default=_env_default(env, ENV_OWNER_UID),
+        help=f"refuse a bundle not trained for this ModelDeployment uid (env {ENV_OWNER_UID})")
     add("--host", default=_env_default(env, ENV_HOST, "0.0.0.0"), help=f"(env {ENV_HOST})")
     add("--port", type=_port, default=_env_default(env, ENV_PORT, str(SERVING_PORT)),
         help=f"(env {ENV_PORT})")
@@ -130,6 +159,24 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     add("--shutdown-timeout-seconds", type=_non_negative_float,
         default=_env_default(env, ENV_SHUTDOWN_TIMEOUT, "25"),
         help=f"then wait at most this long for in-flight requests (env {ENV_SHUTDOWN_TIMEOUT})")
+    add("--max-queued-requests", type=_positive_int,
+        default=_env_default(env, ENV_MAX_QUEUED_REQUESTS, "256"),
+        help=f"requests waiting for the model beyond this get 503 + Retry-After "
+        f"(env {ENV_MAX_QUEUED_REQUESTS})")
+    add("--limit-concurrency", type=_positive_int,
+        default=_env_default(env, ENV_LIMIT_CONCURRENCY, "1000"),
+        help=f"open connections + running requests beyond this get 503 "
+        f"(env {ENV_LIMIT_CONCURRENCY})")
+    add("--header-timeout-seconds", type=_positive_float,
+        default=_env_default(env, ENV_HEADER_TIMEOUT, "10"),
+        help=f"close a connection whose request headers take longer (env {ENV_HEADER_TIMEOUT})")
+    add("--body-timeout-seconds", type=_positive_float,
+        default=_env_default(env, ENV_BODY_TIMEOUT, "30"),
+        help=f"close a connection whose request body takes longer after its headers "
+        f"(env {ENV_BODY_TIMEOUT})")
+    add("--enable-docs", action="store_true",
+        default=_env_default(env, ENV_ENABLE_DOCS, "") in ("1", "true", "yes"),
+        help=f"serve /docs, /redoc and /openapi.json (env {ENV_ENABLE_DOCS}=true)")
     add("--log-level", default=_env_default(env, ENV_LOG_LEVEL, "info"),
         choices=["critical", "error", "warning", "info", "debug"])
     return parser
@@ -164,4 +211,10 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         drain_seconds=float(args.drain_seconds),
         shutdown_timeout_seconds=float(args.shutdown_timeout_seconds),
         log_level=args.log_level,
+        owner_uid=args.expected_owner_uid or None,
+        max_queued_requests=int(args.max_queued_requests),
+        limit_concurrency=int(args.limit_concurrency),
+        header_timeout_seconds=float(args.header_timeout_seconds),
+        body_timeout_seconds=float(args.body_timeout_seconds),
+        enable_docs=bool(args.enable_docs),
     )

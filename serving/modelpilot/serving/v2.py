@@ -249,9 +249,9 @@ class Tensor:
         try:
             with np.errstate(over="ignore", invalid="ignore"):  # overflow -> inf, caught later
                 array = np.array(flat, dtype=dtype)
-        except OverflowError as exc:
+        except OverflowError:
             raise InvalidInput(
-                f"input {self.name!r}: a value does not fit {self.datatype}: {exc}"
+                f"input {self.name!r}: a value does not fit {self.datatype}"
             ) from None
         return array.reshape(self.shape)
 

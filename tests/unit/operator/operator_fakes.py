@@ -20,6 +20,13 @@ from modelpilot.operator.errors import AlreadyExists, Conflict, NotFound
 Key = tuple[str, str, str]
 
 
+def _controller(owner: Mapping[str, Any]) -> dict[str, Any]:
+    """The ownerReference a controller (Job, ReplicaSet) puts on the pods it creates."""
+    return {"apiVersion": owner.get("apiVersion", ""), "kind": owner.get("kind", ""),
+            "name": owner["metadata"]["name"], "uid": owner["metadata"]["uid"],
+            "controller": True, "blockOwnerDeletion": True}
+
+
 def merge_patch(target: Any, patch: Any) -> Any:
     if not isinstance(patch, Mapping):
         return copy.deepcopy(patch)
@@ -179,7 +186,8 @@ class FakeCluster:
             "Pod",
             namespace,
             {
-                "metadata": {"name": f"{name}-pod", "labels": labels},
+                "metadata": {"name": f"{name}-pod", "labels": labels,
+                             "ownerReferences": [_controller(job)]},
                 "status": {
                     "phase": "Failed" if failed else "Succeeded",
                     "containerStatuses": [
@@ -217,7 +225,8 @@ class FakeCluster:
             "Pod",
             namespace,
             {
-                "metadata": {"name": f"{name}-pod", "labels": labels},
+                "metadata": {"name": f"{name}-pod", "labels": labels,
+                             "ownerReferences": [_controller(job)]},
                 "status": {
                     "phase": "Pending",
                     "conditions": [
@@ -245,6 +254,19 @@ class FakeCluster:
         }
         dep["metadata"]["resourceVersion"] = str(next(self._rv))
 
+    def replica_set(self, deployment: Mapping[str, Any]) -> dict[str, Any]:
+        """The Deployment controller: the ReplicaSet NAME-abc it controls (created once)."""
+        meta = deployment["metadata"]
+        key = ("ReplicaSet", meta["namespace"], f"{meta['name']}-abc")
+        if key not in self.objects:
+            self.create("ReplicaSet", meta["namespace"], {
+                "apiVersion": "apps/v1", "kind": "ReplicaSet",
+                "metadata": {"name": key[2],
+                             "labels": dict(deployment["spec"]["template"]["metadata"]["labels"]),
+                             "ownerReferences": [_controller(deployment)]},
+            })
+        return self.objects[key]
+
     def fail_progress(self, namespace: str, name: str, pod_message: str) -> None:
         dep = self.objects[("Deployment", namespace, name)]
         dep["status"] = {
@@ -263,7 +285,8 @@ class FakeCluster:
             "Pod",
             namespace,
             {
-                "metadata": {"name": f"{name}-pod", "labels": labels},
+                "metadata": {"name": f"{name}-pod", "labels": labels,
+                             "ownerReferences": [_controller(self.replica_set(dep))]},
                 "status": {
                     "containerStatuses": [
                         {

@@ -135,7 +135,11 @@ def test_job_gets_the_contract_env_store_and_owner():
     assert job["metadata"]["ownerReferences"][0]["uid"] == md["metadata"]["uid"]
     pod = job["spec"]["template"]["spec"]
     env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
-    assert env["MODELPILOT_OUTPUT"] == "/models/ml/iris/v1"
+    uid = md["metadata"]["uid"]
+    # The bundle is bound to this object: its uid is in the path and in the trainer's env.
+    assert env["MODELPILOT_OUTPUT"] == f"/models/ml/iris/{uid}/v1"
+    assert env["MODELPILOT_OWNER_UID"] == uid
+    assert env["MODELPILOT_SPEC_HASH"] == w.status().candidate.spec_hash
     assert env["MODELPILOT_SPEC_JSON"].startswith('{"evaluation"')
     assert "MODELPILOT_STABLE_DIR" not in env
     assert pod["volumes"][0]["persistentVolumeClaim"]["claimName"] == "models"
@@ -152,7 +156,8 @@ def test_second_revision_compares_with_stable_and_replaces_it():
     w.tick()
     job = w.cluster.get("Job", NS, "iris-train-v2")
     env = {e["name"]: e["value"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
-    assert env["MODELPILOT_STABLE_DIR"] == "/models/ml/iris/v1"
+    uid = w.cluster.get(names.KIND, NS, NAME)["metadata"]["uid"]
+    assert env["MODELPILOT_STABLE_DIR"] == f"/models/ml/iris/{uid}/v1"
     assert env["MODELPILOT_STABLE_SHA256"] == "a" * 64
     assert w.status().candidate.trigger == "SpecChanged"
     assert w.condition("Ready").status == "True"  # v1 keeps serving while v2 trains
@@ -484,3 +489,90 @@ def test_max_batch_rows_reaches_the_server_and_the_default_changes_no_pod():
     args = _server_args(w)
     assert args[args.index("--max-batch-rows") + 1] == "64"
     assert w.status().revision_counter == 1, "serving settings never retrain"
+
+
+def test_a_re_created_model_deployment_trains_and_serves_its_own_bundles():
+    # GitOps delete + apply under the same name: another object (uid), another estimator.
+    w = World()
+    w.tick()
+    w.serve("v1", 0.93)
+    old_uid = w.cluster.get(names.KIND, NS, NAME)["metadata"]["uid"]
+    w.cluster.delete(names.KIND, NS, NAME)
+    assert w.jobs() == [] and w.deployments() == []  # garbage-collected by owner
+    w.cluster.apply_model_deployment(
+        NS, NAME, {**SPEC, "training": {**SPEC["training"],
+                                        "estimator": "sklearn.tree.DecisionTreeClassifier"}}
+    )
+    new_uid = w.cluster.get(names.KIND, NS, NAME)["metadata"]["uid"]
+    assert new_uid != old_uid
+    w.tick()
+    job = w.cluster.get("Job", NS, "iris-train-v1")
+    env = {e["name"]: e["value"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["MODELPILOT_OUTPUT"] == f"/models/ml/iris/{new_uid}/v1"
+    assert env["MODELPILOT_OWNER_UID"] == new_uid
+    w.serve("v1", 0.95, sha="c")
+    deployment = w.cluster.get("Deployment", NS, "iris-v1")
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[args.index("--model-dir") + 1] == f"/models/ml/iris/{new_uid}/v1"
+    assert args[args.index("--expected-owner-uid") + 1] == new_uid
+    assert args[args.index("--expected-sha256") + 1] == "c" * 64
+
+
+def _mounts(container: dict) -> list[tuple[str, str, str | None, bool]]:
+    return [(m["name"], m["mountPath"], m.get("subPath"), bool(m.get("readOnly")))
+            for m in container.get("volumeMounts") or []]
+
+
+def test_pods_mount_only_their_part_of_the_store():
+    w = World({**SPEC, "training": {**SPEC["training"], "dataset": {
+        "uri": "/models/data/flowers.csv", "target": "species"}}})
+    w.tick()
+    uid = w.cluster.get(names.KIND, NS, NAME)["metadata"]["uid"]
+    v1 = f"ml/iris/{uid}/v1"
+    pod = w.cluster.get("Job", NS, "iris-train-v1")["spec"]["template"]["spec"]
+    [trainer] = pod["containers"]
+    # Its own revision read-write, the dataset's directory read-only, nothing else.
+    assert _mounts(trainer) == [("model-store", f"/models/{v1}", v1, False),
+                                ("model-store", "/models/data", "data", True)]
+    [prepare] = pod["initContainers"]
+    assert prepare["command"] == ["modelpilot", "prepare-store"]
+    assert _mounts(prepare) == [("model-store", "/models/ml/iris", "ml/iris", False)]
+    env = {e["name"]: e["value"] for e in prepare["env"]}
+    assert env["MODELPILOT_KEEP_LAST"] == "5" and env["MODELPILOT_OWNER_UID"] == uid
+    assert env["MODELPILOT_KEEP_REVISIONS"] == "v1"
+
+    w.serve("v1", 0.93)
+    serving = w.cluster.get("Deployment", NS, "iris-v1")["spec"]["template"]["spec"]
+    [server] = serving["containers"]
+    assert _mounts(server) == [("model-store", f"/models/{v1}", v1, True),
+                               ("tmp", "/tmp", None, False)]
+
+    w.cluster.apply_model_deployment(
+        NS, NAME, {**SPEC, "training": {**SPEC["training"], "params": {"n_estimators": 20}}}
+    )
+    w.tick()
+    pod = w.cluster.get("Job", NS, "iris-train-v2")["spec"]["template"]["spec"]
+    v2 = f"ml/iris/{uid}/v2"
+    assert _mounts(pod["containers"][0]) == [("model-store", f"/models/{v2}", v2, False),
+                                             ("model-store", f"/models/{v1}", v1, True)]
+    env = {e["name"]: e["value"] for e in pod["initContainers"][0]["env"]}
+    assert env["MODELPILOT_KEEP_REVISIONS"] == "v1,v2"
+
+
+@pytest.mark.parametrize(
+    ("uri", "subpath"),
+    [
+        ("/models/data/x.csv", "data"),
+        ("file:///models/a/b/x.parquet", "a/b"),
+        ("/models/x.csv", None),  # the store's root would expose every bundle
+        ("/models/../etc/x.csv", None),
+        ("/data/x.csv", None),
+        ("s3://bucket/x.csv", None),
+        (None, None),
+    ],
+    ids=["store-dir", "file-uri", "store-root", "climbs-out", "outside", "remote", "builtin"],
+)
+def test_only_a_dataset_directory_inside_the_store_is_mounted(uri, subpath):
+    from modelpilot.operator.objects import dataset_subpath
+
+    assert dataset_subpath(SETTINGS, uri) == subpath

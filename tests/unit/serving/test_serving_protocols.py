@@ -149,9 +149,11 @@ def test_model_version_setting_overrides_the_bundle_revision(iris_bundle):
         assert httpx.get(f"{url}/v2/models/iris").json()["versions"] == ["v7"]
 
 
-def test_openapi_documents_the_request_bodies(iris_server):
-    url, _ = iris_server
-    paths = httpx.get(f"{url}/openapi.json").json()["paths"]
+def test_openapi_documents_the_request_bodies(iris_bundle):
+    from serving_helpers import running
+
+    with running(iris_bundle.settings(enable_docs=True)) as (url, _):
+        paths = httpx.get(f"{url}/openapi.json").json()["paths"]
     v1_body = paths["/v1/models/{name}:predict"]["post"]["requestBody"]
     assert v1_body["content"]["application/json"]["schema"]["required"] == ["instances"]
     v2_body = paths["/v2/models/{name}/infer"]["post"]["requestBody"]

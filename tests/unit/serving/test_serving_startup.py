@@ -149,3 +149,23 @@ def test_not_ready_until_the_model_is_loaded(iris_bundle):
     assert (before, live, after) == (503, 200, 200)
     assert predict.status_code == 503
     assert predict.json()["type"] == "model_not_ready"
+
+
+def test_a_bundle_of_another_model_deployment_refuses_to_start(iris_bundle, tmp_path):
+    # Same digest, but trained for another ModelDeployment uid (a re-created object's
+    # predecessor): the operator passes its uid, and the binding is checked at load.
+    path = copy_bundle(iris_bundle, tmp_path)
+    metadata = json.loads((path / METADATA_FILE).read_text())
+    metadata["owner_uid"] = "old-uid"
+    (path / METADATA_FILE).write_text(json.dumps(metadata))
+    args = ("--model-dir", str(path), "--model-name", "iris",
+            "--expected-sha256", iris_bundle.sha256, "--port", "0")
+    result = serve(*args, "--expected-owner-uid", "new-uid")
+    assert result.returncode == 1
+    assert "BundleNotBound" in result.stderr and "old-uid" in result.stderr
+    from modelpilot.serving.model import SklearnModel
+
+    model = SklearnModel(name="iris", model_dir=str(path), expected_sha256=iris_bundle.sha256,
+                         owner_uid="old-uid")
+    model.load()
+    assert model.ready

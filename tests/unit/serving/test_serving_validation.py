@@ -136,3 +136,66 @@ def test_proba_for_a_regressor_is_400(regression_server):
     response = httpx.post(f"{url}/v2/models/house/infer", json=body)
     assert response.status_code == 400
     assert "predict_proba" in response.json()["error"]
+
+
+@pytest.fixture(scope="module")
+def mixed_server(tmp_path_factory):
+    """A model with a string feature beside a numeric one: its V2 tensors are object-dtype."""
+    import datetime
+
+    import numpy as np
+    from serving_helpers import running
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    from modelpilot.api.bundle import (
+        BundleMetadata,
+        FeatureSchema,
+        running_versions,
+        write_bundle,
+    )
+    from modelpilot.serving.settings import Settings
+
+    X = np.array([["red", 1.0], ["blue", 2.0], ["red", 3.0], ["blue", 4.0]], dtype=object)
+    model = make_pipeline(
+        ColumnTransformer([("color", OneHotEncoder(), [0])], remainder="passthrough"),
+        LogisticRegression(),
+    ).fit(X, [0, 1, 0, 1])
+    metadata = BundleMetadata(
+        name="paint", namespace="ml", revision="v1", task="classification",
+        created_at=datetime.datetime.now(datetime.UTC).isoformat(),
+        estimator="sklearn.pipeline.Pipeline", classes=[0, 1],
+        features=FeatureSchema(names=["color", "size"], dtypes=["object", "float64"]),
+        training_data_sha256="0" * 64, holdout_sha256="0" * 64, metrics={},
+        versions=running_versions(),
+    )
+    path = tmp_path_factory.mktemp("mixed") / "paint" / "v1"
+    written = write_bundle(model, metadata, path)
+    settings = Settings(model_dir=str(path), model_name="paint",
+                        expected_sha256=written.model_sha256, drain_seconds=0.0)
+    with running(settings) as served:
+        yield served
+
+
+@pytest.mark.parametrize("literal", [b"NaN", b"Infinity", b"-Infinity", b"1e999"])
+@pytest.mark.parametrize("protocol", ["v1", "v2"])
+def test_non_finite_numbers_beside_string_features_are_a_400(mixed_server, protocol, literal):
+    url, _ = mixed_server
+    if protocol == "v1":
+        path, body = "/v1/models/paint:predict", b'{"instances": [["red", ' + literal + b"]]}"
+    else:
+        path = "/v2/models/paint/infer"
+        body = (b'{"inputs": [{"name": "color", "shape": [1], "datatype": "BYTES", '
+                b'"data": ["red"]}, {"name": "size", "shape": [1], "datatype": "FP64", '
+                b'"data": [' + literal + b"]}]}")
+    response = httpx.post(f"{url}{path}", content=body,
+                          headers={"content-type": "application/json"})
+    assert response.status_code == 400, response.text
+    error = response.json()
+    assert error["type"] == "invalid_input" and "not a finite number" in error["error"]
+    assert (error["row"], error["column"], error["feature"]) == (0, 1, "size")
+    good = body.replace(literal, b"2.5")
+    ok = httpx.post(f"{url}{path}", content=good, headers={"content-type": "application/json"})
+    assert ok.status_code == 200, ok.text

@@ -15,6 +15,7 @@ from modelpilot.api.bundle import (
     METADATA_FILE,
     MODEL_FILE,
     BundleDigestMismatch,
+    BundleExists,
     BundleVersionSkew,
     load_bundle,
     running_versions,
@@ -132,11 +133,16 @@ def test_an_output_holding_another_revision_is_never_overwritten(train, iris_spe
     assert run.code == 3 and "already holds ml/model/v7, not ml/model/v8" in run.stderr
 
 
-def test_an_output_dir_that_is_not_a_bundle_is_refused(train, iris_spec, tmp_path):
-    output = tmp_path / "occupied"
-    output.mkdir()
-    run = train(iris_spec(), output=output)
-    assert run.code == 3 and "is never overwritten" in run.stderr
+def test_an_empty_output_dir_is_written_into_as_a_volume_mount_is(train, iris_spec, tmp_path):
+    # The training pod's revision directory is a volume mount: it exists, and cannot be
+    # replaced by a rename. A killed attempt's staging directory in it is cleared.
+    output = tmp_path / "mounted" / "v1"
+    (output / ".staging-killed").mkdir(parents=True)
+    (output / ".staging-killed" / MODEL_FILE).write_bytes(b"half a model")
+    run = train(iris_spec(), output=output, revision="v1")
+    assert run.code == 0, run.stderr
+    assert sorted(p.name for p in output.iterdir()) == [METADATA_FILE, MODEL_FILE]
+    assert load_bundle(output, run.summary.model_sha256).metadata.revision == "v1"
 
 
 def test_a_failed_write_leaves_nothing_behind(train, iris_spec, tmp_path):
@@ -145,4 +151,13 @@ def test_a_failed_write_leaves_nothing_behind(train, iris_spec, tmp_path):
     target = tmp_path / "store2" / "ml" / "model" / "v1"
     with pytest.raises(Exception, match=r"ocal object|lambda|pickle"):
         write_bundle(lambda: None, meta, target)
-    assert not target.exists() and list(target.parent.iterdir()) == []
+    assert list(target.iterdir()) == []
+
+
+def test_write_bundle_never_overwrites_a_complete_bundle(train, iris_spec, tmp_path):
+    run = train(iris_spec())
+    meta = load_bundle(run.output, run.summary.model_sha256).metadata
+    before = (run.output / MODEL_FILE).read_bytes()
+    with pytest.raises(BundleExists):
+        write_bundle({"another": "model"}, meta, run.output)
+    assert (run.output / MODEL_FILE).read_bytes() == before

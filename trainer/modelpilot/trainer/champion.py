@@ -1,8 +1,9 @@
 """Champion/challenger: the stable model scored on the candidate's holdout, and the verdict.
 
-The stable bundle is checked twice: `check_stable` verifies its digest against the one the
-operator trusts *before* training starts (fail in seconds, not after an hour of fitting),
-and `score_stable` loads it — `load_bundle` re-verifies before unpickling — and scores it on
+The stable bundle is checked twice: `check_stable` verifies its digest (and that it belongs
+to this ModelDeployment) against the one the operator trusts *before* training starts (fail
+in seconds, not after an hour of fitting), and `score_stable` loads it — `load_bundle` reads
+model.joblib once, re-verifies those bytes and unpickles the same bytes — and scores it on
 exactly the candidate's holdout rows. A stable bundle trained with other library versions
 (the trainer image was upgraded) is still scored, since its digest is trusted; the message
 says so, because such a model may score worse than it serves today. The verdict comes from
@@ -12,10 +13,13 @@ says so, because such a model may score worse than it serves today. The verdict 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from modelpilot.api.bundle import (
+    UNBOUND,
+    Binding,
     BundleError,
     BundleMetadata,
     BundleVersionSkew,
@@ -39,22 +43,37 @@ class StableResult:
     note: str | None  # e.g. version skew, shown beside the verdict
 
 
-def check_stable(stable_dir: Path, sha256: str) -> BundleMetadata:
-    """Digest and metadata of the stable bundle, without unpickling it."""
+def check_stable(stable_dir: Path, sha256: str, binding: Binding = UNBOUND) -> BundleMetadata:
+    """Digest, binding and metadata of the stable bundle, without unpickling it."""
     try:
-        return verify_bundle(stable_dir, sha256, allow_version_skew=True)
+        return verify_bundle(stable_dir, sha256, binding=binding, allow_version_skew=True)
     except BundleError as exc:
         raise DataError(f"stable model: {exc}") from exc
 
 
-def score_stable(stable_dir: Path, sha256: str, holdout: Split, *, task: Task) -> StableResult:
+def score_stable(
+    stable_dir: Path,
+    sha256: str,
+    holdout: Split,
+    *,
+    task: Task,
+    binding: Binding = UNBOUND,
+    after_verify: Callable[[], None] | None = None,
+) -> StableResult:
+    """Load (hash-what-you-load, see modelpilot.api.bundle) and score stable on the holdout.
+
+    `after_verify` is load_bundle's test seam: it runs between the check and the unpickling.
+    """
     try:
         with warnings.catch_warnings():
             # Expected for a skewed bundle (reported in `note`); the digest is what we trust.
             from sklearn.exceptions import InconsistentVersionWarning
 
             warnings.simplefilter("ignore", InconsistentVersionWarning)
-            loaded = load_bundle(stable_dir, sha256, allow_version_skew=True)
+            loaded = load_bundle(
+                stable_dir, sha256, binding=binding, allow_version_skew=True,
+                after_verify=after_verify,
+            )
     except BundleVersionSkew as exc:  # pragma: no cover - allow_version_skew=True
         raise DataError(f"stable model: {exc}") from exc
     except BundleError as exc:

@@ -7,7 +7,11 @@ fit. Nothing is written until the end, and then atomically (`write_bundle`).
 
 A training pod may be retried after it wrote its bundle (killed before exiting, node lost):
 an output directory that already holds a valid bundle of *this* revision is re-reported
-instead of failing, so the retry converges.
+instead of failing, so the retry converges. "This revision" means the same namespace, name
+and revision *and* the same binding — the ModelDeployment's uid and the spec hash the
+operator passed: a directory trained for another object or another spec is never adopted
+(a ModelDeployment deleted and re-created under its name must not serve its predecessor's
+model), and never overwritten either.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from modelpilot.api.bundle import (
+    METADATA_FILE,
     MODEL_FILE,
+    Binding,
     BundleError,
     BundleExists,
     BundleMetadata,
@@ -86,7 +92,7 @@ def train(settings: Settings, job: JobSpec) -> Outcome:
     check_transformers(training.preprocessing, settings.allowlist)
     if settings.stable_dir is not None:
         assert settings.stable_sha256 is not None
-        check_stable(settings.stable_dir, settings.stable_sha256)
+        check_stable(settings.stable_dir, settings.stable_sha256, stable_binding(settings))
 
     data = load_dataset(training.dataset)
     check_target(data, built.task)
@@ -107,7 +113,10 @@ def train(settings: Settings, job: JobSpec) -> Outcome:
     stable = None
     if settings.stable_dir is not None:
         assert settings.stable_sha256 is not None
-        stable = score_stable(settings.stable_dir, settings.stable_sha256, parts, task=built.task)
+        stable = score_stable(
+            settings.stable_dir, settings.stable_sha256, parts, task=built.task,
+            binding=stable_binding(settings),
+        )
     gate = verdict(evaluation, scores, stable)
 
     versions = running_versions()
@@ -133,6 +142,8 @@ def train(settings: Settings, job: JobSpec) -> Outcome:
         versions=versions,
         prediction_range=scores.prediction_range,
         drift_reference=reference_of(parts.x_train),
+        owner_uid=settings.owner_uid,
+        spec_hash=settings.spec_hash,
         evaluation=EvaluationRecord(
             metric=gate.metric,
             candidate_score=gate.candidate_score,
@@ -199,10 +210,19 @@ def summary_of(metadata: BundleMetadata) -> TrainingSummary:
     )
 
 
+def stable_binding(settings: Settings) -> Binding:
+    """Stable must belong to the same ModelDeployment (its spec may differ: it is older)."""
+    return Binding(owner_uid=settings.owner_uid)
+
+
 def reuse_existing(settings: Settings) -> Outcome | None:
-    """The outcome of an earlier attempt of this very revision, or None if there was none."""
+    """The outcome of an earlier attempt of this very revision, or None if there was none.
+
+    A directory without metadata.json holds no bundle (an empty volume mount, or what a
+    killed attempt left): it is written over.
+    """
     out = settings.output
-    if not out.exists():
+    if not (out / METADATA_FILE).exists():
         return None
     try:
         metadata = read_metadata(out)
@@ -218,6 +238,15 @@ def reuse_existing(settings: Settings) -> Outcome | None:
         raise DataError(
             f"output {out} already holds {'/'.join(theirs)}, not {'/'.join(mine)}; a revision "
             "directory is never overwritten"
+        )
+    mine_bound = (settings.owner_uid, settings.spec_hash)
+    theirs_bound = (metadata.owner_uid, metadata.spec_hash)
+    if settings.owner_uid is not None and theirs_bound != mine_bound:
+        raise DataError(
+            f"output {out} holds {'/'.join(theirs)} trained for ModelDeployment uid "
+            f"{metadata.owner_uid or '(none)'} with spec hash {metadata.spec_hash or '(none)'}, "
+            f"not uid {settings.owner_uid} with spec hash {settings.spec_hash or '(none)'}: a "
+            "bundle of another object or spec is never adopted, nor overwritten"
         )
     if metadata.model_sha256 != actual or metadata.evaluation is None:
         raise DataError(

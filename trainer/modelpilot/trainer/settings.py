@@ -32,6 +32,10 @@ class Settings:
     namespace: str
     revision: str
     allowlist: tuple[str, ...]
+    # The binding recorded in metadata.json and required of a reused output and of stable;
+    # None when run by hand without them (nothing is then checked).
+    owner_uid: str | None = None
+    spec_hash: str | None = None
 
 
 class _Parser(argparse.ArgumentParser):
@@ -50,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     add = p.add_argument
     add("--spec", help=f"YAML/JSON file with training and evaluation [{names.ENV_SPEC}]")
     add("--spec-json", help=f"the same spec inline as JSON [{names.ENV_SPEC_JSON}]")
-    add("--output", help=f"the revision's bundle directory, .../NS/NAME/vN [{names.ENV_OUTPUT}]")
+    add("--output", help=f"the revision's bundle directory, .../vN [{names.ENV_OUTPUT}]")
     add("--stable-dir", help=f"bundle of the serving model [{names.ENV_STABLE_DIR}]")
     add("--stable-sha256", help=f"trusted sha256 of its model.joblib [{names.ENV_STABLE_SHA256}]")
     add(
@@ -61,6 +65,8 @@ def _parser() -> argparse.ArgumentParser:
     add("--name", help=f"ModelDeployment name [{names.ENV_MODEL_NAME}; default from --output]")
     add("--namespace", help=f"its namespace [{names.ENV_NAMESPACE}; default from --output]")
     add("--revision", help=f"revision, e.g. v3 [{names.ENV_REVISION}; default from --output]")
+    add("--owner-uid", help=f"the ModelDeployment's metadata.uid [{names.ENV_OWNER_UID}]")
+    add("--spec-hash", help=f"hash of the spec this revision is cut from [{names.ENV_SPEC_HASH}]")
     return p
 
 
@@ -94,7 +100,9 @@ def parse_settings(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
         )
     termination_log = pick(args.termination_log, names.ENV_TERMINATION_LOG)
     out = Path(output)
-    # .../NAMESPACE/NAME/vN: the output path already names the revision.
+    # The output path names the revision (.../vN); name and namespace default to the two
+    # parents, as in a store laid out by hand (.../NAMESPACE/NAME/vN). The operator always
+    # passes all three (its layout has the owner's uid between NAME and vN).
     revision = pick(args.revision, names.ENV_REVISION) or out.name
     name = pick(args.name, names.ENV_MODEL_NAME) or out.parent.name or "model"
     namespace = pick(args.namespace, names.ENV_NAMESPACE) or out.parent.parent.name or "default"
@@ -111,6 +119,8 @@ def parse_settings(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
         namespace=namespace,
         revision=revision,
         allowlist=allowlist or names.DEFAULT_ESTIMATOR_ALLOWLIST,
+        owner_uid=pick(args.owner_uid, names.ENV_OWNER_UID),
+        spec_hash=pick(args.spec_hash, names.ENV_SPEC_HASH),
     )
 
 

@@ -35,6 +35,13 @@ class CreateTrainingJob:
     # given the previous probe report (JSON) so unchanged size/mtime/ETag skip the hashing.
     fingerprint_only: bool = False
     previous_report: str | None = None
+    # status.candidate.specHash: recorded in the bundle, which is never reused for another.
+    spec_hash: str | None = None
+    # Revisions whose bundles the store's garbage collection keeps whatever their age: every
+    # revision status still names (stable, candidate, canary, history).
+    keep_revisions: tuple[str, ...] = ()
+    # spec.training.dataset.uri: a local path below the store is mounted read-only.
+    dataset_uri: str | None = None
 
 
 @dataclass(frozen=True)

@@ -118,6 +118,7 @@ def watch_data(draft: Draft, spec: ModelDeploymentSpec, *, may_probe: bool) -> b
                     image=spec.training.image,
                     fingerprint_only=True,
                     previous_report=previous,
+                    dataset_uri=spec.training.dataset.uri,
                 )
             )
             state = state.model_copy(update={"probe_job": name, "probes": number})

@@ -249,6 +249,9 @@ def _advance_training(draft: Draft, spec: ModelDeploymentSpec, candidate: Candid
                 else resources.model_dump(by_alias=True, exclude_none=True),
                 stable_revision=stable.revision if same_stable and stable else None,
                 stable_sha256=stable.model_sha256 if same_stable and stable else None,
+                spec_hash=candidate.spec_hash,
+                keep_revisions=revisions_status_names(draft.status),
+                dataset_uri=spec.training.dataset.uri,
             )
         )
         return
@@ -305,6 +308,18 @@ def _advance_training(draft: Draft, spec: ModelDeploymentSpec, candidate: Candid
         deployment=deployment_name(world.name, candidate.revision),
     )
     draft.event("Normal", "GatePassed", f"{candidate.revision}: {gate.message}")
+
+
+def revisions_status_names(status: ModelDeploymentStatus) -> tuple[str, ...]:
+    """Every revision the status names: their bundles are never garbage-collected (a
+    rollback or a pin to an earlier revision needs its bundle)."""
+    named = {entry.revision for entry in status.history}
+    for part in (status.stable, status.candidate, status.canary):
+        if part is not None:
+            named.add(part.revision)
+    if status.candidate is not None and status.candidate.stable_revision:
+        named.add(status.candidate.stable_revision)
+    return tuple(sorted(named, key=names.revision_number))
 
 
 def _advance_deploying(draft: Draft, spec: ModelDeploymentSpec, candidate: CandidateStatus) -> None:
