@@ -38,9 +38,9 @@ def _instructions(component: str) -> list[tuple[str, str]]:
 
 def _base_image(component: str) -> str:
     for keyword, rest in _instructions(component):
-        if keyword == "ARG" and rest.startswith("PYTHON_IMAGE="):
+        if keyword == "ARG" and rest.startswith("BASE_IMAGE="):
             return rest.partition("=")[2]
-    raise AssertionError(f"{component}/Dockerfile declares no PYTHON_IMAGE build arg")
+    raise AssertionError(f"{component}/Dockerfile declares no BASE_IMAGE build arg")
 
 
 def _hadolint() -> str:
@@ -72,8 +72,8 @@ def test_base_image_is_pinned_to_an_exact_release(component: str) -> None:
     assert "latest" not in image
     for keyword, rest in _instructions(component):
         if keyword == "FROM":
-            assert rest.split()[0] in {"${PYTHON_IMAGE}", "$PYTHON_IMAGE"}, (
-                f"{component}: every stage starts from the pinned PYTHON_IMAGE, not {rest!r}"
+            assert rest.split()[0] in {"${BASE_IMAGE}", "$BASE_IMAGE"}, (
+                f"{component}: every stage starts from the pinned BASE_IMAGE, not {rest!r}"
             )
 
 
