@@ -175,7 +175,8 @@ def test_a_model_past_its_memory_limit_is_oom_killed_and_stable_keeps_serving(
 
     with Prober(stable["status"]["podIP"]).running() as prober:
         kubectl.apply(big, models)
-        selector = "modelpilot.dev/model=iris,modelpilot.dev/revision=v2,modelpilot.dev/component=serving"
+        selector = ("modelpilot.dev/model=iris,modelpilot.dev/revision=v2,"
+                    "modelpilot.dev/component=serving")
 
         def oom_killed() -> dict | None:
             for pod in kubectl.pods(models, selector):
