@@ -124,9 +124,12 @@ class Container:
     def start(self, args: list[str]) -> None:
         self.write_spec(args)
         log = open(self.bundle / "out.log", "wb")  # noqa: SIM115 - handed to runc
-        sh(self.runc, "run", "--detach", "--bundle", str(self.bundle), self.id,
-           stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        res = subprocess.run([self.runc, "run", "--detach", "--bundle", str(self.bundle),
+                              self.id], stdin=subprocess.DEVNULL, stdout=log,
+                             stderr=subprocess.STDOUT, check=False, timeout=60)
         log.close()
+        if res.returncode != 0:
+            raise SmokeError(f"runc run {self.image} failed:\n{self.log()}")
 
     def exec(self, *argv: str) -> subprocess.CompletedProcess:
         return subprocess.run([self.runc, "exec", "--user", f"{UID}:{UID}", self.id, *argv],
@@ -217,7 +220,8 @@ def smoke(runc: str) -> None:
         if wrote.returncode == 0 or "Read-only file system" not in wrote.stderr:
             raise SmokeError(f"a write to / did not fail as read-only: {wrote.stderr}")
         print(f"smoke: server answered V1 {v1['predictions']} and V2 "
-              f"{v2['outputs'][0].get('data')}; uid {UID}, CapEff 0, / read-only "
+              f"{v2['outputs'][0].get('data')}; uid {UID}, CapEff 0, / read-only, "
+              f"RSS {status['VmRSS'].strip()} "
               f"({time.monotonic() - start:.1f}s)", file=sys.stderr)
 
         # ---- operator
