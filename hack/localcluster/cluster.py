@@ -528,6 +528,8 @@ def up(lay: Layout, *, out=sys.stdout) -> float:
         if missing:
             raise StartupError(f"missing {missing} in {lay.bin}; run `make node-bin`")
     if healthy(lay):
+        if lay.node == "kubelet":  # images rebuilt since: the running node gets them too
+            _import_images(lay)
         return time.monotonic() - start
     running = [c for c in (*COMPONENTS, *KUBELET_COMPONENTS) if recorded_pid(lay.run, c)]
     if not running:
@@ -572,10 +574,7 @@ def _up_real_node(lay: Layout) -> None:
     if not recorded_pid(lay.run, "containerd"):
         _spawn(lay, "containerd", realnode.containerd_argv(lay), env=env)
     _wait(lay, "containerd", lambda: realnode.containerd_ready(lay), 60)
-    try:
-        realnode.import_images(lay, log=lambda m: print(m, file=sys.stderr))
-    except (OSError, RuntimeError) as err:
-        raise StartupError(str(err)) from err
+    _import_images(lay)
     if not recorded_pid(lay.run, "nodeagent"):
         agent_env = {**os.environ, "PYTHONPATH": str(HACK), "PYTHONUNBUFFERED": "1"}
         agent_env.pop("KUBECONFIG", None)
@@ -583,6 +582,13 @@ def _up_real_node(lay: Layout) -> None:
     if not recorded_pid(lay.run, "kubelet"):
         _spawn(lay, "kubelet", realnode.kubelet_argv(lay), env=env)
     _wait(lay, "kubelet", lambda: node_ready(lay), 120)
+
+
+def _import_images(lay: Layout) -> None:
+    try:
+        realnode.import_images(lay, log=lambda m: print(m, file=sys.stderr))
+    except (OSError, RuntimeError) as err:
+        raise StartupError(str(err)) from err
 
 
 def _stop_real_node_pods(lay: Layout, *, quiet: bool) -> None:

@@ -256,7 +256,7 @@ def containerd_ready(lay) -> bool:
 def import_images(lay, *, log) -> None:
     """Import each image archive whose content changed since this cluster last imported it."""
     archives = lay.cache / "images"
-    for name in (*IMAGES, "pause"):
+    for name in (*IMAGES, "pause", "base"):
         archive = archives / f"{name}.tar"
         if not archive.exists():
             raise FileNotFoundError(f"{archive} is missing: run `make images`")
@@ -283,6 +283,10 @@ def release_aliases(name: str) -> tuple[str, ...]:
     """The names a release publishes the image under, which the chart, manifests/ and the
     operator's defaults use (ghcr.io/modelpilot/NAME:APP_VERSION): the :dev build answers to
     them too, so every install path runs what this clone built, and nothing is pulled."""
+    if name == "base":
+        # Debian bookworm's Python 3.11, what BASE_IMAGE=python:3.11-slim stands for in a
+        # user's build; plain test pods name it so.
+        return ("docker.io/library/python:3.11-slim",)
     if name not in IMAGES:
         return ()
     chart = (REPO / "charts" / "modelpilot" / "Chart.yaml").read_text()
