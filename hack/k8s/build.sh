@@ -56,7 +56,7 @@ if [[ "$what" == control-plane ]]; then
   build etcd go.etcd.io/etcd/server/v3 etcd "$etcd_ldflags"
   build helm helm.sh/helm/v3/cmd/helm helm "$helm_ldflags"
 elif [[ "$what" == node ]]; then
-  build kubernetes k8s.io/kubernetes/cmd/kubelet kubelet "$k8s_ldflags"
+  build kubelet k8s.io/kubernetes/cmd/kubelet kubelet "$k8s_ldflags"
   # The graph drivers that need cgo or kernel headers are left out, as a static build must.
   ctrd_tags="no_btrfs no_devmapper no_zfs"
   ctrd_ldflags="-X github.com/containerd/containerd/v2/version.Version=$CONTAINERD_VERSION"
