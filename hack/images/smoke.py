@@ -109,15 +109,16 @@ class Container:
         self.working = sh("buildah", "from", "--pull-never", image).strip()
         self.rootfs = sh("buildah", "mount", self.working).strip()
 
-    def write_spec(self, args: list[str]) -> None:
-        argv = [*self.cfg.get("Entrypoint", []), *args]
+    def write_spec(self, args: list[str], entrypoint: list[str] | None = None) -> None:
+        argv = [*(entrypoint or self.cfg.get("Entrypoint", [])), *args]
         env = self.cfg.get("Env", [])
         doc = spec(rootfs=self.rootfs, args=argv, env=env,
                    cwd=self.cfg.get("WorkingDir") or "/", store=self.store)
         (self.bundle / "config.json").write_text(json.dumps(doc))
 
-    def run(self, args: list[str], timeout: float = 300) -> subprocess.CompletedProcess:
-        self.write_spec(args)
+    def run(self, args: list[str], timeout: float = 300,
+            entrypoint: list[str] | None = None) -> subprocess.CompletedProcess:
+        self.write_spec(args, entrypoint)
         return subprocess.run([self.runc, "run", "--bundle", str(self.bundle), self.id],
                               capture_output=True, text=True, timeout=timeout, check=False)
 
@@ -230,7 +231,12 @@ def smoke(runc: str) -> None:
         res = operator.run(["operator", "--help"], timeout=120)
         if res.returncode != 0 or "usage: modelpilot operator" not in res.stdout:
             raise SmokeError(f"operator --help exited {res.returncode}:\n{res.stdout}{res.stderr}")
-        print("smoke: operator printed its help", file=sys.stderr)
+        # kopf names its peer after getpass.getuser(): the UID needs a passwd entry.
+        res = operator.run(["-c", "import getpass; print(getpass.getuser())"], timeout=60,
+                           entrypoint=["python"])
+        if res.returncode != 0 or res.stdout.strip() != "modelpilot":
+            raise SmokeError(f"UID {UID} has no user name in the operator image: {res.stderr}")
+        print("smoke: operator printed its help; UID 65532 is user modelpilot", file=sys.stderr)
     finally:
         for c in reversed(opened):
             c.close()

@@ -111,3 +111,15 @@ def test_dockerignore_keeps_the_context_to_the_sources() -> None:
     for needed in ("pyproject.toml", "api/", "operator/", "serving/", "trainer/"):
         assert f"!{needed}" in lines
     assert not any(line.startswith("!.venv") or line.startswith("!tests") for line in lines)
+
+
+@pytest.mark.parametrize("component", COMPONENTS)
+def test_the_runtime_user_has_a_passwd_entry(component: str) -> None:
+    """kopf asks getpass.getuser() for its peering id: a UID without an /etc/passwd entry
+    crashed the operator pod at start (KeyError: 'getpwuid(): uid not found: 65532')."""
+    uid = [rest for keyword, rest in _instructions(component) if keyword == "USER"][-1]
+    uid = uid.split(":")[0]
+    runs = [rest for keyword, rest in _instructions(component) if keyword == "RUN"]
+    assert any("useradd" in run and f"--uid {uid}" in run for run in runs), (
+        f"{component}: no useradd for UID {uid} in the runtime stage"
+    )
