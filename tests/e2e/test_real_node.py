@@ -41,6 +41,8 @@ from test_install_helm import (
 pytestmark = pytest.mark.e2e
 
 UID = 65532
+IRIS_FEATURES = ("sepal length (cm)", "sepal width (cm)", "petal length (cm)",
+                 "petal width (cm)")
 MEMORY_LIMIT = "320Mi"
 
 
@@ -150,7 +152,8 @@ def noise_csv(path: Path, *, rows: int) -> None:
     extra-trees forest on 84k training rows is ~8.6 MB a tree, while each fits in ~0.5 s."""
     rng = random.Random(0)
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = ["a,b,c,d,label"]
+    # iris's own column names: the trainer also scores the stable model on this holdout.
+    lines = [",".join(IRIS_FEATURES) + ",label"]
     lines += [
         ",".join(f"{rng.random():.6f}" for _ in range(4)) + f",{rng.randint(0, 1)}"
         for _ in range(rows)
