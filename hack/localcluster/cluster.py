@@ -610,6 +610,21 @@ def _stop_real_node_pods(lay: Layout, *, quiet: bool) -> None:
         realnode.ctr(lay, "tasks", "kill", "--signal=SIGKILL", cid, timeout=10)
 
 
+def _stop_leftover_shims(lay: Layout) -> None:
+    """containerd shims of this cluster's containerd that outlived it (a pod killed late)."""
+    address = f"-address {realnode.containerd_socket(lay)}"
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if "containerd-shim" in cmdline and address in cmdline:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(proc.name), signal.SIGKILL)
+
+
 def _unmount_under(root: Path) -> None:
     """Unmount whatever the kubelet left mounted below `root` (deepest first)."""
     mounts = []
@@ -646,6 +661,8 @@ def down(lay: Layout, *, quiet: bool = False) -> None:
         if ns:
             _ip("netns", "delete", ns, check=False)
     _unmount_under(lay.dir / "kubelet")
+    _stop_leftover_shims(lay)
+    _unmount_under(lay.dir / "containerd" / "state")
     bridge_file = lay.run / "bridge"
     if bridge_file.exists():
         _ip("link", "delete", bridge_file.read_text().strip(), check=False)
