@@ -7,13 +7,20 @@ K8S_VERSION := $(shell . hack/k8s/versions.env && echo $$K8S_VERSION)
 K8S_BIN := $(MODELPILOT_CACHE)/k8s/$(K8S_VERSION)/bin
 export PATH := $(abspath $(VENV))/bin:$(K8S_BIN):$(PATH)
 
-.PHONY: help prereqs venv lint test test-unit test-e2e oracles k8s-bin cluster-up cluster-down demo clean
+# Who runs the pods: the real node (kubelet + containerd running the built images) or the
+# node agent (pods as processes of the virtualenv). docs/development.md says what runs where.
+export MODELPILOT_NODE ?= agent
+NODE_DEPS := $(if $(filter kubelet,$(MODELPILOT_NODE)),node-bin images,)
+
+.PHONY: help prereqs venv lint test test-unit test-e2e oracles k8s-bin node-bin images cluster-up cluster-down demo clean
 
 help:
 	@echo "make demo          train, gate, canary and promote the iris example on a local cluster"
 	@echo "make test          the whole suite: lint, unit and e2e (builds what it needs)"
 	@echo "make test-unit     unit tests only (no cluster)"
 	@echo "make k8s-bin       build kube-apiserver, kubectl, etcd, helm ... into $(K8S_BIN)"
+	@echo "make node-bin      build kubelet, containerd, runc and pause into $(K8S_BIN)"
+	@echo "make images        build modelpilot/{operator,serving,trainer}:dev with buildah, smoke-check them"
 	@echo "make cluster-up    start the local control plane and node; make cluster-down stops it"
 
 # The virtualenv is rebuilt when pyproject.toml changes; pip's wheel cache (outside the
@@ -45,19 +52,27 @@ test-unit: venv
 oracles:
 	@hack/oracles/venv.sh
 
-test-e2e: venv k8s-bin
+test-e2e: venv k8s-bin $(NODE_DEPS)
 	$(PY) -m pytest tests/e2e -q -p no:cacheprovider
 
 # Unit tests first: they fail in seconds, the e2e suite needs the cluster.
 test: lint test-unit test-e2e
 
 # Its progress and the bin directory go to stderr, so `eval "$(make -s cluster-up)"` works.
-k8s-bin:
+k8s-bin: prereqs
 	@hack/k8s/build.sh >&2
+
+node-bin: prereqs
+	@hack/k8s/build.sh node >&2
+
+# The three images on a base built from Debian packages (hack/images/README.md); skipped when
+# their inputs are unchanged. The smoke check runs each once with the built runc.
+images: prereqs node-bin
+	@hack/images/build.sh
 
 # The local control plane and node (hack/localcluster, hack/nodeagent; docs/development.md).
 # Idempotent: a running healthy cluster is left alone. State and logs: $(MODELPILOT_CACHE)/cluster.
-cluster-up: venv k8s-bin
+cluster-up: venv k8s-bin $(NODE_DEPS)
 	@PYTHONPATH=hack $(PY) -m localcluster up
 
 cluster-down:

@@ -9,6 +9,14 @@ command -v unshare >/dev/null || need+=(util-linux)
 command -v nsenter >/dev/null || need+=(util-linux)
 command -v go >/dev/null || need+=(golang-go)
 command -v python3 >/dev/null || need+=(python3 python3-venv)
+# The images (hack/images) and the real node (hack/localcluster/realnode.py): buildah builds
+# without a daemon, mmdebstrap makes the base, runc links libseccomp, CNI plugins wire pods.
+command -v buildah >/dev/null || need+=(buildah)
+command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
+command -v gcc >/dev/null || need+=(gcc libc6-dev)
+command -v pkg-config >/dev/null || need+=(pkg-config)
+[[ -f /usr/include/seccomp.h ]] || need+=(libseccomp-dev)
+[[ -x /usr/lib/cni/bridge ]] || need+=(containernetworking-plugins)
 if ((${#need[@]})); then
   echo "prereqs: installing ${need[*]}" >&2
   apt-get update -qq

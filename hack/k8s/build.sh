@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Builds the Kubernetes control-plane binaries, etcd and helm from the Go module proxy into a
 # cache outside the repository, skipping what is already built. Prints the bin directory last.
+# `build.sh node` builds the real node instead: kubelet, kube-proxy, containerd (+ shim, ctr),
+# runc and the pause binary (README.md beside this file).
 set -euo pipefail
+what="${1:-control-plane}"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=versions.env
 source "$here/versions.env"
@@ -11,7 +14,8 @@ mkdir -p "$bin"
 export CGO_ENABLED=0 GOFLAGS=-mod=mod
 # Several clones (CI, worktrees, a demo) may share one cache: one builder at a time, so no two
 # of them write the same binary's .tmp, and a waiter then finds the stamps and builds nothing.
-exec 9>"$bin/.build.lock"
+lock=".build.lock"; [[ "$what" == node ]] && lock=".build-node.lock"
+exec 9>"$bin/$lock"
 flock 9
 
 # Stamp versions the way the release build does, so `kubectl version` and the apiserver's
@@ -26,26 +30,46 @@ helm_ldflags="-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
 helm_ldflags+=" -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
 etcd_ldflags=""
 
-build() {  # build MODULE_DIR PACKAGE OUTPUT_NAME [EXTRA_LDFLAGS]
-  local dir="$1" pkg="$2" out="$3" extra="${4:-}"
+build() {  # build MODULE_DIR PACKAGE OUTPUT_NAME [EXTRA_LDFLAGS] [GO_TAGS] [CGO]
+  local dir="$1" pkg="$2" out="$3" extra="${4:-}" tags="${5:-}" cgo="${6:-0}"
   # The stamp records what the binary was built from, so a changed pin or flag rebuilds it.
   local recipe="$pkg $(sha256sum "$here/$dir/go.mod" | cut -c1-16) -s -w $extra"
+  [[ -n "$tags$cgo" && "$tags$cgo" != "0" ]] && recipe+=" tags=$tags cgo=$cgo"
   if [[ -x "$bin/$out" && "$(cat "$bin/.$out.stamp" 2>/dev/null)" == "$recipe" ]]; then
     echo "k8s-bin: $out already built ($bin/$out)" >&2
     return
   fi
   echo "k8s-bin: building $out from $pkg ..." >&2
   local start=$SECONDS
-  (cd "$here/$dir" && go build -trimpath -ldflags "-s -w $extra" -o "$bin/$out.tmp" "$pkg")
+  (cd "$here/$dir" && CGO_ENABLED="$cgo" nice -n 10 go build -trimpath -tags "$tags" \
+    -ldflags "-s -w $extra" -o "$bin/$out.tmp" "$pkg")
   mv "$bin/$out.tmp" "$bin/$out"
   echo "$recipe" >"$bin/.$out.stamp"
   echo "k8s-bin: built $out in $((SECONDS - start))s" >&2
 }
 
-build kubernetes k8s.io/kubernetes/cmd/kube-apiserver kube-apiserver "$k8s_ldflags"
-build kubernetes k8s.io/kubernetes/cmd/kube-controller-manager kube-controller-manager "$k8s_ldflags"
-build kubernetes k8s.io/kubernetes/cmd/kube-scheduler kube-scheduler "$k8s_ldflags"
-build kubernetes k8s.io/kubernetes/cmd/kubectl kubectl "$k8s_ldflags"
-build etcd go.etcd.io/etcd/server/v3 etcd "$etcd_ldflags"
-build helm helm.sh/helm/v3/cmd/helm helm "$helm_ldflags"
+if [[ "$what" == control-plane ]]; then
+  build kubernetes k8s.io/kubernetes/cmd/kube-apiserver kube-apiserver "$k8s_ldflags"
+  build kubernetes k8s.io/kubernetes/cmd/kube-controller-manager kube-controller-manager "$k8s_ldflags"
+  build kubernetes k8s.io/kubernetes/cmd/kube-scheduler kube-scheduler "$k8s_ldflags"
+  build kubernetes k8s.io/kubernetes/cmd/kubectl kubectl "$k8s_ldflags"
+  build etcd go.etcd.io/etcd/server/v3 etcd "$etcd_ldflags"
+  build helm helm.sh/helm/v3/cmd/helm helm "$helm_ldflags"
+elif [[ "$what" == node ]]; then
+  build kubelet k8s.io/kubernetes/cmd/kubelet kubelet "$k8s_ldflags"
+  # The graph drivers that need cgo or kernel headers are left out, as a static build must.
+  ctrd_tags="no_btrfs no_devmapper no_zfs"
+  ctrd_ldflags="-X github.com/containerd/containerd/v2/version.Version=$CONTAINERD_VERSION"
+  build containerd github.com/containerd/containerd/v2/cmd/containerd containerd "$ctrd_ldflags" "$ctrd_tags"
+  build containerd github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2 \
+    containerd-shim-runc-v2 "$ctrd_ldflags" "$ctrd_tags"
+  build containerd github.com/containerd/containerd/v2/cmd/ctr ctr "$ctrd_ldflags" "$ctrd_tags"
+  # runc needs cgo for libseccomp (Debian's libseccomp-dev, hack/prereqs.sh); Debian's own
+  # runc 1.1.5 cannot start a sandbox here (README.md).
+  build runc github.com/opencontainers/runc runc "-X main.version=${RUNC_VERSION#v}" seccomp 1
+  build pause modelpilot.dev/hack/k8s/pause pause
+else
+  echo "usage: $0 [control-plane|node]" >&2
+  exit 2
+fi
 echo "$bin"

@@ -26,7 +26,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from localcluster import pki
+from localcluster import pki, realnode
 
 REPO = Path(__file__).resolve().parents[2]
 HACK = REPO / "hack"
@@ -60,6 +60,9 @@ class Layout:
     scheduler_port: int = 10259
     index: int = 0
     python: str = field(default_factory=lambda: sys.executable)
+    # Who runs the pods: "agent" (hack/nodeagent, pods as processes of the virtualenv) or
+    # "kubelet" (kubelet + containerd + runc running the built images; realnode.py).
+    node: str = "agent"
 
     @classmethod
     def from_env(cls) -> Layout:
@@ -67,7 +70,11 @@ class Layout:
         its own state dir, bridge, pod and service ranges and loopback ports."""
         cache = Path(os.environ.get("MODELPILOT_CACHE") or Path.home() / ".cache" / "modelpilot")
         i = int(os.environ.get("MODELPILOT_CLUSTER_INDEX", "0"))
+        node = os.environ.get("MODELPILOT_NODE") or "agent"
+        if node not in ("agent", "kubelet"):
+            raise ValueError(f"MODELPILOT_NODE={node!r}: expected 'agent' or 'kubelet'")
         return cls(
+            node=node,
             cache=cache,
             k8s_version=_versions()["K8S_VERSION"],
             index=i,
@@ -259,15 +266,22 @@ def agent_healthy(lay: Layout) -> bool:
     return _get(url, _ssl_context(lay))[0] == 200 and node_ready(lay)
 
 
-COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "nodeagent")
+CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
+COMPONENTS = (*CONTROL_PLANE, "nodeagent")
+# The real node: the agent only proxies Services, answers DNS and provisions volumes.
+KUBELET_COMPONENTS = (*CONTROL_PLANE, "containerd", "nodeagent", "kubelet")
+
+
+def components(lay: Layout) -> tuple[str, ...]:
+    return KUBELET_COMPONENTS if lay.node == "kubelet" else COMPONENTS
 
 
 def healthy(lay: Layout) -> bool:
-    return (
-        all(recorded_pid(lay.run, c) for c in COMPONENTS)
-        and apiserver_ready(lay)
-        and agent_healthy(lay)
-    )
+    if not all(recorded_pid(lay.run, c) for c in components(lay)):
+        return False
+    if not apiserver_ready(lay):
+        return False
+    return node_ready(lay) if lay.node == "kubelet" else agent_healthy(lay)
 
 
 # ---------------------------------------------------------------------------- config files
@@ -488,7 +502,9 @@ def _apply_bootstrap(lay: Layout) -> None:
 
 
 def _wipe_state(lay: Layout) -> None:
-    for sub in ("etcd", "pods", "volumes", "run"):
+    _unmount_under(lay.dir / "kubelet")
+    # containerd's root (imported images) stays: importing them again takes a minute.
+    for sub in ("etcd", "pods", "volumes", "run", "kubelet", "pod-logs", "cni"):
         shutil.rmtree(lay.dir / sub, ignore_errors=True)
     shutil.rmtree(lay.logs, ignore_errors=True)
 
@@ -503,9 +519,19 @@ def up(lay: Layout, *, out=sys.stdout) -> float:
     ]
     if missing:
         raise StartupError(f"missing binaries {missing} in {lay.bin}; run `make k8s-bin`")
+    if lay.node == "kubelet":
+        missing = [
+            b
+            for b in ("kubelet", "containerd", "containerd-shim-runc-v2", "ctr", "runc")
+            if not (lay.bin / b).exists()
+        ]
+        if missing:
+            raise StartupError(f"missing {missing} in {lay.bin}; run `make node-bin`")
     if healthy(lay):
+        if lay.node == "kubelet":  # images rebuilt since: the running node gets them too
+            _import_images(lay)
         return time.monotonic() - start
-    running = [c for c in COMPONENTS if recorded_pid(lay.run, c)]
+    running = [c for c in (*COMPONENTS, *KUBELET_COMPONENTS) if recorded_pid(lay.run, c)]
     if not running:
         down(lay, quiet=True)  # sweep leftovers of a crashed run (netns, pod processes)
         _wipe_state(lay)
@@ -528,6 +554,9 @@ def up(lay: Layout, *, out=sys.stdout) -> float:
         if not recorded_pid(lay.run, name):
             _spawn(lay, name, argv)
     _apply_bootstrap(lay)
+    if lay.node == "kubelet":
+        _up_real_node(lay)
+        return time.monotonic() - start
     if not recorded_pid(lay.run, "nodeagent"):
         env = {**os.environ, "PYTHONPATH": str(HACK), "PYTHONUNBUFFERED": "1"}
         env.pop("KUBECONFIG", None)
@@ -538,12 +567,83 @@ def up(lay: Layout, *, out=sys.stdout) -> float:
     return time.monotonic() - start
 
 
+def _up_real_node(lay: Layout) -> None:
+    realnode.write_node_configs(lay)
+    realnode.ensure_cgroup_root(lay)
+    env = realnode.node_env(lay)
+    if not recorded_pid(lay.run, "containerd"):
+        _spawn(lay, "containerd", realnode.containerd_argv(lay), env=env)
+    _wait(lay, "containerd", lambda: realnode.containerd_ready(lay), 60)
+    _import_images(lay)
+    if not recorded_pid(lay.run, "nodeagent"):
+        agent_env = {**os.environ, "PYTHONPATH": str(HACK), "PYTHONUNBUFFERED": "1"}
+        agent_env.pop("KUBECONFIG", None)
+        _spawn(lay, "nodeagent", realnode.services_agent_argv(lay), env=agent_env)
+    if not recorded_pid(lay.run, "kubelet"):
+        _spawn(lay, "kubelet", realnode.kubelet_argv(lay), env=env)
+    _wait(lay, "kubelet", lambda: node_ready(lay), 120)
+
+
+def _import_images(lay: Layout) -> None:
+    try:
+        realnode.import_images(lay, log=lambda m: print(m, file=sys.stderr))
+    except (OSError, RuntimeError) as err:
+        raise StartupError(str(err)) from err
+
+
+def _stop_real_node_pods(lay: Layout, *, quiet: bool) -> None:
+    """Let the kubelet stop every pod (CNI teardown, volume unmounts) before it stops."""
+    if not (recorded_pid(lay.run, "kubelet") and recorded_pid(lay.run, "containerd")):
+        return
+    if recorded_pid(lay.run, "kube-apiserver"):
+        _kubectl(lay, "delete", "pods", "--all", "--all-namespaces", "--grace-period=0",
+                 "--force", "--wait=false")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        res = realnode.ctr(lay, "containers", "ls", "-q", timeout=10)
+        if res.returncode != 0 or not res.stdout.strip():
+            return
+        time.sleep(0.5)
+    if not quiet:
+        print("some pod containers outlived the kubelet's grace; killing them")
+    for cid in realnode.ctr(lay, "tasks", "ls", "-q", timeout=10).stdout.split():
+        realnode.ctr(lay, "tasks", "kill", "--signal=SIGKILL", cid, timeout=10)
+
+
+def _stop_leftover_shims(lay: Layout) -> None:
+    """containerd shims of this cluster's containerd that outlived it (a pod killed late)."""
+    address = f"-address {realnode.containerd_socket(lay)}"
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if "containerd-shim" in cmdline and address in cmdline:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(proc.name), signal.SIGKILL)
+
+
+def _unmount_under(root: Path) -> None:
+    """Unmount whatever the kubelet left mounted below `root` (deepest first)."""
+    mounts = []
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/mountinfo").read_text().splitlines():
+            point = line.split()[4].replace("\\040", " ")
+            if Path(point).is_relative_to(root):
+                mounts.append(point)
+    for point in sorted(mounts, key=len, reverse=True):
+        subprocess.run(["umount", "-l", point], capture_output=True, check=False)
+
+
 def down(lay: Layout, *, quiet: bool = False) -> None:
     """Stop exactly what `up` started, then remove the network it created."""
-    for name in reversed(COMPONENTS):
+    _stop_real_node_pods(lay, quiet=quiet)
+    for name in reversed((*COMPONENTS, "containerd", "kubelet")):
         pid = recorded_pid(lay.run, name)
         if pid:
-            stop_pid(pid, grace=20 if name == "nodeagent" else 10)
+            stop_pid(pid, grace=20 if name in ("nodeagent", "containerd") else 10)
             if not quiet:
                 print(f"stopped {name} (pid {pid})")
         (lay.run / f"{name}.pid").unlink(missing_ok=True)
@@ -560,6 +660,9 @@ def down(lay: Layout, *, quiet: bool = False) -> None:
         ns = nsfile.read_text().strip()
         if ns:
             _ip("netns", "delete", ns, check=False)
+    _unmount_under(lay.dir / "kubelet")
+    _stop_leftover_shims(lay)
+    _unmount_under(lay.dir / "containerd" / "state")
     bridge_file = lay.run / "bridge"
     if bridge_file.exists():
         _ip("link", "delete", bridge_file.read_text().strip(), check=False)
@@ -576,4 +679,4 @@ def locked(lay: Layout):
 
 
 def status(lay: Layout) -> dict[str, int | None]:
-    return {c: recorded_pid(lay.run, c) for c in COMPONENTS}
+    return {c: recorded_pid(lay.run, c) for c in components(lay)}

@@ -32,6 +32,11 @@ def main(argv: list[str] | None = None) -> int:
         default=Path(__file__).with_name("entrypoints.yaml"),
         help="image -> entrypoint table for containers that set no command",
     )
+    p.add_argument(
+        "--services-only",
+        action="store_true",
+        help="beside a real kubelet: only ClusterIPs, cluster DNS and the volume provisioner",
+    )
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
     logging.basicConfig(
@@ -59,7 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     agent = Agent(cfg)
     signal.signal(signal.SIGTERM, lambda *_: agent.stop.set())
     signal.signal(signal.SIGINT, lambda *_: agent.stop.set())
-    agent.run()
+    if args.services_only:
+        agent.run_services_only()
+    else:
+        agent.run()
     return 0
 
 

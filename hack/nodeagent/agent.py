@@ -212,6 +212,27 @@ class Agent:
                 nsfile.unlink(missing_ok=True)
             (pod_dir / "sandbox.json").unlink(missing_ok=True)
 
+    def _start_services(self) -> None:
+        Provisioner(self.kube, root=self.cfg.state_dir / "volumes", stop=self.stop).start()
+        self.services = ServiceProxy(
+            self.kube,
+            bridge=self.cfg.bridge,
+            dns_address=self.cfg.bridge_ip,
+            service_cidr=self.cfg.service_cidr,
+            apiserver=(self.cfg.apiserver_host, self.cfg.apiserver_port),
+            stop=self.stop,
+        )
+        self.services.start()
+
+    def run_services_only(self) -> None:
+        """Beside a real kubelet (hack/localcluster/realnode.py): what a kube-proxy, CoreDNS
+        and a provisioner would do, kept on this cluster's bridge; the kubelet runs the pods."""
+        self.network.ensure_bridge()
+        self._start_services()
+        log.info("services for node %s on bridge %s", self.cfg.node_name, self.cfg.bridge)
+        self.stop.wait()
+        self.services.join(3)
+
     def run(self) -> None:
         self.network.ensure_bridge()
         heartbeat = NodeHeartbeat(
@@ -225,16 +246,7 @@ class Agent:
         )
         heartbeat.register()
         heartbeat.start()
-        Provisioner(self.kube, root=self.cfg.state_dir / "volumes", stop=self.stop).start()
-        self.services = ServiceProxy(
-            self.kube,
-            bridge=self.cfg.bridge,
-            dns_address=self.cfg.bridge_ip,
-            service_cidr=self.cfg.service_cidr,
-            apiserver=(self.cfg.apiserver_host, self.cfg.apiserver_port),
-            stop=self.stop,
-        )
-        self.services.start()
+        self._start_services()
         serve(
             address=self.cfg.bridge_ip,
             port=self.cfg.kubelet_port,

@@ -70,7 +70,12 @@ class Provisioner(threading.Thread):
             if sc is None or f"pvc-{pvc['metadata']['uid']}" in volumes:
                 continue
             pv = volume_for_claim(pvc, storage_class=sc, root=self.root)
-            Path(pv["spec"]["hostPath"]["path"]).mkdir(parents=True, exist_ok=True)
+            path = Path(pv["spec"]["hostPath"]["path"])
+            path.mkdir(parents=True, exist_ok=True)
+            # Pods run as non-root users of their own choosing (65532 in the project's
+            # images) and hostPath ignores fsGroup: the claim's directory is writable by all,
+            # as the local-path provisioner makes it.
+            path.chmod(0o777)
             try:
                 self.kube.create("/api/v1/persistentvolumes", pv)
                 log.info(

@@ -38,9 +38,9 @@ def _instructions(component: str) -> list[tuple[str, str]]:
 
 def _base_image(component: str) -> str:
     for keyword, rest in _instructions(component):
-        if keyword == "ARG" and rest.startswith("PYTHON_IMAGE="):
+        if keyword == "ARG" and rest.startswith("BASE_IMAGE="):
             return rest.partition("=")[2]
-    raise AssertionError(f"{component}/Dockerfile declares no PYTHON_IMAGE build arg")
+    raise AssertionError(f"{component}/Dockerfile declares no BASE_IMAGE build arg")
 
 
 def _hadolint() -> str:
@@ -72,8 +72,8 @@ def test_base_image_is_pinned_to_an_exact_release(component: str) -> None:
     assert "latest" not in image
     for keyword, rest in _instructions(component):
         if keyword == "FROM":
-            assert rest.split()[0] in {"${PYTHON_IMAGE}", "$PYTHON_IMAGE"}, (
-                f"{component}: every stage starts from the pinned PYTHON_IMAGE, not {rest!r}"
+            assert rest.split()[0] in {"${BASE_IMAGE}", "$BASE_IMAGE"}, (
+                f"{component}: every stage starts from the pinned BASE_IMAGE, not {rest!r}"
             )
 
 
@@ -111,3 +111,15 @@ def test_dockerignore_keeps_the_context_to_the_sources() -> None:
     for needed in ("pyproject.toml", "api/", "operator/", "serving/", "trainer/"):
         assert f"!{needed}" in lines
     assert not any(line.startswith("!.venv") or line.startswith("!tests") for line in lines)
+
+
+@pytest.mark.parametrize("component", COMPONENTS)
+def test_the_runtime_user_has_a_passwd_entry(component: str) -> None:
+    """kopf asks getpass.getuser() for its peering id: a UID without an /etc/passwd entry
+    crashed the operator pod at start (KeyError: 'getpwuid(): uid not found: 65532')."""
+    uid = [rest for keyword, rest in _instructions(component) if keyword == "USER"][-1]
+    uid = uid.split(":")[0]
+    runs = [rest for keyword, rest in _instructions(component) if keyword == "RUN"]
+    assert any("useradd" in run and f"--uid {uid}" in run for run in runs), (
+        f"{component}: no useradd for UID {uid} in the runtime stage"
+    )

@@ -1,0 +1,3 @@
+module modelpilot.dev/hack/k8s/pause
+
+go 1.26.0

@@ -1,0 +1,67 @@
+"""The real node's configuration (hack/localcluster/realnode.py): each cluster index gets its
+own containerd, CNI network, kubelet cgroup root and addresses, and the settings this machine
+needs (cgroup v1, no CAP_SYS_RESOURCE, images that cannot be pulled again) are in place."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+from localcluster import realnode
+from localcluster.cluster import Layout
+
+
+def layout(index: int, tmp_path: Path) -> Layout:
+    return Layout(
+        cache=tmp_path,
+        k8s_version="v1.37.2",
+        index=index,
+        bridge=f"mp{index}",
+        bridge_ip=f"10.244.{index}.1",
+        pod_cidr=f"10.244.{index}.0/24",
+        service_cidr=f"10.{96 + index}.0.0/16",
+        node="kubelet",
+    )
+
+
+@pytest.mark.parametrize("index", [0, 5], ids=["ci-cluster", "second-cluster"])
+def test_containerd_is_the_clusters_own_and_never_lowers_oom_score(index, tmp_path):
+    lay = layout(index, tmp_path)
+    cfg = tomllib.loads(realnode.containerd_config(lay))
+    assert cfg["version"] == 3
+    assert cfg["grpc"]["address"] == str(lay.dir / "containerd" / "containerd.sock")
+    assert cfg["root"].startswith(str(lay.dir))
+    runtime = cfg["plugins"]["io.containerd.cri.v1.runtime"]
+    assert runtime["restrict_oom_score_adj"] is True
+    assert runtime["cni"]["conf_dir"] == str(lay.dir / "cni" / "net.d")
+    runc = runtime["containerd"]["runtimes"]["runc"]["options"]
+    assert runc["BinaryName"] == str(lay.bin / "runc")
+    assert cfg["plugins"]["io.containerd.grpc.v1.cri"]["stream_server_address"] == "127.0.0.1"
+    images = cfg["plugins"]["io.containerd.cri.v1.images"]
+    assert images["pinned_images"]["sandbox"] == realnode.PAUSE_IMAGE
+
+
+def test_pods_get_addresses_on_the_clusters_own_bridge_and_range(tmp_path):
+    lay = layout(5, tmp_path)
+    bridge, portmap = realnode.cni_config(lay)["plugins"]
+    assert bridge["bridge"] == "mp5" and bridge["ipMasq"] is False
+    (subnet,) = bridge["ipam"]["ranges"][0]
+    assert subnet["subnet"] == "10.244.5.0/24" and subnet["gateway"] == "10.244.5.1"
+    assert portmap["type"] == "portmap"
+
+
+def test_kubelet_fits_this_machine_and_never_collects_imported_images(tmp_path):
+    cfg = realnode.kubelet_config(layout(5, tmp_path))
+    assert cfg["address"] == "10.244.5.1"
+    assert cfg["cgroupRoot"] == "/modelpilot-5"
+    assert cfg["failCgroupV1"] is False and cfg["cgroupDriver"] == "cgroupfs"
+    assert cfg["clusterDNS"] == ["10.244.5.1"]
+    assert cfg["imageGCHighThresholdPercent"] == 100
+    assert cfg["containerRuntimeEndpoint"].endswith("cluster-5/containerd/containerd.sock")
+
+
+def test_release_names_alias_the_dev_images_but_not_pause():
+    (alias,) = realnode.release_aliases("serving")
+    assert alias.startswith("ghcr.io/modelpilot/serving:")
+    assert realnode.release_aliases("pause") == ()
