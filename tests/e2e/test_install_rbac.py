@@ -28,7 +28,7 @@ ALL_VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "del
 # Never, in any namespace: credentials, config the operator does not own, pod shells, peering.
 NEVER_NAMESPACED = [
     ("", "secrets"), ("", "configmaps"), ("", "pods/exec"), ("", "pods/log"),
-    ("", "pods/portforward"), ("", "persistentvolumeclaims"), ("", "serviceaccounts/token"),
+    ("", "pods/portforward"), ("", "serviceaccounts/token"),
     ("rbac.authorization.k8s.io", "roles"), ("rbac.authorization.k8s.io", "rolebindings"),
     ("kopf.dev", "kopfpeerings"),
 ]
@@ -233,6 +233,10 @@ def test_kubectl_auth_can_i_agrees(kubeconfig: str, install: Install) -> None:
     assert not can_i(kubeconfig, install, "update", "modeldeployments.modelpilot.dev", "-n", ns)
     assert not can_i(kubeconfig, install, "delete", "modeldeployments.modelpilot.dev", "-n", ns)
     assert not can_i(kubeconfig, install, "delete", "pods", "-n", ns)
+    # Claims: read by name for the model-store label, never listed or changed.
+    assert can_i(kubeconfig, install, "get", "persistentvolumeclaims", "-n", ns)
+    assert not can_i(kubeconfig, install, "list", "persistentvolumeclaims", "-n", ns)
+    assert not can_i(kubeconfig, install, "patch", "persistentvolumeclaims", "-n", ns)
     assert not can_i(kubeconfig, install, "get", "secrets", "-n", ns)
     assert not can_i(kubeconfig, install, "get", "secrets", "-n", install.namespace)
     assert not can_i(kubeconfig, install, "create", "clusterroles.rbac.authorization.k8s.io")

@@ -16,6 +16,10 @@ LABEL_REVISION = f"{GROUP}/revision"  # "v3"
 LABEL_COMPONENT = f"{GROUP}/component"  # "trainer" | "serving"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGED_BY = "modelpilot"
+# A PersistentVolumeClaim the platform team has marked as a model store: the operator mounts
+# a claim a ModelDeployment names only when it carries this label with value "true" (or the
+# operator's MODELPILOT_STORE_CLAIM_ALLOWLIST names it). docs/security.md says why.
+LABEL_MODEL_STORE = f"{GROUP}/model-store"
 
 # Annotations a person (or the CLI) sets on a ModelDeployment.
 ANNOTATION_RETRAIN = f"{GROUP}/retrain-requested-at"  # any new value asks for a new revision

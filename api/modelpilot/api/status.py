@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from modelpilot.api.gate import Verdict
@@ -25,6 +25,23 @@ from modelpilot.api.gate import Verdict
 HISTORY_LIMIT = 10  # concluded revisions kept in status.history, newest first
 ANALYSIS_WINDOWS_LIMIT = 5  # analysis windows kept in status.canary.analysis.windows
 WORST_FEATURES_LIMIT = 5  # features kept in status.monitoring.worst
+# Every message in status is cut to this many UTF-8 bytes: a message may quote something a
+# tenant or a remote endpoint wrote (a trainer's last log lines, an error), and status must
+# stay far below etcd's object limit whatever they wrote.
+MESSAGE_LIMIT_BYTES = 1024
+_ELLIPSIS = "…"
+
+
+def cap_message(text: str) -> str:
+    """`text`, cut to MESSAGE_LIMIT_BYTES of UTF-8 (ending in an ellipsis when cut)."""
+    encoded = text.encode()
+    if len(encoded) <= MESSAGE_LIMIT_BYTES:
+        return text
+    room = MESSAGE_LIMIT_BYTES - len(_ELLIPSIS.encode())
+    return encoded[:room].decode(errors="ignore") + _ELLIPSIS
+
+
+Message = Annotated[str, AfterValidator(cap_message)]
 
 
 class Phase(StrEnum):
@@ -108,7 +125,7 @@ class Condition(StatusModel):
     type: str = Field(description="Ready, Reconciling, Stalled, Trained, Evaluated, CanaryHealthy.")
     status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
     reason: str = Field(description="CamelCase reason for the status.")
-    message: str = Field("", description="What happened and what a person can do about it.")
+    message: Message = Field("", description="What happened and what a person can do about it.")
     last_transition_time: datetime = Field(description="When the status last changed.")
     observed_generation: int | None = Field(
         None, description="The metadata.generation this condition was computed for."
@@ -156,7 +173,7 @@ class CandidateStatus(StatusModel):
         None, description="Fingerprint of the data it was trained on."
     )
     verdict: Verdict | None = Field(None, description="Passed, BelowThreshold, WorseThanStable.")
-    message: str | None = Field(None, description="The gate's or the failure's explanation.")
+    message: Message | None = Field(None, description="The gate's or the failure's explanation.")
     failure_reason: FailureReason | None = Field(
         None,
         description="Why it failed or was rolled back (TrainingFailed, DeploymentFailed, "
@@ -182,7 +199,7 @@ class AnalysisWindow(StatusModel):
     canary_latency_p99_ms: float | None = Field(None, description="Canary p99 latency.")
     stable_latency_p99_ms: float | None = Field(None, description="Stable p99 latency.")
     prediction_psi: float | None = Field(None, description="PSI of canary vs stable predictions.")
-    message: str | None = Field(None, description="Why it passed, failed or was inconclusive.")
+    message: Message | None = Field(None, description="Why it passed, failed or was inconclusive.")
 
 
 class AnalysisStatus(StatusModel):
@@ -223,7 +240,7 @@ class CanaryStatus(StatusModel):
     analysis: AnalysisStatus = Field(
         default_factory=AnalysisStatus, description="Live analysis of the canary."
     )
-    message: str | None = Field(None, description="What the canary waits for.")
+    message: Message | None = Field(None, description="What the canary waits for.")
 
 
 class HistoryEntry(StatusModel):
@@ -249,7 +266,7 @@ class HistoryEntry(StatusModel):
     training_data_sha256: str | None = Field(
         None, description="Fingerprint of the data it was trained on."
     )
-    message: str | None = Field(None, description="Why it ended so.")
+    message: Message | None = Field(None, description="Why it ended so.")
 
 
 class FeatureDrift(StatusModel):
@@ -316,7 +333,7 @@ class ModelDeploymentStatus(StatusModel):
         None, description="The metadata.generation the operator last acted on."
     )
     phase: Phase = Field(Phase.PENDING, description="Where the newest revision is.")
-    message: str | None = Field(None, description="One line a person reads first.")
+    message: Message | None = Field(None, description="One line a person reads first.")
     revision_counter: int = Field(
         0, description="The last revision number handed out (persisted before its Job exists)."
     )
@@ -365,5 +382,10 @@ def parse_status(raw: dict[str, Any] | None) -> ModelDeploymentStatus:
 
 
 def dump_status(status: ModelDeploymentStatus) -> dict[str, Any]:
-    """The JSON the operator writes to the status subresource (camelCase, no nulls)."""
-    return status.model_dump(mode="json", by_alias=True, exclude_none=True)
+    """The JSON the operator writes to the status subresource (camelCase, no nulls).
+
+    Validated once more on the way out: plan() builds status with model_copy(update=...),
+    which skips validators, and this is where every message gets its cap.
+    """
+    checked = ModelDeploymentStatus.model_validate(status.model_dump(mode="json"))
+    return checked.model_dump(mode="json", by_alias=True, exclude_none=True)

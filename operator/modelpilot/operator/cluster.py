@@ -28,6 +28,8 @@ KINDS: dict[str, tuple[str, str]] = {
     "ReplicaSet": ("/apis/apps/v1", "replicasets"),  # read: which pods a Deployment owns
     "Service": ("/api/v1", "services"),
     "Event": ("/api/v1", "events"),
+    # Read only: whether a claim a ModelDeployment names is labelled as a model store.
+    "PersistentVolumeClaim": ("/api/v1", "persistentvolumeclaims"),
     names.KIND: (f"/apis/{names.GROUP}/{names.VERSION}", names.PLURAL),
     # The route objects the gatewayAPI and istio traffic routers weight (read and replaced,
     # never created: they belong to the person who wrote them).

@@ -20,6 +20,7 @@ from modelpilot.api import names
 from modelpilot.api.fingerprint import DataProbeReport
 from modelpilot.api.summary import decode
 from modelpilot.operator.objects import ANNOTATION_INTENT_HASH, PROBE_COMPONENT, owned_by
+from modelpilot.operator.rollout.policy import store_needs_label
 from modelpilot.operator.rollout.world import (
     ObservedDeployment,
     ObservedJob,
@@ -64,7 +65,10 @@ def observe(
     services: Iterable[Obj],
     settings: Settings,
     replica_sets: Iterable[Obj] = (),
+    store_claim: Obj | None = None,
 ) -> World:
+    """`store_claim`: the PersistentVolumeClaim the spec names, when the policy needs its
+    labels (see store_claim_to_read); None when it does not exist or was not read."""
     meta = model_deployment["metadata"]
     uid = meta["uid"]
     pods, replica_sets = list(pods), list(replica_sets)
@@ -104,6 +108,8 @@ def observe(
         services=observed_services,
         estimator_allowlist=settings.estimator_allowlist,
         default_store_claim=settings.default_store_claim,
+        policy=settings.policy(),
+        store_claim_labels=None if store_claim is None else dict(_labels(store_claim)),
     )
 
 
@@ -111,6 +117,15 @@ def controlled_by(objects: Iterable[Obj], owners: Iterable[Obj]) -> list[Obj]:
     """The objects whose controller owner reference is one of `owners` (by uid)."""
     uids = {o["metadata"]["uid"] for o in owners if o.get("metadata", {}).get("uid")}
     return [o for o in objects if any(owned_by(o, u) for u in uids)]
+
+
+def store_claim_to_read(spec_raw: Obj, settings: Settings) -> str | None:
+    """The claim whose labels the policy needs this tick, or None (the spec names none, or
+    the policy allows it without a label)."""
+    claim = ((spec_raw.get("modelStore") or {}).get("pvc") or {}).get("claimName")
+    if not isinstance(claim, str) or not claim:
+        return None
+    return claim if store_needs_label(settings.policy(), claim) else None
 
 
 def observe_probe(job: Obj, pods: list[Obj]) -> ObservedProbe:

@@ -38,7 +38,7 @@ from modelpilot.operator.errors import (
 from modelpilot.operator.live import DefaultMetrics, MetricsFactory, observe_canary
 from modelpilot.operator.monitoring import observe_drift
 from modelpilot.operator.objects import Owner
-from modelpilot.operator.observe import observe
+from modelpilot.operator.observe import observe, store_claim_to_read
 from modelpilot.operator.rollout import InvalidSpec, Plan, plan
 from modelpilot.operator.rollout.actions import CreateTrainingJob
 from modelpilot.operator.rollout.conditions import carried_stall, with_stall
@@ -97,6 +97,7 @@ def tick(
             slots.release((namespace, name))
         return TickResult(gone=True)
     selector = {names.LABEL_MODEL: name, names.LABEL_MANAGED_BY: names.MANAGED_BY}
+    claim = store_claim_to_read(body.get("spec") or {}, settings)
     world = observe(
         body,
         jobs=cluster.list("Job", namespace, selector),
@@ -105,6 +106,9 @@ def tick(
         services=cluster.list("Service", namespace, selector),
         replica_sets=cluster.list("ReplicaSet", namespace, selector),
         settings=settings,
+        store_claim=None
+        if claim is None
+        else cluster.get("PersistentVolumeClaim", namespace, claim),
     )
     autoscalers = cluster.list(HPA, namespace, selector)
     status = read_status(body.get("status"), name=name)

@@ -22,17 +22,46 @@ The Helm chart and manifests/operator set these on the operator's Deployment:
                                      namespaces; default: the nodes' allocatable CPU cores
     MODELPILOT_POD_NAME              this pod's name (downward API): the Lease holder's identity
 
+Platform policy: what a model owner may make the operator act on (docs/security.md). Each is
+a comma-separated list; the chart value that sets it is in brackets.
+
+    MODELPILOT_IMAGE_ALLOWLIST       fnmatch patterns spec.training.image / spec.serving.image
+                                     must match [policy.imageAllowlist]; default: only the two
+                                     images above
+    MODELPILOT_STORE_CLAIM_ALLOWLIST claims usable as spec.modelStore.pvc.claimName without the
+                                     label modelpilot.dev/model-store=true
+                                     [policy.storeClaimAllowlist]; default none (the label,
+                                     or the default store PVC, is needed)
+    MODELPILOT_PROMETHEUS_ALLOWLIST  base URLs spec.rollout.analysis.metricsSource.prometheus
+                                     .address may name [policy.prometheusAllowlist]; default none
+    MODELPILOT_DATASET_SCHEMES       URI schemes spec.training.dataset.uri may use besides a
+                                     path inside the model store [policy.datasetSchemes];
+                                     default s3,gs,gcs,abfs,az
+
+Defaults of the pods the operator creates, when the spec says nothing:
+
+    MODELPILOT_TRAINING_RESOURCES    JSON {requests, limits} of the trainer container
+                                     [workloads.training.resources]
+    MODELPILOT_SERVING_RESOURCES     JSON {requests, limits} of each serving container
+                                     [workloads.serving.resources]
+    MODELPILOT_FINISHED_JOBS_KEPT    finished training Jobs kept per ModelDeployment for
+                                     `kubectl logs` (older ones are deleted once status has
+                                     their outcome) [workloads.training.finishedJobsKept]; 3
+
 The Kubernetes connection is resolved as usual: the in-cluster ServiceAccount when running
 in a pod, otherwise KUBECONFIG / ~/.kube/config.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from modelpilot.api import names
+from modelpilot.operator.rollout.policy import DEFAULT_DATASET_SCHEMES, Policy
 
 ENV_TRAINER_IMAGE = "MODELPILOT_TRAINER_IMAGE"
 ENV_SERVING_IMAGE = "MODELPILOT_SERVING_IMAGE"
@@ -48,9 +77,27 @@ ENV_LEADER_ELECTION_LEASE = "MODELPILOT_LEADER_ELECTION_LEASE"
 ENV_POD_NAME = "MODELPILOT_POD_NAME"
 ENV_MAX_CONCURRENT_TRAININGS = "MODELPILOT_MAX_CONCURRENT_TRAININGS"
 ENV_BUNDLES_KEEP_LAST = "MODELPILOT_BUNDLES_KEEP_LAST"
+ENV_IMAGE_ALLOWLIST = "MODELPILOT_IMAGE_ALLOWLIST"
+ENV_STORE_CLAIM_ALLOWLIST = "MODELPILOT_STORE_CLAIM_ALLOWLIST"
+ENV_PROMETHEUS_ALLOWLIST = "MODELPILOT_PROMETHEUS_ALLOWLIST"
+ENV_DATASET_SCHEMES = "MODELPILOT_DATASET_SCHEMES"
+ENV_TRAINING_RESOURCES = "MODELPILOT_TRAINING_RESOURCES"
+ENV_SERVING_RESOURCES = "MODELPILOT_SERVING_RESOURCES"
+ENV_FINISHED_JOBS_KEPT = "MODELPILOT_FINISHED_JOBS_KEPT"
 
 DEFAULT_TRAINER_IMAGE = "ghcr.io/modelpilot/trainer:0.1.0"
 DEFAULT_SERVING_IMAGE = "ghcr.io/modelpilot/serving:0.1.0"
+# Requests small enough for a laptop cluster, limits that stop one model from taking a node.
+# No CPU limit: throttling a server makes its latency (which the canary analysis judges)
+# depend on its neighbours rather than on the model.
+DEFAULT_TRAINING_RESOURCES: dict[str, Any] = {
+    "requests": {"cpu": "250m", "memory": "256Mi"},
+    "limits": {"memory": "2Gi", "ephemeral-storage": "1Gi"},
+}
+DEFAULT_SERVING_RESOURCES: dict[str, Any] = {
+    "requests": {"cpu": "100m", "memory": "128Mi"},
+    "limits": {"memory": "1Gi", "ephemeral-storage": "256Mi"},
+}
 
 
 class SettingsError(ValueError):
@@ -74,10 +121,45 @@ class Settings:
     pod_name: str | None = None  # the Lease holder's identity, with a per-process suffix
     max_concurrent_trainings: int | None = None  # None: sized to the cluster at startup
     bundles_keep_last: int = 5
+    image_allowlist: tuple[str, ...] = ()  # empty: the trainer and serving images only
+    store_claim_allowlist: tuple[str, ...] = ()
+    prometheus_allowlist: tuple[str, ...] = ()
+    dataset_schemes: tuple[str, ...] = DEFAULT_DATASET_SCHEMES
+    training_resources: Mapping[str, Any] = field(
+        default_factory=lambda: dict(DEFAULT_TRAINING_RESOURCES)
+    )
+    serving_resources: Mapping[str, Any] = field(
+        default_factory=lambda: dict(DEFAULT_SERVING_RESOURCES)
+    )
+    finished_jobs_kept: int = 3
+
+    def policy(self) -> Policy:
+        """What plan() checks a spec against (modelpilot.operator.rollout.policy)."""
+        return Policy(
+            images=self.image_allowlist or (self.trainer_image, self.serving_image),
+            store_claims=self.store_claim_allowlist,
+            default_store_claim=self.default_store_claim,
+            prometheus_addresses=self.prometheus_allowlist,
+            dataset_schemes=self.dataset_schemes,
+            store_mount_path=self.store_mount_path,
+        )
 
 
 def _csv(text: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in (text or "").split(",") if part.strip())
+
+
+def _resources(env: Mapping[str, str], name: str, default: dict[str, Any]) -> dict[str, Any]:
+    text = env.get(name)
+    if not text:
+        return dict(default)
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise SettingsError(f"{name} is not JSON: {exc}") from exc
+    if not isinstance(value, dict) or set(value) - {"requests", "limits"}:
+        raise SettingsError(f"{name} must be a JSON object with only requests and limits")
+    return value
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -86,12 +168,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         pod_uid = int(env.get(ENV_POD_UID, "65532"))
         resync = float(env.get(ENV_RESYNC_SECONDS, "300"))
         keep_last = int(env.get(ENV_BUNDLES_KEEP_LAST) or "5")
+        jobs_kept = int(env.get(ENV_FINISHED_JOBS_KEPT) or "3")
     except ValueError as exc:
         raise SettingsError(
-            f"{ENV_POD_UID} / {ENV_RESYNC_SECONDS} / {ENV_BUNDLES_KEEP_LAST}: {exc}"
+            f"{ENV_POD_UID} / {ENV_RESYNC_SECONDS} / {ENV_BUNDLES_KEEP_LAST} / "
+            f"{ENV_FINISHED_JOBS_KEPT}: {exc}"
         ) from exc
     if keep_last < 1:
         raise SettingsError(f"{ENV_BUNDLES_KEEP_LAST}={keep_last} must be at least 1")
+    if jobs_kept < 0:
+        raise SettingsError(f"{ENV_FINISHED_JOBS_KEPT}={jobs_kept} must be 0 or more")
     trainings_text = env.get(ENV_MAX_CONCURRENT_TRAININGS) or None
     trainings = None
     if trainings_text is not None:
@@ -123,4 +209,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         pod_name=env.get(ENV_POD_NAME) or None,
         max_concurrent_trainings=trainings,
         bundles_keep_last=keep_last,
+        image_allowlist=_csv(env.get(ENV_IMAGE_ALLOWLIST)),
+        store_claim_allowlist=_csv(env.get(ENV_STORE_CLAIM_ALLOWLIST)),
+        prometheus_allowlist=tuple(
+            a.rstrip("/") for a in _csv(env.get(ENV_PROMETHEUS_ALLOWLIST))
+        ),
+        dataset_schemes=tuple(s.lower() for s in _csv(env.get(ENV_DATASET_SCHEMES)))
+        or DEFAULT_DATASET_SCHEMES,
+        training_resources=_resources(env, ENV_TRAINING_RESOURCES, DEFAULT_TRAINING_RESOURCES),
+        serving_resources=_resources(env, ENV_SERVING_RESOURCES, DEFAULT_SERVING_RESOURCES),
+        finished_jobs_kept=jobs_kept,
     )

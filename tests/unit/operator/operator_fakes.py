@@ -137,6 +137,18 @@ class FakeCluster:
             if any(r.get("uid") == uid for r in refs) and key in self.objects:
                 self.delete(*key)
 
+    def add_model_store(
+        self, namespace: str, name: str = "models", *, labelled: bool = True
+    ) -> None:
+        """A PersistentVolumeClaim, labelled as a model store unless told otherwise."""
+        labels = {names.LABEL_MODEL_STORE: "true"} if labelled else {}
+        self.create(
+            "PersistentVolumeClaim",
+            namespace,
+            {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+             "metadata": {"name": name, "labels": labels}},
+        )
+
     def apply_model_deployment(
         self,
         namespace: str,

@@ -89,6 +89,7 @@ class Walk:
 
     def __init__(self, spec: dict | None = None) -> None:
         self.cluster = FakeCluster()
+        self.cluster.add_model_store(NS)
         self.metrics = FakeMetrics(per_window={"v1": HEALTHY, "v2": HEALTHY})
         self.now = T0
         self.spec = copy.deepcopy(spec or SPEC)
@@ -489,6 +490,7 @@ def test_route_clients_translate_the_operators_errors():
     from modelpilot.operator.routers.errors import RouteConflict, RouteNotFound, RouterSpecError
 
     cluster = FakeCluster()
+    cluster.add_model_store(NS)
     ref = ObjectRef(
         group="gateway.networking.k8s.io", version="v1", plural="httproutes", namespace=NS, name="r"
     )

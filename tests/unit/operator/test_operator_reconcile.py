@@ -53,6 +53,7 @@ class World:
 
     def __init__(self, spec: dict | None = None) -> None:
         self.cluster = FakeCluster()
+        self.cluster.add_model_store(NS)
         self.now = T0
         self.cluster.apply_model_deployment(NS, NAME, copy.deepcopy(spec or SPEC))
 
@@ -210,7 +211,10 @@ def test_training_failure_stalls_and_a_new_spec_recovers():
     w = World(
         {
             **SPEC,
-            "training": {**SPEC["training"], "dataset": {"uri": "/data/x.csv", "target": "nope"}},
+            "training": {
+                **SPEC["training"],
+                "dataset": {"uri": "/models/data/x.csv", "target": "nope"},
+            },
         }
     )
     w.tick()
@@ -218,7 +222,7 @@ def test_training_failure_stalls_and_a_new_spec_recovers():
         ok=False,
         revision="v1",
         exit_code=3,
-        error="DataError: target column 'nope' is not in /data/x.csv",
+        error="DataError: target column 'nope' is not in /models/data/x.csv",
     )
     w.cluster.finish_job(NS, "iris-train-v1", failed, failed=True)
     w.tick()

@@ -43,6 +43,7 @@ from modelpilot.api.status import (
 )
 from modelpilot.operator.rollout import canary as canary_math
 from modelpilot.operator.rollout import conditions as cond
+from modelpilot.operator.rollout import policy
 from modelpilot.operator.rollout.actions import (
     Action,
     CreateTrainingJob,
@@ -86,6 +87,9 @@ from modelpilot.operator.rollout.triggers import (
 )
 from modelpilot.operator.rollout.world import World
 
+# A claim refused because it is missing or unlabelled may be fixed without touching the
+# ModelDeployment (nothing wakes us then), so look again this soon.
+REQUEUE_POLICY_MAY_CLEAR = 10.0
 # How soon to look again when nothing else wakes us. Owned Jobs, Pods and Deployments wake
 # the operator through watch events, so these are only the safety net.
 REQUEUE_IN_FLIGHT = 30.0
@@ -119,19 +123,23 @@ def plan(
         draft.problem = cond.Problem("InvalidSpec", spec.message)
     else:
         traffic = traffic_strategy(spec)  # the one choice of router this tick
-        drifted = judge_drift(draft, spec)
-        pin = pinned_revision(spec)
-        quiet = pin is None and not status.phase.in_flight and status.stable is not None
-        data_changed = watch_data(draft, spec, may_probe=quiet)
-        if pin is not None:
-            follow_pin(draft, spec, pin)  # nothing trains while a pin is set
-        else:
-            wanted = Trigger.DATA_CHANGED if data_changed else None
-            wanted = wanted or (Trigger.DRIFTED if drifted else None)
-            _start_revision_when_triggered(draft, spec, wanted=wanted)
-        take_promote_and_abort_requests(draft)
-        _advance_candidate(draft, spec, traffic)
-        _keep_stable_serving(draft, spec, traffic)
+        draft.problem = _policy_problem(draft, spec)
+        if draft.problem is None:
+            drifted = judge_drift(draft, spec)
+            pin = pinned_revision(spec)
+            quiet = pin is None and not status.phase.in_flight and status.stable is not None
+            data_changed = watch_data(draft, spec, may_probe=quiet)
+            if pin is not None:
+                follow_pin(draft, spec, pin)  # nothing trains while a pin is set
+            else:
+                wanted = Trigger.DATA_CHANGED if data_changed else None
+                wanted = wanted or (Trigger.DRIFTED if drifted else None)
+                _start_revision_when_triggered(draft, spec, wanted=wanted)
+            take_promote_and_abort_requests(draft)
+            _advance_candidate(draft, spec, traffic)
+            _keep_stable_serving(draft, spec, traffic)
+        # else: a value the platform refuses changes nothing that serves; no revision
+        # starts, the candidate holds, and stable keeps the Deployment it has.
         _sweep_what_no_revision_needs(draft, traffic)
         _schedule_next(draft, spec)
     replicas = None if isinstance(spec, InvalidSpec) else spec.serving.replicas
@@ -143,6 +151,20 @@ def plan(
         events=tuple(draft.events),
         requeue_after=_requeue_after(draft, spec),
     )
+
+
+# --- 1b. platform policy ---------------------------------------------------------------
+
+
+def _policy_problem(draft: Draft, spec: ModelDeploymentSpec) -> cond.Problem | None:
+    world = draft.world
+    refused = policy.refusal(
+        spec,
+        world.policy,
+        claim=store_claim(spec, world),
+        claim_labels=world.store_claim_labels,
+    )
+    return None if refused is None else cond.Problem(refused.reason, refused.message)
 
 
 # --- 2. triggers ----------------------------------------------------------------------
@@ -420,6 +442,8 @@ def _requeue_after(draft: Draft, spec: ModelDeploymentSpec | InvalidSpec) -> flo
         status, draft.world, None if isinstance(spec, InvalidSpec) else spec.serving.replicas
     ):
         waits.append(REQUEUE_WAITING_FOR_PODS)
+    if draft.problem is not None and draft.problem.reason in policy.TRANSIENT:
+        waits.append(REQUEUE_POLICY_MAY_CLEAR)
     if status.next_scheduled_at is not None:
         waits.append(max(1.0, (status.next_scheduled_at - draft.now).total_seconds()))
     if status.phase is Phase.CANARY:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from modelpilot.api.fingerprint import DataProbeReport
 from modelpilot.api.summary import TrainingSummary
 from modelpilot.operator.analysis.source import Sample
+from modelpilot.operator.rollout.policy import Policy
 from modelpilot.operator.routers.weights import Weights
 
 
@@ -149,6 +150,11 @@ class World:
     estimator_allowlist: tuple[str, ...] = ("sklearn.*",)
     # The model store PVC when spec.modelStore is omitted; None when the operator has none.
     default_store_claim: str | None = None
+    # The platform's policy for tenant-chosen values (from the operator's settings).
+    policy: Policy = field(default_factory=Policy)
+    # Labels of the store claim the spec names, read this tick; None when the claim does not
+    # exist or was not read (the policy allows it without a label).
+    store_claim_labels: Mapping[str, str] | None = None
     # The split the traffic router carries now (read back from the route or the replica
     # counts); None when no canary is live, or the route could not be read (route_problem).
     route_weights: Weights | None = None

@@ -160,6 +160,7 @@ def world(canary_pods: int = 1, canary_ready: int | None = None, mesh=False, **k
         generation=1,
         deployments=kw.pop("deployments", deployments),
         services=kw.pop("services", services),
+        store_claim_labels=kw.pop("store_claim_labels", {names.LABEL_MODEL_STORE: "true"}),
         **kw,
     )
 

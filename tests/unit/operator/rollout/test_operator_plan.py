@@ -115,7 +115,11 @@ SERVING_V1 = {
 }
 
 
+STORE_LABELS = {names.LABEL_MODEL_STORE: "true"}
+
+
 def world(**kw) -> World:
+    kw.setdefault("store_claim_labels", STORE_LABELS)
     return World(name="iris", namespace="ml", generation=1, **kw)
 
 

@@ -1,0 +1,174 @@
+"""Platform policy: the values a model owner writes that make the operator act elsewhere.
+
+A ModelDeployment names images the cluster will run, a claim the operator mounts into
+pods, a Prometheus it queries and a dataset the trainer fetches. Each is checked here
+against what the platform team allowed in the operator's settings (environment variables
+set from the chart's `policy.*` values), before anything is created for it. A refused value
+is a `Refusal`, which plan() turns into a Problem: Stalled=True with a message naming the
+setting that would allow it, and nothing that serves changes (plan() starts no revision and
+leaves the stable model as it is).
+
+Pure: the claim's labels are read by the reconcile tick (observe) and handed in via World.
+docs/security.md lists every setting and its default.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import posixpath
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from modelpilot.api import names
+from modelpilot.api.spec import ModelDeploymentSpec
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A value the policy refuses; plan() makes it a Problem (Stalled=True)."""
+
+    reason: str
+    message: str
+
+DEFAULT_DATASET_SCHEMES = ("s3", "gs", "gcs", "abfs", "az")
+
+# The setting behind each check: the environment variable and the chart value that sets it.
+IMAGES = "MODELPILOT_IMAGE_ALLOWLIST (Helm value policy.imageAllowlist)"
+STORE_CLAIMS = "MODELPILOT_STORE_CLAIM_ALLOWLIST (Helm value policy.storeClaimAllowlist)"
+PROMETHEUS = "MODELPILOT_PROMETHEUS_ALLOWLIST (Helm value policy.prometheusAllowlist)"
+DATASET_SCHEMES = "MODELPILOT_DATASET_SCHEMES (Helm value policy.datasetSchemes)"
+
+REASON_IMAGE = "ImageNotAllowed"
+REASON_STORE = "ModelStoreNotAllowed"
+REASON_STORE_MISSING = "ModelStoreNotFound"
+REASON_PROMETHEUS = "PrometheusNotAllowed"
+REASON_DATASET = "DatasetNotAllowed"
+# A refusal that may clear without a spec change (the claim is created or labelled later):
+# plan() looks again soon instead of waiting for the next resync.
+TRANSIENT = frozenset({REASON_STORE, REASON_STORE_MISSING})
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What the platform team allows; built from the operator's Settings."""
+
+    # fnmatch patterns a spec.training.image / spec.serving.image must match.
+    images: tuple[str, ...] = ()
+    # Claims usable without the model-store label (fnmatch patterns).
+    store_claims: tuple[str, ...] = ()
+    # The operator's own default store claim: the platform configured it, so it is allowed.
+    default_store_claim: str | None = None
+    # Base URLs (no trailing slash) a Prometheus metrics source may name.
+    prometheus_addresses: tuple[str, ...] = ()
+    # Schemes a dataset URI may use; a local path must lie inside the model store.
+    dataset_schemes: tuple[str, ...] = DEFAULT_DATASET_SCHEMES
+    store_mount_path: str = "/models"
+
+
+def _listed(items: tuple[str, ...]) -> str:
+    return ", ".join(items) if items else "none"
+
+
+def _cut(value: str, limit: int = 200) -> str:
+    return value if len(value) <= limit else value[:limit] + "…"
+
+
+def refusal(
+    spec: ModelDeploymentSpec,
+    policy: Policy,
+    *,
+    claim: str | None,
+    claim_labels: Mapping[str, str] | None,
+) -> Refusal | None:
+    """Why the platform's policy refuses this spec, or None when every value is allowed.
+
+    `claim` is the store claim the spec resolves to; `claim_labels` its labels as read this
+    tick, None when the claim does not exist (or was not read because it needs no label).
+    """
+    for field_path, image in (
+        ("spec.training.image", spec.training.image),
+        ("spec.serving.image", spec.serving.image),
+    ):
+        if image is not None and not any(fnmatch.fnmatchcase(image, p) for p in policy.images):
+            return Refusal(
+                REASON_IMAGE,
+                f"{field_path} {_cut(image)!r} is not allowed by the platform's image policy "
+                f"(allowed: {_listed(policy.images)}); use an allowed image or ask the "
+                f"platform team to add a pattern to {IMAGES}",
+            )
+    problem = store_refusal(policy, claim=claim, claim_labels=claim_labels)
+    if problem is not None:
+        return problem
+    source = spec.rollout.analysis.metrics_source
+    if source is not None and source.prometheus is not None:
+        address = source.prometheus.address.rstrip("/")
+        if address not in policy.prometheus_addresses:
+            return Refusal(
+                REASON_PROMETHEUS,
+                "spec.rollout.analysis.metricsSource.prometheus.address "
+                f"{_cut(address)!r} is not allowed (allowed: "
+                f"{_listed(policy.prometheus_addresses)}); omit metricsSource to scrape the "
+                f"pods, or ask the platform team to add it to {PROMETHEUS}",
+            )
+    uri = spec.training.dataset.uri
+    if uri is not None:
+        why = dataset_refusal(uri, policy)
+        if why is not None:
+            return Refusal(REASON_DATASET, f"spec.training.dataset.uri {_cut(uri)!r} {why}")
+    return None
+
+
+def store_needs_label(policy: Policy, claim: str) -> bool:
+    """Whether the claim is allowed only by its label (so the tick must read it)."""
+    return claim != policy.default_store_claim and not any(
+        fnmatch.fnmatchcase(claim, p) for p in policy.store_claims
+    )
+
+
+def store_refusal(
+    policy: Policy, *, claim: str | None, claim_labels: Mapping[str, str] | None
+) -> Refusal | None:
+    if claim is None or not store_needs_label(policy, claim):
+        return None
+    label = f"{names.LABEL_MODEL_STORE}=true"
+    if claim_labels is None:
+        return Refusal(
+            REASON_STORE_MISSING,
+            f"spec.modelStore.pvc.claimName {claim!r}: no such PersistentVolumeClaim in this "
+            f"namespace; create it with the label {label}",
+        )
+    if claim_labels.get(names.LABEL_MODEL_STORE) != "true":
+        return Refusal(
+            REASON_STORE,
+            f"spec.modelStore.pvc.claimName {claim!r} is not labelled as a model store; "
+            f"label it {label} (kubectl label pvc {claim} {label}) or ask the platform team "
+            f"to add it to {STORE_CLAIMS}",
+        )
+    return None
+
+
+def dataset_refusal(uri: str, policy: Policy) -> str | None:
+    """Why a dataset URI is refused (the rest of a sentence), or None."""
+    scheme, sep, rest = uri.partition("://")
+    if "::" in uri:
+        return "chains fsspec protocols (::), which the operator does not allow"
+    if not sep or scheme.lower() == "file":
+        path = rest if sep else uri
+        if not path.startswith("/"):
+            return "is a relative path; name a file inside the model store"
+        store = policy.store_mount_path.rstrip("/") or "/"
+        normal = posixpath.normpath(path)
+        inside = normal == store or normal.startswith(store.rstrip("/") + "/")
+        if ".." in path.split("/") or not inside:
+            return (
+                f"is a local path outside the model store ({store}); only files inside the "
+                "store may be read from the trainer's filesystem"
+            )
+        return None
+    if scheme.lower() not in policy.dataset_schemes:
+        return (
+            f"uses the scheme {_cut(scheme, 40)!r}, which is not allowed (allowed: "
+            f"{_listed(policy.dataset_schemes)}); ask the platform team to add it to "
+            f"{DATASET_SCHEMES}"
+        )
+    return None
