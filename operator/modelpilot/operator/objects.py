@@ -1,8 +1,12 @@
 """The Kubernetes objects a ModelDeployment owns, built from actions (pure, plain dicts).
 
 Training Jobs and serving Deployments run with the restricted Pod Security profile:
-non-root, read-only root filesystem (serving), no privilege escalation, all capabilities
-dropped, seccomp RuntimeDefault, and no ServiceAccount token (neither needs the API).
+non-root, read-only root filesystem with an emptyDir for /tmp (both), no privilege
+escalation, all capabilities dropped, seccomp RuntimeDefault, and no ServiceAccount token
+(neither needs the API). A container whose spec sets no resources gets the operator's
+defaults (settings.training_resources / serving_resources), so no pod runs unbounded;
+training Jobs also carry activeDeadlineSeconds (a Deployment's pods may not, so serving pods
+are bounded by their probes and progressDeadlineSeconds instead).
 A pod sees of the model store only what it needs, through volume subPaths mounted at the
 same paths they have below the store's root: the trainer its own revision's directory
 (read-write), the stable bundle and a dataset directory in the store (read-only); its init
@@ -36,6 +40,7 @@ from modelpilot.operator.settings import Settings
 ANNOTATION_INTENT_HASH = f"{names.GROUP}/intent-hash"
 ANNOTATION_MODEL_SHA256 = f"{names.GROUP}/model-sha256"
 STORE_VOLUME = "model-store"
+SCRATCH_VOLUME = "tmp"
 TERMINATION_LOG = "/dev/termination-log"
 SERVING_PORT_NAME = "http"
 SERVICE_PORT = 80
@@ -218,14 +223,13 @@ def training_job(action: CreateTrainingJob, owner: Owner, settings: Settings) ->
         "imagePullPolicy": settings.image_pull_policy,
         "command": ["modelpilot", "train", *(["--fingerprint-only"] if probe else [])],
         "env": env,
-        "volumeMounts": mounts,
+        "volumeMounts": [*mounts, {"name": SCRATCH_VOLUME, "mountPath": "/tmp"}],
         "terminationMessagePath": TERMINATION_LOG,
         "terminationMessagePolicy": "FallbackToLogsOnError",
         # The trainer writes only the bundle (its revision's mount) and scratch files in /tmp.
-        "securityContext": _container_security(read_only_root=False),
+        "securityContext": _container_security(read_only_root=True),
+        "resources": dict(action.resources or settings.training_resources),
     }
-    if action.resources:
-        container["resources"] = dict(action.resources)
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -246,7 +250,8 @@ def training_job(action: CreateTrainingJob, owner: Owner, settings: Settings) ->
                         {
                             "name": STORE_VOLUME,
                             "persistentVolumeClaim": {"claimName": action.store_claim},
-                        }
+                        },
+                        {"name": SCRATCH_VOLUME, "emptyDir": {"sizeLimit": "1Gi"}},
                     ],
                 },
             },
@@ -318,9 +323,8 @@ def serving_deployment(
             {"name": "tmp", "mountPath": "/tmp"},
         ],
         "securityContext": _container_security(read_only_root=True),
+        "resources": dict(action.resources or settings.serving_resources),
     }
-    if action.resources:
-        container["resources"] = dict(action.resources)
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -361,7 +365,7 @@ def serving_deployment(
                                 "readOnly": True,
                             },
                         },
-                        {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+                        {"name": SCRATCH_VOLUME, "emptyDir": {"sizeLimit": "64Mi"}},
                     ],
                 },
             },

@@ -109,6 +109,7 @@ def observe(
         estimator_allowlist=settings.estimator_allowlist,
         default_store_claim=settings.default_store_claim,
         policy=settings.policy(),
+        finished_jobs_kept=settings.finished_jobs_kept,
         store_claim_labels=None if store_claim is None else dict(_labels(store_claim)),
     )
 

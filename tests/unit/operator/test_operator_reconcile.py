@@ -51,7 +51,8 @@ def summary(
 class World:
     """Given/When/Then over the fake cluster; every tick checks the phase transition."""
 
-    def __init__(self, spec: dict | None = None) -> None:
+    def __init__(self, spec: dict | None = None, settings: Settings = SETTINGS) -> None:
+        self.settings = settings
         self.cluster = FakeCluster()
         self.cluster.add_model_store(NS)
         self.now = T0
@@ -59,7 +60,7 @@ class World:
 
     def tick(self, seconds: float = 1.0):
         before = self.status()
-        result = tick(self.cluster, SETTINGS, NS, NAME, self.now)
+        result = tick(self.cluster, self.settings, NS, NAME, self.now)
         self.now += timedelta(seconds=seconds)
         check_transition(before.phase, self.status().phase)
         return result
@@ -580,3 +581,79 @@ def test_only_a_dataset_directory_inside_the_store_is_mounted(uri, subpath):
     from modelpilot.operator.objects import dataset_subpath
 
     assert dataset_subpath(SETTINGS, uri) == subpath
+def test_pods_without_spec_resources_get_the_operators_defaults_and_a_read_only_root():
+    w = World()
+    w.tick()
+    job = w.cluster.get("Job", NS, "iris-train-v1")
+    pod = job["spec"]["template"]["spec"]
+    (trainer,) = pod["containers"]
+    assert trainer["resources"] == SETTINGS.training_resources
+    assert trainer["resources"]["limits"]["memory"]
+    assert trainer["securityContext"]["readOnlyRootFilesystem"] is True
+    assert {"name": "tmp", "mountPath": "/tmp"} in trainer["volumeMounts"]
+    assert {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}} in pod["volumes"]
+    assert job["spec"]["activeDeadlineSeconds"] == 3600
+    w.serve("v1", 0.95)
+    (server,) = w.cluster.get("Deployment", NS, "iris-v1")["spec"]["template"]["spec"][
+        "containers"
+    ]
+    assert server["resources"] == SETTINGS.serving_resources
+
+
+def test_spec_resources_win_over_the_defaults():
+    spec = {
+        **SPEC,
+        "training": {**SPEC["training"], "resources": {"limits": {"memory": "8Gi"}}},
+        "serving": {"replicas": 1, "resources": {"requests": {"cpu": "2"}}},
+    }
+    w = World(spec)
+    w.tick()
+    (trainer,) = w.cluster.get("Job", NS, "iris-train-v1")["spec"]["template"]["spec"][
+        "containers"
+    ]
+    assert trainer["resources"] == {"limits": {"memory": "8Gi"}}
+    w.cluster.finish_job(NS, "iris-train-v1", summary("v1", 0.95))
+    w.tick()
+    (server,) = w.cluster.get("Deployment", NS, "iris-v1")["spec"]["template"]["spec"][
+        "containers"
+    ]
+    assert server["resources"] == {"requests": {"cpu": "2"}}
+
+
+def test_finished_jobs_beyond_the_newest_few_go_and_are_never_recreated():
+    w = World(settings=Settings(trainer_image="t", serving_image="s", finished_jobs_kept=1))
+    w.tick()
+    w.serve("v1", 0.93)
+    assert w.jobs() == ["iris-train-v1"]  # the newest finished Job stays for kubectl logs
+    for i, rev in enumerate(["v2", "v3"], start=1):
+        w.cluster.apply_model_deployment(
+            NS, NAME, SPEC, annotations={names.ANNOTATION_RETRAIN: str(i)}
+        )
+        w.tick()
+        assert f"iris-train-{rev}" in w.jobs()
+        w.serve(rev, 0.95 + i / 100, stable=0.93)
+        assert w.status().stable.revision == rev
+    assert w.jobs() == ["iris-train-v3"]
+    for _ in range(5):
+        w.tick()
+    creates = [name for verb, kind, name in w.cluster.calls if verb == "create" and kind == "Job"]
+    assert creates == ["iris-train-v1", "iris-train-v2", "iris-train-v3"]
+    assert w.jobs() == ["iris-train-v3"]
+    w.assert_converged()
+
+
+def test_a_job_that_finished_is_not_deleted_before_its_summary_is_read():
+    w = World(settings=Settings(trainer_image="t", serving_image="s", finished_jobs_kept=0))
+    w.tick()
+    w.cluster.finish_job(NS, "iris-train-v1", summary("v1", 0.97))
+    result = w.tick()
+    # Read and judged in the same tick the Job is deleted: status already has the digest.
+    assert w.status().candidate.model_sha256 == "a" * 64
+    assert w.status().phase == "Deploying"
+    assert any(type(a).__name__ == "DeleteJob" for a in result.plan.actions)
+    assert w.jobs() == []
+    w.cluster.make_ready(NS, "iris-v1")
+    w.tick()
+    assert w.status().stable.revision == "v1"
+    creates = [name for verb, kind, name in w.cluster.calls if verb == "create" and kind == "Job"]
+    assert creates == ["iris-train-v1"]

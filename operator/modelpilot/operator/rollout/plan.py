@@ -408,6 +408,22 @@ def _sweep_what_no_revision_needs(draft: Draft, traffic: TrafficStrategy) -> Non
     for revision, job in sorted(world.jobs.items()):
         if not job.finished and revision != training:
             draft.actions.append(DeleteJob(job.name, reason=f"{revision} is no longer a candidate"))
+    # Finished Jobs beyond the newest few go. Only a revision that is no longer training:
+    # its summary has been read into status (this very tick at the latest, and status is
+    # written before the actions run), and a candidate past Training never looks for its Job
+    # again, so a deleted Job is never created a second time.
+    finished = sorted(
+        (r for r, j in world.jobs.items() if j.finished and r != training),
+        key=names.revision_number,
+    )
+    kept = world.finished_jobs_kept
+    for revision in finished[: max(0, len(finished) - kept)]:
+        draft.actions.append(
+            DeleteJob(
+                world.jobs[revision].name,
+                reason=f"{revision} finished; keeping the newest {kept} finished Jobs",
+            )
+        )
     for revision, deployment in sorted(world.deployments.items()):
         if revision not in live:
             if status.stable is not None:

@@ -150,6 +150,9 @@ class World:
     estimator_allowlist: tuple[str, ...] = ("sklearn.*",)
     # The model store PVC when spec.modelStore is omitted; None when the operator has none.
     default_store_claim: str | None = None
+    # Finished training Jobs kept for `kubectl logs` (from the operator's settings); older
+    # ones whose outcome status already holds are deleted.
+    finished_jobs_kept: int = 3
     # The platform's policy for tenant-chosen values (from the operator's settings).
     policy: Policy = field(default_factory=Policy)
     # Labels of the store claim the spec names, read this tick; None when the claim does not
