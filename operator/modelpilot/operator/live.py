@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime
 from typing import Any
 
@@ -31,24 +33,31 @@ from modelpilot.operator.routers.errors import RouterError
 
 # Builds the metrics source for spec.rollout.analysis (tests pass a fake).
 MetricsFactory = Callable[[Analysis], MetricsSource]
-# Per request: a pod or Prometheus that takes longer is unreachable for this window.
-SCRAPE_TIMEOUT_SECONDS = 2.0
+# A whole window (both versions, every query) gets this long; a tick never waits longer for
+# metrics, whatever a tenant's endpoint does. Each request is bounded too (analysis.fetch).
+WINDOW_BUDGET_SECONDS = 10.0
 
 
 class DefaultMetrics:
     """The pods' /metrics, or Prometheus when analysis.metricsSource.prometheus says so.
 
-    One HTTP client for the operator's lifetime (connection pooling across windows).
+    One HTTP client for the operator's lifetime (connection pooling across windows), and its
+    own threads: windows run on `_windows` and pod scrapes fan out on `_scrapes`, never on
+    the tick's thread pool, so a slow endpoint of one ModelDeployment costs the others at
+    most a window's budget, not a worker.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, budget_seconds: float = WINDOW_BUDGET_SECONDS) -> None:
         self._client: Any = None
+        self._budget = budget_seconds
+        self._windows = ThreadPoolExecutor(max_workers=4, thread_name_prefix="metrics-window")
+        self._scrapes = ThreadPoolExecutor(max_workers=16, thread_name_prefix="metrics-scrape")
 
     def __call__(self, analysis: Analysis) -> MetricsSource:
-        import httpx
+        from modelpilot.operator.analysis import fetch
 
         if self._client is None:
-            self._client = httpx.Client(timeout=SCRAPE_TIMEOUT_SECONDS)
+            self._client = fetch.client()
         source = analysis.metrics_source
         if source is not None and source.prometheus is not None:
             from modelpilot.operator.analysis.prometheus import PrometheusMetricsSource
@@ -56,9 +65,25 @@ class DefaultMetrics:
             return PrometheusMetricsSource(source.prometheus.address, client=self._client)
         from modelpilot.operator.analysis.pods import PodsMetricsSource
 
-        return PodsMetricsSource(self._client)
+        return PodsMetricsSource(self._client, executor=self._scrapes)
+
+    def run_window(
+        self, take: Callable[[], ObservedAnalysis | PermanentError]
+    ) -> ObservedAnalysis | PermanentError:
+        """`take()` on the metrics threads, waited for at most the budget."""
+        future = self._windows.submit(take)
+        try:
+            return future.result(timeout=self._budget)
+        except FutureTimeout:
+            future.cancel()
+            return ObservedAnalysis(
+                error=f"the metrics did not answer within {self._budget:g}s (a slow or "
+                "overloaded endpoint); the window is inconclusive"
+            )
 
     def close(self) -> None:
+        self._windows.shutdown(wait=False, cancel_futures=True)
+        self._scrapes.shutdown(wait=False, cancel_futures=True)
         if self._client is not None:
             self._client.close()
             self._client = None
@@ -90,7 +115,13 @@ def observe_canary(
             if isinstance(problem, PermanentError):
                 changes["stall"] = Stall(problem.reason, problem.message)
     if canary_math.window_due(spec, status, now):
-        observed = take_window(world, spec, status, metrics(spec.rollout.analysis))
+        source = metrics(spec.rollout.analysis)
+
+        def take() -> ObservedAnalysis | PermanentError:
+            return take_window(world, spec, status, source)
+
+        runner = getattr(metrics, "run_window", None)  # DefaultMetrics bounds it in time
+        observed = take() if runner is None else runner(take)
         if isinstance(observed, PermanentError):
             changes["stall"] = changes.get("stall") or Stall(observed.reason, observed.message)
         else:

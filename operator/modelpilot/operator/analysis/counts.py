@@ -14,6 +14,7 @@ are plain subtraction and addition, and zero buckets can be left out of a snapsh
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -23,6 +24,12 @@ REQUEST_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
 OTHER_CLASS = "other"  # a code that is not a three-digit HTTP status
 
 K = TypeVar("K")
+
+# Bounds on what one version's counters may hold, so a snapshot in status stays small
+# whatever the model and whatever a /metrics page says (see `bounded`).
+MAX_CLASSES = 64
+MAX_BUCKETS = 64
+FOLDED_CLASS_PREFIX = "~"  # "~17": the classes whose label hashes to bucket 17
 
 
 def code_class(code: str) -> str:
@@ -75,6 +82,46 @@ class Counts:
             predicted_classes={str(k): float(v) for k, v in (data.get("classes") or {}).items()},
             prediction_values={float(k): float(v) for k, v in (data.get("values") or {}).items()},
         )
+
+
+def bounded(counts: Counts) -> Counts:
+    """`counts` with at most MAX_CLASSES class keys and MAX_BUCKETS histogram bounds.
+
+    A model with more classes than MAX_CLASSES has its classes folded into MAX_CLASSES
+    buckets by a hash of the label: deterministic, so every pod, both versions and every
+    scrape fold the same way, and PSI compares like with like (over a coarser partition,
+    which can only understate a shift, never invent one). The transition from unfolded to
+    folded (a model that starts predicting its 65th class) looks like a counter reset, which
+    `window` already treats as one. Histograms with more bounds than MAX_BUCKETS (not a page
+    our server writes) keep the MAX_BUCKETS largest bounds, lower ones merged upwards.
+    """
+    classes = counts.predicted_classes
+    if len(classes) > MAX_CLASSES:
+        folded: dict[str, float] = {}
+        for label, value in classes.items():
+            key = f"{FOLDED_CLASS_PREFIX}{_bucket_of(label)}"
+            folded[key] = folded.get(key, 0.0) + value
+        classes = folded
+    return Counts(
+        requests=dict(list(counts.requests.items())[: len(REQUEST_CLASSES) + 1]),
+        latency=_coarsen(counts.latency),
+        predicted_classes=classes,
+        prediction_values=_coarsen(counts.prediction_values),
+    )
+
+
+def _bucket_of(label: str) -> int:
+    return int.from_bytes(hashlib.sha256(label.encode()).digest()[:4], "big") % MAX_CLASSES
+
+
+def _coarsen(buckets: Mapping[float, float]) -> Mapping[float, float]:
+    if len(buckets) <= MAX_BUCKETS:
+        return buckets
+    bounds = sorted(buckets)
+    kept = bounds[-MAX_BUCKETS:]
+    out = {bound: buckets[bound] for bound in kept}
+    out[kept[0]] += sum(buckets[bound] for bound in bounds[:-MAX_BUCKETS])
+    return out
 
 
 def total(counts: Iterable[Counts]) -> Counts:

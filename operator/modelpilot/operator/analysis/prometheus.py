@@ -9,6 +9,7 @@ scrape config names labels differently can say so.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,11 +19,17 @@ from typing import Any
 import httpx
 
 from modelpilot.api import serving_metrics as names
-from modelpilot.operator.analysis.counts import Counts, Snapshot, code_class, per_bucket
+from modelpilot.operator.analysis import fetch
+from modelpilot.operator.analysis.counts import (
+    Counts,
+    Snapshot,
+    bounded,
+    code_class,
+    per_bucket,
+)
 from modelpilot.operator.analysis.errors import MetricsSpecError, MetricsUnavailable
 from modelpilot.operator.analysis.source import Sample
 
-QUERY_TIMEOUT_SECONDS = 5.0
 _SELECTOR = 'namespace="$namespace",model="$model",version="$version"'
 
 
@@ -65,7 +72,7 @@ class PrometheusMetricsSource:
     ) -> None:
         self._url = address.rstrip("/") + "/api/v1/query"
         self._queries = queries or PrometheusQueries()
-        self._client = client or httpx.Client(timeout=QUERY_TIMEOUT_SECONDS)
+        self._client = client or fetch.client()
 
     def query(
         self,
@@ -91,26 +98,35 @@ class PrometheusMetricsSource:
         requests: dict[str, float] = {}
         for code, value in run(q.requests, "code").items():
             requests[code_class(code)] = requests.get(code_class(code), 0.0) + value
-        counts = Counts(
+        counts = bounded(Counts(
             requests=requests,
             latency=per_bucket(_bounds(run(q.latency, "le"))),
             predicted_classes=run(q.predicted_classes, "class"),
             prediction_values=per_bucket(_bounds(run(q.prediction_values, "le"))),
-        )
+        ))
         return Sample(window=counts)
 
     def _vector(self, promql: str, label: str) -> dict[str, float]:
+        code, raw = fetch.get(self._client, self._url, params={"query": promql})
         try:
-            response = self._client.get(self._url, params={"query": promql})
-            body: dict[str, Any] = response.json()
-        except (httpx.HTTPError, ValueError) as error:
-            raise MetricsUnavailable(f"Prometheus query {promql!r}: {error}") from error
+            body: dict[str, Any] = json.loads(raw)
+            if not isinstance(body, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as error:
+            raise MetricsUnavailable(
+                f"Prometheus query {promql!r}: HTTP {code}, not a Prometheus API answer"
+            ) from error
         if body.get("status") != "success":
-            message = f"Prometheus refused {promql!r}: {body.get('error', response.text)}"
+            # errorType is one of Prometheus' few words; its free-text error and the body
+            # are the endpoint's to write, not ours to copy into status.
+            kind = str(body.get("errorType", "unknown"))[:40]
+            message = f"Prometheus refused {promql!r}: HTTP {code}, errorType {kind}"
             if body.get("errorType") == "bad_data":
                 raise MetricsSpecError(message)
             raise MetricsUnavailable(message)
         data = body.get("data") or {}
+        if not isinstance(data, dict):
+            raise MetricsUnavailable(f"Prometheus query {promql!r}: a malformed answer")
         if data.get("resultType") != "vector":
             raise MetricsSpecError(
                 f"Prometheus query {promql!r} returned a {data.get('resultType')}, "
@@ -118,10 +134,15 @@ class PrometheusMetricsSource:
             )
         out: dict[str, float] = {}
         for series in data.get("result") or []:
-            value = float(series["value"][1])
+            try:
+                value = float(series["value"][1])
+                key = str(series["metric"].get(label, ""))
+            except (KeyError, IndexError, TypeError, ValueError, AttributeError) as error:
+                raise MetricsUnavailable(
+                    f"Prometheus query {promql!r}: a malformed series in the answer"
+                ) from error
             if math.isnan(value):  # increase() over a series with one point
                 continue
-            key = series["metric"].get(label, "")
             out[key] = out.get(key, 0.0) + value
         return out
 
