@@ -75,6 +75,9 @@ def operator_deployment(objects: list[dict[str, Any]]) -> dict[str, Any]:
         ),
         pytest.param(("replicaCount=2", "metrics.prometheusRule.enabled=true"),
                      id="standby-and-alerts"),
+        pytest.param(
+            ("networkPolicy.enabled=true", "watchNamespaces={ml}"), id="network-policy"
+        ),
     ],
 )
 def test_helm_lint_is_clean(sets: tuple[str, ...]) -> None:
@@ -260,3 +263,66 @@ def test_values_schema_rejects_mistakes_by_name(value: str, complaint: str) -> N
     result = run(tool("helm"), "template", RELEASE, str(CHART), "--set", value)
     assert result.returncode != 0
     assert complaint in result.stderr, result.stderr
+
+
+# ------------------------------------------------------------------------ network policy
+
+
+def network_policies(*sets: str) -> dict[tuple[str, str], dict[str, Any]]:
+    return {
+        (o["metadata"]["namespace"], o["metadata"]["name"]): o["spec"]
+        for o in helm_template(*sets)
+        if o["kind"] == "NetworkPolicy"
+    }
+
+
+def test_network_policy_is_off_by_default() -> None:
+    assert network_policies() == {}
+    assert network_policies("watchNamespaces={ml}") == {}
+
+
+def test_network_policy_lets_serving_pods_take_their_port_and_trainers_only_dns() -> None:
+    from modelpilot.api.names import SERVING_PORT
+    from modelpilot.operator.objects import labels
+
+    policies = network_policies("networkPolicy.enabled=true", "watchNamespaces={ml,team-b}")
+    assert set(policies) == {
+        (ns, f"modelpilot-{kind}") for ns in ("ml", "team-b") for kind in ("serving", "training")
+    }
+    serving = policies[("ml", "modelpilot-serving")]
+    # The selectors pick exactly the pods the operator labels.
+    for kind, component in (("serving", "serving"), ("training", "trainer")):
+        selector = policies[("ml", f"modelpilot-{kind}")]["podSelector"]["matchLabels"]
+        pod_labels = labels("iris", component=component, revision="v1")
+        assert selector.items() <= pod_labels.items(), kind
+    assert serving["policyTypes"] == ["Ingress"]
+    assert serving["ingress"] == [{"ports": [{"protocol": "TCP", "port": SERVING_PORT}]}]
+    training = policies[("ml", "modelpilot-training")]
+    assert training["policyTypes"] == ["Ingress", "Egress"]
+    assert "ingress" not in training  # nothing may connect to a trainer
+    assert training["egress"] == [
+        {"ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]}
+    ]
+
+
+def test_network_policy_takes_the_platforms_peers_and_egress() -> None:
+    policies = network_policies(
+        "networkPolicy.enabled=true",
+        "networkPolicy.namespaces={ml}",
+        "networkPolicy.serving.from[0].namespaceSelector.matchLabels.gateway=true",
+        "networkPolicy.training.egress[0].to[0].ipBlock.cidr=10.9.0.0/16",
+    )
+    assert set(policies) == {("ml", "modelpilot-serving"), ("ml", "modelpilot-training")}
+    assert policies[("ml", "modelpilot-serving")]["ingress"][0]["from"] == [
+        {"namespaceSelector": {"matchLabels": {"gateway": True}}}
+    ]
+    assert policies[("ml", "modelpilot-training")]["egress"][1] == {
+        "to": [{"ipBlock": {"cidr": "10.9.0.0/16"}}]
+    }
+
+
+def test_network_policy_without_namespaces_is_refused_by_name() -> None:
+    result = run(tool("helm"), "template", RELEASE, str(CHART), "--set",
+                 "networkPolicy.enabled=true")
+    assert result.returncode != 0
+    assert "networkPolicy.namespaces" in result.stderr
