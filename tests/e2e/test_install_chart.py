@@ -309,12 +309,12 @@ def test_network_policy_takes_the_platforms_peers_and_egress() -> None:
     policies = network_policies(
         "networkPolicy.enabled=true",
         "networkPolicy.namespaces={ml}",
-        "networkPolicy.serving.from[0].namespaceSelector.matchLabels.gateway=true",
+        "networkPolicy.serving.from[0].namespaceSelector.matchLabels.role=gateway",
         "networkPolicy.training.egress[0].to[0].ipBlock.cidr=10.9.0.0/16",
     )
     assert set(policies) == {("ml", "modelpilot-serving"), ("ml", "modelpilot-training")}
     assert policies[("ml", "modelpilot-serving")]["ingress"][0]["from"] == [
-        {"namespaceSelector": {"matchLabels": {"gateway": True}}}
+        {"namespaceSelector": {"matchLabels": {"role": "gateway"}}}
     ]
     assert policies[("ml", "modelpilot-training")]["egress"][1] == {
         "to": [{"ipBlock": {"cidr": "10.9.0.0/16"}}]
