@@ -6,12 +6,16 @@ This is I/O, so it happens here, before plan(), and lands in the frozen World
 window is due is decided by the same pure helper plan() uses (rollout.canary), so the two
 never disagree. Errors do not escape: an unreadable route becomes `route_problem` (the canary
 holds and says why), unreadable metrics an `ObservedAnalysis.error` (an inconclusive window);
-a route or metrics spec that can never work is also a `World.stall` (Stalled=True).
+a route or metrics spec that can never work is also a `World.stall` (Stalled=True). That holds
+for *any* error here — a 403, 429 or 5xx from the apiserver, a malformed Prometheus answer, a
+timeout, a bug in a parser — because a tick that raised would never reach plan(), and plan()
+is where a person's `modelpilot abort` or `promote` is honoured.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -33,6 +37,8 @@ from modelpilot.operator.routers.errors import RouterError
 
 # Builds the metrics source for spec.rollout.analysis (tests pass a fake).
 MetricsFactory = Callable[[Analysis], MetricsSource]
+log = logging.getLogger("modelpilot.operator")
+
 # A whole window (both versions, every query) gets this long; a tick never waits longer for
 # metrics, whatever a tenant's endpoint does. Each request is bounded too (analysis.fetch).
 WINDOW_BUDGET_SECONDS = 10.0
@@ -114,6 +120,13 @@ def observe_canary(
             changes["route_problem"] = str(problem)
             if isinstance(problem, PermanentError):
                 changes["stall"] = Stall(problem.reason, problem.message)
+        except Exception as error:
+            log.warning("%s/%s: reading the route failed", world.namespace, world.name,
+                        exc_info=True)
+            changes["route_problem"] = (
+                f"traffic router {route.router.kind}: could not read the route "
+                f"({type(error).__name__}: {str(error)[:300]})"
+            )
     if canary_math.window_due(spec, status, now):
         source = metrics(spec.rollout.analysis)
 
@@ -121,7 +134,12 @@ def observe_canary(
             return take_window(world, spec, status, source)
 
         runner = getattr(metrics, "run_window", None)  # DefaultMetrics bounds it in time
-        observed = take() if runner is None else runner(take)
+        try:
+            observed = take() if runner is None else runner(take)
+        except Exception as error:
+            log.warning("%s/%s: taking the analysis window failed", world.namespace,
+                        world.name, exc_info=True)
+            observed = ObservedAnalysis(error=f"{type(error).__name__}: {str(error)[:300]}")
         if isinstance(observed, PermanentError):
             changes["stall"] = changes.get("stall") or Stall(observed.reason, observed.message)
         else:
@@ -158,4 +176,6 @@ def take_window(
             if isinstance(problem, PermanentError):
                 return problem
         return ObservedAnalysis(error=str(error))
+    except Exception as error:
+        return ObservedAnalysis(error=f"{type(error).__name__}: {str(error)[:300]}")
     return ObservedAnalysis(canary=canary_sample, stable=stable_sample)

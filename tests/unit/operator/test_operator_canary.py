@@ -7,6 +7,7 @@ plays the serving pods' counters, so every window's verdict is chosen by the tes
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -520,3 +521,89 @@ def test_route_clients_translate_the_operators_errors():
     )
     with pytest.raises(RouterSpecError):
         objects.get(v1beta1)
+
+
+class BrokenMetrics(FakeMetrics):
+    """Anything but a MetricsError: a malformed answer, a timeout, a parser bug."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__()
+        self.error = error
+
+    def query(self, **kw):
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        pytest.param(ValueError("malformed Prometheus answer"), id="malformed-answer"),
+        pytest.param(TimeoutError("timed out"), id="timeout"),
+        pytest.param(KeyError("value"), id="parser-bug"),
+    ],
+)
+def test_any_metrics_error_is_an_inconclusive_window_and_abort_still_works(error):
+    w = Walk()
+    w.start_canary()
+    w.ready("v2")
+    w.metrics = BrokenMetrics(error)
+    w.ticks(3, seconds=2)
+    c = w.canary()
+    assert c.analysis.inconclusive >= 1
+    assert type(error).__name__ in c.analysis.windows[0].message
+    w.annotate(**{names.ANNOTATION_ABORT: "a1"})
+    w.tick()
+    assert w.status().phase == "RolledBack" and w.replicas("iris-v2") is None
+
+
+class FailingRoutes(FakeCluster):
+    """The apiserver answers reads of route objects with `status` (403, 429, 503)."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__()
+        self.status = status
+        self.failing = False
+
+    def get(self, kind, namespace, name):
+        if self.failing and kind in ("HTTPRoute", "VirtualService"):
+            from modelpilot.operator.errors import ApiError
+
+            raise ApiError(f"GET {kind} {name}: {self.status}", status=self.status)
+        return super().get(kind, namespace, name)
+
+
+@pytest.mark.parametrize("status", [403, 429, 503])
+def test_an_apiserver_error_reading_the_route_never_hides_an_abort(status):
+    spec = copy.deepcopy(SPEC)
+    spec["rollout"]["trafficRouter"] = {"gatewayAPI": {"httpRoute": "iris"}}
+    w = Walk.__new__(Walk)
+    w.cluster = FailingRoutes(status)
+    w.cluster.add_model_store(NS)
+    w.metrics = FakeMetrics(per_window={"v1": HEALTHY, "v2": HEALTHY})
+    w.now, w.spec, w.annotations = T0, spec, {}
+    w.cluster.apply_model_deployment(NS, NAME, spec)
+    w.cluster.create("HTTPRoute", NS, copy.deepcopy(GATEWAY_ROUTE))
+    w.tick()
+    w.cluster.finish_job(NS, "iris-train-v1", summary("v1", 0.9))
+    w.tick()
+    w.cluster.make_ready(NS, "iris-v1")
+    w.tick()
+    w.start_canary()
+    w.ready("v2")
+    w.tick()
+    assert _route_weights(w.cluster) == {"iris-v1": 80, "iris-v2": 20}
+    w.cluster.failing = True
+    w.tick()
+    assert str(status) in w.canary().message
+    w.annotate(**{names.ANNOTATION_ABORT: "a"})
+    from modelpilot.operator.errors import ApiError
+
+    # The abort is planned and recorded; applying it (finalizing the route) meets the same
+    # error, which the work queue retries with back-off. Status already says RolledBack.
+    with contextlib.suppress(ApiError):
+        w.tick()
+    assert w.status().phase == "RolledBack"
+    w.cluster.failing = False
+    w.ticks(2)
+    assert _route_weights(w.cluster) == {"iris-v1": 100}
+    assert w.replicas("iris-v2") is None
