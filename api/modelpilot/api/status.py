@@ -241,6 +241,22 @@ class CanaryStatus(StatusModel):
         default_factory=AnalysisStatus, description="Live analysis of the canary."
     )
     message: Message | None = Field(None, description="What the canary waits for.")
+    rollout: dict[str, Any] | None = Field(
+        None,
+        description="spec.rollout's trafficRouter and steps as they were when the canary "
+        "started: the canary runs, and ends, with these; an edit applies to the next revision.",
+    )
+    elapsed_seconds: float = Field(
+        0.0,
+        description="Seconds the current step has lasted, added up tick by tick with each "
+        "gap bounded, so a clock jump neither ends a pause early nor stalls it.",
+    )
+    window_elapsed_seconds: float = Field(
+        0.0, description="Seconds since the last analysis window, added up the same way."
+    )
+    observed_at: datetime | None = Field(
+        None, description="The clock reading of the last tick that added up elapsed time."
+    )
 
 
 class HistoryEntry(StatusModel):

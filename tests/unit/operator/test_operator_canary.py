@@ -607,3 +607,40 @@ def test_an_apiserver_error_reading_the_route_never_hides_an_abort(status):
     w.ticks(2)
     assert _route_weights(w.cluster) == {"iris-v1": 100}
     assert w.replicas("iris-v2") is None
+
+
+def test_a_router_change_mid_canary_is_deferred_and_never_strands_traffic():
+    spec = copy.deepcopy(SPEC)
+    spec["rollout"]["trafficRouter"] = {"gatewayAPI": {"httpRoute": "iris"}}
+    w = Walk(spec)
+    w.cluster.create("HTTPRoute", NS, copy.deepcopy(GATEWAY_ROUTE))
+    w.start_canary()
+    w.ready("v2")
+    w.tick()
+    assert _route_weights(w.cluster) == {"iris-v1": 80, "iris-v2": 20}
+    assert w.canary().rollout["trafficRouter"] == {"gatewayAPI": {"httpRoute": "iris"}}
+
+    w.spec["rollout"]["trafficRouter"] = {"replicas": {}}  # the edit, mid-canary
+    w.annotate()
+    w.tick()
+    assert "RolloutChangeDeferred" in [r for r, _ in w.cluster.events()]
+    assert w.status().phase == "Canary"
+    assert _route_weights(w.cluster) == {"iris-v1": 80, "iris-v2": 20}
+    w.annotate(**{names.ANNOTATION_ABORT: "a"})
+    w.ticks(2)
+    # The abort goes through the router that carries the traffic: the route is back on stable.
+    assert _route_weights(w.cluster) == {"iris-v1": 100}
+    assert w.status().phase == "RolledBack" and w.replicas("iris-v2") is None
+
+
+def test_removing_the_steps_mid_canary_never_jumps_to_100_percent():
+    w = Walk()
+    w.start_canary()
+    w.ready("v2")
+    w.tick()
+    assert w.canary().weight == 20
+    w.spec["rollout"]["steps"] = []
+    w.annotate()
+    w.ticks(2)
+    c = w.canary()
+    assert w.status().phase == "Canary" and c.weight == 20 and c.step_index == 1

@@ -52,7 +52,9 @@ def judge_analysis_window(
     elif observed.canary is None or observed.canary.window is None:
         # The first query of a version only sets the baseline: not a window, not counted.
         updated = before.model_copy(update={"last_window_at": draft.now, **snapshots})
-        draft.update(canary=canary.model_copy(update={"analysis": updated}))
+        draft.update(
+            canary=canary.model_copy(update={"analysis": updated, "window_elapsed_seconds": 0.0})
+        )
         return False
     else:
         stable_window = None if observed.stable is None else observed.stable.window
@@ -76,7 +78,7 @@ def judge_analysis_window(
             **snapshots,
         }
     )
-    canary = canary.model_copy(update={"analysis": updated})
+    canary = canary.model_copy(update={"analysis": updated, "window_elapsed_seconds": 0.0})
     draft.update(canary=canary)
     rev = candidate.revision
     if verdict.kind is VerdictKind.PASS:

@@ -77,6 +77,8 @@ def start_canary(draft: Draft, spec: ModelDeploymentSpec, candidate: CandidateSt
             weight=0,
             actual_weight=0,
             message="waiting for the canary's pods",
+            rollout=canary_math.rollout_snapshot(spec),
+            observed_at=draft.now,
         )
     )
     draft.canary_health = ConditionValue(
@@ -112,6 +114,8 @@ def advance_canary(
         canary = draft.status.canary
         assert canary is not None
     steps = canary_steps(spec)
+    canary = canary_math.with_elapsed(canary, draft.now)  # see canary.py: time
+    draft.update(canary=canary)
 
     if draft.abort_request is not None:
         draft.roll_back(candidate, FailureReason.ABORTED, "aborted by `modelpilot abort`")
@@ -204,7 +208,8 @@ def _advance_pause(
         draft.update(canary=canary.model_copy(update={"paused": True, "message": why}))
         return
     started = canary.step_started_at or draft.now
-    left = seconds - (draft.now - started).total_seconds()
+    # Elapsed by the bounded tick clock, not now - started: a clock jump never ends it early.
+    left = seconds - canary.elapsed_seconds
     if left > 0:
         # The end time, not the seconds left: the message (and status) stays the same all
         # pause long instead of being rewritten every tick.
@@ -237,6 +242,7 @@ def _at_step(
         update={
             "step_index": index,
             "step_started_at": draft.now,
+            "elapsed_seconds": 0.0,
             "step": describe_step(canary_steps(spec), index),
             "paused": False,
             "message": None,

@@ -122,6 +122,17 @@ def plan(
     if isinstance(spec, InvalidSpec):
         draft.problem = cond.Problem("InvalidSpec", spec.message)
     else:
+        if canary_math.rollout_deferred(spec, status) and world.generation != (
+            status.observed_generation or 0
+        ):
+            draft.event(
+                "Normal",
+                "RolloutChangeDeferred",
+                f"spec.rollout's router or steps changed during the canary of "
+                f"{status.canary.revision if status.canary else '?'}: it finishes with the "
+                "ones it started with; the change applies to the next revision",
+            )
+        spec = canary_math.effective_spec(spec, status)
         traffic = traffic_strategy(spec)  # the one choice of router this tick
         draft.problem = _policy_problem(draft, spec)
         if draft.problem is None:

@@ -616,5 +616,50 @@ def test_replanning_a_pause_changes_nothing():
     """Level-triggered: after a tick's status is written, the next tick plans nothing new."""
     first = plan(SPEC, status(canary(1, 20)), world(), NOW + timedelta(seconds=10))
     again = plan(SPEC, first.status, world(), NOW + timedelta(seconds=11))
-    assert again.actions == () and again.status == first.status
+    # Only the canary's clocks move (they add up the tick's gap; see rollout.canary: time).
+    clocks = {"elapsed_seconds", "window_elapsed_seconds", "observed_at"}
+    assert again.actions == ()
+    assert again.status.canary.model_dump(exclude=clocks) == first.status.canary.model_dump(
+        exclude=clocks
+    )
+    assert again.status.model_dump(exclude={"canary"}) == first.status.model_dump(
+        exclude={"canary"}
+    )
     assert first.status.canary.message == "pausing until 12:00:30Z"
+
+
+@pytest.mark.parametrize(
+    ("readings", "advances_at"),
+    [
+        # Clock readings (seconds after NOW) of successive ticks during the 30 s pause, and
+        # the index of the tick that ends it (None: it must not end).
+        pytest.param([0, 10, 20, 30], 3, id="steady-ticks-end-the-pause-at-30s"),
+        pytest.param([0, 5, 3605, 3610], None, id="forward-jump-never-ends-it-early"),
+        pytest.param([0, 5, 3605, 3610, 3615, 3620], 5, id="forward-jump-counts-one-gap"),
+        pytest.param([0, 10, 20, -3580, -3570], 4, id="backward-jump-stalls-at-most-a-tick"),
+        pytest.param([0, 10, 20, 25, 24, 30], 5, id="small-backward-step-is-no-gap"),
+        pytest.param([0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30], 15,
+                     id="frequent-ticks-add-up-exactly"),
+    ],
+)
+def test_a_pause_is_timed_by_bounded_tick_gaps(readings: list[int], advances_at: int | None):
+    passed = AnalysisStatus(windows=[passed_window(NOW + timedelta(days=1))], last_window_at=NOW)
+    current = status(canary(1, 20, analysis=passed, observed_at=NOW))
+    ended = None
+    for i, offset in enumerate(readings):
+        result = plan(SPEC, current, world(), NOW + timedelta(seconds=offset))
+        current = result.status
+        if current.canary.step_index == 2 and ended is None:
+            ended = i
+    assert ended == advances_at
+
+
+def test_an_analysis_window_is_due_after_a_forward_jump_of_at_most_one_gap():
+    from modelpilot.operator.rollout.canary import seconds_until_window
+
+    c = canary(2, 50, observed_at=NOW, analysis=AnalysisStatus(last_window_at=NOW))
+    assert seconds_until_window(SPEC, status(c), NOW + timedelta(seconds=4)) == 6
+    # An hour's jump counts as one bounded gap (10 s): due, but not ten minutes overdue.
+    assert seconds_until_window(SPEC, status(c), NOW + timedelta(hours=1)) == 0
+    # A backward jump adds nothing: the interval is still to come, not an hour away.
+    assert seconds_until_window(SPEC, status(c), NOW - timedelta(hours=1)) == 10
