@@ -120,6 +120,9 @@ def test_first_revision_trains_deploys_and_becomes_ready():
     assert s.phase == "Serving" and s.stable.revision == "v1" and s.candidate is None
     assert s.stable.model_sha256 == "a" * 64
     assert w.services() == ["iris", "iris-v1"]
+    # Service iris was created by that tick's actions: Ready once it is seen.
+    assert w.condition("Ready").reason == "StableServiceUnavailable"
+    w.tick()
     assert w.condition("Ready").status == "True"
     assert w.condition("Reconciling").status == "False"
     assert w.condition("Stalled").status == "False"
@@ -657,3 +660,21 @@ def test_a_job_that_finished_is_not_deleted_before_its_summary_is_read():
     assert w.status().stable.revision == "v1"
     creates = [name for verb, kind, name in w.cluster.calls if verb == "create" and kind == "Job"]
     assert creates == ["iris-train-v1"]
+
+
+def test_ready_looks_at_the_stable_service_too():
+    w = World()
+    w.tick()
+    w.serve("v1", 0.95)
+    w.tick()
+    assert w.condition("Ready").status == "True"
+    w.cluster.delete("Service", NS, "iris")
+    result = w.tick()
+    ready = w.condition("Ready")
+    assert (ready.status, ready.reason) == ("False", "StableServiceUnavailable")
+    assert "Service iris is missing" in ready.message
+    assert w.condition("Reconciling").status == "True"
+    assert result.plan.requeue_after is not None
+    assert w.services() == ["iris", "iris-v1"]  # put back by that tick
+    w.tick()
+    assert w.condition("Ready").status == "True"

@@ -2,7 +2,8 @@
 
 kstatus semantics, so Helm --wait, Argo CD and Flux read health correctly:
 
-- Ready        True when the stable model serves with all its desired pods Ready.
+- Ready        True when the stable model serves with all its desired pods Ready, behind a
+               Service NAME that selects them.
 - Reconciling  True while work is in progress (training, pods coming up, canary).
 - Stalled      True when progress needs a person: the spec is refused or invalid, the newest
                revision failed, or nothing passed the gate and nothing serves.
@@ -19,6 +20,7 @@ from datetime import datetime
 from typing import Literal
 
 from modelpilot.api.gate import Verdict
+from modelpilot.api.names import LABEL_REVISION
 from modelpilot.api.status import (
     CandidateState,
     CandidateStatus,
@@ -29,6 +31,7 @@ from modelpilot.api.status import (
     Phase,
     Trigger,
 )
+from modelpilot.operator.rollout.naming import serving_selector
 from modelpilot.operator.rollout.world import Stall, World
 
 Status = Literal["True", "False", "Unknown"]
@@ -76,7 +79,24 @@ def stable_unready(status: ModelDeploymentStatus, world: World, replicas: int | 
     if status.stable is None or replicas is None:
         return False
     deployment = world.deployments.get(status.stable.revision)
-    return deployment is None or not deployment.ready_for(replicas)
+    if deployment is None or not deployment.ready_for(replicas):
+        return True
+    return not stable_service_selects(status, world)
+
+
+def stable_service_selects(status: ModelDeploymentStatus, world: World) -> bool:
+    """Service NAME exists and selects the stable pods (all versions with the replicas
+    router during a canary, which leaves the revision out of its selector)."""
+    stable = status.stable
+    assert stable is not None
+    service = world.services.get(stable.service)
+    if service is None:
+        return False
+    wanted = serving_selector(world.name)
+    return (
+        all(service.selector.get(k) == v for k, v in wanted.items())
+        and service.selector.get(LABEL_REVISION, stable.revision) == stable.revision
+    )
 
 
 def conditions_for(
@@ -181,6 +201,17 @@ def _ready(status: ModelDeploymentStatus, world: World, replicas: int | None) ->
         )
     wanted = replicas if replicas is not None else deployment.replicas
     pods = f"{deployment.ready_replicas}/{wanted} pods ready"
+    service = world.services.get(stable.service)
+    selects = stable_service_selects(status, world)
+    if not selects:
+        # Pods without the Service that sends to them serve no one (deleted by hand, or its
+        # selector edited): not Ready until the operator has put it back.
+        what = "is missing" if service is None else "does not select its pods"
+        return ConditionValue(
+            "False",
+            "StableServiceUnavailable",
+            f"{stable.revision}: Service {stable.service} {what}; restoring it",
+        )
     if deployment.ready_for(wanted):
         return ConditionValue("True", "Serving", f"{stable.revision} serves{score}, {pods}")
     detail = f": {deployment.pod_problem}" if deployment.pod_problem else ""
@@ -228,7 +259,7 @@ def _reconciling(
         return ConditionValue(
             "True",
             "StableRollingOut",
-            f"{status.stable.revision}: waiting for its pods to be Ready",
+            f"{status.stable.revision}: waiting for its pods to be Ready and its Service",
         )
     return ConditionValue("False", "Reconciled", "nothing in progress")
 
