@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import os
 import random
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -187,7 +188,8 @@ def test_a_training_pod_killed_mid_training_still_ends_in_one_job(operator, kube
 
 
 class ControlPlane:
-    """Stops and starts this cluster's own etcd and kube-apiserver (MODELPILOT_CLUSTER_INDEX)."""
+    """Stops this cluster's own etcd or kube-apiserver (MODELPILOT_CLUSTER_INDEX) and starts
+    it again with `python -m localcluster up`, which starts whatever is not running."""
 
     def __init__(self) -> None:
         sys.path.insert(0, str(REPO / "hack"))
@@ -201,7 +203,13 @@ class ControlPlane:
         pid = self._cluster.recorded_pid(self.layout.run, component)
         assert pid is not None, f"{component} is not running"
         self._cluster.stop_pid(pid, grace=5)
-        self._cluster.up(self.layout, out=sys.stderr)
+        env = {**os.environ, "PYTHONPATH": str(REPO / "hack")}
+        env.pop("KUBECONFIG", None)
+        result = subprocess.run(
+            [sys.executable, "-m", "localcluster", "up"],
+            cwd=REPO, env=env, capture_output=True, text=True, check=False, timeout=180,
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
         return time.monotonic() - started
 
 
