@@ -20,7 +20,7 @@ from modelpilot.api import names
 from modelpilot.api.fingerprint import DataProbeReport
 from modelpilot.api.summary import decode
 from modelpilot.operator.objects import ANNOTATION_INTENT_HASH, PROBE_COMPONENT, owned_by
-from modelpilot.operator.rollout.policy import store_needs_label
+from modelpilot.operator.rollout.policy import policy_of, store_needs_label
 from modelpilot.operator.rollout.world import (
     ObservedDeployment,
     ObservedJob,
@@ -108,7 +108,7 @@ def observe(
         services=observed_services,
         estimator_allowlist=settings.estimator_allowlist,
         default_store_claim=settings.default_store_claim,
-        policy=settings.policy(),
+        policy=policy_of(settings),
         finished_jobs_kept=settings.finished_jobs_kept,
         store_claim_labels=None if store_claim is None else dict(_labels(store_claim)),
     )
@@ -126,7 +126,7 @@ def store_claim_to_read(spec_raw: Obj, settings: Settings) -> str | None:
     claim = ((spec_raw.get("modelStore") or {}).get("pvc") or {}).get("claimName")
     if not isinstance(claim, str) or not claim:
         return None
-    return claim if store_needs_label(settings.policy(), claim) else None
+    return claim if store_needs_label(policy_of(settings), claim) else None
 
 
 def observe_probe(job: Obj, pods: list[Obj]) -> ObservedProbe:

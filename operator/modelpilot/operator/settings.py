@@ -61,7 +61,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelpilot.api import names
-from modelpilot.operator.rollout.policy import DEFAULT_DATASET_SCHEMES, Policy
 
 ENV_TRAINER_IMAGE = "MODELPILOT_TRAINER_IMAGE"
 ENV_SERVING_IMAGE = "MODELPILOT_SERVING_IMAGE"
@@ -85,6 +84,7 @@ ENV_TRAINING_RESOURCES = "MODELPILOT_TRAINING_RESOURCES"
 ENV_SERVING_RESOURCES = "MODELPILOT_SERVING_RESOURCES"
 ENV_FINISHED_JOBS_KEPT = "MODELPILOT_FINISHED_JOBS_KEPT"
 
+DEFAULT_DATASET_SCHEMES = ("s3", "gs", "gcs", "abfs", "az")
 DEFAULT_TRAINER_IMAGE = "ghcr.io/modelpilot/trainer:0.1.0"
 DEFAULT_SERVING_IMAGE = "ghcr.io/modelpilot/serving:0.1.0"
 # Requests small enough for a laptop cluster, limits that stop one model from taking a node.
@@ -133,16 +133,6 @@ class Settings:
     )
     finished_jobs_kept: int = 3
 
-    def policy(self) -> Policy:
-        """What plan() checks a spec against (modelpilot.operator.rollout.policy)."""
-        return Policy(
-            images=self.image_allowlist or (self.trainer_image, self.serving_image),
-            store_claims=self.store_claim_allowlist,
-            default_store_claim=self.default_store_claim,
-            prometheus_addresses=self.prometheus_allowlist,
-            dataset_schemes=self.dataset_schemes,
-            store_mount_path=self.store_mount_path,
-        )
 
 
 def _csv(text: str | None) -> tuple[str, ...]:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from modelpilot.api import names
 from modelpilot.api.spec import ModelDeploymentSpec
+from modelpilot.operator.settings import DEFAULT_DATASET_SCHEMES, Settings
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,6 @@ class Refusal:
     reason: str
     message: str
 
-DEFAULT_DATASET_SCHEMES = ("s3", "gs", "gcs", "abfs", "az")
 
 # The setting behind each check: the environment variable and the chart value that sets it.
 IMAGES = "MODELPILOT_IMAGE_ALLOWLIST (Helm value policy.imageAllowlist)"
@@ -63,6 +63,18 @@ class Policy:
     # Schemes a dataset URI may use; a local path must lie inside the model store.
     dataset_schemes: tuple[str, ...] = DEFAULT_DATASET_SCHEMES
     store_mount_path: str = "/models"
+
+
+def policy_of(settings: Settings) -> Policy:
+    """What plan() checks a spec against, from the operator's settings."""
+    return Policy(
+        images=settings.image_allowlist or (settings.trainer_image, settings.serving_image),
+        store_claims=settings.store_claim_allowlist,
+        default_store_claim=settings.default_store_claim,
+        prometheus_addresses=settings.prometheus_allowlist,
+        dataset_schemes=settings.dataset_schemes,
+        store_mount_path=settings.store_mount_path,
+    )
 
 
 def _listed(items: tuple[str, ...]) -> str:

@@ -18,12 +18,12 @@ from modelpilot.api.status import (
 )
 from modelpilot.operator.rollout import ObservedDeployment, ObservedService, World, plan
 from modelpilot.operator.rollout.actions import CreateTrainingJob
-from modelpilot.operator.rollout.policy import Policy, dataset_refusal, refusal
+from modelpilot.operator.rollout.policy import Policy, dataset_refusal, policy_of, refusal
 from modelpilot.operator.settings import SettingsError, load_settings
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 STORE = {names.LABEL_MODEL_STORE: "true"}
-POLICY = load_settings({}).policy()
+POLICY = policy_of(load_settings({}))
 BASE = {
     "training": {"dataset": {"builtin": "iris"}, "estimator": "sklearn.svm.SVC"},
     "evaluation": {"metric": "accuracy", "threshold": 0.5},
@@ -149,19 +149,19 @@ def test_a_refused_image_on_a_serving_model_leaves_stable_as_it_is() -> None:
         ),
         pytest.param(
             spec(training__image="registry.corp/ml/trainer:7"),
-            load_settings({"MODELPILOT_IMAGE_ALLOWLIST": "registry.corp/ml/*"}).policy(),
+            policy_of(load_settings({"MODELPILOT_IMAGE_ALLOWLIST": "registry.corp/ml/*"})),
             STORE,
             id="an-image-matching-a-configured-pattern",
         ),
         pytest.param(
             spec(),
-            load_settings({"MODELPILOT_STORE_CLAIM_ALLOWLIST": "models"}).policy(),
+            policy_of(load_settings({"MODELPILOT_STORE_CLAIM_ALLOWLIST": "models"})),
             {},
             id="an-unlabelled-claim-in-the-allowlist",
         ),
         pytest.param(
             {k: v for k, v in BASE.items() if k != "modelStore"},
-            load_settings({"MODELPILOT_DEFAULT_STORE_PVC": "shared"}).policy(),
+            policy_of(load_settings({"MODELPILOT_DEFAULT_STORE_PVC": "shared"})),
             None,
             id="the-operators-default-store",
         ),
@@ -171,7 +171,7 @@ def test_a_refused_image_on_a_serving_model_leaves_stable_as_it_is() -> None:
                     "metricsSource": {"prometheus": {"address": "http://prom.mon:9090/"}}
                 }
             ),
-            load_settings({"MODELPILOT_PROMETHEUS_ALLOWLIST": "http://prom.mon:9090"}).policy(),
+            policy_of(load_settings({"MODELPILOT_PROMETHEUS_ALLOWLIST": "http://prom.mon:9090"})),
             STORE,
             id="a-configured-prometheus",
         ),
