@@ -371,6 +371,11 @@ class ModelDeploymentStatus(StatusModel):
     next_scheduled_at: datetime | None = Field(
         None, description="When spec.training.schedule fires next."
     )
+    verified_store_claim: str | None = Field(
+        None,
+        description="The model-store claim found labelled modelpilot.dev/model-store=true; "
+        "read once, not on every tick.",
+    )
     stable: StableStatus | None = Field(None, description="The model that serves.")
     candidate: CandidateStatus | None = Field(
         None, description="The newest revision that is not stable."

@@ -66,6 +66,7 @@ def observe(
     settings: Settings,
     replica_sets: Iterable[Obj] = (),
     store_claim: Obj | None = None,
+    verified_store_claim: str | None = None,
 ) -> World:
     """`store_claim`: the PersistentVolumeClaim the spec names, when the policy needs its
     labels (see store_claim_to_read); None when it does not exist or was not read."""
@@ -111,6 +112,7 @@ def observe(
         policy=policy_of(settings),
         finished_jobs_kept=settings.finished_jobs_kept,
         store_claim_labels=None if store_claim is None else dict(_labels(store_claim)),
+        verified_store_claim=verified_store_claim,
     )
 
 

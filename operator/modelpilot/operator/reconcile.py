@@ -98,6 +98,9 @@ def tick(
         return TickResult(gone=True)
     selector = {names.LABEL_MODEL: name, names.LABEL_MANAGED_BY: names.MANAGED_BY}
     claim = store_claim_to_read(body.get("spec") or {}, settings)
+    verified = (body.get("status") or {}).get("verifiedStoreClaim")
+    if claim is not None and claim == verified:
+        claim = None  # checked before (status remembers it): a model at rest reads nothing
     world = observe(
         body,
         jobs=cluster.list("Job", namespace, selector),
@@ -109,6 +112,7 @@ def tick(
         store_claim=None
         if claim is None
         else cluster.get("PersistentVolumeClaim", namespace, claim),
+        verified_store_claim=verified,
     )
     autoscalers = cluster.list(HPA, namespace, selector)
     status = read_status(body.get("status"), name=name)

@@ -61,6 +61,8 @@ def status(cluster: FakeCluster, ns: str, name: str):
 
 def test_ticks_past_the_cap_queue_their_job_and_say_how_many_are_ahead():
     cluster, slots = FakeCluster(), TrainingSlots(2)
+    for ns in ("team-a", "team-b"):
+        cluster.add_model_store(ns)
     keys = [("team-a", "m1"), ("team-a", "m2"), ("team-a", "m3"), ("team-b", "m1")]
     for ns, name in keys:
         apply(cluster, ns, name)
@@ -86,6 +88,8 @@ def test_ticks_past_the_cap_queue_their_job_and_say_how_many_are_ahead():
 
 def test_a_deleted_model_deployment_gives_its_place_and_slot_back():
     cluster, slots = FakeCluster(), TrainingSlots(1)
+    for ns in ("team-a", "team-b", "a"):
+        cluster.add_model_store(ns)
     apply(cluster, "a", "m1")
     apply(cluster, "a", "m2")
     tick(cluster, SETTINGS, "a", "m1", T0, slots=slots)

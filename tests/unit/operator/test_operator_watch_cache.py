@@ -52,6 +52,7 @@ def test_a_model_deployment_at_rest_costs_no_api_call():
     w.tick()
     w.cluster.make_ready(NS, "iris-v1")
     w.tick()
+    w.tick()  # Ready once Service iris, created by the promotion's tick, is seen
     assert w.status().phase == "Serving"
     counting = Counting(w.cluster)
     cached = CachedCluster(counting, filled_from(w.cluster))

@@ -169,13 +169,18 @@ def plan(
 
 def _policy_problem(draft: Draft, spec: ModelDeploymentSpec) -> cond.Problem | None:
     world = draft.world
-    refused = policy.refusal(
-        spec,
-        world.policy,
-        claim=store_claim(spec, world),
-        claim_labels=world.store_claim_labels,
-    )
-    return None if refused is None else cond.Problem(refused.reason, refused.message)
+    if world.policy is None:
+        return None
+    claim = store_claim(spec, world)
+    labels = world.store_claim_labels
+    if claim is not None and claim == world.verified_store_claim and labels is None:
+        labels = {names.LABEL_MODEL_STORE: "true"}  # found labelled before; not read again
+    refused = policy.refusal(spec, world.policy, claim=claim, claim_labels=labels)
+    if refused is not None:
+        return cond.Problem(refused.reason, refused.message)
+    if claim is not None and policy.store_needs_label(world.policy, claim):
+        draft.update(verified_store_claim=claim)
+    return None
 
 
 # --- 2. triggers ----------------------------------------------------------------------

@@ -153,11 +153,15 @@ class World:
     # Finished training Jobs kept for `kubectl logs` (from the operator's settings); older
     # ones whose outcome status already holds are deleted.
     finished_jobs_kept: int = 3
-    # The platform's policy for tenant-chosen values (from the operator's settings).
-    policy: Policy = field(default_factory=Policy)
+    # The platform's policy for tenant-chosen values (from the operator's settings; observe
+    # always sets it). None: nothing is checked (a World built by hand in a test).
+    policy: Policy | None = None
     # Labels of the store claim the spec names, read this tick; None when the claim does not
     # exist or was not read (the policy allows it without a label).
     store_claim_labels: Mapping[str, str] | None = None
+    # The claim status remembers as found labelled (status.verifiedStoreClaim); its labels
+    # are then not read again. None when none was.
+    verified_store_claim: str | None = None
     # The split the traffic router carries now (read back from the route or the replica
     # counts); None when no canary is live, or the route could not be read (route_problem).
     route_weights: Weights | None = None

@@ -15,8 +15,9 @@ from modelpilot.operator.rollout.actions import (
     DeleteJob,
     EnsureServingDeployment,
 )
+from modelpilot.operator.rollout.naming import serving_selector
 from modelpilot.operator.rollout.triggers import spec_hash
-from modelpilot.operator.rollout.world import ObservedProbe
+from modelpilot.operator.rollout.world import ObservedProbe, ObservedService
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 RAW = {
@@ -40,13 +41,20 @@ SERVES = ModelDeploymentStatus(
 )
 
 
+# Service NAME selecting v1: Ready needs it (and the plan keeps it as is).
+STABLE_SERVICE = {
+    "iris": ObservedService("iris", serving_selector("iris", "v1")),
+    "iris-v1": ObservedService("iris-v1", serving_selector("iris", "v1")),
+}
+
+
 def world(probes: dict | None = None) -> World:
     intent = EnsureServingDeployment(name="iris-v1", model="iris", revision="v1",
                                      model_sha256="a" * 64, store_claim="models", replicas=1)
     deployment = ObservedDeployment(name="iris-v1", revision="v1", replicas=1, ready_replicas=1,
                                     updated_replicas=1, intent_hash=intent.intent_hash())
     return World(name="iris", namespace="ml", generation=1, deployments={"v1": deployment},
-                 probes=probes or {})
+                 services=STABLE_SERVICE, probes=probes or {})
 
 
 def reported(name: str, fingerprint: str) -> dict:

@@ -12,8 +12,9 @@ from modelpilot.api.status import ModelDeploymentStatus, Phase, StableStatus, Tr
 from modelpilot.operator.rollout import ObservedDeployment, World, plan
 from modelpilot.operator.rollout.actions import CreateTrainingJob, EnsureServingDeployment
 from modelpilot.operator.rollout.drift import drift_window_due, window_counts
+from modelpilot.operator.rollout.naming import serving_selector
 from modelpilot.operator.rollout.triggers import spec_hash
-from modelpilot.operator.rollout.world import ObservedDrift
+from modelpilot.operator.rollout.world import ObservedDrift, ObservedService
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 RAW = {
@@ -50,6 +51,13 @@ def counts(petal: list[float], sepal: list[float]) -> dict:
     }
 
 
+# Service NAME selecting v1: Ready needs it (and the plan keeps it as is).
+STABLE_SERVICE = {
+    "iris": ObservedService("iris", serving_selector("iris", "v1")),
+    "iris-v1": ObservedService("iris-v1", serving_selector("iris", "v1")),
+}
+
+
 def world(live: dict | None, error: str | None = None) -> World:
     intent = EnsureServingDeployment(name="iris-v1", model="iris", revision="v1",
                                      model_sha256="a" * 64, store_claim="models", replicas=1)
@@ -59,7 +67,7 @@ def world(live: dict | None, error: str | None = None) -> World:
     drift = None if live is None and error is None else ObservedDrift(
         revision="v1", live=live or {}, reference=REFERENCE if live else {}, error=error)
     return World(name="iris", namespace="ml", generation=1,
-                 deployments={"v1": deployment}, drift=drift)
+                 deployments={"v1": deployment}, services=STABLE_SERVICE, drift=drift)
 
 
 def walk(spec, windows: list[dict]) -> list:
