@@ -539,9 +539,11 @@ def test_pods_mount_only_their_part_of_the_store():
     v1 = f"ml/iris/{uid}/v1"
     pod = w.cluster.get("Job", NS, "iris-train-v1")["spec"]["template"]["spec"]
     [trainer] = pod["containers"]
-    # Its own revision read-write, the dataset's directory read-only, nothing else.
+    # Its own revision read-write, the dataset's directory read-only, nothing else (and an
+    # emptyDir /tmp for scratch: the root filesystem is read-only).
     assert _mounts(trainer) == [("model-store", f"/models/{v1}", v1, False),
-                                ("model-store", "/models/data", "data", True)]
+                                ("model-store", "/models/data", "data", True),
+                                ("tmp", "/tmp", None, False)]
     [prepare] = pod["initContainers"]
     assert prepare["command"] == ["modelpilot", "prepare-store"]
     assert _mounts(prepare) == [("model-store", "/models/ml/iris", "ml/iris", False)]
@@ -562,7 +564,8 @@ def test_pods_mount_only_their_part_of_the_store():
     pod = w.cluster.get("Job", NS, "iris-train-v2")["spec"]["template"]["spec"]
     v2 = f"ml/iris/{uid}/v2"
     assert _mounts(pod["containers"][0]) == [("model-store", f"/models/{v2}", v2, False),
-                                             ("model-store", f"/models/{v1}", v1, True)]
+                                             ("model-store", f"/models/{v1}", v1, True),
+                                             ("tmp", "/tmp", None, False)]
     env = {e["name"]: e["value"] for e in pod["initContainers"][0]["env"]}
     assert env["MODELPILOT_KEEP_REVISIONS"] == "v1,v2"
 
