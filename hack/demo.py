@@ -40,8 +40,12 @@ VERSIONS = dict(
     if "=" in line
 )
 KUBECTL = CACHE / "k8s" / VERSIONS["K8S_VERSION"] / "bin" / "kubectl"
-ADMIN_KUBECONFIG = CACHE / "cluster" / "kubeconfig"
-DEMO_DIR = CACHE / "demo"
+# The cluster `make cluster-up` started: the default one, or MODELPILOT_CLUSTER_INDEX=N's
+# (hack/localcluster), so a demo can run beside a test session's cluster.
+_INDEX = int(os.environ.get("MODELPILOT_CLUSTER_INDEX") or 0)
+CLUSTER_DIR = CACHE / ("cluster" if _INDEX == 0 else f"cluster-{_INDEX}")
+ADMIN_KUBECONFIG = CLUSTER_DIR / "kubeconfig"
+DEMO_DIR = CACHE / ("demo" if _INDEX == 0 else f"demo-{_INDEX}")
 NAMESPACE = "modelpilot-demo"
 SYSTEM_NAMESPACE = "modelpilot-system"
 SERVICE_ACCOUNT = "modelpilot-operator"
