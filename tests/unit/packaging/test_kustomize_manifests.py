@@ -163,6 +163,22 @@ def test_operator_env_is_what_the_operator_reads(default: list[dict[str, Any]]) 
     assert not unknown, f"the operator reads no such variable: {sorted(unknown)}"
 
 
+def test_no_operator_env_names_the_install_namespace_literally(
+    default: list[dict[str, Any]],
+) -> None:
+    """An overlay's `namespace:` moves every object but rewrites no env value: a literal
+    `modelpilot-system` would send the operator to a Lease it may not read (403 forever,
+    nothing reconciled), as an overlay install once did."""
+    (container,) = find(default, "Deployment", "modelpilot-operator")["spec"]["template"][
+        "spec"]["containers"]
+    literal = [e["name"] for e in container["env"] if e.get("value") == "modelpilot-system"]
+    assert not literal, f"use fieldRef metadata.namespace for {literal}"
+    env = {e["name"]: e for e in container["env"]}
+    assert env["MODELPILOT_LEADER_ELECTION_NAMESPACE"]["valueFrom"] == {
+        "fieldRef": {"fieldPath": "metadata.namespace"}
+    }
+
+
 def test_operator_deployment_is_restricted(default: list[dict[str, Any]]) -> None:
     deployment = find(default, "Deployment", "modelpilot-operator")
     assert_restricted_operator_deployment(deployment)
