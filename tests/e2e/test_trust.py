@@ -153,9 +153,14 @@ def test_pods_mount_only_their_part_of_the_store_and_old_bundles_are_collected(
     job = kubectl.json("get", "job", "iris-train-v1", "-n", namespace)
     pod_spec = job["spec"]["template"]["spec"]
     [trainer] = pod_spec["containers"]
-    assert trainer["volumeMounts"] == [
+    assert [m for m in trainer["volumeMounts"] if m["name"] == "model-store"] == [
         {"name": "model-store", "mountPath": f"/models/{v1}", "subPath": v1}
     ]
+    # (beside it only scratch space: the root filesystem is read-only)
+    others = [m for m in trainer["volumeMounts"] if m["name"] != "model-store"]
+    assert others == [{"mountPath": "/tmp", "name": "tmp"}]
+    volumes = {v["name"]: v for v in pod_spec["volumes"]}
+    assert "emptyDir" in volumes["tmp"]
     [prepare] = pod_spec["initContainers"]
     assert prepare["volumeMounts"] == [{"name": "model-store",
                                         "mountPath": f"/models/{namespace}/iris",
