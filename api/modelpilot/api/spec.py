@@ -31,6 +31,56 @@ from modelpilot.api.rollout_spec import (
 )
 from modelpilot.api.spec_model import SpecModel, cel, rule
 
+# --- object storage (S3) ----------------------------------------------------------------
+
+S3_BUCKET_PATTERN = r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$"
+S3_PREFIX_PATTERN = r"^([A-Za-z0-9!_.*'()\-]+(/[A-Za-z0-9!_.*'()\-]+)*)?$"
+SECRET_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+
+
+class S3Access(SpecModel):
+    """How pods reach an S3-compatible service. The operator never reads the Secret: the
+    pods that need it (trainer, data probe, the serving pods' fetch-bundle step) get its
+    keys as environment variables, so the operator's RBAC has no Secret access."""
+
+    endpoint: str | None = Field(
+        None,
+        pattern=r"^https?://[^\s/]+/?$",
+        description="The S3 API's URL, scheme://host[:port] (MinIO, Ceph, a cloud's S3 "
+        "endpoint); AWS when omitted.",
+        examples=["http://minio.storage:9000"],
+    )
+    region: str | None = Field(
+        None, pattern=r"^[a-z0-9-]+$", description="The bucket's region, e.g. eu-west-1."
+    )
+    credentials_secret: str = Field(
+        max_length=253,
+        pattern=SECRET_NAME_PATTERN,
+        description="A Secret in the ModelDeployment's namespace with the keys "
+        "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and optionally AWS_SESSION_TOKEN). "
+        "Only the pods mount it.",
+    )
+
+
+class S3Store(S3Access):
+    """Bundles in an S3 bucket, at s3://BUCKET/PREFIX/NAMESPACE/NAME/UID/vN/."""
+
+    bucket: str = Field(
+        pattern=S3_BUCKET_PATTERN, description="The bucket (it must exist).", examples=["models"]
+    )
+    prefix: str = Field(
+        "",
+        max_length=512,
+        pattern=S3_PREFIX_PATTERN,
+        description="Key prefix below which bundles go, without leading or trailing '/'.",
+        examples=["team-a/modelpilot"],
+    )
+
+
+def is_s3_uri(uri: str | None) -> bool:
+    return uri is not None and uri.startswith("s3://")
+
+
 # --- training -------------------------------------------------------------------------
 
 
@@ -67,6 +117,11 @@ class Dataset(SpecModel):
             "!has(self.uri) || has(self.target)",
             "spec.training.dataset.target is required with dataset.uri",
         ),
+        rule(
+            "!has(self.s3) || (has(self.uri) && self.uri.startsWith('s3://'))",
+            "spec.training.dataset.s3 applies only to an s3:// dataset.uri",
+            ".s3",
+        ),
     )
 
     builtin: str | None = Field(
@@ -89,6 +144,11 @@ class Dataset(SpecModel):
     features: list[str] | None = Field(
         None, description="Feature columns to use; all columns but the target when omitted."
     )
+    s3: S3Access | None = Field(
+        None,
+        description="How the pods reach an s3:// dataset.uri (endpoint, region, the "
+        "credentials Secret); spec.modelStore.s3's when omitted.",
+    )
     watch: DatasetWatch | None = Field(
         None,
         description="Start a new revision (trigger DataChanged) when the dataset's content "
@@ -104,6 +164,8 @@ class Dataset(SpecModel):
             raise ValueError("dataset.target is required with dataset.uri")
         if self.watch is not None and self.uri is None:
             raise ValueError("dataset.watch needs dataset.uri (a builtin dataset never changes)")
+        if self.s3 is not None and not is_s3_uri(self.uri):
+            raise ValueError("dataset.s3 applies only to an s3:// dataset.uri")
         return self
 
 
@@ -421,13 +483,48 @@ class PVCStore(SpecModel):
 
 
 class ModelStore(SpecModel):
-    """Where bundles are written (by training) and read (by serving)."""
+    """Where bundles are written (by training) and read (by serving): exactly one of `pvc`
+    or `s3`."""
+
+    model_config = cel(
+        rule(
+            "has(self.pvc) != has(self.s3)",
+            "spec.modelStore needs exactly one of pvc or s3",
+        ),
+    )
 
     pvc: PVCStore | None = Field(None, description="A PersistentVolumeClaim in the namespace.")
+    s3: S3Store | None = Field(
+        None,
+        description="An S3 bucket: the trainer uploads each bundle (with its digest) and "
+        "serving pods download it and verify that digest before anything is unpickled.",
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ModelStore:
+        if (self.pvc is None) == (self.s3 is None):
+            raise ValueError("modelStore needs exactly one of pvc or s3")
+        return self
+
+
+S3_DATASET_NEEDS_ACCESS = (
+    "spec.training.dataset.uri is an s3:// URI without credentials: set "
+    "spec.training.dataset.s3.credentialsSecret, or use spec.modelStore.s3 (whose endpoint, "
+    "region and credentials it then shares)"
+)
 
 
 class ModelDeploymentSpec(SpecModel):
     """What to train, how good it must be, and how to roll it out."""
+
+    model_config = cel(
+        rule(
+            "!has(self.training.dataset.uri) || !self.training.dataset.uri.startsWith('s3://') "
+            "|| has(self.training.dataset.s3) || (has(self.modelStore) && has(self.modelStore.s3))",
+            S3_DATASET_NEEDS_ACCESS,
+            ".training.dataset.uri",
+        ),
+    )
 
     training: Training = Field(description="What to train; a change starts a new revision.")
     evaluation: Evaluation = Field(description="The offline gate.")
@@ -439,6 +536,27 @@ class ModelDeploymentSpec(SpecModel):
     monitoring: Monitoring | None = Field(
         None, description="Watch the live inputs for drift; off when omitted."
     )
+
+
+    @model_validator(mode="after")
+    def _s3_dataset_has_access(self) -> ModelDeploymentSpec:
+        if self.dataset_s3 is None and is_s3_uri(self.training.dataset.uri):
+            raise ValueError(S3_DATASET_NEEDS_ACCESS)
+        return self
+
+    @property
+    def store_s3(self) -> S3Store | None:
+        """spec.modelStore.s3, or None (a PVC store, or the operator's default)."""
+        return None if self.model_store is None else self.model_store.s3
+
+    @property
+    def dataset_s3(self) -> S3Access | None:
+        """How pods reach an s3:// dataset: its own access, else the S3 store's; None for
+        other datasets."""
+        dataset = self.training.dataset
+        if not is_s3_uri(dataset.uri):
+            return None
+        return dataset.s3 or self.store_s3
 
 
 def parse_spec(raw: dict[str, Any]) -> ModelDeploymentSpec:
@@ -464,6 +582,8 @@ __all__ = [
     "ReplicasRouter",
     "Resources",
     "Rollout",
+    "S3Access",
+    "S3Store",
     "Serving",
     "SpecModel",
     "Step",

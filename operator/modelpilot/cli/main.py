@@ -12,6 +12,8 @@ VERBS: dict[str, tuple[str, str, str]] = {
     "prepare-store": ("modelpilot.trainer.store", "main",
                       "a training pod's init step: collect old bundles, create its directory"),
     "serve": ("modelpilot.serving.__main__", "main", "serve one model bundle over HTTP"),
+    "fetch-bundle": ("modelpilot.serving.fetch", "main",
+                     "a serving pod's init step: download a bundle from S3, verify it"),
     "operator": ("modelpilot.operator.__main__", "main", "run the operator"),
     "status": ("modelpilot.cli.status", "main", "show a ModelDeployment at a glance"),
     "retrain": ("modelpilot.cli.retrain", "main", "start a new revision with the same spec"),

@@ -17,6 +17,14 @@ Bundles live at STORE/NS/NAME/UID/vN (`names.bundle_subpath`): the ModelDeployme
 part of the path and is passed to both the trainer (recorded in metadata.json) and the
 server (checked at load), so a ModelDeployment deleted and created again under its name
 trains and serves its own revisions, never its predecessor's.
+
+With spec.modelStore.s3 the store volume is an emptyDir laid out the same way, and S3 holds
+the bundles at s3://BUCKET/PREFIX/NS/NAME/UID/vN/ (modelpilot.api.s3). The trainer
+downloads stable into it and uploads its bundle (and collects S3 garbage with the same
+keep-list); a serving pod's init step `fetch-bundle` downloads and verifies its one bundle,
+and the server then reads it read-only as from a PVC. The credentials Secret reaches only
+those containers, as secretKeyRef env variables: the operator never reads it, and the
+server, which unpickles the model, never sees it.
 """
 
 from __future__ import annotations
@@ -27,9 +35,9 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
-from modelpilot.api import names
+from modelpilot.api import names, s3
 from modelpilot.api.fingerprint import ENV_DATA_PREVIOUS
-from modelpilot.api.spec import DEFAULT_MAX_BATCH_ROWS
+from modelpilot.api.spec import DEFAULT_MAX_BATCH_ROWS, S3Access, S3Store
 from modelpilot.operator.rollout.actions import (
     CreateTrainingJob,
     EnsureService,
@@ -139,6 +147,56 @@ def _store_mount(settings: Settings, subpath: str, *, read_only: bool) -> dict[s
     return mount
 
 
+def _credentials_env(access: S3Access, prefix: str = "") -> list[dict[str, Any]]:
+    """The Secret's standard keys as env variables (the session token is optional): the
+    kubelet resolves them, so the operator needs no Secret access."""
+    return [
+        {
+            "name": prefix + key,
+            "valueFrom": {
+                "secretKeyRef": {
+                    "name": access.credentials_secret,
+                    "key": key,
+                    **({"optional": True} if key == s3.KEY_SESSION_TOKEN else {}),
+                }
+            },
+        }
+        for key in s3.CREDENTIAL_KEYS
+    ]
+
+
+def s3_store_env(store: S3Store) -> list[dict[str, Any]]:
+    """Where the S3 model store is, and the credentials to reach it."""
+    env = [{"name": s3.ENV_S3_BUCKET, "value": store.bucket}]
+    if store.prefix:
+        env.append({"name": s3.ENV_S3_PREFIX, "value": store.prefix})
+    if store.endpoint:
+        env.append({"name": s3.ENV_S3_ENDPOINT, "value": store.endpoint})
+    if store.region:
+        env.append({"name": s3.ENV_S3_REGION, "value": store.region})
+    return env + _credentials_env(store)
+
+
+def s3_dataset_env(access: S3Access) -> list[dict[str, Any]]:
+    """How to reach an s3:// dataset, in the MODELPILOT_DATA_ variables."""
+    env = []
+    if access.endpoint:
+        env.append({"name": s3.ENV_DATA_S3_ENDPOINT, "value": access.endpoint})
+    if access.region:
+        env.append({"name": s3.ENV_DATA_S3_REGION, "value": access.region})
+    return env + _credentials_env(access, s3.DATA_ENV_PREFIX)
+
+
+def _store_volume(claim: str | None, *, read_only: bool) -> dict[str, Any]:
+    """The model store: the claim, or (S3 store) an emptyDir the pod downloads into."""
+    if claim is None:
+        return {"name": STORE_VOLUME, "emptyDir": {}}
+    source: dict[str, Any] = {"claimName": claim}
+    if read_only:
+        source["readOnly"] = True
+    return {"name": STORE_VOLUME, "persistentVolumeClaim": source}
+
+
 def dataset_subpath(settings: Settings, uri: str | None) -> str | None:
     """The store directory holding a local dataset (`/models/data/x.csv` -> `data`), or None
     when the dataset is not a local path below the store (builtin, s3://, elsewhere)."""
@@ -178,6 +236,17 @@ def training_job(action: CreateTrainingJob, owner: Owner, settings: Settings) ->
         env.append({"name": ENV_DATA_PREVIOUS, "value": action.previous_report})
     if action.spec_hash:
         env.append({"name": names.ENV_SPEC_HASH, "value": action.spec_hash})
+    if action.dataset_s3 is not None:
+        env += s3_dataset_env(action.dataset_s3)
+    remote = action.store_s3
+    if remote is not None and not probe:
+        # The trainer itself talks to S3 (stable down, bundle up) and collects S3 garbage
+        # with the keep-list prepare-store gets on a PVC.
+        env += s3_store_env(remote)
+        env += [
+            {"name": names.ENV_KEEP_LAST, "value": str(settings.bundles_keep_last)},
+            {"name": names.ENV_KEEP_REVISIONS, "value": ",".join(action.keep_revisions)},
+        ]
     # Only its own revision is writable; nothing else of the store is visible but stable's
     # bundle and the dataset's directory, read-only. The data probe writes nothing: it sees
     # the dataset's directory alone.
@@ -192,8 +261,11 @@ def training_job(action: CreateTrainingJob, owner: Owner, settings: Settings) ->
         ]
         mounts.append(_store_mount(settings, stable, read_only=True))
     data = dataset_subpath(settings, action.dataset_uri)
-    if data is not None:
+    if data is not None and remote is None:
         mounts.append(_store_mount(settings, data, read_only=True))
+    if remote is not None:
+        # The pod's own emptyDir: nothing in it but what this trainer downloads and writes.
+        mounts = [] if probe else [{"name": STORE_VOLUME, "mountPath": settings.store_mount_path}]
     image = action.image or settings.trainer_image
     prepare: dict[str, Any] = {
         "name": "prepare-store",
@@ -244,13 +316,10 @@ def training_job(action: CreateTrainingJob, owner: Owner, settings: Settings) ->
                     "automountServiceAccountToken": False,
                     "enableServiceLinks": False,
                     "securityContext": _pod_security(settings),
-                    "initContainers": [] if probe else [prepare],
+                    "initContainers": [] if probe or remote is not None else [prepare],
                     "containers": [container],
                     "volumes": [
-                        {
-                            "name": STORE_VOLUME,
-                            "persistentVolumeClaim": {"claimName": action.store_claim},
-                        },
+                        _store_volume(action.store_claim, read_only=False),
                         {"name": SCRATCH_VOLUME, "emptyDir": {"sizeLimit": "1Gi"}},
                     ],
                 },
@@ -325,6 +394,7 @@ def serving_deployment(
         "securityContext": _container_security(read_only_root=True),
         "resources": dict(action.resources or settings.serving_resources),
     }
+    fetch = None if action.store_s3 is None else _fetch_bundle(action, owner, settings)
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -356,19 +426,53 @@ def serving_deployment(
                     "enableServiceLinks": False,
                     "terminationGracePeriodSeconds": 30,
                     "securityContext": _pod_security(settings),
+                    "initContainers": [] if fetch is None else [fetch],
                     "containers": [container],
                     "volumes": [
-                        {
-                            "name": STORE_VOLUME,
-                            "persistentVolumeClaim": {
-                                "claimName": action.store_claim,
-                                "readOnly": True,
-                            },
-                        },
+                        _store_volume(action.store_claim, read_only=True),
                         {"name": SCRATCH_VOLUME, "emptyDir": {"sizeLimit": "64Mi"}},
                     ],
                 },
             },
+        },
+    }
+
+
+def _fetch_bundle(
+    action: EnsureServingDeployment, owner: Owner, settings: Settings
+) -> dict[str, Any]:
+    """The serving pod's init step with an S3 store: download the bundle into the emptyDir
+    and verify its digest (modelpilot.serving.fetch)."""
+    store = action.store_s3
+    assert store is not None
+    key = s3.StoreLocation(store.bucket, store.prefix).bundle_key(
+        owner.namespace, owner.name, owner.uid, action.revision
+    )
+    return {
+        "name": "fetch-bundle",
+        "image": action.image or settings.serving_image,
+        "imagePullPolicy": settings.image_pull_policy,
+        "command": ["modelpilot", "fetch-bundle"],
+        "args": [
+            "--model-dir", bundle_dir(settings, owner, action.revision),
+            "--key-prefix", key,
+            "--expected-sha256", action.model_sha256,
+        ],
+        "env": [
+            *s3_store_env(store),
+            {"name": names.ENV_TERMINATION_LOG, "value": TERMINATION_LOG},
+            {"name": "HOME", "value": "/tmp"},
+        ],
+        "volumeMounts": [
+            {"name": STORE_VOLUME, "mountPath": settings.store_mount_path},
+            {"name": SCRATCH_VOLUME, "mountPath": "/tmp"},
+        ],
+        "terminationMessagePath": TERMINATION_LOG,
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "securityContext": _container_security(read_only_root=True),
+        "resources": {
+            "requests": {"cpu": "10m", "memory": "64Mi"},
+            "limits": {"memory": "256Mi"},
         },
     }
 

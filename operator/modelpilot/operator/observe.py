@@ -195,7 +195,18 @@ def _pod_problem(pods: list[Obj]) -> str | None:
         if scheduled and scheduled.get("status") == "False":
             why = scheduled.get("message") or scheduled.get("reason") or "not scheduled"
             return f"pod {name} is unschedulable: {why}"
-        for status in pod.get("status", {}).get("containerStatuses") or []:
+        pod_status = pod.get("status", {})
+        # Init containers first: with an S3 store, fetch-bundle's refusal (a digest that does
+        # not match, a missing bundle, wrong credentials) is why the server never starts.
+        inits = pod_status.get("initContainerStatuses") or []
+        for status in inits:
+            failed = (status.get("state") or {}).get("terminated") or {}
+            if failed and failed.get("exitCode", 0) != 0:
+                detail = (failed.get("message") or "").strip()[-_TAIL:]
+                return f"pod {name}: init container {status.get('name')} failed" + (
+                    f": {detail}" if detail else f" (exit code {failed.get('exitCode')})"
+                )
+        for status in [*inits, *(pod_status.get("containerStatuses") or [])]:
             waiting = (status.get("state") or {}).get("waiting") or {}
             if waiting.get("reason") in _STUCK_WAITING:
                 last = ((status.get("lastState") or {}).get("terminated") or {}).get("message")

@@ -15,7 +15,7 @@ import threading
 import traceback
 from collections.abc import Iterator, Mapping, Sequence
 
-from modelpilot.trainer import report
+from modelpilot.trainer import report, s3_store
 from modelpilot.trainer.errors import EXIT_OK, TrainerError, TrainingError
 from modelpilot.trainer.run import failure_summary, load_job_spec, train
 from modelpilot.trainer.settings import Settings, parse_settings, report_target
@@ -35,7 +35,14 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         except SystemExit as exc:  # --help
             return int(exc.code or 0)
         with _sigterm_raises():
+            store = s3_store.from_env(env)  # spec.modelStore.s3; None on a PVC
+            if store is not None:
+                s3_store.fetch_inputs(settings, store)
             outcome = train(settings, load_job_spec(settings))
+            if store is not None:
+                s3_store.publish(settings, store, outcome.summary.model_sha256 or "")
+                for removed in s3_store.prune(settings, store, env):
+                    print(f"modelpilot train: removed {removed}", flush=True)
     except TrainerError as exc:
         return _fail(exc, settings, argv, env)
     except Exception as exc:

@@ -1,7 +1,9 @@
 """Loading the training data named by `spec.training.dataset` into one DataFrame.
 
-Bundled scikit-learn datasets by name, or CSV/Parquet from a local path, `file://` URI or any
-fsspec URI (s3://, gs://, ... when the matching fsspec backend is installed). Every problem a
+Bundled scikit-learn datasets by name, or CSV/Parquet from a local path, `file://` URI, an
+s3:// object (modelpilot.api.s3, with the access spec.training.dataset.s3 or
+spec.modelStore.s3 gives the pod), or any other fsspec URI (gs://, ... when the matching
+fsspec backend is installed). Every problem a
 model owner can fix in their data is a DataError that names the column or the URI. The data
 fingerprint is taken here, on the data exactly as loaded, so two revisions trained on the
 same bytes-as-parsed share it.
@@ -136,6 +138,8 @@ def _load_builtin(name: str) -> tuple[pd.DataFrame, list[str], str]:
 def _read_uri(uri: str, fmt: str | None) -> pd.DataFrame:
     fmt = fmt or _infer_format(uri)
     path = uri.removeprefix("file://") if uri.startswith("file://") else uri
+    if path.startswith("s3://"):
+        return _read_s3(uri, fmt)
     try:
         if "://" in path:
             # Remote: let fsspec open it (s3fs, gcsfs, ... installed by the platform).
@@ -152,6 +156,39 @@ def _read_uri(uri: str, fmt: str | None) -> pd.DataFrame:
         raise DataError(f"cannot read dataset {uri} as {fmt}: {exc}") from exc
     except Exception as exc:
         # pandas/pyarrow parser errors have no common base beyond Exception.
+        raise DataError(f"cannot read dataset {uri} as {fmt}: {type(exc).__name__}: {exc}") from exc
+
+
+_COMPRESSION = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd", ".xz": "xz", ".zip": "zip"}
+
+
+def _read_s3(uri: str, fmt: str) -> pd.DataFrame:
+    """An s3:// object through modelpilot.api.s3, with the access the operator set on the pod
+    (modelpilot.api.s3: endpoint, region and the credentials Secret's keys)."""
+    import io
+    import os
+
+    from modelpilot.api import s3
+
+    try:
+        bucket, key = s3.parse_s3_uri(uri)
+    except ValueError as exc:
+        raise DataError(f"dataset {exc}") from exc
+    try:
+        client = s3.client(s3.data_endpoint_from_env(os.environ))
+        body = s3.read(client, bucket, key)
+    except s3.ObjectNotFound as exc:
+        raise DataError(f"dataset {uri} does not exist ({exc})") from exc
+    except s3.ObjectStoreError as exc:
+        raise DataError(f"cannot read dataset {exc}") from exc
+    suffix = "." + key.rsplit(".", 1)[-1].lower() if "." in key else ""
+    try:
+        if fmt == "parquet":
+            return pd.read_parquet(io.BytesIO(body))
+        return pd.read_csv(io.BytesIO(body), compression=_COMPRESSION.get(suffix))
+    except pd.errors.EmptyDataError as exc:
+        raise DataError(f"dataset {uri} is empty (no header, no rows)") from exc
+    except Exception as exc:  # parser errors have no common base
         raise DataError(f"cannot read dataset {uri} as {fmt}: {type(exc).__name__}: {exc}") from exc
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from modelpilot.api import names
+from modelpilot.api import names, s3
 from modelpilot.api.fingerprint import ENV_DATA_PREVIOUS, DataProbeReport
 from modelpilot.api.spec import Dataset
 from modelpilot.trainer.datasets import load_dataset
@@ -29,6 +29,13 @@ def signals_of(dataset: Dataset) -> dict[str, str]:
     if "://" not in path:
         stat = os.stat(path)
         return {"size": str(stat.st_size), "mtime": str(stat.st_mtime_ns)}
+    if path.startswith("s3://"):
+        # HeadObject: size, ETag and LastModified, with the pod's dataset access.
+        bucket, key = s3.parse_s3_uri(path)
+        try:
+            return s3.signals(s3.client(s3.data_endpoint_from_env(os.environ)), bucket, key)
+        except s3.ObjectStoreError as exc:
+            raise OSError(str(exc)) from exc
     import fsspec
 
     fs, _, [target] = fsspec.get_fs_token_paths(path)

@@ -47,6 +47,28 @@ def _dirs(path: Path) -> list[Path]:
         return []
 
 
+def garbage_names(
+    *,
+    uids: Collection[str],
+    revisions: Collection[str],
+    owner_uid: str,
+    revision: str,
+    keep_last: int,
+    keep: Collection[str],
+) -> tuple[list[str], list[str]]:
+    """(earlier incarnations' uids, this incarnation's revisions) to delete, given the names
+    found below NS/NAME and NS/NAME/<owner_uid>. Shared by the PVC store (directories) and
+    the S3 store (key prefixes, modelpilot.trainer.s3_store); anything not named like a uid
+    or a revision is left alone."""
+    stale_uids = sorted(u for u in uids if u != owner_uid and _UID.match(u))
+    found = [r for r in revisions if _REVISION.match(r)]
+    # The revision being trained counts among the newest K: K bundles remain after it.
+    numbers = sorted(set(found) | {revision}, key=names.revision_number, reverse=True)
+    kept = set(numbers[: max(keep_last, 1)]) | set(keep) | {revision}
+    stale = sorted((r for r in found if r not in kept), key=names.revision_number)
+    return stale_uids, stale
+
+
 def garbage(
     model_dir: Path,
     *,
@@ -56,20 +78,17 @@ def garbage(
     keep: Collection[str],
 ) -> list[Path]:
     """What to delete below STORE/NS/NAME (see the module docstring), in a stable order."""
-    out: list[Path] = []
-    for entry in _dirs(model_dir):
-        if entry.name != owner_uid and _UID.match(entry.name):
-            out.append(entry)
-    revisions = [d for d in _dirs(model_dir / owner_uid) if _REVISION.match(d.name)]
-    # The revision being trained counts among the newest K: K bundles remain after it.
-    numbers = sorted({d.name for d in revisions} | {revision}, key=names.revision_number,
-                     reverse=True)
-    kept = set(numbers[: max(keep_last, 1)]) | set(keep) | {revision}
-    for entry in sorted(revisions, key=lambda d: names.revision_number(d.name)):
-        if entry.name not in kept:
-            out.append(entry)
+    revisions = {d.name: d for d in _dirs(model_dir / owner_uid)}
+    stale_uids, stale = garbage_names(
+        uids=[d.name for d in _dirs(model_dir)], revisions=list(revisions),
+        owner_uid=owner_uid, revision=revision, keep_last=keep_last, keep=keep,
+    )
+    out: list[Path] = [model_dir / u for u in stale_uids]
+    for name in sorted((r for r in revisions if _REVISION.match(r)), key=names.revision_number):
+        if name in stale:
+            out.append(revisions[name])
         else:
-            out += [s for s in _dirs(entry) if s.name.startswith(STAGING_PREFIX)]
+            out += [s for s in _dirs(revisions[name]) if s.name.startswith(STAGING_PREFIX)]
     return out
 
 

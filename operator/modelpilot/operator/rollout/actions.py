@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from modelpilot.api.spec import DEFAULT_MAX_BATCH_ROWS, TrafficRouter
+from modelpilot.api.spec import DEFAULT_MAX_BATCH_ROWS, S3Access, S3Store, TrafficRouter
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class CreateTrainingJob:
     model: str
     revision: str
     spec_json: str  # {"training": ..., "evaluation": ...} by alias: MODELPILOT_SPEC_JSON
-    store_claim: str
+    store_claim: str | None  # None exactly when store_s3 is set
     active_deadline_seconds: int
     backoff_limit: int
     image: str | None = None  # None: the operator's MODELPILOT_TRAINER_IMAGE
@@ -42,6 +42,8 @@ class CreateTrainingJob:
     keep_revisions: tuple[str, ...] = ()
     # spec.training.dataset.uri: a local path below the store is mounted read-only.
     dataset_uri: str | None = None
+    store_s3: S3Store | None = None  # spec.modelStore.s3: bundles go up to S3
+    dataset_s3: S3Access | None = None  # how the pod reaches an s3:// dataset
 
 
 @dataclass(frozen=True)
@@ -58,11 +60,12 @@ class EnsureServingDeployment:
     model: str
     revision: str
     model_sha256: str
-    store_claim: str
+    store_claim: str | None  # None exactly when store_s3 is set
     replicas: int
     image: str | None = None  # None: the operator's MODELPILOT_SERVING_IMAGE
     resources: Mapping[str, Any] | None = None
     max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS  # spec.serving.maxBatchRows
+    store_s3: S3Store | None = None  # spec.modelStore.s3: a fetch-bundle step downloads it
 
     def intent_hash(self) -> str:
         """Fingerprint of everything but the replica count (routers scale separately).
@@ -75,6 +78,10 @@ class EnsureServingDeployment:
         intent = {k: v for k, v in asdict(self).items() if k != "replicas"}
         if self.max_batch_rows == DEFAULT_MAX_BATCH_ROWS:
             del intent["max_batch_rows"]
+        if self.store_s3 is None:  # likewise for the S3 store: PVC Deployments keep theirs
+            del intent["store_s3"]
+        else:
+            intent["store_s3"] = self.store_s3.model_dump(mode="json")
         text = json.dumps(intent, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -19,7 +19,7 @@ from modelpilot.api.spec import ModelDeploymentSpec
 from modelpilot.api.status import CandidateState, DataWatchStatus, ModelDeploymentStatus
 from modelpilot.operator.rollout.actions import CreateTrainingJob, DeleteJob
 from modelpilot.operator.rollout.draft import Draft
-from modelpilot.operator.rollout.serving_objects import store_claim
+from modelpilot.operator.rollout.serving_objects import has_store, store_claim
 from modelpilot.operator.rollout.triggers import training_document
 
 PROBE_DEADLINE_SECONDS = 600
@@ -98,7 +98,7 @@ def watch_data(draft: Draft, spec: ModelDeploymentSpec, *, may_probe: bool) -> b
         state = state.model_copy(update={"probe_job": None})  # deleted by someone: start over
     if state.probe_job is None and may_probe and _due(state, watch.interval_seconds, draft):
         claim = store_claim(spec, world)
-        if claim is not None:
+        if has_store(spec, world):
             number = state.probes + 1
             name = f"{world.name}-data-{number}"
             previous = None
@@ -119,6 +119,8 @@ def watch_data(draft: Draft, spec: ModelDeploymentSpec, *, may_probe: bool) -> b
                     fingerprint_only=True,
                     previous_report=previous,
                     dataset_uri=spec.training.dataset.uri,
+                    store_s3=spec.store_s3,
+                    dataset_s3=spec.dataset_s3,
                 )
             )
             state = state.model_copy(update={"probe_job": name, "probes": number})

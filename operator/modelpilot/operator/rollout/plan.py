@@ -74,6 +74,7 @@ from modelpilot.operator.rollout.serving_objects import (
     conclude_if_deployment_failed,
     ensure_revision_serving,
     ensure_service,
+    has_store,
     store_claim,
 )
 from modelpilot.operator.rollout.settle import derive_phase, settle_phase_and_conditions
@@ -208,12 +209,12 @@ def _start_revision_when_triggered(
     if refusal is not None:
         draft.problem = cond.Problem("EstimatorNotAllowed", refusal)
         return
-    claim = store_claim(spec, world)
-    if claim is None:
+    if not has_store(spec, world):
         draft.problem = cond.Problem(
             "NoModelStore",
             "spec.modelStore.pvc.claimName is not set and the operator has no default store "
-            "(MODELPILOT_DEFAULT_STORE_PVC): name a PersistentVolumeClaim",
+            "(MODELPILOT_DEFAULT_STORE_PVC): name a PersistentVolumeClaim (modelStore.pvc) "
+            "or an S3 bucket (modelStore.s3)",
         )
         return
 
@@ -269,7 +270,7 @@ def _advance_training(draft: Draft, spec: ModelDeploymentSpec, candidate: Candid
     job = world.jobs.get(candidate.revision)
     if job is None:
         claim = store_claim(spec, world)
-        assert claim is not None  # checked when the revision started
+        assert has_store(spec, world)  # checked when the revision started
         resources = spec.training.resources
         same_stable = stable is not None and stable.revision == candidate.stable_revision
         draft.actions.append(
@@ -290,6 +291,8 @@ def _advance_training(draft: Draft, spec: ModelDeploymentSpec, candidate: Candid
                 spec_hash=candidate.spec_hash,
                 keep_revisions=revisions_status_names(draft.status),
                 dataset_uri=spec.training.dataset.uri,
+                store_s3=spec.store_s3,
+                dataset_s3=spec.dataset_s3,
             )
         )
         return

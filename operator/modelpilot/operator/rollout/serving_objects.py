@@ -25,9 +25,16 @@ from modelpilot.operator.rollout.world import World
 
 
 def store_claim(spec: ModelDeploymentSpec, world: World) -> str | None:
-    if spec.model_store is not None and spec.model_store.pvc is not None:
-        return spec.model_store.pvc.claim_name
+    """The PVC the pods mount: the spec's, else the operator's default; None with an S3
+    store (spec.modelStore.s3) or when there is neither."""
+    if spec.model_store is not None:
+        return None if spec.model_store.pvc is None else spec.model_store.pvc.claim_name
     return world.default_store_claim
+
+
+def has_store(spec: ModelDeploymentSpec, world: World) -> bool:
+    """Bundles have somewhere to go: an S3 store or a claim."""
+    return spec.store_s3 is not None or store_claim(spec, world) is not None
 
 
 def ensure_revision_serving(
@@ -36,7 +43,7 @@ def ensure_revision_serving(
     """The revision's Deployment and per-version Service, as the spec wants them now."""
     world = draft.world
     claim = store_claim(spec, world)
-    if claim is None:  # the store was removed from the spec after the model was trained
+    if not has_store(spec, world):  # the store was removed from the spec after training
         draft.problem = draft.problem or cond.Problem(
             "NoModelStore", "spec.modelStore.pvc.claimName is not set and there is no default"
         )
@@ -48,6 +55,7 @@ def ensure_revision_serving(
         revision=revision,
         model_sha256=sha256,
         store_claim=claim,
+        store_s3=spec.store_s3,
         replicas=replicas,
         image=spec.serving.image,
         max_batch_rows=spec.serving.max_batch_rows,

@@ -1,0 +1,233 @@
+"""Models and data in object storage, on the real control plane (examples/s3-store).
+
+The S3-compatible server is real: moto in server mode, in its own virtualenv
+(hack/s3server), listening on 127.0.0.1 — the local node's pods are processes on this host
+and reach it there, over HTTP, as they would reach MinIO. The story: the dataset is an s3://
+object; the ModelDeployment names an S3 store and a credentials Secret that only the pods
+mount; v1 trains, is uploaded with its digest, and serves; v2 goes through the canary and
+is promoted; then v1's model.joblib is tampered with in the bucket and v1 is pinned — the
+serving pod's fetch-bundle step refuses it by digest (the server never starts, nothing is
+unpickled) while v2 keeps serving.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import pickle
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from kube import REPO, Kubectl, wait_for
+from operator_harness import EXAMPLES, OperatorProcess, Story, install_crd
+
+pytestmark = pytest.mark.e2e
+ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]
+BUCKET = "models"
+PREFIX = "modelpilot"
+KEY_ID, SECRET_KEY = "modelpilot-e2e", "modelpilot-e2e-secret"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    python = subprocess.run(
+        [str(REPO / "hack" / "s3server" / "venv.sh")], check=True, capture_output=True,
+        text=True,
+    ).stdout.strip()
+    port = _free_port()
+    log = tmp_path_factory.mktemp("s3") / "moto.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [python, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=out, stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        try:
+            return httpx.get(url, timeout=2).status_code < 500
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_for(up, timeout=60, what="moto server")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+def s3(s3_endpoint: str):
+    from minio import Minio
+
+    client = Minio(s3_endpoint.removeprefix("http://"), access_key=KEY_ID,
+                   secret_key=SECRET_KEY, secure=False, region="us-east-1")
+    if not client.bucket_exists(BUCKET):
+        client.make_bucket(BUCKET)
+    return client
+
+
+@pytest.fixture
+def operator(
+    kubectl: Kubectl, namespace: str, kube: dict[str, str], tmp_path: Path
+) -> Iterator[OperatorProcess]:
+    install_crd(kubectl)
+    process = OperatorProcess(namespace, kube, tmp_path / "operator.log")
+    process.start()
+    yield process
+    process.stop()
+    print(f"--- operator log ---\n{process.log()[-8000:]}")
+
+
+def example(endpoint: str) -> list[dict]:
+    """examples/s3-store with the test server's endpoint and keys."""
+    docs = list(yaml.safe_load_all((EXAMPLES / "s3-store" / "iris-s3.yaml").read_text()))
+    for doc in docs:
+        if doc["kind"] == "Secret":
+            doc["stringData"] = {"AWS_ACCESS_KEY_ID": KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
+        else:
+            doc["spec"]["modelStore"]["s3"]["endpoint"] = endpoint
+    return docs
+
+
+def put(s3, key: str, data: bytes) -> None:
+    s3.put_object(BUCKET, key, io.BytesIO(data), len(data))
+
+
+def get(s3, key: str) -> bytes:
+    response = s3.get_object(BUCKET, key)
+    try:
+        return response.read()
+    finally:
+        response.close()
+        response.release_conn()
+
+
+def iris_csv() -> bytes:
+    from sklearn.datasets import load_iris
+
+    frame = load_iris(as_frame=True).frame.rename(columns={"target": "species"})
+    return frame.sample(frac=1.0, random_state=0).to_csv(index=False).encode()
+
+
+def stable_is(story: Story, revision: str, timeout: float = 300) -> dict:
+    return wait_for(
+        lambda: (lambda s: s if (s.get("stable") or {}).get("revision") == revision else None)(
+            story.status()
+        ),
+        timeout=timeout,
+        what=f"{revision} stable",
+    )
+
+
+def predict(pod: dict) -> httpx.Response:
+    return httpx.post(
+        f"http://{pod['status']['podIP']}:8080/v1/models/iris:predict",
+        json={"instances": ROWS}, timeout=10,
+    )
+
+
+class Unpickled:
+    """A 'model' that runs a command when unpickled: it must never be."""
+
+    def __reduce__(self):
+        return (print, ("UNPICKLED: the tampered model ran",))
+
+
+def test_bundles_in_s3_serve_by_digest_and_a_tampered_object_is_refused(
+    operator, kubectl, namespace, s3, s3_endpoint
+):
+    story = Story(kubectl, namespace)
+    put(s3, "data/iris.csv", iris_csv())
+
+    # Given an S3 store and an s3:// dataset, with a Secret only the pods mount.
+    story.apply(example(s3_endpoint))
+    v1 = stable_is(story, "v1")["stable"]
+    story.wait_condition("Ready", timeout=120)
+    uid = story.mdep()["metadata"]["uid"]
+    key = f"{PREFIX}/{namespace}/iris/{uid}"
+
+    # Then the bundle is in the bucket, uid-bound, with its digest, and serves.
+    model = get(s3, f"{key}/v1/model.joblib")
+    assert hashlib.sha256(model).hexdigest() == v1["modelSha256"]
+    assert s3.stat_object(BUCKET, f"{key}/v1/model.joblib").metadata[
+        "x-amz-meta-sha256"] == v1["modelSha256"]
+    assert json.loads(get(s3, f"{key}/v1/metadata.json"))["model_sha256"] == v1["modelSha256"]
+    [pod] = story.serving_pods("v1")
+    assert [c["name"] for c in pod["spec"]["initContainers"]] == ["fetch-bundle"]
+    server = pod["spec"]["containers"][0]
+    assert "valueFrom" not in json.dumps(server["env"]), "the server never sees the keys"
+    answer = predict(pod)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["modelpilot-model-sha256"] == v1["modelSha256"]
+
+    # And the data probe watches the object by its ETag (size/LastModified), not its bytes.
+    watch = wait_for(
+        lambda: (lambda w: w if (w.get("signals") or {}).get("etag") else None)(
+            story.status().get("dataWatch") or {}
+        ),
+        timeout=120, what="a data probe report with the object's ETag",
+    )
+    assert watch["signals"]["size"] == str(len(iris_csv()))
+
+    # When v2 (other params) trains: it goes through the canary and is promoted.
+    kubectl(
+        "patch", "mdep", "iris", "-n", namespace, "--type=merge",
+        "-p", '{"spec":{"training":{"params":{"n_estimators":30,"random_state":0}}}}',
+    )
+    v2 = stable_is(story, "v2")["stable"]
+    assert v2["modelSha256"] != v1["modelSha256"]
+    assert hashlib.sha256(get(s3, f"{key}/v2/model.joblib")).hexdigest() == v2["modelSha256"]
+    wait_for(lambda: story.names("deployments") == ["iris-v2"], timeout=60, what="v1 removed")
+
+    # When v1's model in the bucket is replaced by a pickle that runs code, and v1 is pinned.
+    put(s3, f"{key}/v1/model.joblib", pickle.dumps(Unpickled()))
+    kubectl(
+        "patch", "mdep", "iris", "-n", namespace, "--type=merge",
+        "-p", '{"spec":{"serving":{"pinRevision":"v1"}}}',
+    )
+
+    # Then the pinned pod refuses it by digest, before the server ever starts ...
+    def refused() -> dict | None:
+        for pod in story.serving_pods("v1"):
+            for status in pod["status"].get("initContainerStatuses") or []:
+                for state in (status.get("state") or {}, status.get("lastState") or {}):
+                    message = (state.get("terminated") or {}).get("message") or ""
+                    if "refusing" in message:
+                        return pod
+        return None
+
+    pod = wait_for(refused, timeout=180, what="fetch-bundle refusing the tampered v1")
+    message = json.dumps(pod["status"]["initContainerStatuses"])
+    assert v1["modelSha256"] in message, message
+    for status in pod["status"].get("containerStatuses") or []:
+        assert "running" not in (status.get("state") or {}) and not status.get("restartCount")
+    # ... the operator says why ...
+    wait_for(
+        lambda: "refusing" in json.dumps(story.status().get("conditions") or []),
+        timeout=60, what="the refusal in a condition",
+    )
+    # ... and v2 keeps serving.
+    assert story.status()["stable"]["revision"] == "v2"
+    [v2_pod] = story.serving_pods("v2")
+    answer = predict(v2_pod)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["modelpilot-model-sha256"] == v2["modelSha256"]
+    time.sleep(3)
+    assert "UNPICKLED" not in kubectl(
+        "logs", "-n", namespace, pod["metadata"]["name"], "--all-containers", check=False
+    ).stdout

@@ -1,0 +1,142 @@
+"""The trainer's side of spec.modelStore.s3: stable down before training, the bundle up after.
+
+With an S3 store the training pod's store is a local emptyDir laid out as the PVC would be
+(STORE/NS/NAME/UID/vN), so `run.train` works unchanged: before it runs, `fetch_inputs`
+downloads the stable bundle into its directory (and an earlier attempt's bundle of this very
+revision, so a retried pod re-reports instead of training again); `train` then verifies the
+stable digest the operator passed before unpickling anything, exactly as on a PVC. After it,
+`publish` uploads the new bundle (modelpilot.api.s3.upload_bundle: digest in the object
+metadata, metadata.json last) and collects garbage.
+
+Garbage collection: the operator has no credentials, so it cannot delete in S3; the trainer
+can, and it gets the same keep-list the PVC's prepare-store step gets (every revision status
+names: stable, candidate, canary, history, a pin's revision among them). It deletes other
+incarnations' prefixes (NS/NAME/<other uid>/) and revisions beyond the newest keep_last that
+nobody names (`store.garbage_names`, shared with the PVC). A failure there is reported and
+never fails training.
+
+Every store problem is a DataError (stable, the bucket, the credentials) or a TrainingError
+(the upload) whose message names the bucket and the cause, so it reaches status through the
+training summary like any other trainer error.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from modelpilot.api import names
+from modelpilot.api import s3 as objects
+from modelpilot.api.bundle import METADATA_FILE, read_metadata
+from modelpilot.trainer.errors import DataError, TrainingError
+from modelpilot.trainer.settings import Settings
+from modelpilot.trainer.store import DEFAULT_KEEP_LAST, garbage_names
+
+
+@dataclass(frozen=True)
+class RemoteStore:
+    location: objects.StoreLocation
+    client: Any
+
+    def bundle_key(self, settings: Settings, revision: str) -> str:
+        if not settings.owner_uid:
+            raise DataError(f"an S3 model store needs {names.ENV_OWNER_UID} (the bundle layout "
+                            "is bound to the ModelDeployment's uid)")
+        return self.location.bundle_key(
+            settings.namespace, settings.name, settings.owner_uid, revision
+        )
+
+
+def from_env(env: Mapping[str, str]) -> RemoteStore | None:
+    found = objects.store_from_env(env)
+    if found is None:
+        return None
+    location, endpoint = found
+    return RemoteStore(location=location, client=objects.client(endpoint))
+
+
+def fetch_inputs(settings: Settings, store: RemoteStore) -> None:
+    """Check the bucket, then download stable's bundle and an earlier attempt's, if any."""
+    where = store.location.uri(store.location.key(""))
+    try:
+        objects.check_bucket(store.client, store.location)
+    except objects.ObjectStoreError as exc:
+        raise DataError(f"model store {where}: {exc}") from exc
+    own = store.bundle_key(settings, settings.revision)
+    try:
+        if not (settings.output / METADATA_FILE).exists() and objects.bundle_exists(
+            store.client, store.location.bucket, own
+        ):
+            objects.download_bundle(
+                store.client, bucket=store.location.bucket, key_prefix=own, dest=settings.output
+            )
+    except objects.ObjectStoreError as exc:
+        raise DataError(f"model store: earlier attempt of {settings.revision}: {exc}") from exc
+    if settings.stable_dir is not None:
+        key = store.bundle_key(settings, settings.stable_dir.name)
+        try:
+            objects.download_bundle(
+                store.client, bucket=store.location.bucket, key_prefix=key,
+                dest=settings.stable_dir,
+            )
+        except objects.ObjectStoreError as exc:
+            raise DataError(f"stable model: {exc}") from exc
+
+
+def publish(settings: Settings, store: RemoteStore, sha256: str) -> None:
+    """Upload the bundle in settings.output, unless this revision's is already there."""
+    key = store.bundle_key(settings, settings.revision)
+    bucket = store.location.bucket
+    try:
+        if objects.bundle_exists(store.client, bucket, key):
+            # A retried pod, or a concurrent attempt that finished first: adopt it only if
+            # it is the bundle we are reporting (a revision is never overwritten).
+            probe = settings.output.parent / f".remote-{settings.revision}"
+            objects.download_bundle(store.client, bucket=bucket, key_prefix=key, dest=probe)
+            theirs = read_metadata(probe).model_sha256
+            if theirs != sha256:
+                raise TrainingError(
+                    f"s3://{bucket}/{key} already holds a bundle with model sha256 {theirs}, "
+                    f"not {sha256}: a revision is never overwritten"
+                )
+            return
+        objects.upload_bundle(
+            store.client, bucket=bucket, key_prefix=key, bundle_dir=settings.output,
+            sha256=sha256,
+        )
+    except objects.ObjectStoreError as exc:
+        raise TrainingError(str(exc)) from exc
+
+
+def prune(settings: Settings, store: RemoteStore, env: Mapping[str, str]) -> list[str]:
+    """Delete unnamed old revisions and other incarnations; returns the key prefixes removed.
+    Never raises: garbage collection must not fail training."""
+    try:
+        keep_last = int(env.get(names.ENV_KEEP_LAST) or DEFAULT_KEEP_LAST)
+    except ValueError:
+        keep_last = DEFAULT_KEEP_LAST
+    keep = [r.strip() for r in (env.get(names.ENV_KEEP_REVISIONS) or "").split(",")
+            if r.strip()]
+    bucket, uid = store.location.bucket, settings.owner_uid
+    if not uid:
+        return []
+    model_key = store.location.model_key(settings.namespace, settings.name)
+    removed: list[str] = []
+    try:
+        stale_uids, stale = garbage_names(
+            uids=objects.children(store.client, bucket, model_key),
+            revisions=objects.children(store.client, bucket, f"{model_key}{uid}/"),
+            owner_uid=uid, revision=settings.revision, keep_last=keep_last, keep=keep,
+        )
+        for prefix in [f"{model_key}{u}/" for u in stale_uids] + [
+            f"{model_key}{uid}/{r}/" for r in stale
+        ]:
+            objects.delete_prefix(store.client, bucket, prefix)
+            removed.append(f"s3://{bucket}/{prefix}")
+    except objects.ObjectStoreError as exc:
+        print(f"modelpilot train: garbage collection in the S3 store failed: {exc}",
+              file=sys.stderr, flush=True)
+    return removed
+
