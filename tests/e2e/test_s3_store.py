@@ -1,8 +1,8 @@
 """Models and data in object storage, on the real control plane (examples/s3-store).
 
 The S3-compatible server is real: moto in server mode, in its own virtualenv
-(hack/s3server), listening on 127.0.0.1 — the local node's pods are processes on this host
-and reach it there, over HTTP, as they would reach MinIO. The story: the dataset is an s3://
+(hack/s3server), listening on this machine at the address the pods reach it by (the API
+server's), over HTTP, as they would reach MinIO. The story: the dataset is an s3://
 object; the ModelDeployment names an S3 store and a credentials Secret that only the pods
 mount; v1 trains, is uploaded with its digest, and serves; v2 goes through the canary and
 is promoted; then v1's model.joblib is tampered with in the bucket and v1 is pinned — the
@@ -21,6 +21,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -35,26 +36,37 @@ PREFIX = "modelpilot"
 KEY_ID, SECRET_KEY = "modelpilot-e2e", "modelpilot-e2e-secret"
 
 
-def _free_port() -> int:
+def _free_port(host: str) -> int:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((host, 0))
         return int(sock.getsockname()[1])
 
 
+def node_host(kubectl: Kubectl) -> str:
+    """An address of this machine the pods reach: the API server's (on the agent node, the
+    pods' gateway on the node's bridge; each pod has its own network namespace)."""
+    server = kubectl("config", "view", "--minify", "-o",
+                     "jsonpath={.clusters[0].cluster.server}").stdout
+    return urlsplit(server).hostname or "127.0.0.1"
+
+
 @pytest.fixture(scope="module")
-def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def s3_endpoint(
+    tmp_path_factory: pytest.TempPathFactory, kubectl: Kubectl
+) -> Iterator[str]:
     python = subprocess.run(
         [str(REPO / "hack" / "s3server" / "venv.sh")], check=True, capture_output=True,
         text=True,
     ).stdout.strip()
-    port = _free_port()
+    host = node_host(kubectl)
+    port = _free_port(host)
     log = tmp_path_factory.mktemp("s3") / "moto.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [python, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            [python, "-m", "moto.server", "-H", host, "-p", str(port)],
             stdout=out, stderr=subprocess.STDOUT,
         )
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://{host}:{port}"
 
     def up() -> bool:
         try:

@@ -19,6 +19,7 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from modelpilot.api import s3
 from modelpilot.api.bundle import MODEL_FILE, BundleError, verify_bundle
@@ -26,14 +27,15 @@ from modelpilot.api.names import ENV_TERMINATION_LOG
 
 
 def fetch(*, model_dir: Path, key_prefix: str, expected_sha256: str,
-          env: Mapping[str, str]) -> str:
+          env: Mapping[str, str], client: Any = None) -> str:
     """Download and verify; returns a one-line report. Raises s3.ObjectStoreError or
-    BundleError (a mismatching model file is removed first)."""
+    BundleError (a mismatching model file is removed first). `client`: the S3 client, made
+    from `env` when None."""
     found = s3.store_from_env(env)
     if found is None:
         raise s3.ObjectStoreError(f"{s3.ENV_S3_BUCKET} is not set: no S3 model store")
     location, endpoint = found
-    client = s3.client(endpoint)
+    client = s3.client(endpoint) if client is None else client
     s3.download_bundle(client, bucket=location.bucket, key_prefix=key_prefix, dest=model_dir)
     try:
         metadata = verify_bundle(model_dir, expected_sha256, allow_version_skew=True)
