@@ -11,11 +11,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "api"))
 
-from s3_memory import MemoryS3  # noqa: E402
+from s3_memory import MemoryS3
 
-from modelpilot.api import s3  # noqa: E402
-from modelpilot.api.bundle import MODEL_FILE, BundleDigestMismatch  # noqa: E402
-from modelpilot.serving import fetch  # noqa: E402
+from modelpilot.api import s3
+from modelpilot.api.bundle import MODEL_FILE, BundleDigestMismatch
+from modelpilot.serving import fetch
 
 ENV = {s3.ENV_S3_BUCKET: "models"}
 

@@ -10,14 +10,14 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "api"))
 
-from s3_memory import MemoryS3  # noqa: E402
+from s3_memory import MemoryS3
 
-from modelpilot.api import s3  # noqa: E402
-from modelpilot.api.bundle import MODEL_FILE, BundleDigestMismatch, verify_bundle  # noqa: E402
-from modelpilot.trainer import s3_store  # noqa: E402
-from modelpilot.trainer.errors import DataError, TrainingError  # noqa: E402
-from modelpilot.trainer.settings import Settings  # noqa: E402
-from modelpilot.trainer.store import garbage_names  # noqa: E402
+from modelpilot.api import s3
+from modelpilot.api.bundle import MODEL_FILE, BundleDigestMismatch, verify_bundle
+from modelpilot.trainer import s3_store
+from modelpilot.trainer.errors import DataError, TrainingError
+from modelpilot.trainer.settings import Settings
+from modelpilot.trainer.store import garbage_names
 
 UID = "0b6f3c1e-1111-4222-8333-944455556666"
 OLD = "11111111-1111-1111-1111-111111111111"
