@@ -163,7 +163,11 @@ def advance_canary(
             case None:
                 _finish_promotion(draft, spec, candidate, canary, traffic, ready=ready)
             case SetWeight(weight=weight) if not ready:
-                _note(draft, canary, f"waiting for {pods} Ready canary pods before {weight}%")
+                # Why they are not Ready, when a person can act on it (an image that does not
+                # pull, a bundle refused by its digest): the condition then says so.
+                why = deployment.pod_problem if deployment is not None else None
+                _note(draft, canary, f"waiting for {pods} Ready canary pods before {weight}%"
+                      + (f": {why}" if why else ""))
             case SetWeight(weight=weight):
                 moved = canary.model_copy(update={"weight": weight})
                 draft.update(canary=moved)
