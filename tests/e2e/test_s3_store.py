@@ -243,3 +243,43 @@ def test_bundles_in_s3_serve_by_digest_and_a_tampered_object_is_refused(
     assert "UNPICKLED" not in kubectl(
         "logs", "-n", namespace, pod["metadata"]["name"], "--all-containers", check=False
     ).stdout
+
+
+def test_bad_s3_input_is_refused_at_apply_or_named_in_status(operator, kubectl, namespace,
+                                                             s3_endpoint):
+    story = Story(kubectl, namespace)
+    docs = example(s3_endpoint)
+    [mdep] = [d for d in docs if d["kind"] == "ModelDeployment"]
+    # Both stores, or an s3:// dataset without any credentials: the apiserver says no.
+    both = json.loads(json.dumps(mdep))
+    both["spec"]["modelStore"]["pvc"] = {"claimName": "models"}
+    refused = kubectl.apply(both, namespace, check=False)
+    assert refused.returncode != 0 and "exactly one of pvc or s3" in refused.stderr
+    bare = json.loads(json.dumps(mdep))
+    bare["spec"]["modelStore"] = {"pvc": {"claimName": "models"}}
+    refused = kubectl.apply(bare, namespace, check=False)
+    assert refused.returncode != 0 and "without credentials" in refused.stderr
+
+    # A Secret that does not exist: the training pod cannot start, and status says which.
+    missing = json.loads(json.dumps(mdep))
+    missing["spec"]["modelStore"]["s3"]["credentialsSecret"] = "no-such-secret"
+    missing["spec"]["training"]["dataset"] = {"builtin": "iris"}
+    story.apply([missing])
+    condition = wait_for(
+        lambda: (lambda c: c if "no-such-secret" in (c.get("message") or "") else None)(
+            story.condition("Reconciling")
+        ),
+        timeout=120, what="the missing Secret named in Reconciling",
+    )
+    assert "CreateContainerConfigError" in condition["message"], condition
+
+    # A bucket that does not exist: the trainer fails and says so.
+    secret = next(d for d in docs if d["kind"] == "Secret")
+    nobucket = json.loads(json.dumps(missing))
+    nobucket["spec"]["modelStore"]["s3"].update(credentialsSecret=secret["metadata"]["name"],
+                                                bucket="no-such-bucket")
+    # another training spec, so a new revision (a new Job, with this store) supersedes v1
+    nobucket["spec"]["training"]["params"] = {"n_estimators": 21, "random_state": 0}
+    story.apply([secret, nobucket])
+    stalled = story.wait_condition("Stalled", timeout=180)
+    assert "bucket no-such-bucket does not exist" in stalled["message"], stalled
