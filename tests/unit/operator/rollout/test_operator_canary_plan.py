@@ -5,6 +5,7 @@ no fakes at all; every transition is also checked against the phases table.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -663,3 +664,13 @@ def test_an_analysis_window_is_due_after_a_forward_jump_of_at_most_one_gap():
     assert seconds_until_window(SPEC, status(c), NOW + timedelta(hours=1)) == 0
     # A backward jump adds nothing: the interval is still to come, not an hour away.
     assert seconds_until_window(SPEC, status(c), NOW - timedelta(hours=1)) == 10
+
+
+def test_waiting_for_canary_pods_says_why_they_are_not_ready():
+    # e.g. an S3 store's fetch-bundle refusing a tampered bundle: the person sees it in status
+    problem = "pod iris-v2-x: CrashLoopBackOff: fetch-bundle: ... refusing to load it"
+    deployments = {"v1": dep("v1", 2), "v2": dataclasses.replace(
+        dep("v2", 1, ready=0), pod_problem=problem)}
+    result = plan(SPEC, status(canary(0)), world(deployments=deployments), NOW)
+    assert result.status.canary.weight == 0
+    assert result.status.canary.message == f"waiting for 1 Ready canary pods before 20%: {problem}"
