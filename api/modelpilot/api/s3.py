@@ -195,9 +195,19 @@ def explain(exc: Exception, what: str) -> ObjectStoreError:
 
 
 def check_bucket(s3: Any, location: StoreLocation) -> None:
-    """Fail early, and clearly, when the bucket is missing or the credentials are wrong."""
+    """Fail early, and clearly, when the bucket is missing or the credentials are wrong.
+
+    AccessDenied alone passes: keys scoped to a prefix may not be allowed to ask about the
+    bucket (HeadBucket needs s3:ListBucket on all of it); the transfers then speak for
+    themselves. Unknown keys or a bad signature are wrong credentials whatever the policy."""
+    from minio.error import S3Error
+
     try:
         exists = s3.bucket_exists(location.bucket)
+    except S3Error as exc:
+        if exc.code == "AccessDenied":
+            return
+        raise explain(exc, f"bucket {location.bucket}") from exc
     except Exception as exc:
         raise explain(exc, f"bucket {location.bucket}") from exc
     if not exists:

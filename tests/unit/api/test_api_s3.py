@@ -223,3 +223,20 @@ def test_memory_fake_read_matches_bytes():
 
     store.get_object = lambda bucket, key: Body(store.objects[bucket, key][0])
     assert s3.read(store, "models", "k") == b"abc"
+
+
+class Scoped(MemoryS3):
+    """Keys allowed below a prefix only: asking about the bucket itself is denied."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__()
+        self.code = code
+
+    def bucket_exists(self, bucket: str) -> bool:
+        raise S3Error(None, self.code, "denied", bucket, "r", "h", bucket)
+
+
+def test_keys_scoped_to_a_prefix_pass_the_bucket_check_but_wrong_keys_do_not():
+    s3.check_bucket(Scoped("AccessDenied"), s3.StoreLocation("models"))
+    with pytest.raises(s3.ObjectStoreError, match="access denied"):
+        s3.check_bucket(Scoped("InvalidAccessKeyId"), s3.StoreLocation("models"))
