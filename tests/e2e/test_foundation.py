@@ -23,6 +23,11 @@ from kube import (
 
 pytestmark = pytest.mark.e2e
 
+# The node agent runs every container in the virtualenv whatever its image; the real node runs
+# the image: `python:3.11-slim` (the base of our images, under the name a user's build pulls)
+# for plain Python, our operator image where the `kubernetes` client is needed.
+OPERATOR_IMAGE = "modelpilot/operator:dev"
+
 # A tiny HTTP server that answers with its pod's name, so a test can tell the replicas apart.
 HELLO_SERVER = """
 import http.server, os, sys
@@ -52,7 +57,7 @@ def hello_deployment(name: str, *, replicas: int, marker: str = "") -> dict:
                     "containers": [
                         {
                             "name": "hello",
-                            "image": "python:3.11-slim",  # ignored by the node agent
+                            "image": "python:3.11-slim",
                             "command": ["python", "-c", HELLO_SERVER, marker or name],
                             "env": [
                                 {
@@ -73,7 +78,14 @@ def hello_deployment(name: str, *, replicas: int, marker: str = "") -> dict:
     }
 
 
-def job(name: str, script: str, *, backoff_limit: int = 0, **pod_spec: object) -> dict:
+def job(
+    name: str,
+    script: str,
+    *,
+    backoff_limit: int = 0,
+    image: str = "python:3.11-slim",
+    **pod_spec: object,
+) -> dict:
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -86,7 +98,7 @@ def job(name: str, script: str, *, backoff_limit: int = 0, **pod_spec: object) -
                     "containers": [
                         {
                             "name": "main",
-                            "image": "python:3.11-slim",
+                            "image": image,
                             "command": ["python", "-c", script],
                         }
                     ],
@@ -319,7 +331,10 @@ def test_rbac_is_enforced_for_a_service_account_in_a_pod(kubectl: Kubectl, names
     assert can_i("list", "secrets") == "no"
 
     script = IN_CLUSTER_CLIENT.replace("NAMESPACE", repr(namespace))
-    kubectl.apply(job("in-cluster", script, serviceAccountName="reader"), namespace)
+    # The operator's image carries the official client (the plain Python image does not).
+    kubectl.apply(
+        job("in-cluster", script, image=OPERATOR_IMAGE, serviceAccountName="reader"), namespace
+    )
     kubectl("wait", "--for=condition=Complete", "job/in-cluster", "-n", namespace, "--timeout=60s")
     (pod,) = job_pods(kubectl, namespace, "in-cluster")
     result = json.loads(termination_message(pod) or "{}")
@@ -356,7 +371,7 @@ def test_two_pods_share_a_persistent_volume_claim(kubectl: Kubectl, namespace: s
                 "containers": [
                     {
                         "name": "main",
-                        "image": "busybox",
+                        "image": "python:3.11-slim",
                         "command": ["python", "-c", script],
                         "volumeMounts": [{"name": "data", "mountPath": "/data"}],
                     }

@@ -81,7 +81,10 @@ def test_kubectl_logs_shows_the_container_output(kubectl: Kubectl, namespace: st
     kubectl.apply(
         pod(
             "talker",
-            "print('hello from the pod'); import sys; print('and stderr', file=sys.stderr)",
+            # Flushed: a container's stdout is a pipe, so Python would buffer it until exit
+            # and the stderr line would come first.
+            "import sys; print('hello from the pod', flush=True); "
+            "print('and stderr', file=sys.stderr)",
         ),
         namespace,
     )

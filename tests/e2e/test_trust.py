@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,8 @@ from kube import Kubectl, wait_for
 from operator_harness import EXAMPLES, OperatorProcess, Story, install_crd
 
 from modelpilot.api.bundle import read_metadata
+
+POD_UID = 65532  # the operator's default MODELPILOT_POD_UID
 
 pytestmark = pytest.mark.e2e
 
@@ -143,6 +146,10 @@ def test_pods_mount_only_their_part_of_the_store_and_old_bundles_are_collected(
     stale = store / namespace / "iris" / "33333333-3333-3333-3333-333333333333" / "v1"
     stale.mkdir(parents=True)
     (stale / "metadata.json").write_text("{}")  # a deleted incarnation's bundle
+    # left as that incarnation's pods left it: owned by the pods' user, not by this test's
+    # root (on the real node they run as POD_UID and could neither collect nor write here).
+    for path in (store / namespace / "iris", *(store / namespace / "iris").rglob("*")):
+        os.chown(path, POD_UID, POD_UID)
     # when iris is applied and trained,
     story.apply(iris_with(FOREST, {"n_estimators": 20, "random_state": 0}))
     story.wait_condition("Ready")
