@@ -35,7 +35,6 @@ from modelpilot.operator.cluster import KINDS, Cluster, KubernetesCluster, selec
 CACHED_KINDS = (
     names.KIND, "Job", "Pod", "ReplicaSet", "Deployment", "Service", "HorizontalPodAutoscaler"
 )
-_Key = tuple[str, str, str]  # kind, namespace, name
 
 
 def _rv(body: Mapping[str, Any]) -> int | None:
@@ -53,59 +52,74 @@ def _newer_or_same(new: Mapping[str, Any], old: Mapping[str, Any] | None) -> boo
 class WatchCache:
     def __init__(self, kinds: Iterable[str] = CACHED_KINDS) -> None:
         self.kinds = frozenset(kinds)
-        self._objects: dict[_Key, dict[str, Any]] = {}
+        # Bucketed by (kind, namespace): a tick's list reads its own namespace's objects of
+        # one kind, never every object of every kind (with 500 ModelDeployments, ~3,500
+        # bodies scanned seven times per tick made a tick 4x dearer than at 50).
+        self._buckets: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
         self._lock = threading.Lock()  # fed in the event loop, read by ticks in threads
 
     def __len__(self) -> int:
-        return len(self._objects)
+        return sum(len(bucket) for bucket in self._buckets.values())
 
     def observe(self, kind: str, event_type: str | None, body: Mapping[str, Any]) -> None:
         """A watch event (ADDED, MODIFIED, DELETED; None for an initial listing)."""
         meta = body.get("metadata") or {}
-        key = (kind, meta.get("namespace") or "", meta.get("name") or "")
+        where, name = (kind, meta.get("namespace") or ""), meta.get("name") or ""
         with self._lock:
             if event_type == "DELETED":
-                self._objects.pop(key, None)
-            elif _newer_or_same(body, self._objects.get(key)):
-                self._objects[key] = copy.deepcopy(dict(body))
+                self._drop(where, name)
+                return
+            bucket = self._buckets.setdefault(where, {})
+            if _newer_or_same(body, bucket.get(name)):
+                bucket[name] = copy.deepcopy(dict(body))
+
+    def _drop(self, where: tuple[str, str], name: str) -> None:
+        bucket = self._buckets.get(where)
+        if bucket is not None:
+            bucket.pop(name, None)
+            if not bucket:
+                del self._buckets[where]
 
     def forget(self, kind: str, namespace: str, name: str) -> None:
         with self._lock:
-            self._objects.pop((kind, namespace, name), None)
+            self._drop((kind, namespace), name)
 
     def relist(
         self, kind: str, namespace: str | None, items: Iterable[Mapping[str, Any]], list_rv: str
     ) -> None:
         """Replace `kind` (in `namespace`, or everywhere) with a LIST's items."""
         fresh = {
-            (kind, (i.get("metadata") or {}).get("namespace") or "", i["metadata"]["name"]): i
+            ((kind, (i.get("metadata") or {}).get("namespace") or ""), i["metadata"]["name"]): i
             for i in items
         }
         cutoff = int(list_rv) if list_rv.isdigit() else None
         with self._lock:
-            for key in [k for k in self._objects if k[0] == kind and namespace in (None, k[1])]:
-                if key in fresh:
-                    continue
-                seen = _rv(self._objects[key])
-                if cutoff is None or seen is None or seen <= cutoff:
-                    del self._objects[key]  # gone since: its DELETED event was missed
-            for key, body in fresh.items():
-                if _newer_or_same(body, self._objects.get(key)):
-                    self._objects[key] = copy.deepcopy(dict(body))
+            stale = [
+                (where, name)
+                for where, bucket in self._buckets.items()
+                if where[0] == kind and namespace in (None, where[1])
+                for name, body in bucket.items()
+                if (where, name) not in fresh
+                and (cutoff is None or _rv(body) is None or (_rv(body) or 0) <= cutoff)
+            ]
+            for where, name in stale:
+                self._drop(where, name)  # gone since: its DELETED event was missed
+            for (where, name), body in fresh.items():
+                bucket = self._buckets.setdefault(where, {})
+                if _newer_or_same(body, bucket.get(name)):
+                    bucket[name] = copy.deepcopy(dict(body))
 
     def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         with self._lock:
-            body = self._objects.get((kind, namespace, name))
+            body = self._buckets.get((kind, namespace), {}).get(name)
             return copy.deepcopy(body) if body is not None else None
 
     def list(self, kind: str, namespace: str, selector: Mapping[str, str]) -> list[dict[str, Any]]:
         with self._lock:
             out = [
                 copy.deepcopy(body)
-                for (k, ns, _), body in self._objects.items()
-                if k == kind
-                and ns == namespace
-                and all(
+                for body in self._buckets.get((kind, namespace), {}).values()
+                if all(
                     ((body.get("metadata") or {}).get("labels") or {}).get(label) == value
                     for label, value in selector.items()
                 )
