@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import kopf
 from operator_fakes import FakeCluster
 from test_operator_reconcile import NAME, NS, SETTINGS, World, summary
 
 from modelpilot.api import names
+from modelpilot.operator import handlers
 from modelpilot.operator.reconcile import tick
-from modelpilot.operator.watch_cache import CACHED_KINDS, CachedCluster, WatchCache
+from modelpilot.operator.watch_cache import CACHED_KINDS, CachedCluster, RelistRequests, WatchCache
 
 
 class Counting:
@@ -121,3 +124,46 @@ def test_a_pod_event_lagging_its_job_s_completion_is_read_afresh():
     cached = CachedCluster(cluster, cache)
     (got,) = cached.list("Pod", NS, {names.LABEL_MODEL: NAME})
     assert got["status"]["phase"] == "Succeeded"
+
+
+def test_a_listing_asks_for_one_relist_per_namespace_until_it_starts():
+    requests = RelistRequests()
+    assert requests.request("a") is True
+    assert requests.request("a") is False  # the rest of the burst coalesces
+    assert requests.request("b") is True
+    requests.take("a")
+    assert requests.request("a") is True  # a listing after the relist began asks again
+
+
+def _memo(relisted: list) -> kopf.Memo:
+    memo = kopf.Memo()
+    memo["cache"] = WatchCache()
+    memo["relists"] = RelistRequests()
+    memo["relist_everywhere"] = False
+
+    def relist(namespace):
+        memo["relists"].take(namespace)
+        relisted.append(namespace)
+
+    memo["relist"] = relist
+    return memo
+
+
+def test_watch_events_at_rest_never_relist_only_a_kopf_listing_does():
+    """A LIST of every kind every resync was seven API requests a minute at rest with five
+    namespaces; the cache is listed again only after kopf listed (its watch restarted)."""
+    relisted: list = []
+    memo = _memo(relisted)
+
+    async def scenario():
+        for kind in ("Job", "Pod", names.KIND):
+            handlers._observe(memo, kind, {"type": "MODIFIED", "object": body("x", "5")})
+        await asyncio.sleep(handlers.RELIST_DELAY_SECONDS + 0.2)
+        assert relisted == []
+        for name in ("a", "b", "c"):  # a listing's burst: one relist of its namespace
+            handlers._observe(memo, "Job", {"type": None, "object": body(name, "6")})
+        await asyncio.sleep(handlers.RELIST_DELAY_SECONDS + 0.2)
+
+    asyncio.run(scenario())
+    assert relisted == [NS]
+    assert memo["cache"].get("Job", NS, "c") is not None
