@@ -38,9 +38,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 GROUP, VERSION, PLURAL = "modelpilot.dev", "v1alpha1", "modeldeployments"
-METRICS_PORT = 18080 + int(os.environ.get("MODELPILOT_CLUSTER_INDEX", "0"))
+CLUSTER_INDEX = int(os.environ.get("MODELPILOT_CLUSTER_INDEX", "0"))  # as make cluster-up's
+METRICS_PORT = 18080 + CLUSTER_INDEX
 # Beside the real node's 10.244.I.0/24 and the service range 10.(96+I).0.0/16 of cluster I.
-HOLLOW_POD_CIDR = f"10.{245 + int(os.environ.get('MODELPILOT_CLUSTER_INDEX', '0'))}.0.0/16"
+HOLLOW_POD_CIDR = f"10.{245 + CLUSTER_INDEX}.0.0/16"
 TAINT = "modelpilot.dev/bench=hollow:NoSchedule"
 SPEC = {
     "training": {
@@ -288,7 +289,8 @@ def main() -> int:
             with open(logdir / "hollow.log", "ab") as log:
                 hollow = subprocess.Popen([sys.executable, "-m", "nodeagent.hollow",
                                            "--kubeconfig", env["KUBECONFIG"],
-                                           "--pod-cidr", HOLLOW_POD_CIDR],
+                                           "--pod-cidr", HOLLOW_POD_CIDR,
+                                           "--link", f"mphollow{CLUSTER_INDEX}"],
                                           env=env, stdout=log, stderr=subprocess.STDOUT)
             for node in real_nodes:
                 sh("kubectl", "taint", "node", node, TAINT, "--overwrite", env=env)
