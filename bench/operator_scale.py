@@ -297,7 +297,7 @@ def main() -> int:
             deadline = time.monotonic() + 90  # the node object appears once it registered
             while sh("kubectl", "wait", "--for=condition=Ready", "node/hollow-0",
                      "--timeout=10s", env=env, check=False).find("condition met") < 0:
-                if time.monotonic() > deadline:
+                if time.monotonic() > deadline or hollow.poll() is not None:
                     raise SystemExit(f"hollow-0 never became Ready; see {logdir}/hollow.log")
                 time.sleep(1)
         for ns in namespaces:

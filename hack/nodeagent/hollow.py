@@ -15,7 +15,7 @@ a Node with room for thousands of pods and plays its kubelet for scale benchmark
 
 The operator cannot tell: it reads the same Job, pod and Deployment statuses and the same
 termination message, and a serving pod answers the real server's health routes and /metrics
-page at its pod IP (hollow_http.py: the IP on a dummy link of this machine, one shared
+page at its pod IP (hollow_http.py: the IP on a link of its own on this machine, one shared
 asyncio loop answering for every pod; `--no-http` turns this off, e.g. without CAP_NET_ADMIN).
 """
 
@@ -305,9 +305,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pod-cidr", default="10.245.0.0/16")
     p.add_argument("--pods", default="5000", help="pod capacity")
     p.add_argument("--link", default=None,
-                   help="dummy link holding the serving pods' IPs (default mph-NODE, cut to 15)")
+                   help="link holding the serving pods' IPs (default mph-NODE, cut to 15)")
     p.add_argument("--no-http", action="store_true",
-                   help="serving pods answer no HTTP (no dummy link, no CAP_NET_ADMIN needed)")
+                   help="serving pods answer no HTTP (no link of its own, no CAP_NET_ADMIN needed)")
     p.add_argument("--cache-dir", type=Path,
                    default=Path(os.environ.get("MODELPILOT_CACHE",
                                                Path.home() / ".cache" / "modelpilot"))

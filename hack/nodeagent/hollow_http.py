@@ -4,9 +4,10 @@ The operator scrapes a serving pod's /metrics at its pod IP (canary analysis, dr
 people and probes ask its health routes. A hollow pod runs nothing, so one asyncio loop in the
 hollow node answers for all of them:
 
-- each serving pod's IP is added (/32) to a dummy link on this machine (`HollowAddresses`),
-  so a connection to it from this machine's network namespace (where the bench runs the
-  operator) is local;
+- each serving pod's IP is added (/32) to a link of its own on this machine
+  (`HollowAddresses`: a bridge without ports, as containers' kernels may lack the dummy
+  link type), so a connection to it from this machine's network namespace (where the bench
+  runs the operator) is local; deleting the link at the end takes every address with it;
 - `HollowServers` binds one listening socket per pod IP and HTTP port on that loop; a request
   costs a dict lookup and a write of bytes rendered once per pod;
 - the /metrics page is the real server's (modelpilot.serving.metrics.ServingMetrics, under the
@@ -182,7 +183,7 @@ def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 
 class HollowAddresses:
-    """Pod IPs held by a dummy link, so this machine answers for them (needs CAP_NET_ADMIN)."""
+    """Pod IPs held by a portless bridge, so this machine answers for them (CAP_NET_ADMIN)."""
 
     def __init__(self, link: str) -> None:
         if len(link) > 15:
@@ -191,7 +192,7 @@ class HollowAddresses:
 
     def ensure(self) -> None:
         if _ip("link", "show", self.link, check=False).returncode != 0:
-            _ip("link", "add", self.link, "type", "dummy")
+            _ip("link", "add", self.link, "type", "bridge")
         _ip("link", "set", self.link, "up")
 
     def add(self, ip: str) -> None:
