@@ -169,14 +169,16 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-def phases(env: dict[str, str], namespaces: list[str]) -> Counter[str]:
+def phases(api: Api, namespaces: list[str]) -> Counter[str]:
+    """Phases of the bench's ModelDeployments: one LIST through the client every poll (a
+    kubectl per namespace every 2 s took a good part of a core at N=500, beside the run)."""
     out: Counter[str] = Counter()
-    for ns in namespaces:
-        items = json.loads(sh("kubectl", "get", "mdep", "-n", ns, "-o", "json", env=env))["items"]
-        for item in items:
-            out[(item.get("status") or {}).get("phase", "")] += 1
-            if (item.get("status") or {}).get("phase") == "Serving":
-                out[f"serving:{item['status']['stable']['revision']}"] += 1
+    for item in api.objects.list_cluster_custom_object(GROUP, VERSION, PLURAL)["items"]:
+        if item["metadata"]["namespace"] not in namespaces:
+            continue
+        out[(item.get("status") or {}).get("phase", "")] += 1
+        if (item.get("status") or {}).get("phase") == "Serving":
+            out[f"serving:{item['status']['stable']['revision']}"] += 1
     return out
 
 
@@ -238,10 +240,10 @@ def wait_one_serving(api: Api, ns: str, name: str, timeout: float = 120) -> None
         time.sleep(0.25)
 
 
-def wait_serving(env, namespaces, n, *, revision, timeout, on_half=None) -> float:
+def wait_serving(api, namespaces, n, *, revision, timeout, on_half=None) -> float:
     start, halfway_done = time.monotonic(), False
     while time.monotonic() - start < timeout:
-        counts = phases(env, namespaces)
+        counts = phases(api, namespaces)
         serving = counts[f"serving:{revision}"]
         if on_half and not halfway_done and serving >= n // 2:
             halfway_done = True
@@ -314,7 +316,7 @@ def main() -> int:
             applied[(ns, f"{name}-train-v1")] = time.monotonic()
             api.create(ns, name)
         apply_seconds = time.monotonic() - t0
-        serving_after = wait_serving(env, namespaces, args.n, revision="v1",
+        serving_after = wait_serving(api, namespaces, args.n, revision="v1",
                                      timeout=args.timeout) + apply_seconds
         lat = [watch.seen[k] - t for k, t in applied.items() if k in watch.seen]
         probe_names = [(namespaces[i % len(namespaces)], f"probe{i:03d}")
@@ -325,7 +327,7 @@ def main() -> int:
             wait_one_serving(api, ns, name)
         for ns, name in probe_names[args.probes :]:  # each once the one before has its Job
             back_to_back.append(probe(api, watch, ns, name))
-        wait_serving(env, namespaces, args.n + len(probe_names), revision="v1", timeout=300)
+        wait_serving(api, namespaces, args.n + len(probe_names), revision="v1", timeout=300)
         time.sleep(10)  # the last ticks settle
         cpu0, api0, r0 = operator.cpu_seconds(), operator.api_requests(), time.monotonic()
         time.sleep(args.rest)
@@ -364,7 +366,7 @@ def main() -> int:
             operator.kill()
             operator.start()
 
-        serving2 = wait_serving(env, namespaces, len(names), revision="v2",
+        serving2 = wait_serving(api, namespaces, len(names), revision="v2",
                                 timeout=args.timeout, on_half=kill_and_restart)
         lat2 = [watch.seen[k] - t for k, t in applied2.items() if k in watch.seen]
         time.sleep(10)
