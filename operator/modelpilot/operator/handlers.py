@@ -41,8 +41,8 @@ OWNED: dict[str, Any] = {
 }
 TICK_WORKERS = 16
 OWNED_BY_US = {names.LABEL_MANAGED_BY: names.MANAGED_BY}  # the same, as a LIST's selector
-# After the first event of a kopf listing: its objects arrive as a burst of events meanwhile.
-RELIST_DELAY_SECONDS = 2.0
+# A kopf listing's events come as a burst; the cache is relisted once none came for this long.
+RELIST_QUIET_SECONDS = 5.0
 log = logging.getLogger("modelpilot.operator")
 
 
@@ -138,11 +138,14 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     watched = operator_settings.watch_namespaces
     listed = await asyncio.to_thread(fill, cache, api, namespaces=watched, owned=OWNED_BY_US)
     log.debug("cache filled: %d objects", listed)
-    memo["relists"] = RelistRequests()
+    memo["relists"] = RelistRequests(RELIST_QUIET_SECONDS)
     memo["relist_tasks"] = set()
 
     def relist(namespace: str | None) -> None:  # in the event loop, when due
-        memo["relists"].take(namespace)
+        wait = memo["relists"].due(namespace, loop.time())
+        if wait is not None:  # the listing goes on
+            loop.call_later(wait, relist, namespace)
+            return
         task = asyncio.create_task(
             asyncio.to_thread(
                 fill,
@@ -167,14 +170,16 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
 
 
 def _observe(memo: kopf.Memo, kind: str, event: kopf.RawEvent) -> None:
-    """Feed the cache; after an event of a kopf listing (type None: a watch started again
-    and a DELETED may have fallen in the gap), relist that namespace once, shortly."""
+    """Feed the cache; after a kopf listing (events of type None: a watch started again and
+    a DELETED may have fallen in the gap), relist that namespace once, when it is over."""
     memo["cache"].observe(kind, event.get("type"), event["object"])
     if event.get("type") is not None or "relist" not in memo:
         return
     namespace = None if memo["relist_everywhere"] else event["object"]["metadata"]["namespace"]
-    if memo["relists"].request(namespace):
-        asyncio.get_running_loop().call_later(RELIST_DELAY_SECONDS, memo["relist"], namespace)
+    loop = asyncio.get_running_loop()
+    relists: RelistRequests = memo["relists"]
+    if relists.listed(namespace, loop.time()):
+        loop.call_later(relists.quiet, memo["relist"], namespace)
 
 
 def _stop_acting_now() -> None:

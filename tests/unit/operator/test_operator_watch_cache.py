@@ -126,23 +126,31 @@ def test_a_pod_event_lagging_its_job_s_completion_is_read_afresh():
     assert got["status"]["phase"] == "Succeeded"
 
 
-def test_a_listing_asks_for_one_relist_per_namespace_until_it_starts():
-    requests = RelistRequests()
-    assert requests.request("a") is True
-    assert requests.request("a") is False  # the rest of the burst coalesces
-    assert requests.request("b") is True
-    requests.take("a")
-    assert requests.request("a") is True  # a listing after the relist began asks again
+def test_a_listing_burst_is_relisted_once_when_it_is_over():
+    """A restarted operator at N=500 relisted every namespace again and again while kopf's
+    listing of 5,000 objects went on (each asked anew once the last relist had started)."""
+    requests = RelistRequests(quiet=5)
+    assert requests.listed("a", now=0) is True  # schedule a check in 5 s
+    assert requests.listed("a", now=1) is False  # the burst goes on: already scheduled
+    assert requests.listed("a", now=4) is False
+    assert requests.due("a", now=5) == 4  # last event at 4: look again at 9
+    assert requests.listed("b", now=6) is True  # namespaces apart
+    assert requests.due("a", now=9) is None  # quiet for 5 s: relist now, once
+    assert requests.listed("a", now=30) is True  # a later listing starts anew
 
 
 def _memo(relisted: list) -> kopf.Memo:
     memo = kopf.Memo()
     memo["cache"] = WatchCache()
-    memo["relists"] = RelistRequests()
+    memo["relists"] = RelistRequests(quiet=0.3)
     memo["relist_everywhere"] = False
 
     def relist(namespace):
-        memo["relists"].take(namespace)
+        loop = asyncio.get_running_loop()
+        wait = memo["relists"].due(namespace, loop.time())
+        if wait is not None:
+            loop.call_later(wait, relist, namespace)
+            return
         relisted.append(namespace)
 
     memo["relist"] = relist
@@ -158,12 +166,13 @@ def test_watch_events_at_rest_never_relist_only_a_kopf_listing_does():
     async def scenario():
         for kind in ("Job", "Pod", names.KIND):
             handlers._observe(memo, kind, {"type": "MODIFIED", "object": body("x", "5")})
-        await asyncio.sleep(handlers.RELIST_DELAY_SECONDS + 0.2)
+        await asyncio.sleep(1.0)
         assert relisted == []
-        for name in ("a", "b", "c"):  # a listing's burst: one relist of its namespace
+        for name in ("a", "b", "c", "d", "e"):  # a slow listing's burst: one relist after it
             handlers._observe(memo, "Job", {"type": None, "object": body(name, "6")})
-        await asyncio.sleep(handlers.RELIST_DELAY_SECONDS + 0.2)
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(1.0)
 
     asyncio.run(scenario())
     assert relisted == [NS]
-    assert memo["cache"].get("Job", NS, "c") is not None
+    assert memo["cache"].get("Job", NS, "e") is not None
