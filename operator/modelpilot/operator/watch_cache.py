@@ -94,8 +94,12 @@ class WatchCache:
         self, kind: str, namespace: str | None, items: Iterable[Mapping[str, Any]], list_rv: str
     ) -> None:
         """Replace `kind` (in `namespace`, or everywhere) with a LIST's items."""
+        # Copied before taking the lock: the event loop feeds the cache under the same lock,
+        # and copying thousands of bodies while holding it stalled every watch and tick.
         fresh = {
-            ((kind, (i.get("metadata") or {}).get("namespace") or ""), i["metadata"]["name"]): i
+            ((kind, (i.get("metadata") or {}).get("namespace") or ""), i["metadata"]["name"]): (
+                copy.deepcopy(dict(i))
+            )
             for i in items
         }
         cutoff = int(list_rv) if list_rv.isdigit() else None
@@ -113,7 +117,7 @@ class WatchCache:
             for (where, name), body in fresh.items():
                 bucket = self._buckets.setdefault(where, {})
                 if _newer_or_same(body, bucket.get(name)):
-                    bucket[name] = copy.deepcopy(dict(body))
+                    bucket[name] = body
 
     def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         with self._lock:
