@@ -31,7 +31,13 @@ from modelpilot.operator.reconcile import TickResult, tick
 from modelpilot.operator.settings import Settings, load_settings
 from modelpilot.operator.telemetry import ModelDeploymentFacts, OperatorMetrics
 from modelpilot.operator.training_queue import TrainingSlots
-from modelpilot.operator.watch_cache import CachedCluster, RelistRequests, WatchCache, fill
+from modelpilot.operator.watch_cache import (
+    CachedCluster,
+    RelistRequests,
+    WatchCache,
+    fill,
+    readiness_changed,
+)
 from modelpilot.operator.workqueue import Key, WorkQueue
 
 # kopf exports the PRESENT token but not its type (MetaFilterToken): hence Any.
@@ -169,17 +175,20 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     memo["relist_everywhere"] = not watched
 
 
-def _observe(memo: kopf.Memo, kind: str, event: kopf.RawEvent) -> None:
+def _observe(memo: kopf.Memo, kind: str, event: kopf.RawEvent) -> Mapping[str, Any] | None:
     """Feed the cache; after a kopf listing (events of type None: a watch started again and
     a DELETED may have fallen in the gap), relist that namespace once, when it is over."""
-    memo["cache"].observe(kind, event.get("type"), event["object"])
+    before: Mapping[str, Any] | None = memo["cache"].observe(
+        kind, event.get("type"), event["object"]
+    )
     if event.get("type") is not None or "relist" not in memo:
-        return
+        return before
     namespace = None if memo["relist_everywhere"] else event["object"]["metadata"]["namespace"]
     loop = asyncio.get_running_loop()
     relists: RelistRequests = memo["relists"]
     if relists.listed(namespace, loop.time()):
         loop.call_later(relists.quiet, memo["relist"], namespace)
+    return before
 
 
 def _stop_acting_now() -> None:
@@ -247,10 +256,21 @@ async def nudge_owner_when_serving_deployment_changes(
         memo["queue"].nudge((namespace, labels[names.LABEL_MODEL]))
 
 
-# Read by ticks from the cache only; their changes show in the Jobs and Deployments above.
 @kopf.on.event("v1", "pods", labels=OWNED)
-async def cache_owned_pods(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    _observe(memo, "Pod", event)
+async def nudge_owner_when_pod_readiness_changes(
+    *,
+    event: kopf.RawEvent,
+    namespace: str | None,
+    labels: Mapping[str, str],
+    memo: kopf.Memo,
+    **_: Any,
+) -> None:
+    before = _observe(memo, "Pod", event)
+    if namespace is not None and readiness_changed(before, event.get("type"), event["object"]):
+        memo["queue"].nudge((namespace, labels[names.LABEL_MODEL]))
+
+
+# Read by ticks from the cache only; their changes show in the Jobs and Deployments above.
 
 
 @kopf.on.event("apps", "v1", "replicasets", labels=OWNED)

@@ -67,17 +67,23 @@ class WatchCache:
     def __len__(self) -> int:
         return sum(len(bucket) for bucket in self._buckets.values())
 
-    def observe(self, kind: str, event_type: str | None, body: Mapping[str, Any]) -> None:
-        """A watch event (ADDED, MODIFIED, DELETED; None for an initial listing)."""
+    def observe(
+        self, kind: str, event_type: str | None, body: Mapping[str, Any]
+    ) -> Mapping[str, Any] | None:
+        """A watch event (ADDED, MODIFIED, DELETED; None for an initial listing). Returns
+        the body cached before (read it, never change it), None when there was none."""
         meta = body.get("metadata") or {}
         where, name = (kind, meta.get("namespace") or ""), meta.get("name") or ""
         with self._lock:
             if event_type == "DELETED":
+                before = self._buckets.get(where, {}).get(name)
                 self._drop(where, name)
-                return
+                return before
             bucket = self._buckets.setdefault(where, {})
-            if _newer_or_same(body, bucket.get(name)):
+            before = bucket.get(name)
+            if _newer_or_same(body, before):
                 bucket[name] = copy.deepcopy(dict(body))
+            return before
 
     def _drop(self, where: tuple[str, str], name: str) -> None:
         bucket = self._buckets.get(where)
@@ -135,6 +141,28 @@ class WatchCache:
                 )
             ]
         return sorted(out, key=lambda b: b["metadata"]["name"])
+
+
+def _readiness(pod: Mapping[str, Any] | None) -> tuple[str | None, str | None]:
+    status = (pod or {}).get("status") or {}
+    ready = next(
+        (c.get("status") for c in status.get("conditions") or [] if c.get("type") == "Ready"),
+        None,
+    )
+    return status.get("phase"), ready
+
+
+def readiness_changed(
+    before: Mapping[str, Any] | None, event_type: str | None, pod: Mapping[str, Any]
+) -> bool:
+    """Whether a pod event changes what a tick judges by: its phase or Ready condition, or
+    its going away. Hazard it covers: pods and Deployments come on separate watches; a
+    Deployment's "1 ready" event can come before its pod's, and the tick it nudged then reads
+    the pod as not ready yet from the cache. Without a nudge when the pod's own event comes,
+    the ModelDeployment sat in Deploying until the resync (seen at N=500)."""
+    if event_type == "DELETED":
+        return before is not None
+    return _readiness(before) != _readiness(pod)
 
 
 def _finished(job: Mapping[str, Any]) -> bool:

@@ -12,7 +12,13 @@ from test_operator_reconcile import NAME, NS, SETTINGS, World, summary
 from modelpilot.api import names
 from modelpilot.operator import handlers
 from modelpilot.operator.reconcile import tick
-from modelpilot.operator.watch_cache import CACHED_KINDS, CachedCluster, RelistRequests, WatchCache
+from modelpilot.operator.watch_cache import (
+    CACHED_KINDS,
+    CachedCluster,
+    RelistRequests,
+    WatchCache,
+    readiness_changed,
+)
 
 
 class Counting:
@@ -176,3 +182,28 @@ def test_watch_events_at_rest_never_relist_only_a_kopf_listing_does():
     asyncio.run(scenario())
     assert relisted == [NS]
     assert memo["cache"].get("Job", NS, "e") is not None
+
+
+def _pod(rv: str, phase: str | None, ready: str | None = None) -> dict:
+    pod = body("p", rv)
+    pod["status"] = {"phase": phase, "conditions": [] if ready is None else [
+        {"type": "Ready", "status": ready}]}
+    return pod
+
+
+def test_a_pods_own_readiness_event_nudges_its_model_deployment():
+    """The Deployment's '1 ready' event came before its pod's; the tick it nudged read the
+    pod as not ready, and nothing nudged again when the pod's event came: three of 530
+    ModelDeployments sat in Deploying after the N=500 restart until the resync."""
+    cache = WatchCache()
+    assert readiness_changed(cache.observe("Pod", "ADDED", _pod("1", "Pending")), "ADDED",
+                             _pod("1", "Pending"))
+    pending = cache.observe("Pod", "MODIFIED", _pod("2", "Running", "False"))
+    assert readiness_changed(pending, "MODIFIED", _pod("2", "Running", "False"))
+    ready_before = cache.observe("Pod", "MODIFIED", _pod("3", "Running", "True"))
+    assert readiness_changed(ready_before, "MODIFIED", _pod("3", "Running", "True"))
+    same = cache.observe("Pod", "MODIFIED", _pod("4", "Running", "True"))
+    assert not readiness_changed(same, "MODIFIED", _pod("4", "Running", "True"))
+    gone = cache.observe("Pod", "DELETED", _pod("5", "Running", "True"))
+    assert readiness_changed(gone, "DELETED", _pod("5", "Running", "True"))
+    assert not readiness_changed(None, "DELETED", _pod("6", "Running", "True"))
