@@ -120,9 +120,15 @@ class Operator:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def api_requests(self) -> float:
-        with urllib.request.urlopen(f"http://127.0.0.1:{METRICS_PORT}/metrics",
-                                    timeout=5) as response:
-            text = response.read().decode()
+        """The operator's API request count (nan when /metrics did not answer in 60 s: the
+        N=500 restart run lost its whole phase 2 report to a 5 s timeout here)."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{METRICS_PORT}/metrics",
+                                        timeout=60) as response:
+                text = response.read().decode()
+        except OSError as exc:
+            print(f"  (the operator's /metrics did not answer: {exc})", flush=True)
+            return float("nan")
         return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
                    if line.startswith("modelpilot_api_requests_total{"))
 
