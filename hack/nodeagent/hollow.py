@@ -14,8 +14,9 @@ a Node with room for thousands of pods and plays its kubelet for scale benchmark
 - pods being deleted are confirmed deleted at once.
 
 The operator cannot tell: it reads the same Job, pod and Deployment statuses and the same
-termination message. Serving pods answer no HTTP (their IPs are not routable): the operator
-only scrapes pods during a canary's analysis, which a scale run does not start.
+termination message, and a serving pod answers the real server's health routes and /metrics
+page at its pod IP (hollow_http.py: the IP on a link of its own on this machine, one shared
+asyncio loop answering for every pod; `--no-http` turns this off, e.g. without CAP_NET_ADMIN).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from nodeagent.hollow_http import HollowAddresses, HollowServers, metrics_page
 from nodeagent.kube import ApiError, Kube, pod_path
 from nodeagent.node import NodeHeartbeat
 
@@ -53,6 +55,36 @@ def _now() -> str:
 
 def env_of(container: Mapping[str, Any]) -> dict[str, str]:
     return {e["name"]: e.get("value", "") for e in container.get("env") or []}
+
+
+def arg_of(container: Mapping[str, Any], flag: str) -> str | None:
+    args = list(container.get("args") or [])
+    return args[args.index(flag) + 1] if flag in args[:-1] else None
+
+
+def claim_path(
+    path: str, container: Mapping[str, Any], volumes: list[Mapping[str, Any]]
+) -> tuple[str, str] | None:
+    """(claim name, path below the claim's root) of `path` inside the container, through the
+    mount that holds it (its subPath included); None when no claim's mount holds it."""
+    for mount in container.get("volumeMounts") or []:
+        mount_path = mount["mountPath"].rstrip("/")
+        if path != mount_path and not path.startswith(mount_path + "/"):
+            continue
+        volume = next((v for v in volumes if v["name"] == mount["name"]), {})
+        claim = (volume.get("persistentVolumeClaim") or {}).get("claimName")
+        if claim is None:
+            return None
+        below = "/".join(p for p in (mount.get("subPath", "").strip("/"),
+                                     path[len(mount_path):].strip("/")) if p)
+        return claim, below
+    return None
+
+
+def http_ports(container: Mapping[str, Any]) -> list[int]:
+    """The container's ports that speak HTTP/1.1 (gRPC's is left closed)."""
+    return [int(p["containerPort"]) for p in container.get("ports") or []
+            if p.get("name") != "grpc" and p.get("protocol", "TCP") == "TCP"]
 
 
 class BundleCache:
@@ -96,8 +128,12 @@ class BundleCache:
 
 
 class HollowNode:
-    def __init__(self, kube: Kube, *, name: str, bundles: BundleCache, pod_cidr: str) -> None:
+    def __init__(self, kube: Kube, *, name: str, bundles: BundleCache, pod_cidr: str,
+                 servers: HollowServers | None = None,
+                 addresses: HollowAddresses | None = None) -> None:
         self.kube, self.name, self.bundles = kube, name, bundles
+        self.servers, self.addresses = servers, addresses
+        self._ips: dict[str, str] = {}  # pod uid -> the IP a server answers on
         prefix = pod_cidr.split("/")[0].rsplit(".", 2)[0]  # 10.245.0.0/16 -> 10.245
         self._ip_prefix = prefix
         self._next_ip = 1
@@ -116,14 +152,21 @@ class HollowNode:
         meta = pod["metadata"]
         if kind == "DELETED":
             self._seen.discard(meta["uid"])
+            self._stop_serving(meta["uid"])
             return
         if meta.get("deletionTimestamp"):
+            self._stop_serving(meta["uid"])
             self._confirm_deletion(pod)
             return
         phase = (pod.get("status") or {}).get("phase")
-        if meta["uid"] in self._seen or phase in ("Succeeded", "Failed", "Running"):
+        if meta["uid"] in self._seen or phase in ("Succeeded", "Failed"):
             return
         self._seen.add(meta["uid"])
+        if phase == "Running":  # started by an earlier hollow node: answer for it again
+            ip = (pod.get("status") or {}).get("podIP")
+            if ip:
+                threading.Thread(target=self._serve, args=(pod, ip), daemon=True).start()
+            return
         threading.Thread(target=self._run, args=(pod,), daemon=True).start()
 
     def on_sync(self, pods: list[dict]) -> None:
@@ -132,9 +175,12 @@ class HollowNode:
 
     def _run(self, pod: dict) -> None:
         try:
-            self._start(pod)
             (container,) = pod["spec"]["containers"][:1]
             env = env_of(container)
+            ip = self._ip()
+            if ENV_OUTPUT not in env:
+                self._serve(pod, ip)  # answering before the pod IP is announced
+            self._start(pod, ip)
             if ENV_OUTPUT in env:
                 time.sleep(TRAINING_SECONDS)
                 self._finish_training(pod, container, env)
@@ -151,13 +197,44 @@ class HollowNode:
             if err.status != 404:
                 raise
 
-    def _start(self, pod: dict) -> None:
+    def _serve(self, pod: dict, ip: str) -> None:
+        """Answer the health routes and /metrics on the pod's IP, as its server would."""
+        if self.servers is None or self.addresses is None:
+            return
+        container = pod["spec"]["containers"][0]
+        ports = http_ports(container)
+        if not ports:
+            return
+        model = arg_of(container, "--model-name") or pod["metadata"]["name"]
+        version = arg_of(container, "--model-version") or ""
+        task, classes = "classification", None
+        model_dir = arg_of(container, "--model-dir")
+        bundle = None if model_dir is None else self._host_path(pod, container, model_dir)
+        try:
+            if bundle is not None:
+                metadata = json.loads((bundle / "metadata.json").read_text())
+                task, classes = metadata["task"], metadata.get("classes")
+        except (OSError, ValueError, KeyError) as exc:
+            log.warning("%s: no bundle metadata (%s); a classifier's page without classes",
+                        pod["metadata"]["name"], exc)
+        page = metrics_page(model, version, task=task, classes=classes)
+        self.addresses.add(ip)
+        self._ips[pod["metadata"]["uid"]] = ip
+        for port in ports:
+            self.servers.open(ip, port, page)
+
+    def _stop_serving(self, uid: str) -> None:
+        ip = self._ips.pop(uid, None)
+        if ip is not None and self.servers is not None and self.addresses is not None:
+            self.servers.close(ip)
+            self.addresses.remove(ip)
+
+    def _start(self, pod: dict, ip: str) -> None:
         now = _now()
         ready = [
             {"type": t, "status": "True", "lastTransitionTime": now}
             for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")
         ]
-        ip = self._ip()
         containers = [
             {"name": c["name"], "image": c.get("image", ""), "imageID": "", "ready": True,
              "started": True, "restartCount": 0, "state": {"running": {"startedAt": now}}}
@@ -172,7 +249,7 @@ class HollowNode:
         bundle, summary = self.bundles.get(env[ENV_SPEC_JSON],
                                            env.get("MODELPILOT_ESTIMATOR_ALLOWLIST", ""))
         summary = {**summary, "revision": env.get(ENV_REVISION, summary.get("revision"))}
-        target = self._bundle_dir(pod, container, env[ENV_OUTPUT])
+        target = self._host_path(pod, container, env[ENV_OUTPUT])
         if target is not None:
             target.mkdir(parents=True, exist_ok=True)
             for item in bundle.iterdir():
@@ -197,24 +274,19 @@ class HollowNode:
             }],
         })
 
-    def _bundle_dir(self, pod: dict, container: dict, output: str) -> Path | None:
-        """Where OUTPUT (a path inside the pod) lies on this machine: the PVC's hostPath."""
+    def _host_path(self, pod: dict, container: dict, path: str) -> Path | None:
+        """Where `path` inside the pod lies on this machine, below the PVC's hostPath."""
         ns = pod["metadata"]["namespace"]
-        for mount in container.get("volumeMounts") or []:
-            mount_path = mount["mountPath"].rstrip("/")
-            if not output.startswith(mount_path + "/"):
-                continue
-            volume = next(v for v in pod["spec"]["volumes"] if v["name"] == mount["name"])
-            claim = (volume.get("persistentVolumeClaim") or {}).get("claimName")
-            if claim is None:
-                return None
-            root = self._store_of.get((ns, claim))
-            if root is None:
-                pvc = self.kube.get(f"/api/v1/namespaces/{ns}/persistentvolumeclaims/{claim}")
-                pv = self.kube.get(f"/api/v1/persistentvolumes/{pvc['spec']['volumeName']}")
-                root = self._store_of[(ns, claim)] = Path(pv["spec"]["hostPath"]["path"])
-            return root / output[len(mount_path) + 1:]
-        return None
+        found = claim_path(path, container, pod["spec"].get("volumes") or [])
+        if found is None:
+            return None
+        claim, below = found
+        root = self._store_of.get((ns, claim))
+        if root is None:
+            pvc = self.kube.get(f"/api/v1/namespaces/{ns}/persistentvolumeclaims/{claim}")
+            pv = self.kube.get(f"/api/v1/persistentvolumes/{pvc['spec']['volumeName']}")
+            root = self._store_of[(ns, claim)] = Path(pv["spec"]["hostPath"]["path"])
+        return root / below if below else root
 
     def _confirm_deletion(self, pod: dict) -> None:
         meta = pod["metadata"]
@@ -232,6 +304,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--node-name", default="hollow-0")
     p.add_argument("--pod-cidr", default="10.245.0.0/16")
     p.add_argument("--pods", default="5000", help="pod capacity")
+    p.add_argument("--link", default=None,
+                   help="link holding the serving pods' IPs (default mph-NODE, cut to 15)")
+    p.add_argument("--no-http", action="store_true",
+                   help="serving pods answer no HTTP (no link of its own, no CAP_NET_ADMIN needed)")
     p.add_argument("--cache-dir", type=Path,
                    default=Path(os.environ.get("MODELPILOT_CACHE",
                                                Path.home() / ".cache" / "modelpilot"))
@@ -241,8 +317,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("urllib3").setLevel(logging.WARNING)
     args.cache_dir.mkdir(parents=True, exist_ok=True)
     kube = Kube(args.kubeconfig)
+    servers = addresses = None
+    if not args.no_http:
+        addresses = HollowAddresses(args.link or f"mph-{args.node_name}"[:15])
+        addresses.ensure()
+        servers = HollowServers()
     node = HollowNode(kube, name=args.node_name, bundles=BundleCache(args.cache_dir,
-                      sys.executable), pod_cidr=args.pod_cidr)
+                      sys.executable), pod_cidr=args.pod_cidr, servers=servers,
+                      addresses=addresses)
     signal.signal(signal.SIGTERM, lambda *_: node.stop.set())
     signal.signal(signal.SIGINT, lambda *_: node.stop.set())
     heartbeat = NodeHeartbeat(kube, name=args.node_name, address="10.244.0.1",
@@ -260,6 +342,9 @@ def main(argv: list[str] | None = None) -> int:
     ).start()
     log.info("hollow node %s ready", args.node_name)
     node.stop.wait()
+    if servers is not None and addresses is not None:
+        servers.shutdown()
+        addresses.close()  # its addresses go with it
     return 0
 
 

@@ -15,7 +15,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -31,7 +31,13 @@ from modelpilot.operator.reconcile import TickResult, tick
 from modelpilot.operator.settings import Settings, load_settings
 from modelpilot.operator.telemetry import ModelDeploymentFacts, OperatorMetrics
 from modelpilot.operator.training_queue import TrainingSlots
-from modelpilot.operator.watch_cache import CachedCluster, WatchCache, fill
+from modelpilot.operator.watch_cache import (
+    CachedCluster,
+    RelistRequests,
+    WatchCache,
+    fill,
+    readiness_changed,
+)
 from modelpilot.operator.workqueue import Key, WorkQueue
 
 # kopf exports the PRESENT token but not its type (MetaFilterToken): hence Any.
@@ -41,6 +47,8 @@ OWNED: dict[str, Any] = {
 }
 TICK_WORKERS = 16
 OWNED_BY_US = {names.LABEL_MANAGED_BY: names.MANAGED_BY}  # the same, as a LIST's selector
+# A kopf listing's events come as a burst; the cache is relisted once none came for this long.
+RELIST_QUIET_SECONDS = 5.0
 log = logging.getLogger("modelpilot.operator")
 
 
@@ -132,25 +140,55 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     telemetry.watch_queue(depth=queue.depth, oldest_age=queue.oldest_age)
 
     # Filled before kopf starts watching (after startup), then kept by the watch events
-    # below; a LIST every resync drops objects whose DELETED event was missed.
-    def refill() -> None:
-        listed = fill(cache, api, namespaces=watched, owned=OWNED_BY_US)
-        log.debug("cache refilled: %d objects", listed)
-
+    # below; a kind is listed again after kopf listed it (see _observe).
     watched = operator_settings.watch_namespaces
-    await asyncio.to_thread(refill)
-    memo["relisting"] = asyncio.create_task(
-        _every(operator_settings.resync_seconds, refill), name="relist"
+    listed = await asyncio.to_thread(fill, cache, api, namespaces=watched, owned=OWNED_BY_US)
+    log.debug("cache filled: %d objects", listed)
+    memo["relists"] = RelistRequests(RELIST_QUIET_SECONDS)
+    memo["relist_tasks"] = set()
+
+    def relist(namespace: str | None) -> None:  # in the event loop, when due
+        wait = memo["relists"].due(namespace, loop.time())
+        if wait is not None:  # the listing goes on
+            loop.call_later(wait, relist, namespace)
+            return
+        task = asyncio.create_task(
+            asyncio.to_thread(
+                fill,
+                cache,
+                api,
+                namespaces=() if namespace is None else (namespace,),
+                owned=OWNED_BY_US,
+            ),
+            name=f"relist {namespace or 'everywhere'}",
+        )
+        memo["relist_tasks"].add(task)
+        task.add_done_callback(_relisted)
+
+    def _relisted(task: asyncio.Task[int]) -> None:
+        memo["relist_tasks"].discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # The watches keep the cache meanwhile; kopf's next listing asks again.
+            log.error("relisting the cache failed: %s", task.exception())
+
+    memo["relist"] = relist
+    memo["relist_everywhere"] = not watched
+
+
+def _observe(memo: kopf.Memo, kind: str, event: kopf.RawEvent) -> Mapping[str, Any] | None:
+    """Feed the cache; after a kopf listing (events of type None: a watch started again and
+    a DELETED may have fallen in the gap), relist that namespace once, when it is over."""
+    before: Mapping[str, Any] | None = memo["cache"].observe(
+        kind, event.get("type"), event["object"]
     )
-
-
-async def _every(seconds: float, work: Callable[[], None]) -> None:
-    while True:
-        await asyncio.sleep(seconds)
-        try:
-            await asyncio.to_thread(work)
-        except Exception:  # the next relist tries again; the watches keep the cache meanwhile
-            log.exception("relisting the cache failed")
+    if event.get("type") is not None or "relist" not in memo:
+        return before
+    namespace = None if memo["relist_everywhere"] else event["object"]["metadata"]["namespace"]
+    loop = asyncio.get_running_loop()
+    relists: RelistRequests = memo["relists"]
+    if relists.listed(namespace, loop.time()):
+        loop.call_later(relists.quiet, memo["relist"], namespace)
+    return before
 
 
 def _stop_acting_now() -> None:
@@ -167,10 +205,12 @@ async def stop_reconciling(memo: kopf.Memo, **_: Any) -> None:
     metrics: DefaultMetrics | None = memo.get("metrics")
     if metrics is not None:
         metrics.close()
-    for name in ("holding", "relisting"):
+    for name in ("holding",):
         task = memo.get(name)
         if task is not None:
             task.cancel()
+    for task in list(memo.get("relist_tasks") or ()):
+        task.cancel()
     elector: LeaderElector | None = memo.get("elector")
     if elector is not None:
         elector.release()
@@ -183,7 +223,7 @@ async def stop_reconciling(memo: kopf.Memo, **_: Any) -> None:
 async def reconcile_when_model_deployment_changes(
     *, event: kopf.RawEvent, namespace: str | None, name: str, memo: kopf.Memo, **_: Any
 ) -> None:
-    memo["cache"].observe(names.KIND, event.get("type"), event["object"])
+    _observe(memo, names.KIND, event)
     if namespace is not None:  # the CRD is namespaced: always set
         memo["queue"].nudge((namespace, name))
 
@@ -197,7 +237,7 @@ async def nudge_owner_when_training_job_changes(
     memo: kopf.Memo,
     **_: Any,
 ) -> None:
-    memo["cache"].observe("Job", event.get("type"), event["object"])
+    _observe(memo, "Job", event)
     if namespace is not None:
         memo["queue"].nudge((namespace, labels[names.LABEL_MODEL]))
 
@@ -211,27 +251,38 @@ async def nudge_owner_when_serving_deployment_changes(
     memo: kopf.Memo,
     **_: Any,
 ) -> None:
-    memo["cache"].observe("Deployment", event.get("type"), event["object"])
+    _observe(memo, "Deployment", event)
     if namespace is not None:
         memo["queue"].nudge((namespace, labels[names.LABEL_MODEL]))
 
 
-# Read by ticks from the cache only; their changes show in the Jobs and Deployments above.
 @kopf.on.event("v1", "pods", labels=OWNED)
-async def cache_owned_pods(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    memo["cache"].observe("Pod", event.get("type"), event["object"])
+async def nudge_owner_when_pod_readiness_changes(
+    *,
+    event: kopf.RawEvent,
+    namespace: str | None,
+    labels: Mapping[str, str],
+    memo: kopf.Memo,
+    **_: Any,
+) -> None:
+    before = _observe(memo, "Pod", event)
+    if namespace is not None and readiness_changed(before, event.get("type"), event["object"]):
+        memo["queue"].nudge((namespace, labels[names.LABEL_MODEL]))
+
+
+# Read by ticks from the cache only; their changes show in the Jobs and Deployments above.
 
 
 @kopf.on.event("apps", "v1", "replicasets", labels=OWNED)
 async def cache_owned_replica_sets(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    memo["cache"].observe("ReplicaSet", event.get("type"), event["object"])
+    _observe(memo, "ReplicaSet", event)
 
 
 @kopf.on.event("v1", "services", labels=OWNED)
 async def cache_owned_services(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    memo["cache"].observe("Service", event.get("type"), event["object"])
+    _observe(memo, "Service", event)
 
 
 @kopf.on.event("autoscaling", "v2", "horizontalpodautoscalers", labels=OWNED)
 async def cache_owned_autoscalers(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    memo["cache"].observe("HorizontalPodAutoscaler", event.get("type"), event["object"])
+    _observe(memo, "HorizontalPodAutoscaler", event)

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import kopf
 from operator_fakes import FakeCluster
 from test_operator_reconcile import NAME, NS, SETTINGS, World, summary
 
 from modelpilot.api import names
+from modelpilot.operator import handlers
 from modelpilot.operator.reconcile import tick
-from modelpilot.operator.watch_cache import CACHED_KINDS, CachedCluster, WatchCache
+from modelpilot.operator.watch_cache import (
+    CACHED_KINDS,
+    CachedCluster,
+    RelistRequests,
+    WatchCache,
+    readiness_changed,
+)
 
 
 class Counting:
@@ -121,3 +130,80 @@ def test_a_pod_event_lagging_its_job_s_completion_is_read_afresh():
     cached = CachedCluster(cluster, cache)
     (got,) = cached.list("Pod", NS, {names.LABEL_MODEL: NAME})
     assert got["status"]["phase"] == "Succeeded"
+
+
+def test_a_listing_burst_is_relisted_once_when_it_is_over():
+    """A restarted operator at N=500 relisted every namespace again and again while kopf's
+    listing of 5,000 objects went on (each asked anew once the last relist had started)."""
+    requests = RelistRequests(quiet=5)
+    assert requests.listed("a", now=0) is True  # schedule a check in 5 s
+    assert requests.listed("a", now=1) is False  # the burst goes on: already scheduled
+    assert requests.listed("a", now=4) is False
+    assert requests.due("a", now=5) == 4  # last event at 4: look again at 9
+    assert requests.listed("b", now=6) is True  # namespaces apart
+    assert requests.due("a", now=9) is None  # quiet for 5 s: relist now, once
+    assert requests.listed("a", now=30) is True  # a later listing starts anew
+
+
+def _memo(relisted: list) -> kopf.Memo:
+    memo = kopf.Memo()
+    memo["cache"] = WatchCache()
+    memo["relists"] = RelistRequests(quiet=0.3)
+    memo["relist_everywhere"] = False
+
+    def relist(namespace):
+        loop = asyncio.get_running_loop()
+        wait = memo["relists"].due(namespace, loop.time())
+        if wait is not None:
+            loop.call_later(wait, relist, namespace)
+            return
+        relisted.append(namespace)
+
+    memo["relist"] = relist
+    return memo
+
+
+def test_watch_events_at_rest_never_relist_only_a_kopf_listing_does():
+    """A LIST of every kind every resync was seven API requests a minute at rest with five
+    namespaces; the cache is listed again only after kopf listed (its watch restarted)."""
+    relisted: list = []
+    memo = _memo(relisted)
+
+    async def scenario():
+        for kind in ("Job", "Pod", names.KIND):
+            handlers._observe(memo, kind, {"type": "MODIFIED", "object": body("x", "5")})
+        await asyncio.sleep(1.0)
+        assert relisted == []
+        for name in ("a", "b", "c", "d", "e"):  # a slow listing's burst: one relist after it
+            handlers._observe(memo, "Job", {"type": None, "object": body(name, "6")})
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(1.0)
+
+    asyncio.run(scenario())
+    assert relisted == [NS]
+    assert memo["cache"].get("Job", NS, "e") is not None
+
+
+def _pod(rv: str, phase: str | None, ready: str | None = None) -> dict:
+    pod = body("p", rv)
+    pod["status"] = {"phase": phase, "conditions": [] if ready is None else [
+        {"type": "Ready", "status": ready}]}
+    return pod
+
+
+def test_a_pods_own_readiness_event_nudges_its_model_deployment():
+    """The Deployment's '1 ready' event came before its pod's; the tick it nudged read the
+    pod as not ready, and nothing nudged again when the pod's event came: three of 530
+    ModelDeployments sat in Deploying after the N=500 restart until the resync."""
+    cache = WatchCache()
+    assert readiness_changed(cache.observe("Pod", "ADDED", _pod("1", "Pending")), "ADDED",
+                             _pod("1", "Pending"))
+    pending = cache.observe("Pod", "MODIFIED", _pod("2", "Running", "False"))
+    assert readiness_changed(pending, "MODIFIED", _pod("2", "Running", "False"))
+    ready_before = cache.observe("Pod", "MODIFIED", _pod("3", "Running", "True"))
+    assert readiness_changed(ready_before, "MODIFIED", _pod("3", "Running", "True"))
+    same = cache.observe("Pod", "MODIFIED", _pod("4", "Running", "True"))
+    assert not readiness_changed(same, "MODIFIED", _pod("4", "Running", "True"))
+    gone = cache.observe("Pod", "DELETED", _pod("5", "Running", "True"))
+    assert readiness_changed(gone, "DELETED", _pod("5", "Running", "True"))
+    assert not readiness_changed(None, "DELETED", _pod("6", "Running", "True"))
