@@ -70,6 +70,10 @@ class LoadGenerator:
         self._targets: list[Target] = []
         self._workers: list[threading.Thread] = []
         self.outcomes: Counter[tuple[str, str]] = Counter()
+        # Outcomes of the requests *picked* after mark(): a request picked from the old
+        # targets just before it, and answered just after, belongs to the time before.
+        self.outcomes_since_mark: Counter[tuple[str, str]] = Counter()
+        self._marked = False
         self.sent = 0
 
     def __enter__(self) -> LoadGenerator:
@@ -99,6 +103,17 @@ class LoadGenerator:
             n for (v, outcome), n in self.outcomes.items() if v == version and outcome != "ok"
         )
 
+    def versions(self) -> set[str]:
+        """The versions this generator sends to now (its own copy of the targets)."""
+        with self._lock:
+            return {t.version for t in self._targets if t.weight > 0}
+
+    def mark(self) -> None:
+        """Count from here on into `outcomes_since_mark`, by the time a request was picked."""
+        with self._lock:
+            self.outcomes_since_mark.clear()
+            self._marked = True
+
     def summary(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
         for (version, outcome), n in sorted(self.outcomes.items()):
@@ -117,12 +132,13 @@ class LoadGenerator:
         while not self._stop.wait(self._refresh):
             self._load_targets()
 
-    def _pick(self) -> Target | None:
+    def _pick(self) -> tuple[Target, bool] | None:
         with self._lock:
             targets = [t for t in self._targets if t.weight > 0]
             if not targets:
                 return None
-            return self._random.choices(targets, weights=[t.weight for t in targets])[0]
+            chosen = self._random.choices(targets, weights=[t.weight for t in targets])[0]
+            return chosen, self._marked
 
     def _take_one(self) -> bool:
         with self._lock:
@@ -136,12 +152,15 @@ class LoadGenerator:
         with httpx.Client(timeout=5.0) as client:
             while not self._stop.is_set() and time.monotonic() < self._deadline:
                 started = time.monotonic()
-                target = self._pick()
-                if target is not None and self._take_one():
+                picked = self._pick()
+                if picked is not None and self._take_one():
+                    target, after_mark = picked
                     outcome = self._send(client, url.format(target.ip), target.version)
                     with self._lock:
                         self.outcomes[(target.version, outcome)] += 1
-                elif target is not None:
+                        if after_mark:
+                            self.outcomes_since_mark[(target.version, outcome)] += 1
+                elif picked is not None:
                     return  # max_requests reached
                 self._stop.wait(max(0.0, self._interval - (time.monotonic() - started)))
 
