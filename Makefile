@@ -7,12 +7,13 @@ K8S_VERSION := $(shell . hack/k8s/versions.env && echo $$K8S_VERSION)
 K8S_BIN := $(MODELPILOT_CACHE)/k8s/$(K8S_VERSION)/bin
 export PATH := $(abspath $(VENV))/bin:$(K8S_BIN):$(PATH)
 
-# Who runs the pods: the real node (kubelet + containerd running the built images) or the
-# node agent (pods as processes of the virtualenv). docs/development.md says what runs where.
-export MODELPILOT_NODE ?= agent
+# Who runs the pods: the real node (kubelet + containerd running the built images; the
+# default since the whole e2e suite passed on it) or the node agent (pods as processes of the
+# virtualenv, MODELPILOT_NODE=agent). docs/development.md says what runs where.
+export MODELPILOT_NODE ?= kubelet
 NODE_DEPS := $(if $(filter kubelet,$(MODELPILOT_NODE)),node-bin images,)
 
-# While the agent is the default node, `make test` also runs the real-node stage: the e2e
+# With MODELPILOT_NODE=agent, `make test` also runs the real-node stage: the e2e
 # files below on a kubelet node of its own cluster, index 10 + this session's index (CI's 0
 # gets 10, a developer's 3 gets 13), so it never meets the agent cluster or another session's.
 REAL_NODE_INDEX ?= $(shell echo $$((10 + $${MODELPILOT_CLUSTER_INDEX:-0})))
@@ -75,8 +76,8 @@ test-e2e-node: venv k8s-bin node-bin images
 	lc up >/dev/null && $(PY) -m pytest $(REAL_NODE_E2E) -q -p no:cacheprovider
 
 # Unit tests first: they fail in seconds, the e2e suite needs the cluster. Then the real
-# node's stage, while the agent is the default (with MODELPILOT_NODE=kubelet, test-e2e
-# already runs every file, test_real_node.py included, on the real node).
+# node's stage when the suite ran on the agent (with the default MODELPILOT_NODE=kubelet,
+# test-e2e already runs every file, test_real_node.py included, on the real node).
 test: lint test-unit test-e2e $(REAL_NODE_STAGE)
 
 # Its progress and the bin directory go to stderr, so `eval "$(make -s cluster-up)"` works.

@@ -62,7 +62,7 @@ class Layout:
     python: str = field(default_factory=lambda: sys.executable)
     # Who runs the pods: "agent" (hack/nodeagent, pods as processes of the virtualenv) or
     # "kubelet" (kubelet + containerd + runc running the built images; realnode.py).
-    node: str = "agent"
+    node: str = "kubelet"
 
     @classmethod
     def from_env(cls) -> Layout:
@@ -70,7 +70,7 @@ class Layout:
         its own state dir, bridge, pod and service ranges and loopback ports."""
         cache = Path(os.environ.get("MODELPILOT_CACHE") or Path.home() / ".cache" / "modelpilot")
         i = int(os.environ.get("MODELPILOT_CLUSTER_INDEX", "0"))
-        node = os.environ.get("MODELPILOT_NODE") or "agent"
+        node = os.environ.get("MODELPILOT_NODE") or "kubelet"
         if node not in ("agent", "kubelet"):
             raise ValueError(f"MODELPILOT_NODE={node!r}: expected 'agent' or 'kubelet'")
         return cls(
