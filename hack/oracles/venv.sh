@@ -1,25 +1,5 @@
 #!/usr/bin/env bash
-# Prints the python of a virtualenv holding the ecosystem's inference clients
-# (requirements.txt beside this file), creating it on first use. It lives outside the clone,
-# keyed by the requirements' digest, so a pin change makes a new one; pip's wheel cache makes
-# a re-creation quick. Progress goes to stderr, only the path to stdout.
-set -euo pipefail
+# Prints the python of a virtualenv holding the ecosystem's inference clients (kserve,
+# tritonclient: requirements.txt beside this file), created on first use (hack/sidevenv.sh).
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-reqs="$here/requirements.txt"
-key="$(sha256sum "$reqs" | cut -c1-12)"
-venv="${MODELPILOT_CACHE:-$HOME/.cache/modelpilot}/oracles/venv-$key"
-if [ ! -f "$venv/.installed" ]; then
-    echo "creating $venv (kserve, tritonclient)" >&2
-    base="${PYTHON:-python3}"
-    mkdir -p "$(dirname "$venv")"
-    # One creator at a time: concurrent test sessions share the cache.
-    exec 9>"$venv.lock"
-    flock 9
-    if [ ! -f "$venv/.installed" ]; then
-        rm -rf "$venv"
-        "$base" -m venv "$venv" >&2
-        "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$reqs" >&2
-        touch "$venv/.installed"
-    fi
-fi
-echo "$venv/bin/python"
+exec "$here/../sidevenv.sh" "$here/requirements.txt" oracles
