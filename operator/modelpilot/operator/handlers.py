@@ -205,10 +205,9 @@ async def stop_reconciling(memo: kopf.Memo, **_: Any) -> None:
     metrics: DefaultMetrics | None = memo.get("metrics")
     if metrics is not None:
         metrics.close()
-    for name in ("holding",):
-        task = memo.get(name)
-        if task is not None:
-            task.cancel()
+    holding = memo.get("holding")
+    if holding is not None:
+        holding.cancel()
     for task in list(memo.get("relist_tasks") or ()):
         task.cancel()
     elector: LeaderElector | None = memo.get("elector")
