@@ -12,7 +12,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="localcluster", description=__doc__)
     parser.add_argument("command", choices=("up", "down", "status", "env"))
     args = parser.parse_args(argv)
-    lay = Layout.from_env()
+    try:
+        lay = Layout.from_env()
+    except ValueError as err:
+        print(f"localcluster: {err}", file=sys.stderr)
+        return 2
     if args.command == "up":
         try:
             with locked(lay):

@@ -41,6 +41,29 @@ def _versions() -> dict[str, str]:
     return out
 
 
+# Cluster N's service range is 10.(96+N).0.0/16: 0..15 keeps it inside 10.96.0.0/12, the
+# range LOCAL_ONLY pins to this machine. A higher index would route ClusterIPs off it.
+MAX_CLUSTER_INDEX = 15
+
+
+def cluster_index(value: str) -> int:
+    """MODELPILOT_CLUSTER_INDEX, refused with the reason when it names no usable cluster."""
+    try:
+        index = int(value)
+    except ValueError:
+        raise ValueError(
+            f"MODELPILOT_CLUSTER_INDEX={value!r}: expected a whole number 0..{MAX_CLUSTER_INDEX}"
+        ) from None
+    if not 0 <= index <= MAX_CLUSTER_INDEX:
+        raise ValueError(
+            f"MODELPILOT_CLUSTER_INDEX={index}: expected 0..{MAX_CLUSTER_INDEX}; cluster N's "
+            f"services use 10.(96+N).0.0/16, which must stay inside 10.96.0.0/12 (with "
+            f"MODELPILOT_NODE=agent, make test's real-node stage takes 10 + the index, so "
+            f"0..5 there; under `pytest -n K` worker k takes the index + k)"
+        )
+    return index
+
+
 @dataclass(frozen=True)
 class Layout:
     """Where things live and which addresses they use; all derived from the environment."""
@@ -69,7 +92,7 @@ class Layout:
         """The default cluster, or with MODELPILOT_CLUSTER_INDEX=N (1..9) a second one beside it:
         its own state dir, bridge, pod and service ranges and loopback ports."""
         cache = Path(os.environ.get("MODELPILOT_CACHE") or Path.home() / ".cache" / "modelpilot")
-        i = int(os.environ.get("MODELPILOT_CLUSTER_INDEX", "0"))
+        i = cluster_index(os.environ.get("MODELPILOT_CLUSTER_INDEX") or "0")
         node = os.environ.get("MODELPILOT_NODE") or "kubelet"
         if node not in ("agent", "kubelet"):
             raise ValueError(f"MODELPILOT_NODE={node!r}: expected 'agent' or 'kubelet'")
@@ -355,7 +378,7 @@ def ensure_bridge(lay: Layout) -> None:
         _ip("route", "replace", "unreachable", net, check=False)
 
 
-# The pod network (10.244.0.0/24 .. 10.244.9.0/24) and service ranges (10.96/16 .. 10.105/16).
+# The pod networks (10.244.N.0/24) and service ranges (10.(96+N).0.0/16) of every index.
 LOCAL_ONLY = ("10.244.0.0/16", "10.96.0.0/12")
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 from localcluster import realnode
-from localcluster.cluster import Layout
+from localcluster.__main__ import main as localcluster_main
+from localcluster.cluster import Layout, cluster_index
 
 
 def layout(index: int, tmp_path: Path) -> Layout:
@@ -65,3 +66,21 @@ def test_release_names_alias_the_dev_images_but_not_pause():
     (alias,) = realnode.release_aliases("serving")
     assert alias.startswith("ghcr.io/modelpilot/serving:")
     assert realnode.release_aliases("pause") == ()
+
+
+@pytest.mark.parametrize("value", ["0", "15"])
+def test_cluster_indexes_whose_service_range_stays_on_this_machine_are_taken(value):
+    assert cluster_index(value) == int(value)
+
+
+@pytest.mark.parametrize("value", ["16", "-1", "two", ""])
+def test_an_index_outside_0_to_15_is_refused_naming_the_range(value):
+    # 16 would give services 10.112.0.0/16, outside the 10.96.0.0/12 pinned to this machine.
+    with pytest.raises(ValueError, match=r"MODELPILOT_CLUSTER_INDEX=.*0\.\.15"):
+        cluster_index(value)
+
+
+def test_localcluster_refuses_a_bad_index_with_exit_2_and_the_reason(monkeypatch, capsys):
+    monkeypatch.setenv("MODELPILOT_CLUSTER_INDEX", "16")
+    assert localcluster_main(["status"]) == 2
+    assert "10.96.0.0/12" in capsys.readouterr().err
