@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kube import REPO, Kubectl, condition, wait_for
+from kube import REPO, Kubectl, condition, has_condition, wait_for
 
 CRD = REPO / "manifests" / "crd" / "modelpilot.dev_modeldeployments.yaml"
 EXAMPLES = REPO / "examples"
@@ -23,11 +23,14 @@ EXAMPLES = REPO / "examples"
 
 def install_crd(kubectl: Kubectl) -> None:
     kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
-    kubectl(
-        "wait",
-        "--for=condition=Established",
-        "crd/modeldeployments.modelpilot.dev",
-        "--timeout=60s",
+    # Not `kubectl wait --for=condition=Established`: on a CRD created a moment ago it fails
+    # at once ("status.conditions accessor error") while the status has no conditions yet.
+    wait_for(
+        lambda: has_condition(
+            kubectl.json("get", "crd", "modeldeployments.modelpilot.dev"), "Established"
+        ),
+        timeout=60,
+        what="crd/modeldeployments.modelpilot.dev Established",
     )
 
 

@@ -8,27 +8,14 @@ The operator runs as a subprocess (`python -m modelpilot.operator -n NAMESPACE`)
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from kube import Kubectl, wait_for
-from operator_harness import EXAMPLES, OperatorProcess, Story, install_crd
+from operator_harness import EXAMPLES, OperatorProcess, Story
 
 pytestmark = pytest.mark.e2e
 
 EXAMPLE = EXAMPLES / "autoscaled"
-
-
-@pytest.fixture
-def operator(kubectl: Kubectl, namespace: str, kube: dict[str, str], tmp_path: Path
-             ) -> Iterator[OperatorProcess]:
-    install_crd(kubectl)
-    process = OperatorProcess(namespace, kube, tmp_path / "operator.log")
-    process.start()
-    yield process
-    process.stop()
-    print(f"--- operator log ---\n{process.log()[-6000:]}")
 
 
 def test_autoscaled_example_gets_an_hpa_whose_replicas_the_operator_leaves_alone(

@@ -7,28 +7,15 @@ status shows both fingerprints. The operator never mounts the volume: probe Jobs
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kube import Kubectl, wait_for
-from operator_harness import EXAMPLES, OperatorProcess, Story, install_crd
+from kube import wait_for
+from operator_harness import EXAMPLES, Story
 from sklearn.datasets import load_iris
 
 pytestmark = pytest.mark.e2e
 INTERVAL = 10  # examples/data-watch: watch.interval
-
-
-@pytest.fixture
-def operator(
-    kubectl: Kubectl, namespace: str, kube: dict[str, str], tmp_path: Path
-) -> Iterator[OperatorProcess]:
-    install_crd(kubectl)
-    process = OperatorProcess(namespace, kube, tmp_path / "operator.log")
-    process.start()
-    yield process
-    process.stop()
-    print(f"--- operator log ---\n{process.log()[-8000:]}")
 
 
 def write_iris(path: Path, rows: int) -> None:

@@ -8,31 +8,17 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
 from canary_harness import run_cli
-from kube import Kubectl, wait_for
-from operator_harness import EXAMPLES, OperatorProcess, Story, install_crd
+from kube import wait_for
+from operator_harness import EXAMPLES, Story
 from sklearn.datasets import load_iris
 
 pytestmark = pytest.mark.e2e
 SHIFTED = "petal length (cm)"
-
-
-@pytest.fixture
-def operator(
-    kubectl: Kubectl, namespace: str, kube: dict[str, str], tmp_path: Path
-) -> Iterator[OperatorProcess]:
-    install_crd(kubectl)
-    process = OperatorProcess(namespace, kube, tmp_path / "operator.log")
-    process.start()
-    yield process
-    process.stop()
-    print(f"--- operator log ---\n{process.log()[-8000:]}")
 
 
 class ShiftedLoad:

@@ -12,8 +12,9 @@ every request;
 when `helm uninstall` runs, nothing of the release is left but the CRD, and the model still
 serves (it belongs to its ModelDeployment, not to the release).
 
-`InClusterOperator` is the fixture switch for the operator's own suites (see
-test_install_operator_scenarios.py): the operator in-cluster, watching one namespace.
+`InClusterOperator` is what the `operator` fixture runs in the operator's and the canary's
+suites (the `in_cluster_operator` mark, conftest.py): the operator in-cluster, watching one
+namespace.
 """
 
 from __future__ import annotations
@@ -75,6 +76,23 @@ class Release:
         )
 
 
+def install_release(k8s_bin: Path, kubectl: Kubectl, models: str) -> Release:
+    """The chart installed in a restricted namespace of its own, watching `models`."""
+    name = f"mp-{uuid.uuid4().hex[:6]}"
+    system = restricted_namespace(kubectl, f"{name}-system")
+    helm(k8s_bin, kubectl, "install", name, str(CHART), "--namespace", system, "--wait",
+         "--timeout", "180s", "--set", f"watchNamespaces={{{models}}}")
+    return Release(name, system, (models,))
+
+
+def remove_release(k8s_bin: Path, kubectl: Kubectl, release: Release) -> None:
+    """Uninstalls the release unless a test already did, and drops its namespace."""
+    if json.loads(helm(k8s_bin, kubectl, "list", "-n", release.namespace, "-o", "json")):
+        helm(k8s_bin, kubectl, "uninstall", release.name, "--namespace", release.namespace,
+             "--wait")
+    kubectl("delete", "namespace", release.namespace, "--wait=false", check=False)
+
+
 @dataclass
 class InClusterOperator:
     """The operator installed by the chart, with `OperatorProcess`'s interface (the fixture
@@ -90,11 +108,7 @@ class InClusterOperator:
 
     def start(self) -> None:
         if self.release is None:
-            name = f"mp-{uuid.uuid4().hex[:6]}"
-            system = restricted_namespace(self.kubectl, f"{name}-system")
-            helm(self.k8s_bin, self.kubectl, "install", name, str(CHART), "--namespace", system,
-                 "--wait", "--timeout", "180s", "--set", f"watchNamespaces={{{self.namespace}}}")
-            self.release = Release(name, system, (self.namespace,))
+            self.release = install_release(self.k8s_bin, self.kubectl, self.namespace)
         else:
             self.kubectl("scale", f"deployment/{self.release.operator}", "--replicas=1",
                          "-n", self.release.namespace)
@@ -193,14 +207,9 @@ def models(kubectl: Kubectl) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def release(k8s_bin: Path, kubectl: Kubectl, models: str) -> Iterator[Release]:
     """One release for the story; the last test uninstalls it (or this does, on failure)."""
-    name = f"mp-{uuid.uuid4().hex[:6]}"
-    system = restricted_namespace(kubectl, f"{name}-system")
-    helm(k8s_bin, kubectl, "install", name, str(CHART), "--namespace", system, "--wait",
-         "--timeout", "180s", "--set", f"watchNamespaces={{{models}}}")
-    yield Release(name, system, (models,))
-    if json.loads(helm(k8s_bin, kubectl, "list", "-n", system, "-o", "json")):
-        helm(k8s_bin, kubectl, "uninstall", name, "--namespace", system, "--wait")
-    kubectl("delete", "namespace", system, "--wait=false", check=False)
+    release = install_release(k8s_bin, kubectl, models)
+    yield release
+    remove_release(k8s_bin, kubectl, release)
 
 
 def test_helm_install_runs_the_operator_in_cluster_and_iris_becomes_ready(

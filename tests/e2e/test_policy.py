@@ -6,35 +6,16 @@ setting that allows them, and an Event, and nothing is created for them.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import yaml
 from kube import Kubectl, wait_for
-from operator_harness import EXAMPLES, OperatorProcess, Story, install_crd
+from operator_harness import EXAMPLES
 
 pytestmark = pytest.mark.e2e
 
 IRIS = yaml.safe_load((EXAMPLES / "iris" / "iris.yaml").read_text())
 STORE = yaml.safe_load((EXAMPLES / "iris" / "model-store.yaml").read_text())
-
-
-@pytest.fixture
-def operator(
-    kubectl: Kubectl, namespace: str, kube: dict[str, str], tmp_path: Path
-) -> Iterator[OperatorProcess]:
-    install_crd(kubectl)
-    process = OperatorProcess(namespace, kube, tmp_path / "operator.log")
-    process.start()
-    yield process
-    process.stop()
-    print(f"--- operator log ---\n{process.log()[-4000:]}")
-
-
-@pytest.fixture
-def story(kubectl: Kubectl, namespace: str) -> Story:
-    return Story(kubectl, namespace)
 
 
 def events(kubectl: Kubectl, namespace: str) -> list[dict]:

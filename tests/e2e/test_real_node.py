@@ -27,14 +27,14 @@ import pytest
 import yaml
 from kube import Kubectl, has_condition, wait_for
 from test_install_helm import (
-    CHART,
     EXAMPLE,
     Prober,
     Release,
-    helm,
+    install_release,
     operator_pod,
     pod_ready,
     predict,
+    remove_release,
     restricted_namespace,
     serving_pod,
 )
@@ -68,13 +68,9 @@ def models(kubectl: Kubectl) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def release(k8s_bin: Path, kubectl: Kubectl, models: str) -> Iterator[Release]:
-    name = f"mp-{uuid.uuid4().hex[:6]}"
-    system = restricted_namespace(kubectl, f"{name}-system")
-    helm(k8s_bin, kubectl, "install", name, str(CHART), "--namespace", system, "--wait",
-         "--timeout", "180s", "--set", f"watchNamespaces={{{models}}}")
-    yield Release(name, system, (models,))
-    helm(k8s_bin, kubectl, "uninstall", name, "--namespace", system, "--wait")
-    kubectl("delete", "namespace", system, "--wait=false", check=False)
+    release = install_release(k8s_bin, kubectl, models)
+    yield release
+    remove_release(k8s_bin, kubectl, release)
 
 
 def iris_documents() -> list[dict]:

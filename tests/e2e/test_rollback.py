@@ -7,29 +7,15 @@ meanwhile waits until the pin is removed (examples/rollback).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 from canary_harness import run_cli
-from kube import Kubectl, wait_for
-from operator_harness import EXAMPLES, OperatorProcess, Story, install_crd
+from kube import wait_for
+from operator_harness import EXAMPLES, Story
 
 pytestmark = pytest.mark.e2e
 ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]
-
-
-@pytest.fixture
-def operator(
-    kubectl: Kubectl, namespace: str, kube: dict[str, str], tmp_path: Path
-) -> Iterator[OperatorProcess]:
-    install_crd(kubectl)
-    process = OperatorProcess(namespace, kube, tmp_path / "operator.log")
-    process.start()
-    yield process
-    process.stop()
-    print(f"--- operator log ---\n{process.log()[-8000:]}")
 
 
 def stable_is(story: Story, revision: str, timeout: float = 300) -> dict:

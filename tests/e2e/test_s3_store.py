@@ -20,14 +20,13 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 import yaml
 from kube import REPO, Kubectl, wait_for
-from operator_harness import EXAMPLES, OperatorProcess, Story, install_crd
+from operator_harness import EXAMPLES, Story
 
 pytestmark = pytest.mark.e2e
 ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]
@@ -91,18 +90,6 @@ def s3(s3_endpoint: str):
     if not client.bucket_exists(BUCKET):
         client.make_bucket(BUCKET)
     return client
-
-
-@pytest.fixture
-def operator(
-    kubectl: Kubectl, namespace: str, kube: dict[str, str], tmp_path: Path
-) -> Iterator[OperatorProcess]:
-    install_crd(kubectl)
-    process = OperatorProcess(namespace, kube, tmp_path / "operator.log")
-    process.start()
-    yield process
-    process.stop()
-    print(f"--- operator log ---\n{process.log()[-8000:]}")
 
 
 def example(endpoint: str) -> list[dict]:

@@ -11,13 +11,11 @@ import copy
 import json
 import os
 import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import yaml
-from kube import Kubectl, wait_for
-from operator_harness import EXAMPLES, OperatorProcess, Story, install_crd
+from kube import wait_for
+from operator_harness import EXAMPLES, Story
 
 from modelpilot.api.bundle import read_metadata
 
@@ -29,27 +27,6 @@ IRIS = yaml.safe_load((EXAMPLES / "iris" / "iris.yaml").read_text())
 ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]]
 FOREST = "sklearn.ensemble.RandomForestClassifier"
 TREE = "sklearn.tree.DecisionTreeClassifier"
-
-
-@pytest.fixture(scope="session")
-def crd(kubectl: Kubectl) -> None:
-    install_crd(kubectl)
-
-
-@pytest.fixture
-def operator(
-    crd: None, namespace: str, kube: dict[str, str], tmp_path: Path
-) -> Iterator[OperatorProcess]:
-    process = OperatorProcess(namespace, kube, tmp_path / "operator.log")
-    process.start()
-    yield process
-    process.stop()
-    print(f"--- operator log ---\n{process.log()[-6000:]}")
-
-
-@pytest.fixture
-def story(kubectl: Kubectl, namespace: str) -> Story:
-    return Story(kubectl, namespace)
 
 
 def iris_with(estimator: str, params: dict) -> dict:
