@@ -20,14 +20,13 @@ import random
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import pytest
 from canary_harness import LoadGenerator, service_targets
 from kube import REPO, Kubectl, wait_for
-from operator_harness import EXAMPLES, OperatorProcess, Story, install_crd
+from operator_harness import EXAMPLES, Story
 
 pytestmark = pytest.mark.e2e
 
@@ -81,18 +80,6 @@ def quietly(probe: Callable[[], T]) -> Callable[[], T | None]:
 def uids(kubectl: Kubectl, namespace: str, kind: str) -> dict[str, str]:
     items = kubectl.json("get", kind, "-n", namespace)["items"]
     return {i["metadata"]["name"]: i["metadata"]["uid"] for i in items}
-
-
-@pytest.fixture
-def operator(
-    kubectl: Kubectl, namespace: str, kube: dict[str, str], tmp_path: Path
-) -> Iterator[OperatorProcess]:
-    install_crd(kubectl)
-    process = OperatorProcess(namespace, kube, tmp_path / "operator.log")
-    process.start()
-    yield process
-    process.stop()
-    print(f"--- operator log (tail) ---\n{process.log()[-3000:]}")
 
 
 def test_operator_sigkill_at_random_moments_over_twenty_runs(operator, kubectl, namespace):
@@ -166,7 +153,14 @@ def test_operator_sigkill_at_random_moments_over_twenty_runs(operator, kubectl, 
         assert status["revisionCounter"] == 2, (name, status)
         assert [h["outcome"] for h in status["history"]] == ["Promoted", "Promoted"], name
         assert story.names("jobs") == [f"{name}-train-v1", f"{name}-train-v2"]
-        assert story.condition("Ready")["status"] == "True", name
+        # Ready follows the serving pods: on a loaded node a readiness probe can miss for a
+        # moment right after the promotion, and the operator then says so. It must settle
+        # True with no more kills; a status left stale by a kill would stay False here.
+        try:
+            wait_for(lambda s=story: (s.condition("Ready") or {}).get("status") == "True",
+                     timeout=90, what=f"{name}: Ready")
+        except AssertionError:
+            raise AssertionError(f"{name}: Ready is {story.condition('Ready')}") from None
         assert len(story.serving_pods("v2")) == 1, name
     remember_uids()
     print(
