@@ -25,6 +25,7 @@ REAL_NODE_STAGE := $(if $(filter agent,$(MODELPILOT_NODE)),test-e2e-node,)
 help:
 	@echo "make demo          train, gate, canary and promote the iris example on a local cluster"
 	@echo "make test          the whole suite: lint, unit and e2e (builds what it needs)"
+	@echo "make test-e2e      the e2e suite on E2E_WORKERS=$(E2E_WORKERS) local clusters side by side"
 	@echo "make test-unit     unit tests only (no cluster)"
 	@echo "make test-e2e-node the real-node e2e stage: a kubelet cluster, started clean, torn down"
 	@echo "make k8s-bin       build kube-apiserver, kubectl, etcd, helm ... into $(K8S_BIN)"
@@ -61,8 +62,13 @@ test-unit: venv
 oracles:
 	@hack/oracles/venv.sh
 
+# The e2e suite on E2E_WORKERS clusters side by side (pytest-xdist): worker K on cluster index
+# MODELPILOT_CLUSTER_INDEX + K, each started and stopped by the suite unless already up.
+# Work goes out a module at a time, longest first (tests/e2e/conftest.py); E2E_WORKERS=0 runs it in
+# this one process on MODELPILOT_CLUSTER_INDEX.
+E2E_WORKERS ?= 2
 test-e2e: venv k8s-bin $(NODE_DEPS)
-	$(PY) -m pytest tests/e2e -q -p no:cacheprovider
+	$(PY) -m pytest tests/e2e -q -p no:cacheprovider -n $(E2E_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # The real-node stage: a kubelet-node cluster at REAL_NODE_INDEX, stopped first (a leftover
 # from a killed run is swept) and always at the end, even when a test fails. pytest's exit

@@ -89,7 +89,7 @@ class Layout:
 
     @classmethod
     def from_env(cls) -> Layout:
-        """The default cluster, or with MODELPILOT_CLUSTER_INDEX=N (1..9) a second one beside it:
+        """The default cluster, or with MODELPILOT_CLUSTER_INDEX=N (1..15) another one beside it:
         its own state dir, bridge, pod and service ranges and loopback ports."""
         cache = Path(os.environ.get("MODELPILOT_CACHE") or Path.home() / ".cache" / "modelpilot")
         i = cluster_index(os.environ.get("MODELPILOT_CLUSTER_INDEX") or "0")

@@ -12,8 +12,6 @@ from __future__ import annotations
 import copy
 import time
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from canary_harness import (
@@ -25,31 +23,11 @@ from canary_harness import (
     service_targets,
     wait_canary,
 )
-from kube import Kubectl, wait_for
-from operator_harness import EXAMPLES, OperatorProcess, Story, install_crd
+from kube import wait_for
+from operator_harness import EXAMPLES, Story
 
-pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def crd(kubectl: Kubectl) -> None:
-    install_crd(kubectl)
-
-
-@pytest.fixture
-def operator(
-    crd: None, namespace: str, kube: dict[str, str], tmp_path: Path
-) -> Iterator[OperatorProcess]:
-    process = OperatorProcess(namespace, kube, tmp_path / "operator.log")
-    process.start()
-    yield process
-    process.stop()
-    print(f"--- operator log ---\n{process.log()[-8000:]}")
-
-
-@pytest.fixture
-def story(kubectl: Kubectl, namespace: str) -> Story:
-    return Story(kubectl, namespace)
+# The operator these scenarios drive is the chart's, in-cluster from its image (conftest.py).
+pytestmark = [pytest.mark.e2e, pytest.mark.in_cluster_operator]
 
 
 def canary_spec(*, replicas: int = 1, steps: list | None = None, **analysis: object) -> dict:

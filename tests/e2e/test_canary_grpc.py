@@ -15,26 +15,13 @@ import grpc
 import pytest
 from canary_harness import CANARY, ROW, wait_canary
 from kube import Kubectl, wait_for
-from operator_harness import EXAMPLES, OperatorProcess, Story, install_crd
+from operator_harness import EXAMPLES, OperatorProcess, Story
 
 from modelpilot.serving.oip import open_inference_pb2 as pb
 from modelpilot.serving.oip import open_inference_pb2_grpc as pb_grpc
 
-pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def crd(kubectl: Kubectl) -> None:
-    install_crd(kubectl)
-
-
-@pytest.fixture
-def operator(crd, namespace, kube, tmp_path):
-    process = OperatorProcess(namespace, kube, tmp_path / "operator.log")
-    process.start()
-    yield process
-    process.stop()
-    print(f"--- operator log ---\n{process.log()[-8000:]}")
+# The operator these scenarios drive is the chart's, in-cluster from its image (conftest.py).
+pytestmark = [pytest.mark.e2e, pytest.mark.in_cluster_operator]
 
 
 class GrpcLoad:

@@ -13,15 +13,15 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from canary_harness import CANARY, run_cli, wait_canary
 from kube import Kubectl, cache_dir, wait_for
-from operator_harness import EXAMPLES, OperatorProcess, Story, install_crd
+from operator_harness import EXAMPLES, Story
 
-pytestmark = pytest.mark.e2e
+# The operator these scenarios drive is the chart's, in-cluster from its image (conftest.py).
+pytestmark = [pytest.mark.e2e, pytest.mark.in_cluster_operator]
 
 # (module, version, CRD files inside it): the releases' own CRD definitions.
 GATEWAY_API = (
@@ -60,24 +60,12 @@ def module_files(module: str, version: str, files: tuple[str, ...]) -> list[Path
 @pytest.fixture(scope="module")
 def mesh_crds(kubectl: Kubectl) -> None:
     """The Gateway API's HTTPRoute and Istio's CRDs (a test asks for it by name, so it holds
-    with any `operator` fixture, e.g. the in-cluster one of test_install_operator_scenarios)."""
+    with either `operator`: the local process or the in-cluster one)."""
     for module in (GATEWAY_API, ISTIO_API):
         for path in module_files(*module):
             kubectl("apply", "--server-side", "--force-conflicts", "-f", str(path), timeout=180)
     for crd in ("httproutes.gateway.networking.k8s.io", "virtualservices.networking.istio.io"):
         kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s")
-
-
-@pytest.fixture
-def operator(
-    kubectl: Kubectl, namespace: str, kube: dict[str, str], tmp_path: Path
-) -> Iterator[OperatorProcess]:
-    install_crd(kubectl)
-    process = OperatorProcess(namespace, kube, tmp_path / "operator.log")
-    process.start()
-    yield process
-    process.stop()
-    print(f"--- operator log ---\n{process.log()[-8000:]}")
 
 
 def mesh_model(name: str, router: dict) -> dict:

@@ -8,41 +8,19 @@ admin kubeconfig; pods run as local processes of the node agent.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import yaml
-from kube import Kubectl, wait_for
-from operator_harness import EXAMPLES, OperatorProcess, Story, install_crd, post_json
+from kube import wait_for
+from operator_harness import EXAMPLES, post_json
 
 from modelpilot.api.bundle import load_bundle
 
-pytestmark = pytest.mark.e2e
+# The operator these scenarios drive is the chart's, in-cluster from its image (conftest.py).
+pytestmark = [pytest.mark.e2e, pytest.mark.in_cluster_operator]
 
 IRIS = yaml.safe_load((EXAMPLES / "iris" / "iris.yaml").read_text())
 ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]]
-
-
-@pytest.fixture(scope="session")
-def crd(kubectl: Kubectl) -> None:
-    install_crd(kubectl)
-
-
-@pytest.fixture
-def operator(
-    crd: None, namespace: str, kube: dict[str, str], tmp_path: Path
-) -> Iterator[OperatorProcess]:
-    process = OperatorProcess(namespace, kube, tmp_path / "operator.log")
-    process.start()
-    yield process
-    process.stop()
-    print(f"--- operator log ---\n{process.log()[-6000:]}")
-
-
-@pytest.fixture
-def story(kubectl: Kubectl, namespace: str) -> Story:
-    return Story(kubectl, namespace)
 
 
 def iris(**changes: dict) -> dict:

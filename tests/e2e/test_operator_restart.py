@@ -3,26 +3,12 @@ where the status says it was, with exactly one Job and one Deployment per revisi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
-from kube import Kubectl, wait_for
-from operator_harness import EXAMPLES, OperatorProcess, Story, install_crd
+from kube import wait_for
+from operator_harness import EXAMPLES, Story
 
-pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def operator(
-    kubectl: Kubectl, namespace: str, kube: dict[str, str], tmp_path: Path
-) -> Iterator[OperatorProcess]:
-    install_crd(kubectl)
-    process = OperatorProcess(namespace, kube, tmp_path / "operator.log")
-    process.start()
-    yield process
-    process.stop()
-    print(f"--- operator log ---\n{process.log()[-6000:]}")
+# The operator these scenarios drive is the chart's, in-cluster from its image (conftest.py).
+pytestmark = [pytest.mark.e2e, pytest.mark.in_cluster_operator]
 
 
 def test_killed_while_training_and_while_deploying_converges_without_duplicates(
