@@ -82,8 +82,9 @@ def test_kubectl_logs_shows_the_container_output(kubectl: Kubectl, namespace: st
         pod(
             "talker",
             # Flushed: a container's stdout is a pipe, so Python would buffer it until exit
-            # and the stderr line would come first.
-            "import sys; print('hello from the pod', flush=True); "
+            # and the stderr line would come first. Apart: containerd reads the two pipes
+            # separately, so lines written a moment apart may be logged in either order.
+            "import sys, time; print('hello from the pod', flush=True); time.sleep(0.5); "
             "print('and stderr', file=sys.stderr)",
         ),
         namespace,
