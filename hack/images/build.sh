@@ -5,14 +5,38 @@
 # $MODELPILOT_CACHE/images/NAME.tar (docker-archive, tag docker.io/modelpilot/NAME:dev) for
 # `ctr images import`. A build whose inputs hash to the recorded key is skipped.
 #
-# Usage: hack/images/build.sh [--no-smoke]    (see hack/images/README.md)
+# Usage: hack/images/build.sh [--no-smoke | --keys]    (see hack/images/README.md)
+# --keys prints each image's build key and builds nothing.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 cache="${MODELPILOT_CACHE:-$HOME/.cache/modelpilot}/images"
-mkdir -p "$cache"
 smoke=1
 [[ "${1:-}" == "--no-smoke" ]] && smoke=0
+
+# ---- what each image's key is made of: the build context, the base, its Dockerfile ----
+base_packages="python3,python3-venv,python-is-python3,ca-certificates,tzdata"
+base_recipe="bookworm minbase $base_packages v1"
+base_key="$(echo "$base_recipe" | sha256sum | cut -c1-16)"
+context_hash() {  # the files the .dockerignore allow-list sends, by content
+  local paths=()
+  for p in pyproject.toml README.md LICENSE api operator serving trainer; do
+    [[ -e "$repo/$p" ]] && paths+=("$p")
+  done
+  (cd "$repo" && find "${paths[@]}" -type f ! -path '*/__pycache__/*' ! -name '*.py[cod]' \
+      ! -path '*.egg-info*' | LC_ALL=C sort | xargs sha256sum) | sha256sum | cut -c1-16
+}
+image_key() {  # by content only: a clone elsewhere (every fresh CI checkout) reuses the images
+  printf '%s %s %s' "$ctx" "$base_key" "$(sha256sum <"$repo/$1/Dockerfile")" \
+    | sha256sum | cut -c1-16
+}
+ctx="$(context_hash)"
+if [[ "${1:-}" == "--keys" ]]; then
+  for name in operator serving trainer; do echo "$name $(image_key "$name")"; done
+  exit 0
+fi
+
+mkdir -p "$cache"
 # One builder at a time per cache: clones sharing it never write the same archive twice.
 exec 8>"$cache/.build.lock"
 flock 8
@@ -25,9 +49,6 @@ bah=(buildah --storage-driver "${BUILDAH_STORAGE_DRIVER:-overlay}")
 
 # ---- the base: Debian bookworm's python3.11, the Python that python:3.11-slim also is ----
 # Its key is the recipe itself; Debian point releases do not rebuild it (delete the stamp to).
-base_packages="python3,python3-venv,python-is-python3,ca-certificates,tzdata"
-base_recipe="bookworm minbase $base_packages v1"
-base_key="$(echo "$base_recipe" | sha256sum | cut -c1-16)"
 base_tag="localhost/modelpilot/base:$base_key"
 if [[ "$(cat "$cache/.base.stamp" 2>/dev/null)" == "$base_key" ]] \
   && "${bah[@]}" inspect --type image "$base_tag" >/dev/null 2>&1; then
@@ -65,15 +86,6 @@ if [[ ! -f "$cache/base.tar" ]]; then
 fi
 
 # ---- the three images, keyed on their Dockerfile, the build context and the base ----
-context_hash() {  # the files the .dockerignore allow-list sends, by content
-  local paths=()
-  for p in pyproject.toml README.md LICENSE api operator serving trainer; do
-    [[ -e "$repo/$p" ]] && paths+=("$p")
-  done
-  (cd "$repo" && find "${paths[@]}" -type f ! -path '*/__pycache__/*' ! -name '*.py[cod]' \
-      ! -path '*.egg-info*' | LC_ALL=C sort | xargs sha256sum) | sha256sum | cut -c1-16
-}
-ctx="$(context_hash)"
 # The build may need the host's CA bundle and pip settings (a TLS-inspecting proxy to PyPI):
 # mounted for RUN only, never copied into a layer.
 mounts=()
@@ -82,8 +94,7 @@ mounts=()
 [[ -f /etc/pip.conf ]] && mounts+=(-v /etc/pip.conf:/etc/pip.conf:ro)
 
 for name in operator serving trainer; do
-  key="$(printf '%s %s %s' "$ctx" "$base_key" "$(sha256sum "$repo/$name/Dockerfile")" \
-    | sha256sum | cut -c1-16)"
+  key="$(image_key "$name")"
   tag="docker.io/modelpilot/$name:dev"
   archive="$cache/$name.tar"
   if [[ -f "$archive" && "$(cat "$cache/.$name.stamp" 2>/dev/null)" == "$key" ]] \
