@@ -45,9 +45,8 @@ def _this_workers_cluster_index() -> None:
     """Worker gwK of `pytest -n N` runs on cluster index MODELPILOT_CLUSTER_INDEX + K. Set at
     import, before any fixture or test reads the index (test_faults, the localcluster calls)."""
     worker = os.environ.get("PYTEST_XDIST_WORKER")
-    if worker and "MODELPILOT_E2E_BASE_INDEX" not in os.environ:
+    if worker:
         base = int(os.environ.get("MODELPILOT_CLUSTER_INDEX") or 0)
-        os.environ["MODELPILOT_E2E_BASE_INDEX"] = str(base)
         os.environ["MODELPILOT_CLUSTER_INDEX"] = str(base + int(worker.removeprefix("gw")))
 
 
@@ -83,7 +82,6 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         Path(out).write_text(json.dumps({g: round(s) for g, s in ordered.items()}, indent=1) + "\n")
 
 
-@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Groups in the order to hand them out: longest first, by tests/e2e/durations.json."""
     by_group: dict[str, list[pytest.Item]] = {}
