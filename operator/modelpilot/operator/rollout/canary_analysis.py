@@ -8,9 +8,12 @@ window itself was taken outside plan() (modelpilot.operator.live). Too few reque
 
 from __future__ import annotations
 
+from typing import Any
+
 from modelpilot.api.spec import ModelDeploymentSpec
 from modelpilot.api.status import (
     ANALYSIS_WINDOWS_LIMIT,
+    AnalysisStatus,
     AnalysisWindow,
     CandidateStatus,
     FailureReason,
@@ -24,6 +27,7 @@ from modelpilot.operator.analysis.verdict import (
 )
 from modelpilot.operator.rollout.conditions import ConditionValue
 from modelpilot.operator.rollout.draft import Draft
+from modelpilot.operator.rollout.world import ObservedAnalysis
 
 
 def judge_analysis_window(
@@ -33,18 +37,8 @@ def judge_analysis_window(
     observed, canary = draft.world.analysis, draft.status.canary
     if observed is None or canary is None:
         return False
-    analysis = spec.rollout.analysis
     before = canary.analysis
-    started = before.last_window_at or canary.step_started_at or draft.now
-    snapshots = {
-        "canary_snapshot": before.canary_snapshot,
-        "stable_snapshot": before.stable_snapshot,
-    }
-    if observed.canary is not None and observed.canary.snapshot is not None:
-        snapshots["canary_snapshot"] = observed.canary.snapshot.to_status()
-    if observed.stable is not None and observed.stable.snapshot is not None:
-        snapshots["stable_snapshot"] = observed.stable.snapshot.to_status()
-
+    snapshots = _snapshots(observed, before)
     if observed.error is not None:
         verdict = Verdict(
             VerdictKind.INCONCLUSIVE, (f"metrics unavailable: {observed.error}",), Measurements()
@@ -58,44 +52,74 @@ def judge_analysis_window(
         return False
     else:
         stable_window = None if observed.stable is None else observed.stable.window
-        verdict = evaluate(observed.canary.window, stable_window, Limits.from_spec(analysis))
+        limits = Limits.from_spec(spec.rollout.analysis)
+        verdict = evaluate(observed.canary.window, stable_window, limits)
+    _record_window(draft, verdict, snapshots)
+    return _act_on_counts(draft, spec, candidate, verdict)
 
+
+def _snapshots(observed: ObservedAnalysis, before: AnalysisStatus) -> dict[str, Any]:
+    """The newest snapshot of each version's counters, kept from before when none came."""
+    snapshots = {
+        "canary_snapshot": before.canary_snapshot,
+        "stable_snapshot": before.stable_snapshot,
+    }
+    if observed.canary is not None and observed.canary.snapshot is not None:
+        snapshots["canary_snapshot"] = observed.canary.snapshot.to_status()
+    if observed.stable is not None and observed.stable.snapshot is not None:
+        snapshots["stable_snapshot"] = observed.stable.snapshot.to_status()
+    return snapshots
+
+
+def _record_window(draft: Draft, verdict: Verdict, snapshots: dict[str, Any]) -> None:
+    """The window goes first into status.canary.analysis, and counts its verdict."""
+    canary = draft.status.canary
+    assert canary is not None
+    before = canary.analysis
     window = AnalysisWindow(
-        started_at=started,
+        started_at=before.last_window_at or canary.step_started_at or draft.now,
         ended_at=draft.now,
         verdict=verdict.kind.value,
         message=verdict.message,
         **{k: getattr(verdict.measurements, k) for k in _MEASUREMENTS},
     )
-    failures = before.failures + (verdict.kind is VerdictKind.FAIL)
-    inconclusive = before.inconclusive + (verdict.kind is VerdictKind.INCONCLUSIVE)
     updated = before.model_copy(
         update={
-            "failures": failures,
-            "inconclusive": inconclusive,
+            "failures": before.failures + (verdict.kind is VerdictKind.FAIL),
+            "inconclusive": before.inconclusive + (verdict.kind is VerdictKind.INCONCLUSIVE),
             "last_window_at": draft.now,
             "windows": [window, *before.windows][:ANALYSIS_WINDOWS_LIMIT],
             **snapshots,
         }
     )
-    canary = canary.model_copy(update={"analysis": updated, "window_elapsed_seconds": 0.0})
-    draft.update(canary=canary)
-    rev = candidate.revision
+    draft.update(
+        canary=canary.model_copy(update={"analysis": updated, "window_elapsed_seconds": 0.0})
+    )
+
+
+def _act_on_counts(
+    draft: Draft, spec: ModelDeploymentSpec, candidate: CandidateStatus, verdict: Verdict
+) -> bool:
+    """The condition, and the rollback or pause the counts call for; True when rolled back."""
+    canary = draft.status.canary
+    assert canary is not None
+    analysis, counts, rev = spec.rollout.analysis, canary.analysis, candidate.revision
     if verdict.kind is VerdictKind.PASS:
         draft.canary_health = ConditionValue("True", "AnalysisPassed", f"{rev}: {verdict.message}")
         return False
     if verdict.kind is VerdictKind.FAIL:
-        counted = f"analysis failed {failures}/{analysis.failure_limit}: {verdict.message}"
-        if failures >= analysis.failure_limit:
+        counted = f"analysis failed {counts.failures}/{analysis.failure_limit}: {verdict.message}"
+        if counts.failures >= analysis.failure_limit:
             draft.roll_back(candidate, FailureReason.ANALYSIS_FAILED, counted)
             return True
         draft.canary_health = ConditionValue("False", "AnalysisFailed", f"{rev}: {counted}")
         draft.event("Warning", "AnalysisFailed", f"{rev}: {counted}")
         return False
     counted = (
-        f"analysis inconclusive {inconclusive}/{analysis.inconclusive_limit}: {verdict.message}"
+        f"analysis inconclusive {counts.inconclusive}/{analysis.inconclusive_limit}: "
+        f"{verdict.message}"
     )
-    if inconclusive < analysis.inconclusive_limit:
+    if counts.inconclusive < analysis.inconclusive_limit:
         draft.canary_health = ConditionValue("Unknown", "AnalysisInconclusive", f"{rev}: {counted}")
         return False
     if analysis.on_inconclusive == "Abort":

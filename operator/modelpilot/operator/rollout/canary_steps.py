@@ -103,54 +103,28 @@ def advance_canary(
     The weight the canary should carry is settled first (status.canary.weight); the route
     is steered to it once, at the end of the tick (`_steer`), so no action is taken back.
     """
-    status, world = draft.status, draft.world
-    stable, canary = status.stable, status.canary
     assert candidate.model_sha256 is not None
-    if stable is None:
+    if draft.status.stable is None:
         return  # unreachable: only a promotion replaces stable, and it ends the canary
-    if canary is None or canary.revision != candidate.revision:
-        # No progress recorded for this revision (status restored from a backup): start over.
-        start_canary(draft, spec, candidate)
-        canary = draft.status.canary
-        assert canary is not None
-    steps = canary_steps(spec)
-    canary = canary_math.with_elapsed(canary, draft.now)  # see canary.py: time
-    draft.update(canary=canary)
-
-    if draft.abort_request is not None:
-        draft.roll_back(candidate, FailureReason.ABORTED, "aborted by `modelpilot abort`")
+    canary = _resume(draft, spec, candidate)
+    if _ended_before_the_step(draft, spec, candidate, canary):
         return
-    failed = conclude_if_deployment_failed(draft, candidate)
-    if failed is not None:
-        draft.update(canary=canary.model_copy(update={"weight": 0, "actual_weight": 0}))
-        draft.canary_health = ConditionValue(
-            "False", FailureReason.DEPLOYMENT_FAILED, f"{candidate.revision}: {failed}"
-        )
-        return
-    deployment = world.deployments.get(candidate.revision)
-    if judge_analysis_window(draft, spec, candidate):
-        return  # the analysis aborted the canary
-    canary = draft.status.canary
-    assert canary is not None
-
+    judged = draft.status.canary
+    assert judged is not None
+    canary = judged
     promoted_by_hand = draft.promote_request is not None
     if promoted_by_hand:
-        full = draft.world.annotations.get(names.ANNOTATION_PROMOTE_FULL) == "true"
-        index = len(steps) if full else min(canary.step_index + 1, len(steps))
-        what = "fully" if full else f"past step {canary.step_index + 1}"
-        draft.event("Normal", "PromoteRequested", f"{candidate.revision} promoted {what} by hand")
-        canary = _at_step(draft, spec, canary, index)
-        draft.waits.append(REQUEUE_NEXT_STEP)
+        canary = _promote_by_hand(draft, spec, candidate, canary)
 
-    index = canary.step_index
-    step = step_at(steps, index)
+    step = step_at(canary_steps(spec), canary.step_index)
     # Scale ahead for a setWeight step: its pods must be Ready before the weight moves.
     pods = traffic.canary_pods(_target_weight(step, canary.weight))
     ensure_revision_serving(draft, spec, candidate.revision, candidate.model_sha256, pods)
+    deployment = draft.world.deployments.get(candidate.revision)
     ready = deployment is not None and deployment.ready_for(pods)
 
-    if world.route_problem is not None:  # only a strategy with a route reads one
-        draft.update(canary=canary.model_copy(update={"message": world.route_problem}))
+    if draft.world.route_problem is not None:  # only a strategy with a route reads one
+        draft.update(canary=canary.model_copy(update={"message": draft.world.route_problem}))
         draft.waits.append(REQUEUE_ROUTE_PROBLEM)
         return
 
@@ -159,32 +133,89 @@ def advance_canary(
     elif canary.paused and not isinstance(step, Pause):
         pass  # paused by the analysis (onInconclusive: Pause): only a person moves it on
     else:
-        match step:
-            case None:
-                _finish_promotion(draft, spec, candidate, canary, traffic, ready=ready)
-            case SetWeight(weight=weight) if not ready:
-                # Why they are not Ready, when a person can act on it (an image that does not
-                # pull, a bundle refused by its digest): the condition then says so.
-                why = deployment.pod_problem if deployment is not None else None
-                _note(draft, canary, f"waiting for {pods} Ready canary pods before {weight}%"
-                      + (f": {why}" if why else ""))
-            case SetWeight(weight=weight):
-                moved = canary.model_copy(update={"weight": weight})
-                draft.update(canary=moved)
-                draft.event(
-                    "Normal", "WeightChanged", f"{candidate.revision} canary weight {weight}%"
-                )
-                _at_step(draft, spec, moved, index + 1)
-                draft.waits.append(REQUEUE_NEXT_STEP)
-            case Pause(seconds=seconds):
-                _advance_pause(draft, spec, canary, seconds)
-            case unknown:
-                assert_never(unknown)
+        _run_step(draft, spec, candidate, canary, traffic, step=step, pods=pods, ready=ready)
     _steer(draft, traffic)
     _record_actual_weight(draft, traffic)
     wait = canary_math.seconds_until_window(spec, draft.status, draft.now)
     if wait is not None:
         draft.waits.append(max(wait, REQUEUE_NEXT_STEP))
+
+
+def _resume(draft: Draft, spec: ModelDeploymentSpec, candidate: CandidateStatus) -> CanaryStatus:
+    """The canary's recorded progress, with this tick's elapsed time added."""
+    canary = draft.status.canary
+    if canary is None or canary.revision != candidate.revision:
+        # No progress recorded for this revision (status restored from a backup): start over.
+        start_canary(draft, spec, candidate)
+        canary = draft.status.canary
+        assert canary is not None
+    canary = canary_math.with_elapsed(canary, draft.now)  # see canary.py: time
+    draft.update(canary=canary)
+    return canary
+
+
+def _ended_before_the_step(
+    draft: Draft, spec: ModelDeploymentSpec, candidate: CandidateStatus, canary: CanaryStatus
+) -> bool:
+    """An abort request, a failed Deployment or a failed analysis ends the canary here."""
+    if draft.abort_request is not None:
+        draft.roll_back(candidate, FailureReason.ABORTED, "aborted by `modelpilot abort`")
+        return True
+    failed = conclude_if_deployment_failed(draft, candidate)
+    if failed is not None:
+        draft.update(canary=canary.model_copy(update={"weight": 0, "actual_weight": 0}))
+        draft.canary_health = ConditionValue(
+            "False", FailureReason.DEPLOYMENT_FAILED, f"{candidate.revision}: {failed}"
+        )
+        return True
+    return judge_analysis_window(draft, spec, candidate)  # True: the analysis aborted it
+
+
+def _promote_by_hand(
+    draft: Draft, spec: ModelDeploymentSpec, candidate: CandidateStatus, canary: CanaryStatus
+) -> CanaryStatus:
+    """`modelpilot promote` ends the current step (`--full`: all of them) this tick."""
+    steps = canary_steps(spec)
+    full = draft.world.annotations.get(names.ANNOTATION_PROMOTE_FULL) == "true"
+    index = len(steps) if full else min(canary.step_index + 1, len(steps))
+    what = "fully" if full else f"past step {canary.step_index + 1}"
+    draft.event("Normal", "PromoteRequested", f"{candidate.revision} promoted {what} by hand")
+    draft.waits.append(REQUEUE_NEXT_STEP)
+    return _at_step(draft, spec, canary, index)
+
+
+def _run_step(
+    draft: Draft,
+    spec: ModelDeploymentSpec,
+    candidate: CandidateStatus,
+    canary: CanaryStatus,
+    traffic: TrafficStrategy,
+    *,
+    step: CanaryStep | None,
+    pods: int,
+    ready: bool,
+) -> None:
+    """The current step's work: move the weight, wait out a pause, or promote after the last."""
+    match step:
+        case None:
+            _finish_promotion(draft, spec, candidate, canary, traffic, ready=ready)
+        case SetWeight(weight=weight) if not ready:
+            # Why they are not Ready, when a person can act on it (an image that does not
+            # pull, a bundle refused by its digest): the condition then says so.
+            deployment = draft.world.deployments.get(candidate.revision)
+            why = deployment.pod_problem if deployment is not None else None
+            _note(draft, canary, f"waiting for {pods} Ready canary pods before {weight}%"
+                  + (f": {why}" if why else ""))
+        case SetWeight(weight=weight):
+            moved = canary.model_copy(update={"weight": weight})
+            draft.update(canary=moved)
+            draft.event("Normal", "WeightChanged", f"{candidate.revision} canary weight {weight}%")
+            _at_step(draft, spec, moved, canary.step_index + 1)
+            draft.waits.append(REQUEUE_NEXT_STEP)
+        case Pause(seconds=seconds):
+            _advance_pause(draft, spec, canary, seconds)
+        case unknown:
+            assert_never(unknown)
 
 
 def _target_weight(step: CanaryStep | None, weight: int) -> int:
