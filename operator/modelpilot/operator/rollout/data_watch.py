@@ -21,6 +21,7 @@ from modelpilot.operator.rollout.actions import CreateTrainingJob, DeleteJob
 from modelpilot.operator.rollout.draft import Draft
 from modelpilot.operator.rollout.serving_objects import has_store, store_claim
 from modelpilot.operator.rollout.triggers import training_document
+from modelpilot.operator.rollout.world import ObservedProbe
 
 PROBE_DEADLINE_SECONDS = 600
 
@@ -57,76 +58,89 @@ def watch_data(draft: Draft, spec: ModelDeploymentSpec, *, may_probe: bool) -> b
     changed = False
     current = world.probes.get(state.probe_job) if state.probe_job else None
     if current is not None and current.finished:
-        report = current.report
-        if report is not None and report.ok and report.fingerprint:
-            state = state.model_copy(
-                update={
-                    "observed_sha256": report.fingerprint,
-                    "signals": report.signals,
-                    "hashed": report.hashed,
-                    "last_probe_at": draft.now,
-                    "probe_job": None,
-                }
-            )
-            trained = state.trained_sha256
-            differs = trained is not None and report.fingerprint != trained
-            if differs and report.fingerprint != state.triggered_sha256:
-                changed = True
-                state = state.model_copy(update={"triggered_sha256": report.fingerprint})
-                message = (
-                    f"the dataset changed: fingerprint {report.fingerprint[:12]}, trained on "
-                    f"{state.trained_sha256[:12]}"  # type: ignore[index]
-                )
-                draft.event("Normal", "DataChanged", message)
-            elif differs:
-                message = (
-                    f"the dataset still differs ({report.fingerprint[:12]}) from what the newest "
-                    "revision was trained on; its revision already ran"
-                )
-            else:
-                how = "hashed" if report.hashed else "size/mtime/ETag unchanged"
-                message = f"the dataset is unchanged ({how})"
-            state = state.model_copy(update={"message": message})
-        else:
-            why = (report.error if report is not None else None) or current.problem or "no report"
-            state = state.model_copy(
-                update={"last_probe_at": draft.now, "probe_job": None,
-                        "message": f"data probe failed: {why}"}
-            )
-            draft.event("Warning", "DataProbeFailed", f"{current.name}: {why}")
+        state, changed = _read_probe(draft, state, current)
     elif state.probe_job is not None and current is None and not world.probes:
         state = state.model_copy(update={"probe_job": None})  # deleted by someone: start over
     if state.probe_job is None and may_probe and _due(state, watch.interval_seconds, draft):
-        claim = store_claim(spec, world)
-        if has_store(spec, world):
-            number = state.probes + 1
-            name = f"{world.name}-data-{number}"
-            previous = None
-            if state.observed_sha256 and state.signals:
-                previous = json.dumps(
-                    {"ok": True, "fingerprint": state.observed_sha256, "signals": state.signals}
-                )
-            draft.actions.append(
-                CreateTrainingJob(
-                    name=name,
-                    model=world.name,
-                    revision="probe",
-                    spec_json=json.dumps(training_document(spec), sort_keys=True),
-                    store_claim=claim,
-                    active_deadline_seconds=PROBE_DEADLINE_SECONDS,
-                    backoff_limit=0,
-                    image=spec.training.image,
-                    fingerprint_only=True,
-                    previous_report=previous,
-                    dataset_uri=spec.training.dataset.uri,
-                    store_s3=spec.store_s3,
-                    dataset_s3=spec.dataset_s3,
-                )
-            )
-            state = state.model_copy(update={"probe_job": name, "probes": number})
+        state = _start_probe(draft, spec, state)
     if state != before:
         draft.update(data_watch=state)
     return changed
+
+
+def _read_probe(
+    draft: Draft, state: DataWatchStatus, probe: ObservedProbe
+) -> tuple[DataWatchStatus, bool]:
+    """A finished probe's report: the new state, and whether the data changed."""
+    report = probe.report
+    if report is None or not report.ok or not report.fingerprint:
+        why = (report.error if report is not None else None) or probe.problem or "no report"
+        draft.event("Warning", "DataProbeFailed", f"{probe.name}: {why}")
+        failed = {"last_probe_at": draft.now, "probe_job": None,
+                  "message": f"data probe failed: {why}"}
+        return state.model_copy(update=failed), False
+    state = state.model_copy(
+        update={
+            "observed_sha256": report.fingerprint,
+            "signals": report.signals,
+            "hashed": report.hashed,
+            "last_probe_at": draft.now,
+            "probe_job": None,
+        }
+    )
+    trained = state.trained_sha256
+    changed = False
+    if trained is None or report.fingerprint == trained:
+        how = "hashed" if report.hashed else "size/mtime/ETag unchanged"
+        message = f"the dataset is unchanged ({how})"
+    elif report.fingerprint != state.triggered_sha256:
+        changed = True
+        state = state.model_copy(update={"triggered_sha256": report.fingerprint})
+        message = (
+            f"the dataset changed: fingerprint {report.fingerprint[:12]}, trained on "
+            f"{trained[:12]}"
+        )
+        draft.event("Normal", "DataChanged", message)
+    else:
+        message = (
+            f"the dataset still differs ({report.fingerprint[:12]}) from what the newest "
+            "revision was trained on; its revision already ran"
+        )
+    return state.model_copy(update={"message": message}), changed
+
+
+def _start_probe(
+    draft: Draft, spec: ModelDeploymentSpec, state: DataWatchStatus
+) -> DataWatchStatus:
+    """A probe Job where the data lives, handed the previous report's cheap signals."""
+    world = draft.world
+    if not has_store(spec, world):
+        return state
+    number = state.probes + 1
+    name = f"{world.name}-data-{number}"
+    previous = None
+    if state.observed_sha256 and state.signals:
+        previous = json.dumps(
+            {"ok": True, "fingerprint": state.observed_sha256, "signals": state.signals}
+        )
+    draft.actions.append(
+        CreateTrainingJob(
+            name=name,
+            model=world.name,
+            revision="probe",
+            spec_json=json.dumps(training_document(spec), sort_keys=True),
+            store_claim=store_claim(spec, world),
+            active_deadline_seconds=PROBE_DEADLINE_SECONDS,
+            backoff_limit=0,
+            image=spec.training.image,
+            fingerprint_only=True,
+            previous_report=previous,
+            dataset_uri=spec.training.dataset.uri,
+            store_s3=spec.store_s3,
+            dataset_s3=spec.dataset_s3,
+        )
+    )
+    return state.model_copy(update={"probe_job": name, "probes": number})
 
 
 def seconds_until_probe(
