@@ -70,9 +70,23 @@ def follow_pin(draft: Draft, spec: ModelDeploymentSpec, pin: str) -> None:
             f"(revisions that can be pinned: {listed}); pin one of them or remove the pin",
         )
         return
+    pinned = _pinned_candidate(draft, pin, entry)
+    draft.update(candidate=pinned, canary=None)
+    assert pinned.model_sha256 is not None
+    replacing = "" if stable is None else f", replacing {stable.revision}"
+    draft.event(
+        "Normal",
+        "PinApplied",
+        f"{pin} goes back into service by its digest {pinned.model_sha256[:12]}{replacing}; "
+        "nothing trains while the pin is set",
+    )
+
+
+def _pinned_candidate(draft: Draft, pin: str, entry: HistoryEntry) -> CandidateStatus:
+    """The history entry as a candidate that deploys by its recorded digest, untrained."""
     assert entry.model_sha256 is not None
-    name = draft.world.name
-    pinned = CandidateStatus(
+    name, stable = draft.world.name, draft.status.stable
+    return CandidateStatus(
         revision=pin,
         state=CandidateState.DEPLOYING,
         trigger=Trigger.PINNED,
@@ -89,12 +103,4 @@ def follow_pin(draft: Draft, spec: ModelDeploymentSpec, pin: str) -> None:
         message=f"pinned by spec.serving.pinRevision (trained {entry.outcome.lower()} "
         f"before; not re-evaluated)",
         deployment=deployment_name(name, pin),
-    )
-    draft.update(candidate=pinned, canary=None)
-    replacing = "" if stable is None else f", replacing {stable.revision}"
-    draft.event(
-        "Normal",
-        "PinApplied",
-        f"{pin} goes back into service by its digest {entry.model_sha256[:12]}{replacing}; "
-        "nothing trains while the pin is set",
     )
