@@ -14,10 +14,15 @@ reported; readers (`fetch-bundle`, the server) verify against that.
 
 Garbage collection: the operator has no credentials, so it cannot delete in S3; the trainer
 can, and it gets the same keep-list the PVC's prepare-store step gets (every revision status
-names: stable, candidate, canary, history, a pin's revision among them). It deletes other
-incarnations' prefixes (NS/NAME/<other uid>/) and revisions beyond the newest keep_last that
-nobody names (`store.garbage_names`, shared with the PVC). A failure there is reported and
-never fails training.
+names: stable, candidate, canary, history, a pin's revision among them). It deletes this
+object's revisions beyond the newest keep_last that nobody names (`store.garbage_names`,
+shared with the PVC), and nothing else. Unlike a PVC claim, a bucket is often shared: two
+clusters' operators with the same bucket and prefix keep a ModelDeployment of the same
+namespace and name under NS/NAME/<their own uid>/, and from inside a Job another uid there
+is indistinguishable from a deleted incarnation of ours (issue 21 §7: on main each deleted
+the other's live bundles). So other uids' prefixes are never touched; deleted incarnations'
+bundles are left to the bucket's lifecycle rules (docs/model-store.md). A failure there is
+reported and never fails training.
 
 Every store problem is a DataError (stable, the bucket, the credentials) or a TrainingError
 (the upload) whose message names the bucket and the cause, so it reaches status through the
@@ -98,7 +103,7 @@ def publish(settings: Settings, store: RemoteStore, sha256: str) -> None:
 
 
 def prune(settings: Settings, store: RemoteStore, env: Mapping[str, str]) -> list[str]:
-    """Delete unnamed old revisions and other incarnations; returns the key prefixes removed.
+    """Delete this object's unnamed old revisions; returns the key prefixes removed.
     Never raises: garbage collection must not fail training."""
     try:
         keep_last = int(env.get(names.ENV_KEEP_LAST) or DEFAULT_KEEP_LAST)
@@ -112,14 +117,13 @@ def prune(settings: Settings, store: RemoteStore, env: Mapping[str, str]) -> lis
     model_key = store.location.model_key(settings.namespace, settings.name)
     removed: list[str] = []
     try:
-        stale_uids, stale = garbage_names(
-            uids=objects.children(store.client, bucket, model_key),
+        # uids=(): only this object's own prefix is ours to collect (see the docstring).
+        _, stale = garbage_names(
+            uids=(),
             revisions=objects.children(store.client, bucket, f"{model_key}{uid}/"),
             owner_uid=uid, revision=settings.revision, keep_last=keep_last, keep=keep,
         )
-        for prefix in [f"{model_key}{u}/" for u in stale_uids] + [
-            f"{model_key}{uid}/{r}/" for r in stale
-        ]:
+        for prefix in [f"{model_key}{uid}/{r}/" for r in stale]:
             objects.delete_prefix(store.client, bucket, prefix)
             removed.append(f"s3://{bucket}/{prefix}")
     except objects.ObjectStoreError as exc:
