@@ -5,7 +5,9 @@ of the World."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from modelpilot.api.spec import parse_spec
 from modelpilot.api.status import ModelDeploymentStatus, Phase, StableStatus, Trigger
@@ -153,6 +155,26 @@ def test_a_cooldown_shorter_than_a_window_is_refused_naming_both():
 
     with pytest.raises(pydantic.ValidationError, match=r"cooldown 5s must be at least .* 10s"):
         parse_spec({**RAW, "monitoring": {"interval": "10s", "cooldown": "5s"}})
+
+
+def test_a_monitoring_interval_below_the_minimum_is_refused_naming_it():
+    # Issue 21 §4: interval 0s was valid, and every tick then scraped the tenant's pods.
+    import pydantic
+    import pytest
+    import yaml
+
+    from modelpilot.api.spec import MIN_MONITORING_INTERVAL
+
+    for interval in ("0s", "1s", "4999ms"):
+        with pytest.raises(pydantic.ValidationError,
+                           match=f"interval {interval} must be at least 5s"):
+            parse_spec({**RAW, "monitoring": {"interval": interval, "cooldown": "1h"}})
+    parse_spec({**RAW, "monitoring": {"interval": MIN_MONITORING_INTERVAL}})
+    # ... and the CRD refuses it at `kubectl apply` with the same words.
+    crd = (Path(__file__).parents[4] / "manifests" / "crd" /
+           "modelpilot.dev_modeldeployments.yaml").read_text()
+    rules = json.dumps(yaml.safe_load(crd))
+    assert "spec.monitoring.interval must be at least 5s" in rules
 
 
 def test_the_snapshot_in_status_is_bounded_with_many_pods_and_long_category_values():
