@@ -11,7 +11,6 @@ import copy
 import hashlib
 import json
 import os
-import shutil
 import urllib.request
 
 import pytest
@@ -193,7 +192,7 @@ def test_pods_mount_only_their_part_of_the_store_and_old_bundles_are_collected(
 
 
 def test_a_planted_bundle_never_runs_and_the_jobs_own_digest_serves(
-    operator, story, kubectl, namespace, kube
+    operator, story, kubectl, namespace, kube, tmp_path
 ):
     # Given iris v1 serving from the PVC store,
     story.apply(EXAMPLES / "iris" / "model-store.yaml")
@@ -206,9 +205,8 @@ def test_a_planted_bundle_never_runs_and_the_jobs_own_digest_serves(
         # when someone who can write to the store plants a complete bundle at v2's place,
         # copying v1's binding and a perfect score, as the pods' user would have written it,
         planted = plant_bundle(model_dir / "v2", copy_of=v1_meta, revision="v2", url=home.url)
-        kept = model_dir.parent / "planted-copy"
-        kept.mkdir()
-        (kept / "model.joblib").write_bytes((model_dir / "v2" / "model.joblib").read_bytes())
+        kept = tmp_path / "model.joblib"  # for the control below: the trainer removes it
+        kept.write_bytes((model_dir / "v2" / "model.joblib").read_bytes())
         for path in (model_dir / "v2", *(model_dir / "v2").iterdir()):
             os.chown(path, POD_UID, POD_UID)
         # and `modelpilot retrain` is run,
@@ -230,5 +228,4 @@ def test_a_planted_bundle_never_runs_and_the_jobs_own_digest_serves(
         # and the planted code never ran, in any pod;
         assert home.hits == []
         # (control: the planted payload is live — unpickled here, it calls home).
-        home.control(kept / "model.joblib")
-        shutil.rmtree(kept)
+        home.control(kept)
