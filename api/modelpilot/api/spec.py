@@ -468,6 +468,12 @@ class Monitoring(SpecModel):
         pattern=DURATION_PATTERN,
         description="Least time between two revisions started by drift.",
     )
+    publish_category_values: bool = Field(
+        False,
+        description="Label the drift bins of categorical features on the serving pods' "
+        "/metrics with the training data's most frequent values; off: by their index (c0, "
+        "c1, ...), so the page does not publish training data.",
+    )
 
     @property
     def interval_seconds(self) -> float:

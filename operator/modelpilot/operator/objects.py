@@ -366,6 +366,7 @@ def serving_deployment(
                 if action.max_batch_rows == DEFAULT_MAX_BATCH_ROWS
                 else ["--max-batch-rows", str(action.max_batch_rows)]
             ),
+            *(["--publish-category-values"] if action.publish_category_values else []),
         ],
         "env": [{"name": "HOME", "value": "/tmp"}],
         "ports": [

@@ -46,3 +46,19 @@ def test_store_mounts_never_chown_the_whole_store_on_each_pod_start():
     for pod in (serving["spec"]["template"]["spec"], job["spec"]["template"]["spec"]):
         assert pod["securityContext"]["fsGroup"] == Settings().pod_uid
         assert pod["securityContext"]["fsGroupChangePolicy"] == "OnRootMismatch"
+
+
+def test_category_values_reach_metrics_only_when_the_spec_opts_in():
+    # Issue 21 §7: spec.monitoring.publishCategoryValues; off, the pod template and intent
+    # hash are what they were, so an operator upgrade restarts no serving pod.
+    plain = EnsureServingDeployment(name="iris-v2", model="iris", revision="v2",
+                                    model_sha256="a" * 64, store_claim="models", replicas=1)
+    opted = EnsureServingDeployment(name="iris-v2", model="iris", revision="v2",
+                                    model_sha256="a" * 64, store_claim="models", replicas=1,
+                                    publish_category_values=True)
+    assert plain.intent_hash() == "d5a6eebfa4700558"  # the same as before the field existed
+    args = {name: objects.serving_deployment(a, OWNER, Settings())["spec"]["template"]["spec"][
+        "containers"][0]["args"] for name, a in (("plain", plain), ("opted", opted))}
+    assert "--publish-category-values" not in args["plain"]
+    assert "--publish-category-values" in args["opted"]
+    assert plain.intent_hash() != opted.intent_hash()

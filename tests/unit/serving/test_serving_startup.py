@@ -185,3 +185,11 @@ def test_a_bundle_of_another_model_deployment_refuses_to_start(iris_bundle, tmp_
                          owner_uid="old-uid")
     model.load()
     assert model.ready
+
+
+def test_category_values_on_metrics_are_opt_in():
+    base = ["--model-dir", "/m", "--model-name", "iris", "--expected-sha256", "a" * 64]
+    assert parse_settings(base, {}).publish_category_values is False
+    assert parse_settings([*base, "--publish-category-values"], {}).publish_category_values
+    assert parse_settings(base, {"MODELPILOT_PUBLISH_CATEGORY_VALUES": "true"}
+                          ).publish_category_values
