@@ -246,10 +246,19 @@ def test_a_planted_s3_bundle_never_runs_and_the_jobs_own_digest_serves(
         # and a retrain is asked for (what `modelpilot retrain` does),
         kubectl("annotate", "mdep", "iris", "-n", namespace, "--overwrite",
                 "modelpilot.dev/retrain-requested-at=planted-s3")
-        v2 = stable_is(story, "v2")["stable"]
+        def v2_stable_or_code_ran() -> dict | None:
+            if home.hits:
+                return {"ran": home.hits}
+            status = story.status()
+            return status if (status.get("stable") or {}).get("revision") == "v2" else None
+
+        outcome = wait_for(v2_stable_or_code_ran, timeout=300, what="v2 stable")
+        # then the planted code never ran, in any pod,
+        assert home.hits == [], f"the planted model was unpickled: {home.hits}"
+        v2 = outcome["stable"]
         story.wait_condition("Ready", timeout=120)
 
-        # then the digest that serves is the one v2's own Job reported, not the planted one,
+        # and the digest that serves is the one v2's own Job reported, not the planted one,
         own = reported_digest(kubectl, namespace, "iris-train-v2")
         assert v2["modelSha256"] == own != planted
         assert hashlib.sha256(get(s3, f"{key}/v2/model.joblib")).hexdigest() == own
@@ -260,7 +269,6 @@ def test_a_planted_s3_bundle_never_runs_and_the_jobs_own_digest_serves(
         answer = predict(pod)
         assert answer.status_code == 200, answer.text
         assert answer.headers["modelpilot-model-sha256"] == own
-        # and the planted code never ran, in any pod;
         assert home.hits == []
         # (control: the planted payload is live — unpickled here, it calls home).
         home.control(planted_dir / "model.joblib")

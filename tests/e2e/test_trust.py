@@ -211,21 +211,25 @@ def test_a_planted_bundle_never_runs_and_the_jobs_own_digest_serves(
             os.chown(path, POD_UID, POD_UID)
         # and `modelpilot retrain` is run,
         assert run_cli(kube, "retrain", "iris", "-n", namespace).returncode == 0
-        v2 = wait_for(
-            lambda: (lambda s: s if (s.get("stable") or {}).get("revision") == "v2" else None)(
-                story.status()),
-            timeout=240, what="v2 stable",
-        )["stable"]
+        def v2_stable_or_code_ran() -> dict | None:
+            if home.hits:
+                return {"ran": home.hits}
+            status = story.status()
+            return status if (status.get("stable") or {}).get("revision") == "v2" else None
+
+        outcome = wait_for(v2_stable_or_code_ran, timeout=240, what="v2 stable")
+        # then the planted code never ran, in any pod (on main a serving pod ran it),
+        assert home.hits == [], f"the planted model was unpickled: {home.hits}"
+        v2 = outcome["stable"]
         story.wait_condition("Ready", timeout=120)
 
-        # then the digest that serves is the one v2's own Job reported, not the planted one,
+        # and the digest that serves is the one v2's own Job reported, not the planted one,
         own = reported_digest(kubectl, namespace, "iris-train-v2")
         assert v2["modelSha256"] == own != planted
         stored = (model_dir / "v2" / "model.joblib").read_bytes()
         assert hashlib.sha256(stored).hexdigest() == own
         assert read_metadata(model_dir / "v2").owner_uid == uid
         assert served_digest(story, "v2") == own
-        # and the planted code never ran, in any pod;
         assert home.hits == []
         # (control: the planted payload is live — unpickled here, it calls home).
         home.control(kept)
