@@ -281,28 +281,34 @@ def test_network_policy_is_off_by_default() -> None:
     assert network_policies("watchNamespaces={ml}") == {}
 
 
-def test_network_policy_lets_serving_pods_take_their_port_and_trainers_only_dns() -> None:
-    from modelpilot.api.names import SERVING_PORT
-    from modelpilot.operator.objects import labels
+def test_network_policy_lets_serving_pods_take_their_ports_and_trainers_only_dns() -> None:
+    from modelpilot.api.names import GRPC_PORT, SERVING_PORT
+    from modelpilot.operator.objects import PROBE_COMPONENT, labels
 
     policies = network_policies("networkPolicy.enabled=true", "watchNamespaces={ml,team-b}")
+    kinds = ("serving", "training", "data-probe")
     assert set(policies) == {
-        (ns, f"modelpilot-{kind}") for ns in ("ml", "team-b") for kind in ("serving", "training")
+        (ns, f"modelpilot-{kind}") for ns in ("ml", "team-b") for kind in kinds
     }
     serving = policies[("ml", "modelpilot-serving")]
-    # The selectors pick exactly the pods the operator labels.
-    for kind, component in (("serving", "serving"), ("training", "trainer")):
+    # The selectors pick exactly the pods the operator labels (issue 21 §6: on main no
+    # policy matched the data probe, whose pods hold the dataset's credentials).
+    for kind, component in (("serving", "serving"), ("training", "trainer"),
+                            ("data-probe", PROBE_COMPONENT)):
         selector = policies[("ml", f"modelpilot-{kind}")]["podSelector"]["matchLabels"]
         pod_labels = labels("iris", component=component, revision="v1")
         assert selector.items() <= pod_labels.items(), kind
     assert serving["policyTypes"] == ["Ingress"]
-    assert serving["ingress"] == [{"ports": [{"protocol": "TCP", "port": SERVING_PORT}]}]
-    training = policies[("ml", "modelpilot-training")]
-    assert training["policyTypes"] == ["Ingress", "Egress"]
-    assert "ingress" not in training  # nothing may connect to a trainer
-    assert training["egress"] == [
-        {"ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]}
-    ]
+    # V1 and V2 REST on the HTTP port, V2 gRPC on its own (blocked on main).
+    assert serving["ingress"] == [{"ports": [{"protocol": "TCP", "port": SERVING_PORT},
+                                             {"protocol": "TCP", "port": GRPC_PORT}]}]
+    for kind in ("training", "data-probe"):
+        policy = policies[("ml", f"modelpilot-{kind}")]
+        assert policy["policyTypes"] == ["Ingress", "Egress"]
+        assert "ingress" not in policy  # nothing may connect to a trainer or a probe
+        assert policy["egress"] == [
+            {"ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]}
+        ]
 
 
 def test_network_policy_takes_the_platforms_peers_and_egress() -> None:
@@ -312,13 +318,15 @@ def test_network_policy_takes_the_platforms_peers_and_egress() -> None:
         "networkPolicy.serving.from[0].namespaceSelector.matchLabels.role=gateway",
         "networkPolicy.training.egress[0].to[0].ipBlock.cidr=10.9.0.0/16",
     )
-    assert set(policies) == {("ml", "modelpilot-serving"), ("ml", "modelpilot-training")}
+    assert set(policies) == {("ml", "modelpilot-serving"), ("ml", "modelpilot-training"),
+                             ("ml", "modelpilot-data-probe")}
     assert policies[("ml", "modelpilot-serving")]["ingress"][0]["from"] == [
         {"namespaceSelector": {"matchLabels": {"role": "gateway"}}}
     ]
-    assert policies[("ml", "modelpilot-training")]["egress"][1] == {
-        "to": [{"ipBlock": {"cidr": "10.9.0.0/16"}}]
-    }
+    for kind in ("training", "data-probe"):
+        assert policies[("ml", f"modelpilot-{kind}")]["egress"][1] == {
+            "to": [{"ipBlock": {"cidr": "10.9.0.0/16"}}]
+        }
 
 
 def test_network_policy_without_namespaces_is_refused_by_name() -> None:

@@ -20,13 +20,13 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
 import yaml
 from kube import REPO, Kubectl, wait_for
 from operator_harness import EXAMPLES, Story
+from planted import beacon, node_host, plant_bundle, reported_digest
 
 pytestmark = pytest.mark.e2e
 ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]
@@ -39,14 +39,6 @@ def _free_port(host: str) -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
-
-
-def node_host(kubectl: Kubectl) -> str:
-    """An address of this machine the pods reach: the API server's (on the agent node, the
-    pods' gateway on the node's bridge; each pod has its own network namespace)."""
-    server = kubectl("config", "view", "--minify", "-o",
-                     "jsonpath={.clusters[0].cluster.server}").stdout
-    return urlsplit(server).hostname or "127.0.0.1"
 
 
 @pytest.fixture(scope="module")
@@ -230,6 +222,56 @@ def test_bundles_in_s3_serve_by_digest_and_a_tampered_object_is_refused(
     assert "UNPICKLED" not in kubectl(
         "logs", "-n", namespace, pod["metadata"]["name"], "--all-containers", check=False
     ).stdout
+
+
+def test_a_planted_s3_bundle_never_runs_and_the_jobs_own_digest_serves(
+    operator, kubectl, namespace, s3, s3_endpoint, tmp_path
+):
+    story = Story(kubectl, namespace)
+    put(s3, "data/iris.csv", iris_csv())
+    # Given iris v1 serving from the S3 store,
+    story.apply(example(s3_endpoint))
+    stable_is(story, "v1")
+    uid = story.mdep()["metadata"]["uid"]
+    key = f"{PREFIX}/{namespace}/iris/{uid}"
+    v1_meta = json.loads(get(s3, f"{key}/v1/metadata.json"))
+    with beacon(node_host(kubectl)) as home:
+        # when someone who can write to the bucket plants a complete bundle at v2's key,
+        # copying v1's binding and a perfect score, with one more object beside it,
+        planted_dir = tmp_path / "planted"
+        planted = plant_bundle(planted_dir, copy_of=v1_meta, revision="v2", url=home.url)
+        put(s3, f"{key}/v2/model.joblib", (planted_dir / "model.joblib").read_bytes())
+        put(s3, f"{key}/v2/metadata.json", (planted_dir / "metadata.json").read_bytes())
+        put(s3, f"{key}/v2/extra", b"left by someone")
+        # and a retrain is asked for (what `modelpilot retrain` does),
+        kubectl("annotate", "mdep", "iris", "-n", namespace, "--overwrite",
+                "modelpilot.dev/retrain-requested-at=planted-s3")
+        def v2_stable_or_code_ran() -> dict | None:
+            if home.hits:
+                return {"ran": home.hits}
+            status = story.status()
+            return status if (status.get("stable") or {}).get("revision") == "v2" else None
+
+        outcome = wait_for(v2_stable_or_code_ran, timeout=300, what="v2 stable")
+        # then the planted code never ran, in any pod,
+        assert home.hits == [], f"the planted model was unpickled: {home.hits}"
+        v2 = outcome["stable"]
+        story.wait_condition("Ready", timeout=120)
+
+        # and the digest that serves is the one v2's own Job reported, not the planted one,
+        own = reported_digest(kubectl, namespace, "iris-train-v2")
+        assert v2["modelSha256"] == own != planted
+        assert hashlib.sha256(get(s3, f"{key}/v2/model.joblib")).hexdigest() == own
+        assert json.loads(get(s3, f"{key}/v2/metadata.json"))["model_sha256"] == own
+        assert "extra" not in [o.object_name.rsplit("/", 1)[-1]
+                               for o in s3.list_objects(BUCKET, prefix=f"{key}/v2/")]
+        [pod] = story.serving_pods("v2")
+        answer = predict(pod)
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["modelpilot-model-sha256"] == own
+        assert home.hits == []
+        # (control: the planted payload is live — unpickled here, it calls home).
+        home.control(planted_dir / "model.joblib")
 
 
 def test_bad_s3_input_is_refused_at_apply_or_named_in_status(operator, kubectl, namespace,

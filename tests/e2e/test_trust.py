@@ -8,14 +8,17 @@ its own mount namespace with the volume mounts the pod spec asks for.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import os
 import urllib.request
 
 import pytest
 import yaml
+from canary_harness import run_cli
 from kube import wait_for
 from operator_harness import EXAMPLES, Story
+from planted import beacon, node_host, plant_bundle, reported_digest
 
 from modelpilot.api.bundle import read_metadata
 
@@ -186,3 +189,47 @@ def test_pods_mount_only_their_part_of_the_store_and_old_bundles_are_collected(
     # Whatever the pod wrote beside its revision did not land in the store.
     assert not (store / namespace / "iris" / uid / "decoy" / "planted.txt").exists()
     (store / v1 / ".probe").unlink()
+
+
+def test_a_planted_bundle_never_runs_and_the_jobs_own_digest_serves(
+    operator, story, kubectl, namespace, kube, tmp_path
+):
+    # Given iris v1 serving from the PVC store,
+    story.apply(EXAMPLES / "iris" / "model-store.yaml")
+    story.apply(iris_with(FOREST, {"n_estimators": 20, "random_state": 0}))
+    story.wait_condition("Ready")
+    uid = story.mdep()["metadata"]["uid"]
+    model_dir = story.store_dir() / namespace / "iris" / uid
+    v1_meta = json.loads((model_dir / "v1" / "metadata.json").read_text())
+    with beacon(node_host(kubectl)) as home:
+        # when someone who can write to the store plants a complete bundle at v2's place,
+        # copying v1's binding and a perfect score, as the pods' user would have written it,
+        planted = plant_bundle(model_dir / "v2", copy_of=v1_meta, revision="v2", url=home.url)
+        kept = tmp_path / "model.joblib"  # for the control below: the trainer removes it
+        kept.write_bytes((model_dir / "v2" / "model.joblib").read_bytes())
+        for path in (model_dir / "v2", *(model_dir / "v2").iterdir()):
+            os.chown(path, POD_UID, POD_UID)
+        # and `modelpilot retrain` is run,
+        assert run_cli(kube, "retrain", "iris", "-n", namespace).returncode == 0
+        def v2_stable_or_code_ran() -> dict | None:
+            if home.hits:
+                return {"ran": home.hits}
+            status = story.status()
+            return status if (status.get("stable") or {}).get("revision") == "v2" else None
+
+        outcome = wait_for(v2_stable_or_code_ran, timeout=240, what="v2 stable")
+        # then the planted code never ran, in any pod (on main a serving pod ran it),
+        assert home.hits == [], f"the planted model was unpickled: {home.hits}"
+        v2 = outcome["stable"]
+        story.wait_condition("Ready", timeout=120)
+
+        # and the digest that serves is the one v2's own Job reported, not the planted one,
+        own = reported_digest(kubectl, namespace, "iris-train-v2")
+        assert v2["modelSha256"] == own != planted
+        stored = (model_dir / "v2" / "model.joblib").read_bytes()
+        assert hashlib.sha256(stored).hexdigest() == own
+        assert read_metadata(model_dir / "v2").owner_uid == uid
+        assert served_digest(story, "v2") == own
+        assert home.hits == []
+        # (control: the planted payload is live — unpickled here, it calls home).
+        home.control(kept)

@@ -43,7 +43,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -228,6 +228,20 @@ def read_model_bytes(bundle_dir: str | os.PathLike[str]) -> bytes:
 
     The caller hashes and unpickles these very bytes: nothing opens the path a second time.
     """
+    with _open_model(bundle_dir) as handle:
+        return handle.read()
+
+
+def model_digest(bundle_dir: str | os.PathLike[str]) -> str:
+    """model.joblib's sha256, read in chunks through the same guarded open()."""
+    digest = hashlib.sha256()
+    with _open_model(bundle_dir) as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _open_model(bundle_dir: str | os.PathLike[str]) -> BinaryIO:
     path = Path(bundle_dir) / MODEL_FILE
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -237,10 +251,11 @@ def read_model_bytes(bundle_dir: str | os.PathLike[str]) -> bytes:
         if exc.errno == errno.ELOOP:
             raise BundleInvalid(f"{path} is a symlink: refusing to follow it") from None
         raise BundleNotFound(f"cannot open {path}: {exc.strerror}") from None
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-            raise BundleInvalid(f"{path} is not a regular file")
-        return handle.read()
+    handle = os.fdopen(fd, "rb")
+    if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+        handle.close()
+        raise BundleInvalid(f"{path} is not a regular file")
+    return handle
 
 
 def read_metadata(bundle_dir: str | os.PathLike[str]) -> BundleMetadata:
@@ -261,16 +276,16 @@ def read_metadata(bundle_dir: str | os.PathLike[str]) -> BundleMetadata:
 
 def _verify(
     bundle_dir: Path,
-    model_bytes: bytes,
+    actual: str,
     expected_sha256: str,
     *,
     binding: Binding,
     allow_version_skew: bool,
 ) -> BundleMetadata:
+    """`actual`: the sha256 of the model bytes the caller read (and will load, if it loads)."""
     model_path = bundle_dir / MODEL_FILE
     if not expected_sha256:
         raise BundleDigestMismatch("no expected sha256 given: refusing to load an unverified model")
-    actual = hashlib.sha256(model_bytes).hexdigest()
     if actual != expected_sha256.lower():
         raise BundleDigestMismatch(
             f"{model_path} has sha256 {actual}, expected {expected_sha256}: refusing to load it"
@@ -299,8 +314,10 @@ def verify_bundle(
 ) -> BundleMetadata:
     """Check digest, binding and versions without unpickling anything; return the metadata."""
     bundle_dir = Path(bundle_dir)
+    # Streamed: a checker that loads nothing (fetch-bundle, under a small memory limit)
+    # never holds the model in memory.
     return _verify(
-        bundle_dir, read_model_bytes(bundle_dir), expected_sha256,
+        bundle_dir, model_digest(bundle_dir), expected_sha256,
         binding=binding, allow_version_skew=allow_version_skew,
     )
 
@@ -321,7 +338,7 @@ def load_bundle(
     bundle_dir = Path(bundle_dir)
     model_bytes = read_model_bytes(bundle_dir)
     metadata = _verify(
-        bundle_dir, model_bytes, expected_sha256,
+        bundle_dir, hashlib.sha256(model_bytes).hexdigest(), expected_sha256,
         binding=binding, allow_version_skew=allow_version_skew,
     )
     if after_verify is not None:

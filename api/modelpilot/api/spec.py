@@ -416,6 +416,11 @@ class Serving(SpecModel):
 # --- monitoring -----------------------------------------------------------------------
 
 
+# Every window scrapes the stable pods: a shorter interval (0s was valid) makes the operator
+# scrape a tenant's pods on every tick.
+MIN_MONITORING_INTERVAL = "5s"
+
+
 class Monitoring(SpecModel):
     """Drift of the live inputs against the stable model's training data (PSI per feature)."""
 
@@ -426,13 +431,20 @@ class Monitoring(SpecModel):
             "spec.monitoring.cooldown must be at least spec.monitoring.interval",
             ".cooldown",
         ),
+        rule(
+            f"!has(self.interval) || duration(self.interval) >= "
+            f"duration('{MIN_MONITORING_INTERVAL}')",
+            f"spec.monitoring.interval must be at least {MIN_MONITORING_INTERVAL}",
+            ".interval",
+        ),
     )
 
     interval: str = Field(
         "1m",
         pattern=DURATION_PATTERN,
         description="Window length: every interval the stable pods' input counts of the "
-        "last window are compared with the training reference.",
+        f"last window are compared with the training reference; at least "
+        f"{MIN_MONITORING_INTERVAL}.",
     )
     min_requests: int = Field(
         100,
@@ -456,6 +468,12 @@ class Monitoring(SpecModel):
         pattern=DURATION_PATTERN,
         description="Least time between two revisions started by drift.",
     )
+    publish_category_values: bool = Field(
+        False,
+        description="Label the drift bins of categorical features on the serving pods' "
+        "/metrics with the training data's most frequent values; off: by their index (c0, "
+        "c1, ...), so the page does not publish training data.",
+    )
 
     @property
     def interval_seconds(self) -> float:
@@ -464,6 +482,15 @@ class Monitoring(SpecModel):
     @property
     def cooldown_seconds(self) -> float:
         return parse_duration(self.cooldown)
+
+    @model_validator(mode="after")
+    def _interval_is_not_too_short(self) -> Monitoring:
+        if self.interval_seconds < parse_duration(MIN_MONITORING_INTERVAL):
+            raise ValueError(
+                f"monitoring.interval {self.interval} must be at least {MIN_MONITORING_INTERVAL}: "
+                "every window scrapes the stable pods"
+            )
+        return self
 
     @model_validator(mode="after")
     def _cooldown_covers_a_window(self) -> Monitoring:

@@ -307,7 +307,7 @@ class MonitoringStatus(StatusModel):
         description=f"The features with the highest PSI, highest first (at most "
         f"{WORST_FEATURES_LIMIT}).",
     )
-    message: str | None = Field(None, description="The verdict in words.")
+    message: Message | None = Field(None, description="The verdict in words.")
     last_retrain_at: datetime | None = Field(
         None, description="When drift last started a revision (the cooldown counts from it)."
     )
@@ -339,7 +339,7 @@ class DataWatchStatus(StatusModel):
     triggered_sha256: str | None = Field(
         None, description="The fingerprint that last started a DataChanged revision."
     )
-    message: str | None = Field(None, description="The last probe's outcome in words.")
+    message: Message | None = Field(None, description="The last probe's outcome in words.")
 
 
 class ModelDeploymentStatus(StatusModel):

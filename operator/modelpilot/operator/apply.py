@@ -51,7 +51,10 @@ def apply(action: Action, cluster: Cluster, *, owner: Owner, settings: Settings)
     ns = owner.namespace
     match action:
         case CreateTrainingJob():
-            _create_if_absent(cluster, "Job", objects.training_job(action, owner, settings))
+            if not _create_if_absent(cluster, "Job", objects.training_job(action, owner, settings)):
+                # Ours from an earlier tick is fine; someone else's would leave Training
+                # waiting forever on a Job observe() never believes: Stalled, with the reason.
+                _ensure_owned(cluster, "Job", ns, action.name, owner)
         case DeleteJob(name=name):
             cluster.delete("Job", ns, name)
         case EnsureServingDeployment():

@@ -15,6 +15,11 @@ Hazards and the decisions they led to:
   two operators acting. The Deployment restarts it as a standby.
 - A leader that stops gracefully (helm upgrade, drain) releases the Lease, so its
   successor need not wait for expiry.
+- Renewals run on a thread of their own, never the ticks' pool, and each is waited for
+  only until the renew deadline (issue 21 §5): with every tick worker busy, a renewal queued
+  behind them would wait past the Lease's expiry while this leader kept acting, and a hung
+  request would hold `hold()` forever. A renewal that has not returned by the deadline
+  counts as failed, and the leader stops acting.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -98,6 +104,9 @@ class LeaderElector:
         self._clock = clock
         self._seen: Observation | None = None
         self.leading = False
+        # One thread for the Lease alone (see the module docstring); a renewal stuck in it
+        # only delays the next, and the deadline still counts.
+        self._renewer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lease")
 
     def try_acquire_or_renew(self) -> bool:
         """One attempt (blocking I/O): True when we hold the Lease afterwards."""
@@ -151,7 +160,8 @@ class LeaderElector:
     async def acquire(self) -> None:
         """Wait until we lead."""
         log.info("%s: waiting to lead (Lease %s/%s)", self.identity, self.namespace, self.name)
-        while not await asyncio.to_thread(self.try_acquire_or_renew):
+        loop = asyncio.get_running_loop()
+        while not await loop.run_in_executor(self._renewer, self.try_acquire_or_renew):
             await asyncio.sleep(self._retry)
         self.leading = True
         log.info("%s: leading (Lease %s/%s)", self.identity, self.namespace, self.name)
@@ -159,12 +169,19 @@ class LeaderElector:
     async def hold(self, on_lost: Callable[[], None]) -> None:
         """Renew until cancelled; call `on_lost` (which must stop all acting) when a renewal
         has not succeeded for `renew_deadline` seconds."""
+        loop = asyncio.get_running_loop()
         last_renewed = self._clock()
         while True:
             await asyncio.sleep(self._retry)
-            if await asyncio.to_thread(self.try_acquire_or_renew):
+            left = self._renew_deadline - (self._clock() - last_renewed)
+            attempt = loop.run_in_executor(self._renewer, self.try_acquire_or_renew)
+            try:
+                renewed = await asyncio.wait_for(asyncio.shield(attempt), max(left, 0.0))
+            except TimeoutError:
+                renewed = False  # still in flight at the deadline: not renewed in time
+            if renewed:
                 last_renewed = self._clock()
-            elif self._clock() - last_renewed > self._renew_deadline:
+            elif self._clock() - last_renewed >= self._renew_deadline:
                 self.leading = False
                 log.critical("%s: lost the Lease; stopping", self.identity)
                 on_lost()

@@ -3,13 +3,23 @@
 I/O, so it happens here, before plan(), and lands in the frozen World (`drift`); plan() only
 judges it (modelpilot.operator.rollout.drift). When a window is due is decided by the same
 pure helper plan() uses, so the two never disagree. Errors do not escape: pods that cannot be
-read become `ObservedDrift.error`, and Drifted goes Unknown for that window.
+read become `ObservedDrift.error`, and Drifted goes Unknown for that window. That holds for
+*any* error — a page missing a label, an address that is not one, a bug in a parser — since
+a tick that raised would never reach plan(), where `abort` and `promote` are honoured.
+
+Bounded, because the pods are a tenant's (issue 21 §4): every page goes through the
+operator's one bounded GET (analysis.fetch: a deadline per request, a size limit), at most
+`MAX_PODS` pods are read per window (a sample of the stable pods is enough to judge drift),
+and the whole scrape stops at `BUDGET_SECONDS`, so a model with many silent pods holds a
+reconcile worker for no longer than that.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -28,11 +38,21 @@ from modelpilot.api.status import ModelDeploymentStatus
 from modelpilot.operator.rollout.drift import drift_window_due
 from modelpilot.operator.rollout.world import ObservedDrift, World
 
-SCRAPE_TIMEOUT_SECONDS = 2.0
+SCRAPE_TIMEOUT_SECONDS = 2.0  # one pod's page, whole (not per read)
+MAX_PODS = 10  # stable pods read per window, the first by IP
+BUDGET_SECONDS = 5.0  # the whole scrape, every pod
+MAX_PAGE_BYTES = 4 * 1024 * 1024
+_ERROR_CHARS = 1000  # ObservedDrift.error reaches status
+
+
+def pod_url(ip: str) -> str:
+    host = f"[{ip}]" if ":" in ip else ip  # IPv6 pod IPs are bracketed in URLs
+    return f"http://{host}:{names.SERVING_PORT}/metrics"
 
 
 def observe_drift(
-    world: World, spec: ModelDeploymentSpec, status: ModelDeploymentStatus, *, now: datetime
+    world: World, spec: ModelDeploymentSpec, status: ModelDeploymentStatus, *, now: datetime,
+    client: Any = None,
 ) -> World:
     """`world` with the stable pods' drift counters filled in when a window is due."""
     if not drift_window_due(spec, status, now):
@@ -41,31 +61,61 @@ def observe_drift(
     assert stable is not None
     deployment = world.deployments.get(stable.revision)
     ips = () if deployment is None else deployment.pod_ips
-    return dataclasses.replace(world, drift=scrape(world.name, stable.revision, ips))
+    try:
+        drift = scrape(world.name, stable.revision, ips, client=client)
+    except Exception as error:  # never out of the tick: see the module docstring
+        drift = ObservedDrift(revision=stable.revision,
+                              error=f"reading drift failed: {type(error).__name__}: {error}"
+                              [:_ERROR_CHARS])
+    return dataclasses.replace(world, drift=drift)
 
 
-def scrape(model: str, revision: str, pod_ips: tuple[str, ...]) -> ObservedDrift:
-    import httpx
+def scrape(
+    model: str, revision: str, pod_ips: tuple[str, ...], *, client: Any = None,
+    clock: Callable[[], float] = time.monotonic,
+    max_pods: int = MAX_PODS, budget_seconds: float = BUDGET_SECONDS,
+) -> ObservedDrift:
+    """Read up to `max_pods` pods' pages within `budget_seconds`. `client`: an httpx.Client
+    (analysis.fetch.client() when None, closed after)."""
+    from modelpilot.operator.analysis import fetch
+    from modelpilot.operator.analysis.errors import MetricsUnavailable
 
     if not pod_ips:
         return ObservedDrift(revision=revision, error="no Ready stable pod to read")
     live: dict[str, dict[str, dict[str, float]]] = {}
     reference: dict[str, dict[str, float]] = {}
     problems: list[str] = []
-    with httpx.Client(timeout=SCRAPE_TIMEOUT_SECONDS) as client:
-        for ip in pod_ips:
-            url = f"http://{ip}:{names.SERVING_PORT}/metrics"
+    start = clock()
+    http = fetch.client() if client is None else client
+    try:
+        for ip in sorted(pod_ips)[:max_pods]:
+            left = budget_seconds - (clock() - start)
+            if left <= 0:
+                problems.append(f"the scrape's {budget_seconds:g}s budget ran out before {ip}")
+                break
+            url = pod_url(ip)
             try:
-                response = client.get(url)
-                response.raise_for_status()
-                counts, shares = parse_drift(response.text, model=model, version=revision)
-            except (httpx.HTTPError, ValueError) as error:
-                problems.append(f"{url}: {error}")
+                code, body = fetch.get(http, url, deadline_seconds=min(SCRAPE_TIMEOUT_SECONDS,
+                                                                        left),
+                                       max_bytes=MAX_PAGE_BYTES, clock=clock)
+                if not 200 <= code <= 299:
+                    raise MetricsUnavailable(f"{url}: HTTP {code}")
+                counts, shares = parse_drift(body.decode(errors="replace"), model=model,
+                                             version=revision)
+            except MetricsUnavailable as error:
+                problems.append(str(error))
+                continue
+            except (ValueError, KeyError, TypeError) as error:
+                # The parser's message may quote the page: the page is not ours to show.
+                problems.append(f"{url}: not a drift page ({type(error).__name__})")
                 continue
             live[ip] = counts
             reference = reference or shares
+    finally:
+        if client is None:
+            http.close()
     if not live:
-        return ObservedDrift(revision=revision, error="; ".join(problems))
+        return ObservedDrift(revision=revision, error="; ".join(problems)[:_ERROR_CHARS])
     return ObservedDrift(revision=revision, live=live, reference=reference)
 
 
@@ -85,6 +135,9 @@ def parse_drift(
                 or labels.get(metric_names.LABEL_VERSION) != version
             ):
                 continue
+            feature, bin_label = labels.get(LABEL_FEATURE), labels.get(LABEL_BIN)
+            if feature is None or bin_label is None:
+                raise ValueError(f"{sample.name} without its {LABEL_FEATURE}/{LABEL_BIN} labels")
             into = live if sample.name == FEATURE_BIN_TOTAL else reference
-            into[labels[LABEL_FEATURE]][labels[LABEL_BIN]] = sample.value
+            into[feature][bin_label] = sample.value
     return dict(live), dict(reference)

@@ -115,6 +115,10 @@ def _pod_security(settings: Settings) -> dict[str, Any]:
         "runAsUser": uid,
         "runAsGroup": uid,
         "fsGroup": uid,
+        # Without it the kubelet chowns every file of a volume that supports ownership
+        # management on each pod start: the whole model store, every bundle of every model.
+        # Only when the volume's root is not already ours is the walk needed.
+        "fsGroupChangePolicy": "OnRootMismatch",
         "seccompProfile": {"type": "RuntimeDefault"},
     }
 
@@ -362,6 +366,7 @@ def serving_deployment(
                 if action.max_batch_rows == DEFAULT_MAX_BATCH_ROWS
                 else ["--max-batch-rows", str(action.max_batch_rows)]
             ),
+            *(["--publish-category-values"] if action.publish_category_values else []),
         ],
         "env": [{"name": "HOME", "value": "/tmp"}],
         "ports": [

@@ -3,16 +3,24 @@
 Order matters: thread limits go into the environment before numpy, scipy or sklearn start
 their OpenMP/BLAS pools; the bundle is verified and loaded before the server listens, so a
 tampered or version-skewed bundle exits non-zero with one stderr line and never serves.
-Nothing is written to disk (the pod may run with a read-only root filesystem).
+Nothing is written to disk (the pod may run with a read-only root filesystem) but, on a
+refusal, the container's termination message (MODELPILOT_TERMINATION_LOG, or the kubelet's
+default /dev/termination-log when it exists).
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+
+from modelpilot.api.names import ENV_TERMINATION_LOG
+
+DEFAULT_TERMINATION_LOG = "/dev/termination-log"
 
 # One thread per native pool unless the operator set otherwise: the server gets its
 # concurrency from batching requests, and a pool per core would fight the event loop.
@@ -47,7 +55,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         model.load()
     except ModelLoadError as exc:
         line = " ".join(str(exc).split())
-        print(f"modelpilot serve: refusing to start: {line}", file=sys.stderr)
+        message = f"modelpilot serve: refusing to start: {line}"
+        print(message, file=sys.stderr)
+        # The container's termination message: the operator puts it in Ready's message, so
+        # a person reads why (a digest mismatch, another owner) and not just CrashLoopBackOff.
+        # The kubelet mounts /dev/termination-log into every container by default, so the pod
+        # template needs no change (and existing Deployments no rollout) for this.
+        log = Path(os.environ.get(ENV_TERMINATION_LOG) or DEFAULT_TERMINATION_LOG)
+        if log.exists() or ENV_TERMINATION_LOG in os.environ:
+            with contextlib.suppress(OSError):
+                log.write_text(message[:4000])
         return 1
 
     from .app import create_app

@@ -5,6 +5,11 @@ The bins are the bundle's (modelpilot.api.drift); the counts go to /metrics as
 `modelpilot_feature_reference_ratio{feature, bin}`, so the operator needs nothing but the
 stable pods' /metrics to compute PSI. The series are bounded by the reference's cap.
 
+A categorical bin is labelled by its index (`c0`, `c1`, ..., `other`) unless the model owner
+opts in (spec.monitoring.publishCategoryValues, `--publish-category-values`): the values are
+the training data's most frequent ones, and /metrics is readable by whoever reaches the pod
+(issue 21 §7). The operator needs only that live and reference bins share their labels.
+
 The hot path (once per micro-batch, in the predict thread) only appends the batch to a list:
 counting is deferred until /metrics is scraped or FLUSH_ROWS rows are pending, and then all
 numeric features of all pending rows are one broadcast comparison against a padded edge
@@ -46,6 +51,7 @@ class DriftCounter(Collector):
         *,
         model: str,
         version: str,
+        category_values: bool = False,
     ) -> None:
         self.model, self.version = model, version
         position = {name: i for i, name in enumerate(feature_names)}
@@ -68,7 +74,10 @@ class DriftCounter(Collector):
                 index = {c: offset + i for i, c in enumerate(feature.categories)}
                 self._categorical.append((column, index, offset + len(feature.categories)))
             total = sum(feature.counts) or 1
-            for label, count in zip(feature.bin_labels(), feature.counts, strict=True):
+            labels = feature.bin_labels()
+            if feature.kind != "numeric" and not category_values:
+                labels = [*(f"c{i}" for i in range(len(feature.categories))), labels[-1]]
+            for label, count in zip(labels, feature.counts, strict=True):
                 self.slots.append((feature.name, label))
                 shares.append(count / total)
         self._numeric_columns = np.asarray(numeric_columns, dtype=np.intp)

@@ -59,7 +59,8 @@ class InferenceService:
                                                 max_rows=self.settings.max_batch_rows)
         reference = model.metadata.drift_reference
         drift = None if reference is None else DriftCounter(
-            reference, self.layout.names, model=self.name, version=model.version)
+            reference, self.layout.names, model=self.name, version=model.version,
+            category_values=self.settings.publish_category_values)
         self.metrics = ServingMetrics(model=self.name, version=model.version, task=model.task,
                                       classes=model.classes, drift=drift)
         self.batcher = MicroBatcher(self._predict_and_count,

@@ -34,6 +34,7 @@ ENV_LIMIT_CONCURRENCY = "MODELPILOT_LIMIT_CONCURRENCY"
 ENV_HEADER_TIMEOUT = "MODELPILOT_HEADER_TIMEOUT_SECONDS"
 ENV_BODY_TIMEOUT = "MODELPILOT_BODY_TIMEOUT_SECONDS"
 ENV_ENABLE_DOCS = "MODELPILOT_ENABLE_DOCS"
+ENV_PUBLISH_CATEGORY_VALUES = "MODELPILOT_PUBLISH_CATEGORY_VALUES"
 
 DEFAULT_MAX_BATCH_ROWS = 1024
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
@@ -79,6 +80,9 @@ class Settings:
     body_timeout_seconds: float = 30.0
     # /docs, /redoc and /openapi.json: off unless asked for (they describe the server).
     enable_docs: bool = False
+    # Drift bins of categorical features named by their training values on /metrics (the
+    # training data's most frequent values); off: by their index (c0, c1, ..., other).
+    publish_category_values: bool = False
 
 
 class SettingsError(ValueError):
@@ -177,6 +181,10 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     add("--enable-docs", action="store_true",
         default=_env_default(env, ENV_ENABLE_DOCS, "") in ("1", "true", "yes"),
         help=f"serve /docs, /redoc and /openapi.json (env {ENV_ENABLE_DOCS}=true)")
+    add("--publish-category-values", action="store_true",
+        default=_env_default(env, ENV_PUBLISH_CATEGORY_VALUES, "") in ("1", "true", "yes"),
+        help=f"label categorical drift bins on /metrics with the training data's most frequent "
+        f"values instead of their index (env {ENV_PUBLISH_CATEGORY_VALUES}=true)")
     add("--log-level", default=_env_default(env, ENV_LOG_LEVEL, "info"),
         choices=["critical", "error", "warning", "info", "debug"])
     return parser
@@ -217,4 +225,5 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         header_timeout_seconds=float(args.header_timeout_seconds),
         body_timeout_seconds=float(args.body_timeout_seconds),
         enable_docs=bool(args.enable_docs),
+        publish_category_values=bool(args.publish_category_values),
     )

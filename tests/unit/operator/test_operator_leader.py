@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 from operator_fakes import FakeCluster
 
 from modelpilot.operator.leader import LeaderElector
@@ -80,3 +85,74 @@ def test_a_released_lease_is_taken_at_once() -> None:
     a.release()
     assert b.try_acquire_or_renew()
     assert holder(cluster) == "b"
+
+
+# Issue 21 §5: renewals ran on the ticks' thread pool (asyncio.to_thread) and an in-flight
+# renewal was waited for without bound. Both tests below failed on main (seen): with the
+# pool saturated no renewal ran and on_lost was never called; with a hung renewal, hold()
+# hung with it. Real time here is tenths of a second: the deadline is what is tested.
+
+
+class HangingCluster(FakeCluster):
+    """Reads of the Lease hang once `hang` is set (an apiserver that stopped answering)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hang = threading.Event()
+        self.release = threading.Event()
+        self.reads = 0
+
+    def get(self, kind, namespace, name):
+        if kind == "Lease":
+            self.reads += 1
+            if self.hang.is_set():
+                self.release.wait(10)
+        return super().get(kind, namespace, name)
+
+
+def fast(cluster: FakeCluster) -> LeaderElector:
+    return LeaderElector(cluster, namespace="sys", name="modelpilot-operator", identity="a",
+                         lease_seconds=2.0, renew_deadline=0.3, retry_seconds=0.02)
+
+
+def test_a_leader_renews_while_every_tick_worker_is_busy() -> None:
+    cluster = HangingCluster()
+    leader, lost = fast(cluster), []
+    busy = threading.Event()
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        ticks = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tick")
+        loop.set_default_executor(ticks)
+        await leader.acquire()
+        for _ in range(2):  # the tick pool, saturated by long ticks
+            loop.run_in_executor(None, busy.wait, 5)
+        holding = asyncio.create_task(leader.hold(on_lost=lambda: lost.append(True)))
+        start, reads = time.monotonic(), cluster.reads
+        while time.monotonic() - start < 1.0 and not lost:  # > 3 renew deadlines
+            await asyncio.sleep(0.05)
+        renewed = cluster.reads - reads
+        holding.cancel()
+        busy.set()
+        assert not lost and renewed >= 5, (lost, renewed)
+
+    asyncio.run(scenario())
+
+
+def test_a_leader_whose_renewal_hangs_stops_acting_by_the_deadline() -> None:
+    cluster = HangingCluster()
+    leader, lost = fast(cluster), []
+
+    async def scenario() -> float:
+        await leader.acquire()
+        cluster.hang.set()
+        start = time.monotonic()
+        await asyncio.wait_for(leader.hold(on_lost=lambda: lost.append(True)), timeout=5)
+        return time.monotonic() - start
+
+    try:
+        took = asyncio.run(scenario())
+    finally:
+        cluster.release.set()
+    assert lost == [True] and not leader.leading
+    assert took < 2.0  # by the deadline (0.3 s), before the Lease (2 s) can expire

@@ -459,6 +459,27 @@ def test_an_object_of_our_name_owned_by_someone_else_stalls_until_it_is_gone():
     w.assert_converged()
 
 
+def test_a_job_of_our_name_owned_by_someone_else_stalls_training_with_the_reason():
+    # Issue 21 §7: on main the create met AlreadyExists, counted as done, and Training waited
+    # silently on a Job observe() never believes (seen failing: Stalled stayed False).
+    w = World()
+    foreign = {"metadata": {"name": f"{NAME}-train-v1", "namespace": NS},
+               "spec": {"template": {"spec": {"containers": []}}}}
+    w.cluster.create("Job", NS, foreign)
+    w.tick()
+    stalled = w.condition("Stalled")
+    assert (stalled.status, stalled.reason) == ("True", "NotOwned")
+    assert f"Job {NS}/{NAME}-train-v1 exists but is not owned" in stalled.message
+    assert w.cluster.get("Job", NS, f"{NAME}-train-v1")["spec"] == foreign["spec"], "untouched"
+
+    w.cluster.delete("Job", NS, f"{NAME}-train-v1")
+    w.tick()
+    w.tick()
+    assert w.condition("Stalled").status == "False"
+    job = w.cluster.get("Job", NS, f"{NAME}-train-v1")
+    assert job["metadata"]["ownerReferences"][0]["kind"] == names.KIND
+
+
 def test_retries_back_off_exponentially_with_jitter():
     from modelpilot.operator.workqueue import WorkQueue
 

@@ -54,12 +54,37 @@ def test_categorical_values_fall_in_their_bin_or_other():
     colour = reference.features[0]
     assert colour.kind == "categorical"
     assert (colour.categories, colour.counts) == (["red", "blue", "green"], [6, 3, 1, 0])
-    counter = DriftCounter(reference, ["colour", "x"], model="m", version="v1")
-    counter.count(np.array([["red", 1.0], ["purple", 2.0], ["blue", 3.0]], dtype=object))
+    rows = np.array([["red", 1.0], ["purple", 2.0], ["blue", 3.0]], dtype=object)
+    counter = DriftCounter(reference, ["colour", "x"], model="m", version="v1",
+                           category_values=True)
+    counter.count(rows)
     by_slot = dict(zip(counter.slots, counter.counts.tolist(), strict=True))
     assert by_slot[("colour", "red")] == 1
     assert by_slot[("colour", "blue")] == 1
     assert by_slot[("colour", "other")] == 1
+    # By default the bins are named by index: the same counts, no training values.
+    default = DriftCounter(reference, ["colour", "x"], model="m", version="v1")
+    default.count(rows)
+    by_slot = dict(zip(default.slots, default.counts.tolist(), strict=True))
+    assert (by_slot[("colour", "c0")], by_slot[("colour", "c1")]) == (1, 1)
+    assert by_slot[("colour", "other")] == 1
+
+
+def test_metrics_publish_no_training_category_values_unless_opted_in():
+    # Issue 21 §7: /metrics published the training data's most frequent category values
+    # (seen on main: "alice@example.com" on the page).
+    train = pd.DataFrame({"email": ["alice@example.com"] * 5 + ["bob@example.com"] * 3})
+    reference = reference_of(train)
+
+    def page(**opt_in: bool) -> str:
+        drift = DriftCounter(reference, ["email"], model="m", version="v1", **opt_in)
+        drift.count(np.array([["alice@example.com"]], dtype=object))
+        return ServingMetrics(model="m", version="v1", task="regression",
+                              drift=drift).render().decode()
+
+    assert "example.com" not in page()
+    assert 'bin="c0"' in page()
+    assert "alice@example.com" in page(category_values=True)
 
 
 def test_metrics_page_has_counts_and_reference_shares_under_fixed_names():

@@ -59,3 +59,33 @@ def test_a_failure_is_the_termination_message(tmp_path):
                       env={"MODELPILOT_TERMINATION_LOG": str(log)})
     assert code == 1
     assert "MODELPILOT_S3_BUCKET is not set" in log.read_text()
+
+
+def test_fetch_bundle_verifies_a_large_model_without_holding_it_in_memory(tmp_path):
+    # Issue 21 §7: verify_bundle read the whole model.joblib into memory, and fetch-bundle
+    # runs under a 256Mi limit. Seen failing before the fix (peak = the file's size).
+    import hashlib
+    import json
+    import tracemalloc
+
+    from test_api_s3 import _bundle
+
+    from modelpilot.api.bundle import METADATA_FILE, verify_bundle
+
+    bundle, _ = _bundle(tmp_path)
+    size = 48 * 1024 * 1024
+    with open(bundle / MODEL_FILE, "wb") as out:  # a large 'model', never unpickled here
+        for _ in range(size // (1 << 20)):
+            out.write(b"\0" * (1 << 20))
+    digest = hashlib.sha256((bundle / MODEL_FILE).read_bytes()).hexdigest()
+    meta = json.loads((bundle / METADATA_FILE).read_text())
+    meta["model_sha256"] = digest
+    (bundle / METADATA_FILE).write_text(json.dumps(meta))
+
+    tracemalloc.start()
+    try:
+        assert verify_bundle(bundle, digest).model_sha256 == digest
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 1024 * 1024, f"verifying a {size}-byte model peaked at {peak} bytes"

@@ -46,6 +46,22 @@ def test_tampered_bundle_refuses_to_start(iris_bundle, tmp_path):
     assert iris_bundle.sha256 in lines[0]
 
 
+def test_a_refusal_is_the_containers_termination_message(iris_bundle, tmp_path):
+    # Issue 21 §7: the server wrote its refusal only to stderr, so the pod's status (and the
+    # operator's Ready message) said just "CrashLoopBackOff". Seen failing before the fix.
+    path = copy_bundle(iris_bundle, tmp_path)
+    with open(path / MODEL_FILE, "ab") as handle:
+        handle.write(b"\x00")
+    log = tmp_path / "termination-log"
+    result = serve("--model-dir", str(path), "--model-name", "iris",
+                   "--expected-sha256", iris_bundle.sha256, "--port", "0",
+                   env={"MODELPILOT_TERMINATION_LOG": str(log)})
+    assert result.returncode == 1
+    message = log.read_text()
+    assert message.startswith("modelpilot serve: refusing to start:")
+    assert "BundleDigestMismatch" in message and iris_bundle.sha256 in message
+
+
 def test_version_skewed_bundle_refuses_to_start(iris_bundle, tmp_path):
     path = copy_bundle(iris_bundle, tmp_path)
     metadata = json.loads((path / METADATA_FILE).read_text())
@@ -169,3 +185,11 @@ def test_a_bundle_of_another_model_deployment_refuses_to_start(iris_bundle, tmp_
                          owner_uid="old-uid")
     model.load()
     assert model.ready
+
+
+def test_category_values_on_metrics_are_opt_in():
+    base = ["--model-dir", "/m", "--model-name", "iris", "--expected-sha256", "a" * 64]
+    assert parse_settings(base, {}).publish_category_values is False
+    assert parse_settings([*base, "--publish-category-values"], {}).publish_category_values
+    assert parse_settings(base, {"MODELPILOT_PUBLISH_CATEGORY_VALUES": "true"}
+                          ).publish_category_values

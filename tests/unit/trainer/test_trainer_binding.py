@@ -35,25 +35,20 @@ def test_a_bundle_of_another_uid_is_never_adopted(train, iris_spec, tmp_path):
     new = train(iris_spec(estimator="sklearn.tree.DecisionTreeClassifier", params={}),
                 *_bound(NEW_UID), output=output)
     assert new.code == 3, new.stdout
-    assert f"ModelDeployment uid {OLD_UID}" in new.stderr and "never adopted" in new.stderr
+    assert f"ModelDeployment uid {NEW_UID}" in new.stderr and "never adopted" in new.stderr
     assert new.summary.ok is False
     # ... and the old bundle was not overwritten either.
     assert load_bundle(output, old.summary.model_sha256).metadata.owner_uid == OLD_UID
 
 
-def test_a_bundle_of_another_spec_hash_is_never_adopted(train, iris_spec, tmp_path):
+def test_a_bundle_of_another_spec_hash_is_replaced_not_adopted(train, iris_spec, tmp_path):
     output = tmp_path / "store" / "ml" / "iris" / OLD_UID / "v1"
-    train(iris_spec(), *_bound(OLD_UID, "hash-a"), output=output)
-    again = train(iris_spec(), *_bound(OLD_UID, "hash-b"), output=output)
-    assert again.code == 3 and "spec hash hash-a" in again.stderr
-
-
-def test_a_retry_of_the_same_binding_re_reports(train, iris_spec, tmp_path):
-    output = tmp_path / "store" / "ml" / "iris" / OLD_UID / "v1"
-    first = train(iris_spec(), *_bound(OLD_UID), output=output)
-    again = train(iris_spec(), *_bound(OLD_UID), output=output)
-    assert again.code == 0 and "re-reporting" in again.stdout
-    assert again.summary == first.summary
+    first = train(iris_spec(), *_bound(OLD_UID, "hash-a"), output=output)
+    again = train(iris_spec(estimator="sklearn.tree.DecisionTreeClassifier", params={}),
+                  *_bound(OLD_UID, "hash-b"), output=output)
+    assert again.code == 0 and "never adopted" in again.stdout
+    meta = load_bundle(output, again.summary.model_sha256).metadata
+    assert meta.spec_hash == "hash-b" and again.summary.model_sha256 != first.summary.model_sha256
 
 
 def test_a_stable_bundle_of_another_uid_is_refused_before_training(train, iris_spec, tmp_path):

@@ -21,9 +21,9 @@ from modelpilot.trainer.settings import DEFAULT_TERMINATION_LOG
 def render(outcome: Outcome) -> str:
     s = outcome.summary
     lines = [f"modelpilot train: revision {s.revision} -> {outcome.output}"]
-    if outcome.reused:
-        lines.append("  bundle already written by an earlier attempt of this revision; "
-                     "re-reporting it")
+    if outcome.discarded:
+        lines.append(f"  removed unread what lay in the output before this run "
+                     f"({', '.join(outcome.discarded)}): a bundle found there is never adopted")
     if outcome.source is not None:
         lines.append(f"  data      {outcome.source}: {outcome.training_rows} training rows, "
                      f"{s.holdout_rows} holdout rows, {len(outcome.features)} features")

@@ -5,13 +5,11 @@ params, allowlist, gate metric, transformers) and the stable model's digest is c
 the data is read, and everything that needs only the data before the (possibly hour-long)
 fit. Nothing is written until the end, and then atomically (`write_bundle`).
 
-A training pod may be retried after it wrote its bundle (killed before exiting, node lost):
-an output directory that already holds a valid bundle of *this* revision is re-reported
-instead of failing, so the retry converges. "This revision" means the same namespace, name
-and revision *and* the same binding — the ModelDeployment's uid and the spec hash the
-operator passed: a directory trained for another object or another spec is never adopted
-(a ModelDeployment deleted and re-created under its name must not serve its predecessor's
-model), and never overwritten either.
+A training pod may be retried after it wrote its bundle (killed before exiting, node lost),
+and anyone who can write to the store can lay a bundle at a revision's place. Neither is
+adopted: nothing found in the output directory is trusted (`untrusted.py`), it is removed
+unread and this run trains and writes its own bundle, whose digest it reports. The operator
+records that digest, and every reader verifies against it before unpickling.
 """
 
 from __future__ import annotations
@@ -23,24 +21,20 @@ from pathlib import Path
 import numpy as np
 
 from modelpilot.api.bundle import (
-    METADATA_FILE,
-    MODEL_FILE,
     Binding,
     BundleError,
     BundleExists,
     BundleMetadata,
     EvaluationRecord,
     FeatureSchema,
-    read_metadata,
     running_versions,
-    sha256_file,
     write_bundle,
 )
 from modelpilot.api.metrics import Task, metrics_for
 from modelpilot.api.summary import TrainingSummary
 from modelpilot.trainer.champion import check_stable, score_stable, verdict
 from modelpilot.trainer.datasets import load_dataset
-from modelpilot.trainer.errors import DataError, SpecError, TrainingError
+from modelpilot.trainer.errors import SpecError, TrainingError
 from modelpilot.trainer.estimators import build_estimator, effective_params
 from modelpilot.trainer.evaluation import evaluate
 from modelpilot.trainer.fitting import assemble, fit
@@ -49,13 +43,15 @@ from modelpilot.trainer.preprocessing import build_preprocessor, check_transform
 from modelpilot.trainer.reference import reference_of
 from modelpilot.trainer.settings import Settings
 from modelpilot.trainer.splitting import check_target, split
+from modelpilot.trainer.untrusted import discard_untrusted
 
 
 @dataclass(frozen=True)
 class Outcome:
     summary: TrainingSummary
     output: Path
-    reused: bool = False  # the bundle was already there (a retried pod)
+    # what lay in the output directory before this run and was removed unread
+    discarded: tuple[str, ...] = ()
     source: str | None = None
     training_rows: int | None = None
     features: tuple[str, ...] = ()
@@ -69,9 +65,7 @@ def load_job_spec(settings: Settings) -> JobSpec:
 
 
 def train(settings: Settings, job: JobSpec) -> Outcome:
-    previous = reuse_existing(settings)
-    if previous is not None:
-        return previous
+    discarded = discard_untrusted(settings.output, owner_uid=settings.owner_uid)
     training, evaluation = job.training, job.evaluation
 
     built = build_estimator(
@@ -160,12 +154,13 @@ def train(settings: Settings, job: JobSpec) -> Outcome:
     )
     try:
         written = write_bundle(fitted.model, metadata, settings.output)
-    except BundleExists:
-        # Another attempt of this revision finished first: report its bundle, or refuse.
-        again = reuse_existing(settings)
-        if again is None:  # pragma: no cover - it exists, or write_bundle would have won
-            raise
-        return again
+    except BundleExists as exc:
+        # Somebody wrote a bundle there while this run trained: it is not ours, so it is
+        # not reported either (the Job's next attempt clears it and trains again).
+        raise TrainingError(
+            f"{exc}: a bundle appeared in {settings.output} while this run trained; it is not "
+            "this run's and is never adopted"
+        ) from exc
     except (BundleError, OSError) as exc:
         raise TrainingError(f"cannot write the bundle to {settings.output}: {exc}") from exc
     except Exception as exc:  # pickling errors have no common base
@@ -185,6 +180,7 @@ def train(settings: Settings, job: JobSpec) -> Outcome:
         stable_revision=None if stable is None else stable.metadata.revision,
         stable_metrics=None if stable is None else stable.scores.metrics,
         notes=notes,
+        discarded=tuple(discarded),
     )
 
 
@@ -213,48 +209,6 @@ def summary_of(metadata: BundleMetadata) -> TrainingSummary:
 def stable_binding(settings: Settings) -> Binding:
     """Stable must belong to the same ModelDeployment (its spec may differ: it is older)."""
     return Binding(owner_uid=settings.owner_uid)
-
-
-def reuse_existing(settings: Settings) -> Outcome | None:
-    """The outcome of an earlier attempt of this very revision, or None if there was none.
-
-    A directory without metadata.json holds no bundle (an empty volume mount, or what a
-    killed attempt left): it is written over.
-    """
-    out = settings.output
-    if not (out / METADATA_FILE).exists():
-        return None
-    try:
-        metadata = read_metadata(out)
-        actual = sha256_file(out / MODEL_FILE)
-    except (BundleError, OSError) as exc:
-        raise DataError(
-            f"output {out} already exists and is not a bundle ({exc}); a revision directory "
-            "is never overwritten"
-        ) from exc
-    mine = (settings.namespace, settings.name, settings.revision)
-    theirs = (metadata.namespace, metadata.name, metadata.revision)
-    if theirs != mine:
-        raise DataError(
-            f"output {out} already holds {'/'.join(theirs)}, not {'/'.join(mine)}; a revision "
-            "directory is never overwritten"
-        )
-    mine_bound = (settings.owner_uid, settings.spec_hash)
-    theirs_bound = (metadata.owner_uid, metadata.spec_hash)
-    if settings.owner_uid is not None and theirs_bound != mine_bound:
-        raise DataError(
-            f"output {out} holds {'/'.join(theirs)} trained for ModelDeployment uid "
-            f"{metadata.owner_uid or '(none)'} with spec hash {metadata.spec_hash or '(none)'}, "
-            f"not uid {settings.owner_uid} with spec hash {settings.spec_hash or '(none)'}: a "
-            "bundle of another object or spec is never adopted, nor overwritten"
-        )
-    if metadata.model_sha256 != actual or metadata.evaluation is None:
-        raise DataError(
-            f"output {out} holds a damaged bundle of this revision (digest or evaluation "
-            "record does not match); remove it to retrain"
-        )
-    return Outcome(summary=summary_of(metadata), output=out, reused=True,
-                   features=tuple(metadata.features.names))
 
 
 def failure_summary(revision: str, exit_code: int, error: str) -> TrainingSummary:

@@ -2,18 +2,27 @@
 
 With an S3 store the training pod's store is a local emptyDir laid out as the PVC would be
 (STORE/NS/NAME/UID/vN), so `run.train` works unchanged: before it runs, `fetch_inputs`
-downloads the stable bundle into its directory (and an earlier attempt's bundle of this very
-revision, so a retried pod re-reports instead of training again); `train` then verifies the
-stable digest the operator passed before unpickling anything, exactly as on a PVC. After it,
-`publish` uploads the new bundle (modelpilot.api.s3.upload_bundle: digest in the object
-metadata, metadata.json last) and collects garbage.
+downloads the stable bundle into its directory; `train` then verifies the stable digest the
+operator passed before unpickling anything, exactly as on a PVC. After it, `publish` puts the
+new bundle in place of whatever lay at the revision's key (modelpilot.api.s3.upload_bundle:
+digest in the object metadata, metadata.json last) and collects garbage.
+
+Nothing found at the revision's own key is ever downloaded, adopted or read (issue 21): it is
+either an attempt whose report the operator never recorded or planted by someone who can
+write to the bucket. It is deleted and replaced by this run's bundle, whose digest is the one
+reported; readers (`fetch-bundle`, the server) verify against that.
 
 Garbage collection: the operator has no credentials, so it cannot delete in S3; the trainer
 can, and it gets the same keep-list the PVC's prepare-store step gets (every revision status
-names: stable, candidate, canary, history, a pin's revision among them). It deletes other
-incarnations' prefixes (NS/NAME/<other uid>/) and revisions beyond the newest keep_last that
-nobody names (`store.garbage_names`, shared with the PVC). A failure there is reported and
-never fails training.
+names: stable, candidate, canary, history, a pin's revision among them). It deletes this
+object's revisions beyond the newest keep_last that nobody names (`store.garbage_names`,
+shared with the PVC), and nothing else. Unlike a PVC claim, a bucket is often shared: two
+clusters' operators with the same bucket and prefix keep a ModelDeployment of the same
+namespace and name under NS/NAME/<their own uid>/, and from inside a Job another uid there
+is indistinguishable from a deleted incarnation of ours (issue 21 §7: on main each deleted
+the other's live bundles). So other uids' prefixes are never touched; deleted incarnations'
+bundles are left to the bucket's lifecycle rules (docs/model-store.md). A failure there is
+reported and never fails training.
 
 Every store problem is a DataError (stable, the bucket, the credentials) or a TrainingError
 (the upload) whose message names the bucket and the cause, so it reaches status through the
@@ -29,7 +38,6 @@ from typing import Any
 
 from modelpilot.api import names
 from modelpilot.api import s3 as objects
-from modelpilot.api.bundle import METADATA_FILE, read_metadata
 from modelpilot.trainer.errors import DataError, TrainingError
 from modelpilot.trainer.settings import Settings
 from modelpilot.trainer.store import DEFAULT_KEEP_LAST, garbage_names
@@ -58,22 +66,12 @@ def from_env(env: Mapping[str, str]) -> RemoteStore | None:
 
 
 def fetch_inputs(settings: Settings, store: RemoteStore) -> None:
-    """Check the bucket, then download stable's bundle and an earlier attempt's, if any."""
+    """Check the bucket, then download stable's bundle (never this revision's own key)."""
     where = store.location.uri(store.location.key(""))
     try:
         objects.check_bucket(store.client, store.location)
     except objects.ObjectStoreError as exc:
         raise DataError(f"model store {where}: {exc}") from exc
-    own = store.bundle_key(settings, settings.revision)
-    try:
-        if not (settings.output / METADATA_FILE).exists() and objects.bundle_exists(
-            store.client, store.location.bucket, own
-        ):
-            objects.download_bundle(
-                store.client, bucket=store.location.bucket, key_prefix=own, dest=settings.output
-            )
-    except objects.ObjectStoreError as exc:
-        raise DataError(f"model store: earlier attempt of {settings.revision}: {exc}") from exc
     if settings.stable_dir is not None:
         key = store.bundle_key(settings, settings.stable_dir.name)
         try:
@@ -86,22 +84,16 @@ def fetch_inputs(settings: Settings, store: RemoteStore) -> None:
 
 
 def publish(settings: Settings, store: RemoteStore, sha256: str) -> None:
-    """Upload the bundle in settings.output, unless this revision's is already there."""
+    """Put the bundle in settings.output at the revision's key, in place of whatever lay
+    there (never adopted: see the module docstring)."""
     key = store.bundle_key(settings, settings.revision)
     bucket = store.location.bucket
     try:
-        if objects.bundle_exists(store.client, bucket, key):
-            # A retried pod, or a concurrent attempt that finished first: adopt it only if
-            # it is the bundle we are reporting (a revision is never overwritten).
-            probe = settings.output.parent / f".remote-{settings.revision}"
-            objects.download_bundle(store.client, bucket=bucket, key_prefix=key, dest=probe)
-            theirs = read_metadata(probe).model_sha256
-            if theirs != sha256:
-                raise TrainingError(
-                    f"s3://{bucket}/{key} already holds a bundle with model sha256 {theirs}, "
-                    f"not {sha256}: a revision is never overwritten"
-                )
-            return
+        removed = objects.delete_prefix(store.client, bucket, key)
+        if removed:
+            print(f"modelpilot train: removed unread {removed} objects that lay at "
+                  f"s3://{bucket}/{key} before this run: a bundle found there is never "
+                  "adopted", flush=True)
         objects.upload_bundle(
             store.client, bucket=bucket, key_prefix=key, bundle_dir=settings.output,
             sha256=sha256,
@@ -111,7 +103,7 @@ def publish(settings: Settings, store: RemoteStore, sha256: str) -> None:
 
 
 def prune(settings: Settings, store: RemoteStore, env: Mapping[str, str]) -> list[str]:
-    """Delete unnamed old revisions and other incarnations; returns the key prefixes removed.
+    """Delete this object's unnamed old revisions; returns the key prefixes removed.
     Never raises: garbage collection must not fail training."""
     try:
         keep_last = int(env.get(names.ENV_KEEP_LAST) or DEFAULT_KEEP_LAST)
@@ -125,14 +117,13 @@ def prune(settings: Settings, store: RemoteStore, env: Mapping[str, str]) -> lis
     model_key = store.location.model_key(settings.namespace, settings.name)
     removed: list[str] = []
     try:
-        stale_uids, stale = garbage_names(
-            uids=objects.children(store.client, bucket, model_key),
+        # uids=(): only this object's own prefix is ours to collect (see the docstring).
+        _, stale = garbage_names(
+            uids=(),
             revisions=objects.children(store.client, bucket, f"{model_key}{uid}/"),
             owner_uid=uid, revision=settings.revision, keep_last=keep_last, keep=keep,
         )
-        for prefix in [f"{model_key}{u}/" for u in stale_uids] + [
-            f"{model_key}{uid}/{r}/" for r in stale
-        ]:
+        for prefix in [f"{model_key}{uid}/{r}/" for r in stale]:
             objects.delete_prefix(store.client, bucket, prefix)
             removed.append(f"s3://{bucket}/{prefix}")
     except objects.ObjectStoreError as exc:

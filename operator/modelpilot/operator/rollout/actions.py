@@ -66,6 +66,7 @@ class EnsureServingDeployment:
     resources: Mapping[str, Any] | None = None
     max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS  # spec.serving.maxBatchRows
     store_s3: S3Store | None = None  # spec.modelStore.s3: a fetch-bundle step downloads it
+    publish_category_values: bool = False  # spec.monitoring.publishCategoryValues
 
     def intent_hash(self) -> str:
         """Fingerprint of everything but the replica count (routers scale separately).
@@ -78,6 +79,8 @@ class EnsureServingDeployment:
         intent = {k: v for k, v in asdict(self).items() if k != "replicas"}
         if self.max_batch_rows == DEFAULT_MAX_BATCH_ROWS:
             del intent["max_batch_rows"]
+        if not self.publish_category_values:
+            del intent["publish_category_values"]
         if self.store_s3 is None:  # likewise for the S3 store: PVC Deployments keep theirs
             del intent["store_s3"]
         else:

@@ -8,10 +8,18 @@ none does, Unknown when the window holds fewer than minRequests rows or could no
 Drift never touches Ready: the model still serves. With retrainOnDrift a True verdict asks
 for a revision (trigger Drifted) once per cooldown; plan() starts it like any other trigger,
 so it meets the same gate and canary, and never while a revision is in flight or a pin is set.
+
+The snapshot lives in status, and grows with pods x features x bins x label length (a
+category value is a bin label). Status must stay far below etcd's object limit, or every
+status write fails: at most SNAPSHOT_LIMIT_BYTES of it (JSON) is kept, pod by pod in IP
+order (monitoring reads at most 10 pods a window). A pod left out counts in full in the next
+window, as one that started within it does: a longer window of the same inputs, never a
+wrong one.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -28,6 +36,7 @@ from modelpilot.operator.rollout import conditions as cond
 from modelpilot.operator.rollout.draft import Draft
 
 Counts = Mapping[str, Mapping[str, float]]  # feature -> bin -> count
+SNAPSHOT_LIMIT_BYTES = 64 * 1024  # status.monitoring.snapshot, as JSON
 
 
 def drift_window_due(
@@ -76,7 +85,7 @@ def judge_drift(draft: Draft, spec: ModelDeploymentSpec) -> bool:
         _record(draft, before, window, drifted=None, message=message)
         draft.drift_condition = cond.ConditionValue("Unknown", "NoReference", message)
         return False
-    snapshot = {ip: _plain(c) for ip, c in observed.live.items()}
+    snapshot = bounded_snapshot(observed.live)
     if before.revision != observed.revision or before.snapshot is None:
         message = f"{observed.revision}: first read of the input counts sets the baseline"
         _record(draft, before, window, drifted=None, message=message,
@@ -127,6 +136,21 @@ def took_drift_revision(draft: Draft) -> None:
     """A Drifted revision started now: the cooldown counts from here."""
     monitoring = draft.status.monitoring or MonitoringStatus()
     draft.update(monitoring=monitoring.model_copy(update={"last_retrain_at": draft.now}))
+
+
+def bounded_snapshot(live: Mapping[str, Counts]) -> dict[str, Any]:
+    """The pods' counts for status, pod by pod in IP order while the JSON stays within
+    SNAPSHOT_LIMIT_BYTES (see the module docstring)."""
+    kept: dict[str, Any] = {}
+    size = 2  # "{}"
+    for ip in sorted(live):
+        plain = _plain(live[ip])
+        cost = len(json.dumps({ip: plain}, separators=(",", ":")).encode()) - 1  # + a comma
+        if size + cost > SNAPSHOT_LIMIT_BYTES:
+            continue
+        kept[ip] = plain
+        size += cost
+    return kept
 
 
 def window_counts(

@@ -59,6 +59,8 @@ def ensure_revision_serving(
         replicas=replicas,
         image=spec.serving.image,
         max_batch_rows=spec.serving.max_batch_rows,
+        publish_category_values=spec.monitoring is not None
+        and spec.monitoring.publish_category_values,
         resources=None
         if resources is None
         else resources.model_dump(by_alias=True, exclude_none=True),

@@ -5,7 +5,9 @@ of the World."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from modelpilot.api.spec import parse_spec
 from modelpilot.api.status import ModelDeploymentStatus, Phase, StableStatus, Trigger
@@ -153,3 +155,53 @@ def test_a_cooldown_shorter_than_a_window_is_refused_naming_both():
 
     with pytest.raises(pydantic.ValidationError, match=r"cooldown 5s must be at least .* 10s"):
         parse_spec({**RAW, "monitoring": {"interval": "10s", "cooldown": "5s"}})
+
+
+def test_a_monitoring_interval_below_the_minimum_is_refused_naming_it():
+    # Issue 21 §4: interval 0s was valid, and every tick then scraped the tenant's pods.
+    import pydantic
+    import pytest
+    import yaml
+
+    from modelpilot.api.spec import MIN_MONITORING_INTERVAL
+
+    for interval in ("0s", "1s", "4999ms"):
+        with pytest.raises(pydantic.ValidationError,
+                           match=f"interval {interval} must be at least 5s"):
+            parse_spec({**RAW, "monitoring": {"interval": interval, "cooldown": "1h"}})
+    parse_spec({**RAW, "monitoring": {"interval": MIN_MONITORING_INTERVAL}})
+    # ... and the CRD refuses it at `kubectl apply` with the same words.
+    crd = (Path(__file__).parents[4] / "manifests" / "crd" /
+           "modelpilot.dev_modeldeployments.yaml").read_text()
+    rules = json.dumps(yaml.safe_load(crd))
+    assert "spec.monitoring.interval must be at least 5s" in rules
+
+
+def test_the_snapshot_in_status_is_bounded_with_many_pods_and_long_category_values():
+    # Issue 21 §4: the snapshot grew with pods x bins x label length, past etcd's limit on
+    # a model with many replicas and long category values (seen failing: ~6 MB on main).
+    import json
+
+    from modelpilot.api.status import dump_status
+    from modelpilot.operator.rollout.drift import SNAPSHOT_LIMIT_BYTES
+
+    city = {f"{'a-very-long-category-value-' * 8}{i}": 3.0 for i in range(200)}
+    live = {f"10.0.{i // 250}.{i % 250}": {**counts([5, 5, 5, 5], [10, 10]), "city": city}
+            for i in range(120)}
+    status = plan(SPEC, SERVES, world(live), NOW).status
+    assert status.monitoring is not None and status.monitoring.snapshot
+    snapshot = status.monitoring.snapshot
+    assert len(json.dumps(snapshot, separators=(",", ":")).encode()) <= SNAPSHOT_LIMIT_BYTES
+    assert len(json.dumps(dump_status(status)).encode()) < 2 * SNAPSHOT_LIMIT_BYTES
+    # The next window still judges: pods left out of the snapshot count in full.
+    after = plan(SPEC, status, world(live), NOW + timedelta(seconds=10)).status
+    assert after.monitoring is not None and after.monitoring.requests is not None
+    assert after.monitoring.requests > 0
+
+
+def test_monitoring_and_data_watch_messages_are_capped_like_the_others():
+    from modelpilot.api.status import MESSAGE_LIMIT_BYTES, DataWatchStatus, MonitoringStatus
+
+    long = "x" * 100_000
+    assert len(MonitoringStatus(message=long).message.encode()) <= MESSAGE_LIMIT_BYTES
+    assert len(DataWatchStatus(message=long).message.encode()) <= MESSAGE_LIMIT_BYTES
