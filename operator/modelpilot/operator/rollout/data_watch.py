@@ -121,6 +121,7 @@ def watch_data(draft: Draft, spec: ModelDeploymentSpec, *, may_probe: bool) -> b
                     dataset_uri=spec.training.dataset.uri,
                     store_s3=spec.store_s3,
                     dataset_s3=spec.dataset_s3,
+                    pod=spec.training.pod,
                 )
             )
             state = state.model_copy(update={"probe_job": name, "probes": number})

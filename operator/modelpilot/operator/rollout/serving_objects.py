@@ -59,9 +59,8 @@ def ensure_revision_serving(
         replicas=replicas,
         image=spec.serving.image,
         max_batch_rows=spec.serving.max_batch_rows,
-        resources=None
-        if resources is None
-        else resources.model_dump(by_alias=True, exclude_none=True),
+        resources=None if resources is None else resources.as_pod_resources(),
+        pod=spec.serving.pod,
     )
     observed = world.deployments.get(revision)
     if observed is None or observed.intent_hash != wanted.intent_hash():
