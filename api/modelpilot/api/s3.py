@@ -51,7 +51,7 @@ ENV_DATA_S3_ENDPOINT = f"{DATA_ENV_PREFIX}S3_ENDPOINT"
 ENV_DATA_S3_REGION = f"{DATA_ENV_PREFIX}S3_REGION"
 # No Secret: take credentials from the SDK's default chain (workload identity).
 ENV_S3_CREDENTIALS = "MODELPILOT_S3_CREDENTIALS"
-ENV_DATA_S3_CREDENTIALS = f"{DATA_ENV_PREFIX}S3_CREDENTIALS"
+ENV_DATA_S3_CREDENTIALS = "MODELPILOT_DATA_S3_CREDENTIALS"  # DATA_ENV_PREFIX + the name
 DEFAULT_CHAIN = "default-chain"
 # The standard keys a credentials Secret holds (and the env variables they become).
 KEY_ACCESS_KEY_ID = "AWS_ACCESS_KEY_ID"
