@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -196,7 +197,7 @@ def main(argv: Sequence[str]) -> int:
     cluster, namespace = connect(args)
     body = cluster.get(names.KIND, namespace, args.name)
     if body is None:
-        print(f"modeldeployment {namespace}/{args.name} not found")
+        print(f"modeldeployment {namespace}/{args.name} not found", file=sys.stderr)
         return 1
     selector = (
         f"involvedObject.kind={names.KIND},involvedObject.name={args.name},"
