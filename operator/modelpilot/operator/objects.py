@@ -367,7 +367,12 @@ def serving_deployment(
                 else ["--max-batch-rows", str(action.max_batch_rows)]
             ),
         ],
-        "env": [{"name": "HOME", "value": "/tmp"}],
+        "env": [
+            {"name": "HOME", "value": "/tmp"},
+            # Only when set: the pod template of a text-logging operator stays as it was.
+            *([{"name": "MODELPILOT_LOG_FORMAT", "value": "json"}]
+              if settings.log_format == "json" else []),
+        ],
         "ports": [
             {"name": SERVING_PORT_NAME, "containerPort": names.SERVING_PORT},
             {"name": GRPC_PORT_NAME, "containerPort": names.GRPC_PORT},

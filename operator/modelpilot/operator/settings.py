@@ -58,6 +58,8 @@ Defaults of the pods the operator creates, when the spec says nothing:
                                      fields of spec.training.pod: nodeSelector, tolerations,
                                      affinity, ...) [workloads.training.pod]
     MODELPILOT_SERVING_POD           JSON placement of serving pods [workloads.serving.pod]
+    MODELPILOT_LOG_FORMAT            text (default) or json, for the operator's own log and
+                                     the serving pods it creates from then on [logFormat]
     MODELPILOT_FINISHED_JOBS_KEPT    finished training Jobs kept per ModelDeployment for
                                      `kubectl logs` (older ones are deleted once status has
                                      their outcome) [workloads.training.finishedJobsKept]; 3
@@ -104,6 +106,7 @@ ENV_PRIORITY_CLASS_ALLOWLIST = "MODELPILOT_PRIORITY_CLASS_ALLOWLIST"
 ENV_SERVICE_ACCOUNT_ALLOWLIST = "MODELPILOT_SERVICE_ACCOUNT_ALLOWLIST"
 ENV_TRAINING_POD = "MODELPILOT_TRAINING_POD"
 ENV_SERVING_POD = "MODELPILOT_SERVING_POD"
+ENV_LOG_FORMAT = "MODELPILOT_LOG_FORMAT"
 DEFAULT_POD_UID = 65532
 
 DEFAULT_DATASET_SCHEMES = ("s3", "gs", "gcs", "abfs", "az")
@@ -158,6 +161,7 @@ class Settings:
     service_account_allowlist: tuple[str, ...] = ()
     training_pod: PodPlacement | None = None  # the platform's default placement
     serving_pod: PodPlacement | None = None
+    log_format: str = "text"  # or json; passed on to the serving pods
 
 
 def _csv(text: str | None) -> tuple[str, ...]:
@@ -224,6 +228,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
                 f"{ENV_MAX_CONCURRENT_TRAININGS}={trainings_text!r}: use a whole number >= 1"
             )
         trainings = int(trainings_text)
+    log_format = env.get(ENV_LOG_FORMAT) or "text"
+    if log_format not in ("text", "json"):
+        raise SettingsError(f"{ENV_LOG_FORMAT}={log_format!r}: use text or json")
     policy = env.get(ENV_IMAGE_PULL_POLICY) or "IfNotPresent"
     if policy not in ("IfNotPresent", "Always", "Never"):
         raise SettingsError(f"{ENV_IMAGE_PULL_POLICY}={policy!r}: use IfNotPresent, Always, Never")
@@ -261,4 +268,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         service_account_allowlist=_csv(env.get(ENV_SERVICE_ACCOUNT_ALLOWLIST)),
         training_pod=_placement(env, ENV_TRAINING_POD),
         serving_pod=_placement(env, ENV_SERVING_POD),
+        log_format=log_format,
     )

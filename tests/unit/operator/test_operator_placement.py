@@ -284,3 +284,14 @@ def test_a_pod_placement_changes_the_serving_intent_and_none_keeps_the_old_one()
     tolerant = EnsureServingDeployment(**{**base.__dict__, "pod": PodPlacement.model_validate(
         {"tolerations": [TAINT]})})
     assert base.intent_hash() != tolerant.intent_hash()
+
+
+def test_json_logs_reach_the_serving_pods_and_text_leaves_their_template_alone() -> None:
+    text = _serving_deployment(_raw(), load_settings({}))
+    env = text["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert "MODELPILOT_LOG_FORMAT" not in {e["name"] for e in env}
+    as_json = _serving_deployment(_raw(), load_settings({"MODELPILOT_LOG_FORMAT": "json"}))
+    env = as_json["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {"name": "MODELPILOT_LOG_FORMAT", "value": "json"} in env
+    with pytest.raises(SettingsError, match="MODELPILOT_LOG_FORMAT='xml'"):
+        load_settings({"MODELPILOT_LOG_FORMAT": "xml"})
