@@ -193,6 +193,10 @@ def _canary_lines(status: ModelDeploymentStatus, now: datetime) -> list[str]:
 def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="modelpilot status", description=__doc__.splitlines()[0])
     add_target_arguments(parser)
+    parser.add_argument(
+        "-o", "--output", choices=("table", "json", "yaml"), default="table",
+        help="table (default); json or yaml: the ModelDeployment and its recent Events",
+    )
     args = parser.parse_args(list(argv))
     cluster, namespace = connect(args)
     body = cluster.get(names.KIND, namespace, args.name)
@@ -206,5 +210,10 @@ def main(argv: Sequence[str]) -> int:
     events = cluster.request(
         "GET", f"/api/v1/namespaces/{namespace}/events", query={"fieldSelector": selector}
     ).get("items", [])
+    if args.output != "table":
+        from modelpilot.cli.reads import dumped
+
+        print(dumped({"modelDeployment": body, "events": events}, args.output))
+        return 0
     print(render(body, events, datetime.now(UTC)))
     return 0
