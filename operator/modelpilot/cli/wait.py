@@ -28,7 +28,7 @@ from typing import Any
 
 from modelpilot.api import names
 from modelpilot.api.duration import parse_duration
-from modelpilot.api.status import Phase, parse_status
+from modelpilot.api.status import CandidateState, Phase, parse_status
 from modelpilot.cli.kube import add_target_arguments, connect
 
 POLL_SECONDS = 2.0
@@ -52,11 +52,7 @@ class Outcome(IntEnum):
     TIMED_OUT = 7
 
 
-_CONCLUDED = {
-    Phase.REJECTED: Outcome.REJECTED,
-    Phase.ROLLED_BACK: Outcome.ROLLED_BACK,
-    Phase.FAILED: Outcome.FAILED,
-}
+_CONCLUDED = {Phase.REJECTED: Outcome.REJECTED, Phase.ROLLED_BACK: Outcome.ROLLED_BACK}
 
 
 def outcome(body: dict[str, Any], target: Target) -> Outcome | None:
@@ -72,11 +68,24 @@ def outcome(body: dict[str, Any], target: Target) -> Outcome | None:
     serving = ready is not None and ready.status == "True"
     if target is Target.SERVING and serving:
         return Outcome.MET
+    if status.phase in (Phase.REJECTED, Phase.ROLLED_BACK):
+        # Before Stalled: a rejection with nothing serving stalls too (NoModelPassed), but
+        # what CI needs to hear is that the gate said no.
+        return _CONCLUDED[status.phase]
     stalled = status.condition("Stalled")
     if stalled is not None and stalled.status == "True":
-        return Outcome.STALLED
-    if status.phase in _CONCLUDED:
-        return _CONCLUDED[status.phase]
+        candidate = status.candidate
+        failed_itself = (
+            status.phase is Phase.FAILED
+            and candidate is not None
+            and candidate.state is CandidateState.FAILED
+            and stalled.reason == (candidate.failure_reason or "Failed")
+        )
+        # A revision that failed stalls with its own failure reason; any other stall (an
+        # invalid spec, a value the policy refuses) is for a person to fix.
+        return Outcome.FAILED if failed_itself else Outcome.STALLED
+    if status.phase is Phase.FAILED:
+        return Outcome.FAILED
     if target is Target.PROMOTED and serving and status.phase is Phase.SERVING:
         return Outcome.MET
     return None

@@ -16,6 +16,8 @@ def body(
     *,
     ready: str = "False",
     stalled: str = "False",
+    stalled_reason: str = "S",
+    candidate: dict[str, Any] | None = None,
     generation: int = 2,
     observed: int | None = 2,
 ) -> dict[str, Any]:
@@ -24,10 +26,14 @@ def body(
         "conditions": [
             {"type": "Ready", "status": ready, "reason": "R", "message": "m",
              "lastTransitionTime": "2026-01-01T00:00:00Z"},
-            {"type": "Stalled", "status": stalled, "reason": "S", "message": "m",
+            {"type": "Stalled", "status": stalled, "reason": stalled_reason, "message": "m",
              "lastTransitionTime": "2026-01-01T00:00:00Z"},
         ],
     }
+    if candidate is not None:
+        status["candidate"] = {"revision": "v2", "trigger": "SpecChanged", "job": "j",
+                               "specHash": "h", "startedAt": "2026-01-01T00:00:00Z",
+                               **candidate}
     if observed is not None:
         status["observedGeneration"] = observed
     return {"metadata": {"name": "iris", "generation": generation}, "status": status}
@@ -49,9 +55,21 @@ def body(
                      id="gate-rejected-with-nothing-serving"),
         pytest.param(body("RolledBack", ready="True"), Target.PROMOTED, Outcome.ROLLED_BACK,
                      id="canary-rolled-back"),
-        pytest.param(body("Failed"), Target.PROMOTED, Outcome.FAILED, id="training-failed"),
-        pytest.param(body("Failed", stalled="True"), Target.PROMOTED, Outcome.STALLED,
-                     id="stalled-wins-over-failed"),
+        pytest.param(body("Failed"), Target.PROMOTED, Outcome.FAILED, id="failed"),
+        pytest.param(
+            body("Failed", stalled="True", stalled_reason="TrainingFailed",
+                 candidate={"state": "Failed", "failureReason": "TrainingFailed"}),
+            Target.PROMOTED, Outcome.FAILED, id="training-failed-stalls-with-its-own-reason"),
+        pytest.param(
+            body("Failed", stalled="True", stalled_reason="ImageNotAllowed",
+                 candidate={"state": "Rejected"}),
+            Target.PROMOTED, Outcome.STALLED, id="policy-refusal-after-an-older-rejection"),
+        pytest.param(
+            body("Rejected", stalled="True", stalled_reason="NoModelPassed",
+                 candidate={"state": "Rejected"}),
+            Target.PROMOTED, Outcome.REJECTED, id="rejected-with-nothing-serving-stalls-too"),
+        pytest.param(body("Failed", stalled="True", stalled_reason="ImageNotAllowed"),
+                     Target.PROMOTED, Outcome.STALLED, id="stalled-by-policy"),
         pytest.param(body("Pending", stalled="True"), Target.SERVING, Outcome.STALLED,
                      id="stalled-before-anything-serves"),
         pytest.param(body("Serving", ready="True", generation=3, observed=2), Target.PROMOTED,
