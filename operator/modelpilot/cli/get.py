@@ -16,7 +16,7 @@ from typing import Any
 
 from modelpilot.api import names
 from modelpilot.api.status import parse_status
-from modelpilot.cli.reads import _connect_or_fail, _fail, add_output_argument, dumped
+from modelpilot.cli.reads import add_output_argument, connect_or_fail, dumped, fail
 from modelpilot.cli.status import render
 
 POLL_SECONDS = 2.0
@@ -64,7 +64,7 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("-w", "--watch", action="store_true", help="keep showing changes")
     add_output_argument(parser)
     args = parser.parse_args(list(argv))
-    cluster, namespace = _connect_or_fail(args, "get")
+    cluster, namespace = connect_or_fail(args, "get")
 
     def read() -> dict[str, Any] | None:
         body = cluster.get(names.KIND, namespace, args.name)
@@ -72,7 +72,7 @@ def main(argv: Sequence[str]) -> int:
 
     body = read()
     if body is None:
-        return _fail("get", f"modeldeployment {namespace}/{args.name} not found")
+        return fail("get", f"modeldeployment {namespace}/{args.name} not found")
     if args.output != "table":
         print(dumped(body, args.output))
         return 0

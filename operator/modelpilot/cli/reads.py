@@ -125,14 +125,14 @@ def diff_records(left: dict[str, Any], right: dict[str, Any]) -> list[tuple[str,
     return [(k, left.get(k), right.get(k)) for k in keys if left.get(k) != right.get(k)]
 
 
-def _connect_or_fail(args: argparse.Namespace, verb: str) -> tuple[Any, str]:
+def connect_or_fail(args: argparse.Namespace, verb: str) -> tuple[Any, str]:
     try:
         return connect(args)
     except Exception as exc:  # no kubeconfig and not in a pod: one line, no traceback
-        raise SystemExit(_fail(verb, f"cannot reach the cluster: {exc}")) from None
+        raise SystemExit(fail(verb, f"cannot reach the cluster: {exc}")) from None
 
 
-def _fail(verb: str, message: str) -> int:
+def fail(verb: str, message: str) -> int:
     print(f"modelpilot {verb}: {message}", file=sys.stderr)
     return 1
 
@@ -145,7 +145,7 @@ def main_list(argv: Sequence[str]) -> int:
     parser.add_argument("--context", help="kubeconfig context to use")
     add_output_argument(parser)
     args = parser.parse_args(list(argv))
-    cluster, namespace = _connect_or_fail(args, "list")
+    cluster, namespace = connect_or_fail(args, "list")
     prefix = f"/apis/{names.GROUP}/{names.VERSION}"
     path = (
         f"{prefix}/{names.PLURAL}" if args.all_namespaces
@@ -160,10 +160,10 @@ def main_list(argv: Sequence[str]) -> int:
 
 
 def _read(args: argparse.Namespace, verb: str) -> dict[str, Any]:
-    cluster, namespace = _connect_or_fail(args, verb)
+    cluster, namespace = connect_or_fail(args, verb)
     body = cluster.get(names.KIND, namespace, args.name)
     if body is None:
-        raise SystemExit(_fail(verb, f"modeldeployment {namespace}/{args.name} not found"))
+        raise SystemExit(fail(verb, f"modeldeployment {namespace}/{args.name} not found"))
     return dict(body)
 
 
@@ -199,7 +199,7 @@ def main_diff(argv: Sequence[str]) -> int:
     try:
         left, right = revision_record(body, args.left), revision_record(body, args.right)
     except UnknownRevision as exc:
-        return _fail("diff", str(exc))
+        return fail("diff", str(exc))
     changes = diff_records(left, right)
     if args.output != "table":
         print(dumped({k: {args.left: a, args.right: b} for k, a, b in changes}, args.output))
