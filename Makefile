@@ -20,7 +20,7 @@ REAL_NODE_INDEX ?= $(shell echo $$((10 + $${MODELPILOT_CLUSTER_INDEX:-0})))
 REAL_NODE_E2E ?= tests/e2e/test_real_node.py
 REAL_NODE_STAGE := $(if $(filter agent,$(MODELPILOT_NODE)),test-e2e-node,)
 
-.PHONY: help prereqs venv lint test test-unit test-e2e test-e2e-node oracles k8s-bin node-bin images cluster-up cluster-down demo clean
+.PHONY: help prereqs venv lint test test-unit values-table test-e2e test-e2e-node oracles k8s-bin node-bin images cluster-up cluster-down demo clean
 
 help:
 	@echo "make demo          train, gate, canary and promote the iris example on a local cluster"
@@ -105,6 +105,11 @@ cluster-up: venv k8s-bin $(NODE_DEPS)
 
 cluster-down:
 	@PYTHONPATH=hack $(PY) -m localcluster down
+
+# docs/install.md's table of chart values, generated from values.schema.json and values.yaml
+# (tests/unit/packaging/test_docs_truth.py fails when it is stale): run after changing either.
+values-table:
+	$(PY) hack/gen_values_table.py
 
 # The chart ships the very CRD files of manifests/crd (tests/unit/packaging checks they are
 # byte-identical): run after regenerating the CRD.

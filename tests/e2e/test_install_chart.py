@@ -185,6 +185,36 @@ def test_allowlist_and_default_store_reach_the_operator() -> None:
     assert env["MODELPILOT_DEFAULT_STORE_PVC"] == "models"
 
 
+def test_pod_placement_policy_uid_and_log_format_reach_the_operator() -> None:
+    """The values become settings the operator accepts (load_settings raises otherwise)."""
+    from modelpilot.operator.settings import load_settings
+
+    defaults = env_of(operator_deployment(helm_template()))
+    settings = load_settings({k: v for k, v in defaults.items() if v is not None})
+    assert settings.pod_uid == 65532 and settings.training_pod is None
+    assert settings.log_format == "text"
+    env = env_of(operator_deployment(helm_template(
+        "workloads.serving.pod.nodeSelector.pool=models",
+        "workloads.serving.pod.tolerations[0].key=dedicated",
+        "workloads.serving.pod.tolerations[0].operator=Exists",
+        "workloads.training.pod.priorityClassName=batch-low",
+        "workloads.runAsUser=null",
+        "policy.priorityClassAllowlist={batch-*,models-*}",
+        "policy.serviceAccountAllowlist={s3-reader}",
+        "logFormat=json",
+    )))
+    settings = load_settings({k: v for k, v in env.items() if v is not None})
+    assert settings.serving_pod is not None
+    assert settings.serving_pod.node_selector == {"pool": "models"}
+    assert settings.serving_pod.tolerations[0].key == "dedicated"
+    assert settings.training_pod is not None
+    assert settings.training_pod.priority_class_name == "batch-low"
+    assert settings.pod_uid is None
+    assert settings.priority_class_allowlist == ("batch-*", "models-*")
+    assert settings.service_account_allowlist == ("s3-reader",)
+    assert settings.log_format == "json"
+
+
 def test_extra_labels_and_annotations_reach_every_object() -> None:
     objects = helm_template("commonLabels.team=ml", "commonAnnotations.owner=platform",
                             "metrics.serviceMonitor.enabled=true")

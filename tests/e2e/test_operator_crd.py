@@ -92,6 +92,56 @@ INVALID = [
         "spec.rollout.analysis.interval",
         id="duration",
     ),
+    pytest.param(
+        with_spec("serving.resources", {"requests": {"cpu": "lots"}}),
+        "spec.serving.resources.requests.cpu",
+        id="cpu-lots-is-no-quantity",
+    ),
+    pytest.param(
+        with_spec("training.resources", {"limits": {"memory": "2 GB"}}),
+        "spec.training.resources.limits.memory",
+        id="memory-with-a-space",
+    ),
+    pytest.param(
+        with_spec("serving.pod", {"labels": {"modelpilot.dev/revision": "v9"}}),
+        "pod.labels may not set modelpilot.dev/* or app.kubernetes.io/* keys",
+        id="pod-label-the-selector-relies-on",
+    ),
+    pytest.param(
+        with_spec("training.pod", {"tolerations": [{"key": "k", "effect": "Sometimes"}]}),
+        "spec.training.pod.tolerations[0].effect",
+        id="toleration-effect",
+    ),
+]
+
+VALID = [
+    pytest.param(
+        with_spec("serving.resources", {"requests": {"cpu": 1, "memory": "256Mi"}}),
+        id="cpu-as-an-integer",
+    ),
+    pytest.param(
+        with_spec("training.resources", {"requests": {"cpu": "1.5"}, "limits": {"memory": "2G"}}),
+        id="decimal-and-si-quantities",
+    ),
+    pytest.param(
+        with_spec(
+            "serving.pod",
+            {
+                "nodeSelector": {"pool": "models"},
+                "tolerations": [{"key": "dedicated", "operator": "Exists"}],
+                "affinity": {"nodeAffinity": {}},
+                "topologySpreadConstraints": [
+                    {"maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "ScheduleAnyway"}
+                ],
+                "priorityClassName": "models-high",
+                "serviceAccountName": "s3-reader",
+                "imagePullSecrets": [{"name": "registry"}],
+                "labels": {"team": "fraud"},
+                "annotations": {"cost-center": "42"},
+            },
+        ),
+        id="every-pod-placement-field",
+    ),
 ]
 
 
@@ -105,6 +155,16 @@ def test_invalid_spec_is_refused_naming_the_field(kubectl, namespace, doc, messa
     result = kubectl.apply(doc, namespace, check=False)
     assert result.returncode != 0, f"accepted:\n{yaml.safe_dump(doc['spec'])}"
     assert message in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("doc", VALID)
+def test_valid_spec_is_accepted_and_kept_as_written(kubectl, namespace, doc):
+    kubectl.apply(doc, namespace)
+    back = kubectl.json("get", "mdep", "iris", "-n", namespace)["spec"]
+    for section in ("training", "serving"):
+        for key in ("resources", "pod"):
+            if key in doc["spec"][section]:
+                assert back[section][key] == doc["spec"][section][key]
 
 
 def test_every_status_field_survives_pruning(kubectl, namespace):

@@ -14,6 +14,10 @@ is trusted because of where it lay.
 Who talks to S3: only pods. They get the Secret's standard keys (AWS_ACCESS_KEY_ID,
 AWS_SECRET_ACCESS_KEY, optionally AWS_SESSION_TOKEN) as environment variables through
 secretKeyRef, plus the non-secret location below; the operator never reads the Secret.
+Without a credentials Secret (a cloud's workload identity, e.g. EKS IRSA on the pods'
+ServiceAccount) the operator sets MODELPILOT_S3_CREDENTIALS=default-chain instead, and the
+client looks where the AWS SDKs look: AWS_* variables, a web identity token, the container
+or instance metadata service. Anonymous access stays what no variable at all means.
 An s3:// dataset's access comes in the same keys with the prefix MODELPILOT_DATA_ (it may be
 another Secret, endpoint or region than the store's).
 
@@ -45,6 +49,10 @@ ENV_S3_REGION = "MODELPILOT_S3_REGION"
 DATA_ENV_PREFIX = "MODELPILOT_DATA_"
 ENV_DATA_S3_ENDPOINT = f"{DATA_ENV_PREFIX}S3_ENDPOINT"
 ENV_DATA_S3_REGION = f"{DATA_ENV_PREFIX}S3_REGION"
+# No Secret: take credentials from the SDK's default chain (workload identity).
+ENV_S3_CREDENTIALS = "MODELPILOT_S3_CREDENTIALS"
+ENV_DATA_S3_CREDENTIALS = "MODELPILOT_DATA_S3_CREDENTIALS"  # DATA_ENV_PREFIX + the name
+DEFAULT_CHAIN = "default-chain"
 # The standard keys a credentials Secret holds (and the env variables they become).
 KEY_ACCESS_KEY_ID = "AWS_ACCESS_KEY_ID"
 KEY_SECRET_ACCESS_KEY = "AWS_SECRET_ACCESS_KEY"
@@ -75,6 +83,7 @@ class S3Endpoint:
     access_key_id: str | None = None
     secret_access_key: str | None = None
     session_token: str | None = None
+    default_chain: bool = False  # no keys given: AWS_* env, web identity, metadata service
 
 
 @dataclass(frozen=True)
@@ -134,6 +143,8 @@ def _endpoint(
         access_key_id=env.get(prefix + KEY_ACCESS_KEY_ID) or None,
         secret_access_key=env.get(prefix + KEY_SECRET_ACCESS_KEY) or None,
         session_token=env.get(prefix + KEY_SESSION_TOKEN) or None,
+        default_chain=env.get(ENV_DATA_S3_CREDENTIALS if prefix else ENV_S3_CREDENTIALS)
+        == DEFAULT_CHAIN,
     )
 
 
@@ -153,8 +164,14 @@ def client(endpoint: S3Endpoint) -> Any:
             total=_ATTEMPTS - 1, backoff_factor=0.2, status_forcelist=(500, 502, 503, 504)
         ),
     )
+    credentials = None
+    if endpoint.default_chain and endpoint.access_key_id is None:
+        from minio.credentials.providers import ChainedProvider, EnvAWSProvider, IamAwsProvider
+
+        credentials = ChainedProvider([EnvAWSProvider(), IamAwsProvider()])
     return Minio(
         url.netloc,
+        credentials=credentials,
         access_key=endpoint.access_key_id,
         secret_key=endpoint.secret_access_key,
         session_token=endpoint.session_token,

@@ -15,6 +15,7 @@ from pydantic import Field, field_validator, model_validator
 
 from modelpilot.api.duration import DURATION_PATTERN, parse_duration
 from modelpilot.api.metrics import BOUNDED_METRICS, METRICS, metric_info
+from modelpilot.api.pod_spec import PodPlacement, Resources
 from modelpilot.api.rollout_spec import (
     MAX_STEPS,
     Analysis,
@@ -53,12 +54,16 @@ class S3Access(SpecModel):
     region: str | None = Field(
         None, pattern=r"^[a-z0-9-]+$", description="The bucket's region, e.g. eu-west-1."
     )
-    credentials_secret: str = Field(
+    credentials_secret: str | None = Field(
+        None,
         max_length=253,
         pattern=SECRET_NAME_PATTERN,
         description="A Secret in the ModelDeployment's namespace with the keys "
         "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and optionally AWS_SESSION_TOKEN). "
-        "Only the pods mount it.",
+        "Only the pods mount it. When omitted the pods use the SDK's default credential "
+        "chain (AWS_* variables, a web identity token such as EKS IRSA's, the instance "
+        "metadata service): give the pods a ServiceAccount bound to a cloud identity "
+        "(spec.training.pod / spec.serving.pod serviceAccountName).",
     )
 
 
@@ -197,13 +202,6 @@ class PreprocessingStep(SpecModel):
     )
 
 
-class Resources(SpecModel):
-    """Container resources, as in a Pod spec."""
-
-    requests: dict[str, str] | None = Field(None, description="e.g. {cpu: 500m, memory: 1Gi}")
-    limits: dict[str, str] | None = Field(None, description="e.g. {memory: 2Gi}")
-
-
 class Training(SpecModel):
     """What to train. A change here starts a new revision."""
 
@@ -242,6 +240,11 @@ class Training(SpecModel):
         None, description="Trainer image; the operator's default when omitted."
     )
     resources: Resources | None = Field(None, description="Resources of the training container.")
+    pod: PodPlacement | None = Field(
+        None,
+        description="Placement and identity of the training and data-probe pods (node "
+        "selector, tolerations, affinity, priority, ServiceAccount, ...).",
+    )
     active_deadline_seconds: int = Field(
         3600, ge=1, description="The training Job fails after this many seconds."
     )
@@ -395,6 +398,11 @@ class Serving(SpecModel):
         None, description="Serving image; the operator's default when omitted."
     )
     resources: Resources | None = Field(None, description="Resources of each serving container.")
+    pod: PodPlacement | None = Field(
+        None,
+        description="Placement and identity of the serving pods (node selector, tolerations, "
+        "affinity, topology spread, priority, ServiceAccount, ...).",
+    )
     max_batch_rows: int = Field(
         DEFAULT_MAX_BATCH_ROWS,
         ge=1,
@@ -535,9 +543,9 @@ class ModelStore(SpecModel):
 
 
 S3_DATASET_NEEDS_ACCESS = (
-    "spec.training.dataset.uri is an s3:// URI without credentials: set "
-    "spec.training.dataset.s3.credentialsSecret, or use spec.modelStore.s3 (whose endpoint, "
-    "region and credentials it then shares)"
+    "spec.training.dataset.uri is an s3:// URI without S3 access: set spec.training.dataset.s3 "
+    "(a credentialsSecret, or {} for the pods' ServiceAccount identity), or use "
+    "spec.modelStore.s3 (whose endpoint, region and credentials it then shares)"
 )
 
 
@@ -604,6 +612,7 @@ __all__ = [
     "ModelStore",
     "PVCStore",
     "Pause",
+    "PodPlacement",
     "PreprocessingStep",
     "PrometheusSource",
     "ReplicasRouter",

@@ -8,7 +8,7 @@ written must be declared here (a test writes a full status and reads it back).
 
 Conventions (Kubernetes API conventions, so kstatus / Argo CD / Flux read health):
 `observedGeneration`; conditions `Ready`, `Reconciling`, `Stalled` plus the domain ones
-`Trained`, `Evaluated`, `CanaryHealthy`; `stable` and `candidate` kept apart.
+`Trained`, `Evaluated`, `CanaryHealthy`, `Drifted`; `stable` and `candidate` kept apart.
 """
 
 from __future__ import annotations
@@ -391,7 +391,11 @@ class ModelDeploymentStatus(StatusModel):
         default_factory=list,
         description=f"Concluded revisions, newest first (at most {HISTORY_LIMIT}).",
     )
-    conditions: list[Condition] = Field(default_factory=list, description="metav1.Conditions.")
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        description="metav1.Conditions: Ready, Reconciling, Stalled (kstatus), and Trained, "
+        "Evaluated, CanaryHealthy, Drifted.",
+    )
 
     def condition(self, type_: str) -> Condition | None:
         return next((c for c in self.conditions if c.type == type_), None)

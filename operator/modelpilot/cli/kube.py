@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from typing import Any
 
 from modelpilot.api import names
@@ -51,6 +52,6 @@ def annotate(args: argparse.Namespace, annotations: dict[str, str]) -> int:
     try:
         cluster.patch(names.KIND, namespace, args.name, {"metadata": {"annotations": annotations}})
     except NotFound:
-        print(f"modeldeployment {namespace}/{args.name} not found")
+        print(f"modeldeployment {namespace}/{args.name} not found", file=sys.stderr)
         return 1
     return 0

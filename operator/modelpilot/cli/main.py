@@ -1,7 +1,15 @@
-"""Dispatches `modelpilot VERB ...` to the component that owns the verb."""
+"""Dispatches `modelpilot VERB ...` to the component that owns the verb.
+
+The people-facing verbs report errors as one line on stderr with exit code 1, never a
+traceback (MODELPILOT_DEBUG=1 shows it); an apiserver refusal keeps the apiserver's words,
+which name the verb and resource that are missing (`cannot get resource
+"modeldeployments" ...`). The pod-internal verbs (train, serve, ...) are left out of the
+help and keep their own error handling: their tracebacks belong in the pod's log.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -20,12 +28,26 @@ VERBS: dict[str, tuple[str, str, str]] = {
     "promote": ("modelpilot.cli.promote", "promote", "complete the canary's step (--full: all)"),
     "abort": ("modelpilot.cli.promote", "abort", "roll the canary back to stable"),
     "rollback": ("modelpilot.cli.rollback", "main", "serve an earlier revision again (--to vN)"),
+    "wait": ("modelpilot.cli.wait", "main",
+             "wait until serving/promoted; the exit code says how it ended"),
+    "list": ("modelpilot.cli.reads", "main_list", "list ModelDeployments (-A: all namespaces)"),
+    "get": ("modelpilot.cli.get", "main", "show one ModelDeployment (--watch: live)"),
+    "history": ("modelpilot.cli.reads", "main_history", "the revisions, newest first"),
+    "diff": ("modelpilot.cli.reads", "main_diff", "what differs between two revisions"),
+    "lint": ("modelpilot.cli.lint", "main", "check ModelDeployment files offline (-f FILE)"),
+    "completion": ("modelpilot.cli.completion", "main", "shell completion (bash or zsh)"),
 }
+# Run inside the pods the operator creates (and by the operator's own image): not for people.
+POD_INTERNAL = frozenset({"train", "prepare-store", "serve", "fetch-bundle"})
 
 
 def _usage() -> str:
     lines = ["usage: modelpilot VERB [ARGS...]", "", "verbs:"]
-    lines += [f"  {verb:<10} {help_}" for verb, (_, _, help_) in VERBS.items()]
+    lines += [
+        f"  {verb:<10} {help_}"
+        for verb, (_, _, help_) in VERBS.items()
+        if verb not in POD_INTERNAL
+    ]
     return "\n".join(lines)
 
 
@@ -41,4 +63,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     module_name, function_name, _ = VERBS[verb]
     module = __import__(module_name, fromlist=[function_name])
     entry: Callable[[list[str]], int] = getattr(module, function_name)
-    return int(entry(rest) or 0)
+    if verb in POD_INTERNAL or os.environ.get("MODELPILOT_DEBUG"):
+        return int(entry(rest) or 0)
+    try:
+        return int(entry(rest) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # one line for people; MODELPILOT_DEBUG=1 for the traceback
+        print(f"modelpilot {verb}: {exc}", file=sys.stderr)
+        return 1

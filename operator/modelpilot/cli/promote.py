@@ -9,6 +9,7 @@ traffic to stable and rolls the canary back.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -26,7 +27,7 @@ def _canary_or_explain(args: argparse.Namespace, verb: str) -> bool:
     cluster, namespace = connect(args)
     body = cluster.get(names.KIND, namespace, args.name)
     if body is None:
-        print(f"modeldeployment {namespace}/{args.name} not found")
+        print(f"modeldeployment {namespace}/{args.name} not found", file=sys.stderr)
         return False
     status = parse_status(body.get("status"))
     if status.phase is not Phase.CANARY:

@@ -11,6 +11,7 @@ field is committed there: the command says so every time.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -77,12 +78,12 @@ def main(argv: Sequence[str]) -> int:
     cluster, namespace = connect(args)
     body = cluster.get(names.KIND, namespace, args.name)
     if body is None:
-        print(f"modeldeployment {namespace}/{args.name} not found")
+        print(f"modeldeployment {namespace}/{args.name} not found", file=sys.stderr)
         return 1
     if args.to is not None:
         why = refusal(parse_status(body.get("status")), args.to)
         if why is not None:
-            print(f"modeldeployment/{args.name}: cannot roll back: {why}")
+            print(f"modeldeployment/{args.name}: cannot roll back: {why}", file=sys.stderr)
             return 1
     try:
         cluster.patch(
@@ -92,7 +93,7 @@ def main(argv: Sequence[str]) -> int:
             {"spec": {"serving": {"pinRevision": args.to}}},  # None removes the field
         )
     except NotFound:
-        print(f"modeldeployment {namespace}/{args.name} not found")
+        print(f"modeldeployment {namespace}/{args.name} not found", file=sys.stderr)
         return 1
     if args.to is not None:
         print(

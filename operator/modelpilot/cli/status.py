@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -192,11 +193,15 @@ def _canary_lines(status: ModelDeploymentStatus, now: datetime) -> list[str]:
 def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="modelpilot status", description=__doc__.splitlines()[0])
     add_target_arguments(parser)
+    parser.add_argument(
+        "-o", "--output", choices=("table", "json", "yaml"), default="table",
+        help="table (default); json or yaml: the ModelDeployment and its recent Events",
+    )
     args = parser.parse_args(list(argv))
     cluster, namespace = connect(args)
     body = cluster.get(names.KIND, namespace, args.name)
     if body is None:
-        print(f"modeldeployment {namespace}/{args.name} not found")
+        print(f"modeldeployment {namespace}/{args.name} not found", file=sys.stderr)
         return 1
     selector = (
         f"involvedObject.kind={names.KIND},involvedObject.name={args.name},"
@@ -205,5 +210,10 @@ def main(argv: Sequence[str]) -> int:
     events = cluster.request(
         "GET", f"/api/v1/namespaces/{namespace}/events", query={"fieldSelector": selector}
     ).get("items", [])
+    if args.output != "table":
+        from modelpilot.cli.reads import dumped
+
+        print(dumped({"modelDeployment": body, "events": events}, args.output))
+        return 0
     print(render(body, events, datetime.now(UTC)))
     return 0

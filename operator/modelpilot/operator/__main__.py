@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from collections.abc import Sequence
 
-from modelpilot.operator.settings import SettingsError, load_settings
+from modelpilot.api import logformat
+from modelpilot.operator.settings import ENV_LOG_FORMAT, SettingsError, load_settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -27,6 +29,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "else all namespaces",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "--log-format",
+        choices=logformat.FORMATS,
+        default=os.environ.get(ENV_LOG_FORMAT) or "text",
+        help=f"text (default) or json: one object per line with modeldeployment and revision "
+        f"fields (env {ENV_LOG_FORMAT}; chart value logFormat)",
+    )
     args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
     try:
         settings = load_settings()
@@ -41,6 +50,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     import modelpilot.operator.handlers  # noqa: F401  (registers the handlers)
 
     kopf.configure(verbose=args.verbose)
+    if args.log_format == "json":
+        # kopf's handlers keep their level; only the shape of each line changes.
+        logformat.configure("json", "DEBUG" if args.verbose else "INFO")
     kopf.run(
         standalone=True,
         clusterwide=not namespaces,

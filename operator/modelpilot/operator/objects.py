@@ -38,6 +38,7 @@ from typing import Any
 from modelpilot.api import names, s3
 from modelpilot.api.fingerprint import ENV_DATA_PREVIOUS
 from modelpilot.api.spec import DEFAULT_MAX_BATCH_ROWS, S3Access, S3Store
+from modelpilot.operator.placement import merged, placed
 from modelpilot.operator.rollout.actions import (
     CreateTrainingJob,
     EnsureService,
@@ -110,11 +111,11 @@ def _metadata(owner: Owner, name: str, lbls: dict[str, str], **extra: Any) -> di
 
 def _pod_security(settings: Settings) -> dict[str, Any]:
     uid = settings.pod_uid
+    ids = {} if uid is None else {"runAsUser": uid, "runAsGroup": uid, "fsGroup": uid}
     return {
         "runAsNonRoot": True,
-        "runAsUser": uid,
-        "runAsGroup": uid,
-        "fsGroup": uid,
+        # No uid: the platform assigns one (OpenShift's restricted SCC refuses a fixed one).
+        **ids,
         # Without it the kubelet chowns every file of a volume that supports ownership
         # management on each pod start: the whole model store, every bundle of every model.
         # Only when the volume's root is not already ours is the walk needed.
@@ -153,7 +154,11 @@ def _store_mount(settings: Settings, subpath: str, *, read_only: bool) -> dict[s
 
 def _credentials_env(access: S3Access, prefix: str = "") -> list[dict[str, Any]]:
     """The Secret's standard keys as env variables (the session token is optional): the
-    kubelet resolves them, so the operator needs no Secret access."""
+    kubelet resolves them, so the operator needs no Secret access. Without a Secret, the
+    pods take the SDK's default chain (their ServiceAccount's cloud identity)."""
+    if access.credentials_secret is None:
+        name = s3.ENV_DATA_S3_CREDENTIALS if prefix else s3.ENV_S3_CREDENTIALS
+        return [{"name": name, "value": s3.DEFAULT_CHAIN}]
     return [
         {
             "name": prefix + key,
@@ -306,7 +311,7 @@ def training_job(action: CreateTrainingJob, owner: Owner, settings: Settings) ->
         "securityContext": _container_security(read_only_root=True),
         "resources": dict(action.resources or settings.training_resources),
     }
-    return {
+    job: dict[str, Any] = {
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": _metadata(owner, action.name, lbls),
@@ -330,6 +335,9 @@ def training_job(action: CreateTrainingJob, owner: Owner, settings: Settings) ->
             },
         },
     }
+    spec = job["spec"]
+    spec["template"] = placed(spec["template"], merged(settings.training_pod, action.pod))
+    return job
 
 
 def serving_deployment(
@@ -368,7 +376,12 @@ def serving_deployment(
             ),
             *(["--publish-category-values"] if action.publish_category_values else []),
         ],
-        "env": [{"name": "HOME", "value": "/tmp"}],
+        "env": [
+            {"name": "HOME", "value": "/tmp"},
+            # Only when set: the pod template of a text-logging operator stays as it was.
+            *([{"name": "MODELPILOT_LOG_FORMAT", "value": "json"}]
+              if settings.log_format == "json" else []),
+        ],
         "ports": [
             {"name": SERVING_PORT_NAME, "containerPort": names.SERVING_PORT},
             {"name": GRPC_PORT_NAME, "containerPort": names.GRPC_PORT},
@@ -400,7 +413,7 @@ def serving_deployment(
         "resources": dict(action.resources or settings.serving_resources),
     }
     fetch = None if action.store_s3 is None else _fetch_bundle(action, owner, settings)
-    return {
+    deployment: dict[str, Any] = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": _metadata(
@@ -441,6 +454,9 @@ def serving_deployment(
             },
         },
     }
+    spec = deployment["spec"]
+    spec["template"] = placed(spec["template"], merged(settings.serving_pod, action.pod))
+    return deployment
 
 
 def _fetch_bundle(

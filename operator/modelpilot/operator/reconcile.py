@@ -145,6 +145,7 @@ def tick(
             status.phase,
             result.status.phase,
             ", ".join(_describe(a) for a in result.actions) or "no actions",
+            extra=_log_fields(namespace, name, result.status),
         )
     owner = Owner(name=name, namespace=namespace, uid=body["metadata"]["uid"])
     events = list(result.events)
@@ -157,7 +158,10 @@ def tick(
             ):
                 apply_autoscaler(scaling, cluster, owner=owner)
     except PermanentError as error:
-        log.error("%s/%s: stalled (%s): %s", namespace, name, error.reason, error.message)
+        log.error(
+            "%s/%s: stalled (%s): %s", namespace, name, error.reason, error.message,
+            extra=_log_fields(namespace, name, result.status),
+        )
         stall = Stall(error.reason, error.message, until_converged=True)
         at = now.astimezone(UTC).replace(microsecond=0)
         stalled = with_stall(result.status, stall, now=at, generation=world.generation)
@@ -180,6 +184,16 @@ def _post(cluster: Cluster, body: dict[str, Any], event: Event) -> None:
         log.warning(
             "%s/%s: could not post Event %s: %s", meta["namespace"], meta["name"], event.reason, exc
         )
+
+
+def _log_fields(namespace: str, name: str, status: ModelDeploymentStatus) -> dict[str, str]:
+    """The fields a JSON log line carries (modelpilot.api.logformat): the object, and the
+    revision in flight (else the one that serves)."""
+    current = status.candidate or status.stable
+    fields = {"modeldeployment": f"{namespace}/{name}"}
+    if current is not None:
+        fields["revision"] = current.revision
+    return fields
 
 
 def _describe(action: object) -> str:

@@ -9,7 +9,10 @@ The Helm chart and manifests/operator set these on the operator's Deployment:
     MODELPILOT_ESTIMATOR_ALLOWLIST   comma-separated fnmatch patterns; default sklearn.*
     MODELPILOT_DEFAULT_STORE_PVC     model store PVC when spec.modelStore is omitted; default none
     MODELPILOT_STORE_MOUNT_PATH      where the store is mounted in pods; default /models
-    MODELPILOT_POD_UID               uid/gid/fsGroup of training and serving pods; default 65532
+    MODELPILOT_POD_UID               uid/gid/fsGroup of training and serving pods; default 65532;
+                                     `none` (or empty) sets none, so that the platform (e.g.
+                                     OpenShift's restricted SCC) assigns one
+                                     [workloads.runAsUser, null for none]
     MODELPILOT_BUNDLES_KEEP_LAST     revisions kept in the store per ModelDeployment besides
                                      those status names (stable, candidate, history); default 5
     MODELPILOT_RESYNC_SECONDS        look at every ModelDeployment at least this often; 300
@@ -37,6 +40,13 @@ a comma-separated list; the chart value that sets it is in brackets.
     MODELPILOT_DATASET_SCHEMES       URI schemes spec.training.dataset.uri may use besides a
                                      path inside the model store [policy.datasetSchemes];
                                      default s3,gs,gcs,abfs,az
+    MODELPILOT_PRIORITY_CLASS_ALLOWLIST  PriorityClasses spec.training.pod / spec.serving.pod
+                                     .priorityClassName may name (fnmatch patterns)
+                                     [policy.priorityClassAllowlist]; default: only those the
+                                     pod defaults below name
+    MODELPILOT_SERVICE_ACCOUNT_ALLOWLIST ServiceAccounts .pod.serviceAccountName may name
+                                     (fnmatch patterns) [policy.serviceAccountAllowlist];
+                                     default: only those the pod defaults below name
 
 Defaults of the pods the operator creates, when the spec says nothing:
 
@@ -44,6 +54,12 @@ Defaults of the pods the operator creates, when the spec says nothing:
                                      [workloads.training.resources]
     MODELPILOT_SERVING_RESOURCES     JSON {requests, limits} of each serving container
                                      [workloads.serving.resources]
+    MODELPILOT_TRAINING_POD          JSON placement of training and data-probe pods (the
+                                     fields of spec.training.pod: nodeSelector, tolerations,
+                                     affinity, ...) [workloads.training.pod]
+    MODELPILOT_SERVING_POD           JSON placement of serving pods [workloads.serving.pod]
+    MODELPILOT_LOG_FORMAT            text (default) or json, for the operator's own log and
+                                     the serving pods it creates from then on [logFormat]
     MODELPILOT_FINISHED_JOBS_KEPT    finished training Jobs kept per ModelDeployment for
                                      `kubectl logs` (older ones are deleted once status has
                                      their outcome) [workloads.training.finishedJobsKept]; 3
@@ -60,7 +76,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
 from modelpilot.api import names
+from modelpilot.api.pod_spec import PodPlacement
 
 ENV_TRAINER_IMAGE = "MODELPILOT_TRAINER_IMAGE"
 ENV_SERVING_IMAGE = "MODELPILOT_SERVING_IMAGE"
@@ -83,6 +102,12 @@ ENV_DATASET_SCHEMES = "MODELPILOT_DATASET_SCHEMES"
 ENV_TRAINING_RESOURCES = "MODELPILOT_TRAINING_RESOURCES"
 ENV_SERVING_RESOURCES = "MODELPILOT_SERVING_RESOURCES"
 ENV_FINISHED_JOBS_KEPT = "MODELPILOT_FINISHED_JOBS_KEPT"
+ENV_PRIORITY_CLASS_ALLOWLIST = "MODELPILOT_PRIORITY_CLASS_ALLOWLIST"
+ENV_SERVICE_ACCOUNT_ALLOWLIST = "MODELPILOT_SERVICE_ACCOUNT_ALLOWLIST"
+ENV_TRAINING_POD = "MODELPILOT_TRAINING_POD"
+ENV_SERVING_POD = "MODELPILOT_SERVING_POD"
+ENV_LOG_FORMAT = "MODELPILOT_LOG_FORMAT"
+DEFAULT_POD_UID = 65532
 
 DEFAULT_DATASET_SCHEMES = ("s3", "gs", "gcs", "abfs", "az")
 DEFAULT_TRAINER_IMAGE = "ghcr.io/modelpilot/trainer:0.1.0"
@@ -113,7 +138,7 @@ class Settings:
     estimator_allowlist: tuple[str, ...] = names.DEFAULT_ESTIMATOR_ALLOWLIST
     default_store_claim: str | None = None
     store_mount_path: str = "/models"
-    pod_uid: int = 65532
+    pod_uid: int | None = DEFAULT_POD_UID  # None: the platform assigns one (OpenShift)
     resync_seconds: float = 300.0
     liveness_endpoint: str | None = None
     leader_election_namespace: str | None = None  # None: this operator always acts
@@ -132,7 +157,11 @@ class Settings:
         default_factory=lambda: dict(DEFAULT_SERVING_RESOURCES)
     )
     finished_jobs_kept: int = 3
-
+    priority_class_allowlist: tuple[str, ...] = ()
+    service_account_allowlist: tuple[str, ...] = ()
+    training_pod: PodPlacement | None = None  # the platform's default placement
+    serving_pod: PodPlacement | None = None
+    log_format: str = "text"  # or json; passed on to the serving pods
 
 
 def _csv(text: str | None) -> tuple[str, ...]:
@@ -152,16 +181,39 @@ def _resources(env: Mapping[str, str], name: str, default: dict[str, Any]) -> di
     return value
 
 
+def _placement(env: Mapping[str, str], name: str) -> PodPlacement | None:
+    text = env.get(name)
+    if not text or text.strip() in ("{}", "null"):
+        return None
+    try:
+        return PodPlacement.model_validate_json(text)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors()
+        )
+        raise SettingsError(f"{name} is not a valid pod placement: {problems}") from exc
+
+
+def _pod_uid(env: Mapping[str, str]) -> int | None:
+    text = env.get(ENV_POD_UID)
+    if text is None:
+        return DEFAULT_POD_UID
+    if text.strip().lower() in ("", "none", "null"):
+        return None
+    if not text.strip().isdigit():
+        raise SettingsError(f"{ENV_POD_UID}={text!r}: use a uid number, or none")
+    return int(text)
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if environ is None else environ
     try:
-        pod_uid = int(env.get(ENV_POD_UID, "65532"))
         resync = float(env.get(ENV_RESYNC_SECONDS, "300"))
         keep_last = int(env.get(ENV_BUNDLES_KEEP_LAST) or "5")
         jobs_kept = int(env.get(ENV_FINISHED_JOBS_KEPT) or "3")
     except ValueError as exc:
         raise SettingsError(
-            f"{ENV_POD_UID} / {ENV_RESYNC_SECONDS} / {ENV_BUNDLES_KEEP_LAST} / "
+            f"{ENV_RESYNC_SECONDS} / {ENV_BUNDLES_KEEP_LAST} / "
             f"{ENV_FINISHED_JOBS_KEPT}: {exc}"
         ) from exc
     if keep_last < 1:
@@ -176,6 +228,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
                 f"{ENV_MAX_CONCURRENT_TRAININGS}={trainings_text!r}: use a whole number >= 1"
             )
         trainings = int(trainings_text)
+    log_format = env.get(ENV_LOG_FORMAT) or "text"
+    if log_format not in ("text", "json"):
+        raise SettingsError(f"{ENV_LOG_FORMAT}={log_format!r}: use text or json")
     policy = env.get(ENV_IMAGE_PULL_POLICY) or "IfNotPresent"
     if policy not in ("IfNotPresent", "Always", "Never"):
         raise SettingsError(f"{ENV_IMAGE_PULL_POLICY}={policy!r}: use IfNotPresent, Always, Never")
@@ -191,7 +246,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         or names.DEFAULT_ESTIMATOR_ALLOWLIST,
         default_store_claim=env.get(ENV_DEFAULT_STORE_PVC) or None,
         store_mount_path=mount.rstrip("/") or "/",
-        pod_uid=pod_uid,
+        pod_uid=_pod_uid(env),
         resync_seconds=resync,
         liveness_endpoint=env.get(ENV_LIVENESS_ENDPOINT) or None,
         leader_election_namespace=env.get(ENV_LEADER_ELECTION_NAMESPACE) or None,
@@ -209,4 +264,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         training_resources=_resources(env, ENV_TRAINING_RESOURCES, DEFAULT_TRAINING_RESOURCES),
         serving_resources=_resources(env, ENV_SERVING_RESOURCES, DEFAULT_SERVING_RESOURCES),
         finished_jobs_kept=jobs_kept,
+        priority_class_allowlist=_csv(env.get(ENV_PRIORITY_CLASS_ALLOWLIST)),
+        service_account_allowlist=_csv(env.get(ENV_SERVICE_ACCOUNT_ALLOWLIST)),
+        training_pod=_placement(env, ENV_TRAINING_POD),
+        serving_pod=_placement(env, ENV_SERVING_POD),
+        log_format=log_format,
     )

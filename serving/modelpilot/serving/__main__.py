@@ -43,8 +43,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"modelpilot serve: {exc}", file=sys.stderr)
         return 2
 
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from modelpilot.api import logformat
+
+    logformat.configure(
+        settings.log_format,
+        settings.log_level,
+        static={"modeldeployment": settings.model_name, "revision": settings.model_version or ""},
+    )
     from .errors import ModelLoadError
     from .model import SklearnModel
 

@@ -21,9 +21,12 @@ import logging
 import signal
 import threading
 from types import FrameType
+from typing import Any
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from modelpilot.api import logformat
 
 from .service import InferenceService
 from .settings import Settings
@@ -121,10 +124,34 @@ def build_config(app: object, settings: Settings) -> uvicorn.Config:
         server_header=False,
         timeout_graceful_shutdown=int(settings.shutdown_timeout_seconds) or None,
         timeout_keep_alive=30,
+        # JSON logs: uvicorn's own loggers go through the root handler (modelpilot.api
+        # .logformat) instead of its text formatter.
+        **({"log_config": None} if settings.log_format == "json" else {}),
     )
 
 
+class RequestIdApp:
+    """Outermost ASGI layer: the request's X-Request-ID into logformat.request_id, so every
+    record logged while handling it carries it (JSON logs)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope.get("type") != "http":
+            await self.app(scope, receive, send)
+            return
+        found = next((v for k, v in scope.get("headers") or () if k == b"x-request-id"), None)
+        token = logformat.request_id.set(found.decode("latin-1")[:128] if found else None)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            logformat.request_id.reset(token)
+
+
 def run(app: object, service: InferenceService, settings: Settings) -> int:
+    if settings.log_format == "json":
+        app = RequestIdApp(app)
     server = DrainingServer(build_config(app, settings), service=service,
                             drain_seconds=settings.drain_seconds)
     server.run()

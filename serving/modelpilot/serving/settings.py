@@ -28,6 +28,7 @@ ENV_BATCH_WAIT_MS = "MODELPILOT_BATCH_WAIT_MS"
 ENV_DRAIN_SECONDS = "MODELPILOT_DRAIN_SECONDS"
 ENV_SHUTDOWN_TIMEOUT = "MODELPILOT_SHUTDOWN_TIMEOUT_SECONDS"
 ENV_LOG_LEVEL = "MODELPILOT_LOG_LEVEL"
+ENV_LOG_FORMAT = "MODELPILOT_LOG_FORMAT"
 ENV_GRPC_PORT = "MODELPILOT_GRPC_PORT"
 ENV_MAX_QUEUED_REQUESTS = "MODELPILOT_MAX_QUEUED_REQUESTS"
 ENV_LIMIT_CONCURRENCY = "MODELPILOT_LIMIT_CONCURRENCY"
@@ -66,6 +67,7 @@ class Settings:
     # Then: the longest to wait for in-flight requests before exiting anyway.
     shutdown_timeout_seconds: float = 25.0
     log_level: str = "info"
+    log_format: str = "text"  # or json (modelpilot.api.logformat)
     # The ModelDeployment uid the bundle must be bound to; None: not checked (a person
     # serving a bundle by hand). The operator always passes it.
     owner_uid: str | None = None
@@ -187,6 +189,10 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         f"values instead of their index (env {ENV_PUBLISH_CATEGORY_VALUES}=true)")
     add("--log-level", default=_env_default(env, ENV_LOG_LEVEL, "info"),
         choices=["critical", "error", "warning", "info", "debug"])
+    add("--log-format", default=_env_default(env, ENV_LOG_FORMAT, "text"),
+        choices=["text", "json"],
+        help="json: one object per line with modeldeployment, revision and request_id "
+        f"(env {ENV_LOG_FORMAT})")
     return parser
 
 
@@ -219,6 +225,7 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         drain_seconds=float(args.drain_seconds),
         shutdown_timeout_seconds=float(args.shutdown_timeout_seconds),
         log_level=args.log_level,
+        log_format=args.log_format,
         owner_uid=args.expected_owner_uid or None,
         max_queued_requests=int(args.max_queued_requests),
         limit_concurrency=int(args.limit_concurrency),

@@ -79,21 +79,34 @@ def test_a_model_store_is_exactly_one_of_pvc_or_s3():
         {"bucket": "models", "credentialsSecret": "k", "endpoint": "minio:9000"},
         {"bucket": "models", "credentialsSecret": "k", "endpoint": "http://minio/path"},
         {"bucket": "models", "credentialsSecret": "k", "prefix": "/abs"},
-        {"bucket": "models"},
     ],
-    ids=["bad-bucket", "bad-secret", "no-scheme", "endpoint-path", "leading-slash",
-         "no-credentials"],
+    ids=["bad-bucket", "bad-secret", "no-scheme", "endpoint-path", "leading-slash"],
 )
 def test_bad_s3_stores_are_refused(store):
     with pytest.raises(ValidationError):
         parse_spec(_spec(s3=store))
 
 
+def test_a_store_without_a_credentials_secret_takes_the_sdk_default_chain():
+    """A cloud's workload identity (the pods' ServiceAccount) replaces the Secret: the pods
+    are told to look where the AWS SDKs look, and never see a secretKeyRef."""
+    spec = parse_spec(_spec(s3={"bucket": "models"}))
+    assert spec.store_s3.credentials_secret is None
+    env = s3.store_from_env(
+        {s3.ENV_S3_BUCKET: "models", s3.ENV_S3_CREDENTIALS: s3.DEFAULT_CHAIN}
+    )
+    assert env is not None and env[1].default_chain
+    # No variable at all stays anonymous access (a public bucket, moto in tests).
+    assert not s3.store_from_env({s3.ENV_S3_BUCKET: "models"})[1].default_chain
+    data = s3.data_endpoint_from_env({s3.ENV_DATA_S3_CREDENTIALS: s3.DEFAULT_CHAIN})
+    assert data.default_chain
+
+
 def test_an_s3_dataset_needs_credentials_its_own_or_the_stores():
     dataset = {"uri": "s3://data/iris.csv", "target": "species"}
     raw = _spec(pvc={"claimName": "models"})
     raw["training"]["dataset"] = dataset
-    with pytest.raises(ValidationError, match="without credentials"):
+    with pytest.raises(ValidationError, match="without S3 access"):
         parse_spec(raw)
     assert "credentialsSecret" in S3_DATASET_NEEDS_ACCESS
     raw["training"]["dataset"] = {**dataset, "s3": {"credentialsSecret": "data-keys"}}

@@ -7,6 +7,7 @@ in-memory cluster, so what they prove is what the kopf shell runs.
 from __future__ import annotations
 
 import copy
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -702,3 +703,16 @@ def test_ready_looks_at_the_stable_service_too():
     assert w.services() == ["iris", "iris-v1"]  # put back by that tick
     w.tick()
     assert w.condition("Ready").status == "True"
+
+
+def test_each_transition_logs_the_modeldeployment_and_revision_as_fields(caplog):
+    """What --log-format json prints as fields (modelpilot.api.logformat)."""
+    w = World()
+    with caplog.at_level("INFO", logger="modelpilot.operator"):
+        w.tick()
+    (record,) = [r for r in caplog.records if "Pending -> Training" in r.getMessage()]
+    assert record.modeldeployment == f"{NS}/{NAME}" and record.revision == "v1"
+    from modelpilot.api.logformat import formatter
+
+    line = json.loads(formatter("json").format(record))
+    assert (line["modeldeployment"], line["revision"]) == (f"{NS}/{NAME}", "v1")

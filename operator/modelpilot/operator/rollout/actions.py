@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from modelpilot.api.pod_spec import PodPlacement
 from modelpilot.api.spec import DEFAULT_MAX_BATCH_ROWS, S3Access, S3Store, TrafficRouter
 
 
@@ -44,6 +45,7 @@ class CreateTrainingJob:
     dataset_uri: str | None = None
     store_s3: S3Store | None = None  # spec.modelStore.s3: bundles go up to S3
     dataset_s3: S3Access | None = None  # how the pod reaches an s3:// dataset
+    pod: PodPlacement | None = None  # spec.training.pod, over the operator's default
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,7 @@ class EnsureServingDeployment:
     max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS  # spec.serving.maxBatchRows
     store_s3: S3Store | None = None  # spec.modelStore.s3: a fetch-bundle step downloads it
     publish_category_values: bool = False  # spec.monitoring.publishCategoryValues
+    pod: PodPlacement | None = None  # spec.serving.pod, over the operator's default
 
     def intent_hash(self) -> str:
         """Fingerprint of everything but the replica count (routers scale separately).
@@ -85,6 +88,10 @@ class EnsureServingDeployment:
             del intent["store_s3"]
         else:
             intent["store_s3"] = self.store_s3.model_dump(mode="json")
+        if self.pod is None:  # and for placement: Deployments without one keep theirs
+            del intent["pod"]
+        else:
+            intent["pod"] = self.pod.model_dump(mode="json", by_alias=True, exclude_none=True)
         text = json.dumps(intent, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -138,6 +138,7 @@ def _start_probe(
             dataset_uri=spec.training.dataset.uri,
             store_s3=spec.store_s3,
             dataset_s3=spec.dataset_s3,
+            pod=spec.training.pod,
         )
     )
     return state.model_copy(update={"probe_job": name, "probes": number})

@@ -283,9 +283,7 @@ def _advance_training(draft: Draft, spec: ModelDeploymentSpec, candidate: Candid
                 active_deadline_seconds=spec.training.active_deadline_seconds,
                 backoff_limit=spec.training.backoff_limit,
                 image=spec.training.image,
-                resources=None
-                if resources is None
-                else resources.model_dump(by_alias=True, exclude_none=True),
+                resources=None if resources is None else resources.as_pod_resources(),
                 stable_revision=stable.revision if same_stable and stable else None,
                 stable_sha256=stable.model_sha256 if same_stable and stable else None,
                 spec_hash=candidate.spec_hash,
@@ -293,6 +291,7 @@ def _advance_training(draft: Draft, spec: ModelDeploymentSpec, candidate: Candid
                 dataset_uri=spec.training.dataset.uri,
                 store_s3=spec.store_s3,
                 dataset_s3=spec.dataset_s3,
+                pod=spec.training.pod,
             )
         )
         return

@@ -1,7 +1,9 @@
 """Platform policy: the values a model owner writes that make the operator act elsewhere.
 
 A ModelDeployment names images the cluster will run, a claim the operator mounts into
-pods, a Prometheus it queries and a dataset the trainer fetches. Each is checked here
+pods, a Prometheus it queries, a dataset the trainer fetches, and the PriorityClass and
+ServiceAccount its pods run with (a priority can preempt other tenants' pods; a
+ServiceAccount can carry a cloud identity). Each is checked here
 against what the platform team allowed in the operator's settings (environment variables
 set from the chart's `policy.*` values), before anything is created for it. A refused value
 is a `Refusal`, which plan() turns into a Problem: Stalled=True with a message naming the
@@ -37,12 +39,20 @@ IMAGES = "MODELPILOT_IMAGE_ALLOWLIST (Helm value policy.imageAllowlist)"
 STORE_CLAIMS = "MODELPILOT_STORE_CLAIM_ALLOWLIST (Helm value policy.storeClaimAllowlist)"
 PROMETHEUS = "MODELPILOT_PROMETHEUS_ALLOWLIST (Helm value policy.prometheusAllowlist)"
 DATASET_SCHEMES = "MODELPILOT_DATASET_SCHEMES (Helm value policy.datasetSchemes)"
+PRIORITY_CLASSES = (
+    "MODELPILOT_PRIORITY_CLASS_ALLOWLIST (Helm value policy.priorityClassAllowlist)"
+)
+SERVICE_ACCOUNTS = (
+    "MODELPILOT_SERVICE_ACCOUNT_ALLOWLIST (Helm value policy.serviceAccountAllowlist)"
+)
 
 REASON_IMAGE = "ImageNotAllowed"
 REASON_STORE = "ModelStoreNotAllowed"
 REASON_STORE_MISSING = "ModelStoreNotFound"
 REASON_PROMETHEUS = "PrometheusNotAllowed"
 REASON_DATASET = "DatasetNotAllowed"
+REASON_PRIORITY_CLASS = "PriorityClassNotAllowed"
+REASON_SERVICE_ACCOUNT = "ServiceAccountNotAllowed"
 # A refusal that may clear without a spec change (the claim is created or labelled later):
 # plan() looks again soon instead of waiting for the next resync.
 TRANSIENT = frozenset({REASON_STORE, REASON_STORE_MISSING})
@@ -63,6 +73,15 @@ class Policy:
     # Schemes a dataset URI may use; a local path must lie inside the model store.
     dataset_schemes: tuple[str, ...] = DEFAULT_DATASET_SCHEMES
     store_mount_path: str = "/models"
+    # fnmatch patterns a .pod.priorityClassName / .pod.serviceAccountName may match.
+    priority_classes: tuple[str, ...] = ()
+    service_accounts: tuple[str, ...] = ()
+
+
+def _defaults_name(settings: Settings, attribute: str) -> tuple[str, ...]:
+    """What the platform's own pod defaults name (always allowed, as its images are)."""
+    found = (getattr(p, attribute) for p in (settings.training_pod, settings.serving_pod) if p)
+    return tuple(dict.fromkeys(v for v in found if v))
 
 
 def policy_of(settings: Settings) -> Policy:
@@ -74,6 +93,10 @@ def policy_of(settings: Settings) -> Policy:
         prometheus_addresses=settings.prometheus_allowlist,
         dataset_schemes=settings.dataset_schemes,
         store_mount_path=settings.store_mount_path,
+        priority_classes=settings.priority_class_allowlist
+        or _defaults_name(settings, "priority_class_name"),
+        service_accounts=settings.service_account_allowlist
+        or _defaults_name(settings, "service_account_name"),
     )
 
 
@@ -108,7 +131,9 @@ def refusal(
                 f"(allowed: {_listed(policy.images)}); use an allowed image or ask the "
                 f"platform team to add a pattern to {IMAGES}",
             )
-    problem = store_refusal(policy, claim=claim, claim_labels=claim_labels)
+    problem = store_refusal(policy, claim=claim, claim_labels=claim_labels) or pod_refusal(
+        spec, policy
+    )
     if problem is not None:
         return problem
     source = spec.rollout.analysis.metrics_source
@@ -127,6 +152,38 @@ def refusal(
         why = dataset_refusal(uri, policy)
         if why is not None:
             return Refusal(REASON_DATASET, f"spec.training.dataset.uri {_cut(uri)!r} {why}")
+    return None
+
+
+def pod_refusal(spec: ModelDeploymentSpec, policy: Policy) -> Refusal | None:
+    """The first PriorityClass or ServiceAccount a spec's pods name that the policy does not
+    allow, or None."""
+    for side, pod in (("training", spec.training.pod), ("serving", spec.serving.pod)):
+        if pod is None:
+            continue
+        for field, value, allowed, reason, setting in (
+            (
+                "priorityClassName",
+                pod.priority_class_name,
+                policy.priority_classes,
+                REASON_PRIORITY_CLASS,
+                PRIORITY_CLASSES,
+            ),
+            (
+                "serviceAccountName",
+                pod.service_account_name,
+                policy.service_accounts,
+                REASON_SERVICE_ACCOUNT,
+                SERVICE_ACCOUNTS,
+            ),
+        ):
+            if value is not None and not any(fnmatch.fnmatchcase(value, p) for p in allowed):
+                return Refusal(
+                    reason,
+                    f"spec.{side}.pod.{field} {value!r} is not allowed by the platform's "
+                    f"policy (allowed: {_listed(allowed)}); remove it or ask the platform "
+                    f"team to add it to {setting}",
+                )
     return None
 
 

@@ -61,9 +61,8 @@ def ensure_revision_serving(
         max_batch_rows=spec.serving.max_batch_rows,
         publish_category_values=spec.monitoring is not None
         and spec.monitoring.publish_category_values,
-        resources=None
-        if resources is None
-        else resources.model_dump(by_alias=True, exclude_none=True),
+        resources=None if resources is None else resources.as_pod_resources(),
+        pod=spec.serving.pod,
     )
     observed = world.deployments.get(revision)
     if observed is None or observed.intent_hash != wanted.intent_hash():

@@ -106,6 +106,20 @@ def world(*, policy: Policy = POLICY, labels: dict | None = STORE, **kw: object)
             "outside the model store",
             id="dataset-local-path-outside-the-store",
         ),
+        pytest.param(
+            spec(serving__pod={"priorityClassName": "system-cluster-critical"}),
+            STORE,
+            "PriorityClassNotAllowed",
+            "spec.serving.pod.priorityClassName 'system-cluster-critical' is not allowed",
+            id="serving-priority-class-not-allowed",
+        ),
+        pytest.param(
+            spec(training__pod={"serviceAccountName": "cluster-admin-sa"}),
+            STORE,
+            "ServiceAccountNotAllowed",
+            "MODELPILOT_SERVICE_ACCOUNT_ALLOWLIST (Helm value policy.serviceAccountAllowlist)",
+            id="training-service-account-not-allowed",
+        ),
     ],
 )
 def test_a_refused_value_stalls_with_the_setting_and_starts_nothing(
@@ -187,6 +201,25 @@ def test_a_refused_image_on_a_serving_model_leaves_stable_as_it_is() -> None:
             POLICY,
             STORE,
             id="a-dataset-inside-the-store",
+        ),
+        pytest.param(
+            spec(
+                training__pod={"priorityClassName": "batch-low"},
+                serving__pod={"priorityClassName": "models-high"},
+            ),
+            policy_of(
+                load_settings({"MODELPILOT_PRIORITY_CLASS_ALLOWLIST": "batch-*,models-high"})
+            ),
+            STORE,
+            id="priority-classes-matching-the-allowlist",
+        ),
+        pytest.param(
+            spec(serving__pod={"serviceAccountName": "s3-reader"}),
+            policy_of(
+                load_settings({"MODELPILOT_SERVING_POD": '{"serviceAccountName": "s3-reader"}'})
+            ),
+            STORE,
+            id="the-service-account-the-platforms-default-names",
         ),
     ],
 )
