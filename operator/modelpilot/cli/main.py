@@ -20,6 +20,7 @@ VERBS: dict[str, tuple[str, str, str]] = {
     "promote": ("modelpilot.cli.promote", "promote", "complete the canary's step (--full: all)"),
     "abort": ("modelpilot.cli.promote", "abort", "roll the canary back to stable"),
     "rollback": ("modelpilot.cli.rollback", "main", "serve an earlier revision again (--to vN)"),
+    "dashboard": ("modelpilot.cli.dashboard", "main", "a local web page of your models"),
 }
 
 
