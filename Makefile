@@ -55,10 +55,10 @@ lint: venv
 	# Types: strict for api/ and operator/.../rollout/ ([tool.mypy] in pyproject.toml).
 	$(VENV)/bin/mypy api/modelpilot operator/modelpilot
 
-# promtool runs the alert rules' tests (tests/unit/packaging/test_alert_rules.py): built first,
-# and required, so the test can never be skipped here.
+# promtool (the alert rules' tests) and Chromium (the dashboard's browser test, installed by
+# prereqs) are required here, so neither test can be skipped where make runs them.
 test-unit: venv prometheus-bin
-	MODELPILOT_REQUIRE_PROMTOOL=1 $(PY) -m pytest tests/unit -q -p no:cacheprovider
+	MODELPILOT_REQUIRE_TOOLS=1 $(PY) -m pytest tests/unit -q -p no:cacheprovider
 
 # KServe's and Triton's clients in their own virtualenv (their pins clash with ours), outside
 # the clone; tests/unit/serving/test_serving_clients.py also creates it on first use.

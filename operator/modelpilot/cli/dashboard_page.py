@@ -99,11 +99,14 @@ def index(bodies: Sequence[Mapping[str, Any]], now: datetime) -> str:
 
 
 def poll(url: str, element: str) -> str:
-    """Replace `element`'s content with the same element of `url`, every REFRESH_MS."""
+    """Replace `element`'s content with the same element of `url`, every REFRESH_MS, when it
+    changed (an unchanged page keeps its nodes: no flicker, no lost text selection)."""
     return (
         f"setInterval(async()=>{{try{{const r=await fetch({url!r});if(!r.ok)return;"
         "const d=new DOMParser().parseFromString(await r.text(),'text/html');"
-        f"document.querySelector({element!r}).innerHTML=d.querySelector({element!r}).innerHTML;"
+        f"const here=document.querySelector({element!r}),"
+        f"there=d.querySelector({element!r}).innerHTML;"
+        "if(here.innerHTML!==there)here.innerHTML=there;"
         f"}}catch(e){{}}}},{REFRESH_MS});"
     )
 
@@ -124,7 +127,7 @@ def steps(body: Mapping[str, Any], status: ModelDeploymentStatus) -> str:
     frozen = (canary.rollout or {}) if canary is not None else {}
     listed = frozen.get("steps") or ((body.get("spec") or {}).get("rollout") or {}).get("steps")
     if not listed:
-        return "<p>no steps: a passing candidate is promoted at once</p>"
+        return "<p>no steps (spec.rollout.steps): a passing candidate is promoted at once</p>"
     items = []
     for i, step in enumerate(listed):
         state = ""
@@ -246,7 +249,7 @@ def live(body: Mapping[str, Any]) -> str:
         f"<button id=promote onclick=\"act('promote')\"{disabled}>Promote</button>"
         f"<button id=promote-full onclick=\"act('promote-full')\"{disabled}>Promote full"
         f"</button><button id=abort class=abort onclick=\"act('abort')\"{disabled}>Abort</button>"
-        "</section>"
+        f"<p id=status-message>{escape(status.message or '')}</p></section>"
         f"<section><h2>Traffic</h2>{traffic(status)}</section>"
         f"<section><h2>Canary steps</h2>{steps(body, status)}</section>"
         f"<section><h2>Analysis windows</h2>{windows(status)}</section>"

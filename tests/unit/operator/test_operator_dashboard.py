@@ -86,7 +86,7 @@ def canary(step_index: int = 0, weight: int = 20, windows: tuple[str, ...] = ())
         "metadata": {
             "name": "iris", "namespace": "ml", "creationTimestamp": "2026-01-01T11:00:00Z"
         },
-        "spec": {"monitoring": {"maxFeaturePsi": 0.25}},
+        "spec": {"monitoring": {"maxFeaturePsi": 0.25}, "rollout": {"steps": STEPS}},
         "status": dump_status(status),
     }
 

@@ -2,7 +2,7 @@
 
 promtool is built from the Go module proxy by hack/prometheus/build.sh (`make prometheus-bin`,
 which `make test-unit` runs first). Without it the promtool run is skipped, unless
-MODELPILOT_REQUIRE_PROMTOOL=1 (as make sets), so CI can never skip it silently.
+MODELPILOT_REQUIRE_TOOLS=1 (as make sets), so CI can never skip it silently.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def test_the_prometheus_rule_template_embeds_the_rules_file() -> None:
 
 def test_promtool_runs_every_rule_case() -> None:
     if not PROMTOOL.exists():
-        if os.environ.get("MODELPILOT_REQUIRE_PROMTOOL") == "1":
+        if os.environ.get("MODELPILOT_REQUIRE_TOOLS") == "1":
             pytest.fail(f"{PROMTOOL} is not built (make prometheus-bin)")
         pytest.skip(f"{PROMTOOL} is not built (make prometheus-bin)")
     checked = subprocess.run(
