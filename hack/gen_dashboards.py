@@ -2,7 +2,7 @@
 
 The panels are data here, so the JSON stays consistent (ids, grid, datasource, variables)
 and the e2e test with a real Prometheus can run every panel's query
-(tests/e2e/test_dashboards_prometheus.py). `--check` fails when a committed file differs
+(tests/e2e/test_pictures.py). `--check` fails when a committed file differs
 from what this script writes (tests/unit/packaging/test_dashboards.py runs it).
 
     python hack/gen_dashboards.py [--check]

@@ -2,7 +2,7 @@
 
 The models are a fake that is a real in-memory implementation (annotations merge like a
 merge patch; a namespace can forbid patching like RBAC). The browser test against a real
-cluster and operator is tests/e2e/test_dashboard_browser.py.
+cluster and operator is tests/e2e/test_pictures.py.
 """
 
 from __future__ import annotations
