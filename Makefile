@@ -70,7 +70,7 @@ oracles:
 # Work goes out a module at a time, longest first (tests/e2e/conftest.py); E2E_WORKERS=0 runs it in
 # this one process on MODELPILOT_CLUSTER_INDEX.
 E2E_WORKERS ?= 2
-test-e2e: venv k8s-bin $(NODE_DEPS)
+test-e2e: venv k8s-bin prometheus-bin $(NODE_DEPS)
 	$(PY) -m pytest tests/e2e -q -p no:cacheprovider -n $(E2E_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # The real-node stage: a kubelet-node cluster at REAL_NODE_INDEX, stopped first (a leftover
