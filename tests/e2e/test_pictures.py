@@ -75,10 +75,11 @@ class Prometheus:
 
     def write_targets(self, addresses: list[str]) -> None:
         """The serving targets, HOST:PORT each."""
-        groups = [{"targets": addresses,
-                   "labels": {"namespace": self.namespace}}]
+        text = json.dumps([{"targets": addresses, "labels": {"namespace": self.namespace}}])
+        if self.targets.exists() and self.targets.read_text() == text:
+            return
         tmp = self.targets.with_suffix(".tmp")
-        tmp.write_text(json.dumps(groups))
+        tmp.write_text(text)
         tmp.replace(self.targets)  # atomic: Prometheus never reads half a file
 
     def query(self, expr: str) -> list[dict]:
