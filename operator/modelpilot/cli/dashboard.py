@@ -52,9 +52,21 @@ class KubeModels:
         self._cluster, self._namespace = cluster, namespace
 
     def list_all(self) -> list[dict[str, Any]]:
+        from modelpilot.operator.errors import ApiError
+
         base = f"/apis/{names.GROUP}/{names.VERSION}"
         where = f"/namespaces/{self._namespace}" if self._namespace else ""
-        return list(self._cluster.request("GET", f"{base}{where}/{names.PLURAL}").get("items", []))
+        try:
+            answer = self._cluster.request("GET", f"{base}{where}/{names.PLURAL}")
+        except ApiError as exc:
+            if exc.status == HTTPStatus.FORBIDDEN:
+                scope = f"in namespace {self._namespace}" if self._namespace else (
+                    "across all namespaces (try `modelpilot dashboard -n NAMESPACE`)")
+                raise PermissionError(
+                    f"forbidden: you may not list modeldeployments.{names.GROUP} {scope}"
+                ) from exc
+            raise
+        return list(answer.get("items", []))
 
     def get(self, namespace: str, name: str) -> dict[str, Any] | None:
         body: dict[str, Any] | None = self._cluster.get(names.KIND, namespace, name)
@@ -131,8 +143,11 @@ def make_handler(models: Models, *, token: str, hosts: frozenset[str]) -> type:
                         self._send(HTTPStatus.OK, html.model(body, token=token))
                 else:
                     self._send(HTTPStatus.NOT_FOUND, html.not_found(self.path))
-            except Exception as exc:
-                self._send(HTTPStatus.BAD_GATEWAY, html.page("error", f"<p>{exc}</p>"))
+            except PermissionError as exc:
+                self._send(HTTPStatus.FORBIDDEN, html.problem(str(exc)))
+            except Exception as exc:  # the page says it, escaped; the server goes on
+                said = f"the cluster did not answer: {exc}"
+                self._send(HTTPStatus.BAD_GATEWAY, html.problem(said))
 
         def do_POST(self) -> None:
             if not self._trusted_host():

@@ -274,6 +274,10 @@ def model(body: Mapping[str, Any], *, token: str) -> str:
     return page(title, body_html, script=act + poll(here, "#holder"))
 
 
+def problem(said: str) -> str:
+    return page("error", f"<section><p class=error id=problem>{escape(said)}</p></section>")
+
+
 def not_found(what: str) -> str:
     return page("not found", f"<section><p>{escape(what)} not found</p></section>")
 

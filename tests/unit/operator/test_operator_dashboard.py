@@ -213,3 +213,39 @@ def test_a_non_loopback_address_is_refused(capsys: pytest.CaptureFixture[str]) -
 
     assert main(["--address", "0.0.0.0"]) == 2
     assert "loopback" in capsys.readouterr().err
+
+
+class ForbiddenCluster:
+    """A cluster whose RBAC lets this user neither list nor patch ModelDeployments."""
+
+    def request(self, method: str, path: str, **_: object) -> dict:
+        from modelpilot.operator.errors import ApiError
+
+        raise ApiError(f"{method} {path}: forbidden", status=403)
+
+    def patch(self, kind: str, namespace: str, name: str, patch: object) -> dict:
+        return self.request("PATCH", f"{namespace}/{name}")
+
+
+def test_rbac_refusals_name_the_verb_and_the_resource() -> None:
+    from modelpilot.cli.dashboard import KubeModels
+
+    resource = r"modeldeployments\.modelpilot\.dev"
+    with pytest.raises(PermissionError, match=f"list {resource} across all namespaces"):
+        KubeModels(ForbiddenCluster(), None).list_all()
+    with pytest.raises(PermissionError, match=f"list {resource} in namespace ml"):
+        KubeModels(ForbiddenCluster(), "ml").list_all()
+    with pytest.raises(PermissionError, match=f"patch {resource} in namespace ml"):
+        KubeModels(ForbiddenCluster(), "ml").annotate("ml", "iris", {"a": "b"})
+
+
+def test_a_refused_listing_is_a_403_page_that_says_so() -> None:
+    from modelpilot.cli.dashboard import KubeModels
+
+    server = serve(KubeModels(ForbiddenCluster(), None), port=0)
+    try:
+        code, html = fetch(f"http://127.0.0.1:{server.server_address[1]}/")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert code == 403 and "you may not list modeldeployments" in html
