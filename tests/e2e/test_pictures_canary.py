@@ -162,7 +162,7 @@ def test_a_canary_seen_by_prometheus_and_the_dashboard_page(
                       timeout=30)
             story.wait_phase("RolledBack", timeout=60)
             page.wait("the rollback", lambda s: s["phase"] == "RolledBack"
-                      and s["weight"] == "0", timeout=30)
+                      and s["weight"] == "0" and s["step"] is None, timeout=30)
             page.browser.save_screenshot(str(shots / "dashboard-rolled-back.png"))
         wait_for(lambda: prometheus.query(
             f'modelpilot_modeldeployment_status_phase{{namespace="{namespace}", '

@@ -129,9 +129,11 @@ def steps(body: Mapping[str, Any], status: ModelDeploymentStatus) -> str:
     if not listed:
         return "<p>no steps (spec.rollout.steps): a passing candidate is promoted at once</p>"
     items = []
+    # After a rollback or promotion status keeps the canary's last step; nothing is current.
+    running = canary is not None and status.phase in (Phase.CANARY, Phase.DEPLOYING)
     for i, step in enumerate(listed):
         state = ""
-        if canary is not None:
+        if running and canary is not None:
             state = "done" if i < canary.step_index else "current" if i == canary.step_index else ""
         mark = "&#10003; " if state == "done" else ""
         items.append(f"<li class='{state}' data-step={i}>{mark}{escape(step_words(step))}</li>")
@@ -141,10 +143,12 @@ def steps(body: Mapping[str, Any], status: ModelDeploymentStatus) -> str:
 def traffic(status: ModelDeploymentStatus) -> str:
     canary = status.canary
     stable = status.stable.revision if status.stable else "none"
-    if canary is None:
+    weight = 0 if canary is None else (
+        canary.actual_weight if canary.actual_weight is not None else canary.weight)
+    if canary is None or weight == 0:
         return (f"<div class=bar id=traffic data-canary-weight=0><div class=stable "
-                f"style='width:100%'>stable {escape(stable)} 100%</div></div>")
-    weight = canary.actual_weight if canary.actual_weight is not None else canary.weight
+                f"style='width:100%'>stable {escape(stable)} 100%</div></div>"
+                + (f"<p id=canary-message>{escape(canary.message or '')}</p>" if canary else ""))
     return (
         f"<div class=bar id=traffic data-canary-weight={canary.weight}>"
         f"<div class=stable style='width:{100 - weight}%'>stable {escape(stable)} "
@@ -183,7 +187,8 @@ def revisions(status: ModelDeploymentStatus) -> str:
         rows.append(f"<tr><td>{escape(status.stable.revision)}</td><td>stable</td>"
                     "<td></td><td></td></tr>")
     candidate = status.candidate
-    if candidate is not None:
+    concluded = {entry.revision for entry in status.history}
+    if candidate is not None and candidate.revision not in concluded:  # else its history says
         rows.append(
             f"<tr><td>{escape(candidate.revision)}</td><td>{phase_badge(candidate.state.value)}"
             f"</td><td>{_number(candidate.candidate_score, '.4f')}</td>"

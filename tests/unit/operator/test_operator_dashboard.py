@@ -249,3 +249,22 @@ def test_a_refused_listing_is_a_403_page_that_says_so() -> None:
         server.shutdown()
         server.server_close()
     assert code == 403 and "you may not list modeldeployments" in html
+
+
+def test_after_a_rollback_nothing_is_current_and_each_revision_shows_once() -> None:
+    from modelpilot.api.status import HistoryEntry, parse_status
+
+    body = canary(step_index=3, weight=0)
+    status = parse_status(body["status"])
+    assert status.candidate is not None
+    body["status"] = dump_status(status.model_copy(update={
+        "phase": Phase.ROLLED_BACK,
+        "candidate": status.candidate.model_copy(update={"state": CandidateState.ROLLED_BACK}),
+        "history": [HistoryEntry(revision="v2", outcome=CandidateState.ROLLED_BACK,
+                                 message="Aborted: aborted by `modelpilot abort`")],
+    }))
+    html = page.live(body)
+    assert "class='current'" not in html and "class='done'" not in html
+    assert "canary v2" not in html and "stable v1 100%" in html
+    assert re.findall(r"<tr><td>v2</td>", html) == ["<tr><td>v2</td>"]
+    assert "Aborted: aborted by" in html
