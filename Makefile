@@ -20,7 +20,7 @@ REAL_NODE_INDEX ?= $(shell echo $$((10 + $${MODELPILOT_CLUSTER_INDEX:-0})))
 REAL_NODE_E2E ?= tests/e2e/test_real_node.py
 REAL_NODE_STAGE := $(if $(filter agent,$(MODELPILOT_NODE)),test-e2e-node,)
 
-.PHONY: help prereqs venv lint test test-unit values-table test-e2e test-e2e-node oracles k8s-bin node-bin images cluster-up cluster-down demo clean
+.PHONY: help prereqs venv lint test test-unit values-table test-e2e test-e2e-node oracles k8s-bin node-bin prometheus-bin images cluster-up cluster-down demo clean
 
 help:
 	@echo "make demo          train, gate, canary and promote the iris example on a local cluster"
@@ -30,6 +30,7 @@ help:
 	@echo "make test-e2e-node the real-node e2e stage: a kubelet cluster, started clean, torn down"
 	@echo "make k8s-bin       build kube-apiserver, kubectl, etcd, helm ... into $(K8S_BIN)"
 	@echo "make node-bin      build kubelet, containerd, runc and pause into $(K8S_BIN)"
+	@echo "make prometheus-bin build prometheus and promtool (alert rule tests, dashboard e2e)"
 	@echo "make images        build modelpilot/{operator,serving,trainer}:dev with buildah, smoke-check them"
 	@echo "make cluster-up    start the local control plane and node; make cluster-down stops it"
 
@@ -54,8 +55,10 @@ lint: venv
 	# Types: strict for api/ and operator/.../rollout/ ([tool.mypy] in pyproject.toml).
 	$(VENV)/bin/mypy api/modelpilot operator/modelpilot
 
-test-unit: venv
-	$(PY) -m pytest tests/unit -q -p no:cacheprovider
+# promtool (the alert rules' tests) and Chromium (the dashboard's browser test, installed by
+# prereqs) are required here, so neither test can be skipped where make runs them.
+test-unit: venv prometheus-bin
+	MODELPILOT_REQUIRE_TOOLS=1 $(PY) -m pytest tests/unit -q -p no:cacheprovider
 
 # KServe's and Triton's clients in their own virtualenv (their pins clash with ours), outside
 # the clone; tests/unit/serving/test_serving_clients.py also creates it on first use.
@@ -67,7 +70,7 @@ oracles:
 # Work goes out a module at a time, longest first (tests/e2e/conftest.py); E2E_WORKERS=0 runs it in
 # this one process on MODELPILOT_CLUSTER_INDEX.
 E2E_WORKERS ?= 2
-test-e2e: venv k8s-bin $(NODE_DEPS)
+test-e2e: venv k8s-bin prometheus-bin $(NODE_DEPS)
 	$(PY) -m pytest tests/e2e -q -p no:cacheprovider -n $(E2E_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # The real-node stage: a kubelet-node cluster at REAL_NODE_INDEX, stopped first (a leftover
@@ -92,6 +95,10 @@ k8s-bin: prereqs
 
 node-bin: prereqs
 	@hack/k8s/build.sh node >&2
+
+# Prometheus and promtool from the Go module proxy (hack/prometheus/build.sh).
+prometheus-bin: prereqs
+	@hack/prometheus/build.sh >&2
 
 # The three images on a base built from Debian packages (hack/images/README.md); skipped when
 # their inputs are unchanged. The smoke check runs each once with the built runc.

@@ -17,6 +17,10 @@ command -v gcc >/dev/null || need+=(gcc libc6-dev)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 [[ -f /usr/include/seccomp.h ]] || need+=(libseccomp-dev)
 [[ -x /usr/lib/cni/bridge ]] || need+=(containernetworking-plugins)
+# The dashboard's browser test (tests/e2e/test_dashboard_browser.py): Debian's Chromium and
+# the chromedriver of the same version (Selenium drives it; no browser download works here).
+command -v chromium >/dev/null || need+=(chromium)
+command -v chromedriver >/dev/null || need+=(chromium-driver)
 if ((${#need[@]})); then
   echo "prereqs: installing ${need[*]}" >&2
   apt-get update -qq

@@ -6,6 +6,7 @@ runs) but no cluster; the install tests beside this file put the same output on 
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,11 @@ def operator_deployment(objects: list[dict[str, Any]]) -> dict[str, Any]:
                      id="standby-and-alerts"),
         pytest.param(
             ("networkPolicy.enabled=true", "watchNamespaces={ml}"), id="network-policy"
+        ),
+        pytest.param(
+            ("grafana.dashboards.enabled=true", "metrics.podMonitor.enabled=true",
+             "metrics.prometheusRule.enabled=true", "commonAnnotations.owner=platform"),
+            id="pictures",
         ),
     ],
 )
@@ -252,6 +258,50 @@ def test_the_alerts_are_optional_and_match_the_docs() -> None:
     for alert in alerts:
         assert f"alert: {alert['alert']}" in docs, alert["alert"]
         assert " ".join(alert["expr"].split()) in " ".join(docs.split()), alert["alert"]
+
+
+def test_every_alert_links_its_runbook_under_the_base_url() -> None:
+    (rule,) = [o for o in helm_template("metrics.prometheusRule.enabled=true",
+                                        "metrics.prometheusRule.runbookBaseUrl=https://x/rb.md")
+               if o["kind"] == "PrometheusRule"]
+    for alert in rule["spec"]["groups"][0]["rules"]:
+        name = alert["alert"]
+        assert alert["annotations"]["runbook_url"] == f"https://x/rb.md#{name.lower()}"
+    failed = next(a for a in rule["spec"]["groups"][0]["rules"]
+                  if a["alert"] == "ModelDeploymentFailed")
+    assert failed["annotations"]["summary"].startswith(
+        "{{ $labels.namespace }}/{{ $labels.modeldeployment }}")  # left for Prometheus
+
+
+def test_dashboards_are_config_maps_for_grafana_s_sidecar() -> None:
+    assert "ConfigMap" not in {o["kind"] for o in helm_template()}
+    maps = [o for o in helm_template("grafana.dashboards.enabled=true",
+                                     "grafana.dashboards.namespace=monitoring")
+            if o["kind"] == "ConfigMap"]
+    assert sorted(m["metadata"]["name"] for m in maps) == [
+        f"{RELEASE}-operator-dashboard-{n}" for n in ("drift", "fleet", "model", "training")
+    ]
+    for config_map in maps:
+        assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
+        assert config_map["metadata"]["namespace"] == "monitoring"
+        assert config_map["metadata"]["annotations"]["grafana_folder"] == "modelpilot"
+        ((key, text),) = config_map["data"].items()
+        shipped = CHART / "dashboards" / key.removeprefix("modelpilot-")
+        assert json.loads(text) == json.loads(shipped.read_text())
+
+
+def test_pod_monitor_is_optional_and_selects_the_serving_pods() -> None:
+    assert "PodMonitor" not in {o["kind"] for o in helm_template()}
+    (monitor,) = [o for o in helm_template("metrics.podMonitor.enabled=true")
+                  if o["kind"] == "PodMonitor"]
+    assert monitor["spec"]["selector"]["matchLabels"] == {
+        "app.kubernetes.io/managed-by": "modelpilot", "modelpilot.dev/component": "serving"}
+    assert monitor["spec"]["namespaceSelector"] == {"any": True}
+    assert monitor["spec"]["podMetricsEndpoints"][0]["port"] == "http"
+    (listed,) = [o for o in helm_template("metrics.podMonitor.enabled=true",
+                                          "metrics.podMonitor.namespaces={ml,team-b}")
+                 if o["kind"] == "PodMonitor"]
+    assert listed["spec"]["namespaceSelector"] == {"matchNames": ["ml", "team-b"]}
 
 
 def test_service_monitor_is_optional() -> None:

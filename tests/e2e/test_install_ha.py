@@ -158,11 +158,13 @@ def test_killing_the_leader_mid_canary_hands_over_at_the_same_step_and_weights(
 
     got = scrape_leader(kubectl, release)
     key = (("modeldeployment", "iris"), ("namespace", models))
-    assert got[("modelpilot_modeldeployment_canary_weight", key)] == 50
+    assert got[("modelpilot_modeldeployment_canary_weight_ratio", key)] == 0.5
     assert got[("modelpilot_modeldeployment_status_phase", (*key, ("phase", "Canary")))] == 1
     assert got[("modelpilot_modeldeployment_stable_revision_info",
                 (*key, ("revision", "v1")))] == 1
-    assert ("modelpilot_modeldeployment_gate_score", (("metric", "accuracy"), *key)) in got
+    score = ("modelpilot_modeldeployment_gate_score", (("metric", "accuracy"), *key,
+                                                       ("revision", "v2")))
+    assert score in got
 
     old = holder(kubectl, release)
     assert old in {p["metadata"]["name"] for p in operator_pods(kubectl, release)}, old
@@ -178,14 +180,14 @@ def test_killing_the_leader_mid_canary_hands_over_at_the_same_step_and_weights(
     assert took <= TAKEOVER_SECONDS, f"the standby took over after {took:.1f}s"
 
     # It resumes where the leader was: same step, same weights, nothing rewound.
-    weight = ("modelpilot_modeldeployment_canary_weight", key)
+    weight = ("modelpilot_modeldeployment_canary_weight_ratio", key)
 
     def ticked() -> dict | None:
         metrics = scrape_leader(kubectl, release)
         return metrics if weight in metrics else None
 
     got = wait_for(ticked, timeout=30, what="the new leader's first tick of iris in its metrics")
-    assert got[weight] == 50
+    assert got[weight] == 0.5
     after = canary_status(story)
     for field in ("stepIndex", "weight", "stableReplicas", "canaryReplicas", "revision"):
         assert after.get(field) == before.get(field), field

@@ -36,6 +36,7 @@ VERBS: dict[str, tuple[str, str, str]] = {
     "diff": ("modelpilot.cli.reads", "main_diff", "what differs between two revisions"),
     "lint": ("modelpilot.cli.lint", "main", "check ModelDeployment files offline (-f FILE)"),
     "completion": ("modelpilot.cli.completion", "main", "shell completion (bash or zsh)"),
+    "dashboard": ("modelpilot.cli.dashboard", "main", "a local web page of your models"),
 }
 # Run inside the pods the operator creates (and by the operator's own image): not for people.
 POD_INTERNAL = frozenset({"train", "prepare-store", "serve", "fetch-bundle"})

@@ -129,7 +129,9 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
             models.forget(*key)
         elif result.plan is not None:
             facts = ModelDeploymentFacts.from_status(
-                result.plan.status, queued=result.queued is not None
+                result.plan.status,
+                queued=result.queued is not None,
+                psi_threshold=result.max_feature_psi,
             )
             models.record(*key, facts)
         return result

@@ -61,6 +61,8 @@ class TickResult:
     requeue_after: float | None = None
     plan: Plan | None = None
     queued: Queued | None = None  # its training Job waits for a slot
+    # spec.monitoring.maxFeaturePsi, for the drift series; None without spec.monitoring.
+    max_feature_psi: float | None = None
 
 
 def read_spec(raw: dict[str, Any]) -> ModelDeploymentSpec | InvalidSpec:
@@ -149,6 +151,9 @@ def tick(
         )
     owner = Owner(name=name, namespace=namespace, uid=body["metadata"]["uid"])
     events = list(result.events)
+    psi_limit = None
+    if not isinstance(spec, InvalidSpec) and spec.monitoring is not None:
+        psi_limit = spec.monitoring.max_feature_psi
     try:
         for action in result.actions:
             apply(action, cluster, owner=owner, settings=settings)
@@ -170,10 +175,13 @@ def tick(
             events.append(Event("Warning", error.reason, error.message))
         for event in events:
             _post(cluster, body, event)
-        return TickResult(requeue_after=None, plan=result)  # the resync looks again
+        # The resync looks again.
+        return TickResult(requeue_after=None, plan=result, max_feature_psi=psi_limit)
     for event in events:
         _post(cluster, body, event)
-    return TickResult(requeue_after=result.requeue_after, plan=result, queued=queued)
+    return TickResult(
+        requeue_after=result.requeue_after, plan=result, queued=queued, max_feature_psi=psi_limit
+    )
 
 
 def _post(cluster: Cluster, body: dict[str, Any], event: Event) -> None:

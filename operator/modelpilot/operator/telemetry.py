@@ -7,17 +7,26 @@ style) are one small group per object and are built at scrape time from the last
 tick saw, so a deleted ModelDeployment's series vanish with it (`forget`).
 
 Names follow Prometheus conventions: `modelpilot_` prefix, `_total` counters, `_seconds`
-durations, `_info` series whose value is 1 and whose labels carry the facts.
+durations, `_ratio` fractions in [0, 1], `_info` series whose value is 1 and whose labels
+carry the facts.
+
+Two per-object series are events rather than state: analysis windows and training durations.
+They are counted from the difference between the status one tick saw and the status the
+previous tick saw (the status is the only memory; see RevisionEvents), so an operator that
+restarts starts counting from what it sees first and never counts a window twice.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from modelpilot.api.status import CandidateState, ModelDeploymentStatus, Phase
@@ -30,6 +39,11 @@ OUTCOMES = ("success", "conflict", "error", "permanent", "crash")
 VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 # A reconcile takes milliseconds when observing only, seconds when it scrapes pods.
 TICK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+# A training Job takes seconds for a small table and hours for a large one.
+TRAINING_BUCKETS = (5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 21600.0)
+VERDICTS = ("Passed", "Failed", "Inconclusive")  # AnalysisWindow.verdict
+# How a training ended, from the candidate's state after it (closed set).
+TRAINING_OUTCOMES = ("succeeded", "failed", "superseded")
 
 
 @dataclass(frozen=True)
@@ -43,97 +57,220 @@ class ModelDeploymentFacts:
     gate_score: float | None
     training: bool  # its candidate's training Job is running
     queued: bool = False  # waiting for a training slot
+    gate_revision: str | None = None  # the revision gate_score is of
+    candidate_revision: str | None = None
+    candidate_state: CandidateState | None = None
+    # The canary's analysis windows as (start, verdict), newest first; () without a canary.
+    windows: tuple[tuple[datetime, str], ...] = ()
+    # The last monitoring window's PSI of the worst features, and the spec's limit.
+    feature_psi: tuple[tuple[str, float], ...] = ()
+    psi_threshold: float | None = None
 
     @classmethod
     def from_status(
-        cls, status: ModelDeploymentStatus, *, queued: bool = False
+        cls,
+        status: ModelDeploymentStatus,
+        *,
+        queued: bool = False,
+        psi_threshold: float | None = None,
     ) -> ModelDeploymentFacts:
         candidate = status.candidate
         scored = None
         if candidate is not None and candidate.candidate_score is not None:
             scored = candidate
+        canary = status.canary
+        monitoring = status.monitoring
         return cls(
             phase=status.phase,
             stable_revision=status.stable.revision if status.stable is not None else None,
-            canary_weight=status.canary.weight if status.canary is not None else 0,
+            canary_weight=canary.weight if canary is not None else 0,
             gate_metric=scored.metric if scored is not None else None,
             gate_score=scored.candidate_score if scored is not None else None,
+            gate_revision=scored.revision if scored is not None else None,
             training=candidate is not None
             and candidate.state == CandidateState.TRAINING
             and not queued,
             queued=queued,
+            candidate_revision=candidate.revision if candidate is not None else None,
+            candidate_state=candidate.state if candidate is not None else None,
+            windows=tuple((w.started_at, w.verdict) for w in canary.analysis.windows)
+            if canary is not None
+            else (),
+            feature_psi=tuple((f.feature, f.psi) for f in monitoring.worst)
+            if monitoring is not None
+            else (),
+            psi_threshold=psi_threshold,
         )
 
 
+def new_windows(
+    before: ModelDeploymentFacts | None, after: ModelDeploymentFacts
+) -> tuple[str, ...]:
+    """Verdicts of the analysis windows `after` holds that `before` did not.
+
+    Nothing before (the first sighting since the operator started): nothing new, since the
+    windows may have been counted by the previous process. Windows are told apart by start."""
+    if before is None:
+        return ()
+    seen = max((start for start, _ in before.windows), default=None)
+    return tuple(v for start, v in after.windows if seen is None or start > seen)
+
+
+def training_outcome(state: CandidateState | None) -> str:
+    """How a training that is no longer running ended, from its candidate's state."""
+    if state is CandidateState.FAILED:
+        return "failed"
+    if state is CandidateState.SUPERSEDED or state is None:
+        return "superseded"
+    return "succeeded"
+
+
 class ModelDeploymentCollector(Collector):
-    """kube-state-metrics style series for every ModelDeployment the operator reconciles."""
+    """kube-state-metrics style series for every ModelDeployment the operator reconciles,
+    and the events (analysis windows, trainings) read from the difference between ticks."""
 
     def __init__(self) -> None:
         self._facts: dict[tuple[str, str], ModelDeploymentFacts] = {}
         self._lock = threading.Lock()  # ticks run in threads; scrapes in the event loop
+        self._windows: dict[tuple[str, str, str], int] = {}
+        # (revision, monotonic seconds) of the training each ModelDeployment runs, from the
+        # first tick that saw its Job run (after any wait for a slot).
+        self._training_since: dict[tuple[str, str], tuple[str | None, float]] = {}
+        self._training = Histogram(
+            "modelpilot_training_duration_seconds",
+            "How long training Jobs ran, as the operator saw them start and end, by outcome "
+            "(succeeded, failed, superseded).",
+            ["namespace", "modeldeployment", "outcome"],
+            buckets=TRAINING_BUCKETS,
+            registry=None,
+        )
 
-    def record(self, namespace: str, name: str, facts: ModelDeploymentFacts) -> None:
+    def record(
+        self, namespace: str, name: str, facts: ModelDeploymentFacts, *, now: float | None = None
+    ) -> None:
+        """Remember a tick's facts; `now` is a monotonic reading (time.monotonic by default)."""
+        at = time.monotonic() if now is None else now
+        key = (namespace, name)
         with self._lock:
-            self._facts[(namespace, name)] = facts
+            before = self._facts.get(key)
+            self._facts[key] = facts
+            for verdict in VERDICTS:
+                self._windows.setdefault((namespace, name, verdict), 0)
+            for verdict in new_windows(before, facts):
+                self._windows[(namespace, name, verdict)] += 1
+            self._time_training(key, facts, at)
+
+    def _time_training(self, key: tuple[str, str], facts: ModelDeploymentFacts, at: float) -> None:
+        running = self._training_since.get(key)
+        if running is not None and (not facts.training or running[0] != facts.candidate_revision):
+            same = running[0] == facts.candidate_revision
+            outcome = training_outcome(facts.candidate_state) if same else "superseded"
+            self._training.labels(*key, outcome).observe(at - running[1])
+            del self._training_since[key]
+            running = None
+        if running is None and facts.training:
+            self._training_since[key] = (facts.candidate_revision, at)
 
     def forget(self, namespace: str, name: str) -> None:
         with self._lock:
             self._facts.pop((namespace, name), None)
+            self._training_since.pop((namespace, name), None)
+            for verdict in VERDICTS:
+                self._windows.pop((namespace, name, verdict), None)
+            for outcome in TRAINING_OUTCOMES:
+                with contextlib.suppress(KeyError):  # never observed
+                    self._training.remove(namespace, name, outcome)
 
     def collect(self) -> Iterator[Metric]:
         with self._lock:
             facts = sorted(self._facts.items())
-        by_phase = GaugeMetricFamily(
-            "modelpilot_modeldeployments",
-            "ModelDeployments the operator reconciles, by phase.",
-            labels=["phase"],
+            windows = sorted(self._windows.items())
+        yield from _fleet(facts)
+        yield from _per_model(facts)
+        counted = CounterMetricFamily(
+            "modelpilot_analysis_windows",
+            "Canary analysis windows concluded, by verdict (Passed, Failed, Inconclusive).",
+            labels=["namespace", "modeldeployment", "verdict"],
         )
-        counts = {phase: 0 for phase in Phase}
-        for _, fact in facts:
-            counts[fact.phase] += 1
-        for phase, count in counts.items():
-            by_phase.add_metric([phase.value], count)
-        yield by_phase
+        for labels, count in windows:
+            counted.add_metric(list(labels), count)
+        yield counted
+        yield from self._training.collect()
 
-        trainings = GaugeMetricFamily(
-            "modelpilot_trainings",
-            "Training Jobs running, and revisions waiting for a training slot.",
-            labels=["state"],
-        )
-        trainings.add_metric(["running"], sum(f.training for _, f in facts))
-        trainings.add_metric(["queued"], sum(f.queued for _, f in facts))
-        yield trainings
 
-        key = ["namespace", "modeldeployment"]
-        phases = GaugeMetricFamily(
-            "modelpilot_modeldeployment_status_phase",
-            "1 for the ModelDeployment's current phase, 0 for the others.",
-            labels=[*key, "phase"],
-        )
-        stable = GaugeMetricFamily(
-            "modelpilot_modeldeployment_stable_revision_info",
-            "The revision that serves as stable (value 1).",
-            labels=[*key, "revision"],
-        )
-        weight = GaugeMetricFamily(
-            "modelpilot_modeldeployment_canary_weight",
-            "Desired canary weight in percent (0 without a canary).",
-            labels=key,
-        )
-        score = GaugeMetricFamily(
-            "modelpilot_modeldeployment_gate_score",
-            "The newest candidate's gate metric on its holdout.",
-            labels=[*key, "metric"],
-        )
-        for (namespace, name), fact in facts:
-            for each in Phase:
-                phases.add_metric([namespace, name, each.value], float(each == fact.phase))
-            if fact.stable_revision is not None:
-                stable.add_metric([namespace, name, fact.stable_revision], 1)
-            weight.add_metric([namespace, name], fact.canary_weight)
-            if fact.gate_score is not None:
-                score.add_metric([namespace, name, fact.gate_metric or ""], fact.gate_score)
-        yield from (phases, stable, weight, score)
+Facts = list[tuple[tuple[str, str], ModelDeploymentFacts]]
+
+
+def _fleet(facts: Facts) -> Iterator[Metric]:
+    by_phase = GaugeMetricFamily(
+        "modelpilot_modeldeployments",
+        "ModelDeployments the operator reconciles, by phase.",
+        labels=["phase"],
+    )
+    counts = {phase: 0 for phase in Phase}
+    for _, fact in facts:
+        counts[fact.phase] += 1
+    for phase, count in counts.items():
+        by_phase.add_metric([phase.value], count)
+    yield by_phase
+
+    trainings = GaugeMetricFamily(
+        "modelpilot_trainings",
+        "Training Jobs running, and revisions waiting for a training slot.",
+        labels=["state"],
+    )
+    trainings.add_metric(["running"], sum(f.training for _, f in facts))
+    trainings.add_metric(["queued"], sum(f.queued for _, f in facts))
+    yield trainings
+
+
+def _per_model(facts: Facts) -> Iterator[Metric]:
+    key = ["namespace", "modeldeployment"]
+    phases = GaugeMetricFamily(
+        "modelpilot_modeldeployment_status_phase",
+        "1 for the ModelDeployment's current phase, 0 for the others.",
+        labels=[*key, "phase"],
+    )
+    stable = GaugeMetricFamily(
+        "modelpilot_modeldeployment_stable_revision_info",
+        "The revision that serves as stable (value 1).",
+        labels=[*key, "revision"],
+    )
+    weight = GaugeMetricFamily(
+        "modelpilot_modeldeployment_canary_weight_ratio",
+        "Desired share of requests for the canary, 0 to 1 (0 without a canary).",
+        labels=key,
+    )
+    score = GaugeMetricFamily(
+        "modelpilot_modeldeployment_gate_score",
+        "The newest scored candidate's gate metric on its holdout.",
+        labels=[*key, "revision", "metric"],
+    )
+    psi = GaugeMetricFamily(
+        "modelpilot_modeldeployment_feature_psi",
+        "Population stability index of the last monitoring window against the training "
+        "data, for the features that drifted most (status.monitoring.worst).",
+        labels=[*key, "feature"],
+    )
+    psi_limit = GaugeMetricFamily(
+        "modelpilot_modeldeployment_feature_psi_threshold",
+        "spec.monitoring.maxFeaturePsi: a feature above it makes the model Drifted.",
+        labels=key,
+    )
+    for (namespace, name), fact in facts:
+        for each in Phase:
+            phases.add_metric([namespace, name, each.value], float(each == fact.phase))
+        if fact.stable_revision is not None:
+            stable.add_metric([namespace, name, fact.stable_revision], 1)
+        weight.add_metric([namespace, name], fact.canary_weight / 100)
+        if fact.gate_score is not None:
+            labels = [namespace, name, fact.gate_revision or "", fact.gate_metric or ""]
+            score.add_metric(labels, fact.gate_score)
+        for feature, value in fact.feature_psi:
+            psi.add_metric([namespace, name, feature], value)
+        if fact.psi_threshold is not None:
+            psi_limit.add_metric([namespace, name], fact.psi_threshold)
+    yield from (phases, stable, weight, score, psi, psi_limit)
 
 
 class _Callback(Collector):

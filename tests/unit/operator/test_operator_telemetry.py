@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from modelpilot.api.status import (
+    AnalysisStatus,
+    AnalysisWindow,
     CanaryStatus,
     CandidateState,
     CandidateStatus,
+    FeatureDrift,
     ModelDeploymentStatus,
+    MonitoringStatus,
     Phase,
     StableStatus,
     Trigger,
@@ -62,8 +66,9 @@ def test_per_model_deployment_series_say_phase_stable_weight_and_gate_score() ->
     assert got[("modelpilot_modeldeployment_status_phase", (*key, ("phase", "Canary")))] == 1
     assert got[("modelpilot_modeldeployment_status_phase", (*key, ("phase", "Serving")))] == 0
     assert got[("modelpilot_modeldeployment_stable_revision_info", (*key, ("revision", "v1")))] == 1
-    assert got[("modelpilot_modeldeployment_canary_weight", key)] == 20
-    assert got[("modelpilot_modeldeployment_gate_score", (("metric", "accuracy"), *key))] == 0.97
+    assert got[("modelpilot_modeldeployment_canary_weight_ratio", key)] == 0.2
+    score_key = (("metric", "accuracy"), *key, ("revision", "v2"))
+    assert got[("modelpilot_modeldeployment_gate_score", score_key)] == 0.97
     assert got[("modelpilot_modeldeployments", (("phase", "Canary"),))] == 1
     assert got[("modelpilot_modeldeployments", (("phase", "Serving"),))] == 0
 
@@ -75,6 +80,120 @@ def test_a_forgotten_model_deployment_leaves_no_series_but_the_phase_counts() ->
     got = samples(metrics)
     assert not [k for k in got if ("modeldeployment", "iris") in k[1]]
     assert got[("modelpilot_modeldeployments", (("phase", "Canary"),))] == 0
+
+
+def with_windows(*verdicts: str) -> ModelDeploymentStatus:
+    """The canary status with one window per verdict, a minute apart, newest first."""
+    windows = [
+        AnalysisWindow(started_at=T0 + timedelta(minutes=i), verdict=v)  # type: ignore[arg-type]
+        for i, v in enumerate(verdicts)
+    ]
+    status = canary_status()
+    assert status.canary is not None
+    canary = status.canary.model_copy(update={"analysis": AnalysisStatus(windows=windows[::-1])})
+    return status.model_copy(update={"canary": canary})
+
+
+def windows_counted(metrics: OperatorMetrics) -> dict[str, float]:
+    got = samples(metrics)
+    key = (("modeldeployment", "iris"), ("namespace", "ml"))
+    return {
+        verdict: got[("modelpilot_analysis_windows_total", (*key, ("verdict", verdict)))]
+        for verdict in ("Passed", "Failed", "Inconclusive")
+    }
+
+
+def test_analysis_windows_are_counted_once_each_by_verdict() -> None:
+    metrics = OperatorMetrics()
+    record = metrics.model_deployments.record
+    record("ml", "iris", facts_of(canary_status()))
+    record("ml", "iris", facts_of(with_windows("Passed")))
+    record("ml", "iris", facts_of(with_windows("Passed")))  # a tick with no new window
+    record("ml", "iris", facts_of(with_windows("Passed", "Inconclusive", "Failed")))
+    assert windows_counted(metrics) == {"Passed": 1, "Failed": 1, "Inconclusive": 1}
+
+
+def test_a_restarted_operator_does_not_count_the_windows_already_in_status() -> None:
+    metrics = OperatorMetrics()
+    metrics.model_deployments.record("ml", "iris", facts_of(with_windows("Passed", "Passed")))
+    assert windows_counted(metrics) == {"Passed": 0, "Failed": 0, "Inconclusive": 0}
+    metrics.model_deployments.record(
+        "ml", "iris", facts_of(with_windows("Passed", "Passed", "Failed"))
+    )
+    assert windows_counted(metrics) == {"Passed": 0, "Failed": 1, "Inconclusive": 0}
+
+
+def test_the_next_canary_counts_its_windows_from_its_first() -> None:
+    metrics = OperatorMetrics()
+    record = metrics.model_deployments.record
+    record("ml", "iris", facts_of(with_windows("Passed")))
+    serving = ModelDeploymentStatus(phase=Phase.SERVING)
+    record("ml", "iris", facts_of(serving))
+    record("ml", "iris", facts_of(with_windows("Failed")))
+    assert windows_counted(metrics)["Failed"] == 1
+
+
+def test_feature_psi_and_its_threshold_follow_the_monitoring_window() -> None:
+    status = ModelDeploymentStatus(
+        phase=Phase.SERVING,
+        monitoring=MonitoringStatus(
+            revision="v1",
+            worst=[FeatureDrift(feature="petal_length", psi=0.4),
+                   FeatureDrift(feature="sepal_width", psi=0.02)],
+        ),
+    )
+    metrics = OperatorMetrics()
+    metrics.model_deployments.record("ml", "iris", facts_of(status, psi_threshold=0.25))
+    got = samples(metrics)
+    key = (("modeldeployment", "iris"), ("namespace", "ml"))
+    psi = "modelpilot_modeldeployment_feature_psi"
+    assert got[(psi, (("feature", "petal_length"), *key))] == 0.4
+    assert got[(psi, (("feature", "sepal_width"), *key))] == 0.02
+    assert got[("modelpilot_modeldeployment_feature_psi_threshold", key)] == 0.25
+
+
+def training(
+    revision: str, state: CandidateState = CandidateState.TRAINING
+) -> ModelDeploymentStatus:
+    phase = Phase.TRAINING if state is CandidateState.TRAINING else Phase.SERVING
+    return ModelDeploymentStatus(
+        phase=phase,
+        candidate=CandidateStatus(
+            revision=revision, state=state, trigger=Trigger.CREATED, spec_hash="h",
+            job=f"iris-train-{revision}", started_at=T0,
+        ),
+    )
+
+
+def training_durations(metrics: OperatorMetrics) -> dict[str, tuple[float, float]]:
+    """outcome -> (count, sum) of modelpilot_training_duration_seconds for ml/iris."""
+    got = samples(metrics)
+    key = (("modeldeployment", "iris"), ("namespace", "ml"))
+    out = {}
+    for outcome in ("succeeded", "failed", "superseded"):
+        labels = (*key, ("outcome", outcome))
+        count = got.get(("modelpilot_training_duration_seconds_count", labels))
+        if count is not None:
+            out[outcome] = (count, got[("modelpilot_training_duration_seconds_sum", labels)])
+    return out
+
+
+def test_training_duration_runs_from_the_job_starting_to_its_end_by_outcome() -> None:
+    metrics = OperatorMetrics()
+    record = metrics.model_deployments.record
+    record("ml", "iris", facts_of(training("v1"), queued=True), now=0.0)  # waits for a slot
+    record("ml", "iris", facts_of(training("v1")), now=10.0)  # its Job starts
+    record("ml", "iris", facts_of(training("v1")), now=40.0)
+    record("ml", "iris", facts_of(training("v1", CandidateState.DEPLOYING)), now=70.0)
+    record("ml", "iris", facts_of(training("v2")), now=100.0)
+    record("ml", "iris", facts_of(training("v2", CandidateState.FAILED)), now=105.0)
+    record("ml", "iris", facts_of(training("v3")), now=200.0)
+    record("ml", "iris", facts_of(training("v4")), now=260.0)  # v3 superseded while training
+    assert training_durations(metrics) == {
+        "succeeded": (1, 60.0), "failed": (1, 5.0), "superseded": (1, 60.0)
+    }
+    metrics.model_deployments.forget("ml", "iris")
+    assert training_durations(metrics) == {}
 
 
 def test_trainings_count_running_and_queued() -> None:
