@@ -2,7 +2,7 @@
 RBAC and shared volumes, each through the real kubectl against the local control plane.
 
 If one of these fails, every other e2e result is suspect: they prove that the binaries built
-from the module proxy form a working cluster and that the node agent behaves like a kubelet.
+from the module proxy form a working cluster and that the node runs pods as a kubelet should.
 """
 
 from __future__ import annotations
@@ -23,9 +23,8 @@ from kube import (
 
 pytestmark = pytest.mark.e2e
 
-# The node agent runs every container in the virtualenv whatever its image; the real node runs
-# the image: `python:3.11-slim` (the base of our images, under the name a user's build pulls)
-# for plain Python, our operator image where the `kubernetes` client is needed.
+# The node runs the image: `python:3.11-slim` (the base of our images, under the name a user's
+# build pulls) for plain Python, our operator image where the `kubernetes` client is needed.
 OPERATOR_IMAGE = "modelpilot/operator:dev"
 
 # A tiny HTTP server that answers with its pod's name, so a test can tell the replicas apart.

@@ -1,6 +1,6 @@
-"""The node agent behaves like a kubelet where the operator relies on it: Services and DNS,
-`kubectl logs`, clear reasons for containers that cannot start, probes that restart, and
-graceful termination.
+"""The local node behaves like a kubelet where the operator relies on it: Services and DNS
+(hack/nodeagent's proxy beside the kubelet), `kubectl logs`, clear reasons for containers that
+cannot start, probes that restart, and graceful termination.
 """
 
 from __future__ import annotations

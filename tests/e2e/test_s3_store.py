@@ -42,8 +42,8 @@ def _free_port(host: str) -> int:
 
 
 def node_host(kubectl: Kubectl) -> str:
-    """An address of this machine the pods reach: the API server's (on the agent node, the
-    pods' gateway on the node's bridge; each pod has its own network namespace)."""
+    """An address of this machine the pods reach: the API server's (the pods' gateway on
+    the node's bridge; each pod has its own network namespace)."""
     server = kubectl("config", "view", "--minify", "-o",
                      "jsonpath={.clusters[0].cluster.server}").stdout
     return urlsplit(server).hostname or "127.0.0.1"
