@@ -7,30 +7,34 @@ K8S_VERSION := $(shell . hack/k8s/versions.env && echo $$K8S_VERSION)
 K8S_BIN := $(MODELPILOT_CACHE)/k8s/$(K8S_VERSION)/bin
 export PATH := $(abspath $(VENV))/bin:$(K8S_BIN):$(PATH)
 
-.PHONY: help prereqs venv lint test test-unit test-e2e oracles k8s-bin node-bin images cluster-up cluster-down demo clean
+.PHONY: help prereqs venv lint test test-unit test-e2e oracles k8s-bin node-bin images cluster-up cluster-down gen-crd sync-crds demo clean
 
 help:
 	@echo "make demo          train, gate, canary and promote the iris example on a local cluster"
 	@echo "make test          the whole suite: lint, unit and e2e (builds what it needs)"
 	@echo "make test-e2e      the e2e suite on E2E_WORKERS=$(E2E_WORKERS) local clusters side by side"
 	@echo "make test-unit     unit tests only (no cluster)"
+	@echo "make lint          ruff, import-linter, mypy (also .pre-commit-config.yaml's hooks)"
+	@echo "make gen-crd       regenerate the CRD from modelpilot.api, and the chart's copy"
 	@echo "make k8s-bin       build kube-apiserver, kubectl, etcd, helm ... into $(K8S_BIN)"
 	@echo "make node-bin      build kubelet, containerd, runc and pause into $(K8S_BIN)"
 	@echo "make images        build modelpilot/{operator,serving,trainer}:dev with buildah, smoke-check them"
 	@echo "make cluster-up    start the local control plane and node; make cluster-down stops it"
 
-# The virtualenv is rebuilt when pyproject.toml changes; pip's wheel cache (outside the
-# clone) makes that fast the second time.
+# System tools (apt: Go, buildah, CNI plugins ...) for what builds or runs the cluster only:
+# the virtualenv, `make lint` and `make test-unit` need python3 and nothing else.
 prereqs:
 	@hack/prereqs.sh
 
+# The virtualenv is rebuilt when pyproject.toml changes; pip's wheel cache (outside the
+# clone) makes that fast the second time.
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
 	@touch $@
 
-venv: prereqs $(VENV)/.installed
+venv: $(VENV)/.installed
 
 lint: venv
 	$(VENV)/bin/ruff check .
@@ -79,12 +83,17 @@ cluster-up: venv k8s-bin node-bin images
 cluster-down:
 	@PYTHONPATH=hack $(PY) -m localcluster down
 
-# The chart ships the very CRD files of manifests/crd (tests/unit/packaging checks they are
-# byte-identical): run after regenerating the CRD.
-sync-crds:
+# The CRD from the pydantic types in api/ (hack/gen_crd.py), and the chart's copy: the chart
+# ships the very CRD files of manifests/crd (tests/unit/packaging checks they are
+# byte-identical). Run after changing a spec or status type.
+gen-crd: venv
+	$(PY) hack/gen_crd.py
 	rm -f charts/modelpilot/crds/*.yaml
 	find manifests/crd -maxdepth 1 -name '*.yaml' ! -name kustomization.yaml \
 		-exec cp {} charts/modelpilot/crds/ \;
+
+# The old name, from when it only copied.
+sync-crds: gen-crd
 
 # The main job: the iris example from `kubectl apply` to a served prediction (hack/demo.py).
 # DEMO_ARGS="--runs 5" measures apply -> Ready; "--keep-operator" leaves the operator running.

@@ -48,7 +48,7 @@ def _schema(crd):
 
 def test_committed_crd_is_what_the_types_generate():
     gen = _gen_crd()
-    assert gen.OUTPUT.read_text() == gen.render(), "run: python hack/gen_crd.py"
+    assert gen.OUTPUT.read_text() == gen.render(), "run: make gen-crd"
 
 
 def test_schema_is_structural(crd):
