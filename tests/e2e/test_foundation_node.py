@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 from kube import Kubectl, http_get, local_processes, termination_message, wait_for
-from test_foundation import hello_deployment
+from workloads import hello_deployment
 
 pytestmark = pytest.mark.e2e
 

@@ -21,8 +21,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from kube import Kubectl, has_condition, wait_for
-from test_install_helm import (
+from helm_harness import (
     EXAMPLE,
     Prober,
     Release,
@@ -34,6 +33,7 @@ from test_install_helm import (
     restricted_namespace,
     serving_pod,
 )
+from kube import Kubectl, has_condition, wait_for
 
 pytestmark = pytest.mark.e2e
 
