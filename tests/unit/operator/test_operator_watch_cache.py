@@ -7,7 +7,7 @@ from typing import Any
 
 import kopf
 from operator_fakes import FakeCluster
-from test_operator_reconcile import NAME, NS, SETTINGS, World, summary
+from reconcile_world import NAME, NS, SETTINGS, World, summary
 
 from modelpilot.api import names
 from modelpilot.operator import handlers
