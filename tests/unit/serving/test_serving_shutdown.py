@@ -59,10 +59,11 @@ def test_sigterm_drains(tmp_path: Path):
         client.start()
         time.sleep(0.5)  # the request is being predicted
         process.send_signal(signal.SIGTERM)
-        time.sleep(0.2)
         # Draining: still answering, but no longer ready, and closing keep-alive
         # connections so clients move to other pods.
-        assert httpx.get(f"{url}/v2/health/ready").status_code == 503
+        deadline = time.monotonic() + 5
+        while httpx.get(f"{url}/v2/health/ready").status_code != 503:
+            assert time.monotonic() < deadline, "still ready 5 s after SIGTERM"
         assert httpx.get(f"{url}/v2/health/live").status_code == 200
         during = httpx.post(f"{url}/v1/models/slow:predict", json={"instances": [[1, 2, 3, 4]]})
         assert during.status_code == 200
