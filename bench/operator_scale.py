@@ -6,8 +6,8 @@
 Starts the local cluster (`make cluster-up`), and, unless --real, a hollow node
 (hack/nodeagent/hollow.py: pods Running/Ready without a process, training pods Succeeded
 with a real trainer's termination message and bundle); the real node is tainted for the
-run so every pod lands on the hollow one. With --real (N of 20-50) the real node agent runs
-every trainer and server as a process. The operator runs as a local process watching the
+run so every pod lands on the hollow one. With --real (N of 20-50) the real node (kubelet +
+containerd) runs every trainer and server. The operator runs as a local process watching the
 bench namespaces, with its /metrics on a local port.
 
 Phase 1 applies N ModelDeployments (iris, no canary) across the namespaces and prints:

@@ -1,5 +1,6 @@
 """Bring the local control plane up and down: etcd, kube-apiserver, kube-controller-manager,
-kube-scheduler and the node agent, as plain processes of this machine.
+kube-scheduler and the node (realnode.py: containerd, the kubelet and the services agent), as
+plain processes of this machine.
 
 Every process started here is recorded in a pidfile together with its kernel start time, so
 `down` stops exactly those processes even if a PID was reused. `up` is idempotent: a component
@@ -57,9 +58,8 @@ def cluster_index(value: str) -> int:
     if not 0 <= index <= MAX_CLUSTER_INDEX:
         raise ValueError(
             f"MODELPILOT_CLUSTER_INDEX={index}: expected 0..{MAX_CLUSTER_INDEX}; cluster N's "
-            f"services use 10.(96+N).0.0/16, which must stay inside 10.96.0.0/12 (with "
-            f"MODELPILOT_NODE=agent, make test's real-node stage takes 10 + the index, so "
-            f"0..5 there; under `pytest -n K` worker k takes the index + k)"
+            f"services use 10.(96+N).0.0/16, which must stay inside 10.96.0.0/12 (under "
+            f"`pytest -n K` worker k takes the index + k)"
         )
     return index
 
@@ -83,9 +83,6 @@ class Layout:
     scheduler_port: int = 10259
     index: int = 0
     python: str = field(default_factory=lambda: sys.executable)
-    # Who runs the pods: "agent" (hack/nodeagent, pods as processes of the virtualenv) or
-    # "kubelet" (kubelet + containerd + runc running the built images; realnode.py).
-    node: str = "kubelet"
 
     @classmethod
     def from_env(cls) -> Layout:
@@ -93,11 +90,7 @@ class Layout:
         its own state dir, bridge, pod and service ranges and loopback ports."""
         cache = Path(os.environ.get("MODELPILOT_CACHE") or Path.home() / ".cache" / "modelpilot")
         i = cluster_index(os.environ.get("MODELPILOT_CLUSTER_INDEX") or "0")
-        node = os.environ.get("MODELPILOT_NODE") or "kubelet"
-        if node not in ("agent", "kubelet"):
-            raise ValueError(f"MODELPILOT_NODE={node!r}: expected 'agent' or 'kubelet'")
         return cls(
-            node=node,
             cache=cache,
             k8s_version=_versions()["K8S_VERSION"],
             index=i,
@@ -283,28 +276,15 @@ def node_ready(lay: Layout) -> bool:
     return ready and not not_ready_taint
 
 
-def agent_healthy(lay: Layout) -> bool:
-    """The node agent answers on its kubelet port (it serves that only once registered)."""
-    url = f"https://{lay.bridge_ip}:{lay.kubelet_port}/healthz"
-    return _get(url, _ssl_context(lay))[0] == 200 and node_ready(lay)
-
-
 CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
-COMPONENTS = (*CONTROL_PLANE, "nodeagent")
-# The real node: the agent only proxies Services, answers DNS and provisions volumes.
-KUBELET_COMPONENTS = (*CONTROL_PLANE, "containerd", "nodeagent", "kubelet")
-
-
-def components(lay: Layout) -> tuple[str, ...]:
-    return KUBELET_COMPONENTS if lay.node == "kubelet" else COMPONENTS
+# The node: the agent only proxies Services, answers DNS and provisions volumes.
+COMPONENTS = (*CONTROL_PLANE, "nodeagent", "containerd", "kubelet")
 
 
 def healthy(lay: Layout) -> bool:
-    if not all(recorded_pid(lay.run, c) for c in components(lay)):
+    if not all(recorded_pid(lay.run, c) for c in COMPONENTS):
         return False
-    if not apiserver_ready(lay):
-        return False
-    return node_ready(lay) if lay.node == "kubelet" else agent_healthy(lay)
+    return apiserver_ready(lay) and node_ready(lay)
 
 
 # ---------------------------------------------------------------------------- config files
@@ -479,27 +459,6 @@ def _scheduler_argv(lay: Layout) -> list[str]:
     ]
 
 
-def _nodeagent_argv(lay: Layout) -> list[str]:
-    return [
-        lay.python,
-        "-m",
-        "nodeagent",
-        f"--kubeconfig={lay.pki / 'nodeagent.kubeconfig'}",
-        f"--node-name={lay.node_name}",
-        f"--state-dir={lay.dir}",
-        f"--bridge={lay.bridge}",
-        f"--bridge-ip={lay.bridge_ip}",
-        f"--pod-cidr={lay.pod_cidr}",
-        f"--service-cidr={lay.service_cidr}",
-        f"--apiserver-host={lay.bridge_ip}",
-        f"--apiserver-port={lay.apiserver_port}",
-        f"--kubelet-port={lay.kubelet_port}",
-        f"--kubernetes-version={lay.k8s_version}",
-        f"--pki-dir={lay.pki}",
-        f"--venv-bin={Path(lay.python).parent}",
-    ]
-
-
 def _kubectl(lay: Layout, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(lay.bin / "kubectl"), f"--kubeconfig={lay.kubeconfig}", *args],
@@ -527,7 +486,7 @@ def _apply_bootstrap(lay: Layout) -> None:
 def _wipe_state(lay: Layout) -> None:
     _unmount_under(lay.dir / "kubelet")
     # containerd's root (imported images) stays: importing them again takes a minute.
-    for sub in ("etcd", "pods", "volumes", "run", "kubelet", "pod-logs", "cni"):
+    for sub in ("etcd", "volumes", "run", "kubelet", "pod-logs", "cni"):
         shutil.rmtree(lay.dir / sub, ignore_errors=True)
     shutil.rmtree(lay.logs, ignore_errors=True)
 
@@ -542,21 +501,19 @@ def up(lay: Layout, *, out=sys.stdout) -> float:
     ]
     if missing:
         raise StartupError(f"missing binaries {missing} in {lay.bin}; run `make k8s-bin`")
-    if lay.node == "kubelet":
-        missing = [
-            b
-            for b in ("kubelet", "containerd", "containerd-shim-runc-v2", "ctr", "runc")
-            if not (lay.bin / b).exists()
-        ]
-        if missing:
-            raise StartupError(f"missing {missing} in {lay.bin}; run `make node-bin`")
+    missing = [
+        b
+        for b in ("kubelet", "containerd", "containerd-shim-runc-v2", "ctr", "runc")
+        if not (lay.bin / b).exists()
+    ]
+    if missing:
+        raise StartupError(f"missing {missing} in {lay.bin}; run `make node-bin`")
     if healthy(lay):
-        if lay.node == "kubelet":  # images rebuilt since: the running node gets them too
-            _import_images(lay)
+        _import_images(lay)  # images rebuilt since: the running node gets them too
         return time.monotonic() - start
-    running = [c for c in (*COMPONENTS, *KUBELET_COMPONENTS) if recorded_pid(lay.run, c)]
+    running = [c for c in COMPONENTS if recorded_pid(lay.run, c)]
     if not running:
-        down(lay, quiet=True)  # sweep leftovers of a crashed run (netns, pod processes)
+        down(lay, quiet=True)  # sweep leftovers of a crashed run (containers, shims, mounts)
         _wipe_state(lay)
     for d in (lay.dir, lay.run, lay.logs):
         d.mkdir(parents=True, exist_ok=True)
@@ -577,16 +534,7 @@ def up(lay: Layout, *, out=sys.stdout) -> float:
         if not recorded_pid(lay.run, name):
             _spawn(lay, name, argv)
     _apply_bootstrap(lay)
-    if lay.node == "kubelet":
-        _up_real_node(lay)
-        return time.monotonic() - start
-    if not recorded_pid(lay.run, "nodeagent"):
-        env = {**os.environ, "PYTHONPATH": str(HACK), "PYTHONUNBUFFERED": "1"}
-        env.pop("KUBECONFIG", None)
-        _spawn(lay, "nodeagent", _nodeagent_argv(lay), env=env)
-    for name in ("kube-controller-manager", "kube-scheduler"):
-        _wait(lay, name, lambda n=name: recorded_pid(lay.run, n) is not None, 0.5)
-    _wait(lay, "nodeagent", lambda: agent_healthy(lay), 90)
+    _up_real_node(lay)
     return time.monotonic() - start
 
 
@@ -663,26 +611,13 @@ def _unmount_under(root: Path) -> None:
 def down(lay: Layout, *, quiet: bool = False) -> None:
     """Stop exactly what `up` started, then remove the network it created."""
     _stop_real_node_pods(lay, quiet=quiet)
-    for name in reversed((*COMPONENTS, "containerd", "kubelet")):
+    for name in reversed(COMPONENTS):
         pid = recorded_pid(lay.run, name)
         if pid:
             stop_pid(pid, grace=20 if name in ("nodeagent", "containerd") else 10)
             if not quiet:
                 print(f"stopped {name} (pid {pid})")
         (lay.run / f"{name}.pid").unlink(missing_ok=True)
-    # Pod processes the agent could not stop (it was killed, say): it records each one.
-    for pidfile in (lay.dir / "pods").glob("*/containers/*/pid"):
-        try:
-            pid_s, started = pidfile.read_text().split()
-        except (OSError, ValueError):
-            continue
-        if _start_time(int(pid_s)) == started:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(int(pid_s), signal.SIGKILL)
-    for nsfile in (lay.dir / "pods").glob("*/netns"):
-        ns = nsfile.read_text().strip()
-        if ns:
-            _ip("netns", "delete", ns, check=False)
     _unmount_under(lay.dir / "kubelet")
     _stop_leftover_shims(lay)
     _unmount_under(lay.dir / "containerd" / "state")
@@ -702,4 +637,4 @@ def locked(lay: Layout):
 
 
 def status(lay: Layout) -> dict[str, int | None]:
-    return {c: recorded_pid(lay.run, c) for c in components(lay)}
+    return {c: recorded_pid(lay.run, c) for c in COMPONENTS}

@@ -1,8 +1,8 @@
-"""The real node (MODELPILOT_NODE=kubelet): containerd, runc, CNI and a kubelet per cluster.
+"""The node: containerd, runc, CNI and a kubelet per cluster.
 
 Pods run from the project's built images (hack/images), so the image, securityContext and
-resource limits are what the tests exercise. What the kubelet does not do is left to the node
-agent in its `--services-only` mode: ClusterIPs and cluster DNS on this cluster's bridge, and
+resource limits are what the tests exercise. What the kubelet does not do is left to
+hack/nodeagent (`python -m nodeagent`): ClusterIPs and cluster DNS on this cluster's bridge, and
 the default StorageClass's provisioner. A kube-proxy and CoreDNS would program the machine's
 one netfilter table and listen on one DNS port, so two clusters side by side (CI's index 0
 and a developer's) would clobber each other; the agent's proxy keeps each cluster's Services
@@ -87,7 +87,7 @@ disabled_plugins = ["io.containerd.nri.v1.nri"]
 
 
 def cni_config(lay) -> dict:
-    """The pod network: the cluster's own bridge (the agent's mpN) and /24, host-local IPAM."""
+    """The pod network: the cluster's own bridge (cluster-up's mpN) and /24, host-local IPAM."""
     prefix = lay.pod_cidr.split("/")[0].rsplit(".", 1)[0]
     return {
         "cniVersion": "1.0.0",
@@ -220,17 +220,13 @@ def services_agent_argv(lay) -> list[str]:
         lay.python,
         "-m",
         "nodeagent",
-        "--services-only",
         f"--kubeconfig={lay.pki / 'nodeagent.kubeconfig'}",
-        f"--node-name={lay.node_name}",
         f"--state-dir={lay.dir}",
         f"--bridge={lay.bridge}",
         f"--bridge-ip={lay.bridge_ip}",
-        f"--pod-cidr={lay.pod_cidr}",
         f"--service-cidr={lay.service_cidr}",
         f"--apiserver-host={lay.bridge_ip}",
         f"--apiserver-port={lay.apiserver_port}",
-        f"--pki-dir={lay.pki}",
     ]
 
 

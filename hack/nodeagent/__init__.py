@@ -1,7 +1,10 @@
-"""The local node agent: a small kubelet for the modelpilot test bed (never shipped).
+"""What the local cluster runs beside its nodes (test tooling, never shipped).
 
-It registers one Node, keeps its Lease and status fresh, and runs every Pod the scheduler binds
-to it as local processes of the project's Python environment, each pod in its own network and
-mount namespace. Pure decisions (pod spec -> process plan, process exits -> pod status) live in
-`plan` and `status`; everything that touches the kernel or the API server lives elsewhere.
+- `python -m nodeagent` (hack/localcluster starts it beside the real kubelet): what a
+  kube-proxy, CoreDNS and a volume provisioner would do, kept on this cluster's bridge —
+  ClusterIPs and cluster DNS (`services`) and one directory per claim (`provisioner`).
+- `python -m nodeagent.hollow` (bench/operator_scale.py): a kubemark-style hollow node whose
+  pods run no process (`hollow`, `hollow_http`, `node`).
+
+`kube` is their small API client.
 """

@@ -1,4 +1,9 @@
-"""`python -m nodeagent ...` (with PYTHONPATH=hack): run the local node agent until SIGTERM."""
+"""`python -m nodeagent ...` (with PYTHONPATH=hack): beside the real kubelet, what a
+kube-proxy, CoreDNS and a provisioner would do, on this cluster's bridge, until SIGTERM.
+
+The bridge itself is hack/localcluster's (it exists before this starts); the kubelet runs
+the pods.
+"""
 
 from __future__ import annotations
 
@@ -6,68 +11,50 @@ import argparse
 import logging
 import signal
 import sys
+import threading
 from pathlib import Path
 
-from nodeagent.agent import Agent, Config
+from nodeagent.kube import Kube
+from nodeagent.provisioner import Provisioner
+from nodeagent.services import ServiceProxy
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="nodeagent", description=__doc__)
     p.add_argument("--kubeconfig", type=Path, required=True)
-    p.add_argument("--node-name", default="local-node")
-    p.add_argument("--state-dir", type=Path, required=True)
+    p.add_argument("--state-dir", type=Path, required=True, help="volumes/ goes below it")
     p.add_argument("--bridge", default="mp0")
-    p.add_argument("--bridge-ip", default="10.244.0.1")
-    p.add_argument("--pod-cidr", default="10.244.0.0/24")
+    p.add_argument("--bridge-ip", default="10.244.0.1", help="where DNS answers")
     p.add_argument("--service-cidr", default="10.96.0.0/16")
     p.add_argument("--apiserver-host", default="10.244.0.1")
     p.add_argument("--apiserver-port", type=int, default=6443)
-    p.add_argument("--kubelet-port", type=int, default=10250)
-    p.add_argument("--kubernetes-version", default="v1.37.2")
-    p.add_argument("--pki-dir", type=Path, required=True)
-    p.add_argument("--venv-bin", default=str(Path(sys.executable).parent))
-    p.add_argument(
-        "--entrypoints",
-        type=Path,
-        default=Path(__file__).with_name("entrypoints.yaml"),
-        help="image -> entrypoint table for containers that set no command",
-    )
-    p.add_argument(
-        "--services-only",
-        action="store_true",
-        help="beside a real kubelet: only ClusterIPs, cluster DNS and the volume provisioner",
-    )
     p.add_argument("-v", "--verbose", action="store_true")
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(threadName)s %(message)s",
     )
     logging.getLogger("urllib3").setLevel(logging.WARNING)
-    cfg = Config(
-        kubeconfig=args.kubeconfig,
-        node_name=args.node_name,
-        state_dir=args.state_dir,
+    kube, stop = Kube(args.kubeconfig), threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    Provisioner(kube, root=args.state_dir / "volumes", stop=stop).start()
+    services = ServiceProxy(
+        kube,
         bridge=args.bridge,
-        bridge_ip=args.bridge_ip,
-        pod_cidr=args.pod_cidr,
-        apiserver_host=args.apiserver_host,
-        apiserver_port=args.apiserver_port,
-        kubelet_port=args.kubelet_port,
-        kubernetes_version=args.kubernetes_version,
-        pki_dir=args.pki_dir,
-        venv_bin=args.venv_bin,
-        python=sys.executable,
-        entrypoints_file=args.entrypoints,
+        dns_address=args.bridge_ip,
         service_cidr=args.service_cidr,
+        apiserver=(args.apiserver_host, args.apiserver_port),
+        stop=stop,
     )
-    agent = Agent(cfg)
-    signal.signal(signal.SIGTERM, lambda *_: agent.stop.set())
-    signal.signal(signal.SIGINT, lambda *_: agent.stop.set())
-    if args.services_only:
-        agent.run_services_only()
-    else:
-        agent.run()
+    services.start()
+    logging.getLogger("nodeagent").info("services on bridge %s", args.bridge)
+    stop.wait()
+    services.join(3)
     return 0
 
 

@@ -33,10 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from helm_harness import InClusterOperator
 from kube import REPO, Kubectl, wait_for
 from kube import k8s_bin as _k8s_bin
 from operator_harness import OperatorProcess, Story, install_crd
-from test_install_helm import InClusterOperator
 
 DURATIONS = Path(__file__).with_name("durations.json")
 

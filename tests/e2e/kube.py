@@ -144,7 +144,7 @@ def http_get(url: str, timeout: float = 3) -> tuple[int, str]:
 def local_processes(marker: str) -> list[int]:
     """PIDs of processes on this machine whose command line contains `marker`.
 
-    Pods run as local processes of the node agent, so a unique marker in a container's
+    A container is a process of this machine (runc, no VM), so a unique marker in its
     args lets a test see whether that container is really running or really gone.
     """
     found = []

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 import pytest
 from canary_harness import LoadGenerator, service_targets
 from kube import REPO, Kubectl, wait_for
+from localcluster import cluster as localcluster
 from operator_harness import EXAMPLES, Story
 
 pytestmark = pytest.mark.e2e
@@ -198,11 +199,8 @@ class ControlPlane:
     it again with `python -m localcluster up`, which starts whatever is not running."""
 
     def __init__(self) -> None:
-        sys.path.insert(0, str(REPO / "hack"))
-        from localcluster import cluster
-
-        self._cluster = cluster
-        self.layout = cluster.Layout.from_env()
+        self._cluster = localcluster
+        self.layout = localcluster.Layout.from_env()
 
     def restart(self, component: str) -> float:
         started = time.monotonic()

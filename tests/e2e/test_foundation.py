@@ -2,7 +2,7 @@
 RBAC and shared volumes, each through the real kubectl against the local control plane.
 
 If one of these fails, every other e2e result is suspect: they prove that the binaries built
-from the module proxy form a working cluster and that the node agent behaves like a kubelet.
+from the module proxy form a working cluster and that the node runs pods as a kubelet should.
 """
 
 from __future__ import annotations
@@ -20,63 +20,13 @@ from kube import (
     termination_message,
     wait_for,
 )
+from workloads import hello_deployment
 
 pytestmark = pytest.mark.e2e
 
-# The node agent runs every container in the virtualenv whatever its image; the real node runs
-# the image: `python:3.11-slim` (the base of our images, under the name a user's build pulls)
-# for plain Python, our operator image where the `kubernetes` client is needed.
+# The node runs the image: `python:3.11-slim` (the base of our images, under the name a user's
+# build pulls) for plain Python, our operator image where the `kubernetes` client is needed.
 OPERATOR_IMAGE = "modelpilot/operator:dev"
-
-# A tiny HTTP server that answers with its pod's name, so a test can tell the replicas apart.
-HELLO_SERVER = """
-import http.server, os, sys
-class Hello(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = os.environ["POD_NAME"].encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-http.server.ThreadingHTTPServer(("0.0.0.0", 8080), Hello).serve_forever()
-"""
-
-
-def hello_deployment(name: str, *, replicas: int, marker: str = "") -> dict:
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {
-                    "terminationGracePeriodSeconds": 5,
-                    "containers": [
-                        {
-                            "name": "hello",
-                            "image": "python:3.11-slim",
-                            "command": ["python", "-c", HELLO_SERVER, marker or name],
-                            "env": [
-                                {
-                                    "name": "POD_NAME",
-                                    "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}},
-                                }
-                            ],
-                            "ports": [{"name": "http", "containerPort": 8080}],
-                            "readinessProbe": {
-                                "httpGet": {"path": "/", "port": "http"},
-                                "periodSeconds": 1,
-                            },
-                        }
-                    ],
-                },
-            },
-        },
-    }
-
 
 def job(
     name: str,

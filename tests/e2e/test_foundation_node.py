@@ -1,6 +1,6 @@
-"""The node agent behaves like a kubelet where the operator relies on it: Services and DNS,
-`kubectl logs`, clear reasons for containers that cannot start, probes that restart, and
-graceful termination.
+"""The local node behaves like a kubelet where the operator relies on it: Services and DNS
+(hack/nodeagent's proxy beside the kubelet), `kubectl logs`, clear reasons for containers that
+cannot start, probes that restart, and graceful termination.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 from kube import Kubectl, http_get, local_processes, termination_message, wait_for
-from test_foundation import hello_deployment
+from workloads import hello_deployment
 
 pytestmark = pytest.mark.e2e
 

@@ -7,27 +7,14 @@ runs) but no cluster; the install tests beside this file put the same output on 
 from __future__ import annotations
 
 import json
-import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from kube import k8s_bin
+from helm_harness import CHART, run, tool
+from kube import REPO
 
-REPO = Path(__file__).resolve().parents[2]
-CHART = REPO / "charts" / "modelpilot"
 RELEASE, NAMESPACE = "modelpilot", "modelpilot-system"
-
-
-def tool(name: str) -> str:
-    path = k8s_bin() / name
-    assert path.exists(), f"{path} is missing: run `make k8s-bin`"
-    return str(path)
-
-
-def run(*argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, capture_output=True, text=True, check=False, timeout=120)
 
 
 def helm_template(*sets: str, release: str = RELEASE) -> list[dict[str, Any]]:

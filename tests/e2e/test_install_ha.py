@@ -24,10 +24,10 @@ from pathlib import Path
 import pytest
 import yaml
 from canary_harness import canary_status, run_cli, wait_canary
+from helm_harness import CHART, Release, helm, pod_ready, restricted_namespace
 from kube import Kubectl, wait_for
 from operator_harness import EXAMPLES, Story
 from prometheus_client.parser import text_string_to_metric_families
-from test_install_helm import CHART, Release, helm, pod_ready, restricted_namespace
 
 pytestmark = pytest.mark.e2e
 

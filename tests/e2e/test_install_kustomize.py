@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helm_harness import EXAMPLE, predict, restricted_namespace, serving_pod
 from kube import REPO, Kubectl, has_condition, wait_for
-from test_install_helm import EXAMPLE, predict, restricted_namespace, serving_pod
 
 pytestmark = pytest.mark.e2e
 

@@ -20,7 +20,8 @@ from typing import Any
 
 import pytest
 import yaml
-from test_install_chart import CHART, REPO, run, tool
+from helm_harness import CHART, run, tool
+from kube import REPO
 
 pytestmark = pytest.mark.e2e
 

@@ -2,7 +2,7 @@
 and a real Job trains, the gate decides, a real Deployment serves, conditions tell the truth.
 
 The operator runs as a subprocess (`python -m modelpilot.operator -n NAMESPACE`) with the
-admin kubeconfig; pods run as local processes of the node agent.
+admin kubeconfig; pods run on the local node (kubelet + containerd).
 """
 
 from __future__ import annotations

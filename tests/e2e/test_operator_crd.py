@@ -9,6 +9,7 @@ import json
 
 import pytest
 import yaml
+from api_samples import full_status
 from kube import Kubectl
 from operator_harness import EXAMPLES, install_crd
 
@@ -170,12 +171,6 @@ def test_valid_spec_is_accepted_and_kept_as_written(kubectl, namespace, doc):
 def test_every_status_field_survives_pruning(kubectl, namespace):
     """A full status (canary and analysis windows included) written through the status
     subresource reads back identical: nothing the operator writes is pruned."""
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "api"))
-    from test_api_crd import full_status
-
     kubectl.apply(IRIS, namespace)
     body = kubectl.json("get", "mdep", "iris", "-n", namespace)
     body["status"] = dump_status(full_status())

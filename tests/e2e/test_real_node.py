@@ -8,15 +8,11 @@ installed by the chart (in-cluster, from its image), when iris is trained and se
   fails (readOnlyRootFilesystem);
 - a revision whose model does not fit the serving memory limit is OOM-killed and never
   becomes Ready, while the stable model keeps answering every request.
-
-The node agent runs pods as host processes and enforces none of this, so on it these tests
-are skipped (MODELPILOT_NODE=kubelet runs them; docs/development.md).
 """
 
 from __future__ import annotations
 
 import copy
-import os
 import random
 import time
 import uuid
@@ -25,8 +21,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from kube import Kubectl, has_condition, wait_for
-from test_install_helm import (
+from helm_harness import (
     EXAMPLE,
     Prober,
     Release,
@@ -38,6 +33,7 @@ from test_install_helm import (
     restricted_namespace,
     serving_pod,
 )
+from kube import Kubectl, has_condition, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -49,14 +45,12 @@ MEMORY_LIMIT = "320Mi"
 
 @pytest.fixture(scope="module", autouse=True)
 def real_node(kubectl: Kubectl) -> None:
+    """What these tests read is what containerd and runc enforce: on any other node they fail
+    (a skip would pass them unseen)."""
     (node,) = kubectl.json("get", "nodes")["items"]
     runtime = node["status"]["nodeInfo"].get("containerRuntimeVersion", "")
-    if runtime.startswith("containerd://"):
-        return
-    if os.environ.get("MODELPILOT_NODE") == "kubelet":
-        # Asked for the real node and given another: skipping would pass the stage unseen.
-        pytest.fail(f"MODELPILOT_NODE=kubelet, but the node runs {runtime!r}", pytrace=False)
-    pytest.skip(f"needs the real node (MODELPILOT_NODE=kubelet); this one runs {runtime!r}")
+    if not runtime.startswith("containerd://"):
+        pytest.fail(f"the node runs {runtime!r}, not containerd", pytrace=False)
 
 
 @pytest.fixture(scope="module")

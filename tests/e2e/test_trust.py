@@ -1,8 +1,8 @@
 """Trust in model bundles, on the real control plane: a bundle belongs to the object that
 trained it, and a pod sees of the model store only what it must.
 
-The operator runs as a subprocess; pods run as local processes of the node agent, each in
-its own mount namespace with the volume mounts the pod spec asks for.
+The operator runs as a subprocess; pods run on the local node (kubelet + containerd), each
+in its own mount namespace with the volume mounts the pod spec asks for.
 """
 
 from __future__ import annotations

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import io
-from pathlib import Path
 
 import pytest
 import urllib3
+from api_samples import tiny_bundle
 from minio.error import S3Error
 from pydantic import ValidationError
 from s3_memory import MemoryS3
@@ -18,11 +18,7 @@ from modelpilot.api.bundle import (
     METADATA_FILE,
     MODEL_FILE,
     BundleDigestMismatch,
-    BundleMetadata,
-    FeatureSchema,
-    running_versions,
     verify_bundle,
-    write_bundle,
 )
 from modelpilot.api.spec import S3_DATASET_NEEDS_ACCESS, parse_spec
 
@@ -125,23 +121,8 @@ def test_dataset_s3_applies_only_to_an_s3_uri():
         parse_spec(raw)
 
 
-def _bundle(tmp_path: Path) -> tuple[Path, str]:
-    from sklearn.dummy import DummyClassifier
-
-    metadata = BundleMetadata(
-        name="iris", namespace="ml", revision="v1", created_at="2026-11-28T00:00:00Z",
-        task="classification", estimator="sklearn.dummy.DummyClassifier", params={},
-        features=FeatureSchema(names=["a"], dtypes=["float64"]), classes=[0, 1],
-        training_data_sha256="d" * 64, holdout_sha256="h" * 64, metrics={"accuracy": 1.0},
-        versions=running_versions(), owner_uid=UID,
-    )
-    model = DummyClassifier().fit([[0.0], [1.0]], [0, 1])
-    written = write_bundle(model, metadata, tmp_path / "out" / "v1")
-    return tmp_path / "out" / "v1", written.model_sha256
-
-
 def test_a_bundle_goes_up_with_its_digest_and_comes_down_verifiable(tmp_path):
-    bundle, sha = _bundle(tmp_path)
+    bundle, sha = tiny_bundle(tmp_path)
     store = MemoryS3()
     key = s3.StoreLocation("models", "p").bundle_key("ml", "iris", UID, "v1")
     assert not s3.bundle_exists(store, "models", key)
@@ -155,7 +136,7 @@ def test_a_bundle_goes_up_with_its_digest_and_comes_down_verifiable(tmp_path):
 
 
 def test_a_tampered_object_downloads_but_fails_the_digest_before_unpickling(tmp_path):
-    bundle, sha = _bundle(tmp_path)
+    bundle, sha = tiny_bundle(tmp_path)
     store = MemoryS3()
     s3.upload_bundle(store, bucket="models", key_prefix="k/", bundle_dir=bundle, sha256=sha)
     store.objects["models", "k/" + MODEL_FILE] = (b"not the model", {"sha256": sha})

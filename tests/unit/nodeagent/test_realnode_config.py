@@ -11,6 +11,7 @@ import pytest
 from localcluster import realnode
 from localcluster.__main__ import main as localcluster_main
 from localcluster.cluster import Layout, cluster_index
+from nodeagent.__main__ import parse as parse_agent_args
 
 
 def layout(index: int, tmp_path: Path) -> Layout:
@@ -22,7 +23,6 @@ def layout(index: int, tmp_path: Path) -> Layout:
         bridge_ip=f"10.244.{index}.1",
         pod_cidr=f"10.244.{index}.0/24",
         service_cidr=f"10.{96 + index}.0.0/16",
-        node="kubelet",
     )
 
 
@@ -84,3 +84,14 @@ def test_localcluster_refuses_a_bad_index_with_exit_2_and_the_reason(monkeypatch
     monkeypatch.setenv("MODELPILOT_CLUSTER_INDEX", "16")
     assert localcluster_main(["status"]) == 2
     assert "10.96.0.0/12" in capsys.readouterr().err
+
+
+def test_the_services_agent_accepts_the_arguments_the_cluster_starts_it_with(tmp_path) -> None:
+    lay = layout(3, tmp_path)
+    _python, dash_m, module, *args = realnode.services_agent_argv(lay)
+    assert (dash_m, module) == ("-m", "nodeagent")
+    parsed = parse_agent_args(args)
+    assert (parsed.bridge, parsed.bridge_ip, parsed.service_cidr) == (
+        "mp3", "10.244.3.1", "10.99.0.0/16"
+    )
+    assert parsed.state_dir == lay.dir

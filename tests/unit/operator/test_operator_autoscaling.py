@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 
 import pytest
-from test_operator_canary import NAME, NS, SPEC, Walk
+from canary_walk import NAME, NS, SPEC, Walk
 
 from modelpilot.api.spec import parse_spec
 from modelpilot.operator.autoscaling import hpa_spec, quantity

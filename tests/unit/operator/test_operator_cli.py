@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from api_samples import full_status
+
 from modelpilot.api.status import dump_status
 from modelpilot.cli import main as cli
 from modelpilot.cli.status import render
@@ -13,12 +15,6 @@ NOW = datetime(2026, 1, 1, 12, 0, 30, tzinfo=UTC)
 
 
 def test_status_report_reads_at_a_glance():
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
-    from test_api_crd import full_status
-
     body = {
         "metadata": {"name": "iris", "namespace": "ml", "generation": 3},
         "spec": {"evaluation": {"metric": "accuracy", "threshold": 0.9}},

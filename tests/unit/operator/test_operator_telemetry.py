@@ -272,16 +272,20 @@ def test_the_work_queue_reports_depth_oldest_age_and_tick_outcomes() -> None:
             asyncio.run_coroutine_threadsafe(release.wait(), loop).result(timeout=5)
             return TickResult(gone=True)
 
-        queue = WorkQueue(slow_tick, resync_seconds=60, observe=metrics.observe_tick)
+        ticked = asyncio.Event()
+
+        def observe(outcome: str, seconds: float) -> None:
+            metrics.observe_tick(outcome, seconds)
+            ticked.set()  # the queue's loop task returns right after, with no await between
+
+        queue = WorkQueue(slow_tick, resync_seconds=60, observe=observe)
         metrics.watch_queue(depth=queue.depth, oldest_age=queue.oldest_age)
         queue.nudge(("ml", "a"))
         before = samples(metrics)  # nudged, no worker has picked it up yet
         await started.wait()
         during = samples(metrics)
         release.set()
-        await asyncio.sleep(0.05)
-        while queue.depth() or queue._loops:
-            await asyncio.sleep(0.01)
+        await ticked.wait()
         await queue.stop()
         return {"before": before, "during": during, "after": samples(metrics)}
 

@@ -6,7 +6,7 @@ import copy
 
 import pytest
 from operator_fakes import FakeCluster
-from test_operator_reconcile import SETTINGS, SPEC, T0, summary
+from reconcile_world import SETTINGS, SPEC, T0, summary
 
 from modelpilot.api import names
 from modelpilot.api.status import parse_status

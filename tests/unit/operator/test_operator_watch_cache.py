@@ -7,7 +7,7 @@ from typing import Any
 
 import kopf
 from operator_fakes import FakeCluster
-from test_operator_reconcile import NAME, NS, SETTINGS, World, summary
+from reconcile_world import NAME, NS, SETTINGS, World, summary
 
 from modelpilot.api import names
 from modelpilot.operator import handlers
@@ -163,21 +163,59 @@ def _memo(relisted: list) -> kopf.Memo:
     return memo
 
 
-def test_watch_events_at_rest_never_relist_only_a_kopf_listing_does():
+RESOLUTION = 1e-6
+
+
+class LoopClock:
+    """The running loop's clock and timers as the handlers use them (`time`, `call_later`),
+    moved on by the test: the debounce runs through its seconds without any passing."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.timers: list[tuple[float, int, Any, tuple]] = []
+
+    def time(self) -> float:
+        return self.now
+
+    def call_later(self, delay: float, callback, *args) -> None:
+        # A delay below the clock's resolution still moves time on (asyncio's loop fires
+        # timers within its resolution late, not early): 0.3 - (now - last) in floats can
+        # be so small that now + delay == now, and the debounce would ask again forever.
+        when = self.now + max(delay, RESOLUTION)
+        self.timers.append((when, len(self.timers), callback, args))
+
+    def advance(self, seconds: float) -> None:
+        """Run every timer due by now + seconds, in order (a timer may add timers)."""
+        end = self.now + seconds
+        while due := [t for t in self.timers if t[0] <= end]:
+            timer = min(due)
+            self.timers.remove(timer)
+            self.now = timer[0]
+            timer[2](*timer[3])
+        self.now = end
+
+
+def test_watch_events_at_rest_never_relist_only_a_kopf_listing_does(monkeypatch):
     """A LIST of every kind every resync was seven API requests a minute at rest with five
     namespaces; the cache is listed again only after kopf listed (its watch restarted)."""
     relisted: list = []
     memo = _memo(relisted)
+    clock = LoopClock()
 
     async def scenario():
-        for kind in ("Job", "Pod", names.KIND):
-            handlers._observe(memo, kind, {"type": "MODIFIED", "object": body("x", "5")})
-        await asyncio.sleep(1.0)
-        assert relisted == []
-        for name in ("a", "b", "c", "d", "e"):  # a slow listing's burst: one relist after it
-            handlers._observe(memo, "Job", {"type": None, "object": body(name, "6")})
-            await asyncio.sleep(0.2)
-        await asyncio.sleep(1.0)
+        loop = asyncio.get_running_loop()
+        with monkeypatch.context() as patch:
+            patch.setattr(loop, "time", clock.time)
+            patch.setattr(loop, "call_later", clock.call_later)
+            for kind in ("Job", "Pod", names.KIND):
+                handlers._observe(memo, kind, {"type": "MODIFIED", "object": body("x", "5")})
+            clock.advance(1.0)
+            assert relisted == []
+            for name in ("a", "b", "c", "d", "e"):  # a slow listing's burst: one relist after it
+                handlers._observe(memo, "Job", {"type": None, "object": body(name, "6")})
+                clock.advance(0.2)
+                assert relisted == []  # the burst goes on (quiet is 0.3 s)
+            clock.advance(1.0)
 
     asyncio.run(scenario())
     assert relisted == [NS]

@@ -1,7 +1,7 @@
 """The chart's crds/ is the very CRD of manifests/crd: byte for byte, no file more or less.
 
 Helm installs crds/ on first install only and never templates it, so a copy that drifted
-would silently give chart users another API than kustomize users. `make sync-crds` copies.
+would silently give chart users another API than kustomize users. `make gen-crd` regenerates both.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ def _crd_files(folder: Path) -> dict[str, bytes]:
 def test_chart_crds_are_byte_identical_to_manifests_crd() -> None:
     manifests, chart = _crd_files(MANIFESTS_CRD), _crd_files(CHART_CRDS)
     assert manifests, "manifests/crd holds no CRD yet (hack/gen_crd.py writes it)"
-    assert sorted(chart) == sorted(manifests), "run `make sync-crds`"
+    assert sorted(chart) == sorted(manifests), "run `make gen-crd`"
     drifted = [name for name in manifests if chart[name] != manifests[name]]
-    assert not drifted, f"charts/modelpilot/crds differs in {drifted}: run `make sync-crds`"
+    assert not drifted, f"charts/modelpilot/crds differs in {drifted}: run `make gen-crd`"
 
 
 def test_kustomization_lists_every_crd_file() -> None:

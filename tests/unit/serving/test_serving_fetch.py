@@ -4,13 +4,10 @@ and refuses, by the recorded digest, one that was tampered with — nothing is u
 from __future__ import annotations
 
 import pickle
-import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "api"))
-
+from api_samples import tiny_bundle
 from s3_memory import MemoryS3
 
 from modelpilot.api import s3
@@ -21,9 +18,7 @@ ENV = {s3.ENV_S3_BUCKET: "models"}
 
 
 def _uploaded(tmp_path: Path) -> tuple[MemoryS3, str]:
-    from test_api_s3 import _bundle
-
-    bundle, sha = _bundle(tmp_path)
+    bundle, sha = tiny_bundle(tmp_path)
     store = MemoryS3()
     s3.upload_bundle(store, bucket="models", key_prefix="ml/iris/u/v1/", bundle_dir=bundle,
                      sha256=sha)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -48,30 +49,28 @@ def test_sigterm_drains(tmp_path: Path):
             assert time.monotonic() < deadline, "server did not become ready"
             time.sleep(0.05)
 
-        in_flight: dict[str, httpx.Response] = {}
-
-        def slow_request() -> None:
-            in_flight["response"] = httpx.post(
-                f"{url}/v1/models/slow:predict", json={"instances": rows.tolist()}, timeout=60
-            )
-
-        client = threading.Thread(target=slow_request)
-        client.start()
-        time.sleep(0.5)  # the request is being predicted
+        # http.client's request() returns once the whole request is sent, before its answer:
+        # then the server has it (it keeps serving through the drain), and predicting 60,000
+        # rows takes seconds, so it is in flight when SIGTERM comes.
+        slow = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        slow.request("POST", "/v1/models/slow:predict",
+                     body=json.dumps({"instances": rows.tolist()}),
+                     headers={"Content-Type": "application/json"})
         process.send_signal(signal.SIGTERM)
-        time.sleep(0.2)
         # Draining: still answering, but no longer ready, and closing keep-alive
         # connections so clients move to other pods.
-        assert httpx.get(f"{url}/v2/health/ready").status_code == 503
+        deadline = time.monotonic() + 5
+        while httpx.get(f"{url}/v2/health/ready").status_code != 503:
+            assert time.monotonic() < deadline, "still ready 5 s after SIGTERM"
         assert httpx.get(f"{url}/v2/health/live").status_code == 200
         during = httpx.post(f"{url}/v1/models/slow:predict", json={"instances": [[1, 2, 3, 4]]})
         assert during.status_code == 200
         assert during.headers["connection"] == "close"
 
-        client.join(timeout=60)
-        response = in_flight["response"]
-        assert response.status_code == 200
-        assert response.json()["predictions"] == forest.predict(rows).tolist()
+        response = slow.getresponse()
+        assert response.status == 200
+        assert json.loads(response.read())["predictions"] == forest.predict(rows).tolist()
+        slow.close()
         assert process.wait(timeout=30) == 0
     finally:
         if process.poll() is None:

@@ -4,13 +4,10 @@ bundle goes up once, and old revisions nobody names are collected with the PVC's
 from __future__ import annotations
 
 import dataclasses
-import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "api"))
-
+from api_samples import tiny_bundle
 from s3_memory import MemoryS3
 
 from modelpilot.api import s3
@@ -39,9 +36,7 @@ def remote(store: MemoryS3) -> s3_store.RemoteStore:
 
 
 def test_stable_comes_down_and_the_new_bundle_goes_up_under_the_uid(tmp_path):
-    from test_api_s3 import _bundle
-
-    bundle, sha = _bundle(tmp_path / "made")
+    bundle, sha = tiny_bundle(tmp_path / "made")
     store = MemoryS3()
     s3.upload_bundle(store, bucket="models", key_prefix=f"mp/ml/iris/{UID}/v1/",
                      bundle_dir=bundle, sha256=sha)
@@ -60,9 +55,7 @@ def test_stable_comes_down_and_the_new_bundle_goes_up_under_the_uid(tmp_path):
 
 
 def test_a_tampered_stable_downloads_but_is_refused_by_digest(tmp_path):
-    from test_api_s3 import _bundle
-
-    bundle, sha = _bundle(tmp_path / "made")
+    bundle, sha = tiny_bundle(tmp_path / "made")
     store = MemoryS3()
     s3.upload_bundle(store, bucket="models", key_prefix=f"mp/ml/iris/{UID}/v1/",
                      bundle_dir=bundle, sha256=sha)

@@ -9,6 +9,7 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from convergence import assert_converges, second_tick_actions
 from expected_actions import assert_actions
 
 from modelpilot.api import names
@@ -674,3 +675,25 @@ def test_waiting_for_canary_pods_says_why_they_are_not_ready():
     result = plan(SPEC, status(canary(0)), world(deployments=deployments), NOW)
     assert result.status.canary.weight == 0
     assert result.status.canary.message == f"waiting for 1 Ready canary pods before 20%: {problem}"
+
+
+@pytest.mark.parametrize(
+    ("spec", "before", "w", "now"), [pytest.param(*c[1:5], id=c[0]) for c in CASES]
+)
+def test_applying_the_plan_then_replanning_converges(spec, before, w, now):
+    assert_converges(spec, before, w, now)
+
+
+# Rows whose applied actions let the next tick at the same instant make progress.
+PROGRESS_AFTER_APPLY = {"mesh-promotion-waits-for-the-route"}
+
+
+@pytest.mark.parametrize(
+    ("spec", "before", "w", "now"), [pytest.param(*c[1:5], id=c[0]) for c in CASES]
+)
+def test_most_rows_are_done_after_one_tick(spec, before, w, now, request):
+    actions = second_tick_actions(spec, before, w, now)
+    if request.node.callspec.id in PROGRESS_AFTER_APPLY:
+        assert actions, "this row's actions unlock the next step"
+    else:
+        assert actions == ()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from convergence import assert_converges, second_tick_actions
 from expected_actions import assert_actions
 
 from modelpilot.api import names
@@ -401,3 +402,17 @@ def test_an_old_status_without_a_failure_reason_still_reads():
     old = candidate(state="Failed", message="TrainingFailed: boom", finished_at=NOW)
     out = plan(SPEC, status("Failed", candidate=old), world(), NOW)
     assert out.status.condition("Stalled").reason == "Failed"
+
+
+@pytest.mark.parametrize(
+    ("spec", "before", "world_kw"), [pytest.param(*c[1:4], id=c[0]) for c in CASES]
+)
+def test_applying_the_plan_then_replanning_converges(spec, before, world_kw):
+    assert_converges(spec, before, world(**world_kw), NOW)
+
+
+@pytest.mark.parametrize(
+    ("spec", "before", "world_kw"), [pytest.param(*c[1:4], id=c[0]) for c in CASES]
+)
+def test_every_row_is_done_after_one_tick(spec, before, world_kw):
+    assert second_tick_actions(spec, before, world(**world_kw), NOW) == ()
