@@ -29,7 +29,7 @@ import pytest
 from canary_harness import CANARY, LoadGenerator, run_cli, service_targets, wait_canary
 from kube import REPO, wait_for
 from operator_harness import EXAMPLES, Story
-from test_pictures import PROMETHEUS, Prometheus, filled, free_port, has_data, panels
+from prometheus_harness import PROMETHEUS, Prometheus, filled, free_port, has_data, panels
 
 pytestmark = pytest.mark.e2e
 

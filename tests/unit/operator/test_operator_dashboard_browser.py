@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_operator_dashboard import MemoryModels, canary
+from dashboard_fakes import MemoryModels, canary
 
 from modelpilot.api import names
 from modelpilot.api.status import (

@@ -63,11 +63,11 @@ def test_fetch_bundle_verifies_a_large_model_without_holding_it_in_memory(tmp_pa
     import json
     import tracemalloc
 
-    from test_api_s3 import _bundle
+    from api_samples import tiny_bundle
 
     from modelpilot.api.bundle import METADATA_FILE, verify_bundle
 
-    bundle, _ = _bundle(tmp_path)
+    bundle, _ = tiny_bundle(tmp_path)
     size = 48 * 1024 * 1024
     with open(bundle / MODEL_FILE, "wb") as out:  # a large 'model', never unpickled here
         for _ in range(size // (1 << 20)):

@@ -9,14 +9,10 @@ there: the run exited 0 re-reporting the planted digest.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import joblib
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "api"))
-
 from s3_memory import MemoryS3
 
 from modelpilot.api import s3
