@@ -19,13 +19,14 @@ import copy
 import os
 import random
 import time
+import tomllib
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
-from kube import Kubectl, has_condition, wait_for
+from kube import REPO, Kubectl, has_condition, wait_for
 from test_install_helm import (
     EXAMPLE,
     Prober,
@@ -102,7 +103,8 @@ def test_the_operator_runs_in_cluster_from_its_image(kubectl: Kubectl, release: 
     assert pod_ready(pod), pod["status"]
     (status,) = pod["status"]["containerStatuses"]
     assert status["imageID"], "containerd records the image it ran"
-    assert status["image"].endswith(("modelpilot/operator:dev", "modelpilot/operator:0.1.0"))
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    assert status["image"].endswith(("modelpilot/operator:dev", f"modelpilot/operator:{version}"))
 
 
 def test_serving_runs_unprivileged_on_a_read_only_root(

@@ -61,6 +61,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelpilot.api import names
+from modelpilot.api.version import image
 
 ENV_TRAINER_IMAGE = "MODELPILOT_TRAINER_IMAGE"
 ENV_SERVING_IMAGE = "MODELPILOT_SERVING_IMAGE"
@@ -85,8 +86,9 @@ ENV_SERVING_RESOURCES = "MODELPILOT_SERVING_RESOURCES"
 ENV_FINISHED_JOBS_KEPT = "MODELPILOT_FINISHED_JOBS_KEPT"
 
 DEFAULT_DATASET_SCHEMES = ("s3", "gs", "gcs", "abfs", "az")
-DEFAULT_TRAINER_IMAGE = "ghcr.io/modelpilot/trainer:0.1.0"
-DEFAULT_SERVING_IMAGE = "ghcr.io/modelpilot/serving:0.1.0"
+# The release this operator is: its own version's images (modelpilot.api.version).
+DEFAULT_TRAINER_IMAGE = image("trainer")
+DEFAULT_SERVING_IMAGE = image("serving")
 # Requests small enough for a laptop cluster, limits that stop one model from taking a node.
 # No CPU limit: throttling a server makes its latency (which the canary analysis judges)
 # depend on its neighbours rather than on the model.
