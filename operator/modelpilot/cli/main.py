@@ -20,6 +20,7 @@ VERBS: dict[str, tuple[str, str, str]] = {
     "promote": ("modelpilot.cli.promote", "promote", "complete the canary's step (--full: all)"),
     "abort": ("modelpilot.cli.promote", "abort", "roll the canary back to stable"),
     "rollback": ("modelpilot.cli.rollback", "main", "serve an earlier revision again (--to vN)"),
+    "version": ("modelpilot.cli.version", "main", "this client's version and the operator's"),
 }
 
 
@@ -39,6 +40,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"modelpilot: unknown verb {verb!r}\n\n{_usage()}", file=sys.stderr)
         return 2
     module_name, function_name, _ = VERBS[verb]
+    if refusal := _missing_extra(verb, module_name):
+        print(refusal, file=sys.stderr)
+        return 2
     module = __import__(module_name, fromlist=[function_name])
     entry: Callable[[list[str]], int] = getattr(module, function_name)
     return int(entry(rest) or 0)
+
+
+def _missing_extra(verb: str, module_name: str) -> str | None:
+    from modelpilot.cli.extras import extra_for, missing_requirements
+
+    extra = extra_for(module_name)
+    missing = missing_requirements(extra) if extra else []
+    if not missing:
+        return None
+    return (f"modelpilot {verb}: needs the [{extra}] extra ({', '.join(missing)} not installed); "
+            f"pip install 'modelpilot[{extra}]'")
