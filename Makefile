@@ -20,7 +20,7 @@ REAL_NODE_INDEX ?= $(shell echo $$((10 + $${MODELPILOT_CLUSTER_INDEX:-0})))
 REAL_NODE_E2E ?= tests/e2e/test_real_node.py
 REAL_NODE_STAGE := $(if $(filter agent,$(MODELPILOT_NODE)),test-e2e-node,)
 
-.PHONY: help prereqs venv lint test test-unit test-e2e test-e2e-node oracles k8s-bin node-bin images cluster-up cluster-down demo clean
+.PHONY: help prereqs venv lint test test-unit test-e2e test-e2e-node oracles k8s-bin node-bin registry-bin images cluster-up cluster-down demo clean
 
 help:
 	@echo "make demo          train, gate, canary and promote the iris example on a local cluster"
@@ -92,6 +92,10 @@ k8s-bin: prereqs
 
 node-bin: prereqs
 	@hack/k8s/build.sh node >&2
+
+# CNCF Distribution's registry, what a release is pushed to (hack/localcluster/registry.py).
+registry-bin: prereqs
+	@hack/k8s/build.sh registry >&2
 
 # The three images on a base built from Debian packages (hack/images/README.md); skipped when
 # their inputs are unchanged. The smoke check runs each once with the built runc.
