@@ -20,8 +20,10 @@ namespace.
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import json
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -226,6 +228,21 @@ def test_helm_install_runs_the_operator_in_cluster_and_iris_becomes_ready(
     mdep = kubectl.json("get", "mdep", "iris", "-n", models)
     assert mdep["status"]["stable"]["revision"] == "v1"
     assert predict(serving_pod(kubectl, models)["status"]["podIP"]) == 200
+
+
+def test_modelpilot_version_reports_the_operator_it_reaches(
+    kubectl: Kubectl, release: Release
+) -> None:
+    """The CLI asks the operator itself (its /metrics, through the API server's pod proxy)."""
+    version = importlib.metadata.version("modelpilot")
+    pod = operator_pod(kubectl, release)["metadata"]["name"]
+    result = subprocess.run(
+        [sys.executable, "-m", "modelpilot.cli", "version", "--kubeconfig",
+         str(kubectl.kubeconfig), "-n", release.namespace],
+        capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        f"client:   {version}", f"operator: {version}  ({release.namespace}/{pod})"]
 
 
 def test_the_operator_uses_its_own_service_account_token(
