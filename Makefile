@@ -20,7 +20,7 @@ REAL_NODE_INDEX ?= $(shell echo $$((10 + $${MODELPILOT_CLUSTER_INDEX:-0})))
 REAL_NODE_E2E ?= tests/e2e/test_real_node.py
 REAL_NODE_STAGE := $(if $(filter agent,$(MODELPILOT_NODE)),test-e2e-node,)
 
-.PHONY: help prereqs venv lint test test-unit test-e2e test-e2e-node oracles k8s-bin node-bin registry-bin images cluster-up cluster-down demo clean
+.PHONY: help prereqs venv lint test test-unit test-e2e test-e2e-node oracles k8s-bin node-bin registry-bin release images cluster-up cluster-down demo clean
 
 help:
 	@echo "make demo          train, gate, canary and promote the iris example on a local cluster"
@@ -32,6 +32,7 @@ help:
 	@echo "make node-bin      build kubelet, containerd, runc and pause into $(K8S_BIN)"
 	@echo "make images        build modelpilot/{operator,serving,trainer}:dev with buildah, smoke-check them"
 	@echo "make cluster-up    start the local control plane and node; make cluster-down stops it"
+	@echo "make release VERSION=x.y.z  push images, chart and dist/ to MODELPILOT_REGISTRY"
 
 # The virtualenv is rebuilt when pyproject.toml changes; pip's wheel cache (outside the
 # clone) makes that fast the second time.
@@ -116,6 +117,13 @@ sync-crds:
 	rm -f charts/modelpilot/crds/*.yaml
 	find manifests/crd -maxdepth 1 -name '*.yaml' ! -name kustomization.yaml \
 		-exec cp {} charts/modelpilot/crds/ \;
+
+# Publish VERSION to MODELPILOT_REGISTRY (default: the local cluster's registry, started when
+# needed): the three images, the chart (oci://REGISTRY/charts/modelpilot), and dist/VERSION/
+# with manifests/, the wheel and sdist, the notes (hack/release/release.sh says each step).
+release: venv images registry-bin
+	@test -n "$(VERSION)" || { echo "usage: make release VERSION=x.y.z" >&2; exit 2; }
+	@hack/release/release.sh $(VERSION)
 
 # The main job: the iris example from `kubectl apply` to a served prediction (hack/demo.py).
 # DEMO_ARGS="--runs 5" measures apply -> Ready; "--keep-operator" leaves the operator running.

@@ -1,5 +1,8 @@
 """The OCI registry beside the local cluster: CNCF Distribution's `registry`, on loopback.
 
+`python -m localcluster.registry up|down` (PYTHONPATH=hack) starts or stops this index's
+(MODELPILOT_CLUSTER_INDEX) and prints its address; `make release` starts it when needed.
+
 A release is pushed here (images with buildah, the chart with `helm push`) and a node pulls
 from it, as a user's nodes pull from theirs. Each cluster index has its own (port
 PORT_BASE + index, beside the other per-index ports), its storage under the cache but
@@ -10,6 +13,11 @@ nothing off this machine can reach it, and containerd is told so by a hosts.toml
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -71,3 +79,60 @@ def healthy(index: int, *, timeout: float = 2) -> bool:
             return bool(answer.status == 200)
     except (urllib.error.URLError, OSError):
         return False
+
+
+def _pidfile(cache: Path, index: int) -> Path:
+    return cache / f"registry-{index}.pid"
+
+
+def up(cache: Path, bin_dir: Path, index: int, *, timeout: float = 30) -> str:
+    """Start this index's registry unless it answers already; its address."""
+    if healthy(index):
+        return address(index)
+    binary = bin_dir / "registry"
+    if not binary.exists():
+        raise FileNotFoundError(f"{binary} is missing: run `make registry-bin`")
+    storage_dir(cache, index).mkdir(parents=True, exist_ok=True)
+    config_file = cache / f"registry-{index}.yml"
+    config_file.write_text(config(cache, index))
+    with open(cache / f"registry-{index}.log", "ab") as log:
+        proc = subprocess.Popen(argv(bin_dir, config_file), stdin=subprocess.DEVNULL,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    _pidfile(cache, index).write_text(f"{proc.pid}\n")
+    deadline = time.monotonic() + timeout
+    while not healthy(index):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"the registry on {address(index)} did not come up: "
+                               f"{cache / f'registry-{index}.log'}")
+        time.sleep(0.2)
+    return address(index)
+
+
+def down(cache: Path, index: int) -> None:
+    """Stop the registry this module started for `index` (its pushed content stays)."""
+    try:
+        pid = int(_pidfile(cache, index).read_text())
+    except (OSError, ValueError):
+        return
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    if cmdline.exists() and b"registry" in cmdline.read_bytes():
+        os.kill(pid, signal.SIGTERM)
+    _pidfile(cache, index).unlink(missing_ok=True)
+
+
+def main(argv_: list[str]) -> int:
+    from localcluster.cluster import Layout
+
+    lay = Layout.from_env()
+    if argv_ == ["up"]:
+        print(up(lay.cache, lay.bin, lay.index))
+    elif argv_ == ["down"]:
+        down(lay.cache, lay.index)
+    else:
+        print("usage: python -m localcluster.registry up|down", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
