@@ -102,10 +102,12 @@ PY
   | sed 's/^/release: helm: /' >&2
 
 # ---- 4. Python distributions and notes
-SOURCE_DATE_EPOCH="$epoch" "$py" -c '
-import sys
-from setuptools import build_meta
-print(build_meta.build_wheel(sys.argv[1]), build_meta.build_sdist(sys.argv[1]))' "$out/python" >/dev/null
-rm -rf build
+# One process per hook: setuptools' build_sdist after build_wheel in the same process
+# writes the sdist into bdist_wheel/ instead of the folder it is given.
+for hook in build_wheel build_sdist; do
+  SOURCE_DATE_EPOCH="$epoch" "$py" -c "import sys; from setuptools import build_meta as b
+print(b.$hook(sys.argv[1]))" "$out/python" >/dev/null
+done
+rm -rf build bdist_wheel
 PYTHONPATH=hack "$py" -m release.notes "$version" >"$out/NOTES.md"
 log "released $version in $((SECONDS - start))s: oci://$registry/charts/modelpilot --version $version; $out"
