@@ -7,7 +7,7 @@ K8S_VERSION := $(shell . hack/k8s/versions.env && echo $$K8S_VERSION)
 K8S_BIN := $(MODELPILOT_CACHE)/k8s/$(K8S_VERSION)/bin
 export PATH := $(abspath $(VENV))/bin:$(K8S_BIN):$(PATH)
 
-.PHONY: help prereqs venv lint test test-unit values-table test-e2e oracles k8s-bin node-bin prometheus-bin images cluster-up cluster-down gen-crd sync-crds demo clean
+.PHONY: help prereqs venv lint test test-unit values-table test-e2e oracles k8s-bin node-bin prometheus-bin registry-bin release images cluster-up cluster-down gen-crd sync-crds demo clean
 
 help:
 	@echo "make demo          train, gate, canary and promote the iris example on a local cluster"
@@ -21,6 +21,7 @@ help:
 	@echo "make prometheus-bin build prometheus and promtool (alert rule tests, dashboard e2e)"
 	@echo "make images        build modelpilot/{operator,serving,trainer}:dev with buildah, smoke-check them"
 	@echo "make cluster-up    start the local control plane and node; make cluster-down stops it"
+	@echo "make release VERSION=x.y.z  push images, chart and dist/ to MODELPILOT_REGISTRY"
 
 # System tools (apt: Go, buildah, CNI plugins ...) for what builds or runs the cluster only:
 # the virtualenv, `make lint` and `make test-unit` need python3 and nothing else.
@@ -80,6 +81,10 @@ node-bin: prereqs
 prometheus-bin: prereqs
 	@hack/prometheus/build.sh >&2
 
+# CNCF Distribution's registry, what a release is pushed to (hack/localcluster/registry.py).
+registry-bin: prereqs
+	@hack/k8s/build.sh registry >&2
+
 # The three images on a base built from Debian packages (hack/images/README.md); skipped when
 # their inputs are unchanged. The smoke check runs each once with the built runc.
 images: prereqs node-bin
@@ -109,6 +114,13 @@ gen-crd: venv
 
 # The old name, from when it only copied.
 sync-crds: gen-crd
+
+# Publish VERSION to MODELPILOT_REGISTRY (default: the local cluster's registry, started when
+# needed): the three images, the chart (oci://REGISTRY/charts/modelpilot), and dist/VERSION/
+# with manifests/, the wheel and sdist, the notes (hack/release/release.sh says each step).
+release: venv images registry-bin
+	@test -n "$(VERSION)" || { echo "usage: make release VERSION=x.y.z" >&2; exit 2; }
+	@hack/release/release.sh $(VERSION)
 
 # The main job: the iris example from `kubectl apply` to a served prediction (hack/demo.py).
 # DEMO_ARGS="--runs 5" measures apply -> Ready; "--keep-operator" leaves the operator running.

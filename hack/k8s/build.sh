@@ -2,7 +2,7 @@
 # Builds the Kubernetes control-plane binaries, etcd and helm from the Go module proxy into a
 # cache outside the repository, skipping what is already built. Prints the bin directory last.
 # `build.sh node` builds the real node instead: kubelet, kube-proxy, containerd (+ shim, ctr),
-# runc and the pause binary (README.md beside this file).
+# runc and the pause binary (README.md beside this file); `build.sh registry` the OCI registry.
 set -euo pipefail
 what="${1:-control-plane}"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -68,8 +68,13 @@ elif [[ "$what" == node ]]; then
   # runc 1.1.5 cannot start a sandbox here (README.md).
   build runc github.com/opencontainers/runc runc "-X main.version=${RUNC_VERSION#v}" seccomp 1
   build pause modelpilot.dev/hack/k8s/pause pause
+elif [[ "$what" == registry ]]; then
+  # The OCI registry beside the local cluster (hack/localcluster/registry.py): what a
+  # release is pushed to and a node pulls from.
+  build registry github.com/distribution/distribution/v3/cmd/registry registry \
+    "-X github.com/distribution/distribution/v3/version.version=$REGISTRY_VERSION"
 else
-  echo "usage: $0 [control-plane|node]" >&2
+  echo "usage: $0 [control-plane|node|registry]" >&2
   exit 2
 fi
 echo "$bin"

@@ -170,6 +170,21 @@ def test_images_default_to_the_app_version_and_can_be_overridden() -> None:
     assert env_of(deployment)["MODELPILOT_SERVING_IMAGE"] == "registry.example/serve:9"
 
 
+def test_a_digest_is_used_in_preference_to_the_tag_and_a_bad_one_is_refused() -> None:
+    digest = "sha256:" + "ab" * 32
+    deployment = operator_deployment(helm_template(
+        "image.operator.repository=registry.example/op", "image.operator.tag=1.2.3",
+        f"image.operator.digest={digest}", f"image.trainer.digest={digest}",
+    ))
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == f"registry.example/op@{digest}"
+    assert env_of(deployment)["MODELPILOT_TRAINER_IMAGE"] == f"ghcr.io/modelpilot/trainer@{digest}"
+    result = run(tool("helm"), "template", RELEASE, str(CHART),
+                 "--set", "image.serving.digest=latest")
+    assert result.returncode != 0
+    assert "digest" in result.stderr
+
+
 def test_allowlist_and_default_store_reach_the_operator() -> None:
     env = env_of(operator_deployment(helm_template(
         "estimatorAllowlist={sklearn.*,xgboost.XGBClassifier}", "defaultModelStore.pvc=models",

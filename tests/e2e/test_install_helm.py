@@ -17,6 +17,9 @@ The chart's helpers (install, the in-cluster operator, predictions) are in helm_
 
 from __future__ import annotations
 
+import importlib.metadata
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -72,6 +75,21 @@ def test_helm_install_runs_the_operator_in_cluster_and_iris_becomes_ready(
     mdep = kubectl.json("get", "mdep", "iris", "-n", models)
     assert mdep["status"]["stable"]["revision"] == "v1"
     assert predict(serving_pod(kubectl, models)["status"]["podIP"]) == 200
+
+
+def test_modelpilot_version_reports_the_operator_it_reaches(
+    kubectl: Kubectl, release: Release
+) -> None:
+    """The CLI asks the operator itself (its /metrics, through the API server's pod proxy)."""
+    version = importlib.metadata.version("modelpilot")
+    pod = operator_pod(kubectl, release)["metadata"]["name"]
+    result = subprocess.run(
+        [sys.executable, "-m", "modelpilot.cli", "version", "--kubeconfig",
+         str(kubectl.kubeconfig), "-n", release.namespace],
+        capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        f"client:   {version}", f"operator: {version}  ({release.namespace}/{pod})"]
 
 
 def test_the_operator_uses_its_own_service_account_token(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import random
 import time
+import tomllib
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,7 +34,7 @@ from helm_harness import (
     restricted_namespace,
     serving_pod,
 )
-from kube import Kubectl, has_condition, wait_for
+from kube import REPO, Kubectl, has_condition, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -96,7 +97,8 @@ def test_the_operator_runs_in_cluster_from_its_image(kubectl: Kubectl, release: 
     assert pod_ready(pod), pod["status"]
     (status,) = pod["status"]["containerStatuses"]
     assert status["imageID"], "containerd records the image it ran"
-    assert status["image"].endswith(("modelpilot/operator:dev", "modelpilot/operator:0.1.0"))
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    assert status["image"].endswith(("modelpilot/operator:dev", f"modelpilot/operator:{version}"))
 
 
 def test_serving_runs_unprivileged_on_a_read_only_root(

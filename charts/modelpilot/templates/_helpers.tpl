@@ -52,9 +52,14 @@ annotations:
 {{- end }}
 {{- end -}}
 
-{{/* image REF: "repository:tag", the tag defaulting to the chart's appVersion. */}}
+{{/* image REF: "repository@digest" when a digest is set (a released chart's values), else
+"repository:tag", the tag defaulting to the chart's appVersion. */}}
 {{- define "modelpilot.image" -}}
+{{- if .digest -}}
+{{- printf "%s@%s" .repository .digest -}}
+{{- else -}}
 {{- printf "%s:%s" .repository (toString (default .appVersion .tag)) -}}
+{{- end -}}
 {{- end -}}
 
 {{/* The namespaces the operator's RBAC is bound in: empty list = cluster-wide. */}}

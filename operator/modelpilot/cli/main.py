@@ -37,6 +37,7 @@ VERBS: dict[str, tuple[str, str, str]] = {
     "lint": ("modelpilot.cli.lint", "main", "check ModelDeployment files offline (-f FILE)"),
     "completion": ("modelpilot.cli.completion", "main", "shell completion (bash or zsh)"),
     "dashboard": ("modelpilot.cli.dashboard", "main", "a local web page of your models"),
+    "version": ("modelpilot.cli.version", "main", "this client's version and the operator's"),
 }
 # Run inside the pods the operator creates (and by the operator's own image): not for people.
 POD_INTERNAL = frozenset({"train", "prepare-store", "serve", "fetch-bundle"})
@@ -62,6 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"modelpilot: unknown verb {verb!r}\n\n{_usage()}", file=sys.stderr)
         return 2
     module_name, function_name, _ = VERBS[verb]
+    if refusal := _missing_extra(verb, module_name):
+        print(refusal, file=sys.stderr)
+        return 2
     module = __import__(module_name, fromlist=[function_name])
     entry: Callable[[list[str]], int] = getattr(module, function_name)
     if verb in POD_INTERNAL or os.environ.get("MODELPILOT_DEBUG"):
@@ -73,3 +77,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # one line for people; MODELPILOT_DEBUG=1 for the traceback
         print(f"modelpilot {verb}: {exc}", file=sys.stderr)
         return 1
+
+
+def _missing_extra(verb: str, module_name: str) -> str | None:
+    from modelpilot.cli.extras import extra_for, missing_requirements
+
+    extra = extra_for(module_name)
+    missing = missing_requirements(extra) if extra else []
+    if not missing:
+        return None
+    return (f"modelpilot {verb}: needs the [{extra}] extra ({', '.join(missing)} not installed); "
+            f"pip install 'modelpilot[{extra}]'")

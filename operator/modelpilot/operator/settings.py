@@ -80,6 +80,7 @@ from pydantic import ValidationError
 
 from modelpilot.api import names
 from modelpilot.api.pod_spec import PodPlacement
+from modelpilot.api.version import image
 
 ENV_TRAINER_IMAGE = "MODELPILOT_TRAINER_IMAGE"
 ENV_SERVING_IMAGE = "MODELPILOT_SERVING_IMAGE"
@@ -110,8 +111,9 @@ ENV_LOG_FORMAT = "MODELPILOT_LOG_FORMAT"
 DEFAULT_POD_UID = 65532
 
 DEFAULT_DATASET_SCHEMES = ("s3", "gs", "gcs", "abfs", "az")
-DEFAULT_TRAINER_IMAGE = "ghcr.io/modelpilot/trainer:0.1.0"
-DEFAULT_SERVING_IMAGE = "ghcr.io/modelpilot/serving:0.1.0"
+# The release this operator is: its own version's images (modelpilot.api.version).
+DEFAULT_TRAINER_IMAGE = image("trainer")
+DEFAULT_SERVING_IMAGE = image("serving")
 # Requests small enough for a laptop cluster, limits that stop one model from taking a node.
 # No CPU limit: throttling a server makes its latency (which the canary analysis judges)
 # depend on its neighbours rather than on the model.

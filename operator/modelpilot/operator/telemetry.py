@@ -30,6 +30,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from modelpilot.api.status import CandidateState, ModelDeploymentStatus, Phase
+from modelpilot.api.version import installed_version
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -315,6 +316,14 @@ class OperatorMetrics:
             "1 while this operator holds the leader Lease and acts, 0 while it stands by.",
             registry=self.registry,
         )
+        # Which release is running: `modelpilot version` reads it through the pod proxy.
+        self.build_info = Gauge(
+            "modelpilot_build_info",
+            "1, labelled with the running operator's version.",
+            ["version"],
+            registry=self.registry,
+        )
+        self.build_info.labels(installed_version()).set(1)
         self.model_deployments = ModelDeploymentCollector()
         self.registry.register(self.model_deployments)
         self._depth: Callable[[], float] = lambda: 0.0

@@ -12,6 +12,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from modelpilot.api.version import installed_version
+
 from . import binary, v1, v2
 from .codec import encode
 from .errors import MalformedRequest, PayloadTooLarge
@@ -162,9 +164,4 @@ def build_router(service: InferenceService) -> APIRouter:
 
 
 def package_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("modelpilot")
-    except PackageNotFoundError:
-        return "0+unknown"
+    return installed_version()

@@ -342,3 +342,13 @@ def test_an_api_server_that_does_not_answer_is_a_retryable_api_error_counted_as_
     got = samples(metrics)
     labels = (("code", "0"), ("kind", "Job"), ("verb", "get"))
     assert got[("modelpilot_api_requests_total", labels)] == 1
+
+
+def test_build_info_carries_the_running_version_and_the_cli_reads_it_back() -> None:
+    from importlib.metadata import version
+
+    from modelpilot.cli.version import version_from_metrics
+
+    metrics = OperatorMetrics()
+    assert samples(metrics)[("modelpilot_build_info", (("version", version("modelpilot")),))] == 1
+    assert version_from_metrics(metrics.render().decode()) == version("modelpilot")

@@ -9,6 +9,7 @@ pods), and only the component's own extra installed.
 
 from __future__ import annotations
 
+import ast
 import re
 import shutil
 import subprocess
@@ -123,3 +124,20 @@ def test_the_runtime_user_has_a_passwd_entry(component: str) -> None:
     assert any("useradd" in run and f"--uid {uid}" in run for run in runs), (
         f"{component}: no useradd for UID {uid} in the runtime stage"
     )
+
+
+@pytest.mark.parametrize("component", ["serving", "trainer"])
+def test_workload_images_drop_the_kubernetes_client_they_never_import(component: str) -> None:
+    """The client is a base dependency for the CLI; the serving and training pods never call
+    the API server, so their images uninstall it. Safe only while no module they run
+    imports it, lazily or not (the contract in api/ included)."""
+    runs = " ".join(rest for keyword, rest in _instructions(component) if keyword == "RUN")
+    assert "pip uninstall --yes kubernetes" in runs
+    importers = []
+    for path in [*(REPO / component).rglob("*.py"), *(REPO / "api").rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(n.split(".")[0] == "kubernetes" for n in names):
+                importers.append(str(path.relative_to(REPO)))
+    assert importers == []

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from modelpilot.api import serving_metrics as names
 from modelpilot.operator.analysis.counts import Counts, code_class, per_bucket
 
@@ -27,6 +25,10 @@ def parse_metrics(text: str, *, model: str | None = None) -> dict[str, Counts]:
     Only series of `model` when given. Raises ValueError on text that is not exposition
     format.
     """
+    # Imported here: the CLI reaches this package through modelpilot.operator.errors, and
+    # `pip install modelpilot` (the CLI alone) has no prometheus_client.
+    from prometheus_client.parser import text_string_to_metric_families
+
     requests: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     latency: dict[str, dict[float, float]] = defaultdict(lambda: defaultdict(float))
     classes: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
