@@ -45,6 +45,7 @@ from modelpilot.trainer.estimators import build_estimator, effective_params
 from modelpilot.trainer.evaluation import evaluate
 from modelpilot.trainer.fitting import assemble, fit
 from modelpilot.trainer.jobspec import JobSpec, read_spec
+from modelpilot.trainer.missing import accepts_missing
 from modelpilot.trainer.preprocessing import build_preprocessor, check_transformers
 from modelpilot.trainer.reference import reference_of
 from modelpilot.trainer.settings import Settings
@@ -134,6 +135,7 @@ def train(settings: Settings, job: JobSpec) -> Outcome:
         features=FeatureSchema(
             names=list(data.features.columns),
             dtypes=[str(t) for t in data.features.dtypes],
+            accepts_missing=accepts_missing(fitted.model, parts.x_train),
         ),
         classes=classes,
         training_data_sha256=data.sha256,
