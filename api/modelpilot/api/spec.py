@@ -190,7 +190,12 @@ class PreprocessingStep(SpecModel):
         "OneHotEncoder, or a full import path such as sklearn.preprocessing.RobustScaler."
     )
     columns: list[str] | None = Field(
-        None, description="Columns it applies to; all feature columns when omitted."
+        None,
+        description="Feature columns it applies to. When omitted: every feature column "
+        "that no other step names in its columns (so [StandardScaler, {OneHotEncoder, "
+        "columns: [colour]}] scales the other columns and encodes colour). Steps that apply "
+        "to a column run in spec order; columns no step applies to pass through unchanged. "
+        "A non-numeric column must reach an encoder.",
     )
     params: dict[str, Any] = Field(
         default_factory=dict, description="Keyword arguments for the transformer."
