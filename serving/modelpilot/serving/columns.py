@@ -23,6 +23,16 @@ if TYPE_CHECKING:
     from .features import FeatureLayout
 
 _NUMBERS = (int, float, np.integer, np.floating)
+# The largest feature value accepted. Tree models (forests, gradient boosting) predict in
+# float32 and sklearn refuses a value that overflows it ("too large for dtype('float32')"),
+# which would be a 500; no real feature comes near, so the bound holds for every model.
+# One comparison checks it together with finiteness (NaN and ±Inf compare False).
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def in_range(values: np.ndarray) -> np.ndarray:
+    """Elementwise: finite and within ±FLOAT32_MAX."""
+    return np.abs(values) <= FLOAT32_MAX
 _TRUE = frozenset({"true", "1"})
 _FALSE = frozenset({"false", "0"})
 
@@ -51,7 +61,7 @@ def _numbers(values: np.ndarray, layout: FeatureLayout, column: int, *,
     else:
         floats = np.array([_number(v, layout, r, column, source=source)
                            for r, v in enumerate(items)], dtype=np.float64)
-    bad = ~np.isfinite(floats)
+    bad = ~in_range(floats)
     if bad.any():
         for r in np.flatnonzero(bad).tolist():
             value = floats[r]
@@ -59,8 +69,8 @@ def _numbers(values: np.ndarray, layout: FeatureLayout, column: int, *,
                 continue
             if math.isnan(value):
                 raise missing_refused(layout, r, column, source=source)
-            raise _invalid(layout, r, column, f"{items[r]!r:.40} is not a finite number",
-                           source=source)
+            what = "out of range" if math.isfinite(value) else "not a finite number"
+            raise _invalid(layout, r, column, f"{items[r]!r:.40} is {what}", source=source)
     return floats
 
 

@@ -6,7 +6,7 @@ too many rows is the client's error (400/413) naming the row and column, never a
 deep inside sklearn. Models with string features get an object matrix whose columns
 columns.py checks and normalises. The common case (all-numeric features,
 well-formed rows) is checked with C-speed passes (one numpy conversion, one set of element
-types, one isfinite); only a failing request pays for the slow walk that finds *where*.
+types, one range check); only a failing request pays for the slow walk that finds *where*.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import numpy as np
 from modelpilot.api.bundle import FeatureSchema
 
 from . import columns as mixed
+from .columns import FLOAT32_MAX, in_range
 from .errors import InvalidInput, MalformedRequest, PayloadTooLarge
 
 _NUMBER_TYPES = frozenset({int, float})
@@ -152,7 +153,7 @@ def _fast_numeric(rows: list[Any], layout: FeatureLayout) -> np.ndarray | None:
     types = set(map(type, chain.from_iterable(rows)))
     if not types <= _NUMBER_TYPES:  # booleans, strings, null: the slow path says where
         return None
-    if not np.isfinite(matrix).all():
+    if not in_range(matrix).all():
         return None
     return matrix
 
@@ -215,7 +216,7 @@ def _check_value(value: Any, layout: FeatureLayout, *, row: int, column: int) ->
 
 
 def _check_finite(matrix: np.ndarray, layout: FeatureLayout) -> None:
-    finite = np.isfinite(matrix)
+    finite = in_range(matrix)
     if finite.all():
         return
     if any(layout.missing):  # NaN is a missing value where the pipeline takes one
@@ -226,6 +227,11 @@ def _check_finite(matrix: np.ndarray, layout: FeatureLayout) -> None:
     name = layout.names[c] if c < layout.count else None
     if np.isnan(matrix[r, c]) and c < layout.count:
         raise mixed.missing_refused(layout, r, c, source="the input")
+    if np.isfinite(matrix[r, c]):
+        raise InvalidInput(
+            f"row {r}, column {c} ({name!r}): {matrix[r, c]} is out of range (beyond "
+            f"±{FLOAT32_MAX:.4g})", row=r, column=c, feature=name,
+        )
     raise InvalidInput(
         f"row {r}, column {c} ({name!r}): {matrix[r, c]} is not a finite number "
         "(NaN and ±Inf are not accepted)",

@@ -19,6 +19,7 @@ from modelpilot.serving.settings import Settings
 from modelpilot.trainer.__main__ import main as train_main
 
 CITIES = ("paris", "lyon", "nice")
+ONE_HOT_CITY = {"transformer": "OneHotEncoder", "columns": ["city"]}
 
 
 def shop_frame(rows: int = 240, *, missing: bool = False, seed: int = 0) -> pd.DataFrame:
@@ -96,3 +97,27 @@ def train_bundle(root: Path, name: str, frame: pd.DataFrame, *, target: str,
     metadata = read_metadata(out)
     return Trained(name=name, path=out, sha256=metadata.model_sha256, metadata=metadata,
                    frame=frame, features=features, pipeline=joblib.load(out / MODEL_FILE))
+
+
+def bundle_specs() -> dict[str, dict[str, Any]]:
+    complete, gappy = shop_frame(), shop_frame(missing=True)
+    return {
+        # Numeric only, but scaled by name: the ColumnTransformer needs a DataFrame too.
+        "numeric": dict(frame=complete[["age", "visits", "bought"]], target="bought",
+                        estimator="sklearn.linear_model.LogisticRegression",
+                        preprocessing=[{"transformer": "StandardScaler"}]),
+        "mixed": dict(frame=complete.drop(columns="spend"), target="bought",
+                      estimator="sklearn.linear_model.LogisticRegression",
+                      preprocessing=[ONE_HOT_CITY, {"transformer": "StandardScaler",
+                                                    "columns": ["age", "visits"]}]),
+        # age and city may be missing (an imputer; NaN is a category seen in training);
+        # visits may not: nothing in front of LogisticRegression takes NaN there.
+        "missing": dict(frame=gappy[["age", "visits", "city", "bought"]], target="bought",
+                        estimator="sklearn.linear_model.LogisticRegression",
+                        preprocessing=[{"transformer": "SimpleImputer", "columns": ["age"]},
+                                       ONE_HOT_CITY]),
+        "regression": dict(frame=complete[["age", "visits", "city", "spend"]], target="spend",
+                           estimator="sklearn.linear_model.Ridge", metric="r2", fmt="parquet",
+                           preprocessing=[{"transformer": "StandardScaler", "columns": ["age"]},
+                                          ONE_HOT_CITY]),
+    }
