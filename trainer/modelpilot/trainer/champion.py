@@ -108,6 +108,24 @@ def score_stable(
     return StableResult(metadata=metadata, scores=scores, note=note)
 
 
+def stable_if_scored(
+    evaluation: Evaluation, score: Callable[[], StableResult]
+) -> tuple[StableResult | None, str | None]:
+    """(stable's result, None), or with `mustBeatStable: false` (None, why) when stable
+    cannot be scored on this holdout: dropping a feature or changing the task must not fail
+    a run that does not compare with stable. With `mustBeatStable: true` the error stands."""
+    try:
+        stable = score()
+    except DataError as exc:
+        if evaluation.must_beat_stable:
+            raise
+        return None, f"stable not compared: {exc}"
+    if evaluation.metric not in stable.scores.metrics and not evaluation.must_beat_stable:
+        return None, (f"stable not compared: stable model {stable.metadata.revision} has no "
+                      f"{evaluation.metric} on this holdout")
+    return stable, None
+
+
 def verdict(evaluation: Evaluation, candidate: Scores, stable: StableResult | None) -> GateResult:
     metric = evaluation.metric
     stable_score = None

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from modelpilot.api.bundle import BundleMetadata
 from modelpilot.api.metrics import Task
 from modelpilot.trainer.datasets import LoadedData, fingerprint
 from modelpilot.trainer.errors import DataError
@@ -67,6 +68,27 @@ def split(
     if by_content:
         return split_by_content(data, task=task, test_size=test_size, random_state=random_state)
     return _stratified(data, task=task, test_size=test_size, random_state=random_state)
+
+
+def fair_split(
+    data: LoadedData, *, task: Task, test_size: float, random_state: int, watched: bool,
+    stable: BundleMetadata | None,
+) -> Split:
+    """The split that keeps the comparison with stable fair (issue 22 §3).
+
+    Stable is scored on the candidate's holdout, so that holdout must not hold rows stable
+    was trained on. The seeded split of the very data stable saw, with the holdout stable
+    recorded, is exactly stable's split: its holdout is rows stable never trained on. Any
+    other case — a watched dataset, data whose fingerprint differs from stable's (a
+    scheduled, manual or drift retrain on changed data), or the same data split another way
+    before (by content, or with another seed or testSize) — splits by content, so rows keep
+    the side they had whenever stable was split by content too.
+    """
+    if not watched and (stable is None or stable.training_data_sha256 == data.sha256):
+        seeded = _stratified(data, task=task, test_size=test_size, random_state=random_state)
+        if stable is None or stable.holdout_sha256 == seeded.holdout_sha256:
+            return seeded
+    return split_by_content(data, task=task, test_size=test_size, random_state=random_state)
 
 
 def split_by_content(
