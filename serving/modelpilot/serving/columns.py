@@ -27,7 +27,9 @@ _NUMBERS = (int, float, np.integer, np.floating)
 # float32 and sklearn refuses a value that overflows it ("too large for dtype('float32')"),
 # which would be a 500; no real feature comes near, so the bound holds for every model.
 # One comparison checks it together with finiteness (NaN and ±Inf compare False).
-FLOAT32_MAX = float(np.finfo(np.float32).max)
+# A float64 scalar, not a Python float: NumPy would cast a Python float to an FP16 array's
+# dtype (overflowing); a float64 promotes the comparison instead.
+FLOAT32_MAX = np.float64(np.finfo(np.float32).max)
 
 
 def in_range(values: np.ndarray) -> np.ndarray:
@@ -134,7 +136,7 @@ def missing_refused(layout: FeatureLayout, row: int, column: int, *,
                     source: str) -> InvalidInput:
     name = layout.names[column]
     return _invalid(layout, row, column,
-                    f"null/NaN is not a finite number, and this model's pipeline cannot take "
+                    f"got null/NaN, not a finite number: this model's pipeline cannot take "
                     f"a missing value in {name!r}", source=source)
 
 

@@ -43,7 +43,12 @@ class FrameBuilder:
 
 
 def frame_builder(estimator: Any, layout: FeatureLayout) -> FrameBuilder | None:
-    """A builder when this model needs DataFrames, else None (it predicts on arrays)."""
+    """A builder when this model needs DataFrames, else None (it predicts on arrays).
+
+    Only a model fitted on a DataFrame (it has `feature_names_in_`) gets one: a model
+    fitted on an array selects columns by position and warns about names it never saw."""
+    if getattr(estimator, "feature_names_in_", None) is None:
+        return None
     if not layout.numeric or _selects_by_name(estimator):
         return FrameBuilder(names=layout.names, kinds=layout.kinds)
     return None
