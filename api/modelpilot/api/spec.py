@@ -236,6 +236,14 @@ class Training(SpecModel):
     test_size: float = Field(
         0.25, gt=0, lt=1, description="Fraction of rows held out for evaluation."
     )
+    sample_weight: str | None = Field(
+        None,
+        description="A column of the dataset holding each row's weight (a number >= 0, "
+        "none missing). It is never a feature: the estimator is fitted with it "
+        "(sample_weight) and every metric of the gate weighs the holdout's rows by it, for "
+        "the candidate and the stable model alike.",
+        min_length=1,
+    )
     random_state: int = Field(
         0, description="Seed for the split (and the estimator unless params set one)."
     )

@@ -97,7 +97,7 @@ def score_stable(
     try:
         scores = evaluate(
             loaded.model, holdout.x_holdout[metadata.features.names], holdout.y_holdout,
-            task=task,
+            task=task, sample_weight=holdout.w_holdout,
         )
     except TrainingError as exc:
         raise DataError(

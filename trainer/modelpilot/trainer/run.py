@@ -43,7 +43,7 @@ from modelpilot.trainer.datasets import load_dataset
 from modelpilot.trainer.errors import DataError, SpecError, TrainingError
 from modelpilot.trainer.estimators import build_estimator, effective_params
 from modelpilot.trainer.evaluation import evaluate
-from modelpilot.trainer.fitting import assemble, fit
+from modelpilot.trainer.fitting import assemble, check_sample_weight, fit
 from modelpilot.trainer.jobspec import JobSpec, read_spec
 from modelpilot.trainer.missing import accepts_missing
 from modelpilot.trainer.preprocessing import build_preprocessor, check_transformers
@@ -91,13 +91,14 @@ def train(settings: Settings, job: JobSpec) -> Outcome:
             "does not have with these params"
         )
     check_transformers(training.preprocessing, settings.allowlist)
+    check_sample_weight(built.estimator, training.sample_weight)
     stable_metadata = None
     if settings.stable_dir is not None:
         assert settings.stable_sha256 is not None
         stable_metadata = check_stable(settings.stable_dir, settings.stable_sha256,
                                        stable_binding(settings))
 
-    data = load_dataset(training.dataset)
+    data = load_dataset(training.dataset, weight=training.sample_weight)
     check_target(data, built.task)
     preprocessor = build_preprocessor(training.preprocessing, data.features, settings.allowlist)
     parts = fair_split(
@@ -105,8 +106,10 @@ def train(settings: Settings, job: JobSpec) -> Outcome:
         watched=training.dataset.watch is not None, stable=stable_metadata,
     )
 
-    fitted = fit(assemble(preprocessor, built.estimator), parts.x_train, parts.y_train)
-    scores = evaluate(fitted.model, parts.x_holdout, parts.y_holdout, task=built.task)
+    fitted = fit(assemble(preprocessor, built.estimator), parts.x_train, parts.y_train,
+                 sample_weight=parts.w_train)
+    scores = evaluate(fitted.model, parts.x_holdout, parts.y_holdout, task=built.task,
+                      sample_weight=parts.w_holdout)
     if evaluation.metric not in scores.metrics:
         raise SpecError(
             f"{training.estimator} gives no finite {evaluation.metric} on this holdout "

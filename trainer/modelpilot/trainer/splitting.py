@@ -8,6 +8,7 @@ that with `holdout_sha256`.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +27,15 @@ class Split:
     y_train: pd.Series
     y_holdout: pd.Series
     holdout_sha256: str
+    w_train: pd.Series | None = None  # spec.training.sampleWeight, row for row
+    w_holdout: pd.Series | None = None
+
+    def weighted(self, weights: pd.Series | None) -> Split:
+        """This split with the rows' weights (matched by the data's index)."""
+        if weights is None:
+            return self
+        return dataclasses.replace(self, w_train=weights.loc[self.y_train.index],
+                                   w_holdout=weights.loc[self.y_holdout.index])
 
 
 def check_target(data: LoadedData, task: Task) -> None:
@@ -67,7 +77,8 @@ def split(
     """
     if by_content:
         return split_by_content(data, task=task, test_size=test_size, random_state=random_state)
-    return _stratified(data, task=task, test_size=test_size, random_state=random_state)
+    return _stratified(data, task=task, test_size=test_size, random_state=random_state
+                       ).weighted(data.weights)
 
 
 def fair_split(
@@ -87,7 +98,7 @@ def fair_split(
     if not watched and (stable is None or stable.training_data_sha256 == data.sha256):
         seeded = _stratified(data, task=task, test_size=test_size, random_state=random_state)
         if stable is None or stable.holdout_sha256 == seeded.holdout_sha256:
-            return seeded
+            return seeded.weighted(data.weights)
     return split_by_content(data, task=task, test_size=test_size, random_state=random_state)
 
 
@@ -117,8 +128,10 @@ def split_by_content(
         x_train, x_holdout = data.features[~held], data.features[held]
         y_train, y_holdout = data.target[~held], data.target[held]
         holdout_sha256 = fingerprint(pd.concat([x_holdout, y_holdout], axis=1))
-        return Split(x_train, x_holdout, y_train, y_holdout, holdout_sha256)
-    return _stratified(data, task=task, test_size=test_size, random_state=random_state)
+        return Split(x_train, x_holdout, y_train, y_holdout, holdout_sha256).weighted(
+            data.weights)
+    return _stratified(data, task=task, test_size=test_size, random_state=random_state
+                       ).weighted(data.weights)
 
 
 def _stratified(data: LoadedData, *, task: Task, test_size: float, random_state: int) -> Split:
