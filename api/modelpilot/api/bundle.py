@@ -96,7 +96,14 @@ class FeatureSchema(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     names: list[str]
-    dtypes: list[str]  # numpy dtype names, one per feature
+    dtypes: list[str]  # numpy/pandas dtype names, one per feature
+    # Per feature: does the fitted pipeline take a missing value (NaN) there? Decided by the
+    # trainer from the fitted model (trainer/missing.py). None (bundles written before this
+    # field existed): no feature does, so the server refuses missing values as before.
+    accepts_missing: list[bool] | None = None
+
+    def missing_allowed(self, column: int) -> bool:
+        return self.accepts_missing is not None and self.accepts_missing[column]
 
     @property
     def count(self) -> int:

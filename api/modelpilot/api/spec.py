@@ -195,7 +195,12 @@ class PreprocessingStep(SpecModel):
         "OneHotEncoder, or a full import path such as sklearn.preprocessing.RobustScaler."
     )
     columns: list[str] | None = Field(
-        None, description="Columns it applies to; all feature columns when omitted."
+        None,
+        description="Feature columns it applies to. When omitted: every feature column "
+        "that no other step names in its columns (so [StandardScaler, {OneHotEncoder, "
+        "columns: [colour]}] scales the other columns and encodes colour). Steps that apply "
+        "to a column run in spec order; columns no step applies to pass through unchanged. "
+        "A non-numeric column must reach an encoder.",
     )
     params: dict[str, Any] = Field(
         default_factory=dict, description="Keyword arguments for the transformer."
@@ -228,6 +233,14 @@ class Training(SpecModel):
     )
     test_size: float = Field(
         0.25, gt=0, lt=1, description="Fraction of rows held out for evaluation."
+    )
+    sample_weight: str | None = Field(
+        None,
+        description="A column of the dataset holding each row's weight (a number >= 0, "
+        "none missing). It is never a feature: the estimator is fitted with it "
+        "(sample_weight) and every metric of the gate weighs the holdout's rows by it, for "
+        "the candidate and the stable model alike.",
+        min_length=1,
     )
     random_state: int = Field(
         0, description="Seed for the split (and the estimator unless params set one)."

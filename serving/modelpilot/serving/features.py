@@ -1,10 +1,12 @@
 """Rows and columns from a request -> one validated matrix in the bundle's feature order.
 
-Strict on purpose: a wrong feature count, a string where a number belongs, a boolean, null,
-NaN or ±Inf, an empty batch or too many rows is the client's error (400/413) naming the row
-and column, never a 500 from deep inside sklearn. The common case (all-numeric features,
+Strict on purpose: a wrong feature count, a string where a number belongs, a boolean, ±Inf,
+a missing value (null, NaN) where the model's pipeline cannot take one, an empty batch or
+too many rows is the client's error (400/413) naming the row and column, never a 500 from
+deep inside sklearn. Models with string features get an object matrix whose columns
+columns.py checks and normalises. The common case (all-numeric features,
 well-formed rows) is checked with C-speed passes (one numpy conversion, one set of element
-types, one isfinite); only a failing request pays for the slow walk that finds *where*.
+types, one range check); only a failing request pays for the slow walk that finds *where*.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import numpy as np
 
 from modelpilot.api.bundle import FeatureSchema
 
+from . import columns as mixed
+from .columns import FLOAT32_MAX, in_range
 from .errors import InvalidInput, MalformedRequest, PayloadTooLarge
 
 _NUMBER_TYPES = frozenset({int, float})
@@ -30,12 +34,17 @@ class FeatureLayout:
     names: tuple[str, ...]
     kinds: tuple[str, ...]  # numpy dtype kind per feature: 'f' 'i' 'u' 'b' 'O' 'U' ...
     max_rows: int
+    # Per feature: the model's pipeline takes a missing value (NaN) there (the trainer's
+    # decision, FeatureSchema.accepts_missing). Empty: none does.
+    missing: tuple[bool, ...] = ()
     # Every feature is a number (bool features count as 0/1 numbers). Computed once: it is
     # asked several times per request, and walking 50 kinds each time showed in profiles.
     numeric: bool = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "numeric", all(kind in "biuf" for kind in self.kinds))
+        if len(self.missing) != len(self.names):
+            object.__setattr__(self, "missing", (False,) * len(self.names))
 
     @classmethod
     def from_schema(cls, schema: FeatureSchema, *, max_rows: int) -> FeatureLayout:
@@ -45,7 +54,9 @@ class FeatureLayout:
                 kinds.append(np.dtype(dtype).kind)
             except TypeError:
                 kinds.append("O")  # 'category', 'string' ...: pandas names; treat as objects
-        return cls(names=tuple(schema.names), kinds=tuple(kinds), max_rows=max_rows)
+        missing = tuple(schema.missing_allowed(c) for c in range(schema.count))
+        return cls(names=tuple(schema.names), kinds=tuple(kinds), max_rows=max_rows,
+                   missing=missing)
 
     @property
     def count(self) -> int:
@@ -57,15 +68,12 @@ class FeatureLayout:
             return _NUMBER_TYPES
         if kind == "b":
             return frozenset({bool, int})
-        if kind in "US":
-            return frozenset({str})
-        return frozenset({str, int, float, bool})  # object columns: any JSON scalar
+        return frozenset({str})  # categories: the encoder was fitted on strings
 
     def describe(self, column: int) -> str:
         kind = self.kinds[column]
         return {"i": "an integer-valued number", "u": "an integer-valued number",
-                "f": "a number", "b": "a boolean", "U": "a string", "S": "a string"}.get(
-                    kind, "a JSON scalar")
+                "f": "a number", "b": "a boolean"}.get(kind, "a string")
 
     def index_of(self, name: str) -> int | None:
         try:
@@ -98,8 +106,9 @@ def rows_to_matrix(rows: Any, layout: FeatureLayout, *, where: str = "instances"
     return _slow_rows(rows, layout, where=where)
 
 
-def check_matrix(matrix: np.ndarray, layout: FeatureLayout) -> np.ndarray:
-    """A 2-D array from a typed tensor: shape and finiteness against the schema."""
+def check_matrix(matrix: np.ndarray, layout: FeatureLayout, *,
+                 source: str = "the input") -> np.ndarray:
+    """A 2-D array from a typed tensor: shape, kinds and finiteness against the schema."""
     if matrix.ndim != 2:
         raise InvalidInput(
             f"expected a 2-D tensor [rows, {layout.count}], got shape {list(matrix.shape)}"
@@ -110,10 +119,20 @@ def check_matrix(matrix: np.ndarray, layout: FeatureLayout) -> np.ndarray:
             f"expected {layout.count} features per row ({', '.join(layout.names)}), got "
             f"{matrix.shape[1]}", row=0, column=None,
         )
+    if matrix.dtype.kind == "O":
+        if layout.numeric:  # per-feature inputs hold numbers only; see v2._columns_to_matrix
+            matrix = matrix.astype(np.float64)
+        else:
+            return mixed.normalise(matrix, layout, source=source)
+    elif not layout.numeric:
+        column = next(c for c, kind in enumerate(layout.kinds) if kind not in "biuf")
+        name = layout.names[column]
+        raise InvalidInput(
+            f"{source} holds numbers but feature {name!r} holds strings; send a BYTES "
+            "tensor, or one tensor per feature", column=column, feature=name,
+        )
     if matrix.dtype.kind in "fc":
         _check_finite(matrix, layout)
-    elif matrix.dtype.kind == "O":
-        _check_finite_objects(matrix, layout)  # string features beside numeric ones
     if layout.numeric and matrix.dtype != np.float64:
         matrix = matrix.astype(np.float64)
     return matrix
@@ -134,7 +153,7 @@ def _fast_numeric(rows: list[Any], layout: FeatureLayout) -> np.ndarray | None:
     types = set(map(type, chain.from_iterable(rows)))
     if not types <= _NUMBER_TYPES:  # booleans, strings, null: the slow path says where
         return None
-    if not np.isfinite(matrix).all():
+    if not in_range(matrix).all():
         return None
     return matrix
 
@@ -169,11 +188,15 @@ def _slow_rows(rows: list[Any], layout: FeatureLayout, *, where: str) -> np.ndar
     matrix = np.empty((len(values), width), dtype=object)
     for r, row in enumerate(values):
         matrix[r, :] = row
-    return matrix
+    return mixed.normalise(matrix, layout, source=where)
 
 
 def _check_value(value: Any, layout: FeatureLayout, *, row: int, column: int) -> None:
     name = layout.names[column]
+    if value is None or (type(value) is float and math.isnan(value)):
+        if layout.missing[column]:
+            return
+        raise mixed.missing_refused(layout, row, column, source="instances")
     if type(value) not in layout.allowed_types(column):
         raise InvalidInput(
             f"row {row}, column {column} ({name!r}): expected {layout.describe(column)}, "
@@ -193,30 +216,27 @@ def _check_value(value: Any, layout: FeatureLayout, *, row: int, column: int) ->
 
 
 def _check_finite(matrix: np.ndarray, layout: FeatureLayout) -> None:
-    finite = np.isfinite(matrix)
+    finite = in_range(matrix)
     if finite.all():
         return
+    if any(layout.missing):  # NaN is a missing value where the pipeline takes one
+        finite |= np.isnan(matrix) & np.asarray(layout.missing)
+        if finite.all():
+            return
     r, c = (int(i) for i in np.argwhere(~finite)[0])
     name = layout.names[c] if c < layout.count else None
+    if np.isnan(matrix[r, c]) and c < layout.count:
+        raise mixed.missing_refused(layout, r, c, source="the input")
+    if np.isfinite(matrix[r, c]):
+        raise InvalidInput(
+            f"row {r}, column {c} ({name!r}): {matrix[r, c]} is out of range (beyond "
+            f"±{FLOAT32_MAX:.4g})", row=r, column=c, feature=name,
+        )
     raise InvalidInput(
         f"row {r}, column {c} ({name!r}): {matrix[r, c]} is not a finite number "
         "(NaN and ±Inf are not accepted)",
         row=r, column=c, feature=name,
     )
-
-
-def _check_finite_objects(matrix: np.ndarray, layout: FeatureLayout) -> None:
-    """The same rule for an object matrix (some features are strings): every float in it,
-    numpy's included, must be finite."""
-    for c in range(matrix.shape[1]):
-        for r, value in enumerate(matrix[:, c]):
-            if isinstance(value, float | np.floating) and not math.isfinite(value):
-                name = layout.names[c] if c < layout.count else None
-                raise InvalidInput(
-                    f"row {r}, column {c} ({name!r}): {value} is not a finite number "
-                    "(NaN and ±Inf are not accepted)",
-                    row=r, column=c, feature=name,
-                )
 
 
 def _objects_to_lists(

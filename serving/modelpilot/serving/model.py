@@ -1,7 +1,9 @@
 """The served model: a verified bundle's estimator behind `load`, `predict`, `ready`, `version`.
 
 This is the only module that touches scikit-learn; routes and protocols see numpy arrays in
-and a `Prediction` out. Loading goes through `modelpilot.api.bundle.load_bundle`, which
+and a `Prediction` out. A model fitted on a DataFrame that selects columns by name, or with
+string features, predicts on a DataFrame built from the validated matrix (frames.py).
+Loading goes through `modelpilot.api.bundle.load_bundle`, which
 reads model.joblib once (never through a symlink), checks those bytes against the digest the
 operator trusted, the bundle's owner (the ModelDeployment uid, when given) and the library
 versions, and unpickles the very bytes it checked.
@@ -13,7 +15,9 @@ import logging
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import numpy as np
 
 from modelpilot.api.bundle import (
     Binding,
@@ -25,9 +29,8 @@ from modelpilot.api.bundle import (
 
 from .ensembles import FastPredictor, fast_predictor
 from .errors import ModelLoadError, ModelNotReady, PredictionFailed
-
-if TYPE_CHECKING:
-    import numpy as np
+from .features import FeatureLayout
+from .frames import FrameBuilder, frame_builder
 
 log = logging.getLogger("modelpilot.serving")
 
@@ -61,6 +64,8 @@ class SklearnModel:
         self._version_override = version
         self._estimator: Any = None
         self._fast: FastPredictor | None = None
+        self._frame: FrameBuilder | None = None
+        self._missing = False  # some feature may arrive as NaN (the fast path assumes none)
         self._metadata: BundleMetadata | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -98,6 +103,9 @@ class SklearnModel:
                 f"{self.model_dir}: the model expects {n_features} features but metadata.json "
                 f"lists {bundle.metadata.features.count}"
             )
+        features = bundle.metadata.features
+        self._frame = frame_builder(estimator, FeatureLayout.from_schema(features, max_rows=1))
+        self._missing = any(features.missing_allowed(c) for c in range(features.count))
         try:
             self._fast = fast_predictor(estimator)
         except Exception as exc:  # the fast path is an optimisation, never a reason to fail
@@ -158,13 +166,16 @@ class SklearnModel:
         import sklearn
 
         try:
-            if self._fast is not None and features.dtype.kind == "f":
+            if (self._fast is not None and features.dtype.kind == "f"
+                    and not (self._missing and np.isnan(features).any())):
                 predictions, probabilities = self._fast.predict(features, proba=proba)
                 return Prediction(predictions=predictions, probabilities=probabilities)
-            # Inputs were checked finite per request; skip sklearn's second scan.
-            with sklearn.config_context(assume_finite=True):
-                predictions = estimator.predict(features)
-                probabilities = estimator.predict_proba(features) if proba else None
+            inputs = features if self._frame is None else self._frame.build(features)
+            # Inputs were checked per request: finite, or NaN only where the pipeline takes
+            # a missing value (and then sklearn must look for it).
+            with sklearn.config_context(assume_finite=not self._missing):
+                predictions = estimator.predict(inputs)
+                probabilities = estimator.predict_proba(inputs) if proba else None
         except Exception as exc:
             # The body names the failure, not the exception's text (it may carry paths or
             # data); the log has both.

@@ -16,7 +16,7 @@ from typing import Any
 
 from modelpilot.api.names import HEADER_MODEL_SHA256, HEADER_MODEL_VERSION
 
-from . import codec, v1, v2
+from . import codec, v1, v2, v2_metadata
 from .batching import MicroBatcher
 from .drift import DriftCounter
 from .errors import ModelNotFound, ModelNotReady, ServingError
@@ -72,7 +72,7 @@ class InferenceService:
             (HEADER_MODEL_VERSION.encode(), model.version.encode()),
             (HEADER_MODEL_SHA256.encode(), model.sha256.encode()),
         ]
-        self.v2_metadata_fields = v2.model_metadata(
+        self.v2_metadata_fields = v2_metadata.model_metadata(
             name=self.name, version=model.version, layout=self.layout, classes=model.classes,
             prediction_datatype=self._prediction_datatype(), has_proba=model.has_proba,
             task=model.task, sha256=model.sha256,

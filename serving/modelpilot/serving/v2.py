@@ -133,7 +133,10 @@ def tensors_to_features(tensors: list[Tensor], layout: FeatureLayout) -> np.ndar
                 f"row, the model expects {layout.count} ({', '.join(layout.names)})"
             )
         check_row_count(tensor.shape[0], layout)
-        return check_matrix(tensor.to_array(columns=layout.count), layout)
+        # null becomes NaN here; check_matrix refuses it, naming the column, where the
+        # model's pipeline cannot take a missing value.
+        array = tensor.to_array(columns=layout.count, missing=True)
+        return check_matrix(array, layout, source=f"input {tensor.name!r}")
     return _columns_to_matrix(tensors, layout)
 
 
@@ -183,35 +186,6 @@ def datatype_of(array: np.ndarray) -> str:
     return "BYTES"
 
 
-def model_metadata(
-    *,
-    name: str,
-    version: str,
-    layout: FeatureLayout,
-    classes: list[Any] | None,
-    prediction_datatype: str,
-    has_proba: bool,
-    task: str,
-    sha256: str,
-) -> dict[str, Any]:
-    input_datatype = "FP64" if layout.numeric else "BYTES"
-    outputs = [{"name": OUTPUT_PREDICT, "datatype": prediction_datatype, "shape": [-1]}]
-    if has_proba:
-        n_classes = len(classes) if classes is not None else -1
-        outputs.append({"name": OUTPUT_PROBA, "datatype": "FP64", "shape": [-1, n_classes]})
-    parameters: dict[str, Any] = {"task": task, "features": list(layout.names), "sha256": sha256}
-    if classes is not None:
-        parameters["classes"] = classes
-    return {
-        "name": name,
-        "versions": [version],
-        "platform": PLATFORM,
-        "inputs": [{"name": "input-0", "datatype": input_datatype, "shape": [-1, layout.count]}],
-        "outputs": outputs,
-        "parameters": parameters,
-    }
-
-
 def server_metadata(version: str) -> dict[str, Any]:
     return {"name": "modelpilot", "version": version, "extensions": ["binary_tensor_data"]}
 
@@ -231,9 +205,13 @@ class Tensor:
     flat: list[Any]
     raw: bytes | None = None
 
-    def to_array(self, *, columns: int) -> np.ndarray:
-        """Typed and shaped; a wrong element type names its row and column."""
+    def to_array(self, *, columns: int, missing: bool = False) -> np.ndarray:
+        """Typed and shaped; a wrong element type names its row and column. With `missing`,
+        null elements are missing values: NaN in a number tensor (float64), None in BYTES."""
         dtype, allowed = DATATYPES[self.datatype]
+        if missing and self.datatype != "BOOL" and None in self.flat:
+            allowed = allowed | {type(None)}
+            dtype = object if dtype is object else np.float64
         if self.raw is not None:
             return binary.decode_fixed(self.raw, name=self.name, datatype=self.datatype,
                                        dtype=dtype, shape=self.shape)
@@ -375,13 +353,13 @@ def _columns_to_matrix(tensors: list[Tensor], layout: FeatureLayout) -> np.ndarr
                 f"input {name!r} is BYTES but feature {name!r} is numeric",
                 column=column, feature=name,
             )
-        if kind in "US" and tensor.datatype != "BYTES":
+        if kind not in "biuf" and tensor.datatype != "BYTES":
             raise InvalidInput(
                 f"input {name!r} is {tensor.datatype} but feature {name!r} holds strings; "
                 "send BYTES", column=column, feature=name,
             )
         try:
-            columns.append(tensor.to_array(columns=1).reshape(-1))
+            columns.append(tensor.to_array(columns=1, missing=True).reshape(-1))
         except InvalidInput as exc:
             raise InvalidInput(exc.message, row=exc.row, column=column, feature=name) from None
     if layout.numeric:
@@ -390,7 +368,7 @@ def _columns_to_matrix(tensors: list[Tensor], layout: FeatureLayout) -> np.ndarr
         matrix = np.empty((n_rows, layout.count), dtype=object)
         for column, values in enumerate(columns):
             matrix[:, column] = values
-    return check_matrix(matrix, layout)
+    return check_matrix(matrix, layout, source="inputs")
 
 
 def _json_type(value: Any) -> str:

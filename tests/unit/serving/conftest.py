@@ -11,6 +11,7 @@ from serving_helpers import Bundle, make_bundle, running
 from sklearn.datasets import load_iris, make_regression
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LinearRegression
+from tabular_helpers import Trained, bundle_specs, train_bundle
 
 
 @pytest.fixture(scope="session")
@@ -33,6 +34,14 @@ def regression_bundle(bundles_root: Path) -> Bundle:
     X, y = make_regression(n_samples=1000, n_features=6, noise=1.0, random_state=0)
     model = LinearRegression().fit(X, y)
     return make_bundle(bundles_root, model, X, name="house", task="regression")
+
+
+@pytest.fixture(scope="session")
+def tabular_bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Trained]:
+    """Bundles from `modelpilot train` on CSV/Parquet data with named-column preprocessing:
+    numeric, mixed (numeric, categorical, bool), missing (with gaps), regression."""
+    root = tmp_path_factory.mktemp("tabular")
+    return {name: train_bundle(root, name, **spec) for name, spec in bundle_specs().items()}
 
 
 @pytest.fixture(scope="module")

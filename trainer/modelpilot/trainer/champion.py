@@ -97,7 +97,7 @@ def score_stable(
     try:
         scores = evaluate(
             loaded.model, holdout.x_holdout[metadata.features.names], holdout.y_holdout,
-            task=task,
+            task=task, sample_weight=holdout.w_holdout,
         )
     except TrainingError as exc:
         raise DataError(
@@ -106,6 +106,24 @@ def score_stable(
     skew = version_skew(metadata.versions, running_versions())
     note = f"stable was trained with other versions ({'; '.join(skew)})" if skew else None
     return StableResult(metadata=metadata, scores=scores, note=note)
+
+
+def stable_if_scored(
+    evaluation: Evaluation, score: Callable[[], StableResult]
+) -> tuple[StableResult | None, str | None]:
+    """(stable's result, None), or with `mustBeatStable: false` (None, why) when stable
+    cannot be scored on this holdout: dropping a feature or changing the task must not fail
+    a run that does not compare with stable. With `mustBeatStable: true` the error stands."""
+    try:
+        stable = score()
+    except DataError as exc:
+        if evaluation.must_beat_stable:
+            raise
+        return None, f"stable not compared: {exc}"
+    if evaluation.metric not in stable.scores.metrics and not evaluation.must_beat_stable:
+        return None, (f"stable not compared: stable model {stable.metadata.revision} has no "
+                      f"{evaluation.metric} on this holdout")
+    return stable, None
 
 
 def verdict(evaluation: Evaluation, candidate: Scores, stable: StableResult | None) -> GateResult:

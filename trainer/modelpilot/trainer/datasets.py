@@ -17,6 +17,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from modelpilot.api.spec import Dataset
@@ -40,13 +41,15 @@ class LoadedData:
     source: str  # "builtin:iris" or the URI
     sha256: str  # fingerprint of the loaded frame (columns, dtypes, values, index)
     warnings: tuple[str, ...] = ()  # e.g. pandas' mixed-types warning, reported to people
+    weights: pd.Series | None = None  # spec.training.sampleWeight's column, when set
 
     @property
     def rows(self) -> int:
         return len(self.target)
 
 
-def load_dataset(spec: Dataset) -> LoadedData:
+def load_dataset(spec: Dataset, *, weight: str | None = None) -> LoadedData:
+    """The data set's features and target (and `weight`'s column: spec.training.sampleWeight)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         if spec.builtin is not None:
@@ -62,7 +65,8 @@ def load_dataset(spec: Dataset) -> LoadedData:
                 "name one in dataset.target"
             )
         target = default_targets[0]
-    data = select_columns(frame, target=target, features=spec.features, source=source)
+    data = select_columns(frame, target=target, features=spec.features, source=source,
+                          weight=weight)
     notes = tuple(dict.fromkeys(
         f"{w.category.__name__}: {str(w.message).splitlines()[0]}" for w in caught
     ))
@@ -70,17 +74,22 @@ def load_dataset(spec: Dataset) -> LoadedData:
 
 
 def select_columns(
-    frame: pd.DataFrame, *, target: str, features: list[str] | None, source: str
+    frame: pd.DataFrame, *, target: str, features: list[str] | None, source: str,
+    weight: str | None = None,
 ) -> LoadedData:
-    """Split a frame into features and target, rejecting what no estimator can learn from."""
+    """Split a frame into features, target (and weights), rejecting what no estimator can
+    learn from."""
     columns = [str(c) for c in frame.columns]
     frame = frame.set_axis(columns, axis=1)
     if target not in columns:
         raise DataError(
             f"target column {target!r} is not in {source}; columns: {_listing(columns)}"
         )
+    if weight is not None:
+        check_weight_column(frame, weight=weight, target=target, features=features,
+                            source=source)
     if features is None:
-        features = [c for c in columns if c != target]
+        features = [c for c in columns if c not in (target, weight)]
     else:
         missing = [c for c in features if c not in columns]
         if missing:
@@ -100,10 +109,34 @@ def select_columns(
         raise DataError(
             f"target column {target!r} has {missing_target} missing (NaN) value(s) in {source}"
         )
-    used = frame[[*features, target]]
+    # The weights are part of what was trained on: a changed weight is changed data.
+    used = frame[[*features, target, *([weight] if weight is not None else [])]]
     return LoadedData(
-        features=frame[features], target=y, source=source, sha256=fingerprint(used)
+        features=frame[features], target=y, source=source, sha256=fingerprint(used),
+        weights=None if weight is None else frame[weight].astype(float),
     )
+
+
+def check_weight_column(frame: pd.DataFrame, *, weight: str, target: str,
+                        features: list[str] | None, source: str) -> None:
+    """spec.training.sampleWeight names a numeric column of finite weights >= 0, not all 0."""
+    if weight not in frame.columns:
+        raise DataError(f"sampleWeight column {weight!r} is not in {source}; columns: "
+                        f"{_listing(list(frame.columns))}")
+    if weight == target or (features is not None and weight in features):
+        raise DataError(f"column {weight!r} is the sampleWeight; it cannot also be the "
+                        f"{'target' if weight == target else 'a feature'}")
+    column = frame[weight]
+    if not pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(
+            column.dtype):
+        raise DataError(f"sampleWeight column {weight!r} is not numeric (dtype {column.dtype})")
+    values = column.to_numpy(dtype=float)
+    bad = int((~np.isfinite(values) | (values < 0)).sum())
+    if bad:
+        raise DataError(f"sampleWeight column {weight!r} has {bad} missing, negative or "
+                        "infinite value(s); weights are numbers >= 0")
+    if len(values) and not values.sum() > 0:
+        raise DataError(f"sampleWeight column {weight!r} is 0 on every row")
 
 
 def fingerprint(frame: pd.DataFrame | pd.Series) -> str:

@@ -32,14 +32,36 @@ def assemble(preprocessor: Any | None, estimator: Any) -> Any:
     return Pipeline([("preprocess", preprocessor), ("estimator", estimator)])
 
 
-def fit(model: Any, x: pd.DataFrame, y: pd.Series) -> Fitted:
+def check_sample_weight(estimator: Any, column: str | None) -> None:
+    """spec.training.sampleWeight needs an estimator whose fit takes sample_weight."""
+    if column is None:
+        return
+    from sklearn.utils.validation import has_fit_parameter
+
+    if not has_fit_parameter(estimator, "sample_weight"):
+        raise SpecError(
+            f"spec.training.sampleWeight is set but {type(estimator).__name__}.fit takes no "
+            "sample_weight; choose an estimator that does, or drop sampleWeight"
+        )
+
+
+def fit(model: Any, x: pd.DataFrame, y: pd.Series,
+        sample_weight: pd.Series | None = None) -> Fitted:
+    """Fit; `sample_weight` goes to the estimator (the Pipeline's last step), never to the
+    preprocessing, which learns its statistics from the rows as they are."""
     from sklearn.utils._param_validation import InvalidParameterError
+
+    fit_params: dict[str, Any] = {}
+    if sample_weight is not None:
+        steps = getattr(model, "steps", None)
+        key = f"{steps[-1][0]}__sample_weight" if steps else "sample_weight"
+        fit_params[key] = sample_weight.to_numpy()
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         start = time.perf_counter()
         try:
-            model.fit(x, y)
+            model.fit(x, y, **fit_params)
         except InvalidParameterError as exc:
             raise SpecError(f"invalid params: {exc}") from exc
         except MemoryError as exc:

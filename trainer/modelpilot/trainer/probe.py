@@ -57,7 +57,7 @@ def probe(env: Mapping[str, str]) -> DataProbeReport:
     if previous is not None and previous.fingerprint and previous.signals == signals:
         return DataProbeReport(ok=True, fingerprint=previous.fingerprint, signals=signals)
     try:
-        data = load_dataset(dataset)
+        data = load_dataset(dataset, weight=job.training.sample_weight)  # as training does
     except TrainerError as exc:
         return DataProbeReport(ok=False, error=f"{exc.kind}: {exc}", signals=signals)
     return DataProbeReport(ok=True, fingerprint=data.sha256, signals=signals, hashed=True)

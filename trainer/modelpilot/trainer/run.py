@@ -32,17 +32,18 @@ from modelpilot.api.bundle import (
 )
 from modelpilot.api.metrics import Task, metrics_for
 from modelpilot.api.summary import TrainingSummary
-from modelpilot.trainer.champion import check_stable, score_stable, verdict
+from modelpilot.trainer.champion import check_stable, score_stable, stable_if_scored, verdict
 from modelpilot.trainer.datasets import load_dataset
 from modelpilot.trainer.errors import SpecError, TrainingError
 from modelpilot.trainer.estimators import build_estimator, effective_params
 from modelpilot.trainer.evaluation import evaluate
-from modelpilot.trainer.fitting import assemble, fit
+from modelpilot.trainer.fitting import assemble, check_sample_weight, fit
 from modelpilot.trainer.jobspec import JobSpec, read_spec
+from modelpilot.trainer.missing import accepts_missing
 from modelpilot.trainer.preprocessing import build_preprocessor, check_transformers
 from modelpilot.trainer.reference import reference_of
 from modelpilot.trainer.settings import Settings
-from modelpilot.trainer.splitting import check_target, split
+from modelpilot.trainer.splitting import check_target, fair_split
 from modelpilot.trainer.untrusted import discard_untrusted
 
 
@@ -84,34 +85,41 @@ def train(settings: Settings, job: JobSpec) -> Outcome:
             "does not have with these params"
         )
     check_transformers(training.preprocessing, settings.allowlist)
+    check_sample_weight(built.estimator, training.sample_weight)
+    stable_metadata = None
     if settings.stable_dir is not None:
         assert settings.stable_sha256 is not None
-        check_stable(settings.stable_dir, settings.stable_sha256, stable_binding(settings))
+        stable_metadata = check_stable(settings.stable_dir, settings.stable_sha256,
+                                       stable_binding(settings))
 
-    data = load_dataset(training.dataset)
+    data = load_dataset(training.dataset, weight=training.sample_weight)
     check_target(data, built.task)
     preprocessor = build_preprocessor(training.preprocessing, data.features, settings.allowlist)
-    parts = split(
+    parts = fair_split(
         data, task=built.task, test_size=training.test_size, random_state=training.random_state,
-        by_content=training.dataset.watch is not None,
+        watched=training.dataset.watch is not None, stable=stable_metadata,
     )
 
-    fitted = fit(assemble(preprocessor, built.estimator), parts.x_train, parts.y_train)
-    scores = evaluate(fitted.model, parts.x_holdout, parts.y_holdout, task=built.task)
+    fitted = fit(assemble(preprocessor, built.estimator), parts.x_train, parts.y_train,
+                 sample_weight=parts.w_train)
+    scores = evaluate(fitted.model, parts.x_holdout, parts.y_holdout, task=built.task,
+                      sample_weight=parts.w_holdout)
     if evaluation.metric not in scores.metrics:
         raise SpecError(
             f"{training.estimator} gives no finite {evaluation.metric} on this holdout "
             "(roc_auc on several classes needs predict_proba; r2 needs two or more rows); "
             f"computed: {', '.join(scores.metrics)}"
         )
-    stable = None
+    stable, stable_skipped = None, None
     if settings.stable_dir is not None:
-        assert settings.stable_sha256 is not None
-        stable = score_stable(
-            settings.stable_dir, settings.stable_sha256, parts, task=built.task,
+        stable_dir, stable_sha256 = settings.stable_dir, settings.stable_sha256
+        assert stable_sha256 is not None
+        stable, stable_skipped = stable_if_scored(evaluation, lambda: score_stable(
+            stable_dir, stable_sha256, parts, task=built.task,
             binding=stable_binding(settings),
-        )
+        ))
     gate = verdict(evaluation, scores, stable)
+    note = stable.note if stable is not None else stable_skipped
 
     versions = running_versions()
     classes = None
@@ -128,6 +136,7 @@ def train(settings: Settings, job: JobSpec) -> Outcome:
         features=FeatureSchema(
             names=list(data.features.columns),
             dtypes=[str(t) for t in data.features.dtypes],
+            accepts_missing=accepts_missing(fitted.model, parts.x_train),
         ),
         classes=classes,
         training_data_sha256=data.sha256,
@@ -145,8 +154,7 @@ def train(settings: Settings, job: JobSpec) -> Outcome:
             stable_revision=None if stable is None else stable.metadata.revision,
             stable_model_sha256=None if stable is None else stable.metadata.model_sha256,
             verdict=str(gate.verdict),
-            message=gate.message if stable is None or not stable.note
-            else f"{gate.message} ({stable.note})",
+            message=f"{gate.message} ({note})" if note else gate.message,
             training_rows=len(parts.y_train),
             holdout_rows=len(parts.y_holdout),
             fit_seconds=round(fitted.seconds, 3),

@@ -8,11 +8,13 @@ that with `holdout_sha256`.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from modelpilot.api.bundle import BundleMetadata
 from modelpilot.api.metrics import Task
 from modelpilot.trainer.datasets import LoadedData, fingerprint
 from modelpilot.trainer.errors import DataError
@@ -25,6 +27,15 @@ class Split:
     y_train: pd.Series
     y_holdout: pd.Series
     holdout_sha256: str
+    w_train: pd.Series | None = None  # spec.training.sampleWeight, row for row
+    w_holdout: pd.Series | None = None
+
+    def weighted(self, weights: pd.Series | None) -> Split:
+        """This split with the rows' weights (matched by the data's index)."""
+        if weights is None:
+            return self
+        return dataclasses.replace(self, w_train=weights.loc[self.y_train.index],
+                                   w_holdout=weights.loc[self.y_holdout.index])
 
 
 def check_target(data: LoadedData, task: Task) -> None:
@@ -66,7 +77,29 @@ def split(
     """
     if by_content:
         return split_by_content(data, task=task, test_size=test_size, random_state=random_state)
-    return _stratified(data, task=task, test_size=test_size, random_state=random_state)
+    return _stratified(data, task=task, test_size=test_size, random_state=random_state
+                       ).weighted(data.weights)
+
+
+def fair_split(
+    data: LoadedData, *, task: Task, test_size: float, random_state: int, watched: bool,
+    stable: BundleMetadata | None,
+) -> Split:
+    """The split that keeps the comparison with stable fair (issue 22 §3).
+
+    Stable is scored on the candidate's holdout, so that holdout must not hold rows stable
+    was trained on. The seeded split of the very data stable saw, with the holdout stable
+    recorded, is exactly stable's split: its holdout is rows stable never trained on. Any
+    other case — a watched dataset, data whose fingerprint differs from stable's (a
+    scheduled, manual or drift retrain on changed data), or the same data split another way
+    before (by content, or with another seed or testSize) — splits by content, so rows keep
+    the side they had whenever stable was split by content too.
+    """
+    if not watched and (stable is None or stable.training_data_sha256 == data.sha256):
+        seeded = _stratified(data, task=task, test_size=test_size, random_state=random_state)
+        if stable is None or stable.holdout_sha256 == seeded.holdout_sha256:
+            return seeded.weighted(data.weights)
+    return split_by_content(data, task=task, test_size=test_size, random_state=random_state)
 
 
 def split_by_content(
@@ -95,8 +128,10 @@ def split_by_content(
         x_train, x_holdout = data.features[~held], data.features[held]
         y_train, y_holdout = data.target[~held], data.target[held]
         holdout_sha256 = fingerprint(pd.concat([x_holdout, y_holdout], axis=1))
-        return Split(x_train, x_holdout, y_train, y_holdout, holdout_sha256)
-    return _stratified(data, task=task, test_size=test_size, random_state=random_state)
+        return Split(x_train, x_holdout, y_train, y_holdout, holdout_sha256).weighted(
+            data.weights)
+    return _stratified(data, task=task, test_size=test_size, random_state=random_state
+                       ).weighted(data.weights)
 
 
 def _stratified(data: LoadedData, *, task: Task, test_size: float, random_state: int) -> Split:
