@@ -502,7 +502,7 @@ def protocol_cost(rows: int = 32, features: int = 50) -> None:
 # -- the run --------------------------------------------------------------------------------
 
 
-def main() -> int:
+def main() -> int:  # noqa: C901 (a bench's flat sequence of phases, one branch per option)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=4.0, help="seconds per measurement")
     parser.add_argument("--repeats", type=int, default=3)

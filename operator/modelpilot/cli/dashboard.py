@@ -104,7 +104,7 @@ def route(path: str) -> tuple[str, ...]:
     return tuple(unquote(part) for part in path.split("?")[0].strip("/").split("/") if part)
 
 
-def make_handler(models: Models, *, token: str, hosts: frozenset[str]) -> type:
+def make_handler(models: Models, *, token: str, hosts: frozenset[str]) -> type:  # noqa: C901 (the handler class's routes are counted as one function)
     """The request handler class for one dashboard (bound to its models, token and hosts)."""
 
     class Handler(BaseHTTPRequestHandler):

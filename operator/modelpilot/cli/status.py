@@ -31,7 +31,7 @@ def _score(metric: str | None, score: float | None) -> str:
     return "" if score is None else f"{metric} {score:.4f}"
 
 
-def render(body: dict[str, Any], events: list[dict[str, Any]], now: datetime) -> str:
+def render(body: dict[str, Any], events: list[dict[str, Any]], now: datetime) -> str:  # noqa: C901 (a printer: one optional section per status part)
     """The whole report as text (pure, so it is tested without a cluster)."""
     meta = body["metadata"]
     status: ModelDeploymentStatus = parse_status(body.get("status"))
