@@ -7,14 +7,15 @@ K8S_VERSION := $(shell . hack/k8s/versions.env && echo $$K8S_VERSION)
 K8S_BIN := $(MODELPILOT_CACHE)/k8s/$(K8S_VERSION)/bin
 export PATH := $(abspath $(VENV))/bin:$(K8S_BIN):$(PATH)
 
-.PHONY: help prereqs venv lint test test-unit values-table test-e2e oracles k8s-bin node-bin prometheus-bin registry-bin release images cluster-up cluster-down gen-crd sync-crds demo clean
+.PHONY: help prereqs venv lint fmt test test-unit values-table test-e2e oracles k8s-bin node-bin prometheus-bin registry-bin release images cluster-up cluster-down gen-crd sync-crds demo clean
 
 help:
 	@echo "make demo          train, gate, canary and promote the iris example on a local cluster"
 	@echo "make test          the whole suite: lint, unit and e2e (builds what it needs)"
 	@echo "make test-e2e      the e2e suite on E2E_WORKERS=$(E2E_WORKERS) local clusters side by side"
 	@echo "make test-unit     unit tests only (no cluster)"
-	@echo "make lint          ruff, import-linter, mypy (also .pre-commit-config.yaml's hooks)"
+	@echo "make lint          ruff format --check, ruff, import-linter, mypy (.pre-commit-config.yaml's hooks)"
+	@echo "make fmt           ruff format and ruff's safe fixes"
 	@echo "make gen-crd       regenerate the CRD from modelpilot.api, and the chart's copy"
 	@echo "make k8s-bin       build kube-apiserver, kubectl, etcd, helm ... into $(K8S_BIN)"
 	@echo "make node-bin      build kubelet, containerd, runc and pause into $(K8S_BIN)"
@@ -39,6 +40,7 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 lint: venv
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
 	# The editable install hides the namespace's folders behind an import hook; name them
 	# so import-linter's static scan finds every component.
@@ -102,6 +104,11 @@ cluster-down:
 # (tests/unit/packaging/test_docs_truth.py fails when it is stale): run after changing either.
 values-table:
 	$(PY) hack/gen_values_table.py
+
+# Formats the tree and applies ruff's safe fixes: what `make lint` checks.
+fmt: venv
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
 
 # The CRD from the pydantic types in api/ (hack/gen_crd.py), and the chart's copy: the chart
 # ships the very CRD files of manifests/crd (tests/unit/packaging checks they are

@@ -52,8 +52,10 @@ def main() -> int:
             counter.flush()  # what a scrape does: the deferred counting is part of the cost
             elapsed = time.perf_counter() - began
             per_batch = elapsed / calls
-            print(f"| {width} | {rows} | {per_batch / rows * 1e9:,.0f} | {per_batch * 1e6:.1f} "
-                  f"| {per_batch * 1e6 / yardstick:.0f} |")
+            print(
+                f"| {width} | {rows} | {per_batch / rows * 1e9:,.0f} | {per_batch * 1e6:.1f} "
+                f"| {per_batch * 1e6 / yardstick:.0f} |"
+            )
     return 0
 
 

@@ -56,10 +56,16 @@ SPEC = {
 }
 
 
-def sh(*args: str, env: dict | None = None, check: bool = True, stdin: str | None = None,
-       timeout: float = 600) -> str:
-    result = subprocess.run(args, env=env, capture_output=True, text=True, check=False,
-                            input=stdin, timeout=timeout)
+def sh(
+    *args: str,
+    env: dict | None = None,
+    check: bool = True,
+    stdin: str | None = None,
+    timeout: float = 600,
+) -> str:
+    result = subprocess.run(
+        args, env=env, capture_output=True, text=True, check=False, input=stdin, timeout=timeout
+    )
     if check and result.returncode != 0:
         raise SystemExit(f"{' '.join(args[:4])}...: {result.stderr[-2000:]}")
     return result.stdout
@@ -69,8 +75,11 @@ def cluster_up() -> dict[str, str]:
     env = {**os.environ, "PYTHONPATH": str(REPO / "hack")}
     env.pop("KUBECONFIG", None)
     out = sh(sys.executable, "-m", "localcluster", "up", env=env, timeout=900)
-    exports = dict(line.removeprefix("export ").split("=", 1) for line in out.splitlines()
-                   if line.startswith("export "))
+    exports = dict(
+        line.removeprefix("export ").split("=", 1)
+        for line in out.splitlines()
+        if line.startswith("export ")
+    )
     kubeconfig = exports["KUBECONFIG"]
     path = exports["PATH"].strip('"').replace("$PATH", os.environ["PATH"])
     return {**os.environ, "KUBECONFIG": kubeconfig, "PATH": path}
@@ -89,11 +98,15 @@ class Operator:
         args = [sys.executable, "-m", "modelpilot.operator"]
         for ns in self.namespaces:
             args += ["-n", ns]
-        env = {**self.env, "MODELPILOT_LIVENESS_ENDPOINT":
-               f"http://127.0.0.1:{METRICS_PORT}/healthz", "PYTHONUNBUFFERED": "1"}
+        env = {
+            **self.env,
+            "MODELPILOT_LIVENESS_ENDPOINT": f"http://127.0.0.1:{METRICS_PORT}/healthz",
+            "PYTHONUNBUFFERED": "1",
+        }
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                         cwd=REPO)
+            self.proc = subprocess.Popen(
+                args, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO
+            )
         threading.Thread(target=self._sample_rss, args=(self.proc,), daemon=True).start()
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -123,14 +136,18 @@ class Operator:
         """The operator's API request count (nan when /metrics did not answer in 60 s: the
         N=500 restart run lost its whole phase 2 report to a 5 s timeout here)."""
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{METRICS_PORT}/metrics",
-                                        timeout=60) as response:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{METRICS_PORT}/metrics", timeout=60
+            ) as response:
                 text = response.read().decode()
         except OSError as exc:
             print(f"  (the operator's /metrics did not answer: {exc})", flush=True)
             return float("nan")
-        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-                   if line.startswith("modelpilot_api_requests_total{"))
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("modelpilot_api_requests_total{")
+        )
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -152,9 +169,21 @@ class JobWatch:
     def __init__(self, env: dict[str, str]) -> None:
         self.seen: dict[tuple[str, str], float] = {}
         self._proc = subprocess.Popen(
-            ["kubectl", "get", "jobs", "-A", "-l", "app.kubernetes.io/managed-by=modelpilot",
-             "--watch", "-o", "jsonpath={.metadata.namespace} {.metadata.name}{\"\\n\"}"],
-            env=env, stdout=subprocess.PIPE, text=True)
+            [
+                "kubectl",
+                "get",
+                "jobs",
+                "-A",
+                "-l",
+                "app.kubernetes.io/managed-by=modelpilot",
+                "--watch",
+                "-o",
+                'jsonpath={.metadata.namespace} {.metadata.name}{"\\n"}',
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
@@ -194,13 +223,27 @@ def duplicates(env: dict[str, str], namespaces: list[str]) -> tuple[int, int]:
     jobs = deployments = 0
     for ns in namespaces:
         for kind, per in (("jobs", "revision"), ("deployments", None)):
-            items = json.loads(sh("kubectl", "get", kind, "-n", ns, "-o", "json",
-                                  "-l", "app.kubernetes.io/managed-by=modelpilot",
-                                  env=env))["items"]
+            items = json.loads(
+                sh(
+                    "kubectl",
+                    "get",
+                    kind,
+                    "-n",
+                    ns,
+                    "-o",
+                    "json",
+                    "-l",
+                    "app.kubernetes.io/managed-by=modelpilot",
+                    env=env,
+                )
+            )["items"]
             keys = Counter(
-                (i["metadata"]["labels"].get("modelpilot.dev/model"),
-                 i["metadata"]["labels"].get(f"modelpilot.dev/{per}") if per else None)
-                for i in items)
+                (
+                    i["metadata"]["labels"].get("modelpilot.dev/model"),
+                    i["metadata"]["labels"].get(f"modelpilot.dev/{per}") if per else None,
+                )
+                for i in items
+            )
             extra = sum(count - 1 for count in keys.values())
             if kind == "jobs":
                 jobs += extra
@@ -218,8 +261,12 @@ class Api:
         self.objects = client.CustomObjectsApi(config.new_client_from_config(kubeconfig))
 
     def create(self, ns: str, name: str) -> None:
-        body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "ModelDeployment",
-                "metadata": {"name": name, "namespace": ns}, "spec": SPEC}
+        body = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "ModelDeployment",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": SPEC,
+        }
         self.objects.create_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, body)
 
     def phase(self, ns: str, name: str) -> str:
@@ -278,40 +325,77 @@ def main() -> int:
     args = p.parse_args()
     env = cluster_up()
     env["PYTHONPATH"] = str(REPO / "hack")
-    sh("kubectl", "apply", "--server-side", "--force-conflicts", "-f",
-       str(REPO / "manifests" / "crd" / "modelpilot.dev_modeldeployments.yaml"), env=env)
+    sh(
+        "kubectl",
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "-f",
+        str(REPO / "manifests" / "crd" / "modelpilot.dev_modeldeployments.yaml"),
+        env=env,
+    )
     stamp = time.strftime("%H%M%S")
     namespaces = [f"scale-{stamp}-{i}" for i in range(args.namespaces)]
     logdir = Path(os.environ.get("MODELPILOT_CACHE", Path.home() / ".cache" / "modelpilot"))
     logdir = logdir / "bench" / f"operator-scale-{stamp}"
     logdir.mkdir(parents=True, exist_ok=True)
     hollow = None
-    real_nodes = [n["metadata"]["name"] for n in json.loads(
-        sh("kubectl", "get", "nodes", "-o", "json", env=env))["items"]
-        if not n["metadata"]["name"].startswith("hollow-")]
+    real_nodes = [
+        n["metadata"]["name"]
+        for n in json.loads(sh("kubectl", "get", "nodes", "-o", "json", env=env))["items"]
+        if not n["metadata"]["name"].startswith("hollow-")
+    ]
     operator = Operator(env, namespaces, logdir / "operator.log")
     watch = JobWatch(env)
     api = Api(env["KUBECONFIG"])
     try:
         if not args.real:
             with open(logdir / "hollow.log", "ab") as log:
-                hollow = subprocess.Popen([sys.executable, "-m", "nodeagent.hollow",
-                                           "--kubeconfig", env["KUBECONFIG"],
-                                           "--pod-cidr", HOLLOW_POD_CIDR,
-                                           "--link", f"mphollow{CLUSTER_INDEX}"],
-                                          env=env, stdout=log, stderr=subprocess.STDOUT)
+                hollow = subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "nodeagent.hollow",
+                        "--kubeconfig",
+                        env["KUBECONFIG"],
+                        "--pod-cidr",
+                        HOLLOW_POD_CIDR,
+                        "--link",
+                        f"mphollow{CLUSTER_INDEX}",
+                    ],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
             for node in real_nodes:
                 sh("kubectl", "taint", "node", node, TAINT, "--overwrite", env=env)
             deadline = time.monotonic() + 90  # the node object appears once it registered
-            while sh("kubectl", "wait", "--for=condition=Ready", "node/hollow-0",
-                     "--timeout=10s", env=env, check=False).find("condition met") < 0:
+            while (
+                sh(
+                    "kubectl",
+                    "wait",
+                    "--for=condition=Ready",
+                    "node/hollow-0",
+                    "--timeout=10s",
+                    env=env,
+                    check=False,
+                ).find("condition met")
+                < 0
+            ):
                 if time.monotonic() > deadline or hollow.poll() is not None:
                     raise SystemExit(f"hollow-0 never became Ready; see {logdir}/hollow.log")
                 time.sleep(1)
         for ns in namespaces:
             sh("kubectl", "create", "namespace", ns, env=env)
-            sh("kubectl", "apply", "-n", ns, "-f",
-               str(REPO / "examples" / "iris" / "model-store.yaml"), env=env)
+            sh(
+                "kubectl",
+                "apply",
+                "-n",
+                ns,
+                "-f",
+                str(REPO / "examples" / "iris" / "model-store.yaml"),
+                env=env,
+            )
         operator.start()
 
         # ---- phase 1: N applied at once
@@ -322,11 +406,14 @@ def main() -> int:
             applied[(ns, f"{name}-train-v1")] = time.monotonic()
             api.create(ns, name)
         apply_seconds = time.monotonic() - t0
-        serving_after = wait_serving(api, namespaces, args.n, revision="v1",
-                                     timeout=args.timeout) + apply_seconds
+        serving_after = (
+            wait_serving(api, namespaces, args.n, revision="v1", timeout=args.timeout)
+            + apply_seconds
+        )
         lat = [watch.seen[k] - t for k, t in applied.items() if k in watch.seen]
-        probe_names = [(namespaces[i % len(namespaces)], f"probe{i:03d}")
-                       for i in range(2 * args.probes)]
+        probe_names = [
+            (namespaces[i % len(namespaces)], f"probe{i:03d}") for i in range(2 * args.probes)
+        ]
         probes, back_to_back = [], []
         for ns, name in probe_names[: args.probes]:  # each once the one before serves
             probes.append(probe(api, watch, ns, name))
@@ -340,22 +427,26 @@ def main() -> int:
         cpu1, api1, r1 = operator.cpu_seconds(), operator.api_requests(), time.monotonic()
         jobs_dup, deps_dup = duplicates(env, namespaces)
         total = args.n + len(probe_names)
-        report(f"phase 1: {args.n} applied at once ({'real' if args.real else 'hollow'} "
-               f"pods, {len(namespaces)} namespaces)", {
-            "apply of all N (API creates, sequential)": f"{apply_seconds:.1f} s",
-            "time until all Serving (from first apply)": f"{serving_after:.1f} s",
-            "apply -> Job under load p50 / p99": f"{percentile(lat, 50):.2f} / "
-                                                  f"{percentile(lat, 99):.2f} s",
-            f"apply -> Job with {args.n} present p50 / p99": f"{percentile(probes, 50):.3f} / "
-                                                              f"{percentile(probes, 99):.3f} s",
-            "  ... applied back to back p50 / p99": f"{percentile(back_to_back, 50):.3f} / "
-                                                   f"{percentile(back_to_back, 99):.3f} s",
-            "operator peak RSS": f"{operator.peak_rss_kib / 1024:.0f} MiB",
-            f"operator CPU at rest ({args.rest:.0f} s, {total} objects)":
-                f"{100 * (cpu1 - cpu0) / (r1 - r0):.2f} % of a core",
-            "API requests/min at rest (excl. watches)": f"{60 * (api1 - api0) / (r1 - r0):.1f}",
-            "duplicate Jobs / Deployments": f"{jobs_dup} / {deps_dup}",
-        })
+        report(
+            f"phase 1: {args.n} applied at once ({'real' if args.real else 'hollow'} "
+            f"pods, {len(namespaces)} namespaces)",
+            {
+                "apply of all N (API creates, sequential)": f"{apply_seconds:.1f} s",
+                "time until all Serving (from first apply)": f"{serving_after:.1f} s",
+                "apply -> Job under load p50 / p99": f"{percentile(lat, 50):.2f} / "
+                f"{percentile(lat, 99):.2f} s",
+                f"apply -> Job with {args.n} present p50 / p99": f"{percentile(probes, 50):.3f} / "
+                f"{percentile(probes, 99):.3f} s",
+                "  ... applied back to back p50 / p99": f"{percentile(back_to_back, 50):.3f} / "
+                f"{percentile(back_to_back, 99):.3f} s",
+                "operator peak RSS": f"{operator.peak_rss_kib / 1024:.0f} MiB",
+                f"operator CPU at rest ({args.rest:.0f} s, {total} objects)": (
+                    f"{100 * (cpu1 - cpu0) / (r1 - r0):.2f} % of a core"
+                ),
+                "API requests/min at rest (excl. watches)": f"{60 * (api1 - api0) / (r1 - r0):.1f}",
+                "duplicate Jobs / Deployments": f"{jobs_dup} / {deps_dup}",
+            },
+        )
 
         # ---- phase 2: retrain all, operator killed halfway
         names = [(namespaces[i % len(namespaces)], f"m{i:04d}") for i in range(args.n)]
@@ -372,25 +463,35 @@ def main() -> int:
             operator.kill()
             operator.start()
 
-        serving2 = wait_serving(api, namespaces, len(names), revision="v2",
-                                timeout=args.timeout, on_half=kill_and_restart)
+        serving2 = wait_serving(
+            api,
+            namespaces,
+            len(names),
+            revision="v2",
+            timeout=args.timeout,
+            on_half=kill_and_restart,
+        )
         lat2 = [watch.seen[k] - t for k, t in applied2.items() if k in watch.seen]
         time.sleep(10)
         cpu0, api0, r0 = operator.cpu_seconds(), operator.api_requests(), time.monotonic()
         time.sleep(min(args.rest, 60))
         cpu1, api1, r1 = operator.cpu_seconds(), operator.api_requests(), time.monotonic()
         jobs_dup, deps_dup = duplicates(env, namespaces)
-        report(f"phase 2: all {len(names)} retrained, operator SIGKILLed halfway "
-               f"(at {killed[0] if killed else float('nan'):.0f} s) and restarted", {
-            "time until all Serving v2": f"{serving2:.1f} s",
-            "retrain -> Job p50 / p99": f"{percentile(lat2, 50):.2f} / "
-                                        f"{percentile(lat2, 99):.2f} s",
-            "operator peak RSS (the larger of both)": f"{operator.peak_rss_kib / 1024:.0f} MiB",
-            f"operator CPU at rest ({min(args.rest, 60):.0f} s)":
-                f"{100 * (cpu1 - cpu0) / (r1 - r0):.2f} % of a core",
-            "API requests/min at rest": f"{60 * (api1 - api0) / (r1 - r0):.1f}",
-            "duplicate Jobs / Deployments": f"{jobs_dup} / {deps_dup}",
-        })
+        report(
+            f"phase 2: all {len(names)} retrained, operator SIGKILLed halfway "
+            f"(at {killed[0] if killed else float('nan'):.0f} s) and restarted",
+            {
+                "time until all Serving v2": f"{serving2:.1f} s",
+                "retrain -> Job p50 / p99": f"{percentile(lat2, 50):.2f} / "
+                f"{percentile(lat2, 99):.2f} s",
+                "operator peak RSS (the larger of both)": f"{operator.peak_rss_kib / 1024:.0f} MiB",
+                f"operator CPU at rest ({min(args.rest, 60):.0f} s)": (
+                    f"{100 * (cpu1 - cpu0) / (r1 - r0):.2f} % of a core"
+                ),
+                "API requests/min at rest": f"{60 * (api1 - api0) / (r1 - r0):.1f}",
+                "duplicate Jobs / Deployments": f"{jobs_dup} / {deps_dup}",
+            },
+        )
         print(f"\nlogs: {logdir}")
     finally:
         watch.close()

@@ -74,14 +74,21 @@ SERVERS = ("modelpilot", "mlserver", "kserve")
 # inputs into the drift bins (the ratio column then reads drift-on vs drift-off).
 NODRIFT = "modelpilot-nodrift"
 ALL_PROTOCOLS = ("v1", "v2", "v2-fp32", "v2-bin", "grpc")
-PROTOCOLS = {"modelpilot": ALL_PROTOCOLS, "mlserver": ("v2", "v2-fp32", "grpc"),
-             "kserve": ALL_PROTOCOLS, NODRIFT: ALL_PROTOCOLS}
+PROTOCOLS = {
+    "modelpilot": ALL_PROTOCOLS,
+    "mlserver": ("v2", "v2-fp32", "grpc"),
+    "kserve": ALL_PROTOCOLS,
+    NODRIFT: ALL_PROTOCOLS,
+}
 # (label, rows per request, concurrency)
-LOADS = (("1 row c=1", 1, 1), ("1 row c=8", 1, 8), ("1 row c=32", 1, 32),
-         ("32 rows c=8", 32, 8))
-PROTOCOL_LOADS = {"v1": LOADS, "v2": LOADS,
-                  "v2-fp32": (("32 rows c=8", 32, 8),), "v2-bin": (("32 rows c=8", 32, 8),),
-                  "grpc": (("1 row c=8", 1, 8), ("1 row c=32", 1, 32))}
+LOADS = (("1 row c=1", 1, 1), ("1 row c=8", 1, 8), ("1 row c=32", 1, 32), ("32 rows c=8", 32, 8))
+PROTOCOL_LOADS = {
+    "v1": LOADS,
+    "v2": LOADS,
+    "v2-fp32": (("32 rows c=8", 32, 8),),
+    "v2-bin": (("32 rows c=8", 32, 8),),
+    "grpc": (("1 row c=8", 1, 8), ("1 row c=32", 1, 32)),
+}
 GHZ_VERSION = "v0.120.0"
 PROTO = ROOT / "serving" / "modelpilot" / "serving" / "oip" / "open_inference.proto"
 BINARY_HEADER = "Inference-Header-Content-Length"
@@ -118,30 +125,44 @@ def build_models(names: list[str]) -> list[Model]:
             X, y = load_iris(return_X_y=True)
             estimator = RandomForestClassifier(n_estimators=100, random_state=0).fit(X, y)
         elif name == "hgb50":
-            X, y = make_classification(n_samples=5000, n_features=50, n_informative=20,
-                                       random_state=0)
+            X, y = make_classification(
+                n_samples=5000, n_features=50, n_informative=20, random_state=0
+            )
             estimator = HistGradientBoostingClassifier(max_iter=100, random_state=0).fit(X, y)
         else:
             raise SystemExit(f"unknown model {name}")
         target = CACHE / "models" / name / "v1"
         shutil.rmtree(target, ignore_errors=True)
-        metadata = write_bundle(estimator, BundleMetadata(
-            name=name.replace("_", "-"), namespace="bench", revision="v1",
-            created_at=datetime.datetime.now(datetime.UTC).isoformat(),
-            task="classification", estimator=type(estimator).__name__,
-            features=FeatureSchema(names=[f"f{i}" for i in range(X.shape[1])],
-                                   dtypes=["float64"] * X.shape[1]),
-            classes=estimator.classes_.tolist(), training_data_sha256="0" * 64,
-            holdout_sha256="0" * 64, metrics={}, versions=running_versions(),
-            drift_reference=reference_of(pd.DataFrame(X, columns=[f"f{i}" for i in
-                                                                   range(X.shape[1])])),
-        ), target)
+        metadata = write_bundle(
+            estimator,
+            BundleMetadata(
+                name=name.replace("_", "-"),
+                namespace="bench",
+                revision="v1",
+                created_at=datetime.datetime.now(datetime.UTC).isoformat(),
+                task="classification",
+                estimator=type(estimator).__name__,
+                features=FeatureSchema(
+                    names=[f"f{i}" for i in range(X.shape[1])], dtypes=["float64"] * X.shape[1]
+                ),
+                classes=estimator.classes_.tolist(),
+                training_data_sha256="0" * 64,
+                holdout_sha256="0" * 64,
+                metrics={},
+                versions=running_versions(),
+                drift_reference=reference_of(
+                    pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+                ),
+            ),
+            target,
+        )
         # The same model without the drift reference (metadata.json is not under the digest).
         nodrift = target.parent / "v1-nodrift"
         shutil.rmtree(nodrift, ignore_errors=True)
         shutil.copytree(target, nodrift)
         (nodrift / "metadata.json").write_text(
-            metadata.model_copy(update={"drift_reference": None}).model_dump_json(indent=2))
+            metadata.model_copy(update={"drift_reference": None}).model_dump_json(indent=2)
+        )
         out.append(Model(name.replace("_", "-"), estimator, X, target, metadata.model_sha256))
     return out
 
@@ -162,8 +183,10 @@ def ensure_venv(server: str) -> tuple[Path | None, str]:
     with open(log, "w") as out:
         # The project's interpreter is a venv itself: create the new one from its base.
         base = getattr(sys, "_base_executable", sys.executable)
-        steps = [[base, "-m", "venv", "--clear", str(venv)],
-                 [str(python), "-m", "pip", "install", "-q", *VENVS[server]]]
+        steps = [
+            [base, "-m", "venv", "--clear", str(venv)],
+            [str(python), "-m", "pip", "install", "-q", *VENVS[server]],
+        ]
         for step in steps:
             result = subprocess.run(step, stdout=out, stderr=subprocess.STDOUT, timeout=1200)
             if result.returncode != 0:
@@ -197,34 +220,78 @@ class Running:
         base = f"http://127.0.0.1:{self.port}"
         if protocol == "grpc":
             return f"127.0.0.1:{self.grpc_port}"
-        return f"{base}/v1/models/{name}:predict" if protocol == "v1" else \
-            f"{base}/v2/models/{name}/infer"
+        return (
+            f"{base}/v1/models/{name}:predict"
+            if protocol == "v1"
+            else f"{base}/v2/models/{name}/infer"
+        )
 
 
-def server_command(server: str, model: Model, port: int, grpc_port: int,
-                   pythons: dict[str, Path]) -> tuple[list[str], Path]:
+def server_command(
+    server: str, model: Model, port: int, grpc_port: int, pythons: dict[str, Path]
+) -> tuple[list[str], Path]:
     if server in ("modelpilot", NODRIFT):
         bundle = model.bundle if server == "modelpilot" else model.bundle.parent / "v1-nodrift"
-        return [str(PROJECT_PYTHON), "-m", "modelpilot.serving", "--model-dir",
-                str(bundle), "--model-name", model.name, "--expected-sha256",
-                model.sha256, "--host", "127.0.0.1", "--port", str(port),
-                "--grpc-port", str(grpc_port), "--log-level", "warning"], ROOT
+        return [
+            str(PROJECT_PYTHON),
+            "-m",
+            "modelpilot.serving",
+            "--model-dir",
+            str(bundle),
+            "--model-name",
+            model.name,
+            "--expected-sha256",
+            model.sha256,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--grpc-port",
+            str(grpc_port),
+            "--log-level",
+            "warning",
+        ], ROOT
     if server == "kserve":
-        return [str(pythons["kserve"]), str(ROOT / "bench" / "serve_kserve_sklearn.py"),
-                "--model_file", str(model.bundle / "model.joblib"), "--model_name",
-                model.name, "--http_port", str(port), "--workers", "1",
-                "--enable_grpc", "true", "--grpc_port", str(grpc_port)], ROOT
+        return [
+            str(pythons["kserve"]),
+            str(ROOT / "bench" / "serve_kserve_sklearn.py"),
+            "--model_file",
+            str(model.bundle / "model.joblib"),
+            "--model_name",
+            model.name,
+            "--http_port",
+            str(port),
+            "--workers",
+            "1",
+            "--enable_grpc",
+            "true",
+            "--grpc_port",
+            str(grpc_port),
+        ], ROOT
     repo = CACHE / "mlserver-repo" / model.name
     shutil.rmtree(repo, ignore_errors=True)
     (repo / model.name).mkdir(parents=True)
-    (repo / "settings.json").write_text(json.dumps({
-        "host": "127.0.0.1", "http_port": port, "grpc_port": grpc_port,
-        "metrics_port": free_port(), "parallel_workers": 0, "debug": False,
-    }))
-    (repo / model.name / "model-settings.json").write_text(json.dumps({
-        "name": model.name, "implementation": "mlserver_sklearn.SKLearnModel",
-        "parameters": {"uri": str(model.bundle / "model.joblib"), "version": "v1"},
-    }))
+    (repo / "settings.json").write_text(
+        json.dumps(
+            {
+                "host": "127.0.0.1",
+                "http_port": port,
+                "grpc_port": grpc_port,
+                "metrics_port": free_port(),
+                "parallel_workers": 0,
+                "debug": False,
+            }
+        )
+    )
+    (repo / model.name / "model-settings.json").write_text(
+        json.dumps(
+            {
+                "name": model.name,
+                "implementation": "mlserver_sklearn.SKLearnModel",
+                "parameters": {"uri": str(model.bundle / "model.joblib"), "version": "v1"},
+            }
+        )
+    )
     mlserver = pythons["mlserver"].parent / "mlserver"
     return [str(mlserver), "start", str(repo)], repo
 
@@ -244,8 +311,7 @@ def body_for(protocol: str, rows: np.ndarray, model: str = "") -> tuple[bytes, d
         request.raw_input_contents.append(rows.astype("<f8").tobytes())
         return request.SerializeToString(), {}
     datatype, values = ("FP64", rows) if protocol == "v2" else ("FP32", rows.astype("<f4"))
-    tensor: dict[str, Any] = {"name": "input-0", "shape": list(rows.shape),
-                              "datatype": datatype}
+    tensor: dict[str, Any] = {"name": "input-0", "shape": list(rows.shape), "datatype": datatype}
     if protocol != "v2-bin":
         tensor["data"] = values.reshape(-1).tolist()
         return json.dumps({"inputs": [tensor]}).encode(), JSON_HEADERS
@@ -253,8 +319,10 @@ def body_for(protocol: str, rows: np.ndarray, model: str = "") -> tuple[bytes, d
     raw = values.tobytes()
     tensor["parameters"] = {"binary_data_size": len(raw)}
     header = json.dumps({"inputs": [tensor], "parameters": {"binary_data_output": True}})
-    return header.encode() + raw, {"Content-Type": "application/octet-stream",
-                                   BINARY_HEADER: str(len(header.encode()))}
+    return header.encode() + raw, {
+        "Content-Type": "application/octet-stream",
+        BINARY_HEADER: str(len(header.encode())),
+    }
 
 
 def answer_of(protocol: str, content: bytes, headers: Any) -> list[Any]:
@@ -264,7 +332,8 @@ def answer_of(protocol: str, content: bytes, headers: Any) -> list[Any]:
         response = pb.ModelInferResponse.FromString(content)
         if response.raw_output_contents:
             dtype = {"INT64": "<i8", "INT32": "<i4", "FP64": "<f8", "FP32": "<f4"}[
-                response.outputs[0].datatype]
+                response.outputs[0].datatype
+            ]
             return np.frombuffer(response.raw_output_contents[0], dtype).tolist()
         contents = response.outputs[0].contents
         for field_name in ("int64_contents", "int_contents", "fp64_contents", "fp32_contents"):
@@ -280,11 +349,12 @@ def answer_of(protocol: str, content: bytes, headers: Any) -> list[Any]:
         return np.asarray(output["data"]).reshape(-1).tolist()
     dtype = {"INT64": "<i8", "INT32": "<i4", "FP64": "<f8", "FP32": "<f4"}[output["datatype"]]
     size = output["parameters"]["binary_data_size"]
-    return np.frombuffer(content[int(length): int(length) + size], dtype).tolist()
+    return np.frombuffer(content[int(length) : int(length) + size], dtype).tolist()
 
 
-def post(url: str, body: bytes, headers: dict[str, str] | None = None,
-         timeout: float = 5) -> tuple[bytes, Any]:
+def post(
+    url: str, body: bytes, headers: dict[str, str] | None = None, timeout: float = 5
+) -> tuple[bytes, Any]:
     request = urllib.request.Request(url, data=body, headers=headers or JSON_HEADERS)
     with urllib.request.urlopen(request, timeout=timeout) as response:
         return response.read(), response.headers
@@ -298,16 +368,20 @@ def grpc_call(target: str, body: bytes, timeout: float = 5) -> bytes:
         return call(body, timeout=timeout)
 
 
-def ask(running: Running, protocol: str, body: bytes, headers: dict[str, str],
-        timeout: float = 5) -> list[Any]:
+def ask(
+    running: Running, protocol: str, body: bytes, headers: dict[str, str], timeout: float = 5
+) -> list[Any]:
     if protocol == "grpc":
         return answer_of(protocol, grpc_call(running.url(protocol), body, timeout), {})
     return answer_of(protocol, *post(running.url(protocol), body, headers, timeout))
 
 
 def pin(core: int) -> list[str]:
-    return ["taskset", "-c", str(core)] if (os.cpu_count() or 1) >= 2 and shutil.which(
-        "taskset") else []
+    return (
+        ["taskset", "-c", str(core)]
+        if (os.cpu_count() or 1) >= 2 and shutil.which("taskset")
+        else []
+    )
 
 
 def start(server: str, model: Model, pythons: dict[str, Path]) -> Running:
@@ -319,8 +393,14 @@ def start(server: str, model: Model, pythons: dict[str, Path]) -> Running:
     probe, headers = body_for(protocol, model.X[:1])
     began = time.perf_counter()
     with open(log, "wb") as out:  # the child keeps its own copy of the descriptor
-        process = subprocess.Popen([*pin(0), *argv], cwd=cwd, env=env, stdout=out,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            [*pin(0), *argv],
+            cwd=cwd,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     running = Running(server, model, port, process, grpc_port=grpc_port, log=log)
     deadline = began + 120
     while time.perf_counter() < deadline:
@@ -344,8 +424,9 @@ def peak_rss_mb(pid: int) -> float:
         current = pids.pop()
         try:
             status = Path(f"/proc/{current}/status").read_text()
-            total += next(int(line.split()[1]) for line in status.splitlines()
-                          if line.startswith("VmHWM:"))
+            total += next(
+                int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")
+            )
             for task in Path(f"/proc/{current}/task").iterdir():
                 children = (task / "children").read_text().split()
                 pids.extend(int(c) for c in children)
@@ -385,15 +466,23 @@ def stop(running: Running) -> None:
 # -- load -----------------------------------------------------------------------------------
 
 
-def load(protocol: str, url: str, body: bytes, headers: dict[str, str], *,
-         concurrency: int, duration: float) -> tuple[float, float, int, int]:
+def load(
+    protocol: str,
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    *,
+    concurrency: int,
+    duration: float,
+) -> tuple[float, float, int, int]:
     if protocol == "grpc":
         return ghz(url, body, concurrency=concurrency, duration=duration)
     return wrk(url, body, headers, concurrency=concurrency, duration=duration)
 
 
-def wrk(url: str, body: bytes, headers: dict[str, str], *, concurrency: int,
-        duration: float) -> tuple[float, float, int, int]:
+def wrk(
+    url: str, body: bytes, headers: dict[str, str], *, concurrency: int, duration: float
+) -> tuple[float, float, int, int]:
     """(requests/s, p99 ms, non-2xx responses, requests) from one wrk run."""
     script = CACHE / f"wrk-body-{os.getpid()}.lua"  # two benches at once must not mix
     lua_body = "".join(f"\\{byte}" for byte in body)  # decimal escapes: binary-safe
@@ -402,8 +491,19 @@ def wrk(url: str, body: bytes, headers: dict[str, str], *, concurrency: int,
         f'wrk.body = "{lua_body}"\n'
         + "".join(f'wrk.headers["{k}"] = "{v}"\n' for k, v in headers.items())
     )
-    argv = [*pin(1), "wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(duration))}s",
-            "--latency", "--timeout", "10s", "-s", str(script), url]
+    argv = [
+        *pin(1),
+        "wrk",
+        "-t1",
+        f"-c{concurrency}",
+        f"-d{max(1, round(duration))}s",
+        "--latency",
+        "--timeout",
+        "10s",
+        "-s",
+        str(script),
+        url,
+    ]
     output = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60).stdout
     rps = p99 = float("nan")
     errors = requests = 0
@@ -427,30 +527,61 @@ def ghz_binary() -> str:
     binary = CACHE / "bin" / "ghz"
     if not binary.is_file():
         print(f"# installing ghz {GHZ_VERSION} into {binary.parent}", flush=True)
-        subprocess.run(["go", "install", f"github.com/bojand/ghz/cmd/ghz@{GHZ_VERSION}"],
-                       env={**os.environ, "GOBIN": str(binary.parent)}, check=True,
-                       timeout=1200)
+        subprocess.run(
+            ["go", "install", f"github.com/bojand/ghz/cmd/ghz@{GHZ_VERSION}"],
+            env={**os.environ, "GOBIN": str(binary.parent)},
+            check=True,
+            timeout=1200,
+        )
     return str(binary)
 
 
-def ghz(target: str, body: bytes, *, concurrency: int,
-        duration: float) -> tuple[float, float, int, int]:
+def ghz(
+    target: str, body: bytes, *, concurrency: int, duration: float
+) -> tuple[float, float, int, int]:
     """(requests/s, p99 ms, non-OK calls, calls) from one ghz run: `concurrency` workers
     sharing one HTTP/2 connection, as one gRPC channel in a client does."""
     data = CACHE / f"ghz-body-{os.getpid()}.bin"
     data.write_bytes(body)
-    argv = [*pin(1), ghz_binary(), "--insecure", "--proto", str(PROTO),
-            "--import-paths", str(PROTO.parent),
-            "--call", "inference.GRPCInferenceService.ModelInfer", "--binary-file", str(data),
-            "-c", str(concurrency), "--connections", "1", "--cpus", "1",
-            "-z", f"{max(1, round(duration))}s", "--timeout", "10s", "-O", "json", target]
+    argv = [
+        *pin(1),
+        ghz_binary(),
+        "--insecure",
+        "--proto",
+        str(PROTO),
+        "--import-paths",
+        str(PROTO.parent),
+        "--call",
+        "inference.GRPCInferenceService.ModelInfer",
+        "--binary-file",
+        str(data),
+        "-c",
+        str(concurrency),
+        "--connections",
+        "1",
+        "--cpus",
+        "1",
+        "-z",
+        f"{max(1, round(duration))}s",
+        "--timeout",
+        "10s",
+        "-O",
+        "json",
+        target,
+    ]
     output = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60)
     try:
         report = json.loads(output.stdout)
     except ValueError:
         raise RuntimeError(f"ghz failed: {output.stderr[-500:]}") from None
-    p99 = next((d["latency"] / 1e6 for d in report.get("latencyDistribution") or ()
-                if d["percentage"] == 99), float("nan"))
+    p99 = next(
+        (
+            d["latency"] / 1e6
+            for d in report.get("latencyDistribution") or ()
+            if d["percentage"] == 99
+        ),
+        float("nan"),
+    )
     codes = report.get("statusCodeDistribution") or {}
     errors = sum(n for code, n in codes.items() if code != "OK")
     if errors:  # ghz cancels the calls in flight when the duration ends: they show here
@@ -479,20 +610,29 @@ def protocol_cost(rows: int = 32, features: int = 50) -> None:
 
     layout = FeatureLayout.from_schema(
         FeatureSchema(names=[f"f{i}" for i in range(features)], dtypes=["float64"] * features),
-        max_rows=1024)
+        max_rows=1024,
+    )
     x = np.random.default_rng(0).normal(size=(rows, features))
     predictions = np.zeros(rows, dtype=np.int64)
     bodies = {p: body_for(p, x) for p in ("v2-fp32", "v2-bin")}
-    print(f"# protocol cost, {rows}x{features} FP32 in, {rows} INT64 out (parse, validate, "
-          "render; no predict, no network), best of 5:")
+    print(
+        f"# protocol cost, {rows}x{features} FP32 in, {rows} INT64 out (parse, validate, "
+        "render; no predict, no network), best of 5:"
+    )
     for protocol, (body, headers) in bodies.items():
         length = int(headers[BINARY_HEADER]) if BINARY_HEADER in headers else None
 
         def one(body: bytes = body, length: int | None = length) -> None:
             request = v2.parse_infer(body, layout, has_proba=False, header_length=length)
-            v2.render_infer(model_name="m", model_version="v1", request_id=None,
-                            outputs=request.outputs, predictions=predictions,
-                            probabilities=None, binary_outputs=request.binary_outputs)
+            v2.render_infer(
+                model_name="m",
+                model_version="v1",
+                request_id=None,
+                outputs=request.outputs,
+                predictions=predictions,
+                probabilities=None,
+                binary_outputs=request.binary_outputs,
+            )
 
         n = 2000
         best = min(timeit.repeat(one, number=n, repeat=5)) / n * 1e6
@@ -543,20 +683,20 @@ def main() -> int:  # noqa: C901 (a bench's flat sequence of phases, one branch 
     began = time.time()
     for repeat in range(args.repeats):
         for model in models:
-            order = servers[repeat % len(servers):] + servers[: repeat % len(servers)]
+            order = servers[repeat % len(servers) :] + servers[: repeat % len(servers)]
             running = {}
             try:
                 for server in order:  # one at a time: cold starts do not compete
                     running[server] = start(server, model, pythons)
-                    cold.setdefault((model.name, server), []).append(
-                        running[server].cold_start_s)
+                    cold.setdefault((model.name, server), []).append(running[server].cold_start_s)
                 case = 0
                 for protocol in protocols:
                     for label, n_rows, concurrency in PROTOCOL_LOADS[protocol]:
                         rows = model.X[rng.choice(len(model.X), n_rows, replace=False)]
                         body, headers = body_for(protocol, rows, model.name)
-                        sent = rows.astype(np.float32) if protocol in ("v2-fp32", "v2-bin") \
-                            else rows
+                        sent = (
+                            rows.astype(np.float32) if protocol in ("v2-fp32", "v2-bin") else rows
+                        )
                         expected = model.estimator.predict(sent).tolist()
                         rotation = (repeat + case) % len(order)
                         case += 1
@@ -566,54 +706,75 @@ def main() -> int:  # noqa: C901 (a bench's flat sequence of phases, one branch 
                             target = running[server]
                             got = ask(target, protocol, body, headers)
                             if got != expected:
-                                raise RuntimeError(f"{server} {protocol} answered {got}, "
-                                                   f"expected {expected}")
+                                raise RuntimeError(
+                                    f"{server} {protocol} answered {got}, expected {expected}"
+                                )
                             url = target.url(protocol)
-                            load(protocol, url, body, headers, concurrency=concurrency,
-                                 duration=1)
+                            load(protocol, url, body, headers, concurrency=concurrency, duration=1)
                             cpu_before = cpu_seconds(target.process.pid)
-                            rps, p99, errors, requests = load(protocol, url, body, headers,
-                                                              concurrency=concurrency,
-                                                              duration=args.duration)
-                            cpu_us = ((cpu_seconds(target.process.pid) - cpu_before)
-                                      / max(requests, 1) * 1e6)
+                            rps, p99, errors, requests = load(
+                                protocol,
+                                url,
+                                body,
+                                headers,
+                                concurrency=concurrency,
+                                duration=args.duration,
+                            )
+                            cpu_us = (
+                                (cpu_seconds(target.process.pid) - cpu_before)
+                                / max(requests, 1)
+                                * 1e6
+                            )
                             if errors:
-                                print(f"# {server} {model.name} {protocol} {label}: {errors} "
-                                      "errors", flush=True)
+                                print(
+                                    f"# {server} {model.name} {protocol} {label}: {errors} errors",
+                                    flush=True,
+                                )
                             results.setdefault((model.name, protocol, label, server), []).append(
-                                (rps, p99, cpu_us))
-                            print(f"# repeat {repeat + 1} {model.name:8} {protocol:7} {label:12} "
-                                  f"{server:10} {rps:9.1f} req/s  p99 {p99:8.2f} ms  "
-                                  f"{cpu_us:7.0f} us CPU/req", flush=True)
+                                (rps, p99, cpu_us)
+                            )
+                            print(
+                                f"# repeat {repeat + 1} {model.name:8} {protocol:7} {label:12} "
+                                f"{server:10} {rps:9.1f} req/s  p99 {p99:8.2f} ms  "
+                                f"{cpu_us:7.0f} us CPU/req",
+                                flush=True,
+                            )
                 for server, target in running.items():
-                    rss.setdefault((model.name, server), []).append(
-                        peak_rss_mb(target.process.pid))
+                    rss.setdefault((model.name, server), []).append(peak_rss_mb(target.process.pid))
             finally:
                 for target in running.values():
                     stop(target)
 
-    report(models, servers, protocols, results, cold, rss, skipped, args,
-           time.time() - began)
+    report(models, servers, protocols, results, cold, rss, skipped, args, time.time() - began)
     if args.json:
-        args.json.write_text(json.dumps({
-            "results": {"|".join(k): v for k, v in results.items()},
-            "cold_start_s": {"|".join(k): v for k, v in cold.items()},
-            "peak_rss_mb": {"|".join(k): v for k, v in rss.items()},
-            "skipped": skipped,
-        }, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "results": {"|".join(k): v for k, v in results.items()},
+                    "cold_start_s": {"|".join(k): v for k, v in cold.items()},
+                    "peak_rss_mb": {"|".join(k): v for k, v in rss.items()},
+                    "skipped": skipped,
+                },
+                indent=2,
+            )
+        )
     return 0
 
 
 def report(models, servers, protocols, results, cold, rss, skipped, args, elapsed) -> None:  # type: ignore[no-untyped-def]
     med = statistics.median
     print()
-    print(f"## modelpilot serve vs MLServer vs KServe — medians of {args.repeats} interleaved "
-          f"repeats, {args.duration:g} s each, wrk -t1, servers on core 0, wrk on core 1 "
-          f"({elapsed / 60:.1f} min)")
+    print(
+        f"## modelpilot serve vs MLServer vs KServe — medians of {args.repeats} interleaved "
+        f"repeats, {args.duration:g} s each, wrk -t1, servers on core 0, wrk on core 1 "
+        f"({elapsed / 60:.1f} min)"
+    )
     print()
-    header = "| model | proto | load | " + " | ".join(
-        f"{s} req/s (p99 ms) [CPU us/req]" for s in servers) + \
-        " | modelpilot vs best other: req/s, p99, CPU/req |"
+    header = (
+        "| model | proto | load | "
+        + " | ".join(f"{s} req/s (p99 ms) [CPU us/req]" for s in servers)
+        + " | modelpilot vs best other: req/s, p99, CPU/req |"
+    )
     print(header)
     print("|" + "---|" * (header.count("|") - 1))
     for model in models:
@@ -635,14 +796,20 @@ def report(models, servers, protocols, results, cold, rss, skipped, args, elapse
                 if "modelpilot" in figures and others:
                     best = max(others.values(), key=lambda f: f[0])
                     mp = figures["modelpilot"]
-                    ratio = (f"{mp[0] / best[0]:.1f}x, {mp[1] / best[1]:.2f}x, "
-                             f"{mp[2] / best[2]:.2f}x")
-                print(f"| {model.name} | {protocol} | {label} | " + " | ".join(cells)
-                      + f" | {ratio} |")
+                    ratio = (
+                        f"{mp[0] / best[0]:.1f}x, {mp[1] / best[1]:.2f}x, {mp[2] / best[2]:.2f}x"
+                    )
+                print(
+                    f"| {model.name} | {protocol} | {label} | "
+                    + " | ".join(cells)
+                    + f" | {ratio} |"
+                )
     if {"v2-bin", "v2-fp32"} <= set(protocols):
         print()
-        print("Binary vs JSON, same FP32 tensor, 32 rows c=8 — server CPU us per request "
-              "(JSON -> binary):")
+        print(
+            "Binary vs JSON, same FP32 tensor, 32 rows c=8 — server CPU us per request "
+            "(JSON -> binary):"
+        )
         for model in models:
             for server in servers:
                 js = results.get((model.name, "v2-fp32", "32 rows c=8", server))

@@ -33,8 +33,10 @@ import pandas as pd
 
 ESTIMATORS = {
     "rf": ("sklearn.ensemble.RandomForestClassifier", {"n_estimators": 100, "random_state": 0}),
-    "hgb": ("sklearn.ensemble.HistGradientBoostingClassifier",
-            {"max_iter": 100, "random_state": 0}),
+    "hgb": (
+        "sklearn.ensemble.HistGradientBoostingClassifier",
+        {"max_iter": 100, "random_state": 0},
+    ),
 }
 TEST_SIZE = 0.25
 SEED = 0
@@ -70,8 +72,7 @@ def modelpilot(spec: Path, out: Path, log: Path) -> float:
     from modelpilot.trainer.__main__ import main
 
     with contextlib.redirect_stdout(io.StringIO()):
-        code = main(["--spec", str(spec), "--output", str(out), "--termination-log", str(log)],
-                    {})
+        code = main(["--spec", str(spec), "--output", str(out), "--termination-log", str(log)], {})
     if code != 0:
         raise SystemExit(f"modelpilot train exited {code}")
     return json.loads(log.read_text())["candidate_score"]
@@ -89,12 +90,20 @@ def wall(command: list[str], repeats: int) -> float:
 def bench_one(key: str, csv: Path, tmp_path: Path, repeats: int) -> None:
     estimator, params = ESTIMATORS[key]
     spec = tmp_path / f"spec-{key}.json"
-    spec.write_text(json.dumps({
-        "training": {"dataset": {"uri": str(csv), "target": "label"},
-                     "estimator": estimator, "params": params,
-                     "testSize": TEST_SIZE, "randomState": SEED},
-        "evaluation": {"metric": "accuracy"},
-    }))
+    spec.write_text(
+        json.dumps(
+            {
+                "training": {
+                    "dataset": {"uri": str(csv), "target": "label"},
+                    "estimator": estimator,
+                    "params": params,
+                    "testSize": TEST_SIZE,
+                    "randomState": SEED,
+                },
+                "evaluation": {"metric": "accuracy"},
+            }
+        )
+    )
     runs = iter(range(10_000))
 
     def out() -> tuple[Path, Path]:
@@ -108,8 +117,10 @@ def bench_one(key: str, csv: Path, tmp_path: Path, repeats: int) -> None:
     wall_s: dict[str, list[float]] = {"plain": [], "modelpilot": []}
     cpu_s: dict[str, list[float]] = {"plain": [], "modelpilot": []}
     for _ in range(repeats):
-        for name, fn in (("plain", lambda: plain(csv, key)),
-                         ("modelpilot", lambda: modelpilot(spec, *out()))):
+        for name, fn in (
+            ("plain", lambda: plain(csv, key)),
+            ("modelpilot", lambda: modelpilot(spec, *out())),
+        ):
             wall0, cpu0 = time.perf_counter(), time.process_time()
             fn()
             wall_s[name].append(time.perf_counter() - wall0)
@@ -120,25 +131,40 @@ def bench_one(key: str, csv: Path, tmp_path: Path, repeats: int) -> None:
     print(f"\n{estimator} {params}: accuracy {score_plain:.4f} (identical for both)")
     for name, values in wall_s.items():
         spread = ", ".join(f"{v:.3f}" for v in values)
-        print(f"  {name:<11} wall min {best[name]:.3f}s median {med[name]:.3f}s, "
-              f"cpu min {cpu[name]:.3f}s  (wall runs: {spread})")
+        print(
+            f"  {name:<11} wall min {best[name]:.3f}s median {med[name]:.3f}s, "
+            f"cpu min {cpu[name]:.3f}s  (wall runs: {spread})"
+        )
     ratio = best["modelpilot"] / best["plain"]
     verdict = "within" if ratio <= 1.1 else "OVER"
-    print(f"  ratio modelpilot/plain: wall (min) {ratio:.3f}x ({verdict} the 1.1x target), "
-          f"wall (median) {med['modelpilot'] / med['plain']:.3f}x, "
-          f"cpu {cpu['modelpilot'] / cpu['plain']:.3f}x; "
-          f"overhead {best['modelpilot'] - best['plain']:+.3f}s")
+    print(
+        f"  ratio modelpilot/plain: wall (min) {ratio:.3f}x ({verdict} the 1.1x target), "
+        f"wall (median) {med['modelpilot'] / med['plain']:.3f}x, "
+        f"cpu {cpu['modelpilot'] / cpu['plain']:.3f}x; "
+        f"overhead {best['modelpilot'] - best['plain']:+.3f}s"
+    )
 
     # Start-up: the same work as fresh processes, minus the warm in-process median.
     cmd_out, cmd_log = out()
-    mp_cmd = [sys.executable, "-m", "modelpilot.cli", "train", "--spec", str(spec),
-              "--output", str(cmd_out), "--termination-log", str(cmd_log)]
+    mp_cmd = [
+        sys.executable,
+        "-m",
+        "modelpilot.cli",
+        "train",
+        "--spec",
+        str(spec),
+        "--output",
+        str(cmd_out),
+        "--termination-log",
+        str(cmd_log),
+    ]
     mp_wall = wall(mp_cmd, 1)
-    plain_wall = wall([sys.executable, __file__, "--plain-only", str(csv), "--estimator", key],
-                      1)
-    print(f"  as fresh processes: modelpilot {mp_wall:.3f}s, plain {plain_wall:.3f}s; "
-          f"start-up + imports (not in the ratio): modelpilot "
-          f"{mp_wall - best['modelpilot']:.3f}s, plain {plain_wall - best['plain']:.3f}s")
+    plain_wall = wall([sys.executable, __file__, "--plain-only", str(csv), "--estimator", key], 1)
+    print(
+        f"  as fresh processes: modelpilot {mp_wall:.3f}s, plain {plain_wall:.3f}s; "
+        f"start-up + imports (not in the ratio): modelpilot "
+        f"{mp_wall - best['modelpilot']:.3f}s, plain {plain_wall - best['plain']:.3f}s"
+    )
 
 
 def main() -> None:
@@ -156,10 +182,12 @@ def main() -> None:
         tmp_path = Path(tmp)
         csv = tmp_path / "train.csv"
         make_csv(csv, args.rows)
-        print(f"data: {args.rows} rows x 20 features, {csv.stat().st_size / 1e6:.1f} MB CSV; "
-              f"{args.repeats} timed runs each, after a warm-up; python {sys.version.split()[0]}; "
-              f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} "
-              "(wall times are only comparable on an idle machine; min is the least disturbed)")
+        print(
+            f"data: {args.rows} rows x 20 features, {csv.stat().st_size / 1e6:.1f} MB CSV; "
+            f"{args.repeats} timed runs each, after a warm-up; python {sys.version.split()[0]}; "
+            f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} "
+            "(wall times are only comparable on an idle machine; min is the least disturbed)"
+        )
         keys = list(ESTIMATORS) if args.estimator == "all" else [args.estimator]
         for key in keys:
             bench_one(key, csv, tmp_path, args.repeats)

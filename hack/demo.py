@@ -290,8 +290,10 @@ def canary_walk(*, timeout: float = 300) -> dict[str, float]:
                 figures["promoted"] = elapsed
                 break
             if status.get("phase") in {"RolledBack", "Rejected", "Failed"}:
-                sys.exit(f"the canary did not promote: phase {status.get('phase')}; "
-                         f"see `modelpilot status iris -n {NAMESPACE}`")
+                sys.exit(
+                    f"the canary did not promote: phase {status.get('phase')}; "
+                    f"see `modelpilot status iris -n {NAMESPACE}`"
+                )
             time.sleep(0.3)
         else:
             sys.exit(f"v2 not promoted after {timeout}s; see {DEMO_DIR / 'operator.log'}")
@@ -301,8 +303,10 @@ def canary_walk(*, timeout: float = 300) -> dict[str, float]:
         traffic.join(timeout=10)
     served = ", ".join(f"{v}: {n}" for v, n in sorted(traffic.served.items()))
     failed = sum(traffic.failed.values())
-    print(f"   traffic during the rollout: {served}; failed requests: {failed}"
-          + (f" {dict(traffic.failed)}" if failed else ""))
+    print(
+        f"   traffic during the rollout: {served}; failed requests: {failed}"
+        + (f" {dict(traffic.failed)}" if failed else "")
+    )
     return figures
 
 

@@ -147,11 +147,20 @@ def tiny_bundle(tmp_path: Path) -> tuple[Path, str]:
     from sklearn.dummy import DummyClassifier
 
     metadata = BundleMetadata(
-        name="iris", namespace="ml", revision="v1", created_at="2026-11-28T00:00:00Z",
-        task="classification", estimator="sklearn.dummy.DummyClassifier", params={},
-        features=FeatureSchema(names=["a"], dtypes=["float64"]), classes=[0, 1],
-        training_data_sha256="d" * 64, holdout_sha256="h" * 64, metrics={"accuracy": 1.0},
-        versions=running_versions(), owner_uid=UID,
+        name="iris",
+        namespace="ml",
+        revision="v1",
+        created_at="2026-11-28T00:00:00Z",
+        task="classification",
+        estimator="sklearn.dummy.DummyClassifier",
+        params={},
+        features=FeatureSchema(names=["a"], dtypes=["float64"]),
+        classes=[0, 1],
+        training_data_sha256="d" * 64,
+        holdout_sha256="h" * 64,
+        metrics={"accuracy": 1.0},
+        versions=running_versions(),
+        owner_uid=UID,
     )
     model = DummyClassifier().fit([[0.0], [1.0]], [0, 1])
     written = write_bundle(model, metadata, tmp_path / "out" / "v1")

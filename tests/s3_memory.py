@@ -55,7 +55,7 @@ class MemoryS3:
         for b, key in sorted(self.objects):
             if b != bucket or not key.startswith(prefix):
                 continue
-            rest = key[len(prefix):]
+            rest = key[len(prefix) :]
             if not recursive and "/" in rest:
                 name = prefix + rest.split("/", 1)[0] + "/"
                 if name not in seen:

@@ -74,25 +74,54 @@ def spec(*, rootfs: str, args: list[str], env: list[str], cwd: str, store: Path)
         "hostname": "smoke",
         "mounts": [
             {"destination": "/proc", "type": "proc", "source": "proc"},
-            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
-             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
-            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
-             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]},
-            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-             "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
-            {"destination": "/sys", "type": "sysfs", "source": "sysfs",
-             "options": ["nosuid", "noexec", "nodev", "ro"]},
+            {
+                "destination": "/dev",
+                "type": "tmpfs",
+                "source": "tmpfs",
+                "options": ["nosuid", "strictatime", "mode=755", "size=65536k"],
+            },
+            {
+                "destination": "/dev/pts",
+                "type": "devpts",
+                "source": "devpts",
+                "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"],
+            },
+            {
+                "destination": "/dev/shm",
+                "type": "tmpfs",
+                "source": "shm",
+                "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+            },
+            {
+                "destination": "/sys",
+                "type": "sysfs",
+                "source": "sysfs",
+                "options": ["nosuid", "noexec", "nodev", "ro"],
+            },
             # As the chart mounts an emptyDir there: the one writable scratch place.
-            {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
-             "options": ["nosuid", "nodev", "mode=1777", "size=65536k"]},
-            {"destination": "/store", "type": "bind", "source": str(store),
-             "options": ["rbind", "rw"]},
+            {
+                "destination": "/tmp",
+                "type": "tmpfs",
+                "source": "tmpfs",
+                "options": ["nosuid", "nodev", "mode=1777", "size=65536k"],
+            },
+            {
+                "destination": "/store",
+                "type": "bind",
+                "source": str(store),
+                "options": ["rbind", "rw"],
+            },
         ],
         "linux": {
             "namespaces": [{"type": t} for t in ("pid", "ipc", "uts", "mount")],
             "maskedPaths": ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware"],
-            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
-                              "/proc/sysrq-trigger"],
+            "readonlyPaths": [
+                "/proc/bus",
+                "/proc/fs",
+                "/proc/irq",
+                "/proc/sys",
+                "/proc/sysrq-trigger",
+            ],
         },
     }
 
@@ -112,29 +141,50 @@ class Container:
     def write_spec(self, args: list[str], entrypoint: list[str] | None = None) -> None:
         argv = [*(entrypoint or self.cfg.get("Entrypoint", [])), *args]
         env = self.cfg.get("Env", [])
-        doc = spec(rootfs=self.rootfs, args=argv, env=env,
-                   cwd=self.cfg.get("WorkingDir") or "/", store=self.store)
+        doc = spec(
+            rootfs=self.rootfs,
+            args=argv,
+            env=env,
+            cwd=self.cfg.get("WorkingDir") or "/",
+            store=self.store,
+        )
         (self.bundle / "config.json").write_text(json.dumps(doc))
 
-    def run(self, args: list[str], timeout: float = 300,
-            entrypoint: list[str] | None = None) -> subprocess.CompletedProcess:
+    def run(
+        self, args: list[str], timeout: float = 300, entrypoint: list[str] | None = None
+    ) -> subprocess.CompletedProcess:
         self.write_spec(args, entrypoint)
-        return subprocess.run([self.runc, "run", "--bundle", str(self.bundle), self.id],
-                              capture_output=True, text=True, timeout=timeout, check=False)
+        return subprocess.run(
+            [self.runc, "run", "--bundle", str(self.bundle), self.id],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
 
     def start(self, args: list[str]) -> None:
         self.write_spec(args)
         log = open(self.bundle / "out.log", "wb")  # noqa: SIM115 - handed to runc
-        res = subprocess.run([self.runc, "run", "--detach", "--bundle", str(self.bundle),
-                              self.id], stdin=subprocess.DEVNULL, stdout=log,
-                             stderr=subprocess.STDOUT, check=False, timeout=60)
+        res = subprocess.run(
+            [self.runc, "run", "--detach", "--bundle", str(self.bundle), self.id],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            check=False,
+            timeout=60,
+        )
         log.close()
         if res.returncode != 0:
             raise SmokeError(f"runc run {self.image} failed:\n{self.log()}")
 
     def exec(self, *argv: str) -> subprocess.CompletedProcess:
-        return subprocess.run([self.runc, "exec", "--user", f"{UID}:{UID}", self.id, *argv],
-                              capture_output=True, text=True, timeout=60, check=False)
+        return subprocess.run(
+            [self.runc, "exec", "--user", f"{UID}:{UID}", self.id, *argv],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
 
     def pid(self) -> int:
         return json.loads(sh(self.runc, "state", self.id))["pid"]
@@ -156,8 +206,9 @@ def free_port() -> int:
 
 
 def post(url: str, body: dict) -> dict:
-    req = urllib.request.Request(url, data=json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(req, timeout=10) as resp:
         return json.loads(resp.read())
 
@@ -179,22 +230,47 @@ def smoke(runc: str) -> None:
         trainer = Container(runc, "docker.io/modelpilot/trainer:dev", work, store)
         opened.append(trainer)
         out = "/store/smoke/iris/v1"
-        res = trainer.run(["train", "--spec-json", json.dumps(SPEC), "--output", out,
-                           "--termination-log", "/tmp/termination-log"])
+        res = trainer.run(
+            [
+                "train",
+                "--spec-json",
+                json.dumps(SPEC),
+                "--output",
+                out,
+                "--termination-log",
+                "/tmp/termination-log",
+            ]
+        )
         if res.returncode != 0:
             raise SmokeError(f"trainer exited {res.returncode}:\n{res.stdout}{res.stderr}")
         # The digest the operator would have recorded from the Job's summary.
         sha = hashlib.sha256((store / "smoke/iris/v1/model.joblib").read_bytes()).hexdigest()
-        print(f"smoke: trainer trained iris as uid {UID} on a read-only root "
-              f"({time.monotonic() - start:.1f}s)", file=sys.stderr)
+        print(
+            f"smoke: trainer trained iris as uid {UID} on a read-only root "
+            f"({time.monotonic() - start:.1f}s)",
+            file=sys.stderr,
+        )
 
         # ---- serving
         start = time.monotonic()
         server = Container(runc, "docker.io/modelpilot/serving:dev", work, store)
         opened.append(server)
         port = free_port()
-        server.start(["serve", "--model-dir", out, "--model-name", "iris",
-                      "--expected-sha256", sha, "--host", "127.0.0.1", "--port", str(port)])
+        server.start(
+            [
+                "serve",
+                "--model-dir",
+                out,
+                "--model-name",
+                "iris",
+                "--expected-sha256",
+                sha,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ]
+        )
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 120
         while True:
@@ -208,9 +284,19 @@ def smoke(runc: str) -> None:
                 raise SmokeError(f"server never became ready:\n{server.log()}")
             time.sleep(0.5)
         v1 = post(f"{base}/v1/models/iris:predict", {"instances": [[5.1, 3.5, 1.4, 0.2]]})
-        v2 = post(f"{base}/v2/models/iris/infer", {"inputs": [
-            {"name": "input-0", "shape": [1, 4], "datatype": "FP64",
-             "data": [6.7, 3.0, 5.2, 2.3]}]})
+        v2 = post(
+            f"{base}/v2/models/iris/infer",
+            {
+                "inputs": [
+                    {
+                        "name": "input-0",
+                        "shape": [1, 4],
+                        "datatype": "FP64",
+                        "data": [6.7, 3.0, 5.2, 2.3],
+                    }
+                ]
+            },
+        )
         if "predictions" not in v1 or not v2.get("outputs"):
             raise SmokeError(f"unexpected answers: V1 {v1}, V2 {v2}")
         status = proc_status(server.pid())
@@ -220,10 +306,13 @@ def smoke(runc: str) -> None:
         wrote = server.exec("python", "-c", "open('/written-by-smoke', 'w')")
         if wrote.returncode == 0 or "Read-only file system" not in wrote.stderr:
             raise SmokeError(f"a write to / did not fail as read-only: {wrote.stderr}")
-        print(f"smoke: server answered V1 {v1['predictions']} and V2 "
-              f"{v2['outputs'][0].get('data')}; uid {UID}, CapEff 0, / read-only, "
-              f"RSS {status['VmRSS'].strip()} "
-              f"({time.monotonic() - start:.1f}s)", file=sys.stderr)
+        print(
+            f"smoke: server answered V1 {v1['predictions']} and V2 "
+            f"{v2['outputs'][0].get('data')}; uid {UID}, CapEff 0, / read-only, "
+            f"RSS {status['VmRSS'].strip()} "
+            f"({time.monotonic() - start:.1f}s)",
+            file=sys.stderr,
+        )
 
         # ---- operator
         operator = Container(runc, "docker.io/modelpilot/operator:dev", work, store)
@@ -232,8 +321,9 @@ def smoke(runc: str) -> None:
         if res.returncode != 0 or "usage: modelpilot operator" not in res.stdout:
             raise SmokeError(f"operator --help exited {res.returncode}:\n{res.stdout}{res.stderr}")
         # kopf names its peer after getpass.getuser(): the UID needs a passwd entry.
-        res = operator.run(["-c", "import getpass; print(getpass.getuser())"], timeout=60,
-                           entrypoint=["python"])
+        res = operator.run(
+            ["-c", "import getpass; print(getpass.getuser())"], timeout=60, entrypoint=["python"]
+        )
         if res.returncode != 0 or res.stdout.strip() != "modelpilot":
             raise SmokeError(f"UID {UID} has no user name in the operator image: {res.stderr}")
         print("smoke: operator printed its help; UID 65532 is user modelpilot", file=sys.stderr)

@@ -567,8 +567,16 @@ def _stop_real_node_pods(lay: Layout, *, quiet: bool) -> None:
     if not (recorded_pid(lay.run, "kubelet") and recorded_pid(lay.run, "containerd")):
         return
     if recorded_pid(lay.run, "kube-apiserver"):
-        _kubectl(lay, "delete", "pods", "--all", "--all-namespaces", "--grace-period=0",
-                 "--force", "--wait=false")
+        _kubectl(
+            lay,
+            "delete",
+            "pods",
+            "--all",
+            "--all-namespaces",
+            "--grace-period=0",
+            "--force",
+            "--wait=false",
+        )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         res = realnode.ctr(lay, "containers", "ls", "-q", timeout=10)

@@ -44,8 +44,8 @@ def containerd_config(lay) -> str:
     d = containerd_dir(lay)
     cri_rt = "plugins.'io.containerd.cri.v1.runtime'"
     return f"""version = 3
-root = "{d / 'root'}"
-state = "{d / 'state'}"
+root = "{d / "root"}"
+state = "{d / "state"}"
 # NRI listens on one machine-wide socket; nothing here uses it.
 disabled_plugins = ["io.containerd.nri.v1.nri"]
 
@@ -53,7 +53,7 @@ disabled_plugins = ["io.containerd.nri.v1.nri"]
   address = "{containerd_socket(lay)}"
 
 [ttrpc]
-  address = "{d / 'containerd.sock.ttrpc'}"
+  address = "{d / "containerd.sock.ttrpc"}"
 
 [debug]
   level = "info"
@@ -72,11 +72,11 @@ disabled_plugins = ["io.containerd.nri.v1.nri"]
     [{cri_rt}.containerd.runtimes.runc]
       runtime_type = "io.containerd.runc.v2"
       [{cri_rt}.containerd.runtimes.runc.options]
-        BinaryName = "{lay.bin / 'runc'}"
+        BinaryName = "{lay.bin / "runc"}"
         SystemdCgroup = false
   [{cri_rt}.cni]
     bin_dirs = ["/usr/lib/cni"]
-    conf_dir = "{lay.dir / 'cni' / 'net.d'}"
+    conf_dir = "{lay.dir / "cni" / "net.d"}"
     max_conf_num = 1
 
 [plugins.'io.containerd.grpc.v1.cri']

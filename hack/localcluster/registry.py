@@ -43,15 +43,21 @@ def config(cache: Path, index: int) -> str:
     remove what it pushed; the debug server is off (it would take a second port)."""
     import json
 
-    return json.dumps({
-        "version": 0.1,
-        "log": {"level": "info", "accesslog": {"disabled": True}},
-        "storage": {
-            "filesystem": {"rootdirectory": str(storage_dir(cache, index))},
-            "delete": {"enabled": True},
-        },
-        "http": {"addr": address(index)},
-    }, indent=2) + "\n"
+    return (
+        json.dumps(
+            {
+                "version": 0.1,
+                "log": {"level": "info", "accesslog": {"disabled": True}},
+                "storage": {
+                    "filesystem": {"rootdirectory": str(storage_dir(cache, index))},
+                    "delete": {"enabled": True},
+                },
+                "http": {"addr": address(index)},
+            },
+            indent=2,
+        )
+        + "\n"
+    )
 
 
 def hosts_toml(index: int) -> str:
@@ -96,14 +102,21 @@ def up(cache: Path, bin_dir: Path, index: int, *, timeout: float = 30) -> str:
     config_file = cache / f"registry-{index}.yml"
     config_file.write_text(config(cache, index))
     with open(cache / f"registry-{index}.log", "ab") as log:
-        proc = subprocess.Popen(argv(bin_dir, config_file), stdin=subprocess.DEVNULL,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            argv(bin_dir, config_file),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     _pidfile(cache, index).write_text(f"{proc.pid}\n")
     deadline = time.monotonic() + timeout
     while not healthy(index):
         if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"the registry on {address(index)} did not come up: "
-                               f"{cache / f'registry-{index}.log'}")
+            raise RuntimeError(
+                f"the registry on {address(index)} did not come up: "
+                f"{cache / f'registry-{index}.log'}"
+            )
         time.sleep(0.2)
     return address(index)
 

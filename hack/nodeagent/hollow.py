@@ -75,16 +75,22 @@ def claim_path(
         claim = (volume.get("persistentVolumeClaim") or {}).get("claimName")
         if claim is None:
             return None
-        below = "/".join(p for p in (mount.get("subPath", "").strip("/"),
-                                     path[len(mount_path):].strip("/")) if p)
+        below = "/".join(
+            p
+            for p in (mount.get("subPath", "").strip("/"), path[len(mount_path) :].strip("/"))
+            if p
+        )
         return claim, below
     return None
 
 
 def http_ports(container: Mapping[str, Any]) -> list[int]:
     """The container's ports that speak HTTP/1.1 (gRPC's is left closed)."""
-    return [int(p["containerPort"]) for p in container.get("ports") or []
-            if p.get("name") != "grpc" and p.get("protocol", "TCP") == "TCP"]
+    return [
+        int(p["containerPort"])
+        for p in container.get("ports") or []
+        if p.get("name") != "grpc" and p.get("protocol", "TCP") == "TCP"
+    ]
 
 
 class BundleCache:
@@ -117,8 +123,14 @@ class BundleCache:
             "MODELPILOT_NAMESPACE": "hollow",
             "MODELPILOT_ESTIMATOR_ALLOWLIST": allowlist or "sklearn.*",
         }
-        result = subprocess.run([self.python, "-m", "modelpilot.trainer"], env=env,
-                                capture_output=True, text=True, check=False, timeout=600)
+        result = subprocess.run(
+            [self.python, "-m", "modelpilot.trainer"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=600,
+        )
         if result.returncode != 0 or not termination.exists():
             raise RuntimeError(f"the shared bundle did not train: {result.stderr[-2000:]}")
         (staging / "summary.json").write_text(termination.read_text())
@@ -128,9 +140,16 @@ class BundleCache:
 
 
 class HollowNode:
-    def __init__(self, kube: Kube, *, name: str, bundles: BundleCache, pod_cidr: str,
-                 servers: HollowServers | None = None,
-                 addresses: HollowAddresses | None = None) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        *,
+        name: str,
+        bundles: BundleCache,
+        pod_cidr: str,
+        servers: HollowServers | None = None,
+        addresses: HollowAddresses | None = None,
+    ) -> None:
         self.kube, self.name, self.bundles = kube, name, bundles
         self.servers, self.addresses = servers, addresses
         self._ips: dict[str, str] = {}  # pod uid -> the IP a server answers on
@@ -185,14 +204,14 @@ class HollowNode:
                 time.sleep(TRAINING_SECONDS)
                 self._finish_training(pod, container, env)
         except Exception:
-            log.exception("hollow pod %s/%s", pod["metadata"]["namespace"],
-                          pod["metadata"]["name"])
+            log.exception("hollow pod %s/%s", pod["metadata"]["namespace"], pod["metadata"]["name"])
 
     def _status_patch(self, pod: dict, status: dict) -> None:
         meta = pod["metadata"]
         try:
-            self.kube.merge_patch(pod_path(meta["namespace"], meta["name"], "status"),
-                                  {"status": status})
+            self.kube.merge_patch(
+                pod_path(meta["namespace"], meta["name"], "status"), {"status": status}
+            )
         except ApiError as err:
             if err.status != 404:
                 raise
@@ -215,8 +234,11 @@ class HollowNode:
                 metadata = json.loads((bundle / "metadata.json").read_text())
                 task, classes = metadata["task"], metadata.get("classes")
         except (OSError, ValueError, KeyError) as exc:
-            log.warning("%s: no bundle metadata (%s); a classifier's page without classes",
-                        pod["metadata"]["name"], exc)
+            log.warning(
+                "%s: no bundle metadata (%s); a classifier's page without classes",
+                pod["metadata"]["name"],
+                exc,
+            )
         page = metrics_page(model, version, task=task, classes=classes)
         self.addresses.add(ip)
         self._ips[pod["metadata"]["uid"]] = ip
@@ -236,18 +258,34 @@ class HollowNode:
             for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")
         ]
         containers = [
-            {"name": c["name"], "image": c.get("image", ""), "imageID": "", "ready": True,
-             "started": True, "restartCount": 0, "state": {"running": {"startedAt": now}}}
+            {
+                "name": c["name"],
+                "image": c.get("image", ""),
+                "imageID": "",
+                "ready": True,
+                "started": True,
+                "restartCount": 0,
+                "state": {"running": {"startedAt": now}},
+            }
             for c in pod["spec"]["containers"]
         ]
-        self._status_patch(pod, {
-            "phase": "Running", "hostIP": "10.244.0.1", "podIP": ip, "podIPs": [{"ip": ip}],
-            "startTime": now, "conditions": ready, "containerStatuses": containers,
-        })
+        self._status_patch(
+            pod,
+            {
+                "phase": "Running",
+                "hostIP": "10.244.0.1",
+                "podIP": ip,
+                "podIPs": [{"ip": ip}],
+                "startTime": now,
+                "conditions": ready,
+                "containerStatuses": containers,
+            },
+        )
 
     def _finish_training(self, pod: dict, container: dict, env: dict[str, str]) -> None:
-        bundle, summary = self.bundles.get(env[ENV_SPEC_JSON],
-                                           env.get("MODELPILOT_ESTIMATOR_ALLOWLIST", ""))
+        bundle, summary = self.bundles.get(
+            env[ENV_SPEC_JSON], env.get("MODELPILOT_ESTIMATOR_ALLOWLIST", "")
+        )
         summary = {**summary, "revision": env.get(ENV_REVISION, summary.get("revision"))}
         target = self._host_path(pod, container, env[ENV_OUTPUT])
         if target is not None:
@@ -260,19 +298,41 @@ class HollowNode:
                     except OSError:
                         shutil.copy2(item, dest)
         now = _now()
-        done = [{"type": t, "status": "False" if t in ("Ready", "ContainersReady") else "True",
-                 "reason": "PodCompleted", "lastTransitionTime": now}
-                for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")]
-        self._status_patch(pod, {
-            "phase": "Succeeded", "conditions": done,
-            "containerStatuses": [{
-                "name": container["name"], "image": container.get("image", ""), "imageID": "",
-                "ready": False, "started": False, "restartCount": 0,
-                "state": {"terminated": {"exitCode": 0, "reason": "Completed",
-                                         "message": json.dumps(summary, separators=(",", ":")),
-                                         "startedAt": now, "finishedAt": now}},
-            }],
-        })
+        done = [
+            {
+                "type": t,
+                "status": "False" if t in ("Ready", "ContainersReady") else "True",
+                "reason": "PodCompleted",
+                "lastTransitionTime": now,
+            }
+            for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")
+        ]
+        self._status_patch(
+            pod,
+            {
+                "phase": "Succeeded",
+                "conditions": done,
+                "containerStatuses": [
+                    {
+                        "name": container["name"],
+                        "image": container.get("image", ""),
+                        "imageID": "",
+                        "ready": False,
+                        "started": False,
+                        "restartCount": 0,
+                        "state": {
+                            "terminated": {
+                                "exitCode": 0,
+                                "reason": "Completed",
+                                "message": json.dumps(summary, separators=(",", ":")),
+                                "startedAt": now,
+                                "finishedAt": now,
+                            }
+                        },
+                    }
+                ],
+            },
+        )
 
     def _host_path(self, pod: dict, container: dict, path: str) -> Path | None:
         """Where `path` inside the pod lies on this machine, below the PVC's hostPath."""
@@ -291,8 +351,10 @@ class HollowNode:
     def _confirm_deletion(self, pod: dict) -> None:
         meta = pod["metadata"]
         try:
-            self.kube.delete(pod_path(meta["namespace"], meta["name"]),
-                             {"gracePeriodSeconds": 0, "preconditions": {"uid": meta["uid"]}})
+            self.kube.delete(
+                pod_path(meta["namespace"], meta["name"]),
+                {"gracePeriodSeconds": 0, "preconditions": {"uid": meta["uid"]}},
+            )
         except ApiError as err:
             if err.status not in (404, 409):
                 log.warning("deleting %s/%s: %s", meta["namespace"], meta["name"], err)
@@ -304,14 +366,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--node-name", default="hollow-0")
     p.add_argument("--pod-cidr", default="10.245.0.0/16")
     p.add_argument("--pods", default="5000", help="pod capacity")
-    p.add_argument("--link", default=None,
-                   help="link holding the serving pods' IPs (default mph-NODE, cut to 15)")
-    p.add_argument("--no-http", action="store_true",
-                   help="serving pods answer no HTTP (no link of its own, no CAP_NET_ADMIN needed)")
-    p.add_argument("--cache-dir", type=Path,
-                   default=Path(os.environ.get("MODELPILOT_CACHE",
-                                               Path.home() / ".cache" / "modelpilot"))
-                   / "hollow-bundles")
+    p.add_argument(
+        "--link",
+        default=None,
+        help="link holding the serving pods' IPs (default mph-NODE, cut to 15)",
+    )
+    p.add_argument(
+        "--no-http",
+        action="store_true",
+        help="serving pods answer no HTTP (no link of its own, no CAP_NET_ADMIN needed)",
+    )
+    p.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=Path(os.environ.get("MODELPILOT_CACHE", Path.home() / ".cache" / "modelpilot"))
+        / "hollow-bundles",
+    )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("urllib3").setLevel(logging.WARNING)
@@ -322,23 +392,38 @@ def main(argv: list[str] | None = None) -> int:
         addresses = HollowAddresses(args.link or f"mph-{args.node_name}"[:15])
         addresses.ensure()
         servers = HollowServers()
-    node = HollowNode(kube, name=args.node_name, bundles=BundleCache(args.cache_dir,
-                      sys.executable), pod_cidr=args.pod_cidr, servers=servers,
-                      addresses=addresses)
+    node = HollowNode(
+        kube,
+        name=args.node_name,
+        bundles=BundleCache(args.cache_dir, sys.executable),
+        pod_cidr=args.pod_cidr,
+        servers=servers,
+        addresses=addresses,
+    )
     signal.signal(signal.SIGTERM, lambda *_: node.stop.set())
     signal.signal(signal.SIGINT, lambda *_: node.stop.set())
-    heartbeat = NodeHeartbeat(kube, name=args.node_name, address="10.244.0.1",
-                              pod_cidr=args.pod_cidr, kubelet_port=10250,
-                              version=os.environ.get("KUBERNETES_VERSION", "v1.37.2"),
-                              stop=node.stop)
+    heartbeat = NodeHeartbeat(
+        kube,
+        name=args.node_name,
+        address="10.244.0.1",
+        pod_cidr=args.pod_cidr,
+        kubelet_port=10250,
+        version=os.environ.get("KUBERNETES_VERSION", "v1.37.2"),
+        stop=node.stop,
+    )
     heartbeat.capacity.update(cpu="1000", memory="4000Gi", pods=args.pods)
     heartbeat.register()
     heartbeat.start()
     threading.Thread(
-        target=kube.list_watch, name="pod-watch", daemon=True,
+        target=kube.list_watch,
+        name="pod-watch",
+        daemon=True,
         args=("/api/v1/pods", node.on_pod),
-        kwargs={"params": {"fieldSelector": f"spec.nodeName={args.node_name}"},
-                "stop": node.stop.is_set, "on_sync": node.on_sync},
+        kwargs={
+            "params": {"fieldSelector": f"spec.nodeName={args.node_name}"},
+            "stop": node.stop.is_set,
+            "on_sync": node.on_sync,
+        },
     ).start()
     log.info("hollow node %s ready", args.node_name)
     node.stop.wait()

@@ -41,8 +41,13 @@ class Answer:
     body: bytes
 
 
-_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
-            431: "Request Header Fields Too Large"}
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    431: "Request Header Fields Too Large",
+}
 # The real server's health routes and their bodies (modelpilot.serving.routes).
 _HEALTH = {
     "/healthz": b'{"status":"ok"}',
@@ -104,8 +109,9 @@ class _Http(asyncio.Protocol):
             self._send(Answer(400, JSON, b'{"error":"bad request line"}'), "HTTP/1.1", False)
             return
         method, target, version = parts
-        headers = {k.strip().lower(): v.strip() for k, _, v in
-                   (line.partition(":") for line in lines[1:])}
+        headers = {
+            k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])
+        }
         connection = headers.get("connection", "").lower()
         keep = connection != "close" if version == "HTTP/1.1" else connection == "keep-alive"
         if headers.get("content-length", "0") not in ("", "0") or "transfer-encoding" in headers:
@@ -117,9 +123,11 @@ class _Http(asyncio.Protocol):
     def _send(self, found: Answer, version: str, keep: bool, *, head_only: bool = False) -> None:
         assert self._transport is not None
         reason = _REASONS.get(found.status, "")
-        header = (f"{version} {found.status} {reason}\r\nContent-Type: {found.content_type}\r\n"
-                  f"Content-Length: {len(found.body)}\r\n"
-                  f"Connection: {'keep-alive' if keep else 'close'}\r\n\r\n").encode()
+        header = (
+            f"{version} {found.status} {reason}\r\nContent-Type: {found.content_type}\r\n"
+            f"Content-Length: {len(found.body)}\r\n"
+            f"Connection: {'keep-alive' if keep else 'close'}\r\n\r\n"
+        ).encode()
         self._transport.write(header if head_only else header + found.body)
         if not keep:
             self._transport.close()
@@ -133,8 +141,9 @@ class HollowServers:
         self._loop = asyncio.new_event_loop()
         self._servers: dict[tuple[str, int], asyncio.Server] = {}
         self._connections: dict[str, set[asyncio.Transport]] = {}  # per pod IP
-        self._thread = threading.Thread(target=self._loop.run_forever, name="hollow-http",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="hollow-http", daemon=True
+        )
         self._thread.start()
 
     def _call(self, coro: Any) -> Any:
@@ -146,8 +155,9 @@ class HollowServers:
 
         async def start() -> int:
             connections = self._connections.setdefault(ip, set())
-            server = await self._loop.create_server(lambda: _Http(page, connections), host=ip,
-                                                    port=port, reuse_address=True)
+            server = await self._loop.create_server(
+                lambda: _Http(page, connections), host=ip, port=port, reuse_address=True
+            )
             bound = int(server.sockets[0].getsockname()[1])
             self._servers[(ip, bound)] = server
             return bound

@@ -28,7 +28,7 @@ def section(text: str, version: str) -> str:
     for i, heading in enumerate(headings):
         if heading.group("name") == version:
             end = headings[i + 1].start() if i + 1 < len(headings) else _end_of_sections(text)
-            return text[heading.end():end].strip()
+            return text[heading.end() : end].strip()
     raise ChangelogError(f"CHANGELOG.md has no section ## [{version}]")
 
 
@@ -39,14 +39,19 @@ def cut(text: str, version: str, day: date, *, repo_url: str) -> str:
     unreleased = section(text, "Unreleased")
     if not re.search(r"^- ", unreleased, re.MULTILINE):
         raise ChangelogError("CHANGELOG.md's [Unreleased] section lists no change to release")
-    previous = next((h.group("name") for h in _HEADING.finditer(text)
-                     if h.group("name") != "Unreleased"), None)
-    text = text.replace("## [Unreleased]", f"## [Unreleased]\n\n## [{version}] - {day.isoformat()}",
-                        1)
+    previous = next(
+        (h.group("name") for h in _HEADING.finditer(text) if h.group("name") != "Unreleased"), None
+    )
+    text = text.replace(
+        "## [Unreleased]", f"## [Unreleased]\n\n## [{version}] - {day.isoformat()}", 1
+    )
     links = {m.group("name"): m.group("url") for m in _LINK.finditer(text)}
     links["Unreleased"] = f"{repo_url}/compare/v{version}...HEAD"
-    links[version] = (f"{repo_url}/compare/v{previous}...v{version}" if previous
-                      else f"{repo_url}/releases/tag/v{version}")
+    links[version] = (
+        f"{repo_url}/compare/v{previous}...v{version}"
+        if previous
+        else f"{repo_url}/releases/tag/v{version}"
+    )
     text = _LINK.sub("", text).rstrip() + "\n\n"
     order = ["Unreleased", version] + [n for n in links if n not in ("Unreleased", version)]
     return text + "".join(f"[{name}]: {links[name]}\n" for name in order)
@@ -62,8 +67,9 @@ def main(argv: list[str]) -> int:
     try:
         if argv[:1] == ["--cut"]:
             version, day, url = argv[1:4]
-            CHANGELOG.write_text(cut(CHANGELOG.read_text(), version, date.fromisoformat(day),
-                                     repo_url=url))
+            CHANGELOG.write_text(
+                cut(CHANGELOG.read_text(), version, date.fromisoformat(day), repo_url=url)
+            )
         else:
             print(section(CHANGELOG.read_text(), argv[0]))
     except ChangelogError as error:

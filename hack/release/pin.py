@@ -33,11 +33,15 @@ def chart_values(text: str, *, registry: str, version: str, digests: Mapping[str
     _check(digests)
     for name in IMAGES:
         pattern = re.compile(
-            rf'^(  {name}:\n    repository: )\S+(\n    tag: )""(\n    digest: )""$', re.MULTILINE)
+            rf'^(  {name}:\n    repository: )\S+(\n    tag: )""(\n    digest: )""$', re.MULTILINE
+        )
         text, count = pattern.subn(
-            lambda m, n=name: (f"{m.group(1)}{registry}/modelpilot/{n}{m.group(2)}"
-                               f'"{version}"{m.group(3)}"{digests[n]}"'),
-            text)
+            lambda m, n=name: (
+                f"{m.group(1)}{registry}/modelpilot/{n}{m.group(2)}"
+                f'"{version}"{m.group(3)}"{digests[n]}"'
+            ),
+            text,
+        )
         if count != 1:
             raise PinError(f"values.yaml: no image.{name} block with empty tag and digest")
     return text
@@ -49,4 +53,5 @@ def manifests(text: str, *, registry: str, version: str, digests: Mapping[str, s
     _check(digests)
     pattern = re.compile(rf"ghcr\.io/modelpilot/({'|'.join(IMAGES)}):{re.escape(version)}\b")
     return pattern.sub(
-        lambda m: f"{registry}/modelpilot/{m.group(1)}:{version}@{digests[m.group(1)]}", text)
+        lambda m: f"{registry}/modelpilot/{m.group(1)}:{version}@{digests[m.group(1)]}", text
+    )

@@ -39,8 +39,11 @@ COPIES = (
     Copy("pyproject.toml", rf'^version = "{_V}"$'),
     Copy("charts/modelpilot/Chart.yaml", rf"^version: {_V}$"),
     Copy("charts/modelpilot/Chart.yaml", rf'^appVersion: "{_V}"$'),
-    Copy("manifests/operator/deployment.yaml",
-         rf"ghcr\.io/modelpilot/(?:operator|trainer|serving):{_V}$", count=3),
+    Copy(
+        "manifests/operator/deployment.yaml",
+        rf"ghcr\.io/modelpilot/(?:operator|trainer|serving):{_V}$",
+        count=3,
+    ),
     Copy("manifests/default/kustomization.yaml", rf"app\.kubernetes\.io/version: {_V}$"),
 )
 
@@ -56,8 +59,10 @@ def mismatches() -> list[str]:
     for copy in COPIES:
         found = copy.versions()
         if len(found) != copy.count:
-            problems.append(f"{copy.path}: expected {copy.count} match(es) of "
-                            f"{copy.pattern!r}, found {len(found)}")
+            problems.append(
+                f"{copy.path}: expected {copy.count} match(es) of "
+                f"{copy.pattern!r}, found {len(found)}"
+            )
         problems += [f"{copy.path}: {v} (pyproject.toml says {want})" for v in found if v != want]
     return problems
 
@@ -69,8 +74,9 @@ def set_version(new: str) -> None:
         path = REPO / copy.path
         text = re.sub(
             copy.pattern,
-            lambda m: m.group(0)[: m.start("v") - m.start()] + new
-            + m.group(0)[m.end("v") - m.start():],
+            lambda m: (
+                m.group(0)[: m.start("v") - m.start()] + new + m.group(0)[m.end("v") - m.start() :]
+            ),
             path.read_text(),
             flags=re.MULTILINE,
         )

@@ -187,8 +187,13 @@ def crd(kubectl: Kubectl) -> None:
 
 @pytest.fixture
 def operator(
-    request: pytest.FixtureRequest, crd: None, k8s_bin: Path, kubectl: Kubectl, namespace: str,
-    kube: dict[str, str], tmp_path: Path,
+    request: pytest.FixtureRequest,
+    crd: None,
+    k8s_bin: Path,
+    kubectl: Kubectl,
+    namespace: str,
+    kube: dict[str, str],
+    tmp_path: Path,
 ) -> Iterator[OperatorProcess | InClusterOperator]:
     """The operator watching the test's namespace: a local process on the admin kubeconfig, or
     in a module marked `in_cluster_operator`, the chart's in-cluster Deployment running the
@@ -197,7 +202,8 @@ def operator(
     deletion. Both have start / kill / stop / log."""
     in_cluster = request.node.get_closest_marker("in_cluster_operator") is not None
     running: OperatorProcess | InClusterOperator = (
-        InClusterOperator(k8s_bin, kubectl, namespace) if in_cluster
+        InClusterOperator(k8s_bin, kubectl, namespace)
+        if in_cluster
         else OperatorProcess(namespace, kube, tmp_path / "operator.log")
     )
     running.start()

@@ -44,18 +44,29 @@ def run(*argv: str) -> subprocess.CompletedProcess[str]:
 
 
 def helm(k8s_bin: Path, kubectl: Kubectl, *args: str, timeout: float = 300) -> str:
-    result = subprocess.run([str(k8s_bin / "helm"), *args], env=kubectl.env, capture_output=True,
-                            text=True, check=False, timeout=timeout)
+    result = subprocess.run(
+        [str(k8s_bin / "helm"), *args],
+        env=kubectl.env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+    )
     assert result.returncode == 0, f"helm {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
     return result.stdout
 
 
 def restricted_namespace(kubectl: Kubectl, name: str) -> str:
-    kubectl.apply({"apiVersion": "v1", "kind": "Namespace",
-                   "metadata": {"name": name, "labels": RESTRICTED}})
-    wait_for(lambda: kubectl("get", "serviceaccount", "default", "-n", name,
-                             check=False).returncode == 0,
-             timeout=30, what=f"serviceaccount default in {name}")
+    kubectl.apply(
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": RESTRICTED}}
+    )
+    wait_for(
+        lambda: (
+            kubectl("get", "serviceaccount", "default", "-n", name, check=False).returncode == 0
+        ),
+        timeout=30,
+        what=f"serviceaccount default in {name}",
+    )
     return name
 
 
@@ -68,8 +79,10 @@ class Release:
     @property
     def operator(self) -> str:
         """The operator Deployment's (and ServiceAccount's) name."""
-        return f"{self.name}-operator" if "modelpilot" in self.name else (
-            f"{self.name}-modelpilot-operator"
+        return (
+            f"{self.name}-operator"
+            if "modelpilot" in self.name
+            else (f"{self.name}-modelpilot-operator")
         )
 
 
@@ -77,16 +90,29 @@ def install_release(k8s_bin: Path, kubectl: Kubectl, models: str) -> Release:
     """The chart installed in a restricted namespace of its own, watching `models`."""
     name = f"mp-{uuid.uuid4().hex[:6]}"
     system = restricted_namespace(kubectl, f"{name}-system")
-    helm(k8s_bin, kubectl, "install", name, str(CHART), "--namespace", system, "--wait",
-         "--timeout", "180s", "--set", f"watchNamespaces={{{models}}}")
+    helm(
+        k8s_bin,
+        kubectl,
+        "install",
+        name,
+        str(CHART),
+        "--namespace",
+        system,
+        "--wait",
+        "--timeout",
+        "180s",
+        "--set",
+        f"watchNamespaces={{{models}}}",
+    )
     return Release(name, system, (models,))
 
 
 def remove_release(k8s_bin: Path, kubectl: Kubectl, release: Release) -> None:
     """Uninstalls the release unless a test already did, and drops its namespace."""
     if json.loads(helm(k8s_bin, kubectl, "list", "-n", release.namespace, "-o", "json")):
-        helm(k8s_bin, kubectl, "uninstall", release.name, "--namespace", release.namespace,
-             "--wait")
+        helm(
+            k8s_bin, kubectl, "uninstall", release.name, "--namespace", release.namespace, "--wait"
+        )
     kubectl("delete", "namespace", release.namespace, "--wait=false", check=False)
 
 
@@ -107,38 +133,72 @@ class InClusterOperator:
         if self.release is None:
             self.release = install_release(self.k8s_bin, self.kubectl, self.namespace)
         else:
-            self.kubectl("scale", f"deployment/{self.release.operator}", "--replicas=1",
-                         "-n", self.release.namespace)
-            self.kubectl("rollout", "status", f"deployment/{self.release.operator}", "-n",
-                         self.release.namespace, "--timeout=120s", timeout=140)
+            self.kubectl(
+                "scale",
+                f"deployment/{self.release.operator}",
+                "--replicas=1",
+                "-n",
+                self.release.namespace,
+            )
+            self.kubectl(
+                "rollout",
+                "status",
+                f"deployment/{self.release.operator}",
+                "-n",
+                self.release.namespace,
+                "--timeout=120s",
+                timeout=140,
+            )
         self.starts += 1
 
     def kill(self) -> None:
         assert self.release is not None
         ns, selector = self.release.namespace, f"app.kubernetes.io/instance={self.release.name}"
         self.kubectl("scale", f"deployment/{self.release.operator}", "--replicas=0", "-n", ns)
-        self.kubectl("delete", "pod", "-n", ns, "-l", selector, "--grace-period=0", "--force",
-                     "--wait=true", "--timeout=60s", check=False, timeout=80)
-        wait_for(lambda: not self.kubectl.pods(ns, selector), timeout=60,
-                 what="the operator pod gone")
+        self.kubectl(
+            "delete",
+            "pod",
+            "-n",
+            ns,
+            "-l",
+            selector,
+            "--grace-period=0",
+            "--force",
+            "--wait=true",
+            "--timeout=60s",
+            check=False,
+            timeout=80,
+        )
+        wait_for(
+            lambda: not self.kubectl.pods(ns, selector), timeout=60, what="the operator pod gone"
+        )
 
     def stop(self) -> None:
         if self.release is not None:
-            helm(self.k8s_bin, self.kubectl, "uninstall", self.release.name, "--namespace",
-                 self.release.namespace)
-            self.kubectl("delete", "namespace", self.release.namespace, "--wait=false",
-                         check=False)
+            helm(
+                self.k8s_bin,
+                self.kubectl,
+                "uninstall",
+                self.release.name,
+                "--namespace",
+                self.release.namespace,
+            )
+            self.kubectl("delete", "namespace", self.release.namespace, "--wait=false", check=False)
 
     def log(self) -> str:
         if self.release is None:
             return ""
-        return self.kubectl("logs", "-n", self.release.namespace,
-                            f"deployment/{self.release.operator}", check=False).stdout
+        return self.kubectl(
+            "logs", "-n", self.release.namespace, f"deployment/{self.release.operator}", check=False
+        ).stdout
 
 
 def operator_pod(kubectl: Kubectl, release: Release) -> dict:
-    pods = [p for p in kubectl.pods(release.namespace, f"app.kubernetes.io/instance={release.name}")
-            if not p["metadata"].get("deletionTimestamp")]
+    pods = [
+        p
+        for p in kubectl.pods(release.namespace, f"app.kubernetes.io/instance={release.name}")
+        if not p["metadata"].get("deletionTimestamp")
+    ]
     assert len(pods) == 1, [p["metadata"]["name"] for p in pods]
     return pods[0]
 
@@ -156,8 +216,11 @@ def serving_pod(kubectl: Kubectl, namespace: str) -> dict:
 def predict(ip: str) -> int:
     """One V1 prediction from a serving pod; the HTTP status (0 when refused)."""
     body = json.dumps({"instances": [IRIS_ROW]}).encode()
-    request = urllib.request.Request(f"http://{ip}:8080/v1/models/iris:predict", data=body,
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"http://{ip}:8080/v1/models/iris:predict",
+        data=body,
+        headers={"Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=3) as response:
             return response.status

@@ -28,8 +28,9 @@ from modelpilot.api.summary import decode
 def node_host(kubectl: Kubectl) -> str:
     """An address of this machine the pods reach: the API server's (on the agent node, the
     pods' gateway on the node's bridge; each pod has its own network namespace)."""
-    server = kubectl("config", "view", "--minify", "-o",
-                     "jsonpath={.clusters[0].cluster.server}").stdout
+    server = kubectl(
+        "config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}"
+    ).stdout
     return urlsplit(server).hostname or "127.0.0.1"
 
 

@@ -38,19 +38,24 @@ class Prometheus:
         config = {
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "scrape_configs": [
-                {"job_name": "operator",
-                 "static_configs": [{"targets": [operator]}]},
-                {"job_name": "serving", "file_sd_configs": [
-                    {"files": [str(self.targets)], "refresh_interval": "1s"}]},
+                {"job_name": "operator", "static_configs": [{"targets": [operator]}]},
+                {
+                    "job_name": "serving",
+                    "file_sd_configs": [{"files": [str(self.targets)], "refresh_interval": "1s"}],
+                },
             ],
         }
         (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
         self.log = open(workdir / "prometheus.log", "wb")  # noqa: SIM115 - the child's
         self.proc = subprocess.Popen(
-            [str(PROMETHEUS), f"--config.file={workdir / 'prometheus.yml'}",
-             f"--storage.tsdb.path={workdir / 'data'}",
-             f"--web.listen-address=127.0.0.1:{self.port}"],
-            stdout=self.log, stderr=subprocess.STDOUT,
+            [
+                str(PROMETHEUS),
+                f"--config.file={workdir / 'prometheus.yml'}",
+                f"--storage.tsdb.path={workdir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
         wait_for(lambda: self.ready(), timeout=60, what="prometheus ready")
 
@@ -78,8 +83,7 @@ class Prometheus:
         return list(answer["data"]["result"])
 
     def query_range(self, expr: str, start: float, end: float) -> list[dict]:
-        query = urllib.parse.urlencode(
-            {"query": expr, "start": start, "end": end, "step": "2s"})
+        query = urllib.parse.urlencode({"query": expr, "start": start, "end": end, "step": "2s"})
         with urllib.request.urlopen(f"{self.url}/api/v1/query_range?{query}", timeout=10) as r:
             answer = json.loads(r.read())
         assert answer["status"] == "success", answer
@@ -100,8 +104,11 @@ def has_data(result: list[dict]) -> bool:
 
 def filled(expr: str, namespace: str) -> str:
     """The query as Grafana would send it for this model (the scrape is every second)."""
-    return (expr.replace("$namespace", namespace).replace("$modeldeployment", "iris")
-            .replace("$__rate_interval", "10s"))
+    return (
+        expr.replace("$namespace", namespace)
+        .replace("$modeldeployment", "iris")
+        .replace("$__rate_interval", "10s")
+    )
 
 
 def panels() -> Iterator[tuple[str, str, str]]:

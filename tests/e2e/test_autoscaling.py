@@ -23,13 +23,17 @@ def test_autoscaled_example_gets_an_hpa_whose_replicas_the_operator_leaves_alone
 ) -> None:
     story = Story(kubectl, namespace)
     story.apply(EXAMPLE)
-    kubectl("wait", "--for=condition=Ready", "mdep/iris", "-n", namespace, "--timeout=180s",
-            timeout=200)
+    kubectl(
+        "wait", "--for=condition=Ready", "mdep/iris", "-n", namespace, "--timeout=180s", timeout=200
+    )
 
     hpa = kubectl.json("get", "hpa", "iris", "-n", namespace)
     assert hpa["apiVersion"] == "autoscaling/v2"
     assert hpa["spec"]["scaleTargetRef"] == {
-        "apiVersion": "apps/v1", "kind": "Deployment", "name": "iris-v1"}
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "iris-v1",
+    }
     assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (1, 3)
     assert hpa["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"] == 70
     assert hpa["metadata"]["ownerReferences"][0]["kind"] == "ModelDeployment"
@@ -37,9 +41,14 @@ def test_autoscaled_example_gets_an_hpa_whose_replicas_the_operator_leaves_alone
     # The HPA decides 2 pods. The Deployment's change nudges the operator at once; give it
     # several ticks to (wrongly) reset it, and the pods time to come up.
     kubectl("scale", "deployment/iris-v1", "--replicas=2", "-n", namespace)
-    wait_for(lambda: len([p for p in story.serving_pods("v1")
-                          if not p["metadata"].get("deletionTimestamp")]) == 2,
-             timeout=60, what="two serving pods")
+    wait_for(
+        lambda: (
+            len([p for p in story.serving_pods("v1") if not p["metadata"].get("deletionTimestamp")])
+            == 2
+        ),
+        timeout=60,
+        what="two serving pods",
+    )
     time.sleep(8)
     deployment = kubectl.json("get", "deployment", "iris-v1", "-n", namespace)
     assert deployment["spec"]["replicas"] == 2, "the operator overwrote the HPA's replicas"

@@ -52,7 +52,8 @@ class GrpcLoad:
             try:
                 with grpc.insecure_channel(self.address) as channel:
                     answer = pb_grpc.GRPCInferenceServiceStub(channel).ModelInfer(
-                        request, timeout=10)
+                        request, timeout=10
+                    )
                 self.versions[answer.model_version] += 1
             except grpc.RpcError as error:
                 self.errors[str(error.code())] += 1
@@ -80,10 +81,16 @@ def test_grpc_through_the_service_reaches_both_versions_and_counts_in_the_analys
         changed["spec"]["training"]["params"]["n_estimators"] = 25
         story.apply(changed)
         wait_canary(story, "canary at 50", lambda c: c.get("weight") == 50, timeout=300)
-        wait_for(lambda: load.versions["v2"] >= 5, timeout=120,
-                 what=f"the canary answers gRPC through the Service ({load.versions})")
-        wait_for(lambda: (story.status().get("stable") or {}).get("revision") == "v2",
-                 timeout=180, what="v2 promoted on gRPC traffic alone")
+        wait_for(
+            lambda: load.versions["v2"] >= 5,
+            timeout=120,
+            what=f"the canary answers gRPC through the Service ({load.versions})",
+        )
+        wait_for(
+            lambda: (story.status().get("stable") or {}).get("revision") == "v2",
+            timeout=180,
+            what="v2 promoted on gRPC traffic alone",
+        )
         time.sleep(1)
     print(f"gRPC answers by version: {dict(load.versions)}, errors: {dict(load.errors)}")
     assert load.versions["v1"] >= 5 and load.versions["v2"] >= 5

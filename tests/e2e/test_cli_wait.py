@@ -31,9 +31,23 @@ def _doc(name: str, **training: object) -> dict:
 
 def _wait(kube: dict[str, str], namespace: str, name: str, target: str, timeout: str):
     return subprocess.Popen(
-        [sys.executable, "-m", "modelpilot.cli", "wait", name, "-n", namespace,
-         f"--for={target}", "--timeout", timeout],
-        env=kube, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "modelpilot.cli",
+            "wait",
+            name,
+            "-n",
+            namespace,
+            f"--for={target}",
+            "--timeout",
+            timeout,
+        ],
+        env=kube,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 

@@ -59,15 +59,18 @@ def test_a_csv_that_gains_rows_starts_a_data_changed_revision_and_an_unchanged_o
         timeout=INTERVAL + 30,
         what="a DataChanged revision",
     )
-    print(f"DataChanged revision {candidate['revision']} {time.monotonic() - changed:.1f}s "
-          "after the file changed")
+    print(
+        f"DataChanged revision {candidate['revision']} {time.monotonic() - changed:.1f}s "
+        "after the file changed"
+    )
     watch = story.status()["dataWatch"]
     assert watch["trainedSha256"] == trained
     assert watch["observedSha256"] != trained
     # v2 trains on the new data, whatever the gate then says about it.
     v2 = wait_for(
-        lambda: next((h for h in story.status().get("history") or [] if h["revision"] == "v2"),
-                     None),
+        lambda: next(
+            (h for h in story.status().get("history") or [] if h["revision"] == "v2"), None
+        ),
         timeout=240,
         what="v2 concluded",
     )

@@ -110,9 +110,10 @@ def test_operator_sigkill_at_random_moments_over_twenty_runs(operator, kubectl, 
         """When the operator that runs now is past its start-up (kopf logged in): a kill
         before that would hit only imports, over and over on a busy machine."""
         wait_for(
-            lambda: operator.log().count("Initial authentication has finished")
-            >= operator.starts,
-            timeout=120, interval=0.2, what="the operator started",
+            lambda: operator.log().count("Initial authentication has finished") >= operator.starts,
+            timeout=120,
+            interval=0.2,
+            what="the operator started",
         )
         return time.monotonic()
 
@@ -137,19 +138,31 @@ def test_operator_sigkill_at_random_moments_over_twenty_runs(operator, kubectl, 
     for name in names:
         stories[name].apply(model(name))
     run_with_kills(lambda seen: all(seen.get(n) == "Serving/v1" for n in names), 330)
-    print(f"\n  v1 of {MODELS} models serving after {time.monotonic() - started:.0f}s, "
-          f"{len(kills)} kills")
+    print(
+        f"\n  v1 of {MODELS} models serving after {time.monotonic() - started:.0f}s, "
+        f"{len(kills)} kills"
+    )
     for name in names:
-        kubectl("annotate", "mdep", name, "-n", namespace, "--overwrite",
-                "modelpilot.dev/retrain-requested-at=fault-suite")
+        kubectl(
+            "annotate",
+            "mdep",
+            name,
+            "-n",
+            namespace,
+            "--overwrite",
+            "modelpilot.dev/retrain-requested-at=fault-suite",
+        )
     run_with_kills(lambda seen: all(seen.get(n) == "Serving/v2" for n in names), 330)
     elapsed = time.monotonic() - started
 
     # The end state of a run without faults, for every model.
     for name in names:
         story = stories[name]
-        wait_for(lambda s=story: s.names("deployments") == [f"{s.name}-v2"], timeout=60,
-                 what=f"{name}: only v2 serves")
+        wait_for(
+            lambda s=story: s.names("deployments") == [f"{s.name}-v2"],
+            timeout=60,
+            what=f"{name}: only v2 serves",
+        )
         status = story.status()
         assert status["revisionCounter"] == 2, (name, status)
         assert [h["outcome"] for h in status["history"]] == ["Promoted", "Promoted"], name
@@ -158,8 +171,11 @@ def test_operator_sigkill_at_random_moments_over_twenty_runs(operator, kubectl, 
         # moment right after the promotion, and the operator then says so. It must settle
         # True with no more kills; a status left stale by a kill would stay False here.
         try:
-            wait_for(lambda s=story: (s.condition("Ready") or {}).get("status") == "True",
-                     timeout=90, what=f"{name}: Ready")
+            wait_for(
+                lambda s=story: (s.condition("Ready") or {}).get("status") == "True",
+                timeout=90,
+                what=f"{name}: Ready",
+            )
         except AssertionError:
             raise AssertionError(f"{name}: Ready is {story.condition('Ready')}") from None
         assert len(story.serving_pods("v2")) == 1, name
@@ -179,13 +195,28 @@ def test_a_training_pod_killed_mid_training_still_ends_in_one_job(operator, kube
     story.apply(model("m-train"))
     selector = "modelpilot.dev/model=m-train,modelpilot.dev/component=trainer"
     pod = wait_for(
-        lambda: next((p for p in kubectl.pods(namespace, selector)
-                      if p.get("status", {}).get("phase") == "Running"), None),
-        timeout=60, what="a running training pod",
+        lambda: next(
+            (
+                p
+                for p in kubectl.pods(namespace, selector)
+                if p.get("status", {}).get("phase") == "Running"
+            ),
+            None,
+        ),
+        timeout=60,
+        what="a running training pod",
     )
     job_uid = uids(kubectl, namespace, "jobs")["m-train-train-v1"]
-    kubectl("delete", "pod", pod["metadata"]["name"], "-n", namespace,
-            "--grace-period=0", "--force", "--wait=false")
+    kubectl(
+        "delete",
+        "pod",
+        pod["metadata"]["name"],
+        "-n",
+        namespace,
+        "--grace-period=0",
+        "--force",
+        "--wait=false",
+    )
     story.wait_condition("Ready", timeout=180)
     assert uids(kubectl, namespace, "jobs") == {"m-train-train-v1": job_uid}
     assert story.names("deployments") == ["m-train-v1"]
@@ -211,7 +242,12 @@ class ControlPlane:
         env.pop("KUBECONFIG", None)
         result = subprocess.run(
             [sys.executable, "-m", "localcluster", "up"],
-            cwd=REPO, env=env, capture_output=True, text=True, check=False, timeout=180,
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=180,
         )
         assert result.returncode == 0, result.stderr[-2000:]
         return time.monotonic() - started
@@ -231,23 +267,29 @@ def test_canary_survives_pod_apiserver_and_etcd_faults_and_abort_is_final(
     faults: list[str] = []
     targets = service_targets(kubectl, namespace, "m-canary", "m-canary")
 
-    with LoadGenerator(targets, model="m-canary", rate=20, refresh=0.3, seed=SEED,
-                       max_seconds=240) as load:
+    with LoadGenerator(
+        targets, model="m-canary", rate=20, refresh=0.3, seed=SEED, max_seconds=240
+    ) as load:
         v2 = copy.deepcopy(doc)
         v2["spec"]["training"]["params"]["max_depth"] = 4
         story.apply(v2)
-        wait_for(quietly(lambda: (story.status().get("canary") or {}).get("paused")),
-                 timeout=180, what="the canary held at its pause")
+        wait_for(
+            quietly(lambda: (story.status().get("canary") or {}).get("paused")),
+            timeout=180,
+            what="the canary held at its pause",
+        )
         digest = story.status()["candidate"]["modelSha256"]
 
         victim = rng.choice(story.serving_pods("v2"))["metadata"]["name"]
-        kubectl("delete", "pod", victim, "-n", namespace, "--grace-period=0", "--force",
-                "--wait=false")
+        kubectl(
+            "delete", "pod", victim, "-n", namespace, "--grace-period=0", "--force", "--wait=false"
+        )
         faults.append(f"canary pod {victim} killed")
         time.sleep(rng.uniform(1, 3))
         faults.append(f"kube-apiserver restarted in {plane.restart('kube-apiserver'):.1f}s")
         time.sleep(rng.uniform(1, 3))
         faults.append(f"etcd restarted in {plane.restart('etcd'):.1f}s")
+
         def canary_ready() -> bool | None:
             dep = kubectl.json("get", "deployment", "m-canary-v2", "-n", namespace)
             wanted = dep["spec"]["replicas"]
@@ -257,17 +299,33 @@ def test_canary_survives_pod_apiserver_and_etcd_faults_and_abort_is_final(
         status = story.status()
         assert status["phase"] == "Canary" and status["canary"]["weight"] == 50, status
 
-        kubectl("annotate", "mdep", "m-canary", "-n", namespace, "--overwrite",
-                "modelpilot.dev/abort-requested-at=fault-suite")
+        kubectl(
+            "annotate",
+            "mdep",
+            "m-canary",
+            "-n",
+            namespace,
+            "--overwrite",
+            "modelpilot.dev/abort-requested-at=fault-suite",
+        )
         story.wait_phase("RolledBack", timeout=60)
-        wait_for(quietly(lambda: story.names("deployments") == ["m-canary-v1"]), timeout=60,
-                 what="the canary's Deployment gone")
-        wait_for(quietly(lambda: {t.version for t in targets()} == {"v1"}), timeout=60,
-                 what="only v1 endpoints")
+        wait_for(
+            quietly(lambda: story.names("deployments") == ["m-canary-v1"]),
+            timeout=60,
+            what="the canary's Deployment gone",
+        )
+        wait_for(
+            quietly(lambda: {t.version for t in targets()} == {"v1"}),
+            timeout=60,
+            what="only v1 endpoints",
+        )
         # The generator plays kube-proxy: the abort is done for its traffic once its own
         # copy of the endpoints (refreshed every 0.3 s) has dropped v2, not when ours has.
-        wait_for(lambda: load.versions() == {"v1"} or None, timeout=10,
-                 what="the load generator's targets without v2")
+        wait_for(
+            lambda: load.versions() == {"v1"} or None,
+            timeout=10,
+            what="the load generator's targets without v2",
+        )
         load.mark()
         time.sleep(3)  # traffic after the abort is done
         after = sum(load.outcomes_since_mark.values())

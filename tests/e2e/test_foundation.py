@@ -28,6 +28,7 @@ pytestmark = pytest.mark.e2e
 # build pulls) for plain Python, our operator image where the `kubernetes` client is needed.
 OPERATOR_IMAGE = "modelpilot/operator:dev"
 
+
 def job(
     name: str,
     script: str,

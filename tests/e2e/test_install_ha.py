@@ -56,23 +56,40 @@ def models(kubectl: Kubectl) -> Iterator[str]:
 def release(k8s_bin: Path, kubectl: Kubectl, models: str) -> Iterator[Release]:
     name = f"mp-{uuid.uuid4().hex[:6]}"
     system = restricted_namespace(kubectl, f"{name}-system")
-    helm(k8s_bin, kubectl, "install", name, str(CHART), "--namespace", system, "--wait",
-         "--timeout", "180s", "--set", f"watchNamespaces={{{models}}}", "--set", "replicaCount=2")
+    helm(
+        k8s_bin,
+        kubectl,
+        "install",
+        name,
+        str(CHART),
+        "--namespace",
+        system,
+        "--wait",
+        "--timeout",
+        "180s",
+        "--set",
+        f"watchNamespaces={{{models}}}",
+        "--set",
+        "replicaCount=2",
+    )
     yield Release(name, system, (models,))
     helm(k8s_bin, kubectl, "uninstall", name, "--namespace", system, "--wait")
     kubectl("delete", "namespace", system, "--wait=false", check=False)
 
 
 def operator_pods(kubectl: Kubectl, release: Release) -> list[dict]:
-    return [p for p in kubectl.pods(release.namespace,
-                                    f"app.kubernetes.io/instance={release.name}")
-            if not p["metadata"].get("deletionTimestamp")]
+    return [
+        p
+        for p in kubectl.pods(release.namespace, f"app.kubernetes.io/instance={release.name}")
+        if not p["metadata"].get("deletionTimestamp")
+    ]
 
 
 def holder(kubectl: Kubectl, release: Release) -> str:
     """The pod whose operator holds the Lease ("" when nobody does)."""
-    result = kubectl("get", "lease", release.operator, "-n", release.namespace, "-o", "json",
-                     check=False)
+    result = kubectl(
+        "get", "lease", release.operator, "-n", release.namespace, "-o", "json", check=False
+    )
     if result.returncode != 0:
         return ""
     identity = json.loads(result.stdout)["spec"].get("holderIdentity") or ""
@@ -91,8 +108,7 @@ def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 
 def metrics_url(kubectl: Kubectl, release: Release) -> str:
-    service = kubectl.json("get", "service", f"{release.operator}-metrics", "-n",
-                           release.namespace)
+    service = kubectl.json("get", "service", f"{release.operator}-metrics", "-n", release.namespace)
     return f"http://{service['spec']['clusterIP']}:{service['spec']['ports'][0]['port']}/metrics"
 
 
@@ -111,9 +127,16 @@ def scrape_leader(kubectl: Kubectl, release: Release) -> dict:
 def test_two_operator_pods_run_and_exactly_one_holds_the_lease(
     kubectl: Kubectl, release: Release
 ) -> None:
-    pods = wait_for(lambda: (ps := operator_pods(kubectl, release)) and len(ps) == 2
-                    and all(pod_ready(p) for p in ps) and ps,
-                    timeout=90, what="two Ready operator pods")
+    pods = wait_for(
+        lambda: (
+            (ps := operator_pods(kubectl, release))
+            and len(ps) == 2
+            and all(pod_ready(p) for p in ps)
+            and ps
+        ),
+        timeout=90,
+        what="two Ready operator pods",
+    )
     leader = wait_for(lambda: holder(kubectl, release), timeout=30, what="a Lease holder")
     assert leader in {p["metadata"]["name"] for p in pods}
     pdb = kubectl.json("get", "pdb", release.operator, "-n", release.namespace)
@@ -140,8 +163,15 @@ def test_the_chart_s_service_serves_the_operator_metrics(
     ):
         assert expected in names, expected
     # The Lease renewals are API requests too, counted by verb, kind and code.
-    assert got[("modelpilot_api_requests_total",
-                (("code", "200"), ("kind", "Lease"), ("verb", "update")))] >= 1
+    assert (
+        got[
+            (
+                "modelpilot_api_requests_total",
+                (("code", "200"), ("kind", "Lease"), ("verb", "update")),
+            )
+        ]
+        >= 1
+    )
 
 
 def test_killing_the_leader_mid_canary_hands_over_at_the_same_step_and_weights(
@@ -152,30 +182,38 @@ def test_killing_the_leader_mid_canary_hands_over_at_the_same_step_and_weights(
     story.apply([canary_spec()])
     story.wait_phase("Serving", timeout=240)
     assert run_cli(kube, "retrain", "iris", "-n", models).returncode == 0
-    before = wait_canary(story, "canary at 50 % waiting for promote",
-                         lambda c: c.get("weight") == 50 and c.get("stepIndex") == 1,
-                         timeout=240)
+    before = wait_canary(
+        story,
+        "canary at 50 % waiting for promote",
+        lambda c: c.get("weight") == 50 and c.get("stepIndex") == 1,
+        timeout=240,
+    )
 
     got = scrape_leader(kubectl, release)
     key = (("modeldeployment", "iris"), ("namespace", models))
     assert got[("modelpilot_modeldeployment_canary_weight_ratio", key)] == 0.5
     assert got[("modelpilot_modeldeployment_status_phase", (*key, ("phase", "Canary")))] == 1
-    assert got[("modelpilot_modeldeployment_stable_revision_info",
-                (*key, ("revision", "v1")))] == 1
-    score = ("modelpilot_modeldeployment_gate_score", (("metric", "accuracy"), *key,
-                                                       ("revision", "v2")))
+    assert got[("modelpilot_modeldeployment_stable_revision_info", (*key, ("revision", "v1")))] == 1
+    score = (
+        "modelpilot_modeldeployment_gate_score",
+        (("metric", "accuracy"), *key, ("revision", "v2")),
+    )
     assert score in got
 
     old = holder(kubectl, release)
     assert old in {p["metadata"]["name"] for p in operator_pods(kubectl, release)}, old
     killed = time.monotonic()
-    kubectl("delete", "pod", old, "-n", release.namespace, "--grace-period=0", "--force",
-            "--wait=false")
+    kubectl(
+        "delete", "pod", old, "-n", release.namespace, "--grace-period=0", "--force", "--wait=false"
+    )
     # Any other operator pod may win the expired Lease: the standby, or the pod the
     # Deployment starts in the killed one's place (both wait on it; CI saw the new one win).
-    wait_for(lambda: holder(kubectl, release) not in (old, "") or None,
-             timeout=TAKEOVER_SECONDS + 15, interval=0.2,
-             what="another operator pod holding the Lease")
+    wait_for(
+        lambda: holder(kubectl, release) not in (old, "") or None,
+        timeout=TAKEOVER_SECONDS + 15,
+        interval=0.2,
+        what="another operator pod holding the Lease",
+    )
     took = time.monotonic() - killed
     assert took <= TAKEOVER_SECONDS, f"the standby took over after {took:.1f}s"
 

@@ -69,8 +69,9 @@ def test_helm_install_runs_the_operator_in_cluster_and_iris_becomes_ready(
     assert pod["spec"]["serviceAccountName"] == release.operator
 
     kubectl("apply", "-n", models, "-f", str(EXAMPLE))
-    kubectl("wait", "-n", models, "--for=condition=Ready", "mdep/iris", "--timeout=240s",
-            timeout=260)
+    kubectl(
+        "wait", "-n", models, "--for=condition=Ready", "mdep/iris", "--timeout=240s", timeout=260
+    )
 
     mdep = kubectl.json("get", "mdep", "iris", "-n", models)
     assert mdep["status"]["stable"]["revision"] == "v1"
@@ -84,12 +85,26 @@ def test_modelpilot_version_reports_the_operator_it_reaches(
     version = importlib.metadata.version("modelpilot")
     pod = operator_pod(kubectl, release)["metadata"]["name"]
     result = subprocess.run(
-        [sys.executable, "-m", "modelpilot.cli", "version", "--kubeconfig",
-         str(kubectl.kubeconfig), "-n", release.namespace],
-        capture_output=True, text=True, timeout=60, check=False)
+        [
+            sys.executable,
+            "-m",
+            "modelpilot.cli",
+            "version",
+            "--kubeconfig",
+            str(kubectl.kubeconfig),
+            "-n",
+            release.namespace,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
-        f"client:   {version}", f"operator: {version}  ({release.namespace}/{pod})"]
+        f"client:   {version}",
+        f"operator: {version}  ({release.namespace}/{pod})",
+    ]
 
 
 def test_the_operator_uses_its_own_service_account_token(
@@ -98,9 +113,11 @@ def test_the_operator_uses_its_own_service_account_token(
     """The operator process has no kubeconfig: only the in-cluster env and the SA token."""
     pod = operator_pod(kubectl, release)
     volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
-    token_volumes = [v for v in volumes.values()
-                     if any("serviceAccountToken" in s for s in v.get("projected", {}).get(
-                         "sources", []))]
+    token_volumes = [
+        v
+        for v in volumes.values()
+        if any("serviceAccountToken" in s for s in v.get("projected", {}).get("sources", []))
+    ]
     assert token_volumes, "the operator pod must mount its ServiceAccount token"
     environs = []
     for pid in local_processes("modelpilot operator"):
@@ -123,8 +140,9 @@ def test_every_pod_modelpilot_creates_is_admitted_by_restricted(
     for ns in (release.namespace, models):
         labels = kubectl.json("get", "namespace", ns)["metadata"]["labels"]
         assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
-    components = {p["metadata"]["labels"].get("modelpilot.dev/component")
-                  for p in kubectl.pods(models)}
+    components = {
+        p["metadata"]["labels"].get("modelpilot.dev/component") for p in kubectl.pods(models)
+    }
     assert {"trainer", "serving"} <= components, components
     # A pod `restricted` refuses is never created: its controller records FailedCreate.
     events = kubectl.json("get", "events", "-n", models)["items"]
@@ -139,13 +157,30 @@ def test_helm_upgrade_rolls_the_operator_without_disturbing_serving(
     before = operator_pod(kubectl, release)
     serving = serving_pod(kubectl, models)
     with Prober(serving["status"]["podIP"]).running() as prober:
-        helm(k8s_bin, kubectl, "upgrade", release.name, str(CHART), "--namespace",
-             release.namespace, "--reuse-values", "--wait", "--timeout", "180s",
-             "--set", "estimatorAllowlist={sklearn.ensemble.*,sklearn.linear_model.*}")
+        helm(
+            k8s_bin,
+            kubectl,
+            "upgrade",
+            release.name,
+            str(CHART),
+            "--namespace",
+            release.namespace,
+            "--reuse-values",
+            "--wait",
+            "--timeout",
+            "180s",
+            "--set",
+            "estimatorAllowlist={sklearn.ensemble.*,sklearn.linear_model.*}",
+        )
         after = wait_for(
-            lambda: (p := operator_pod(kubectl, release))["metadata"]["uid"]
-            != before["metadata"]["uid"] and pod_ready(p) and p,
-            timeout=120, what="the upgraded operator pod Ready",
+            lambda: (
+                (p := operator_pod(kubectl, release))["metadata"]["uid"]
+                != before["metadata"]["uid"]
+                and pod_ready(p)
+                and p
+            ),
+            timeout=120,
+            what="the upgraded operator pod Ready",
         )
         time.sleep(1)  # a few more requests while the new operator reconciles
     env = {e["name"]: e.get("value") for e in after["spec"]["containers"][0]["env"]}
@@ -161,15 +196,17 @@ def test_helm_upgrade_rolls_the_operator_without_disturbing_serving(
 def test_helm_uninstall_leaves_only_the_crd(
     k8s_bin: Path, kubectl: Kubectl, release: Release, models: str
 ) -> None:
-    out = helm(k8s_bin, kubectl, "uninstall", release.name, "--namespace", release.namespace,
-               "--wait")
+    out = helm(
+        k8s_bin, kubectl, "uninstall", release.name, "--namespace", release.namespace, "--wait"
+    )
     assert "uninstalled" in out
     selector = f"app.kubernetes.io/instance={release.name}"
     kinds = "deployments,services,serviceaccounts,rolebindings,pods"
     for ns in (release.namespace, models):
         left = wait_for(
             lambda ns=ns: not kubectl.json("get", kinds, "-n", ns, "-l", selector)["items"],
-            timeout=60, what=f"release objects gone from {ns}",
+            timeout=60,
+            what=f"release objects gone from {ns}",
         )
         assert left
     cluster_left = kubectl.json("get", "clusterroles,clusterrolebindings", "-l", selector)

@@ -31,15 +31,37 @@ def overlay(tmp: Path, prefix: str, system: str, watched: str) -> Path:
         "namespace": system,
         "namePrefix": f"{prefix}-",
         "resources": [os.path.relpath(REPO / "manifests" / "default", tmp)],
-        "patches": [{"patch": yaml.safe_dump({
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": "modelpilot-operator", "namespace": "modelpilot-system"},
-            "spec": {"template": {"spec": {"containers": [{
-                "name": "operator",
-                "env": [{"name": "MODELPILOT_WATCH_NAMESPACES", "value": watched}],
-            }]}}},
-        })}],
+        "patches": [
+            {
+                "patch": yaml.safe_dump(
+                    {
+                        "apiVersion": "apps/v1",
+                        "kind": "Deployment",
+                        "metadata": {
+                            "name": "modelpilot-operator",
+                            "namespace": "modelpilot-system",
+                        },
+                        "spec": {
+                            "template": {
+                                "spec": {
+                                    "containers": [
+                                        {
+                                            "name": "operator",
+                                            "env": [
+                                                {
+                                                    "name": "MODELPILOT_WATCH_NAMESPACES",
+                                                    "value": watched,
+                                                }
+                                            ],
+                                        }
+                                    ]
+                                }
+                            }
+                        },
+                    }
+                )
+            }
+        ],
     }
     (tmp / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
     return tmp
@@ -64,26 +86,53 @@ def test_apply_k_installs_an_operator_that_serves_iris_and_delete_k_keeps_the_cr
         kubectl("apply", "-k", str(folder))
         labels = kubectl.json("get", "namespace", system)["metadata"]["labels"]
         assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
-        kubectl("rollout", "status", f"deployment/{operator}", "-n", system, "--timeout=120s",
-                timeout=140)
+        kubectl(
+            "rollout",
+            "status",
+            f"deployment/{operator}",
+            "-n",
+            system,
+            "--timeout=120s",
+            timeout=140,
+        )
         (pod,) = kubectl.pods(system, "app.kubernetes.io/component=operator")
         assert pod["spec"]["serviceAccountName"] == operator
 
         kubectl("apply", "-n", models, "-f", str(EXAMPLE))
-        kubectl("wait", "-n", models, "--for=condition=Ready", "mdep/iris", "--timeout=240s",
-                timeout=260)
+        kubectl(
+            "wait",
+            "-n",
+            models,
+            "--for=condition=Ready",
+            "mdep/iris",
+            "--timeout=240s",
+            timeout=260,
+        )
         assert predict(serving_pod(kubectl, models)["status"]["podIP"]) == 200
     finally:
-        out = kubectl("delete", "-k", str(folder), "-l", "app.kubernetes.io/component!=crd",
-                      "--wait=true", "--timeout=120s", timeout=140).stdout
+        out = kubectl(
+            "delete",
+            "-k",
+            str(folder),
+            "-l",
+            "app.kubernetes.io/component!=crd",
+            "--wait=true",
+            "--timeout=120s",
+            timeout=140,
+        ).stdout
 
     assert "customresourcedefinition" not in out, out
-    assert f"namespace \"{system}\" deleted" in out, out
-    wait_for(lambda: kubectl("get", "namespace", system, check=False).returncode != 0,
-             timeout=90, what=f"namespace {system} gone")
-    left = [o["metadata"]["name"] for o in
-            kubectl.json("get", "clusterroles,clusterrolebindings")["items"]
-            if o["metadata"]["name"].startswith(prefix)]
+    assert f'namespace "{system}" deleted' in out, out
+    wait_for(
+        lambda: kubectl("get", "namespace", system, check=False).returncode != 0,
+        timeout=90,
+        what=f"namespace {system} gone",
+    )
+    left = [
+        o["metadata"]["name"]
+        for o in kubectl.json("get", "clusterroles,clusterrolebindings")["items"]
+        if o["metadata"]["name"].startswith(prefix)
+    ]
     assert left == []
     kubectl("get", "crd", "modeldeployments.modelpilot.dev")
     # The user's model outlives the operator: it still serves, and deletes cleanly.

@@ -28,9 +28,14 @@ pytestmark = pytest.mark.e2e
 ALL_VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
 # Never, in any namespace: credentials, config the operator does not own, pod shells, peering.
 NEVER_NAMESPACED = [
-    ("", "secrets"), ("", "configmaps"), ("", "pods/exec"), ("", "pods/log"),
-    ("", "pods/portforward"), ("", "serviceaccounts/token"),
-    ("rbac.authorization.k8s.io", "roles"), ("rbac.authorization.k8s.io", "rolebindings"),
+    ("", "secrets"),
+    ("", "configmaps"),
+    ("", "pods/exec"),
+    ("", "pods/log"),
+    ("", "pods/portforward"),
+    ("", "serviceaccounts/token"),
+    ("rbac.authorization.k8s.io", "roles"),
+    ("rbac.authorization.k8s.io", "rolebindings"),
     ("kopf.dev", "kopfpeerings"),
 ]
 # Never cluster-wide: writes to cluster-scoped objects, privilege escalation, Secrets.
@@ -69,8 +74,9 @@ class Install:
         return f"system:serviceaccount:{self.namespace}:{self.service_account}"
 
     def rules(self, role: str) -> list[dict[str, Any]]:
-        (obj,) = [o for o in self.objects
-                  if o["kind"] == "ClusterRole" and o["metadata"]["name"] == role]
+        (obj,) = [
+            o for o in self.objects if o["kind"] == "ClusterRole" and o["metadata"]["name"] == role
+        ]
         return obj["rules"]
 
 
@@ -89,8 +95,14 @@ class Check:
 def kubectl(
     kubeconfig: str, *args: str, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([tool("kubectl"), f"--kubeconfig={kubeconfig}", *args], input=stdin,
-                          capture_output=True, text=True, check=False, timeout=120)
+    return subprocess.run(
+        [tool("kubectl"), f"--kubeconfig={kubeconfig}", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
 
 
 def allowed(kubeconfig: str, install: Install, checks: list[Check]) -> dict[Check, bool]:
@@ -100,18 +112,37 @@ def allowed(kubeconfig: str, install: Install, checks: list[Check]) -> dict[Chec
     discovery (`kubectl auth can-i` cannot resolve HTTPRoutes on a cluster without the
     Gateway API CRDs, yet the rule must be right before they are installed).
     """
-    groups = ["system:serviceaccounts", f"system:serviceaccounts:{install.namespace}",
-              "system:authenticated"]
+    groups = [
+        "system:serviceaccounts",
+        f"system:serviceaccounts:{install.namespace}",
+        "system:authenticated",
+    ]
     reviews = []
     for check in checks:
         resource, _, sub = check.resource.partition("/")
-        attributes = {"verb": check.verb, "group": check.group, "resource": resource,
-                      "subresource": sub, "namespace": check.namespace or ""}
-        reviews.append({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
-                        "spec": {"user": install.user, "groups": groups,
-                                 "resourceAttributes": attributes}})
-    result = kubectl(kubeconfig, "create", "-o", "json", "-f", "-",
-                     stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": reviews}))
+        attributes = {
+            "verb": check.verb,
+            "group": check.group,
+            "resource": resource,
+            "subresource": sub,
+            "namespace": check.namespace or "",
+        }
+        reviews.append(
+            {
+                "apiVersion": "authorization.k8s.io/v1",
+                "kind": "SubjectAccessReview",
+                "spec": {"user": install.user, "groups": groups, "resourceAttributes": attributes},
+            }
+        )
+    result = kubectl(
+        kubeconfig,
+        "create",
+        "-o",
+        "json",
+        "-f",
+        "-",
+        stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": reviews}),
+    )
     assert result.returncode == 0, result.stderr
     items, decoder, text, at = [], json.JSONDecoder(), result.stdout, 0
     while text[at:].strip():  # kubectl prints one JSON document per created object
@@ -139,8 +170,13 @@ def crd_installed(kubeconfig: str) -> None:
     """The ModelDeployment API, so `kubectl auth can-i` can resolve `modeldeployments`."""
     result = kubectl(kubeconfig, "apply", "-k", str(REPO / "manifests" / "crd"))
     assert result.returncode == 0, result.stderr
-    result = kubectl(kubeconfig, "wait", "--for=condition=Established", "--timeout=30s",
-                     "crd/modeldeployments.modelpilot.dev")
+    result = kubectl(
+        kubeconfig,
+        "wait",
+        "--for=condition=Established",
+        "--timeout=30s",
+        "crd/modeldeployments.modelpilot.dev",
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -173,8 +209,7 @@ def rbac_installed(kubeconfig: str, how: str) -> Iterator[Install]:
     try:
         yield Install(how, system, sa, watched, other, tuple(objects))
     finally:
-        kubectl(kubeconfig, "delete", "--wait=false", "-f", "-",
-                stdin=yaml.safe_dump_all(objects))
+        kubectl(kubeconfig, "delete", "--wait=false", "-f", "-", stdin=yaml.safe_dump_all(objects))
         for ns in (system, ml, other):
             kubectl(kubeconfig, "delete", "namespace", ns, "--wait=false")
 
@@ -189,7 +224,8 @@ def test_operator_service_account_can_do_exactly_the_documented_verbs(
     kubeconfig: str, install: Install
 ) -> None:
     operator_role = next(
-        o["metadata"]["name"] for o in install.objects
+        o["metadata"]["name"]
+        for o in install.objects
         if o["kind"] == "ClusterRole" and o["metadata"]["name"].endswith("-operator")
     )
     watched = install.watched[0] if install.watched else install.unwatched
@@ -203,8 +239,11 @@ def test_operator_service_account_can_do_exactly_the_documented_verbs(
                         expected[Check(verb, group, resource, install.unwatched)] = False
                         expected[Check(verb, group, resource, install.namespace)] = False
     got = allowed(kubeconfig, install, list(expected))
-    wrong = [f"{check}: {'yes' if got[check] else 'no'}" for check in expected
-             if got[check] != expected[check]]
+    wrong = [
+        f"{check}: {'yes' if got[check] else 'no'}"
+        for check in expected
+        if got[check] != expected[check]
+    ]
     assert not wrong, "\n".join(wrong)
 
 
@@ -229,8 +268,15 @@ def test_kubectl_auth_can_i_agrees(kubeconfig: str, install: Install) -> None:
     assert can_i(kubeconfig, install, "create", "jobs.batch", "-n", ns)
     assert can_i(kubeconfig, install, "patch", "deployments.apps", "-n", ns)
     assert can_i(kubeconfig, install, "list", "pods", "-n", ns)
-    assert can_i(kubeconfig, install, "update", "modeldeployments.modelpilot.dev",
-                 "--subresource=status", "-n", ns)
+    assert can_i(
+        kubeconfig,
+        install,
+        "update",
+        "modeldeployments.modelpilot.dev",
+        "--subresource=status",
+        "-n",
+        ns,
+    )
     assert not can_i(kubeconfig, install, "update", "modeldeployments.modelpilot.dev", "-n", ns)
     assert not can_i(kubeconfig, install, "delete", "modeldeployments.modelpilot.dev", "-n", ns)
     assert not can_i(kubeconfig, install, "delete", "pods", "-n", ns)
@@ -246,12 +292,12 @@ def test_kubectl_auth_can_i_agrees(kubeconfig: str, install: Install) -> None:
     )
 
 
-def test_operator_holds_leases_only_in_its_own_namespace(
-    kubeconfig: str, install: Install
-) -> None:
+def test_operator_holds_leases_only_in_its_own_namespace(kubeconfig: str, install: Install) -> None:
     leases = ("coordination.k8s.io", "leases")
-    checks = {Check(verb, *leases, install.namespace): verb in {"get", "create", "update"}
-              for verb in ALL_VERBS}
+    checks = {
+        Check(verb, *leases, install.namespace): verb in {"get", "create", "update"}
+        for verb in ALL_VERBS
+    }
     for ns in (*install.watched, install.unwatched):
         checks.update({Check(verb, *leases, ns): False for verb in ALL_VERBS})
     got = allowed(kubeconfig, install, list(checks))
@@ -268,8 +314,7 @@ def test_operator_may_read_what_kopf_scans_cluster_wide(kubeconfig: str, install
         Check("get", *crds, None): False,
         # The chart grants namespaces only with a namespace list; kustomize always (an
         # overlay may narrow MODELPILOT_WATCH_NAMESPACES without touching the RBAC).
-        Check("list", "", "namespaces", None): bool(install.watched)
-        or install.name == "kustomize",
+        Check("list", "", "namespaces", None): bool(install.watched) or install.name == "kustomize",
         Check("get", "", "namespaces", None): False,
     }
     got = allowed(kubeconfig, install, list(checks))
@@ -282,13 +327,29 @@ def test_aggregated_roles_reach_namespace_users(kubeconfig: str) -> None:
     with rbac_installed(kubeconfig, "helm-all-namespaces") as install:
         ns = install.unwatched
         for user, role in (("alice", "edit"), ("bob", "view")):
-            result = kubectl(kubeconfig, "create", "rolebinding", f"{user}-{role}",
-                             f"--clusterrole={role}", f"--user={user}", "-n", ns)
+            result = kubectl(
+                kubeconfig,
+                "create",
+                "rolebinding",
+                f"{user}-{role}",
+                f"--clusterrole={role}",
+                f"--user={user}",
+                "-n",
+                ns,
+            )
             assert result.returncode == 0, result.stderr
 
         def user_can(user: str, verb: str) -> bool:
-            out = kubectl(kubeconfig, "auth", "can-i", verb, "modeldeployments.modelpilot.dev",
-                          "-n", ns, f"--as={user}").stdout.strip()
+            out = kubectl(
+                kubeconfig,
+                "auth",
+                "can-i",
+                verb,
+                "modeldeployments.modelpilot.dev",
+                "-n",
+                ns,
+                f"--as={user}",
+            ).stdout.strip()
             return out == "yes"
 
         # The controller-manager aggregates the rules shortly after the roles appear.

@@ -76,8 +76,12 @@ def test_iris_example_trains_serves_and_reports_ready(operator, story, kubectl, 
     assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
     # Only its own bundle, read-only.
     v1_dir = f"{namespace}/iris/{uid}/v1"
-    assert {"name": "model-store", "mountPath": f"/models/{v1_dir}", "subPath": v1_dir,
-            "readOnly": True} in container["volumeMounts"]
+    assert {
+        "name": "model-store",
+        "mountPath": f"/models/{v1_dir}",
+        "subPath": v1_dir,
+        "readOnly": True,
+    } in container["volumeMounts"]
     assert "--expected-sha256" in container["args"] and sha in container["args"]
 
     table = kubectl("get", "mdep", "-n", namespace).stdout

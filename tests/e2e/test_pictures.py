@@ -26,6 +26,8 @@ from prometheus_harness import (
 )
 
 pytestmark = pytest.mark.e2e
+
+
 class Exposition:
     """A /metrics endpoint on loopback serving what `render()` returns at each scrape."""
 
@@ -80,8 +82,10 @@ def test_every_panel_query_has_data_from_the_operator_s_and_server_s_own_series(
 
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     operator_metrics = OperatorMetrics()
-    versions = {v: ServingMetrics(model="iris", version=v, task="classification",
-                                  classes=[0, 1, 2]) for v in ("v1", "v2")}
+    versions = {
+        v: ServingMetrics(model="iris", version=v, task="classification", classes=[0, 1, 2])
+        for v in ("v1", "v2")
+    }
     stop = threading.Event()
 
     def serve_requests() -> None:  # both versions answer, v2 with a few 500s
@@ -98,46 +102,88 @@ def test_every_panel_query_has_data_from_the_operator_s_and_server_s_own_series(
     stable = StableStatus(revision="v1", model_sha256="a", deployment="iris-v1", service="iris")
 
     def candidate(revision: str, state: CandidateState) -> CandidateStatus:
-        return CandidateStatus(revision=revision, state=state, trigger=Trigger.SPEC_CHANGED,
-                               spec_hash="h", job=f"iris-train-{revision}", started_at=t0,
-                               metric="accuracy", candidate_score=0.95)
+        return CandidateStatus(
+            revision=revision,
+            state=state,
+            trigger=Trigger.SPEC_CHANGED,
+            spec_hash="h",
+            job=f"iris-train-{revision}",
+            started_at=t0,
+            metric="accuracy",
+            candidate_score=0.95,
+        )
 
     def window(minute: int, verdict: str) -> AnalysisWindow:
         return AnalysisWindow(started_at=t0.replace(minute=minute), verdict=verdict)
 
     drift = MonitoringStatus(worst=[FeatureDrift(feature="petal_length", psi=0.4)])
     life = [  # the statuses a canary's life goes through, each held until scraped
-        ModelDeploymentStatus(phase=Phase.TRAINING,
-                              candidate=candidate("v1", CandidateState.TRAINING)),
-        ModelDeploymentStatus(phase=Phase.SERVING, stable=stable, monitoring=drift,
-                              candidate=candidate("v1", CandidateState.PROMOTED)),
-        ModelDeploymentStatus(phase=Phase.TRAINING, stable=stable, monitoring=drift,
-                              candidate=candidate("v2", CandidateState.TRAINING)),
-        ModelDeploymentStatus(phase=Phase.CANARY, stable=stable, monitoring=drift,
-                              candidate=candidate("v2", CandidateState.CANARY),
-                              canary=CanaryStatus(revision="v2", weight=50)),
-        ModelDeploymentStatus(phase=Phase.CANARY, stable=stable, monitoring=drift,
-                              candidate=candidate("v2", CandidateState.CANARY),
-                              canary=CanaryStatus(revision="v2", weight=50, analysis=AnalysisStatus(
-                                  windows=[window(1, "Passed")]))),
-        ModelDeploymentStatus(phase=Phase.CANARY, stable=stable, monitoring=drift,
-                              candidate=candidate("v2", CandidateState.CANARY),
-                              canary=CanaryStatus(revision="v2", weight=50, analysis=AnalysisStatus(
-                                  windows=[window(2, "Failed"), window(1, "Passed")]))),
-        ModelDeploymentStatus(phase=Phase.ROLLED_BACK, stable=stable, monitoring=drift,
-                              candidate=candidate("v2", CandidateState.ROLLED_BACK)),
+        ModelDeploymentStatus(
+            phase=Phase.TRAINING, candidate=candidate("v1", CandidateState.TRAINING)
+        ),
+        ModelDeploymentStatus(
+            phase=Phase.SERVING,
+            stable=stable,
+            monitoring=drift,
+            candidate=candidate("v1", CandidateState.PROMOTED),
+        ),
+        ModelDeploymentStatus(
+            phase=Phase.TRAINING,
+            stable=stable,
+            monitoring=drift,
+            candidate=candidate("v2", CandidateState.TRAINING),
+        ),
+        ModelDeploymentStatus(
+            phase=Phase.CANARY,
+            stable=stable,
+            monitoring=drift,
+            candidate=candidate("v2", CandidateState.CANARY),
+            canary=CanaryStatus(revision="v2", weight=50),
+        ),
+        ModelDeploymentStatus(
+            phase=Phase.CANARY,
+            stable=stable,
+            monitoring=drift,
+            candidate=candidate("v2", CandidateState.CANARY),
+            canary=CanaryStatus(
+                revision="v2", weight=50, analysis=AnalysisStatus(windows=[window(1, "Passed")])
+            ),
+        ),
+        ModelDeploymentStatus(
+            phase=Phase.CANARY,
+            stable=stable,
+            monitoring=drift,
+            candidate=candidate("v2", CandidateState.CANARY),
+            canary=CanaryStatus(
+                revision="v2",
+                weight=50,
+                analysis=AnalysisStatus(windows=[window(2, "Failed"), window(1, "Passed")]),
+            ),
+        ),
+        ModelDeploymentStatus(
+            phase=Phase.ROLLED_BACK,
+            stable=stable,
+            monitoring=drift,
+            candidate=candidate("v2", CandidateState.ROLLED_BACK),
+        ),
     ]
     started = time.time()
     try:
         for at, status in enumerate(life):
             recorded = time.time()
             operator_metrics.model_deployments.record(
-                "ml", "iris", ModelDeploymentFacts.from_status(status, psi_threshold=0.25),
-                now=time.monotonic())
+                "ml",
+                "iris",
+                ModelDeploymentFacts.from_status(status, psi_threshold=0.25),
+                now=time.monotonic(),
+            )
             # Three scrapes of this step, so the rates over it have their samples.
             scraped = f'max(timestamp(up{{job="operator"}})) > {recorded + 3}'
-            wait_for(lambda: prometheus.query(scraped),  # noqa: B023 - called at once
-                     timeout=30, what=f"Prometheus scraping step {at} ({status.phase.value})")
+            wait_for(
+                lambda: prometheus.query(scraped),  # noqa: B023 - called at once
+                timeout=30,
+                what=f"Prometheus scraping step {at} ({status.phase.value})",
+            )
         end = time.time()
         empty = [
             f"{board} / {title}: {expr}"

@@ -38,7 +38,10 @@ def spec() -> dict:
     doc = copy.deepcopy(CANARY)
     doc["spec"]["serving"]["replicas"] = 2
     doc["spec"]["rollout"]["steps"] = [
-        {"setWeight": 25}, {"pause": {"duration": "5s"}}, {"setWeight": 50}, {"pause": {}}
+        {"setWeight": 25},
+        {"pause": {"duration": "5s"}},
+        {"setWeight": 50},
+        {"pause": {}},
     ]
     # Generous limits: the canary must live until the page aborts it, on a busy machine.
     doc["spec"]["rollout"]["analysis"].update(maxLatencyP99Ms=2000, maxErrorRate=0.05)
@@ -67,12 +70,20 @@ class Page:
         self.log = open(workdir / "dashboard.log", "wb")  # noqa: SIM115 - the child's
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "modelpilot.cli", "dashboard", "--port", str(self.port)],
-            env=kube, cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT,
+            env=kube,
+            cwd=REPO,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
         options = webdriver.ChromeOptions()
         options.binary_location = chromium
-        for flag in ("--headless=new", "--no-sandbox", "--disable-gpu",
-                     "--disable-dev-shm-usage", "--window-size=1100,1250"):
+        for flag in (
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--window-size=1100,1250",
+        ):
             options.add_argument(flag)
         self.browser = webdriver.Chrome(options=options, service=Service(executable_path=driver))
 
@@ -94,8 +105,12 @@ class Page:
         return shown
 
     def wait(self, what: str, predicate, timeout: float = 120) -> dict:
-        return wait_for(lambda: (lambda s: s if predicate(s) else None)(self.shown()),
-                        timeout=timeout, interval=0.5, what=f"the page showing {what}")
+        return wait_for(
+            lambda: (lambda s: s if predicate(s) else None)(self.shown()),
+            timeout=timeout,
+            interval=0.5,
+            what=f"the page showing {what}",
+        )
 
     def stop(self) -> None:
         self.browser.quit()
@@ -138,39 +153,68 @@ def test_a_canary_seen_by_prometheus_and_the_dashboard_page(
 
         with LoadGenerator(follow_pods, rate=30, max_seconds=240):
             # A drift window of v1 (the load repeats one row: its features drift).
-            wait_for(lambda: (story.status().get("monitoring") or {}).get("worst"),
-                     timeout=60, what="a judged monitoring window of v1")
+            wait_for(
+                lambda: (story.status().get("monitoring") or {}).get("worst"),
+                timeout=60,
+                what="a judged monitoring window of v1",
+            )
             assert run_cli(kube, "retrain", "iris", "-n", namespace).returncode == 0
-            first = page.wait("v2's canary at its first steps", lambda s: s["phase"] == "Canary"
-                              and s["step"] is not None and s["step"] <= 1, timeout=240)
+            first = page.wait(
+                "v2's canary at its first steps",
+                lambda s: s["phase"] == "Canary" and s["step"] is not None and s["step"] <= 1,
+                timeout=240,
+            )
             page.browser.save_screenshot(str(shots / "dashboard-canary-first-step.png"))
             # The pause ends, the weight moves to 50: the page follows without a reload.
-            advanced = page.wait("the step advancing to setWeight 50 and its pause",
-                                 lambda s: s["step"] == 3 and s["weight"] == "50")
+            advanced = page.wait(
+                "the step advancing to setWeight 50 and its pause",
+                lambda s: s["step"] == 3 and s["weight"] == "50",
+            )
             assert advanced["step"] > first["step"]
-            wait_canary(story, "an analysis window of v2",
-                        lambda c: (c.get("analysis") or {}).get("windows"), timeout=60)
-            wait_for(lambda: prometheus.query(
-                f'rate(modelpilot_requests_total{{namespace="{namespace}", version="v2"}}[10s])'
-                " > 0"), timeout=30, what="Prometheus scraping v2's requests")
+            wait_canary(
+                story,
+                "an analysis window of v2",
+                lambda c: (c.get("analysis") or {}).get("windows"),
+                timeout=60,
+            )
+            wait_for(
+                lambda: prometheus.query(
+                    f'rate(modelpilot_requests_total{{namespace="{namespace}", version="v2"}}[10s])'
+                    " > 0"
+                ),
+                timeout=30,
+                what="Prometheus scraping v2's requests",
+            )
             page.browser.save_screenshot(str(shots / "dashboard-canary-advanced.png"))
 
             from selenium.webdriver.common.by import By
 
             page.browser.find_element(By.ID, "abort").click()
-            page.wait("the abort requested", lambda s: "abort requested at" in s["message"],
-                      timeout=30)
+            page.wait(
+                "the abort requested", lambda s: "abort requested at" in s["message"], timeout=30
+            )
             story.wait_phase("RolledBack", timeout=60)
-            page.wait("the rollback", lambda s: s["phase"] == "RolledBack"
-                      and s["weight"] == "0" and s["step"] is None, timeout=30)
+            page.wait(
+                "the rollback",
+                lambda s: s["phase"] == "RolledBack" and s["weight"] == "0" and s["step"] is None,
+                timeout=30,
+            )
             page.browser.save_screenshot(str(shots / "dashboard-rolled-back.png"))
-        wait_for(lambda: prometheus.query(
-            f'modelpilot_modeldeployment_status_phase{{namespace="{namespace}", '
-            'phase="RolledBack"} == 1'), timeout=30, what="Prometheus scraping the rollback")
+        wait_for(
+            lambda: prometheus.query(
+                f'modelpilot_modeldeployment_status_phase{{namespace="{namespace}", '
+                'phase="RolledBack"} == 1'
+            ),
+            timeout=30,
+            what="Prometheus scraping the rollback",
+        )
         # Scrapes for a few seconds more, so the range queries' 2 s grid has a point on them.
         seen = time.time()
-        wait_for(lambda: prometheus.query(f'max(timestamp(up{{job="operator"}})) > {seen + 4}'),
-                 timeout=30, what="Prometheus scraping past the rollback")
+        wait_for(
+            lambda: prometheus.query(f'max(timestamp(up{{job="operator"}})) > {seen + 4}'),
+            timeout=30,
+            what="Prometheus scraping past the rollback",
+        )
         end = time.time()
 
         empty = [
@@ -179,8 +223,10 @@ def test_a_canary_seen_by_prometheus_and_the_dashboard_page(
             if not has_data(prometheus.query_range(filled(expr, namespace), started, end))
         ]
         checked = len(list(panels()))
-        print(f"{checked} dashboard queries checked against Prometheus over a "
-              f"{end - started:.0f}s scenario; screenshots in {shots}")
+        print(
+            f"{checked} dashboard queries checked against Prometheus over a "
+            f"{end - started:.0f}s scenario; screenshots in {shots}"
+        )
         assert not empty, "queries without data:\n" + "\n".join(empty)
     finally:
         page.stop()

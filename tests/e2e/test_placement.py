@@ -71,8 +71,10 @@ def test_only_the_tolerating_model_is_scheduled_on_a_tainted_node(
     )
     # Untainted, the blocked model trains after all: nothing was left stuck.
     wait_for(
-        lambda: Story(kubectl, namespace, name="blocked").condition("Reconciling").get("reason")
-        != "TrainingPending",
+        lambda: (
+            Story(kubectl, namespace, name="blocked").condition("Reconciling").get("reason")
+            != "TrainingPending"
+        ),
         timeout=90,
         what="blocked's training pod scheduled once the taint is gone",
     )

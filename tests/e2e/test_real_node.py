@@ -39,8 +39,7 @@ from kube import REPO, Kubectl, has_condition, wait_for
 pytestmark = pytest.mark.e2e
 
 UID = 65532
-IRIS_FEATURES = ("sepal length (cm)", "sepal width (cm)", "petal length (cm)",
-                 "petal width (cm)")
+IRIS_FEATURES = ("sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)")
 MEMORY_LIMIT = "320Mi"
 
 
@@ -70,8 +69,9 @@ def release(k8s_bin: Path, kubectl: Kubectl, models: str) -> Iterator[Release]:
 
 def iris_documents() -> list[dict]:
     """The iris example with a memory limit on its serving pods."""
-    docs = [d for f in sorted(EXAMPLE.glob("*.yaml")) for d in yaml.safe_load_all(f.read_text())
-            if d]
+    docs = [
+        d for f in sorted(EXAMPLE.glob("*.yaml")) for d in yaml.safe_load_all(f.read_text()) if d
+    ]
     for doc in docs:
         if doc["kind"] == "ModelDeployment":
             doc["spec"]["serving"]["resources"]["limits"] = {"memory": MEMORY_LIMIT}
@@ -83,8 +83,9 @@ def iris(kubectl: Kubectl, release: Release, models: str) -> dict:
     docs = iris_documents()
     for doc in docs:
         kubectl.apply(doc, models)
-    kubectl("wait", "-n", models, "--for=condition=Ready", "mdep/iris", "--timeout=300s",
-            timeout=320)
+    kubectl(
+        "wait", "-n", models, "--for=condition=Ready", "mdep/iris", "--timeout=300s", timeout=320
+    )
     return next(d for d in docs if d["kind"] == "ModelDeployment")
 
 
@@ -120,12 +121,18 @@ def test_serving_runs_unprivileged_on_a_read_only_root(
     assert fields["Seccomp"].strip() == "2"  # filter mode: RuntimeDefault is loaded
 
     # The memory limit is the cgroup's (v1 here; v2 names it memory.max).
-    limit = exec_python(kubectl, models, name, (
-        "import pathlib\n"
-        "for p in ('/sys/fs/cgroup/memory.max', '/sys/fs/cgroup/memory/memory.limit_in_bytes'):\n"
-        "    f = pathlib.Path(p)\n"
-        "    if f.exists(): print(f.read_text().strip()); break\n"
-    )).stdout.strip()
+    limit = exec_python(
+        kubectl,
+        models,
+        name,
+        (
+            "import pathlib\n"
+            "for p in ('/sys/fs/cgroup/memory.max',\n"
+            "          '/sys/fs/cgroup/memory/memory.limit_in_bytes'):\n"
+            "    f = pathlib.Path(p)\n"
+            "    if f.exists(): print(f.read_text().strip()); break\n"
+        ),
+    ).stdout.strip()
     assert limit == str(320 * 1024 * 1024), limit
 
 
@@ -177,8 +184,9 @@ def test_a_model_past_its_memory_limit_is_oom_killed_and_stable_keeps_serving(
 
     with Prober(stable["status"]["podIP"]).running() as prober:
         kubectl.apply(big, models)
-        selector = ("modelpilot.dev/model=iris,modelpilot.dev/revision=v2,"
-                    "modelpilot.dev/component=serving")
+        selector = (
+            "modelpilot.dev/model=iris,modelpilot.dev/revision=v2,modelpilot.dev/component=serving"
+        )
 
         def oom_killed() -> dict | None:
             for pod in kubectl.pods(models, selector):
@@ -189,8 +197,7 @@ def test_a_model_past_its_memory_limit_is_oom_killed_and_stable_keeps_serving(
                         return pod
             return None
 
-        canary = wait_for(oom_killed, timeout=600, interval=2,
-                          what="the v2 serving pod OOM-killed")
+        canary = wait_for(oom_killed, timeout=600, interval=2, what="the v2 serving pod OOM-killed")
         time.sleep(5)  # the stable keeps answering while the canary crash-loops
         canary = kubectl.json("get", "pod", canary["metadata"]["name"], "-n", models)
     assert not pod_ready(canary), canary["status"]
@@ -199,11 +206,15 @@ def test_a_model_past_its_memory_limit_is_oom_killed_and_stable_keeps_serving(
     mdep = kubectl.json("get", "mdep", "iris", "-n", models)
     assert mdep["status"]["stable"]["revision"] == "v1"
     assert predict(serving_pod_of(kubectl, models, "v1")["status"]["podIP"]) == 200
-    assert has_condition(kubectl.json("get", "pod", stable["metadata"]["name"], "-n", models),
-                         "Ready")
+    assert has_condition(
+        kubectl.json("get", "pod", stable["metadata"]["name"], "-n", models), "Ready"
+    )
 
 
 def serving_pod_of(kubectl: Kubectl, namespace: str, revision: str) -> dict:
-    (pod,) = kubectl.pods(namespace, f"modelpilot.dev/model=iris,modelpilot.dev/revision="
-                                     f"{revision},modelpilot.dev/component=serving")
+    (pod,) = kubectl.pods(
+        namespace,
+        f"modelpilot.dev/model=iris,modelpilot.dev/revision="
+        f"{revision},modelpilot.dev/component=serving",
+    )
     return pod

@@ -28,9 +28,7 @@ def stable_is(story: Story, revision: str, timeout: float = 300) -> dict:
     )
 
 
-def test_pin_v1_serves_its_recorded_digest_again_without_a_job(
-    operator, kubectl, namespace, kube
-):
+def test_pin_v1_serves_its_recorded_digest_again_without_a_job(operator, kubectl, namespace, kube):
     story = Story(kubectl, namespace)
     # Given v1 serving, and v2 trained and promoted through the canary's steps.
     story.apply(EXAMPLES / "rollback")
@@ -38,8 +36,14 @@ def test_pin_v1_serves_its_recorded_digest_again_without_a_job(
     v1 = stable_is(story, "v1")["stable"]
     # Other params, so v2 is another model (a retrain of the same spec and seed is the same).
     kubectl(
-        "patch", "mdep", "iris", "-n", namespace, "--type=merge",
-        "-p", '{"spec":{"training":{"params":{"n_estimators":30,"random_state":0}}}}',
+        "patch",
+        "mdep",
+        "iris",
+        "-n",
+        namespace,
+        "--type=merge",
+        "-p",
+        '{"spec":{"training":{"params":{"n_estimators":30,"random_state":0}}}}',
     )
     v2 = stable_is(story, "v2")["stable"]
     assert v2["modelSha256"] != v1["modelSha256"]
@@ -86,7 +90,5 @@ def test_pin_v1_serves_its_recorded_digest_again_without_a_job(
     # ... and starts once the pin is removed.
     cleared = run_cli(kube, "rollback", "iris", "--clear", "-n", namespace)
     assert cleared.returncode == 0 and "pin removed" in cleared.stdout
-    wait_for(
-        lambda: "iris-train-v3" in story.names("jobs"), timeout=60, what="v3's training Job"
-    )
+    wait_for(lambda: "iris-train-v3" in story.names("jobs"), timeout=60, what="v3's training Job")
     assert story.status()["candidate"]["trigger"] == "RetrainRequested"

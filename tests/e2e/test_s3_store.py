@@ -42,11 +42,11 @@ def _free_port(host: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def s3_endpoint(
-    tmp_path_factory: pytest.TempPathFactory, kubectl: Kubectl
-) -> Iterator[str]:
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory, kubectl: Kubectl) -> Iterator[str]:
     python = subprocess.run(
-        [str(REPO / "hack" / "s3server" / "venv.sh")], check=True, capture_output=True,
+        [str(REPO / "hack" / "s3server" / "venv.sh")],
+        check=True,
+        capture_output=True,
         text=True,
     ).stdout.strip()
     host = node_host(kubectl)
@@ -55,7 +55,8 @@ def s3_endpoint(
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [python, "-m", "moto.server", "-H", host, "-p", str(port)],
-            stdout=out, stderr=subprocess.STDOUT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     url = f"http://{host}:{port}"
 
@@ -77,8 +78,13 @@ def s3_endpoint(
 def s3(s3_endpoint: str):
     from minio import Minio
 
-    client = Minio(s3_endpoint.removeprefix("http://"), access_key=KEY_ID,
-                   secret_key=SECRET_KEY, secure=False, region="us-east-1")
+    client = Minio(
+        s3_endpoint.removeprefix("http://"),
+        access_key=KEY_ID,
+        secret_key=SECRET_KEY,
+        secure=False,
+        region="us-east-1",
+    )
     if not client.bucket_exists(BUCKET):
         client.make_bucket(BUCKET)
     return client
@@ -128,7 +134,8 @@ def stable_is(story: Story, revision: str, timeout: float = 300) -> dict:
 def predict(pod: dict) -> httpx.Response:
     return httpx.post(
         f"http://{pod['status']['podIP']}:8080/v1/models/iris:predict",
-        json={"instances": ROWS}, timeout=10,
+        json={"instances": ROWS},
+        timeout=10,
     )
 
 
@@ -155,8 +162,10 @@ def test_bundles_in_s3_serve_by_digest_and_a_tampered_object_is_refused(
     # Then the bundle is in the bucket, uid-bound, with its digest, and serves.
     model = get(s3, f"{key}/v1/model.joblib")
     assert hashlib.sha256(model).hexdigest() == v1["modelSha256"]
-    assert s3.stat_object(BUCKET, f"{key}/v1/model.joblib").metadata[
-        "x-amz-meta-sha256"] == v1["modelSha256"]
+    assert (
+        s3.stat_object(BUCKET, f"{key}/v1/model.joblib").metadata["x-amz-meta-sha256"]
+        == v1["modelSha256"]
+    )
     assert json.loads(get(s3, f"{key}/v1/metadata.json"))["model_sha256"] == v1["modelSha256"]
     [pod] = story.serving_pods("v1")
     assert [c["name"] for c in pod["spec"]["initContainers"]] == ["fetch-bundle"]
@@ -171,14 +180,21 @@ def test_bundles_in_s3_serve_by_digest_and_a_tampered_object_is_refused(
         lambda: (lambda w: w if (w.get("signals") or {}).get("etag") else None)(
             story.status().get("dataWatch") or {}
         ),
-        timeout=120, what="a data probe report with the object's ETag",
+        timeout=120,
+        what="a data probe report with the object's ETag",
     )
     assert watch["signals"]["size"] == str(len(iris_csv()))
 
     # When v2 (other params) trains: it goes through the canary and is promoted.
     kubectl(
-        "patch", "mdep", "iris", "-n", namespace, "--type=merge",
-        "-p", '{"spec":{"training":{"params":{"n_estimators":30,"random_state":0}}}}',
+        "patch",
+        "mdep",
+        "iris",
+        "-n",
+        namespace,
+        "--type=merge",
+        "-p",
+        '{"spec":{"training":{"params":{"n_estimators":30,"random_state":0}}}}',
     )
     v2 = stable_is(story, "v2")["stable"]
     assert v2["modelSha256"] != v1["modelSha256"]
@@ -188,8 +204,14 @@ def test_bundles_in_s3_serve_by_digest_and_a_tampered_object_is_refused(
     # When v1's model in the bucket is replaced by a pickle that runs code, and v1 is pinned.
     put(s3, f"{key}/v1/model.joblib", pickle.dumps(Unpickled()))
     kubectl(
-        "patch", "mdep", "iris", "-n", namespace, "--type=merge",
-        "-p", '{"spec":{"serving":{"pinRevision":"v1"}}}',
+        "patch",
+        "mdep",
+        "iris",
+        "-n",
+        namespace,
+        "--type=merge",
+        "-p",
+        '{"spec":{"serving":{"pinRevision":"v1"}}}',
     )
 
     # Then the pinned pod refuses it by digest, before the server ever starts ...
@@ -210,7 +232,8 @@ def test_bundles_in_s3_serve_by_digest_and_a_tampered_object_is_refused(
     # ... the operator says why ...
     wait_for(
         lambda: "refusing" in json.dumps(story.status().get("conditions") or []),
-        timeout=60, what="the refusal in a condition",
+        timeout=60,
+        what="the refusal in a condition",
     )
     # ... and v2 keeps serving.
     assert story.status()["stable"]["revision"] == "v2"
@@ -219,9 +242,12 @@ def test_bundles_in_s3_serve_by_digest_and_a_tampered_object_is_refused(
     assert answer.status_code == 200, answer.text
     assert answer.headers["modelpilot-model-sha256"] == v2["modelSha256"]
     time.sleep(3)
-    assert "UNPICKLED" not in kubectl(
-        "logs", "-n", namespace, pod["metadata"]["name"], "--all-containers", check=False
-    ).stdout
+    assert (
+        "UNPICKLED"
+        not in kubectl(
+            "logs", "-n", namespace, pod["metadata"]["name"], "--all-containers", check=False
+        ).stdout
+    )
 
 
 def test_a_planted_s3_bundle_never_runs_and_the_jobs_own_digest_serves(
@@ -244,8 +270,16 @@ def test_a_planted_s3_bundle_never_runs_and_the_jobs_own_digest_serves(
         put(s3, f"{key}/v2/metadata.json", (planted_dir / "metadata.json").read_bytes())
         put(s3, f"{key}/v2/extra", b"left by someone")
         # and a retrain is asked for (what `modelpilot retrain` does),
-        kubectl("annotate", "mdep", "iris", "-n", namespace, "--overwrite",
-                "modelpilot.dev/retrain-requested-at=planted-s3")
+        kubectl(
+            "annotate",
+            "mdep",
+            "iris",
+            "-n",
+            namespace,
+            "--overwrite",
+            "modelpilot.dev/retrain-requested-at=planted-s3",
+        )
+
         def v2_stable_or_code_ran() -> dict | None:
             if home.hits:
                 return {"ran": home.hits}
@@ -263,8 +297,9 @@ def test_a_planted_s3_bundle_never_runs_and_the_jobs_own_digest_serves(
         assert v2["modelSha256"] == own != planted
         assert hashlib.sha256(get(s3, f"{key}/v2/model.joblib")).hexdigest() == own
         assert json.loads(get(s3, f"{key}/v2/metadata.json"))["model_sha256"] == own
-        assert "extra" not in [o.object_name.rsplit("/", 1)[-1]
-                               for o in s3.list_objects(BUCKET, prefix=f"{key}/v2/")]
+        assert "extra" not in [
+            o.object_name.rsplit("/", 1)[-1] for o in s3.list_objects(BUCKET, prefix=f"{key}/v2/")
+        ]
         [pod] = story.serving_pods("v2")
         answer = predict(pod)
         assert answer.status_code == 200, answer.text
@@ -274,8 +309,9 @@ def test_a_planted_s3_bundle_never_runs_and_the_jobs_own_digest_serves(
         home.control(planted_dir / "model.joblib")
 
 
-def test_bad_s3_input_is_refused_at_apply_or_named_in_status(operator, kubectl, namespace,
-                                                             s3_endpoint):
+def test_bad_s3_input_is_refused_at_apply_or_named_in_status(
+    operator, kubectl, namespace, s3_endpoint
+):
     story = Story(kubectl, namespace)
     docs = example(s3_endpoint)
     [mdep] = [d for d in docs if d["kind"] == "ModelDeployment"]
@@ -298,15 +334,17 @@ def test_bad_s3_input_is_refused_at_apply_or_named_in_status(operator, kubectl, 
         lambda: (lambda c: c if "no-such-secret" in (c.get("message") or "") else None)(
             story.condition("Reconciling")
         ),
-        timeout=120, what="the missing Secret named in Reconciling",
+        timeout=120,
+        what="the missing Secret named in Reconciling",
     )
     assert "CreateContainerConfigError" in condition["message"], condition
 
     # A bucket that does not exist: the trainer fails and says so.
     secret = next(d for d in docs if d["kind"] == "Secret")
     nobucket = json.loads(json.dumps(missing))
-    nobucket["spec"]["modelStore"]["s3"].update(credentialsSecret=secret["metadata"]["name"],
-                                                bucket="no-such-bucket")
+    nobucket["spec"]["modelStore"]["s3"].update(
+        credentialsSecret=secret["metadata"]["name"], bucket="no-such-bucket"
+    )
     # another training spec, so a new revision (a new Job, with this store) supersedes v1
     nobucket["spec"]["training"]["params"] = {"n_estimators": 21, "random_state": 0}
     story.apply([secret, nobucket])

@@ -58,27 +58,45 @@ def answers(base: str, grpc_address: str, name: str, rows: pd.DataFrame) -> dict
             response = client.post(f"/v1/models/{name}:predict", json={"instances": body})
             assert response.status_code == 200, (label, response.text)
             out[label] = response.json()["predictions"]
-        columns = [{"name": c, "datatype": datatype(rows[c]), "shape": [len(rows)],
-                    "data": [jsonable(v) for v in rows[c].tolist()]} for c in rows.columns]
+        columns = [
+            {
+                "name": c,
+                "datatype": datatype(rows[c]),
+                "shape": [len(rows)],
+                "data": [jsonable(v) for v in rows[c].tolist()],
+            }
+            for c in rows.columns
+        ]
         text = [[v if v is None or isinstance(v, str) else str(v) for v in r] for r in records]
-        wide = [{"name": "input-0", "datatype": "BYTES",
-                 "shape": [len(rows), len(rows.columns)], "data": text}]
+        wide = [
+            {
+                "name": "input-0",
+                "datatype": "BYTES",
+                "shape": [len(rows), len(rows.columns)],
+                "data": text,
+            }
+        ]
         for label, inputs in (("v2-columns", columns), ("v2-one-bytes-tensor", wide)):
             response = client.post(f"/v2/models/{name}/infer", json={"inputs": inputs})
             assert response.status_code == 200, (label, response.text)
             out[label] = response.json()["outputs"][0]["data"]
         complete = rows.dropna()  # binary BYTES and gRPC have no null: complete rows only
         header, payload = binary_request(complete)
-        response = client.post(f"/v2/models/{name}/infer", content=header + payload,
-                               headers={HEADER: str(len(header))})
+        response = client.post(
+            f"/v2/models/{name}/infer", content=header + payload, headers={HEADER: str(len(header))}
+        )
         assert response.status_code == 200, ("v2-binary", response.text)
         out["v2-binary"] = response.json()["outputs"][0]["data"]
     with grpc.insecure_channel(grpc_address) as channel:
         reply = pb_grpc.GRPCInferenceServiceStub(channel).ModelInfer(
-            grpc_request(name, complete), timeout=10)
+            grpc_request(name, complete), timeout=10
+        )
         output = reply.outputs[0]
-        out["grpc"] = ([v.decode() for v in output.contents.bytes_contents]
-                       if output.datatype == "BYTES" else list(output.contents.fp64_contents))
+        out["grpc"] = (
+            [v.decode() for v in output.contents.bytes_contents]
+            if output.datatype == "BYTES"
+            else list(output.contents.fp64_contents)
+        )
     return out
 
 
@@ -87,12 +105,19 @@ def binary_request(rows: pd.DataFrame) -> tuple[bytes, bytes]:
     for column in rows.columns:
         kind = datatype(rows[column])
         if kind == "BYTES":
-            raw = b"".join(struct.pack("<I", len(v.encode())) + v.encode()
-                           for v in rows[column].tolist())
+            raw = b"".join(
+                struct.pack("<I", len(v.encode())) + v.encode() for v in rows[column].tolist()
+            )
         else:
             raw = rows[column].to_numpy().astype("<i8" if kind == "INT64" else "<f8").tobytes()
-        inputs.append({"name": column, "datatype": kind, "shape": [len(rows)],
-                       "parameters": {"binary_data_size": len(raw)}})
+        inputs.append(
+            {
+                "name": column,
+                "datatype": kind,
+                "shape": [len(rows)],
+                "parameters": {"binary_data_size": len(raw)},
+            }
+        )
         blobs.append(raw)
     return orjson.dumps({"inputs": inputs}), b"".join(blobs)
 
@@ -122,8 +147,7 @@ class Traffic:
         self._stop = threading.Event()
         # Several senders: on the shared 2-core node one answer can take most of a second,
         # and the analysis needs minRequests canary answers in every window.
-        self._threads = [threading.Thread(target=self._run, daemon=True)
-                         for _ in range(threads)]
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
 
     def __enter__(self) -> Traffic:
         for thread in self._threads:
@@ -148,8 +172,13 @@ class Traffic:
                 self.failures[str(response.status_code)] += 1
 
 
-def walk(story: Story, example: str, spec_file: str, data_file: str, change: dict[str, Any],
-         ) -> tuple[dict, pd.DataFrame, Any]:
+def walk(
+    story: Story,
+    example: str,
+    spec_file: str,
+    data_file: str,
+    change: dict[str, Any],
+) -> tuple[dict, pd.DataFrame, Any]:
     story.apply(EXAMPLES / example / "model-store.yaml")
     data_dir = story.store_dir() / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -192,10 +221,14 @@ def walk(story: Story, example: str, spec_file: str, data_file: str, change: dic
         wait_for(lambda: traffic.versions["v1"] >= 5, timeout=60, what="v1 answers")
         story.apply(changed)
         wait_canary(story, "canary at 50", lambda c: c.get("weight") == 50, timeout=300)
-        wait_for(lambda: (story.status().get("stable") or {}).get("revision") == "v2",
-                 timeout=180, what="v2 promoted")
-    print(f"{example}: answers by version {dict(traffic.versions)}, "
-          f"failures {dict(traffic.failures)}")
+        wait_for(
+            lambda: (story.status().get("stable") or {}).get("revision") == "v2",
+            timeout=180,
+            what="v2 promoted",
+        )
+    print(
+        f"{example}: answers by version {dict(traffic.versions)}, failures {dict(traffic.failures)}"
+    )
     # Pods going away at promotion may refuse a connection or two; never a 5xx.
     assert traffic.versions["v2"] >= 1
     assert not [code for code in traffic.failures if code.startswith("5")], traffic.failures
@@ -205,15 +238,14 @@ def walk(story: Story, example: str, spec_file: str, data_file: str, change: dic
 
 
 def test_the_tabular_example_serves_a_csv_with_gaps_on_every_protocol_through_a_canary(
-        operator, story):
+    operator, story
+):
     walk(story, "tabular", "customers.yaml", "customers.csv", {"n_estimators": 31})
 
 
-def test_the_regression_example_serves_parquet_on_every_protocol_through_a_canary(
-        operator, story):
+def test_the_regression_example_serves_parquet_on_every_protocol_through_a_canary(operator, story):
     _, rows, base = walk(story, "regression", "flats.yaml", "flats.parquet", {"alpha": 0.9})
     # Ridge takes no missing area: a 400 naming the column, from the promoted v2 too.
     row = {k: jsonable(v) for k, v in rows.iloc[0].items()} | {"area": None}
-    response = httpx.post(f"{base}/v1/models/flats:predict", json={"instances": [row]},
-                          timeout=10)
+    response = httpx.post(f"{base}/v1/models/flats:predict", json={"instances": [row]}, timeout=10)
     assert response.status_code == 400 and "'area'" in response.json()["error"], response.text

@@ -34,8 +34,7 @@ TREE = "sklearn.tree.DecisionTreeClassifier"
 
 def iris_with(estimator: str, params: dict) -> dict:
     doc = copy.deepcopy(IRIS)
-    doc["spec"]["training"] = {**doc["spec"]["training"], "estimator": estimator,
-                               "params": params}
+    doc["spec"]["training"] = {**doc["spec"]["training"], "estimator": estimator, "params": params}
     return doc
 
 
@@ -44,7 +43,8 @@ def served_digest(story: Story, revision: str) -> str:
     [pod] = story.serving_pods(revision)
     url = f"http://{pod['status']['podIP']}:8080/v1/models/iris:predict"
     request = urllib.request.Request(
-        url, data=json.dumps({"instances": ROWS}).encode(),
+        url,
+        data=json.dumps({"instances": ROWS}).encode(),
         headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=10) as response:
@@ -67,8 +67,11 @@ def test_a_model_deployment_deleted_and_applied_again_serves_its_own_model(
 
     # when a GitOps user deletes it and applies the same name with another estimator,
     kubectl("delete", "mdep", "iris", "-n", namespace, "--wait=true", "--timeout=60s")
-    wait_for(lambda: story.names("deployments") == [] and story.names("jobs") == [],
-             timeout=60, what="the old incarnation's objects gone")
+    wait_for(
+        lambda: story.names("deployments") == [] and story.names("jobs") == [],
+        timeout=60,
+        what="the old incarnation's objects gone",
+    )
     story.apply(iris_with(TREE, {"random_state": 0}))
     story.wait_condition("Ready", timeout=180)
 
@@ -88,7 +91,8 @@ def test_a_model_deployment_deleted_and_applied_again_serves_its_own_model(
     # and the model that answers is the new one.
     assert served_digest(story, "v1") == second["modelSha256"]
     args = kubectl.json("get", "deployment", "iris-v1", "-n", namespace)["spec"]["template"][
-        "spec"]["containers"][0]["args"]
+        "spec"
+    ]["containers"][0]["args"]
     assert args[args.index("--expected-owner-uid") + 1] == new_uid
 
 
@@ -149,14 +153,22 @@ def test_pods_mount_only_their_part_of_the_store_and_old_bundles_are_collected(
     volumes = {v["name"]: v for v in pod_spec["volumes"]}
     assert "emptyDir" in volumes["tmp"]
     [prepare] = pod_spec["initContainers"]
-    assert prepare["volumeMounts"] == [{"name": "model-store",
-                                        "mountPath": f"/models/{namespace}/iris",
-                                        "subPath": f"{namespace}/iris"}]
+    assert prepare["volumeMounts"] == [
+        {
+            "name": "model-store",
+            "mountPath": f"/models/{namespace}/iris",
+            "subPath": f"{namespace}/iris",
+        }
+    ]
     # its serving pod only its bundle, read-only,
     serving = kubectl.json("get", "deployment", "iris-v1", "-n", namespace)
     [server] = serving["spec"]["template"]["spec"]["containers"]
-    assert {"name": "model-store", "mountPath": f"/models/{v1}", "subPath": v1,
-            "readOnly": True} in server["volumeMounts"]
+    assert {
+        "name": "model-store",
+        "mountPath": f"/models/{v1}",
+        "subPath": v1,
+        "readOnly": True,
+    } in server["volumeMounts"]
     assert len([m for m in server["volumeMounts"] if m["name"] == "model-store"]) == 1
     # and the earlier incarnation's bundle was collected, while other models are untouched.
     assert not stale.parent.exists()
@@ -165,11 +177,20 @@ def test_pods_mount_only_their_part_of_the_store_and_old_bundles_are_collected(
     # A pod with exactly the Job's volumes and mounts sees and writes only its revision.
     (store / namespace / "iris" / uid / "decoy").mkdir()
     (store / namespace / "iris" / uid / "decoy" / "secret.txt").write_text("a sibling")
-    probe_spec = {**pod_spec, "initContainers": [],
-                  "containers": [{**trainer, "command": ["python", "-c", PROBE]}]}
-    kubectl.apply({"apiVersion": "v1", "kind": "Pod",
-                   "metadata": {"name": "mount-probe", "namespace": namespace},
-                   "spec": probe_spec}, namespace)
+    probe_spec = {
+        **pod_spec,
+        "initContainers": [],
+        "containers": [{**trainer, "command": ["python", "-c", PROBE]}],
+    }
+    kubectl.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "mount-probe", "namespace": namespace},
+            "spec": probe_spec,
+        },
+        namespace,
+    )
 
     def terminated() -> dict | None:
         pod = kubectl.json("get", "pod", "mount-probe", "-n", namespace)
@@ -211,6 +232,7 @@ def test_a_planted_bundle_never_runs_and_the_jobs_own_digest_serves(
             os.chown(path, POD_UID, POD_UID)
         # and `modelpilot retrain` is run,
         assert run_cli(kube, "retrain", "iris", "-n", namespace).returncode == 0
+
         def v2_stable_or_code_ran() -> dict | None:
             if home.hits:
                 return {"ran": home.hits}

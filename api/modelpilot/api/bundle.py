@@ -324,8 +324,11 @@ def verify_bundle(
     # Streamed: a checker that loads nothing (fetch-bundle, under a small memory limit)
     # never holds the model in memory.
     return _verify(
-        bundle_dir, model_digest(bundle_dir), expected_sha256,
-        binding=binding, allow_version_skew=allow_version_skew,
+        bundle_dir,
+        model_digest(bundle_dir),
+        expected_sha256,
+        binding=binding,
+        allow_version_skew=allow_version_skew,
     )
 
 
@@ -345,8 +348,11 @@ def load_bundle(
     bundle_dir = Path(bundle_dir)
     model_bytes = read_model_bytes(bundle_dir)
     metadata = _verify(
-        bundle_dir, hashlib.sha256(model_bytes).hexdigest(), expected_sha256,
-        binding=binding, allow_version_skew=allow_version_skew,
+        bundle_dir,
+        hashlib.sha256(model_bytes).hexdigest(),
+        expected_sha256,
+        binding=binding,
+        allow_version_skew=allow_version_skew,
     )
     if after_verify is not None:
         after_verify()

@@ -55,18 +55,30 @@ def judge(
 
     if threshold is not None and sign * (candidate_score - threshold) < 0:
         return GateResult(
-            Verdict.BELOW_THRESHOLD, metric, candidate_score, stable_score, delta,
+            Verdict.BELOW_THRESHOLD,
+            metric,
+            candidate_score,
+            stable_score,
+            delta,
             f"{metric} {candidate_score:.4f} misses the threshold {threshold:.4f} "
             f"({better} is better)",
         )
     if must_beat_stable and delta is not None and delta < -tolerance:
         return GateResult(
-            Verdict.WORSE_THAN_STABLE, metric, candidate_score, stable_score, delta,
+            Verdict.WORSE_THAN_STABLE,
+            metric,
+            candidate_score,
+            stable_score,
+            delta,
             f"{metric} {candidate_score:.4f} is worse than stable's {stable_score:.4f} "
             f"on the same holdout (delta {delta:+.4f}, tolerance {tolerance:.4f})",
         )
     against = "" if stable_score is None else f", stable {stable_score:.4f}"
     return GateResult(
-        Verdict.PASSED, metric, candidate_score, stable_score, delta,
+        Verdict.PASSED,
+        metric,
+        candidate_score,
+        stable_score,
+        delta,
         f"{metric} {candidate_score:.4f}{against}: passed",
     )

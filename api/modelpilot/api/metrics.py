@@ -49,6 +49,4 @@ def metric_info(name: str) -> MetricInfo:
     try:
         return METRICS[name]
     except KeyError:
-        raise ValueError(
-            f"unknown metric {name!r}; known metrics: {', '.join(METRICS)}"
-        ) from None
+        raise ValueError(f"unknown metric {name!r}; known metrics: {', '.join(METRICS)}") from None

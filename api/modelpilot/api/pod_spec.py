@@ -41,9 +41,7 @@ def _not_a_bool(value: object) -> object:
 
 def _quantity(value: int | str) -> int | str:
     if isinstance(value, str) and re.fullmatch(QUANTITY_PATTERN, value) is None:
-        raise ValueError(
-            f"{value!r} is not a Kubernetes quantity (e.g. 1, 500m, 2Gi)"
-        )
+        raise ValueError(f"{value!r} is not a Kubernetes quantity (e.g. 1, 500m, 2Gi)")
     return value
 
 

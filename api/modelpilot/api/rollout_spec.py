@@ -134,12 +134,15 @@ class Analysis(SpecModel):
         0.01, ge=0, le=1, description="Highest tolerated 5xx fraction of the canary's requests."
     )
     max_client_error_rate_delta: float = Field(
-        0.05, ge=0, le=1,
+        0.05,
+        ge=0,
+        le=1,
         description="How much higher the canary's 4xx fraction may be than stable's.",
     )
     max_latency_p99_ms: float = Field(250, gt=0, description="Highest tolerated p99 latency.")
     max_prediction_psi: float | None = Field(
-        None, gt=0,
+        None,
+        gt=0,
         description="Highest tolerated population stability index of the canary's predictions "
         "against stable's (0.1 small shift, 0.25 large); unchecked when omitted.",
     )
@@ -189,9 +192,7 @@ class Rollout(SpecModel):
         max_length=MAX_STEPS,
         description="Canary steps in order; no steps promotes a passing candidate at once.",
     )
-    analysis: Analysis = Field(
-        default_factory=Analysis, description="Live analysis between steps."
-    )
+    analysis: Analysis = Field(default_factory=Analysis, description="Live analysis between steps.")
 
     @model_validator(mode="after")
     def _weights_increase(self) -> Rollout:

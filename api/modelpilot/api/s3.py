@@ -181,8 +181,14 @@ def client(endpoint: S3Endpoint) -> Any:
     )
 
 
-_DENIED = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "InvalidToken",
-           "ExpiredToken", "AllAccessDisabled"}
+_DENIED = {
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "AccessDenied",
+    "InvalidToken",
+    "ExpiredToken",
+    "AllAccessDisabled",
+}
 
 
 def explain(exc: Exception, what: str) -> ObjectStoreError:
@@ -273,14 +279,22 @@ def bundle_exists(s3: Any, bucket: str, key_prefix: str) -> bool:
     return head(s3, bucket, key_prefix + METADATA_FILE) is not None
 
 
-def upload_bundle(s3: Any, *, bucket: str, key_prefix: str, bundle_dir: Path,
-                  sha256: str) -> None:
+def upload_bundle(s3: Any, *, bucket: str, key_prefix: str, bundle_dir: Path, sha256: str) -> None:
     """model.joblib (digest in its metadata), then metadata.json: complete only at the end."""
     try:
-        s3.fput_object(bucket, key_prefix + MODEL_FILE, str(bundle_dir / MODEL_FILE),
-                       metadata={SHA256_METADATA: sha256})
-        s3.fput_object(bucket, key_prefix + METADATA_FILE, str(bundle_dir / METADATA_FILE),
-                       content_type="application/json", metadata={SHA256_METADATA: sha256})
+        s3.fput_object(
+            bucket,
+            key_prefix + MODEL_FILE,
+            str(bundle_dir / MODEL_FILE),
+            metadata={SHA256_METADATA: sha256},
+        )
+        s3.fput_object(
+            bucket,
+            key_prefix + METADATA_FILE,
+            str(bundle_dir / METADATA_FILE),
+            content_type="application/json",
+            metadata={SHA256_METADATA: sha256},
+        )
     except Exception as exc:
         raise explain(exc, f"uploading the bundle to s3://{bucket}/{key_prefix}") from exc
 
@@ -311,7 +325,7 @@ def children(s3: Any, bucket: str, key_prefix: str) -> list[str]:
     """Names of the 'directories' directly below key_prefix (which ends in '/')."""
     try:
         found = [
-            o.object_name[len(key_prefix):].rstrip("/")
+            o.object_name[len(key_prefix) :].rstrip("/")
             for o in s3.list_objects(bucket, prefix=key_prefix, recursive=False)
             if o.is_dir
         ]
@@ -325,8 +339,7 @@ def delete_prefix(s3: Any, bucket: str, key_prefix: str) -> int:
     from minio.deleteobjects import DeleteObject
 
     try:
-        keys = [o.object_name
-                for o in s3.list_objects(bucket, prefix=key_prefix, recursive=True)]
+        keys = [o.object_name for o in s3.list_objects(bucket, prefix=key_prefix, recursive=True)]
         errors = list(s3.remove_objects(bucket, [DeleteObject(k) for k in keys]))
     except Exception as exc:
         raise explain(exc, f"deleting s3://{bucket}/{key_prefix}") from exc

@@ -23,8 +23,27 @@ LABEL_CLASS = "class"
 # Latency buckets in seconds: fine below 50 ms where a healthy model lives, coarse above,
 # so p99 limits such as 250 ms fall between buckets that are close together.
 DURATION_BUCKETS = (
-    0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25,
-    0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0,
+    0.001,
+    0.0025,
+    0.005,
+    0.0075,
+    0.01,
+    0.015,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.15,
+    0.2,
+    0.25,
+    0.3,
+    0.4,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
 )
 # Buckets for regression predictions are the same for every version on purpose: canary
 # analysis compares stable's and canary's distributions bucket by bucket (PSI), which only

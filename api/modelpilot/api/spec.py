@@ -143,9 +143,7 @@ class Dataset(SpecModel):
     format: Literal["csv", "parquet"] | None = Field(
         None, description="File format; inferred from the URI's extension when omitted."
     )
-    target: str | None = Field(
-        None, description="The label column (required with `uri`)."
-    )
+    target: str | None = Field(None, description="The label column (required with `uri`).")
     features: list[str] | None = Field(
         None, description="Feature columns to use; all columns but the target when omitted."
     )
@@ -584,7 +582,6 @@ class ModelDeploymentSpec(SpecModel):
     monitoring: Monitoring | None = Field(
         None, description="Watch the live inputs for drift; off when omitted."
     )
-
 
     @model_validator(mode="after")
     def _s3_dataset_has_access(self) -> ModelDeploymentSpec:

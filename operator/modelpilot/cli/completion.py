@@ -13,8 +13,10 @@ from collections.abc import Sequence
 
 from modelpilot.cli.main import POD_INTERNAL, VERBS
 
-FLAGS = "-n --namespace --kubeconfig --context -o --output -A --all-namespaces --watch " \
+FLAGS = (
+    "-n --namespace --kubeconfig --context -o --output -A --all-namespaces --watch "
     "--for --timeout -f --filename --to --clear --full"
+)
 
 
 def bash_script() -> str:

@@ -60,8 +60,11 @@ class KubeModels:
             answer = self._cluster.request("GET", f"{base}{where}/{names.PLURAL}")
         except ApiError as exc:
             if exc.status == HTTPStatus.FORBIDDEN:
-                scope = f"in namespace {self._namespace}" if self._namespace else (
-                    "across all namespaces (try `modelpilot dashboard -n NAMESPACE`)")
+                scope = (
+                    f"in namespace {self._namespace}"
+                    if self._namespace
+                    else ("across all namespaces (try `modelpilot dashboard -n NAMESPACE`)")
+                )
                 raise PermissionError(
                     f"forbidden: you may not list modeldeployments.{names.GROUP} {scope}"
                 ) from exc
@@ -220,16 +223,24 @@ def main(argv: Sequence[str]) -> int:
         return 2
     from modelpilot.cli.kube import connect
 
-    cluster, _ = connect(argparse.Namespace(
-        namespace=args.namespace, kubeconfig=args.kubeconfig, context=args.context))
+    cluster, _ = connect(
+        argparse.Namespace(
+            namespace=args.namespace, kubeconfig=args.kubeconfig, context=args.context
+        )
+    )
     try:
         server = serve(KubeModels(cluster, args.namespace), address=args.address, port=args.port)
     except OSError as exc:
-        print(f"modelpilot dashboard: cannot listen on {args.address}:{args.port}: {exc}",
-              file=sys.stderr)
+        print(
+            f"modelpilot dashboard: cannot listen on {args.address}:{args.port}: {exc}",
+            file=sys.stderr,
+        )
         return 1
-    print(f"modelpilot dashboard on http://{args.address}:{server.server_address[1]}/ "
-          "(Ctrl-C stops it)", flush=True)
+    print(
+        f"modelpilot dashboard on http://{args.address}:{server.server_address[1]}/ "
+        "(Ctrl-C stops it)",
+        flush=True,
+    )
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

@@ -94,8 +94,11 @@ def index(bodies: Sequence[Mapping[str, Any]], now: datetime) -> str:
         + ("".join(rows) or "<tr><td colspan=7>no ModelDeployments</td></tr>")
         + "</table>"
     )
-    return page("ModelDeployments", f"<section><h2>ModelDeployments</h2>{table}</section>",
-                script=poll("/", "main"))
+    return page(
+        "ModelDeployments",
+        f"<section><h2>ModelDeployments</h2>{table}</section>",
+        script=poll("/", "main"),
+    )
 
 
 def poll(url: str, element: str) -> str:
@@ -143,12 +146,17 @@ def steps(body: Mapping[str, Any], status: ModelDeploymentStatus) -> str:
 def traffic(status: ModelDeploymentStatus) -> str:
     canary = status.canary
     stable = status.stable.revision if status.stable else "none"
-    weight = 0 if canary is None else (
-        canary.actual_weight if canary.actual_weight is not None else canary.weight)
+    weight = (
+        0
+        if canary is None
+        else (canary.actual_weight if canary.actual_weight is not None else canary.weight)
+    )
     if canary is None or weight == 0:
-        return (f"<div class=bar id=traffic data-canary-weight=0><div class=stable "
-                f"style='width:100%'>stable {escape(stable)} 100%</div></div>"
-                + (f"<p id=canary-message>{escape(canary.message or '')}</p>" if canary else ""))
+        return (
+            f"<div class=bar id=traffic data-canary-weight=0><div class=stable "
+            f"style='width:100%'>stable {escape(stable)} 100%</div></div>"
+            + (f"<p id=canary-message>{escape(canary.message or '')}</p>" if canary else "")
+        )
     return (
         f"<div class=bar id=traffic data-canary-weight={canary.weight}>"
         f"<div class=stable style='width:{100 - weight}%'>stable {escape(stable)} "
@@ -177,15 +185,17 @@ def windows(status: ModelDeploymentStatus) -> str:
     return (
         "<table id=windows><tr><th>started</th><th>verdict</th><th>canary req</th>"
         "<th>stable req</th><th>canary errors</th><th>canary p99 ms</th><th>why</th></tr>"
-        + "".join(rows) + "</table>"
+        + "".join(rows)
+        + "</table>"
     )
 
 
 def revisions(status: ModelDeploymentStatus) -> str:
     rows = []
     if status.stable is not None:
-        rows.append(f"<tr><td>{escape(status.stable.revision)}</td><td>stable</td>"
-                    "<td></td><td></td></tr>")
+        rows.append(
+            f"<tr><td>{escape(status.stable.revision)}</td><td>stable</td><td></td><td></td></tr>"
+        )
     candidate = status.candidate
     concluded = {entry.revision for entry in status.history}
     if candidate is not None and candidate.revision not in concluded:  # else its history says
@@ -199,8 +209,10 @@ def revisions(status: ModelDeploymentStatus) -> str:
             f"<tr><td>{escape(entry.revision)}</td><td>{phase_badge(entry.outcome.value)}</td>"
             f"<td>{_number(entry.score, '.4f')}</td><td>{escape(entry.message or '')}</td></tr>"
         )
-    return ("<table id=revisions><tr><th>revision</th><th>state</th><th>gate score</th>"
-            "<th>message</th></tr>" + "".join(rows) + "</table>")
+    return (
+        "<table id=revisions><tr><th>revision</th><th>state</th><th>gate score</th>"
+        "<th>message</th></tr>" + "".join(rows) + "</table>"
+    )
 
 
 def drift_chart(features: Iterable[tuple[str, float]], threshold: float | None) -> str:
@@ -211,8 +223,10 @@ def drift_chart(features: Iterable[tuple[str, float]], threshold: float | None) 
     label_w, bar_w, row_h = 160, 360, 22
     top = max([psi for _, psi in bars] + [threshold or 0.0]) * 1.1 or 1.0
     height = row_h * len(bars) + 24
-    parts = [f"<svg id=drift xmlns='http://www.w3.org/2000/svg' width={label_w + bar_w + 60} "
-             f"height={height} role=img aria-label='PSI per feature'>"]
+    parts = [
+        f"<svg id=drift xmlns='http://www.w3.org/2000/svg' width={label_w + bar_w + 60} "
+        f"height={height} role=img aria-label='PSI per feature'>"
+    ]
     for i, (feature, psi) in enumerate(bars):
         y = i * row_h + 4
         width = bar_w * psi / top

@@ -23,8 +23,14 @@ _EXTRA_MARKER = re.compile(r"""extra\s*==\s*["']([^"']+)["']""")
 
 
 def extra_for(module_name: str) -> str | None:
-    return next((extra for prefix, extra in EXTRA_OF_MODULE.items()
-                 if module_name == prefix or module_name.startswith(prefix + ".")), None)
+    return next(
+        (
+            extra
+            for prefix, extra in EXTRA_OF_MODULE.items()
+            if module_name == prefix or module_name.startswith(prefix + ".")
+        ),
+        None,
+    )
 
 
 def missing_requirements(extra: str) -> list[str]:

@@ -53,11 +53,18 @@ def lint_documents(docs: Iterable[Any], source: str) -> tuple[int, list[str]]:
 
 def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(
-        prog="modelpilot lint", description=__doc__.split("\n\n")[0],
-        epilog=__doc__.split("\n\n")[1], formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="modelpilot lint",
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n")[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("-f", "--filename", action="append", required=True,
-                        help="a YAML file (repeatable; - for stdin)")
+    parser.add_argument(
+        "-f",
+        "--filename",
+        action="append",
+        required=True,
+        help="a YAML file (repeatable; - for stdin)",
+    )
     args = parser.parse_args(list(argv))
     import yaml
 

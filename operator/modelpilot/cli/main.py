@@ -17,19 +17,28 @@ from collections.abc import Callable, Sequence
 # returns an exit code. Components register here; nothing is imported until a verb is run.
 VERBS: dict[str, tuple[str, str, str]] = {
     "train": ("modelpilot.trainer.__main__", "main", "train a model and write its bundle"),
-    "prepare-store": ("modelpilot.trainer.store", "main",
-                      "a training pod's init step: collect old bundles, create its directory"),
+    "prepare-store": (
+        "modelpilot.trainer.store",
+        "main",
+        "a training pod's init step: collect old bundles, create its directory",
+    ),
     "serve": ("modelpilot.serving.__main__", "main", "serve one model bundle over HTTP"),
-    "fetch-bundle": ("modelpilot.serving.fetch", "main",
-                     "a serving pod's init step: download a bundle from S3, verify it"),
+    "fetch-bundle": (
+        "modelpilot.serving.fetch",
+        "main",
+        "a serving pod's init step: download a bundle from S3, verify it",
+    ),
     "operator": ("modelpilot.operator.__main__", "main", "run the operator"),
     "status": ("modelpilot.cli.status", "main", "show a ModelDeployment at a glance"),
     "retrain": ("modelpilot.cli.retrain", "main", "start a new revision with the same spec"),
     "promote": ("modelpilot.cli.promote", "promote", "complete the canary's step (--full: all)"),
     "abort": ("modelpilot.cli.promote", "abort", "roll the canary back to stable"),
     "rollback": ("modelpilot.cli.rollback", "main", "serve an earlier revision again (--to vN)"),
-    "wait": ("modelpilot.cli.wait", "main",
-             "wait until serving/promoted; the exit code says how it ended"),
+    "wait": (
+        "modelpilot.cli.wait",
+        "main",
+        "wait until serving/promoted; the exit code says how it ended",
+    ),
     "list": ("modelpilot.cli.reads", "main_list", "list ModelDeployments (-A: all namespaces)"),
     "get": ("modelpilot.cli.get", "main", "show one ModelDeployment (--watch: live)"),
     "history": ("modelpilot.cli.reads", "main_history", "the revisions, newest first"),
@@ -46,9 +55,7 @@ POD_INTERNAL = frozenset({"train", "prepare-store", "serve", "fetch-bundle"})
 def _usage() -> str:
     lines = ["usage: modelpilot VERB [ARGS...]", "", "verbs:"]
     lines += [
-        f"  {verb:<10} {help_}"
-        for verb, (_, _, help_) in VERBS.items()
-        if verb not in POD_INTERNAL
+        f"  {verb:<10} {help_}" for verb, (_, _, help_) in VERBS.items() if verb not in POD_INTERNAL
     ]
     return "\n".join(lines)
 
@@ -86,5 +93,7 @@ def _missing_extra(verb: str, module_name: str) -> str | None:
     missing = missing_requirements(extra) if extra else []
     if not missing:
         return None
-    return (f"modelpilot {verb}: needs the [{extra}] extra ({', '.join(missing)} not installed); "
-            f"pip install 'modelpilot[{extra}]'")
+    return (
+        f"modelpilot {verb}: needs the [{extra}] extra ({', '.join(missing)} not installed); "
+        f"pip install 'modelpilot[{extra}]'"
+    )

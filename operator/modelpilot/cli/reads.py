@@ -89,8 +89,18 @@ def history_table(body: dict[str, Any]) -> str:
     s = status.stable
     if s is not None and all(h.revision != s.revision for h in status.history):
         score = "-" if s.score is None else f"{s.metric} {s.score:.4f}"
-        rows.insert(0, [s.revision, "Promoted", str(s.trigger or "-"), score,
-                        s.model_sha256[:12], (s.training_data_sha256 or "-")[:12], "-"])
+        rows.insert(
+            0,
+            [
+                s.revision,
+                "Promoted",
+                str(s.trigger or "-"),
+                score,
+                s.model_sha256[:12],
+                (s.training_data_sha256 or "-")[:12],
+                "-",
+            ],
+        )
     header = ["REVISION", "OUTCOME", "TRIGGER", "SCORE", "DIGEST", "DATA", "FINISHED"]
     return _table(header, rows) if rows else "No concluded revisions yet."
 
@@ -108,12 +118,11 @@ def revision_record(body: dict[str, Any], revision: str) -> dict[str, Any]:
     for current in (status.stable, status.candidate):
         if current is not None and current.revision == revision:
             return current.model_dump(mode="json", by_alias=True, exclude_none=True)
-    known = sorted({h.revision for h in status.history} | (
-        {status.stable.revision} if status.stable else set()
-    ))
-    raise UnknownRevision(
-        f"no revision {revision} in status (known: {', '.join(known) or 'none'})"
+    known = sorted(
+        {h.revision for h in status.history}
+        | ({status.stable.revision} if status.stable else set())
     )
+    raise UnknownRevision(f"no revision {revision} in status (known: {', '.join(known) or 'none'})")
 
 
 _DIFFERENT_BY_NATURE = {"revision", "startedAt", "finishedAt", "promotedAt"}
@@ -148,7 +157,8 @@ def main_list(argv: Sequence[str]) -> int:
     cluster, namespace = connect_or_fail(args, "list")
     prefix = f"/apis/{names.GROUP}/{names.VERSION}"
     path = (
-        f"{prefix}/{names.PLURAL}" if args.all_namespaces
+        f"{prefix}/{names.PLURAL}"
+        if args.all_namespaces
         else f"{prefix}/namespaces/{namespace}/{names.PLURAL}"
     )
     items = cluster.request("GET", path).get("items", [])
@@ -177,8 +187,12 @@ def main_history(argv: Sequence[str]) -> int:
     body = _read(args, "history")
     if args.output != "table":
         history = parse_status(body.get("status")).history
-        print(dumped([h.model_dump(mode="json", by_alias=True, exclude_none=True)
-                      for h in history], args.output))
+        print(
+            dumped(
+                [h.model_dump(mode="json", by_alias=True, exclude_none=True) for h in history],
+                args.output,
+            )
+        )
     else:
         print(history_table(body))
     return 0
@@ -207,7 +221,13 @@ def main_diff(argv: Sequence[str]) -> int:
     if not changes:
         print(f"{args.left} and {args.right} do not differ in what status records")
         return 0
-    print(_table(["FIELD", args.left, args.right],
-                 [[k, str(a if a is not None else "-"), str(b if b is not None else "-")]
-                  for k, a, b in changes]))
+    print(
+        _table(
+            ["FIELD", args.left, args.right],
+            [
+                [k, str(a if a is not None else "-"), str(b if b is not None else "-")]
+                for k, a, b in changes
+            ],
+        )
+    )
     return 0

@@ -78,8 +78,10 @@ def render(body: dict[str, Any], events: list[dict[str, Any]], now: datetime) ->
         lines += _canary_lines(status, now)
     if status.data_watch is not None:
         d = status.data_watch
-        short = {k: (v[:12] if v else "-") for k, v in
-                 (("observed", d.observed_sha256), ("trained", d.trained_sha256))}
+        short = {
+            k: (v[:12] if v else "-")
+            for k, v in (("observed", d.observed_sha256), ("trained", d.trained_sha256))
+        }
         lines.append(
             f"Data       fingerprint {short['observed']} now, {short['trained']} trained on; "
             f"last probe {_age(d.last_probe_at, now)} ago"
@@ -194,7 +196,10 @@ def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="modelpilot status", description=__doc__.splitlines()[0])
     add_target_arguments(parser)
     parser.add_argument(
-        "-o", "--output", choices=("table", "json", "yaml"), default="table",
+        "-o",
+        "--output",
+        choices=("table", "json", "yaml"),
+        default="table",
         help="table (default); json or yaml: the ModelDeployment and its recent Events",
     )
     args = parser.parse_args(list(argv))

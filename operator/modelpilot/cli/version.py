@@ -19,8 +19,9 @@ from modelpilot.api.version import installed_version
 
 # The labels both the chart and manifests/ put on the operator's pods.
 OPERATOR_SELECTOR = "app.kubernetes.io/name=modelpilot,app.kubernetes.io/component=operator"
-_BUILD_INFO = re.compile(r'^modelpilot_build_info\{[^}]*version="([^"]+)"[^}]*\}\s+1(?:\.0)?\s*$',
-                         re.MULTILINE)
+_BUILD_INFO = re.compile(
+    r'^modelpilot_build_info\{[^}]*version="([^"]+)"[^}]*\}\s+1(?:\.0)?\s*$', re.MULTILINE
+)
 
 
 @dataclass(frozen=True)
@@ -69,10 +70,17 @@ def _ask_operators(args: argparse.Namespace) -> list[OperatorVersion]:
         port = _http_port(pod)
         try:
             page = core.connect_get_namespaced_pod_proxy_with_path(
-                f"{meta.name}:{port}", meta.namespace, "metrics", _request_timeout=5)
+                f"{meta.name}:{port}", meta.namespace, "metrics", _request_timeout=5
+            )
         except client.ApiException as error:
-            found.append(OperatorVersion(meta.namespace, meta.name, None,
-                                         f"pod proxy: HTTP {error.status} {error.reason}"))
+            found.append(
+                OperatorVersion(
+                    meta.namespace,
+                    meta.name,
+                    None,
+                    f"pod proxy: HTTP {error.status} {error.reason}",
+                )
+            )
             continue
         found.append(OperatorVersion(meta.namespace, meta.name, version_from_metrics(page)))
     return found

@@ -122,8 +122,9 @@ def observe_canary(
             if isinstance(problem, PermanentError):
                 changes["stall"] = Stall(problem.reason, problem.message)
         except Exception as error:
-            log.warning("%s/%s: reading the route failed", world.namespace, world.name,
-                        exc_info=True)
+            log.warning(
+                "%s/%s: reading the route failed", world.namespace, world.name, exc_info=True
+            )
             changes["route_problem"] = (
                 f"traffic router {route.router.kind}: could not read the route "
                 f"({type(error).__name__}: {str(error)[:300]})"
@@ -138,8 +139,12 @@ def observe_canary(
         try:
             observed = take() if runner is None else runner(take)
         except Exception as error:
-            log.warning("%s/%s: taking the analysis window failed", world.namespace,
-                        world.name, exc_info=True)
+            log.warning(
+                "%s/%s: taking the analysis window failed",
+                world.namespace,
+                world.name,
+                exc_info=True,
+            )
             observed = ObservedAnalysis(error=f"{type(error).__name__}: {str(error)[:300]}")
         if isinstance(observed, PermanentError):
             changes["stall"] = changes.get("stall") or Stall(observed.reason, observed.message)

@@ -51,7 +51,11 @@ def pod_url(ip: str) -> str:
 
 
 def observe_drift(
-    world: World, spec: ModelDeploymentSpec, status: ModelDeploymentStatus, *, now: datetime,
+    world: World,
+    spec: ModelDeploymentSpec,
+    status: ModelDeploymentStatus,
+    *,
+    now: datetime,
     client: Any = None,
 ) -> World:
     """`world` with the stable pods' drift counters filled in when a window is due."""
@@ -64,16 +68,22 @@ def observe_drift(
     try:
         drift = scrape(world.name, stable.revision, ips, client=client)
     except Exception as error:  # never out of the tick: see the module docstring
-        drift = ObservedDrift(revision=stable.revision,
-                              error=f"reading drift failed: {type(error).__name__}: {error}"
-                              [:_ERROR_CHARS])
+        drift = ObservedDrift(
+            revision=stable.revision,
+            error=f"reading drift failed: {type(error).__name__}: {error}"[:_ERROR_CHARS],
+        )
     return dataclasses.replace(world, drift=drift)
 
 
 def scrape(
-    model: str, revision: str, pod_ips: tuple[str, ...], *, client: Any = None,
+    model: str,
+    revision: str,
+    pod_ips: tuple[str, ...],
+    *,
+    client: Any = None,
     clock: Callable[[], float] = time.monotonic,
-    max_pods: int = MAX_PODS, budget_seconds: float = BUDGET_SECONDS,
+    max_pods: int = MAX_PODS,
+    budget_seconds: float = BUDGET_SECONDS,
 ) -> ObservedDrift:
     """Read up to `max_pods` pods' pages within `budget_seconds`. `client`: an httpx.Client
     (analysis.fetch.client() when None, closed after)."""
@@ -95,13 +105,18 @@ def scrape(
                 break
             url = pod_url(ip)
             try:
-                code, body = fetch.get(http, url, deadline_seconds=min(SCRAPE_TIMEOUT_SECONDS,
-                                                                        left),
-                                       max_bytes=MAX_PAGE_BYTES, clock=clock)
+                code, body = fetch.get(
+                    http,
+                    url,
+                    deadline_seconds=min(SCRAPE_TIMEOUT_SECONDS, left),
+                    max_bytes=MAX_PAGE_BYTES,
+                    clock=clock,
+                )
                 if not 200 <= code <= 299:
                     raise MetricsUnavailable(f"{url}: HTTP {code}")
-                counts, shares = parse_drift(body.decode(errors="replace"), model=model,
-                                             version=revision)
+                counts, shares = parse_drift(
+                    body.decode(errors="replace"), model=model, version=revision
+                )
             except MetricsUnavailable as error:
                 problems.append(str(error))
                 continue

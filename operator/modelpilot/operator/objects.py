@@ -379,8 +379,11 @@ def serving_deployment(
         "env": [
             {"name": "HOME", "value": "/tmp"},
             # Only when set: the pod template of a text-logging operator stays as it was.
-            *([{"name": "MODELPILOT_LOG_FORMAT", "value": "json"}]
-              if settings.log_format == "json" else []),
+            *(
+                [{"name": "MODELPILOT_LOG_FORMAT", "value": "json"}]
+                if settings.log_format == "json"
+                else []
+            ),
         ],
         "ports": [
             {"name": SERVING_PORT_NAME, "containerPort": names.SERVING_PORT},
@@ -475,9 +478,12 @@ def _fetch_bundle(
         "imagePullPolicy": settings.image_pull_policy,
         "command": ["modelpilot", "fetch-bundle"],
         "args": [
-            "--model-dir", bundle_dir(settings, owner, action.revision),
-            "--key-prefix", key,
-            "--expected-sha256", action.model_sha256,
+            "--model-dir",
+            bundle_dir(settings, owner, action.revision),
+            "--key-prefix",
+            key,
+            "--expected-sha256",
+            action.model_sha256,
         ],
         "env": [
             *s3_store_env(store),

@@ -164,7 +164,11 @@ def tick(  # noqa: C901 (issue 20 splits it; until then a ratchet, not a pass)
                 apply_autoscaler(scaling, cluster, owner=owner)
     except PermanentError as error:
         log.error(
-            "%s/%s: stalled (%s): %s", namespace, name, error.reason, error.message,
+            "%s/%s: stalled (%s): %s",
+            namespace,
+            name,
+            error.reason,
+            error.message,
             extra=_log_fields(namespace, name, result.status),
         )
         stall = Stall(error.reason, error.message, until_converged=True)

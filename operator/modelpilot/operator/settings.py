@@ -215,8 +215,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         jobs_kept = int(env.get(ENV_FINISHED_JOBS_KEPT) or "3")
     except ValueError as exc:
         raise SettingsError(
-            f"{ENV_RESYNC_SECONDS} / {ENV_BUNDLES_KEEP_LAST} / "
-            f"{ENV_FINISHED_JOBS_KEPT}: {exc}"
+            f"{ENV_RESYNC_SECONDS} / {ENV_BUNDLES_KEEP_LAST} / {ENV_FINISHED_JOBS_KEPT}: {exc}"
         ) from exc
     if keep_last < 1:
         raise SettingsError(f"{ENV_BUNDLES_KEEP_LAST}={keep_last} must be at least 1")
@@ -258,9 +257,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         bundles_keep_last=keep_last,
         image_allowlist=_csv(env.get(ENV_IMAGE_ALLOWLIST)),
         store_claim_allowlist=_csv(env.get(ENV_STORE_CLAIM_ALLOWLIST)),
-        prometheus_allowlist=tuple(
-            a.rstrip("/") for a in _csv(env.get(ENV_PROMETHEUS_ALLOWLIST))
-        ),
+        prometheus_allowlist=tuple(a.rstrip("/") for a in _csv(env.get(ENV_PROMETHEUS_ALLOWLIST))),
         dataset_schemes=tuple(s.lower() for s in _csv(env.get(ENV_DATASET_SCHEMES)))
         or DEFAULT_DATASET_SCHEMES,
         training_resources=_resources(env, ENV_TRAINING_RESOURCES, DEFAULT_TRAINING_RESOURCES),

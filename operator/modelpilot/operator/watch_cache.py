@@ -39,7 +39,13 @@ from modelpilot.operator.cluster import KINDS, Cluster, KubernetesCluster, selec
 
 # What a tick reads: its ModelDeployment (get) and the owned kinds (list by labels).
 CACHED_KINDS = (
-    names.KIND, "Job", "Pod", "ReplicaSet", "Deployment", "Service", "HorizontalPodAutoscaler"
+    names.KIND,
+    "Job",
+    "Pod",
+    "ReplicaSet",
+    "Deployment",
+    "Service",
+    "HorizontalPodAutoscaler",
 )
 
 

@@ -34,6 +34,8 @@ log = logging.getLogger("modelpilot.operator")
 def _fields(key: tuple[str, str]) -> dict[str, str]:
     """The JSON log line's modeldeployment field (modelpilot.api.logformat)."""
     return {"modeldeployment": "/".join(key)}
+
+
 Key = tuple[str, str]  # (namespace, name)
 # Called after every tick with its outcome (success, conflict, error, crash) and duration.
 TickObserver = Callable[[str, float], None]
@@ -102,28 +104,40 @@ class WorkQueue:
                 except Conflict as exc:
                     failures += 1
                     delay = self.backoff(failures, base=0.2)
-                    log.info("%s/%s: %s; looking again in %.1fs", *key, exc, delay,
-                             extra=_fields(key))
+                    log.info(
+                        "%s/%s: %s; looking again in %.1fs", *key, exc, delay, extra=_fields(key)
+                    )
                     result = TickResult(requeue_after=delay)
                     outcome = "conflict"
                 except PermanentError as exc:
-                    log.error("%s/%s: %s (%s); retried at the resync", *key, exc, exc.reason,
-                              extra=_fields(key))
+                    log.error(
+                        "%s/%s: %s (%s); retried at the resync",
+                        *key,
+                        exc,
+                        exc.reason,
+                        extra=_fields(key),
+                    )
                     result = TickResult()
                     outcome = "permanent"
                 except (ApiError, OSError) as exc:
                     outcome = "error"
                     failures += 1
                     delay = self.backoff(failures)
-                    log.warning("%s/%s: tick failed (%s); retrying in %.1fs", *key, exc, delay,
-                                extra=_fields(key))
+                    log.warning(
+                        "%s/%s: tick failed (%s); retrying in %.1fs",
+                        *key,
+                        exc,
+                        delay,
+                        extra=_fields(key),
+                    )
                     result = TickResult(requeue_after=delay)
                 except Exception:
                     outcome = "crash"
                     failures += 1
                     delay = self.backoff(failures)
-                    log.exception("%s/%s: tick crashed; retrying in %.1fs", *key, delay,
-                                  extra=_fields(key))
+                    log.exception(
+                        "%s/%s: tick crashed; retrying in %.1fs", *key, delay, extra=_fields(key)
+                    )
                     result = TickResult(requeue_after=delay)
                 if self._observe is not None:
                     self._observe(outcome, time.monotonic() - started[0])

@@ -24,8 +24,13 @@ DEFAULT_TERMINATION_LOG = "/dev/termination-log"
 
 # One thread per native pool unless the operator set otherwise: the server gets its
 # concurrency from batching requests, and a pool per core would fight the event loop.
-THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-              "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+THREAD_ENV = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
 
 
 def _limit_threads(environ: dict[str, str] | os._Environ[str]) -> None:
@@ -53,9 +58,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .errors import ModelLoadError
     from .model import SklearnModel
 
-    model = SklearnModel(name=settings.model_name, model_dir=settings.model_dir,
-                         expected_sha256=settings.expected_sha256,
-                         version=settings.model_version, owner_uid=settings.owner_uid)
+    model = SklearnModel(
+        name=settings.model_name,
+        model_dir=settings.model_dir,
+        expected_sha256=settings.expected_sha256,
+        version=settings.model_version,
+        owner_uid=settings.owner_uid,
+    )
     try:
         model.load()
     except ModelLoadError as exc:
@@ -83,7 +92,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     gc.freeze()
     logging.getLogger("modelpilot.serving").info(
         "serving model %s version %s (sha256 %s) on %s:%d (gRPC: %s)",
-        settings.model_name, model.version, model.sha256, settings.host, settings.port,
+        settings.model_name,
+        model.version,
+        model.sha256,
+        settings.host,
+        settings.port,
         settings.grpc_port or "off",
     )
     return run(app, app.state.service, settings)

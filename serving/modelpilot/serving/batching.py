@@ -57,8 +57,14 @@ class BatchStats:
 
 
 class MicroBatcher:
-    def __init__(self, predict: PredictFn, *, max_batch_rows: int, max_wait_s: float = 0.002,
-                 max_queued: int = 256):
+    def __init__(
+        self,
+        predict: PredictFn,
+        *,
+        max_batch_rows: int,
+        max_wait_s: float = 0.002,
+        max_queued: int = 256,
+    ):
         self._predict = predict
         self._max_rows = max_batch_rows
         self._max_queued = max_queued
@@ -126,8 +132,11 @@ class MicroBatcher:
 
     async def _wait_for_company(self) -> None:
         assert self._wakeup is not None
-        while (len(self._queue) < self._expected and self._queued_rows() < self._max_rows
-               and not self._closing):
+        while (
+            len(self._queue) < self._expected
+            and self._queued_rows() < self._max_rows
+            and not self._closing
+        ):
             self._wakeup.clear()
             await self._wakeup.wait()
 
@@ -180,11 +189,17 @@ class MicroBatcher:
         predictions, probabilities = result.predictions, result.probabilities
         for pending in batch:
             stop = start + len(pending.features)
-            _settle(pending.future, Prediction(
-                predictions=predictions[start:stop],
-                probabilities=(probabilities[start:stop]
-                               if pending.proba and probabilities is not None else None),
-            ))
+            _settle(
+                pending.future,
+                Prediction(
+                    predictions=predictions[start:stop],
+                    probabilities=(
+                        probabilities[start:stop]
+                        if pending.proba and probabilities is not None
+                        else None
+                    ),
+                ),
+            )
             start = stop
 
     def _record(self, batch: list[_Pending], rows: int) -> None:

@@ -55,9 +55,7 @@ def header_length(value: str | bytes | None) -> int | None:
 def split(body: bytes, length: int) -> tuple[bytes, bytes]:
     """(JSON header, binary payload) of a request body."""
     if length > len(body):
-        raise MalformedRequest(
-            f"{HEADER} is {length} but the body has only {len(body)} bytes"
-        )
+        raise MalformedRequest(f"{HEADER} is {length} but the body has only {len(body)} bytes")
     return body[:length], body[length:]
 
 
@@ -78,7 +76,7 @@ def input_chunks(inputs: list[Any], payload: bytes) -> list[bytes | None]:
                 f"input {_name(tensor, i)!r}: {SIZE_PARAMETER} is {size} but only "
                 f"{len(payload) - offset} bytes of binary data are left after the JSON header"
             )
-        chunks.append(payload[offset:offset + size])
+        chunks.append(payload[offset : offset + size])
         offset += size
     if offset != len(payload):
         raise InvalidInput(
@@ -103,8 +101,9 @@ def binary_size(tensor: Any, *, index: int) -> int | None:
     return size
 
 
-def decode_fixed(raw: bytes, *, name: str, datatype: str, dtype: Any,
-                 shape: list[int]) -> np.ndarray:
+def decode_fixed(
+    raw: bytes, *, name: str, datatype: str, dtype: Any, shape: list[int]
+) -> np.ndarray:
     """A fixed-size tensor from its little-endian bytes (a read-only view, no copy)."""
     little = np.dtype(dtype).newbyteorder("<")
     count = math.prod(shape)
@@ -136,7 +135,7 @@ def decode_bytes(raw: bytes, *, name: str, count: int) -> list[str]:
                 f"only {end - offset} are left"
             )
         try:
-            out.append(raw[offset:offset + length].decode())
+            out.append(raw[offset : offset + length].decode())
         except UnicodeDecodeError:
             raise InvalidInput(
                 f"input {name!r}: element {len(out)} is not UTF-8 text", row=len(out)
@@ -179,13 +178,15 @@ def requested_binary(request: dict[str, Any], names: tuple[str, ...]) -> frozens
                 continue
             output_parameters = output.get("parameters")
             if isinstance(output_parameters, dict) and OUTPUT_PARAMETER in output_parameters:
-                by_name[str(output.get("name"))] = _flag(output_parameters[OUTPUT_PARAMETER],
-                                                          OUTPUT_PARAMETER)
+                by_name[str(output.get("name"))] = _flag(
+                    output_parameters[OUTPUT_PARAMETER], OUTPUT_PARAMETER
+                )
     return frozenset(n for n in names if by_name.get(n, default))
 
 
-def render(header: dict[str, Any], tensors: list[tuple[dict[str, Any], np.ndarray, bool]],
-           encode: Any) -> tuple[bytes, int | None]:
+def render(
+    header: dict[str, Any], tensors: list[tuple[dict[str, Any], np.ndarray, bool]], encode: Any
+) -> tuple[bytes, int | None]:
     """(body, JSON header length or None): outputs flagged binary go after the header."""
     outputs = []
     blobs = []

@@ -35,9 +35,7 @@ def decode_object(body: bytes) -> dict[str, Any]:
                 where = f" (line {exc.lineno}, column {exc.colno})"
             raise MalformedRequest(f"request body is not valid JSON{where}") from None
     if not isinstance(value, dict):
-        raise MalformedRequest(
-            f"request body must be a JSON object, got {type(value).__name__}"
-        )
+        raise MalformedRequest(f"request body must be a JSON object, got {type(value).__name__}")
     return value
 
 

@@ -35,6 +35,8 @@ FLOAT32_MAX = np.float64(np.finfo(np.float32).max)
 def in_range(values: np.ndarray) -> np.ndarray:
     """Elementwise: finite and within ±FLOAT32_MAX."""
     return np.abs(values) <= FLOAT32_MAX
+
+
 _TRUE = frozenset({"true", "1"})
 _FALSE = frozenset({"false", "0"})
 
@@ -47,22 +49,26 @@ def normalise(matrix: np.ndarray, layout: FeatureLayout, *, source: str) -> np.n
         if kind in "iuf":
             out[:, column] = _numbers(values, layout, column, source=source)
         elif kind == "b":
-            out[:, column] = [_boolean(v, layout, r, column, source=source)
-                              for r, v in enumerate(values.tolist())]
+            out[:, column] = [
+                _boolean(v, layout, r, column, source=source) for r, v in enumerate(values.tolist())
+            ]
         else:
-            out[:, column] = [_category(v, layout, r, column, source=source)
-                              for r, v in enumerate(values.tolist())]
+            out[:, column] = [
+                _category(v, layout, r, column, source=source)
+                for r, v in enumerate(values.tolist())
+            ]
     return out
 
 
-def _numbers(values: np.ndarray, layout: FeatureLayout, column: int, *,
-             source: str) -> np.ndarray:
+def _numbers(values: np.ndarray, layout: FeatureLayout, column: int, *, source: str) -> np.ndarray:
     items = values.tolist()
     if all(isinstance(v, _NUMBERS) and not isinstance(v, bool) for v in items):
         floats = np.asarray(items, dtype=np.float64)  # ints too large overflow to inf: caught
     else:
-        floats = np.array([_number(v, layout, r, column, source=source)
-                           for r, v in enumerate(items)], dtype=np.float64)
+        floats = np.array(
+            [_number(v, layout, r, column, source=source) for r, v in enumerate(items)],
+            dtype=np.float64,
+        )
     bad = ~in_range(floats)
     if bad.any():
         for r in np.flatnonzero(bad).tolist():
@@ -80,8 +86,9 @@ def _number(value: Any, layout: FeatureLayout, row: int, column: int, *, source:
     if value is None:
         return math.nan  # missing: allowed or not is decided with the NaNs
     if isinstance(value, bool):
-        raise _invalid(layout, row, column, f"expected a number, got the boolean {value}",
-                       source=source)
+        raise _invalid(
+            layout, row, column, f"expected a number, got the boolean {value}", source=source
+        )
     if isinstance(value, _NUMBERS):
         return float(value)
     if isinstance(value, str):
@@ -91,16 +98,20 @@ def _number(value: Any, layout: FeatureLayout, row: int, column: int, *, source:
             number = None
         if number is None or not math.isfinite(number):
             # Text "nan"/"inf" is not a way to send a missing value: null is.
-            raise _invalid(layout, row, column,
-                           f"{value!r:.40} is not a finite number (send null for a missing "
-                           "value)", source=source)
+            raise _invalid(
+                layout,
+                row,
+                column,
+                f"{value!r:.40} is not a finite number (send null for a missing value)",
+                source=source,
+            )
         return number
-    raise _invalid(layout, row, column, f"expected a number, got {type(value).__name__}",
-                   source=source)
+    raise _invalid(
+        layout, row, column, f"expected a number, got {type(value).__name__}", source=source
+    )
 
 
-def _boolean(value: Any, layout: FeatureLayout, row: int, column: int, *,
-             source: str) -> Any:
+def _boolean(value: Any, layout: FeatureLayout, row: int, column: int, *, source: str) -> Any:
     if isinstance(value, bool | np.bool_):
         return bool(value)
     if isinstance(value, int | np.integer) and value in (0, 1):
@@ -111,12 +122,10 @@ def _boolean(value: Any, layout: FeatureLayout, row: int, column: int, *,
         if layout.missing[column]:
             return math.nan
         raise missing_refused(layout, row, column, source=source)
-    raise _invalid(layout, row, column, f"expected a boolean, got {value!r:.40}",
-                   source=source)
+    raise _invalid(layout, row, column, f"expected a boolean, got {value!r:.40}", source=source)
 
 
-def _category(value: Any, layout: FeatureLayout, row: int, column: int, *,
-              source: str) -> Any:
+def _category(value: Any, layout: FeatureLayout, row: int, column: int, *, source: str) -> Any:
     if isinstance(value, str):
         return value
     if _is_missing(value):
@@ -124,24 +133,34 @@ def _category(value: Any, layout: FeatureLayout, row: int, column: int, *,
             return math.nan
         raise missing_refused(layout, row, column, source=source)
     # The encoder was fitted on strings; a number beside them would fail inside it.
-    raise _invalid(layout, row, column, f"expected a string (a category), got {value!r:.40}",
-                   source=source)
+    raise _invalid(
+        layout, row, column, f"expected a string (a category), got {value!r:.40}", source=source
+    )
 
 
 def _is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, float | np.floating) and math.isnan(value))
 
 
-def missing_refused(layout: FeatureLayout, row: int, column: int, *,
-                    source: str) -> InvalidInput:
+def missing_refused(layout: FeatureLayout, row: int, column: int, *, source: str) -> InvalidInput:
     name = layout.names[column]
-    return _invalid(layout, row, column,
-                    f"got null/NaN, not a finite number: this model's pipeline cannot take "
-                    f"a missing value in {name!r}", source=source)
+    return _invalid(
+        layout,
+        row,
+        column,
+        f"got null/NaN, not a finite number: this model's pipeline cannot take "
+        f"a missing value in {name!r}",
+        source=source,
+    )
 
 
-def _invalid(layout: FeatureLayout, row: int, column: int, what: str, *,
-             source: str) -> InvalidInput:
+def _invalid(
+    layout: FeatureLayout, row: int, column: int, what: str, *, source: str
+) -> InvalidInput:
     name = layout.names[column]
-    return InvalidInput(f"{source}: row {row}, column {column} ({name!r}): {what}",
-                        row=row, column=column, feature=name)
+    return InvalidInput(
+        f"{source}: row {row}, column {column} ({name!r}): {what}",
+        row=row,
+        column=column,
+        feature=name,
+    )

@@ -91,11 +91,17 @@ class DriftCounter(Collector):
         # Where each real bin of that padded (features x width+1) layout goes in `counts`.
         padded_bins = self._edges.shape[1] + 1
         self._numeric_slots = np.asarray(
-            [o + i for o, e in zip(numeric_offsets, numeric_edges, strict=True)
-             for i in range(len(e) + 1)], dtype=np.intp)
+            [
+                o + i
+                for o, e in zip(numeric_offsets, numeric_edges, strict=True)
+                for i in range(len(e) + 1)
+            ],
+            dtype=np.intp,
+        )
         self._padded_take = np.asarray(
-            [j * padded_bins + i for j, e in enumerate(numeric_edges)
-             for i in range(len(e) + 1)], dtype=np.intp)
+            [j * padded_bins + i for j, e in enumerate(numeric_edges) for i in range(len(e) + 1)],
+            dtype=np.intp,
+        )
         self._all_numeric = not self._categorical and numeric_columns == list(
             range(len(feature_names))
         )

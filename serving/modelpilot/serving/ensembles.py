@@ -68,8 +68,7 @@ class HistGradientBoostingPredictor:
         self._predictors = model._predictors
         self._baseline = model._baseline_prediction
         self._n_trees = int(model.n_trees_per_iteration_)
-        self._known_cat_bitsets, self._f_idx_map = (
-            model._bin_mapper.make_known_categories_bitsets())
+        self._known_cat_bitsets, self._f_idx_map = model._bin_mapper.make_known_categories_bitsets()
         self._loss = model._loss
         self._classifier = classifier
         self._classes = getattr(model, "classes_", None)
@@ -107,17 +106,21 @@ def fast_predictor(estimator: Any) -> FastPredictor | None:
 
     kind = type(estimator)
     predictor: FastPredictor
-    if kind in (RandomForestClassifier, ExtraTreesClassifier, RandomForestRegressor,
-                ExtraTreesRegressor):
-        if (getattr(estimator, "n_outputs_", None) != 1
-                or not hasattr(estimator, "estimators_")):
+    if kind in (
+        RandomForestClassifier,
+        ExtraTreesClassifier,
+        RandomForestRegressor,
+        ExtraTreesRegressor,
+    ):
+        if getattr(estimator, "n_outputs_", None) != 1 or not hasattr(estimator, "estimators_"):
             return None
         classifier = kind in (RandomForestClassifier, ExtraTreesClassifier)
         predictor = ForestPredictor(estimator, classifier=classifier)
         probe = _probe_rows(estimator)
     elif kind in (HistGradientBoostingClassifier, HistGradientBoostingRegressor):
         if getattr(estimator, "_preprocessor", None) is not None or not hasattr(
-                estimator, "_predictors"):
+            estimator, "_predictors"
+        ):
             return None  # categorical features: sklearn remaps them first
         classifier = kind is HistGradientBoostingClassifier
         predictor = HistGradientBoostingPredictor(estimator, classifier=classifier)
@@ -129,8 +132,9 @@ def fast_predictor(estimator: Any) -> FastPredictor | None:
     if classifier and agrees:
         agrees = np.array_equal(fast_proba, estimator.predict_proba(probe))
     if not agrees:
-        log.warning("the fast path disagrees with %s.predict on probe rows; using "
-                    "predict", kind.__name__)
+        log.warning(
+            "the fast path disagrees with %s.predict on probe rows; using predict", kind.__name__
+        )
         return None
     return predictor
 

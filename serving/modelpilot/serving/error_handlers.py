@@ -28,12 +28,17 @@ def error_response(exc: BaseException, *, method: str, path: str) -> tuple[int, 
     inference fast path (fastpath.py) use."""
     if isinstance(exc, ServingError):
         if exc.status_code >= 500:
-            log.error("%s %s: %s%s", method, path, exc.message,
-                      f" ({exc.detail})" if exc.detail else "", exc_info=exc.__cause__ or exc)
+            log.error(
+                "%s %s: %s%s",
+                method,
+                path,
+                exc.message,
+                f" ({exc.detail})" if exc.detail else "",
+                exc_info=exc.__cause__ or exc,
+            )
         return exc.status_code, encode(exc.body())
     log.error("%s %s failed", method, path, exc_info=exc)
-    return 500, encode({"error": f"internal error: {type(exc).__name__}",
-                        "type": "internal_error"})
+    return 500, encode({"error": f"internal error: {type(exc).__name__}", "type": "internal_error"})
 
 
 def error_headers(exc: BaseException) -> list[tuple[bytes, bytes]]:
@@ -46,8 +51,9 @@ def register_error_handlers(app: FastAPI) -> None:
     async def serving_error(request: Request, exc: ServingError) -> Response:
         status, body = error_response(exc, method=request.method, path=request.url.path)
         headers = {k.decode(): v.decode() for k, v in exc.headers()}
-        return Response(content=body, status_code=status, media_type="application/json",
-                        headers=headers or None)
+        return Response(
+            content=body, status_code=status, media_type="application/json", headers=headers or None
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -64,8 +70,14 @@ def register_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-        return _json(400, {"error": "invalid request", "type": "bad_request",
-                           "detail": [str(e.get("msg")) for e in exc.errors()]})
+        return _json(
+            400,
+            {
+                "error": "invalid request",
+                "type": "bad_request",
+                "detail": [str(e.get("msg")) for e in exc.errors()],
+            },
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:

@@ -72,8 +72,14 @@ class FastPathMiddleware:
 
         await self.app(scope, receive, send_with_headers)
 
-    async def _infer(self, route: tuple[str, Handler], scope: Any, receive: Any,
-                     send: Any, headers: list[tuple[bytes, bytes]]) -> None:
+    async def _infer(
+        self,
+        route: tuple[str, Handler],
+        scope: Any,
+        receive: Any,
+        send: Any,
+        headers: list[tuple[bytes, bytes]],
+    ) -> None:
         protocol, handler = route
         service = self.service
         header_length = None
@@ -89,11 +95,13 @@ class FastPathMiddleware:
             kind = [_JSON]
         else:
             kind = [_OCTETS, (binary.HEADER_BYTES, str(header_length).encode())]
-        await send({
-            "type": "http.response.start",
-            "status": status,
-            "headers": [*kind, (b"content-length", str(len(content)).encode()), *headers],
-        })
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [*kind, (b"content-length", str(len(content)).encode()), *headers],
+            }
+        )
         await send({"type": "http.response.body", "body": content})
 
 

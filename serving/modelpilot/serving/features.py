@@ -55,8 +55,9 @@ class FeatureLayout:
             except TypeError:
                 kinds.append("O")  # 'category', 'string' ...: pandas names; treat as objects
         missing = tuple(schema.missing_allowed(c) for c in range(schema.count))
-        return cls(names=tuple(schema.names), kinds=tuple(kinds), max_rows=max_rows,
-                   missing=missing)
+        return cls(
+            names=tuple(schema.names), kinds=tuple(kinds), max_rows=max_rows, missing=missing
+        )
 
     @property
     def count(self) -> int:
@@ -72,8 +73,12 @@ class FeatureLayout:
 
     def describe(self, column: int) -> str:
         kind = self.kinds[column]
-        return {"i": "an integer-valued number", "u": "an integer-valued number",
-                "f": "a number", "b": "a boolean"}.get(kind, "a string")
+        return {
+            "i": "an integer-valued number",
+            "u": "an integer-valued number",
+            "f": "a number",
+            "b": "a boolean",
+        }.get(kind, "a string")
 
     def index_of(self, name: str) -> int | None:
         try:
@@ -106,8 +111,9 @@ def rows_to_matrix(rows: Any, layout: FeatureLayout, *, where: str = "instances"
     return _slow_rows(rows, layout, where=where)
 
 
-def check_matrix(matrix: np.ndarray, layout: FeatureLayout, *,
-                 source: str = "the input") -> np.ndarray:
+def check_matrix(
+    matrix: np.ndarray, layout: FeatureLayout, *, source: str = "the input"
+) -> np.ndarray:
     """A 2-D array from a typed tensor: shape, kinds and finiteness against the schema."""
     if matrix.ndim != 2:
         raise InvalidInput(
@@ -117,7 +123,9 @@ def check_matrix(matrix: np.ndarray, layout: FeatureLayout, *,
     if matrix.shape[1] != layout.count:
         raise InvalidInput(
             f"expected {layout.count} features per row ({', '.join(layout.names)}), got "
-            f"{matrix.shape[1]}", row=0, column=None,
+            f"{matrix.shape[1]}",
+            row=0,
+            column=None,
         )
     if matrix.dtype.kind == "O":
         if layout.numeric:  # per-feature inputs hold numbers only; see v2._columns_to_matrix
@@ -129,7 +137,9 @@ def check_matrix(matrix: np.ndarray, layout: FeatureLayout, *,
         name = layout.names[column]
         raise InvalidInput(
             f"{source} holds numbers but feature {name!r} holds strings; send a BYTES "
-            "tensor, or one tensor per feature", column=column, feature=name,
+            "tensor, or one tensor per feature",
+            column=column,
+            feature=name,
         )
     if matrix.dtype.kind in "fc":
         _check_finite(matrix, layout)
@@ -201,17 +211,23 @@ def _check_value(value: Any, layout: FeatureLayout, *, row: int, column: int) ->
         raise InvalidInput(
             f"row {row}, column {column} ({name!r}): expected {layout.describe(column)}, "
             f"got {_json_type(value)} {_short(value)}",
-            row=row, column=column, feature=name,
+            row=row,
+            column=column,
+            feature=name,
         )
     if type(value) is float and not math.isfinite(value):
         raise InvalidInput(
             f"row {row}, column {column} ({name!r}): {value} is not a finite number",
-            row=row, column=column, feature=name,
+            row=row,
+            column=column,
+            feature=name,
         )
     if type(value) is int and layout.kinds[column] in "f" and abs(value) > 1.7e308:
         raise InvalidInput(
             f"row {row}, column {column} ({name!r}): {_short(value)} is out of range",
-            row=row, column=column, feature=name,
+            row=row,
+            column=column,
+            feature=name,
         )
 
 
@@ -230,18 +246,21 @@ def _check_finite(matrix: np.ndarray, layout: FeatureLayout) -> None:
     if np.isfinite(matrix[r, c]):
         raise InvalidInput(
             f"row {r}, column {c} ({name!r}): {matrix[r, c]} is out of range (beyond "
-            f"±{FLOAT32_MAX:.4g})", row=r, column=c, feature=name,
+            f"±{FLOAT32_MAX:.4g})",
+            row=r,
+            column=c,
+            feature=name,
         )
     raise InvalidInput(
         f"row {r}, column {c} ({name!r}): {matrix[r, c]} is not a finite number "
         "(NaN and ±Inf are not accepted)",
-        row=r, column=c, feature=name,
+        row=r,
+        column=c,
+        feature=name,
     )
 
 
-def _objects_to_lists(
-    rows: list[Any], layout: FeatureLayout, *, where: str
-) -> list[list[Any]]:
+def _objects_to_lists(rows: list[Any], layout: FeatureLayout, *, where: str) -> list[list[Any]]:
     names = layout.names
     wanted = set(names)
     out = []
@@ -261,7 +280,9 @@ def _objects_to_lists(
             column = layout.index_of(missing[0]) if missing else None
             raise InvalidInput(
                 f"{where}[{r}]: {'; '.join(parts)}; expected exactly {', '.join(names)}",
-                row=r, column=column, feature=missing[0] if missing else unknown[0],
+                row=r,
+                column=column,
+                feature=missing[0] if missing else unknown[0],
             )
         out.append([row[n] for n in names])
     return out
@@ -270,8 +291,14 @@ def _objects_to_lists(
 def _json_type(value: Any) -> str:
     if value is None:
         return "null"
-    return {bool: "boolean", int: "number", float: "number", str: "string",
-            list: "array", dict: "object"}.get(type(value), type(value).__name__)
+    return {
+        bool: "boolean",
+        int: "number",
+        float: "number",
+        str: "string",
+        list: "array",
+        dict: "object",
+    }.get(type(value), type(value).__name__)
 
 
 def _short(value: Any) -> str:

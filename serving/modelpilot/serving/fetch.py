@@ -26,8 +26,14 @@ from modelpilot.api.bundle import MODEL_FILE, BundleError, verify_bundle
 from modelpilot.api.names import ENV_TERMINATION_LOG
 
 
-def fetch(*, model_dir: Path, key_prefix: str, expected_sha256: str,
-          env: Mapping[str, str], client: Any = None) -> str:
+def fetch(
+    *,
+    model_dir: Path,
+    key_prefix: str,
+    expected_sha256: str,
+    env: Mapping[str, str],
+    client: Any = None,
+) -> str:
     """Download and verify; returns a one-line report. Raises s3.ObjectStoreError or
     BundleError (a mismatching model file is removed first). `client`: the S3 client, made
     from `env` when None."""
@@ -42,9 +48,11 @@ def fetch(*, model_dir: Path, key_prefix: str, expected_sha256: str,
     except BundleError:
         (model_dir / MODEL_FILE).unlink(missing_ok=True)
         raise
-    return (f"fetch-bundle: s3://{location.bucket}/{key_prefix} -> {model_dir}: "
-            f"{metadata.namespace}/{metadata.name} {metadata.revision}, sha256 "
-            f"{metadata.model_sha256} verified")
+    return (
+        f"fetch-bundle: s3://{location.bucket}/{key_prefix} -> {model_dir}: "
+        f"{metadata.namespace}/{metadata.name} {metadata.revision}, sha256 "
+        f"{metadata.model_sha256} verified"
+    )
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
@@ -58,8 +66,15 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     parser.add_argument("--expected-sha256", required=True, help="the digest the operator trusts")
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     try:
-        print(fetch(model_dir=Path(args.model_dir), key_prefix=args.key_prefix,
-                    expected_sha256=args.expected_sha256, env=env), flush=True)
+        print(
+            fetch(
+                model_dir=Path(args.model_dir),
+                key_prefix=args.key_prefix,
+                expected_sha256=args.expected_sha256,
+                env=env,
+            ),
+            flush=True,
+        )
         return 0
     except (s3.ObjectStoreError, BundleError, OSError) as exc:
         message = f"fetch-bundle: {exc}"

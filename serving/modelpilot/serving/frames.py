@@ -60,8 +60,10 @@ def _selects_by_name(estimator: Any) -> bool:
     from sklearn.pipeline import Pipeline
 
     if isinstance(estimator, ColumnTransformer):
-        return any(_names_columns(columns) or _selects_by_name(inner)
-                   for _, inner, columns in estimator.transformers)
+        return any(
+            _names_columns(columns) or _selects_by_name(inner)
+            for _, inner, columns in estimator.transformers
+        )
     if isinstance(estimator, Pipeline):
         return any(_selects_by_name(step) for _, step in estimator.steps)
     return False

@@ -48,9 +48,13 @@ PROTOCOL = "grpc"  # the `protocol` label of the request metrics
 # datatype -> the InferTensorContents field that carries it typed
 _CONTENTS_FIELD = {
     "BOOL": "bool_contents",
-    "INT8": "int_contents", "INT16": "int_contents", "INT32": "int_contents",
+    "INT8": "int_contents",
+    "INT16": "int_contents",
+    "INT32": "int_contents",
     "INT64": "int64_contents",
-    "UINT8": "uint_contents", "UINT16": "uint_contents", "UINT32": "uint_contents",
+    "UINT8": "uint_contents",
+    "UINT16": "uint_contents",
+    "UINT32": "uint_contents",
     "UINT64": "uint64_contents",
     "FP32": "fp32_contents",
     "FP64": "fp64_contents",
@@ -65,7 +69,8 @@ def status_code(exc: BaseException) -> grpc.StatusCode:
     if isinstance(exc, PayloadTooLarge):
         return grpc.StatusCode.RESOURCE_EXHAUSTED
     if isinstance(exc, (InvalidInput, MalformedRequest)) or (
-            isinstance(exc, ServingError) and 400 <= exc.status_code < 500):
+        isinstance(exc, ServingError) and 400 <= exc.status_code < 500
+    ):
         return grpc.StatusCode.INVALID_ARGUMENT
     if isinstance(exc, ModelNotReady):
         return grpc.StatusCode.UNAVAILABLE
@@ -88,8 +93,9 @@ class OpenInferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
 
     async def ServerMetadata(self, request: Any, context: Any) -> Any:
         metadata = v2.server_metadata(self.server_version)
-        return pb.ServerMetadataResponse(name=metadata["name"], version=metadata["version"],
-                                         extensions=metadata["extensions"])
+        return pb.ServerMetadataResponse(
+            name=metadata["name"], version=metadata["version"], extensions=metadata["extensions"]
+        )
 
     async def ModelMetadata(self, request: Any, context: Any) -> Any:
         return await self._answer(context, self._model_metadata, request)
@@ -123,7 +129,8 @@ class OpenInferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         self.service.v2_metadata()  # raises while not loaded
         metadata = self.service.v2_metadata_fields
         return pb.ModelMetadataResponse(
-            name=metadata["name"], versions=metadata["versions"],
+            name=metadata["name"],
+            versions=metadata["versions"],
             platform=metadata["platform"],
             inputs=[pb.ModelMetadataResponse.TensorMetadata(**t) for t in metadata["inputs"]],
             outputs=[pb.ModelMetadataResponse.TensorMetadata(**t) for t in metadata["outputs"]],
@@ -135,8 +142,9 @@ class OpenInferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         layout = service.feature_layout()
         parsed, raw = parse_infer(request, layout, has_proba=service.model.has_proba)
         result = await service.predict(parsed)
-        response = pb.ModelInferResponse(model_name=service.name,
-                                         model_version=service.model.version, id=request.id)
+        response = pb.ModelInferResponse(
+            model_name=service.name, model_version=service.model.version, id=request.id
+        )
         for name in parsed.outputs:
             array = result.predictions if name == v2.OUTPUT_PREDICT else result.probabilities
             assert array is not None
@@ -151,8 +159,7 @@ class OpenInferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
 
 def parse_infer(request: Any, layout: Any, *, has_proba: bool) -> tuple[v2.InferRequest, bool]:
     """(the validated request, whether its inputs came as raw_input_contents)."""
-    outputs = v2.requested_outputs([{"name": o.name} for o in request.outputs],
-                                   has_proba=has_proba)
+    outputs = v2.requested_outputs([{"name": o.name} for o in request.outputs], has_proba=has_proba)
     if not request.inputs:
         raise MalformedRequest("a ModelInfer request needs at least one input tensor")
     raw_contents = request.raw_input_contents
@@ -177,8 +184,7 @@ def _tensor(index: int, tensor: Any, raw: bytes | None) -> v2.Tensor:
         raise MalformedRequest(f"input {name!r}: shape {shape} must be non-empty sizes >= 0")
     if datatype not in v2.DATATYPES:
         raise InvalidInput(
-            f"input {name!r}: unsupported datatype {datatype!r}; one of "
-            f"{', '.join(v2.DATATYPES)}"
+            f"input {name!r}: unsupported datatype {datatype!r}; one of {', '.join(v2.DATATYPES)}"
         )
     count = math.prod(shape)
     if raw is not None:
@@ -187,10 +193,14 @@ def _tensor(index: int, tensor: Any, raw: bytes | None) -> v2.Tensor:
                 f"input {name!r}: has contents while the request uses raw_input_contents"
             )
         if datatype == "BYTES":
-            return v2.Tensor(index=index, name=name, shape=shape, datatype=datatype,
-                             flat=binary.decode_bytes(raw, name=name, count=count))
-        return v2.Tensor(index=index, name=name, shape=shape, datatype=datatype, flat=[],
-                         raw=raw)
+            return v2.Tensor(
+                index=index,
+                name=name,
+                shape=shape,
+                datatype=datatype,
+                flat=binary.decode_bytes(raw, name=name, count=count),
+            )
+        return v2.Tensor(index=index, name=name, shape=shape, datatype=datatype, flat=[], raw=raw)
     field = _CONTENTS_FIELD.get(datatype)
     if field is None:
         raise InvalidInput(f"input {name!r}: {datatype} travels only in raw_input_contents")
@@ -228,20 +238,24 @@ async def _abort(context: Any, exc: BaseException, what: str) -> None:
     await context.abort(code, message)
 
 
-async def start_grpc_server(service: InferenceService, settings: Settings, *,
-                            server_version: str) -> tuple[grpc.aio.Server, int] | None:
+async def start_grpc_server(
+    service: InferenceService, settings: Settings, *, server_version: str
+) -> tuple[grpc.aio.Server, int] | None:
     """The asyncio gRPC server on settings.grpc_port (None when 0: off); (server, port)."""
     if not settings.grpc_port:
         return None
-    server = grpc.aio.server(options=[
-        # One listener per port: a second server on the same port is an error, not a
-        # silent share of the traffic (gRPC sets SO_REUSEPORT by default).
-        ("grpc.so_reuseport", 0),
-        ("grpc.max_receive_message_length", settings.max_body_bytes),
-        ("grpc.max_send_message_length", -1),
-    ])
+    server = grpc.aio.server(
+        options=[
+            # One listener per port: a second server on the same port is an error, not a
+            # silent share of the traffic (gRPC sets SO_REUSEPORT by default).
+            ("grpc.so_reuseport", 0),
+            ("grpc.max_receive_message_length", settings.max_body_bytes),
+            ("grpc.max_send_message_length", -1),
+        ]
+    )
     pb_grpc.add_GRPCInferenceServiceServicer_to_server(
-        OpenInferenceServicer(service, server_version=server_version), server)
+        OpenInferenceServicer(service, server_version=server_version), server
+    )
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     try:
         port = server.add_insecure_port(f"{host}:{settings.grpc_port}")

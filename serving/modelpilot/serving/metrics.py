@@ -26,9 +26,15 @@ def _base(name: str, suffix: str) -> str:
 
 
 class ServingMetrics:
-    def __init__(self, *, model: str, version: str, task: str,
-                 classes: list[Any] | None = None,
-                 drift: DriftCounter | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        model: str,
+        version: str,
+        task: str,
+        classes: list[Any] | None = None,
+        drift: DriftCounter | None = None,
+    ) -> None:
         self.model = model
         self.version = version
         self.registry = CollectorRegistry(auto_describe=True)

@@ -74,7 +74,9 @@ class SklearnModel:
         """Verify digest and library versions, then unpickle. Raises ModelLoadError."""
         try:
             bundle = load_bundle(
-                self.model_dir, self.expected_sha256, binding=Binding(owner_uid=self.owner_uid),
+                self.model_dir,
+                self.expected_sha256,
+                binding=Binding(owner_uid=self.owner_uid),
                 after_verify=self._after_verify,
             )
         except BundleError as exc:
@@ -85,8 +87,9 @@ class SklearnModel:
             ) from exc
         estimator = bundle.model
         if not hasattr(estimator, "predict"):
-            raise ModelLoadError(f"{self.model_dir} holds a {type(estimator).__name__}, "
-                                 "which has no predict()")
+            raise ModelLoadError(
+                f"{self.model_dir} holds a {type(estimator).__name__}, which has no predict()"
+            )
         _limit_inner_parallelism(estimator)
         if getattr(estimator, "feature_names_in_", None) is not None:
             # Fitted on a DataFrame; we predict on arrays whose columns follow the bundle's
@@ -109,8 +112,11 @@ class SklearnModel:
         try:
             self._fast = fast_predictor(estimator)
         except Exception as exc:  # the fast path is an optimisation, never a reason to fail
-            log.warning("tree-ensemble fast path unavailable (%s: %s); using predict",
-                        type(exc).__name__, exc)
+            log.warning(
+                "tree-ensemble fast path unavailable (%s: %s); using predict",
+                type(exc).__name__,
+                exc,
+            )
             self._fast = None
         self._metadata = bundle.metadata
         self._estimator = estimator
@@ -166,8 +172,11 @@ class SklearnModel:
         import sklearn
 
         try:
-            if (self._fast is not None and features.dtype.kind == "f"
-                    and not (self._missing and np.isnan(features).any())):
+            if (
+                self._fast is not None
+                and features.dtype.kind == "f"
+                and not (self._missing and np.isnan(features).any())
+            ):
                 predictions, probabilities = self._fast.predict(features, proba=proba)
                 return Prediction(predictions=predictions, probabilities=probabilities)
             inputs = features if self._frame is None else self._frame.build(features)
@@ -197,10 +206,16 @@ def _limit_inner_parallelism(estimator: Any) -> None:
     if get_params is None or set_params is None:
         return
     try:
-        keys = [k for k, v in get_params(deep=True).items()
-                if (k == "n_jobs" or k.endswith("__n_jobs")) and v not in (None, 1)]
+        keys = [
+            k
+            for k, v in get_params(deep=True).items()
+            if (k == "n_jobs" or k.endswith("__n_jobs")) and v not in (None, 1)
+        ]
         if keys:
             set_params(**dict.fromkeys(keys, 1))
     except Exception as exc:  # a third-party estimator with odd params: leave it as is
-        warnings.warn(f"could not limit n_jobs of {type(estimator).__name__}: {exc}",
-                      RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            f"could not limit n_jobs of {type(estimator).__name__}: {exc}",
+            RuntimeWarning,
+            stacklevel=2,
+        )

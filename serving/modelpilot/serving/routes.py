@@ -24,8 +24,7 @@ JSON = "application/json"
 
 
 def _body_doc(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"requestBody": {"required": True,
-                            "content": {JSON: {"schema": schema}}}}
+    return {"requestBody": {"required": True, "content": {JSON: {"schema": schema}}}}
 
 
 def _json(content: bytes, status_code: int = 200) -> Response:
@@ -37,8 +36,9 @@ def _v2_reply(reply: tuple[bytes, int | None]) -> Response:
     content, header_length = reply
     if header_length is None:
         return _json(content)
-    return Response(content=content, media_type=binary.CONTENT_TYPE,
-                    headers={binary.HEADER: str(header_length)})
+    return Response(
+        content=content, media_type=binary.CONTENT_TYPE, headers={binary.HEADER: str(header_length)}
+    )
 
 
 async def _v2_infer(service: InferenceService, request: Request, limit: int) -> Response:
@@ -66,9 +66,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     async for chunk in request.stream():
         received += len(chunk)
         if received > limit:
-            raise PayloadTooLarge(
-                f"request body exceeds {limit} bytes (--max-body-bytes)"
-            )
+            raise PayloadTooLarge(f"request body exceeds {limit} bytes (--max-body-bytes)")
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -108,8 +106,9 @@ def build_router(service: InferenceService) -> APIRouter:
         ok = service.ready
         return _json(v1.model_status(name, ready=ok), 200 if ok else 503)
 
-    @router.post("/v1/models/{name}:predict", tags=["v1"],
-                 openapi_extra=_body_doc(v1.REQUEST_SCHEMA))
+    @router.post(
+        "/v1/models/{name}:predict", tags=["v1"], openapi_extra=_body_doc(v1.REQUEST_SCHEMA)
+    )
     async def v1_predict(name: str, request: Request) -> Response:
         with service.observe(v1.PROTOCOL):
             service.check_name(name)
@@ -145,15 +144,17 @@ def build_router(service: InferenceService) -> APIRouter:
         ok = service.ready
         return _json(encode({"name": name, "ready": ok}), 200 if ok else 503)
 
-    @router.post("/v2/models/{name}/infer", tags=["v2"],
-                 openapi_extra=_body_doc(v2.REQUEST_SCHEMA))
+    @router.post("/v2/models/{name}/infer", tags=["v2"], openapi_extra=_body_doc(v2.REQUEST_SCHEMA))
     async def v2_infer(name: str, request: Request) -> Response:
         with service.observe(v2.PROTOCOL):
             service.check_name(name)
             return await _v2_infer(service, request, limit)
 
-    @router.post("/v2/models/{name}/versions/{version}/infer", tags=["v2"],
-                 openapi_extra=_body_doc(v2.REQUEST_SCHEMA))
+    @router.post(
+        "/v2/models/{name}/versions/{version}/infer",
+        tags=["v2"],
+        openapi_extra=_body_doc(v2.REQUEST_SCHEMA),
+    )
     async def v2_infer_version(name: str, version: str, request: Request) -> Response:
         with service.observe(v2.PROTOCOL):
             service.check_name(name)

@@ -35,8 +35,9 @@ log = logging.getLogger("modelpilot.serving")
 
 
 class DrainingServer(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, *, service: InferenceService,
-                 drain_seconds: float) -> None:
+    def __init__(
+        self, config: uvicorn.Config, *, service: InferenceService, drain_seconds: float
+    ) -> None:
         super().__init__(config)
         self._service = service
         self._drain_seconds = drain_seconds
@@ -107,10 +108,14 @@ class TimedHttpProtocol(HttpToolsProtocol):
 
 
 def build_config(app: object, settings: Settings) -> uvicorn.Config:
-    protocol = type("TimedHttpProtocol", (TimedHttpProtocol,), {
-        "header_timeout": settings.header_timeout_seconds,
-        "body_timeout": settings.body_timeout_seconds,
-    })
+    protocol = type(
+        "TimedHttpProtocol",
+        (TimedHttpProtocol,),
+        {
+            "header_timeout": settings.header_timeout_seconds,
+            "body_timeout": settings.body_timeout_seconds,
+        },
+    )
     return uvicorn.Config(
         app,
         host=settings.host,
@@ -152,7 +157,8 @@ class RequestIdApp:
 def run(app: object, service: InferenceService, settings: Settings) -> int:
     if settings.log_format == "json":
         app = RequestIdApp(app)
-    server = DrainingServer(build_config(app, settings), service=service,
-                            drain_seconds=settings.drain_seconds)
+    server = DrainingServer(
+        build_config(app, settings), service=service, drain_seconds=settings.drain_seconds
+    )
     server.run()
     return 0 if server.started else 1

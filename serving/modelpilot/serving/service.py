@@ -55,27 +55,48 @@ class InferenceService:
         if not self.model.ready:
             await asyncio.to_thread(self.model.load)
         model = self.model
-        self.layout = FeatureLayout.from_schema(model.features,
-                                                max_rows=self.settings.max_batch_rows)
+        self.layout = FeatureLayout.from_schema(
+            model.features, max_rows=self.settings.max_batch_rows
+        )
         reference = model.metadata.drift_reference
-        drift = None if reference is None else DriftCounter(
-            reference, self.layout.names, model=self.name, version=model.version,
-            category_values=self.settings.publish_category_values)
-        self.metrics = ServingMetrics(model=self.name, version=model.version, task=model.task,
-                                      classes=model.classes, drift=drift)
-        self.batcher = MicroBatcher(self._predict_and_count,
-                                    max_batch_rows=self.settings.max_batch_rows,
-                                    max_wait_s=self.settings.batch_wait_ms / 1000.0,
-                                    max_queued=self.settings.max_queued_requests)
+        drift = (
+            None
+            if reference is None
+            else DriftCounter(
+                reference,
+                self.layout.names,
+                model=self.name,
+                version=model.version,
+                category_values=self.settings.publish_category_values,
+            )
+        )
+        self.metrics = ServingMetrics(
+            model=self.name,
+            version=model.version,
+            task=model.task,
+            classes=model.classes,
+            drift=drift,
+        )
+        self.batcher = MicroBatcher(
+            self._predict_and_count,
+            max_batch_rows=self.settings.max_batch_rows,
+            max_wait_s=self.settings.batch_wait_ms / 1000.0,
+            max_queued=self.settings.max_queued_requests,
+        )
         await self.batcher.start()
         self.response_headers = [
             (HEADER_MODEL_VERSION.encode(), model.version.encode()),
             (HEADER_MODEL_SHA256.encode(), model.sha256.encode()),
         ]
         self.v2_metadata_fields = v2_metadata.model_metadata(
-            name=self.name, version=model.version, layout=self.layout, classes=model.classes,
-            prediction_datatype=self._prediction_datatype(), has_proba=model.has_proba,
-            task=model.task, sha256=model.sha256,
+            name=self.name,
+            version=model.version,
+            layout=self.layout,
+            classes=model.classes,
+            prediction_datatype=self._prediction_datatype(),
+            has_proba=model.has_proba,
+            task=model.task,
+            sha256=model.sha256,
         )
         self._v2_metadata = codec.encode(self.v2_metadata_fields)
         self._started = True
@@ -85,9 +106,13 @@ class InferenceService:
         if self.batcher is not None:
             await self.batcher.stop()
             stats = self.batcher.stats
-            log.info("served %d prediction requests in %d batches (largest %d requests): %s",
-                     stats.requests, stats.batches, stats.largest_batch_requests,
-                     dict(sorted(stats.sizes.items())))
+            log.info(
+                "served %d prediction requests in %d batches (largest %d requests): %s",
+                stats.requests,
+                stats.batches,
+                stats.largest_batch_requests,
+                dict(sorted(stats.sizes.items())),
+            )
 
     def begin_drain(self) -> None:
         """SIGTERM: readiness goes false; requests are still answered."""
@@ -106,8 +131,7 @@ class InferenceService:
     def check_version(self, version: str) -> None:
         if self._started and version != self.model.version:
             raise ModelNotFound(
-                f"model {self.name!r} has no version {version!r}; it serves "
-                f"{self.model.version!r}"
+                f"model {self.name!r} has no version {version!r}; it serves {self.model.version!r}"
             )
 
     @contextmanager
@@ -131,18 +155,24 @@ class InferenceService:
         result = await batcher.predict(request.features, proba=request.proba)
         return v1.render_predict(result.predictions, result.probabilities)
 
-    async def v2_infer(self, body: bytes,
-                       header_length: int | None = None) -> tuple[bytes, int | None]:
+    async def v2_infer(
+        self, body: bytes, header_length: int | None = None
+    ) -> tuple[bytes, int | None]:
         """(response body, its JSON header's length when outputs are binary, else None);
         `header_length` is the request's Inference-Header-Content-Length, if any."""
         layout, _ = self._serving()
-        request = v2.parse_infer(body, layout, has_proba=self.model.has_proba,
-                                 header_length=header_length)
+        request = v2.parse_infer(
+            body, layout, has_proba=self.model.has_proba, header_length=header_length
+        )
         result = await self.predict(request)
         return v2.render_infer(
-            model_name=self.name, model_version=self.model.version, request_id=request.id,
-            outputs=request.outputs, predictions=result.predictions,
-            probabilities=result.probabilities, binary_outputs=request.binary_outputs,
+            model_name=self.name,
+            model_version=self.model.version,
+            request_id=request.id,
+            outputs=request.outputs,
+            predictions=result.predictions,
+            probabilities=result.probabilities,
+            binary_outputs=request.binary_outputs,
         )
 
     async def predict(self, request: v2.InferRequest) -> Prediction:

@@ -131,68 +131,129 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         description="Serve one verified model bundle over KServe V1 and Open Inference V2.",
     )
     add = parser.add_argument
-    add("--model-dir", default=_env_default(env, ENV_MODEL_DIR),
-        help=f"bundle directory (env {ENV_MODEL_DIR})")
-    add("--model-name", default=_env_default(env, ENV_MODEL_NAME),
-        help=f"name in the URL paths (env {ENV_MODEL_NAME})")
-    add("--expected-sha256", default=_env_default(env, ENV_EXPECTED_SHA256),
-        help=f"sha256 of model.joblib the operator trusts (env {ENV_EXPECTED_SHA256})")
-    add("--model-version", default=_env_default(env, ENV_MODEL_VERSION),
+    add(
+        "--model-dir",
+        default=_env_default(env, ENV_MODEL_DIR),
+        help=f"bundle directory (env {ENV_MODEL_DIR})",
+    )
+    add(
+        "--model-name",
+        default=_env_default(env, ENV_MODEL_NAME),
+        help=f"name in the URL paths (env {ENV_MODEL_NAME})",
+    )
+    add(
+        "--expected-sha256",
+        default=_env_default(env, ENV_EXPECTED_SHA256),
+        help=f"sha256 of model.joblib the operator trusts (env {ENV_EXPECTED_SHA256})",
+    )
+    add(
+        "--model-version",
+        default=_env_default(env, ENV_MODEL_VERSION),
         help=f"version reported in headers and metrics; default the bundle's revision "
-        f"(env {ENV_MODEL_VERSION})")
-    add("--expected-owner-uid", default=_env_default(env, ENV_OWNER_UID),
-        help=f"refuse a bundle not trained for this ModelDeployment uid (env {ENV_OWNER_UID})")
+        f"(env {ENV_MODEL_VERSION})",
+    )
+    add(
+        "--expected-owner-uid",
+        default=_env_default(env, ENV_OWNER_UID),
+        help=f"refuse a bundle not trained for this ModelDeployment uid (env {ENV_OWNER_UID})",
+    )
     add("--host", default=_env_default(env, ENV_HOST, "0.0.0.0"), help=f"(env {ENV_HOST})")
-    add("--port", type=_port, default=_env_default(env, ENV_PORT, str(SERVING_PORT)),
-        help=f"(env {ENV_PORT})")
-    add("--grpc-port", type=_port,
+    add(
+        "--port",
+        type=_port,
+        default=_env_default(env, ENV_PORT, str(SERVING_PORT)),
+        help=f"(env {ENV_PORT})",
+    )
+    add(
+        "--grpc-port",
+        type=_port,
         default=_env_default(env, ENV_GRPC_PORT, str(DEFAULT_GRPC_PORT)),
-        help=f"Open Inference Protocol gRPC port; 0 = no gRPC (env {ENV_GRPC_PORT})")
-    add("--max-batch-rows", type=_positive_int,
+        help=f"Open Inference Protocol gRPC port; 0 = no gRPC (env {ENV_GRPC_PORT})",
+    )
+    add(
+        "--max-batch-rows",
+        type=_positive_int,
         default=_env_default(env, ENV_MAX_BATCH_ROWS, str(DEFAULT_MAX_BATCH_ROWS)),
-        help=f"most rows per request and per predict call (env {ENV_MAX_BATCH_ROWS})")
-    add("--max-body-bytes", type=_positive_int,
+        help=f"most rows per request and per predict call (env {ENV_MAX_BATCH_ROWS})",
+    )
+    add(
+        "--max-body-bytes",
+        type=_positive_int,
         default=_env_default(env, ENV_MAX_BODY_BYTES, str(DEFAULT_MAX_BODY_BYTES)),
-        help=f"largest request body accepted (env {ENV_MAX_BODY_BYTES})")
-    add("--batch-wait-ms", type=_non_negative_float,
+        help=f"largest request body accepted (env {ENV_MAX_BODY_BYTES})",
+    )
+    add(
+        "--batch-wait-ms",
+        type=_non_negative_float,
         default=_env_default(env, ENV_BATCH_WAIT_MS, "2"),
         help=f"longest a batch waits for the concurrent requests it expects; 0 = never "
-        f"(env {ENV_BATCH_WAIT_MS})")
-    add("--drain-seconds", type=_non_negative_float,
+        f"(env {ENV_BATCH_WAIT_MS})",
+    )
+    add(
+        "--drain-seconds",
+        type=_non_negative_float,
         default=_env_default(env, ENV_DRAIN_SECONDS, "2"),
         help=f"after SIGTERM, keep serving with readiness false this long "
-        f"(env {ENV_DRAIN_SECONDS})")
-    add("--shutdown-timeout-seconds", type=_non_negative_float,
+        f"(env {ENV_DRAIN_SECONDS})",
+    )
+    add(
+        "--shutdown-timeout-seconds",
+        type=_non_negative_float,
         default=_env_default(env, ENV_SHUTDOWN_TIMEOUT, "25"),
-        help=f"then wait at most this long for in-flight requests (env {ENV_SHUTDOWN_TIMEOUT})")
-    add("--max-queued-requests", type=_positive_int,
+        help=f"then wait at most this long for in-flight requests (env {ENV_SHUTDOWN_TIMEOUT})",
+    )
+    add(
+        "--max-queued-requests",
+        type=_positive_int,
         default=_env_default(env, ENV_MAX_QUEUED_REQUESTS, "256"),
         help=f"requests waiting for the model beyond this get 503 + Retry-After "
-        f"(env {ENV_MAX_QUEUED_REQUESTS})")
-    add("--limit-concurrency", type=_positive_int,
+        f"(env {ENV_MAX_QUEUED_REQUESTS})",
+    )
+    add(
+        "--limit-concurrency",
+        type=_positive_int,
         default=_env_default(env, ENV_LIMIT_CONCURRENCY, "1000"),
         help=f"open connections + running requests beyond this get 503 "
-        f"(env {ENV_LIMIT_CONCURRENCY})")
-    add("--header-timeout-seconds", type=_positive_float,
+        f"(env {ENV_LIMIT_CONCURRENCY})",
+    )
+    add(
+        "--header-timeout-seconds",
+        type=_positive_float,
         default=_env_default(env, ENV_HEADER_TIMEOUT, "10"),
-        help=f"close a connection whose request headers take longer (env {ENV_HEADER_TIMEOUT})")
-    add("--body-timeout-seconds", type=_positive_float,
+        help=f"close a connection whose request headers take longer (env {ENV_HEADER_TIMEOUT})",
+    )
+    add(
+        "--body-timeout-seconds",
+        type=_positive_float,
         default=_env_default(env, ENV_BODY_TIMEOUT, "30"),
         help=f"close a connection whose request body takes longer after its headers "
-        f"(env {ENV_BODY_TIMEOUT})")
-    add("--enable-docs", action="store_true",
+        f"(env {ENV_BODY_TIMEOUT})",
+    )
+    add(
+        "--enable-docs",
+        action="store_true",
         default=_env_default(env, ENV_ENABLE_DOCS, "") in ("1", "true", "yes"),
-        help=f"serve /docs, /redoc and /openapi.json (env {ENV_ENABLE_DOCS}=true)")
-    add("--publish-category-values", action="store_true",
+        help=f"serve /docs, /redoc and /openapi.json (env {ENV_ENABLE_DOCS}=true)",
+    )
+    add(
+        "--publish-category-values",
+        action="store_true",
         default=_env_default(env, ENV_PUBLISH_CATEGORY_VALUES, "") in ("1", "true", "yes"),
         help=f"label categorical drift bins on /metrics with the training data's most frequent "
-        f"values instead of their index (env {ENV_PUBLISH_CATEGORY_VALUES}=true)")
-    add("--log-level", default=_env_default(env, ENV_LOG_LEVEL, "info"),
-        choices=["critical", "error", "warning", "info", "debug"])
-    add("--log-format", default=_env_default(env, ENV_LOG_FORMAT, "text"),
+        f"values instead of their index (env {ENV_PUBLISH_CATEGORY_VALUES}=true)",
+    )
+    add(
+        "--log-level",
+        default=_env_default(env, ENV_LOG_LEVEL, "info"),
+        choices=["critical", "error", "warning", "info", "debug"],
+    )
+    add(
+        "--log-format",
+        default=_env_default(env, ENV_LOG_FORMAT, "text"),
         choices=["text", "json"],
         help="json: one object per line with modeldeployment, revision and request_id "
-        f"(env {ENV_LOG_FORMAT})")
+        f"(env {ENV_LOG_FORMAT})",
+    )
     return parser
 
 

@@ -94,8 +94,9 @@ class InferRequest:
         return OUTPUT_PROBA in self.outputs
 
 
-def parse_infer(body: bytes, layout: FeatureLayout, *, has_proba: bool,
-                header_length: int | None = None) -> InferRequest:
+def parse_infer(
+    body: bytes, layout: FeatureLayout, *, has_proba: bool, header_length: int | None = None
+) -> InferRequest:
     """A JSON request, or with `header_length` (Inference-Header-Content-Length) a JSON
     header followed by binary tensor data."""
     payload = b""
@@ -108,13 +109,20 @@ def parse_infer(body: bytes, layout: FeatureLayout, *, has_proba: bool,
     outputs = _requested_outputs(request.get("outputs"), has_proba=has_proba)
     inputs = request.get("inputs")
     if not isinstance(inputs, list) or not inputs:
-        hint = (" (that is the V1 format: POST /v1/models/NAME:predict)"
-                if "instances" in request else "")
+        hint = (
+            " (that is the V1 format: POST /v1/models/NAME:predict)"
+            if "instances" in request
+            else ""
+        )
         raise MalformedRequest(f'a V2 request needs "inputs": a non-empty list of tensors{hint}')
     chunks = binary.input_chunks(inputs, payload)
     tensors = [_parse_tensor(i, tensor, raw=chunks[i]) for i, tensor in enumerate(inputs)]
-    return InferRequest(features=tensors_to_features(tensors, layout), outputs=outputs,
-                        id=request_id, binary_outputs=binary.requested_binary(request, outputs))
+    return InferRequest(
+        features=tensors_to_features(tensors, layout),
+        outputs=outputs,
+        id=request_id,
+        binary_outputs=binary.requested_binary(request, outputs),
+    )
 
 
 def tensors_to_features(tensors: list[Tensor], layout: FeatureLayout) -> np.ndarray:
@@ -156,7 +164,9 @@ def render_infer(
         array = predictions if name == OUTPUT_PREDICT else probabilities
         assert array is not None
         tensor: dict[str, Any] = {
-            "name": name, "shape": list(array.shape), "datatype": datatype_of(array),
+            "name": name,
+            "shape": list(array.shape),
+            "datatype": datatype_of(array),
         }
         as_binary = name in binary_outputs
         if not as_binary:
@@ -213,8 +223,9 @@ class Tensor:
             allowed = allowed | {type(None)}
             dtype = object if dtype is object else np.float64
         if self.raw is not None:
-            return binary.decode_fixed(self.raw, name=self.name, datatype=self.datatype,
-                                       dtype=dtype, shape=self.shape)
+            return binary.decode_fixed(
+                self.raw, name=self.name, datatype=self.datatype, dtype=dtype, shape=self.shape
+            )
         flat = self.flat
         if not set(map(type, flat)) <= allowed:
             i = next(i for i, v in enumerate(flat) if type(v) not in allowed)
@@ -222,7 +233,8 @@ class Tensor:
             raise InvalidInput(
                 f"input {self.name!r} is {self.datatype} but element {i} (row {row}, column "
                 f"{column}) is {_json_type(flat[i])} {flat[i]!r:.40}",
-                row=row, column=column,
+                row=row,
+                column=column,
             )
         try:
             with np.errstate(over="ignore", invalid="ignore"):  # overflow -> inf, caught later
@@ -245,8 +257,11 @@ def _parse_tensor(index: int, tensor: Any, *, raw: bytes | None = None) -> Tenso
     if not isinstance(name, str):
         raise MalformedRequest(f'{where}: "name" must be a string')
     where = f"input {name!r}"
-    if (not isinstance(shape, list) or not shape
-            or not all(type(d) is int and d >= 0 for d in shape)):
+    if (
+        not isinstance(shape, list)
+        or not shape
+        or not all(type(d) is int and d >= 0 for d in shape)
+    ):
         raise MalformedRequest(f'{where}: "shape" must be a non-empty list of sizes >= 0')
     if datatype not in DATATYPES:
         raise MalformedRequest(
@@ -259,18 +274,23 @@ def _parse_tensor(index: int, tensor: Any, *, raw: bytes | None = None) -> Tenso
                 f'{where}: has both "data" and parameters.{binary.SIZE_PARAMETER}; send one'
             )
         if datatype == "BYTES":
-            return Tensor(index=index, name=name, shape=shape, datatype=datatype,
-                          flat=binary.decode_bytes(raw, name=name, count=expected))
+            return Tensor(
+                index=index,
+                name=name,
+                shape=shape,
+                datatype=datatype,
+                flat=binary.decode_bytes(raw, name=name, count=expected),
+            )
         return Tensor(index=index, name=name, shape=shape, datatype=datatype, flat=[], raw=raw)
     if not isinstance(data, list):
         raise MalformedRequest(
             f'{where}: "data" must be an array (or send the tensor as binary data with '
-            f'parameters.{binary.SIZE_PARAMETER})'
+            f"parameters.{binary.SIZE_PARAMETER})"
         )
     flat = _flatten(data, where=where)
     if len(flat) != expected:
         raise InvalidInput(
-            f"{where}: shape {shape} needs {expected} elements, \"data\" has {len(flat)}"
+            f'{where}: shape {shape} needs {expected} elements, "data" has {len(flat)}'
         )
     return Tensor(index=index, name=name, shape=shape, datatype=datatype, flat=flat)
 
@@ -301,8 +321,9 @@ def _requested_outputs(outputs: Any, *, has_proba: bool) -> tuple[str, ...]:
                 f"{OUTPUT_PREDICT!r}" + (f" and {OUTPUT_PROBA!r}" if has_proba else "")
             )
         if name == OUTPUT_PROBA and not has_proba:
-            raise InvalidInput("this model has no predict_proba (it is not a probabilistic "
-                               "classifier)")
+            raise InvalidInput(
+                "this model has no predict_proba (it is not a probabilistic classifier)"
+            )
         if name not in names:
             names.append(name)
     return tuple(names) or (OUTPUT_PREDICT,)
@@ -329,7 +350,9 @@ def _columns_to_matrix(tensors: list[Tensor], layout: FeatureLayout) -> np.ndarr
         if not (len(tensor.shape) == 1 or (len(tensor.shape) == 2 and tensor.shape[1] == 1)):
             raise InvalidInput(
                 f"input {tensor.name!r} has shape {tensor.shape}; a per-feature input has "
-                "shape [rows] or [rows, 1]", column=column, feature=tensor.name,
+                "shape [rows] or [rows, 1]",
+                column=column,
+                feature=tensor.name,
             )
         by_name[tensor.name] = tensor
     missing = [n for n in layout.names if n not in by_name]
@@ -337,7 +360,8 @@ def _columns_to_matrix(tensors: list[Tensor], layout: FeatureLayout) -> np.ndarr
         column = layout.index_of(missing[0])
         raise InvalidInput(
             f"missing input(s) for feature(s) {', '.join(map(repr, missing))}",
-            column=column, feature=missing[0],
+            column=column,
+            feature=missing[0],
         )
     rows = {t.shape[0] for t in by_name.values()}
     if len(rows) != 1:
@@ -351,12 +375,15 @@ def _columns_to_matrix(tensors: list[Tensor], layout: FeatureLayout) -> np.ndarr
         if kind in "biuf" and tensor.datatype == "BYTES":
             raise InvalidInput(
                 f"input {name!r} is BYTES but feature {name!r} is numeric",
-                column=column, feature=name,
+                column=column,
+                feature=name,
             )
         if kind not in "biuf" and tensor.datatype != "BYTES":
             raise InvalidInput(
                 f"input {name!r} is {tensor.datatype} but feature {name!r} holds strings; "
-                "send BYTES", column=column, feature=name,
+                "send BYTES",
+                column=column,
+                feature=name,
             )
         try:
             columns.append(tensor.to_array(columns=1, missing=True).reshape(-1))
@@ -374,5 +401,11 @@ def _columns_to_matrix(tensors: list[Tensor], layout: FeatureLayout) -> np.ndarr
 def _json_type(value: Any) -> str:
     if value is None:
         return "null"
-    return {bool: "boolean", int: "number", float: "number", str: "string",
-            list: "array", dict: "object"}.get(type(value), type(value).__name__)
+    return {
+        bool: "boolean",
+        int: "number",
+        float: "number",
+        str: "string",
+        list: "array",
+        dict: "object",
+    }.get(type(value), type(value).__name__)

@@ -39,15 +39,21 @@ def model_metadata(
         n_classes = len(classes) if classes is not None else -1
         outputs.append({"name": OUTPUT_PROBA, "datatype": "FP64", "shape": [-1, n_classes]})
     datatypes = feature_datatypes(layout)
-    parameters: dict[str, Any] = {"task": task, "features": list(layout.names),
-                                  "feature_datatypes": datatypes, "sha256": sha256}
+    parameters: dict[str, Any] = {
+        "task": task,
+        "features": list(layout.names),
+        "feature_datatypes": datatypes,
+        "sha256": sha256,
+    }
     if classes is not None:
         parameters["classes"] = classes
     if layout.numeric:
         inputs = [{"name": "input-0", "datatype": "FP64", "shape": [-1, layout.count]}]
     else:
-        inputs = [{"name": feature, "datatype": datatype, "shape": [-1]}
-                  for feature, datatype in zip(layout.names, datatypes, strict=True)]
+        inputs = [
+            {"name": feature, "datatype": datatype, "shape": [-1]}
+            for feature, datatype in zip(layout.names, datatypes, strict=True)
+        ]
     return {
         "name": name,
         "versions": [version],

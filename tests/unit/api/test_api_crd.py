@@ -109,8 +109,17 @@ def test_cel_rules_name_their_fields(crd):
 def test_printer_columns(crd):
     columns = [c["name"] for c in crd["spec"]["versions"][0]["additionalPrinterColumns"]]
     assert columns == [
-        "Phase", "Ready", "Stable", "Candidate", "Weight", "Pinned", "Metric", "Score", "Age",
-        "Drifted", "Data",  # priority 1: kubectl get -o wide
+        "Phase",
+        "Ready",
+        "Stable",
+        "Candidate",
+        "Weight",
+        "Pinned",
+        "Metric",
+        "Score",
+        "Age",
+        "Drifted",
+        "Data",  # priority 1: kubectl get -o wide
     ]
     assert crd["spec"]["names"]["shortNames"] == ["mdep"]
     assert crd["spec"]["versions"][0]["subresources"] == {"status": {}}

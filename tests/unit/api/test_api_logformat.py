@@ -39,7 +39,9 @@ def test_a_serving_pods_fixed_fields_and_the_current_request_id() -> None:
     finally:
         logformat.request_id.reset(token)
     assert (line["modeldeployment"], line["revision"], line["request_id"]) == (
-        "iris", "v3", "req-42"
+        "iris",
+        "v3",
+        "req-42",
     )
 
 

@@ -54,8 +54,7 @@ def _spec(**store) -> dict:
     }
 
 
-S3_STORE = {"bucket": "models", "credentialsSecret": "store-keys",
-            "endpoint": "http://minio:9000"}
+S3_STORE = {"bucket": "models", "credentialsSecret": "store-keys", "endpoint": "http://minio:9000"}
 
 
 def test_a_model_store_is_exactly_one_of_pvc_or_s3():
@@ -88,9 +87,7 @@ def test_a_store_without_a_credentials_secret_takes_the_sdk_default_chain():
     are told to look where the AWS SDKs look, and never see a secretKeyRef."""
     spec = parse_spec(_spec(s3={"bucket": "models"}))
     assert spec.store_s3.credentials_secret is None
-    env = s3.store_from_env(
-        {s3.ENV_S3_BUCKET: "models", s3.ENV_S3_CREDENTIALS: s3.DEFAULT_CHAIN}
-    )
+    env = s3.store_from_env({s3.ENV_S3_BUCKET: "models", s3.ENV_S3_CREDENTIALS: s3.DEFAULT_CHAIN})
     assert env is not None and env[1].default_chain
     # No variable at all stays anonymous access (a public bucket, moto in tests).
     assert not s3.store_from_env({s3.ENV_S3_BUCKET: "models"})[1].default_chain
@@ -173,16 +170,22 @@ def test_the_data_signals_are_size_etag_and_last_modified():
     store = MemoryS3()
     store.objects["models", "data/x.csv"] = (b"a,b\n1,2\n", {})
     found = s3.signals(store, "models", "data/x.csv")
-    assert found == {"size": "8", "etag": hashlib.md5(b"a,b\n1,2\n").hexdigest(),
-                     "lastModified": "2026-11-28"}
+    assert found == {
+        "size": "8",
+        "etag": hashlib.md5(b"a,b\n1,2\n").hexdigest(),
+        "lastModified": "2026-11-28",
+    }
     with pytest.raises(s3.ObjectNotFound):
         s3.signals(store, "models", "data/y.csv")
 
 
 def test_listing_and_deleting_by_prefix():
     store = MemoryS3()
-    for key in ("p/ml/iris/u1/v1/model.joblib", "p/ml/iris/u1/v2/model.joblib",
-                "p/ml/iris/u2/v1/model.joblib"):
+    for key in (
+        "p/ml/iris/u1/v1/model.joblib",
+        "p/ml/iris/u1/v2/model.joblib",
+        "p/ml/iris/u2/v1/model.joblib",
+    ):
         store.objects["models", key] = (b"x", {})
     assert s3.children(store, "models", "p/ml/iris/") == ["u1", "u2"]
     assert s3.children(store, "models", "p/ml/iris/u1/") == ["v1", "v2"]
@@ -191,13 +194,21 @@ def test_listing_and_deleting_by_prefix():
 
 
 def test_the_pods_environment_gives_location_and_keys():
-    env = {s3.ENV_S3_BUCKET: "models", s3.ENV_S3_PREFIX: "p", s3.ENV_S3_ENDPOINT: "http://h:9",
-           "AWS_ACCESS_KEY_ID": "id", "AWS_SECRET_ACCESS_KEY": "secret",
-           "MODELPILOT_DATA_AWS_ACCESS_KEY_ID": "data-id"}
+    env = {
+        s3.ENV_S3_BUCKET: "models",
+        s3.ENV_S3_PREFIX: "p",
+        s3.ENV_S3_ENDPOINT: "http://h:9",
+        "AWS_ACCESS_KEY_ID": "id",
+        "AWS_SECRET_ACCESS_KEY": "secret",
+        "MODELPILOT_DATA_AWS_ACCESS_KEY_ID": "data-id",
+    }
     location, endpoint = s3.store_from_env(env)
     assert (location.bucket, location.prefix) == ("models", "p")
     assert (endpoint.endpoint, endpoint.access_key_id, endpoint.session_token) == (
-        "http://h:9", "id", None)
+        "http://h:9",
+        "id",
+        None,
+    )
     assert s3.data_endpoint_from_env(env).access_key_id == "data-id"
     assert s3.store_from_env({}) is None
 

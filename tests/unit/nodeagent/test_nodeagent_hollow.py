@@ -14,8 +14,10 @@ from modelpilot.api import serving_metrics
 from modelpilot.operator.analysis import fetch
 from modelpilot.operator.analysis.pods import PodsMetricsSource
 
-VOLUMES = [{"name": "store", "persistentVolumeClaim": {"claimName": "models"}},
-           {"name": "scratch", "emptyDir": {}}]
+VOLUMES = [
+    {"name": "store", "persistentVolumeClaim": {"claimName": "models"}},
+    {"name": "scratch", "emptyDir": {}},
+]
 OWN = "ml/iris/uid-1/v1"
 
 
@@ -23,13 +25,17 @@ def test_a_trainers_output_is_found_through_its_subpath_mount():
     """The trainer's output IS its mount path (subPath = its revision's directory): the
     bundle must land below the claim's root at that subPath. Looking only for paths strictly
     below a mount path left every hollow revision without its bundle in the store."""
-    trainer = {"volumeMounts": [
-        {"name": "store", "mountPath": f"/models/{OWN}", "subPath": OWN},
-        {"name": "scratch", "mountPath": "/tmp"},
-    ]}
+    trainer = {
+        "volumeMounts": [
+            {"name": "store", "mountPath": f"/models/{OWN}", "subPath": OWN},
+            {"name": "scratch", "mountPath": "/tmp"},
+        ]
+    }
     assert claim_path(f"/models/{OWN}", trainer, VOLUMES) == ("models", OWN)
     assert claim_path(f"/models/{OWN}/model.joblib", trainer, VOLUMES) == (
-        "models", f"{OWN}/model.joblib")
+        "models",
+        f"{OWN}/model.joblib",
+    )
     assert claim_path("/tmp/x", trainer, VOLUMES) is None  # an emptyDir, not the store
     assert claim_path("/elsewhere", trainer, VOLUMES) is None
 
@@ -42,8 +48,9 @@ def test_a_whole_claim_mount_maps_below_its_root():
 
 
 def test_only_the_http_port_is_answered():
-    container = {"ports": [{"name": "http", "containerPort": 8080},
-                           {"name": "grpc", "containerPort": 8081}]}
+    container = {
+        "ports": [{"name": "http", "containerPort": 8080}, {"name": "grpc", "containerPort": 8081}]
+    }
     assert http_ports(container) == [8080]
 
 
@@ -95,8 +102,14 @@ def test_the_operators_scraper_reads_a_hollow_pod_like_a_real_one(servers):
     port = servers.open("127.0.0.1", 0, page)
     with fetch.client() as client:  # the operator's own client and scraper
         source = PodsMetricsSource(client, port=port)
-        sample = source.query(namespace="ml", model="iris", version="v1",
-                              pod_ips=["127.0.0.1"], window_seconds=15, previous=None)
+        sample = source.query(
+            namespace="ml",
+            model="iris",
+            version="v1",
+            pod_ips=["127.0.0.1"],
+            window_seconds=15,
+            previous=None,
+        )
     assert sample.unreachable == ()
     assert "127.0.0.1" in sample.snapshot.pods
 

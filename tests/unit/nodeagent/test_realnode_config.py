@@ -92,6 +92,8 @@ def test_the_services_agent_accepts_the_arguments_the_cluster_starts_it_with(tmp
     assert (dash_m, module) == ("-m", "nodeagent")
     parsed = parse_agent_args(args)
     assert (parsed.bridge, parsed.bridge_ip, parsed.service_cidr) == (
-        "mp3", "10.244.3.1", "10.99.0.0/16"
+        "mp3",
+        "10.244.3.1",
+        "10.99.0.0/16",
     )
     assert parsed.state_dir == lay.dir

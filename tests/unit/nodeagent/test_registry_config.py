@@ -22,8 +22,11 @@ def test_each_cluster_has_its_own_loopback_registry_and_storage(index: int, tmp_
 
 def test_registry_ports_do_not_meet_the_other_per_index_ports():
     ports = {registry.port(i) for i in range(16)}
-    others = {p for i in range(16) for p in (2379 + 10 * i, 2380 + 10 * i, 6443,
-                                             10250, 10257 + 100 * i, 10259 + 100 * i)}
+    others = {
+        p
+        for i in range(16)
+        for p in (2379 + 10 * i, 2380 + 10 * i, 6443, 10250, 10257 + 100 * i, 10259 + 100 * i)
+    }
     assert len(ports) == 16 and not ports & others
 
 

@@ -54,23 +54,39 @@ def canary(step_index: int = 0, weight: int = 20, windows: tuple[str, ...] = ())
         phase=Phase.CANARY,
         stable=StableStatus(revision="v1", model_sha256="a", deployment="iris-v1", service="iris"),
         candidate=CandidateStatus(
-            revision="v2", state=CandidateState.CANARY, trigger=Trigger.SPEC_CHANGED,
-            spec_hash="h", job="iris-train-v2", started_at=T0, metric="accuracy",
+            revision="v2",
+            state=CandidateState.CANARY,
+            trigger=Trigger.SPEC_CHANGED,
+            spec_hash="h",
+            job="iris-train-v2",
+            started_at=T0,
+            metric="accuracy",
             candidate_score=0.96,
         ),
         canary=CanaryStatus(
-            revision="v2", step_index=step_index, weight=weight, rollout={"steps": STEPS},
-            analysis=AnalysisStatus(windows=[
-                AnalysisWindow(started_at=T0, verdict=v, canary_requests=30)  # type: ignore[arg-type]
-                for v in windows
-            ]),
+            revision="v2",
+            step_index=step_index,
+            weight=weight,
+            rollout={"steps": STEPS},
+            analysis=AnalysisStatus(
+                windows=[
+                    AnalysisWindow(started_at=T0, verdict=v, canary_requests=30)  # type: ignore[arg-type]
+                    for v in windows
+                ]
+            ),
         ),
-        monitoring=MonitoringStatus(worst=[FeatureDrift(feature="petal <b>", psi=0.4),
-                                           FeatureDrift(feature="sepal", psi=0.05)]),
+        monitoring=MonitoringStatus(
+            worst=[
+                FeatureDrift(feature="petal <b>", psi=0.4),
+                FeatureDrift(feature="sepal", psi=0.05),
+            ]
+        ),
     )
     return {
         "metadata": {
-            "name": "iris", "namespace": "ml", "creationTimestamp": "2026-01-01T11:00:00Z"
+            "name": "iris",
+            "namespace": "ml",
+            "creationTimestamp": "2026-01-01T11:00:00Z",
         },
         "spec": {"monitoring": {"maxFeaturePsi": 0.25}, "rollout": {"steps": STEPS}},
         "status": dump_status(status),
@@ -79,8 +95,12 @@ def canary(step_index: int = 0, weight: int = 20, windows: tuple[str, ...] = ())
 
 def serving() -> dict[str, Any]:
     body = canary()
-    body["status"] = dump_status(ModelDeploymentStatus(
-        phase=Phase.SERVING,
-        stable=StableStatus(revision="v1", model_sha256="a", deployment="iris-v1", service="iris"),
-    ))
+    body["status"] = dump_status(
+        ModelDeploymentStatus(
+            phase=Phase.SERVING,
+            stable=StableStatus(
+                revision="v1", model_sha256="a", deployment="iris-v1", service="iris"
+            ),
+        )
+    )
     return body

@@ -22,9 +22,14 @@ Key = tuple[str, str, str]
 
 def _controller(owner: Mapping[str, Any]) -> dict[str, Any]:
     """The ownerReference a controller (Job, ReplicaSet) puts on the pods it creates."""
-    return {"apiVersion": owner.get("apiVersion", ""), "kind": owner.get("kind", ""),
-            "name": owner["metadata"]["name"], "uid": owner["metadata"]["uid"],
-            "controller": True, "blockOwnerDeletion": True}
+    return {
+        "apiVersion": owner.get("apiVersion", ""),
+        "kind": owner.get("kind", ""),
+        "name": owner["metadata"]["name"],
+        "uid": owner["metadata"]["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -145,8 +150,11 @@ class FakeCluster:
         self.create(
             "PersistentVolumeClaim",
             namespace,
-            {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
-             "metadata": {"name": name, "labels": labels}},
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "metadata": {"name": name, "labels": labels},
+            },
         )
 
     def apply_model_deployment(
@@ -198,8 +206,11 @@ class FakeCluster:
             "Pod",
             namespace,
             {
-                "metadata": {"name": f"{name}-pod", "labels": labels,
-                             "ownerReferences": [_controller(job)]},
+                "metadata": {
+                    "name": f"{name}-pod",
+                    "labels": labels,
+                    "ownerReferences": [_controller(job)],
+                },
                 "status": {
                     "phase": "Failed" if failed else "Succeeded",
                     "containerStatuses": [
@@ -237,8 +248,11 @@ class FakeCluster:
             "Pod",
             namespace,
             {
-                "metadata": {"name": f"{name}-pod", "labels": labels,
-                             "ownerReferences": [_controller(job)]},
+                "metadata": {
+                    "name": f"{name}-pod",
+                    "labels": labels,
+                    "ownerReferences": [_controller(job)],
+                },
                 "status": {
                     "phase": "Pending",
                     "conditions": [
@@ -271,12 +285,19 @@ class FakeCluster:
         meta = deployment["metadata"]
         key = ("ReplicaSet", meta["namespace"], f"{meta['name']}-abc")
         if key not in self.objects:
-            self.create("ReplicaSet", meta["namespace"], {
-                "apiVersion": "apps/v1", "kind": "ReplicaSet",
-                "metadata": {"name": key[2],
-                             "labels": dict(deployment["spec"]["template"]["metadata"]["labels"]),
-                             "ownerReferences": [_controller(deployment)]},
-            })
+            self.create(
+                "ReplicaSet",
+                meta["namespace"],
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "ReplicaSet",
+                    "metadata": {
+                        "name": key[2],
+                        "labels": dict(deployment["spec"]["template"]["metadata"]["labels"]),
+                        "ownerReferences": [_controller(deployment)],
+                    },
+                },
+            )
         return self.objects[key]
 
     def fail_progress(self, namespace: str, name: str, pod_message: str) -> None:
@@ -297,8 +318,11 @@ class FakeCluster:
             "Pod",
             namespace,
             {
-                "metadata": {"name": f"{name}-pod", "labels": labels,
-                             "ownerReferences": [_controller(self.replica_set(dep))]},
+                "metadata": {
+                    "name": f"{name}-pod",
+                    "labels": labels,
+                    "ownerReferences": [_controller(self.replica_set(dep))],
+                },
                 "status": {
                     "containerStatuses": [
                         {

@@ -46,10 +46,15 @@ def test_the_hpa_targets_the_stable_deployment_with_the_spec_s_bounds_and_target
     assert got is not None
     assert got["apiVersion"] == "autoscaling/v2"
     assert got["spec"]["scaleTargetRef"] == {
-        "apiVersion": "apps/v1", "kind": "Deployment", "name": "iris-v1"}
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "iris-v1",
+    }
     assert (got["spec"]["minReplicas"], got["spec"]["maxReplicas"]) == (2, 6)
     assert got["spec"]["metrics"][0]["resource"]["target"] == {
-        "type": "Utilization", "averageUtilization": 70}
+        "type": "Utilization",
+        "averageUtilization": 70,
+    }
     assert got["metadata"]["ownerReferences"][0]["kind"] == "ModelDeployment"
 
 
@@ -101,10 +106,14 @@ def test_dropping_the_field_deletes_the_hpa_and_the_spec_s_replicas_return():
     ("autoscaling", "problem"),
     [
         ({"maxReplicas": 3}, "exactly one of targetCPUUtilizationPercentage"),
-        ({"maxReplicas": 3, "targetCPUUtilizationPercentage": 50,
-          "targetRequestsPerSecond": 5}, "exactly one of targetCPUUtilizationPercentage"),
-        ({"minReplicas": 4, "maxReplicas": 3, "targetRequestsPerSecond": 5},
-         "minReplicas 4 exceeds maxReplicas 3"),
+        (
+            {"maxReplicas": 3, "targetCPUUtilizationPercentage": 50, "targetRequestsPerSecond": 5},
+            "exactly one of targetCPUUtilizationPercentage",
+        ),
+        (
+            {"minReplicas": 4, "maxReplicas": 3, "targetRequestsPerSecond": 5},
+            "minReplicas 4 exceeds maxReplicas 3",
+        ),
     ],
     ids=["no-target", "two-targets", "min-above-max"],
 )
@@ -117,8 +126,9 @@ def test_bad_autoscaling_is_refused_naming_the_problem(autoscaling: dict, proble
 
 @pytest.mark.parametrize(("rps", "text"), [(2.5, "2500m"), (5, "5"), (0.1, "100m")])
 def test_requests_per_second_target_is_a_canonical_quantity(rps: float, text: str):
-    scaling = parse_spec({**SPEC, "serving": {"autoscaling": {
-        "maxReplicas": 3, "targetRequestsPerSecond": rps}}}).serving.autoscaling
+    scaling = parse_spec(
+        {**SPEC, "serving": {"autoscaling": {"maxReplicas": 3, "targetRequestsPerSecond": rps}}}
+    ).serving.autoscaling
     assert scaling is not None
     assert quantity(rps) == text
     metric = hpa_spec(scaling, "iris-v1")["metrics"][0]

@@ -137,8 +137,7 @@ def test_status_draws_drift_as_bars_against_the_threshold():
     lines = render(body, [], NOW).splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("Drift"))
     assert lines[start] == (
-        "Drift      DRIFTED  (v1; 400 input rows in the window ending 0s ago; "
-        "maxFeaturePsi 0.25)"
+        "Drift      DRIFTED  (v1; 400 input rows in the window ending 0s ago; maxFeaturePsi 0.25)"
     )
     assert lines[start + 1] == "  petal_length  " + "#" * 30 + "  1.000  drifted"
     assert lines[start + 2] == "  sepal_width   " + "##" + " " * 6 + "|" + " " * 22 + " 0.050"
@@ -149,7 +148,9 @@ def test_status_shows_both_data_fingerprints():
 
     status = ModelDeploymentStatus(
         data_watch=DataWatchStatus(
-            observed_sha256="2" * 64, trained_sha256="1" * 64, last_probe_at=NOW,
+            observed_sha256="2" * 64,
+            trained_sha256="1" * 64,
+            last_probe_at=NOW,
             message="the dataset changed",
         )
     )
@@ -164,4 +165,3 @@ def test_status_shows_both_data_fingerprints():
         in text
     )
     assert "           the dataset changed" in text
-

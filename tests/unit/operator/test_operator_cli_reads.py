@@ -35,8 +35,7 @@ def mdep(name: str, namespace: str, status: dict[str, Any] | None = None) -> dic
     return {
         "apiVersion": "modelpilot.dev/v1alpha1",
         "kind": "ModelDeployment",
-        "metadata": {"name": name, "namespace": namespace, "creationTimestamp": T,
-                     "generation": 1},
+        "metadata": {"name": name, "namespace": namespace, "creationTimestamp": T, "generation": 1},
         "spec": {"serving": {"pinRevision": "v1"}} if name == "pinned" else {},
         "status": status or {},
     }
@@ -44,15 +43,37 @@ def mdep(name: str, namespace: str, status: dict[str, Any] | None = None) -> dic
 
 HISTORY = {
     "phase": "Serving",
-    "stable": {"revision": "v2", "modelSha256": "b" * 64, "deployment": "iris-v2",
-               "service": "iris", "metric": "accuracy", "score": 0.96},
+    "stable": {
+        "revision": "v2",
+        "modelSha256": "b" * 64,
+        "deployment": "iris-v2",
+        "service": "iris",
+        "metric": "accuracy",
+        "score": 0.96,
+    },
     "history": [
-        {"revision": "v2", "outcome": "Promoted", "trigger": "SpecChanged", "metric": "accuracy",
-         "score": 0.96, "modelSha256": "b" * 64, "specHash": "s2",
-         "trainingDataSha256": "d" * 64, "finishedAt": "2026-01-01T11:30:00Z"},
-        {"revision": "v1", "outcome": "Promoted", "trigger": "Created", "metric": "accuracy",
-         "score": 0.93, "modelSha256": "a" * 64, "specHash": "s1",
-         "trainingDataSha256": "d" * 64, "finishedAt": "2026-01-01T11:00:00Z"},
+        {
+            "revision": "v2",
+            "outcome": "Promoted",
+            "trigger": "SpecChanged",
+            "metric": "accuracy",
+            "score": 0.96,
+            "modelSha256": "b" * 64,
+            "specHash": "s2",
+            "trainingDataSha256": "d" * 64,
+            "finishedAt": "2026-01-01T11:30:00Z",
+        },
+        {
+            "revision": "v1",
+            "outcome": "Promoted",
+            "trigger": "Created",
+            "metric": "accuracy",
+            "score": 0.93,
+            "modelSha256": "a" * 64,
+            "specHash": "s1",
+            "trainingDataSha256": "d" * 64,
+            "finishedAt": "2026-01-01T11:00:00Z",
+        },
     ],
 }
 
@@ -63,8 +84,17 @@ def test_list_shows_the_namespace_column_only_with_all_namespaces() -> None:
         mdep("pinned", "a", {"phase": "Serving"}),
     ]
     text = list_table(items, NOW, all_namespaces=True).splitlines()
-    assert text[0].split() == ["NAMESPACE", "NAME", "PHASE", "READY", "STABLE", "CANDIDATE",
-                               "WEIGHT", "PINNED", "AGE"]
+    assert text[0].split() == [
+        "NAMESPACE",
+        "NAME",
+        "PHASE",
+        "READY",
+        "STABLE",
+        "CANDIDATE",
+        "WEIGHT",
+        "PINNED",
+        "AGE",
+    ]
     assert text[1].split() == ["a", "pinned", "Serving", "-", "-", "-", "-", "v1", "1h"]
     assert text[2].split()[:3] == ["b", "iris", "Canary"] and "20" in text[2].split()
     assert list_table(items, NOW, all_namespaces=False).splitlines()[0].startswith("NAME ")
@@ -73,8 +103,15 @@ def test_list_shows_the_namespace_column_only_with_all_namespaces() -> None:
 
 def test_history_lists_each_revision_with_its_digest_and_data() -> None:
     lines = history_table(mdep("iris", "ml", HISTORY)).splitlines()
-    assert lines[0].split() == ["REVISION", "OUTCOME", "TRIGGER", "SCORE", "DIGEST", "DATA",
-                                "FINISHED"]
+    assert lines[0].split() == [
+        "REVISION",
+        "OUTCOME",
+        "TRIGGER",
+        "SCORE",
+        "DIGEST",
+        "DATA",
+        "FINISHED",
+    ]
     assert lines[1].split()[:5] == ["v2", "Promoted", "SpecChanged", "accuracy", "0.9600"]
     assert "b" * 12 in lines[1] and "d" * 12 in lines[1]
 
@@ -95,12 +132,17 @@ def test_output_formats_are_machine_readable() -> None:
 
 
 def test_a_piped_watch_prints_a_line_only_when_something_changed() -> None:
-    bodies = iter([
-        mdep("iris", "ml", {"phase": "Training", "message": "v1 is training"}),
-        mdep("iris", "ml", {"phase": "Training", "message": "v1 is training"}),
-        mdep("iris", "ml", {"phase": "Serving", "message": "v1 serves",
-                            "stable": HISTORY["stable"]}),
-    ])
+    bodies = iter(
+        [
+            mdep("iris", "ml", {"phase": "Training", "message": "v1 is training"}),
+            mdep("iris", "ml", {"phase": "Training", "message": "v1 is training"}),
+            mdep(
+                "iris",
+                "ml",
+                {"phase": "Serving", "message": "v1 serves", "stable": HISTORY["stable"]},
+            ),
+        ]
+    )
     lines: list[str] = []
     ticks = iter([False, False, False, True])
     watch_lines(lambda: next(bodies), lines.append, until=lambda: next(ticks), sleep=lambda _: None)
@@ -116,8 +158,9 @@ def test_lint_names_each_bad_field_as_kubectl_would() -> None:
     bad["spec"]["serving"]["pod"] = {"labels": {"modelpilot.dev/model": "x"}}
     bad["spec"]["evaluation"]["threshold"] = 1.5
     found = problems(bad)
-    assert any(p.startswith("spec.serving.resources.requests.cpu") and "lots" in p
-               for p in found), found
+    assert any(
+        p.startswith("spec.serving.resources.requests.cpu") and "lots" in p for p in found
+    ), found
     assert any("pod.labels may not set modelpilot.dev/model" in p for p in found), found
     assert any("threshold 1.5 is outside [0, 1]" in p for p in found), found
     other = {"apiVersion": "v1", "kind": "ConfigMap"}
@@ -154,11 +197,14 @@ def test_help_hides_the_pod_internal_verbs(capsys: pytest.CaptureFixture[str]) -
 
 
 def test_errors_are_one_line_on_stderr_without_a_traceback(tmp_path: Path) -> None:
-    env = {"PATH": "/usr/bin:/bin", "KUBECONFIG": str(tmp_path / "missing"),
-           "HOME": str(tmp_path)}
+    env = {"PATH": "/usr/bin:/bin", "KUBECONFIG": str(tmp_path / "missing"), "HOME": str(tmp_path)}
     result = subprocess.run(
         [sys.executable, "-m", "modelpilot.cli", "get", "iris"],
-        capture_output=True, text=True, env=env, check=False, timeout=60,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=60,
     )
     assert result.returncode == 1
     assert result.stderr.startswith("modelpilot get: cannot reach the cluster")

@@ -27,6 +27,8 @@ from modelpilot.cli import main as cli
 from modelpilot.cli.dashboard import act, action_annotations, serve
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+
 def test_the_steps_tick_what_is_done_and_light_the_current_one() -> None:
     html = page.live(canary(step_index=2, weight=50))
     steps = re.findall(r"<li class='(\w*)' data-step=(\d)>", html)
@@ -59,7 +61,8 @@ def test_buttons_are_disabled_outside_a_canary() -> None:
 def test_the_actions_set_the_cli_s_annotations() -> None:
     assert action_annotations("abort", T0) == {names.ANNOTATION_ABORT: "2026-01-01T12:00:00.000Z"}
     assert action_annotations("promote-full", T0) == {
-        names.ANNOTATION_PROMOTE: "2026-01-01T12:00:00.000Z", names.ANNOTATION_PROMOTE_FULL: "true"
+        names.ANNOTATION_PROMOTE: "2026-01-01T12:00:00.000Z",
+        names.ANNOTATION_PROMOTE_FULL: "true",
     }
 
 
@@ -184,12 +187,23 @@ def test_after_a_rollback_nothing_is_current_and_each_revision_shows_once() -> N
     body = canary(step_index=3, weight=0)
     status = parse_status(body["status"])
     assert status.candidate is not None
-    body["status"] = dump_status(status.model_copy(update={
-        "phase": Phase.ROLLED_BACK,
-        "candidate": status.candidate.model_copy(update={"state": CandidateState.ROLLED_BACK}),
-        "history": [HistoryEntry(revision="v2", outcome=CandidateState.ROLLED_BACK,
-                                 message="Aborted: aborted by `modelpilot abort`")],
-    }))
+    body["status"] = dump_status(
+        status.model_copy(
+            update={
+                "phase": Phase.ROLLED_BACK,
+                "candidate": status.candidate.model_copy(
+                    update={"state": CandidateState.ROLLED_BACK}
+                ),
+                "history": [
+                    HistoryEntry(
+                        revision="v2",
+                        outcome=CandidateState.ROLLED_BACK,
+                        message="Aborted: aborted by `modelpilot abort`",
+                    )
+                ],
+            }
+        )
+    )
     html = page.live(body)
     assert "class='current'" not in html and "class='done'" not in html
     assert "canary v2" not in html and "stable v1 100%" in html

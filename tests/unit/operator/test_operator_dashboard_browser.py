@@ -48,8 +48,13 @@ def browser() -> Iterator[Any]:
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--window-size=1100,1250"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1100,1250",
+    ):
         options.add_argument(flag)
     driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
     try:
@@ -62,12 +67,16 @@ def rolled_back() -> dict[str, Any]:
     body = canary()
     candidate = parse_status(body["status"]).candidate
     assert candidate is not None
-    body["status"] = dump_status(ModelDeploymentStatus(
-        phase=Phase.ROLLED_BACK,
-        message="v2 was aborted by hand; v1 serves",
-        stable=StableStatus(revision="v1", model_sha256="a", deployment="iris-v1", service="iris"),
-        candidate=candidate.model_copy(update={"state": CandidateState.ROLLED_BACK}),
-    ))
+    body["status"] = dump_status(
+        ModelDeploymentStatus(
+            phase=Phase.ROLLED_BACK,
+            message="v2 was aborted by hand; v1 serves",
+            stable=StableStatus(
+                revision="v1", model_sha256="a", deployment="iris-v1", service="iris"
+            ),
+            candidate=candidate.model_copy(update={"state": CandidateState.ROLLED_BACK}),
+        )
+    )
     return body
 
 

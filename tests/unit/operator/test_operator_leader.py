@@ -21,8 +21,15 @@ class Clock:
 
 
 def elector(cluster: FakeCluster, identity: str, clock: Clock) -> LeaderElector:
-    return LeaderElector(cluster, namespace="sys", name="modelpilot-operator", identity=identity,
-                         lease_seconds=8, renew_deadline=6, clock=clock)
+    return LeaderElector(
+        cluster,
+        namespace="sys",
+        name="modelpilot-operator",
+        identity=identity,
+        lease_seconds=8,
+        renew_deadline=6,
+        clock=clock,
+    )
 
 
 def holder(cluster: FakeCluster) -> str:
@@ -111,8 +118,15 @@ class HangingCluster(FakeCluster):
 
 
 def fast(cluster: FakeCluster) -> LeaderElector:
-    return LeaderElector(cluster, namespace="sys", name="modelpilot-operator", identity="a",
-                         lease_seconds=2.0, renew_deadline=0.3, retry_seconds=0.02)
+    return LeaderElector(
+        cluster,
+        namespace="sys",
+        name="modelpilot-operator",
+        identity="a",
+        lease_seconds=2.0,
+        renew_deadline=0.3,
+        retry_seconds=0.02,
+    )
 
 
 def test_a_leader_renews_while_every_tick_worker_is_busy() -> None:

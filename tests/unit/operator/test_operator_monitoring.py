@@ -40,10 +40,14 @@ class Pods:
         return httpx.Client(transport=httpx.MockTransport(self.handle))
 
 
-@pytest.mark.parametrize(("ip", "url"), [
-    ("10.0.0.5", "http://10.0.0.5:8080/metrics"),
-    ("fd00:10:244::5", "http://[fd00:10:244::5]:8080/metrics"),
-], ids=["ipv4-as-is", "ipv6-bracketed"])
+@pytest.mark.parametrize(
+    ("ip", "url"),
+    [
+        ("10.0.0.5", "http://10.0.0.5:8080/metrics"),
+        ("fd00:10:244::5", "http://[fd00:10:244::5]:8080/metrics"),
+    ],
+    ids=["ipv4-as-is", "ipv6-bracketed"],
+)
 def test_pod_urls_are_urls(ip, url):
     assert monitoring.pod_url(ip) == url
     assert httpx.URL(url).host == ip
@@ -51,16 +55,16 @@ def test_pod_urls_are_urls(ip, url):
 
 def test_an_ipv6_pod_is_read():
     pods = Pods()
-    drift = monitoring.scrape("iris", "v1", ("fd00:10:244::5",), client=pods.client(),
-                              clock=pods.clock)
+    drift = monitoring.scrape(
+        "iris", "v1", ("fd00:10:244::5",), client=pods.client(), clock=pods.clock
+    )
     assert drift.error is None and drift.live == {"fd00:10:244::5": {"a": {"0": 3.0}}}
 
 
 def test_a_page_missing_a_label_is_an_error_in_the_result_not_an_exception():
     page = PAGE.replace(',bin="0"} 3', "} 3")
     pods = Pods(page=page)
-    drift = monitoring.scrape("iris", "v1", ("10.0.0.5",), client=pods.client(),
-                              clock=pods.clock)
+    drift = monitoring.scrape("iris", "v1", ("10.0.0.5",), client=pods.client(), clock=pods.clock)
     assert drift.live == {} and "not a drift page" in (drift.error or "")
     assert "modelpilot_feature_bin_total" not in (drift.error or "")  # the page is not quoted
 
@@ -75,8 +79,9 @@ def test_at_most_max_pods_are_read_per_window():
 def test_many_slow_pods_hold_the_worker_no_longer_than_the_budget():
     pods = Pods(seconds=1.5)  # each pod answers, slowly
     ips = tuple(f"10.0.0.{i}" for i in range(50))
-    drift = monitoring.scrape("iris", "v1", ips, client=pods.client(), clock=pods.clock,
-                              budget_seconds=4.0)
+    drift = monitoring.scrape(
+        "iris", "v1", ips, client=pods.client(), clock=pods.clock, budget_seconds=4.0
+    )
     assert pods.now <= 4.0 + 1.5  # the last request started inside the budget
     # (and, with 1 s of the budget left, was held to it: 1.5 s is too late to count)
     assert len(pods.hosts) == 3 and len(drift.live) == 2
@@ -91,8 +96,9 @@ def test_silent_pods_are_reported_and_the_budget_stops_the_scrape():
 
     client = httpx.Client(transport=httpx.MockTransport(silent))
     ips = tuple(f"10.0.0.{i}" for i in range(40))
-    drift = monitoring.scrape("iris", "v1", ips, client=client, clock=lambda: now[0],
-                              budget_seconds=5.0)
+    drift = monitoring.scrape(
+        "iris", "v1", ips, client=client, clock=lambda: now[0], budget_seconds=5.0
+    )
     assert now[0] <= 6.0
     assert drift.live == {} and "budget ran out" in (drift.error or "")
     assert len(drift.error or "") <= 1000

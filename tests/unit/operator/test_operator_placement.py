@@ -148,9 +148,7 @@ def test_the_data_probe_runs_with_the_training_placement() -> None:
         revision_counter=1,
     )
     result = plan(parse_spec(raw), status, _world(settings), NOW)
-    probes = [
-        a for a in result.actions if isinstance(a, CreateTrainingJob) and a.fingerprint_only
-    ]
+    probes = [a for a in result.actions if isinstance(a, CreateTrainingJob) and a.fingerprint_only]
     assert probes
     pod = objects.training_job(probes[0], OWNER, settings)["spec"]["template"]["spec"]
     assert pod["tolerations"] == [TAINT] and pod["serviceAccountName"] == "s3-reader"
@@ -172,7 +170,9 @@ def test_user_labels_never_replace_the_operators_even_past_validation() -> None:
     }
     out = placed(template, hostile)
     assert out["metadata"]["labels"] == {
-        names.LABEL_MODEL: "iris", names.LABEL_REVISION: "v1", "team": "a"
+        names.LABEL_MODEL: "iris",
+        names.LABEL_REVISION: "v1",
+        "team": "a",
     }
     assert out["metadata"]["annotations"] == {objects.ANNOTATION_MODEL_SHA256: "a" * 64}
     assert template["metadata"]["labels"][names.LABEL_MODEL] == "iris"  # input untouched
@@ -193,9 +193,7 @@ def test_the_platforms_defaults_apply_and_the_spec_merges_over_them() -> None:
         "labels": {"platform": "ml"},
         "priorityClassName": "models-normal",
     }
-    settings = load_settings(
-        {"MODELPILOT_TRAINING_POD": json.dumps(default), **ALLOWING}
-    )
+    settings = load_settings({"MODELPILOT_TRAINING_POD": json.dumps(default), **ALLOWING})
     plain = _training_job(_raw(), settings)["spec"]["template"]
     assert plain["spec"]["nodeSelector"] == {"pool": "models"}
     assert plain["spec"]["tolerations"] == [TAINT]
@@ -278,11 +276,16 @@ def test_a_value_that_is_no_quantity_is_refused(value: Any) -> None:
 
 def test_a_pod_placement_changes_the_serving_intent_and_none_keeps_the_old_one() -> None:
     base = EnsureServingDeployment(
-        name="iris-v1", model="iris", revision="v1", model_sha256="a" * 64,
-        store_claim="models", replicas=1,
+        name="iris-v1",
+        model="iris",
+        revision="v1",
+        model_sha256="a" * 64,
+        store_claim="models",
+        replicas=1,
     )
-    tolerant = EnsureServingDeployment(**{**base.__dict__, "pod": PodPlacement.model_validate(
-        {"tolerations": [TAINT]})})
+    tolerant = EnsureServingDeployment(
+        **{**base.__dict__, "pod": PodPlacement.model_validate({"tolerations": [TAINT]})}
+    )
     assert base.intent_hash() != tolerant.intent_hash()
 
 

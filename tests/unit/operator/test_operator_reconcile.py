@@ -383,8 +383,10 @@ def test_a_job_of_our_name_owned_by_someone_else_stalls_training_with_the_reason
     # Issue 21 §7: on main the create met AlreadyExists, counted as done, and Training waited
     # silently on a Job observe() never believes (seen failing: Stalled stayed False).
     w = World()
-    foreign = {"metadata": {"name": f"{NAME}-train-v1", "namespace": NS},
-               "spec": {"template": {"spec": {"containers": []}}}}
+    foreign = {
+        "metadata": {"name": f"{NAME}-train-v1", "namespace": NS},
+        "spec": {"template": {"spec": {"containers": []}}},
+    }
     w.cluster.create("Job", NS, foreign)
     w.tick()
     stalled = w.condition("Stalled")
@@ -415,9 +417,9 @@ def test_retries_back_off_exponentially_with_jitter():
 
 
 def _server_args(w):
-    return w.cluster.get("Deployment", NS, "iris-v1")["spec"]["template"]["spec"]["containers"][
-        0
-    ]["args"]
+    return w.cluster.get("Deployment", NS, "iris-v1")["spec"]["template"]["spec"]["containers"][0][
+        "args"
+    ]
 
 
 def test_max_batch_rows_reaches_the_server_and_the_default_changes_no_pod():
@@ -449,8 +451,12 @@ def test_a_re_created_model_deployment_trains_and_serves_its_own_bundles():
     w.cluster.delete(names.KIND, NS, NAME)
     assert w.jobs() == [] and w.deployments() == []  # garbage-collected by owner
     w.cluster.apply_model_deployment(
-        NS, NAME, {**SPEC, "training": {**SPEC["training"],
-                                        "estimator": "sklearn.tree.DecisionTreeClassifier"}}
+        NS,
+        NAME,
+        {
+            **SPEC,
+            "training": {**SPEC["training"], "estimator": "sklearn.tree.DecisionTreeClassifier"},
+        },
     )
     new_uid = w.cluster.get(names.KIND, NS, NAME)["metadata"]["uid"]
     assert new_uid != old_uid
@@ -468,13 +474,22 @@ def test_a_re_created_model_deployment_trains_and_serves_its_own_bundles():
 
 
 def _mounts(container: dict) -> list[tuple[str, str, str | None, bool]]:
-    return [(m["name"], m["mountPath"], m.get("subPath"), bool(m.get("readOnly")))
-            for m in container.get("volumeMounts") or []]
+    return [
+        (m["name"], m["mountPath"], m.get("subPath"), bool(m.get("readOnly")))
+        for m in container.get("volumeMounts") or []
+    ]
 
 
 def test_pods_mount_only_their_part_of_the_store():
-    w = World({**SPEC, "training": {**SPEC["training"], "dataset": {
-        "uri": "/models/data/flowers.csv", "target": "species"}}})
+    w = World(
+        {
+            **SPEC,
+            "training": {
+                **SPEC["training"],
+                "dataset": {"uri": "/models/data/flowers.csv", "target": "species"},
+            },
+        }
+    )
     w.tick()
     uid = w.cluster.get(names.KIND, NS, NAME)["metadata"]["uid"]
     v1 = f"ml/iris/{uid}/v1"
@@ -482,9 +497,11 @@ def test_pods_mount_only_their_part_of_the_store():
     [trainer] = pod["containers"]
     # Its own revision read-write, the dataset's directory read-only, nothing else (and an
     # emptyDir /tmp for scratch: the root filesystem is read-only).
-    assert _mounts(trainer) == [("model-store", f"/models/{v1}", v1, False),
-                                ("model-store", "/models/data", "data", True),
-                                ("tmp", "/tmp", None, False)]
+    assert _mounts(trainer) == [
+        ("model-store", f"/models/{v1}", v1, False),
+        ("model-store", "/models/data", "data", True),
+        ("tmp", "/tmp", None, False),
+    ]
     [prepare] = pod["initContainers"]
     assert prepare["command"] == ["modelpilot", "prepare-store"]
     assert _mounts(prepare) == [("model-store", "/models/ml/iris", "ml/iris", False)]
@@ -495,8 +512,10 @@ def test_pods_mount_only_their_part_of_the_store():
     w.serve("v1", 0.93)
     serving = w.cluster.get("Deployment", NS, "iris-v1")["spec"]["template"]["spec"]
     [server] = serving["containers"]
-    assert _mounts(server) == [("model-store", f"/models/{v1}", v1, True),
-                               ("tmp", "/tmp", None, False)]
+    assert _mounts(server) == [
+        ("model-store", f"/models/{v1}", v1, True),
+        ("tmp", "/tmp", None, False),
+    ]
 
     w.cluster.apply_model_deployment(
         NS, NAME, {**SPEC, "training": {**SPEC["training"], "params": {"n_estimators": 20}}}
@@ -504,9 +523,11 @@ def test_pods_mount_only_their_part_of_the_store():
     w.tick()
     pod = w.cluster.get("Job", NS, "iris-train-v2")["spec"]["template"]["spec"]
     v2 = f"ml/iris/{uid}/v2"
-    assert _mounts(pod["containers"][0]) == [("model-store", f"/models/{v2}", v2, False),
-                                             ("model-store", f"/models/{v1}", v1, True),
-                                             ("tmp", "/tmp", None, False)]
+    assert _mounts(pod["containers"][0]) == [
+        ("model-store", f"/models/{v2}", v2, False),
+        ("model-store", f"/models/{v1}", v1, True),
+        ("tmp", "/tmp", None, False),
+    ]
     env = {e["name"]: e["value"] for e in pod["initContainers"][0]["env"]}
     assert env["MODELPILOT_KEEP_REVISIONS"] == "v1,v2"
 
@@ -528,6 +549,8 @@ def test_only_a_dataset_directory_inside_the_store_is_mounted(uri, subpath):
     from modelpilot.operator.objects import dataset_subpath
 
     assert dataset_subpath(SETTINGS, uri) == subpath
+
+
 def test_pods_without_spec_resources_get_the_operators_defaults_and_a_read_only_root():
     w = World()
     w.tick()
@@ -541,9 +564,7 @@ def test_pods_without_spec_resources_get_the_operators_defaults_and_a_read_only_
     assert {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}} in pod["volumes"]
     assert job["spec"]["activeDeadlineSeconds"] == 3600
     w.serve("v1", 0.95)
-    (server,) = w.cluster.get("Deployment", NS, "iris-v1")["spec"]["template"]["spec"][
-        "containers"
-    ]
+    (server,) = w.cluster.get("Deployment", NS, "iris-v1")["spec"]["template"]["spec"]["containers"]
     assert server["resources"] == SETTINGS.serving_resources
 
 
@@ -555,15 +576,11 @@ def test_spec_resources_win_over_the_defaults():
     }
     w = World(spec)
     w.tick()
-    (trainer,) = w.cluster.get("Job", NS, "iris-train-v1")["spec"]["template"]["spec"][
-        "containers"
-    ]
+    (trainer,) = w.cluster.get("Job", NS, "iris-train-v1")["spec"]["template"]["spec"]["containers"]
     assert trainer["resources"] == {"limits": {"memory": "8Gi"}}
     w.cluster.finish_job(NS, "iris-train-v1", summary("v1", 0.95))
     w.tick()
-    (server,) = w.cluster.get("Deployment", NS, "iris-v1")["spec"]["template"]["spec"][
-        "containers"
-    ]
+    (server,) = w.cluster.get("Deployment", NS, "iris-v1")["spec"]["template"]["spec"]["containers"]
     assert server["resources"] == {"requests": {"cpu": "2"}}
 
 

@@ -13,8 +13,9 @@ from modelpilot.operator.settings import Settings
 
 UID = "0b6f3c1e-1111-4222-8333-944455556666"
 OWNER = objects.Owner(name="iris", namespace="ml", uid=UID)
-STORE = S3Store(bucket="models", prefix="mp", endpoint="http://minio:9000",
-                credentials_secret="store-keys")
+STORE = S3Store(
+    bucket="models", prefix="mp", endpoint="http://minio:9000", credentials_secret="store-keys"
+)
 
 
 def _env(container: dict) -> dict:
@@ -23,9 +24,18 @@ def _env(container: dict) -> dict:
 
 def _job(**extra) -> dict:
     action = CreateTrainingJob(
-        name="iris-train-v2", model="iris", revision="v2", spec_json="{}", store_claim=None,
-        active_deadline_seconds=60, backoff_limit=0, stable_revision="v1",
-        stable_sha256="a" * 64, keep_revisions=("v1",), store_s3=STORE, **extra,
+        name="iris-train-v2",
+        model="iris",
+        revision="v2",
+        spec_json="{}",
+        store_claim=None,
+        active_deadline_seconds=60,
+        backoff_limit=0,
+        stable_revision="v1",
+        stable_sha256="a" * 64,
+        keep_revisions=("v1",),
+        store_s3=STORE,
+        **extra,
     )
     return objects.training_job(action, OWNER, Settings())
 
@@ -39,34 +49,43 @@ def test_the_trainer_gets_the_store_and_the_secrets_keys_by_reference():
     assert env[s3.ENV_S3_BUCKET] == "models" and env[s3.ENV_S3_PREFIX] == "mp"
     assert env[s3.ENV_S3_ENDPOINT] == "http://minio:9000"
     assert env["AWS_ACCESS_KEY_ID"] == {
-        "secretKeyRef": {"name": "store-keys", "key": "AWS_ACCESS_KEY_ID"}}
+        "secretKeyRef": {"name": "store-keys", "key": "AWS_ACCESS_KEY_ID"}
+    }
     assert env["AWS_SESSION_TOKEN"] == {
-        "secretKeyRef": {"name": "store-keys", "key": "AWS_SESSION_TOKEN", "optional": True}}
+        "secretKeyRef": {"name": "store-keys", "key": "AWS_SESSION_TOKEN", "optional": True}
+    }
     assert env["MODELPILOT_KEEP_REVISIONS"] == "v1"
     assert env["MODELPILOT_STABLE_DIR"] == f"/models/ml/iris/{UID}/v1"
     assert trainer["volumeMounts"][0] == {"name": objects.STORE_VOLUME, "mountPath": "/models"}
 
 
 def test_an_s3_dataset_gets_its_own_access_under_the_data_prefix():
-    data = S3Access(endpoint="https://s3.eu", region="eu-west-1",
-                    credentials_secret="data-keys")
-    env = _env(_job(dataset_s3=data, dataset_uri="s3://data/x.csv")["spec"]["template"][
-        "spec"]["containers"][0])
+    data = S3Access(endpoint="https://s3.eu", region="eu-west-1", credentials_secret="data-keys")
+    env = _env(
+        _job(dataset_s3=data, dataset_uri="s3://data/x.csv")["spec"]["template"]["spec"][
+            "containers"
+        ][0]
+    )
     assert env["MODELPILOT_DATA_S3_ENDPOINT"] == "https://s3.eu"
     assert env["MODELPILOT_DATA_AWS_SECRET_ACCESS_KEY"] == {
-        "secretKeyRef": {"name": "data-keys", "key": "AWS_SECRET_ACCESS_KEY"}}
+        "secretKeyRef": {"name": "data-keys", "key": "AWS_SECRET_ACCESS_KEY"}
+    }
 
 
 def _serving(store_s3: S3Store | None) -> EnsureServingDeployment:
     return EnsureServingDeployment(
-        name="iris-v2", model="iris", revision="v2", model_sha256="b" * 64,
-        store_claim=None if store_s3 else "models", replicas=1, store_s3=store_s3,
+        name="iris-v2",
+        model="iris",
+        revision="v2",
+        model_sha256="b" * 64,
+        store_claim=None if store_s3 else "models",
+        replicas=1,
+        store_s3=store_s3,
     )
 
 
 def test_serving_pods_fetch_and_verify_in_an_init_step_the_server_never_sees_the_keys():
-    pod = objects.serving_deployment(_serving(STORE), OWNER, Settings())["spec"]["template"][
-        "spec"]
+    pod = objects.serving_deployment(_serving(STORE), OWNER, Settings())["spec"]["template"]["spec"]
     [fetch] = pod["initContainers"]
     assert fetch["command"] == ["modelpilot", "fetch-bundle"]
     args = fetch["args"]

@@ -15,34 +15,64 @@ OWNER = objects.Owner(name="iris", namespace="ml", uid="u-1")
 
 
 def test_the_serving_container_listens_for_grpc_on_a_named_port():
-    action = EnsureServingDeployment(name="iris-v2", model="iris", revision="v2",
-                                     model_sha256="a" * 64, store_claim="models", replicas=1)
-    container = objects.serving_deployment(action, OWNER, Settings())["spec"]["template"][
-        "spec"]["containers"][0]
+    action = EnsureServingDeployment(
+        name="iris-v2",
+        model="iris",
+        revision="v2",
+        model_sha256="a" * 64,
+        store_claim="models",
+        replicas=1,
+    )
+    container = objects.serving_deployment(action, OWNER, Settings())["spec"]["template"]["spec"][
+        "containers"
+    ][0]
     assert {"name": "grpc", "containerPort": names.GRPC_PORT} in container["ports"]
     args = container["args"]
     assert args[args.index("--grpc-port") + 1] == str(names.GRPC_PORT)
 
 
 def test_the_service_names_the_grpc_port_with_its_app_protocol():
-    service = objects.service(EnsureService(name="iris", model="iris",
-                                            selector={names.LABEL_MODEL: "iris"}), OWNER)
+    service = objects.service(
+        EnsureService(name="iris", model="iris", selector={names.LABEL_MODEL: "iris"}), OWNER
+    )
     ports = {p["name"]: p for p in service["spec"]["ports"]}
-    assert ports["grpc"] == {"name": "grpc", "port": names.GRPC_PORT, "targetPort": "grpc",
-                             "protocol": "TCP", "appProtocol": "grpc"}
+    assert ports["grpc"] == {
+        "name": "grpc",
+        "port": names.GRPC_PORT,
+        "targetPort": "grpc",
+        "protocol": "TCP",
+        "appProtocol": "grpc",
+    }
     assert ports["http"]["targetPort"] == "http"
 
 
 def test_store_mounts_never_chown_the_whole_store_on_each_pod_start():
     # Issue 21 §7: fsGroup alone makes the kubelet walk and chown the whole store claim.
     serving = objects.serving_deployment(
-        EnsureServingDeployment(name="iris-v2", model="iris", revision="v2",
-                                model_sha256="a" * 64, store_claim="models", replicas=1),
-        OWNER, Settings())
+        EnsureServingDeployment(
+            name="iris-v2",
+            model="iris",
+            revision="v2",
+            model_sha256="a" * 64,
+            store_claim="models",
+            replicas=1,
+        ),
+        OWNER,
+        Settings(),
+    )
     job = objects.training_job(
-        CreateTrainingJob(name="iris-train-v2", model="iris", revision="v2", spec_json="{}",
-                          store_claim="models", active_deadline_seconds=60, backoff_limit=0),
-        OWNER, Settings())
+        CreateTrainingJob(
+            name="iris-train-v2",
+            model="iris",
+            revision="v2",
+            spec_json="{}",
+            store_claim="models",
+            active_deadline_seconds=60,
+            backoff_limit=0,
+        ),
+        OWNER,
+        Settings(),
+    )
     for pod in (serving["spec"]["template"]["spec"], job["spec"]["template"]["spec"]):
         assert pod["securityContext"]["fsGroup"] == Settings().pod_uid
         assert pod["securityContext"]["fsGroupChangePolicy"] == "OnRootMismatch"
@@ -51,14 +81,30 @@ def test_store_mounts_never_chown_the_whole_store_on_each_pod_start():
 def test_category_values_reach_metrics_only_when_the_spec_opts_in():
     # Issue 21 §7: spec.monitoring.publishCategoryValues; off, the pod template and intent
     # hash are what they were, so an operator upgrade restarts no serving pod.
-    plain = EnsureServingDeployment(name="iris-v2", model="iris", revision="v2",
-                                    model_sha256="a" * 64, store_claim="models", replicas=1)
-    opted = EnsureServingDeployment(name="iris-v2", model="iris", revision="v2",
-                                    model_sha256="a" * 64, store_claim="models", replicas=1,
-                                    publish_category_values=True)
+    plain = EnsureServingDeployment(
+        name="iris-v2",
+        model="iris",
+        revision="v2",
+        model_sha256="a" * 64,
+        store_claim="models",
+        replicas=1,
+    )
+    opted = EnsureServingDeployment(
+        name="iris-v2",
+        model="iris",
+        revision="v2",
+        model_sha256="a" * 64,
+        store_claim="models",
+        replicas=1,
+        publish_category_values=True,
+    )
     assert plain.intent_hash() == "d5a6eebfa4700558"  # the same as before the field existed
-    args = {name: objects.serving_deployment(a, OWNER, Settings())["spec"]["template"]["spec"][
-        "containers"][0]["args"] for name, a in (("plain", plain), ("opted", opted))}
+    args = {
+        name: objects.serving_deployment(a, OWNER, Settings())["spec"]["template"]["spec"][
+            "containers"
+        ][0]["args"]
+        for name, a in (("plain", plain), ("opted", opted))
+    }
     assert "--publish-category-values" not in args["plain"]
     assert "--publish-category-values" in args["opted"]
     assert plain.intent_hash() != opted.intent_hash()

@@ -138,8 +138,10 @@ def test_feature_psi_and_its_threshold_follow_the_monitoring_window() -> None:
         phase=Phase.SERVING,
         monitoring=MonitoringStatus(
             revision="v1",
-            worst=[FeatureDrift(feature="petal_length", psi=0.4),
-                   FeatureDrift(feature="sepal_width", psi=0.02)],
+            worst=[
+                FeatureDrift(feature="petal_length", psi=0.4),
+                FeatureDrift(feature="sepal_width", psi=0.02),
+            ],
         ),
     )
     metrics = OperatorMetrics()
@@ -159,8 +161,12 @@ def training(
     return ModelDeploymentStatus(
         phase=phase,
         candidate=CandidateStatus(
-            revision=revision, state=state, trigger=Trigger.CREATED, spec_hash="h",
-            job=f"iris-train-{revision}", started_at=T0,
+            revision=revision,
+            state=state,
+            trigger=Trigger.CREATED,
+            spec_hash="h",
+            job=f"iris-train-{revision}",
+            started_at=T0,
         ),
     )
 
@@ -190,7 +196,9 @@ def test_training_duration_runs_from_the_job_starting_to_its_end_by_outcome() ->
     record("ml", "iris", facts_of(training("v3")), now=200.0)
     record("ml", "iris", facts_of(training("v4")), now=260.0)  # v3 superseded while training
     assert training_durations(metrics) == {
-        "succeeded": (1, 60.0), "failed": (1, 5.0), "superseded": (1, 60.0)
+        "succeeded": (1, 60.0),
+        "failed": (1, 5.0),
+        "superseded": (1, 60.0),
     }
     metrics.model_deployments.forget("ml", "iris")
     assert training_durations(metrics) == {}
@@ -224,14 +232,23 @@ def test_trainings_count_running_and_queued() -> None:
     [
         ("GET", "/apis/batch/v1/namespaces/ml/jobs/iris-train-v1", ("get", "Job")),
         ("GET", "/api/v1/namespaces/ml/pods?labelSelector=a%3Db", ("list", "Pod")),
-        ("PUT", "/apis/modelpilot.dev/v1alpha1/namespaces/ml/modeldeployments/i/status",
-         ("update", "ModelDeployment")),
+        (
+            "PUT",
+            "/apis/modelpilot.dev/v1alpha1/namespaces/ml/modeldeployments/i/status",
+            ("update", "ModelDeployment"),
+        ),
         ("POST", "/api/v1/namespaces/jobs/events", ("create", "Event")),
         ("PATCH", "/apis/apps/v1/namespaces/ml/deployments/iris-v1", ("patch", "Deployment")),
         ("GET", "/version", ("list", "other")),
     ],
-    ids=["get-names-one", "list-has-no-name", "status-is-the-objects",
-         "namespace-named-like-a-kind", "patch", "unknown-path-is-other"],
+    ids=[
+        "get-names-one",
+        "list-has-no-name",
+        "status-is-the-objects",
+        "namespace-named-like-a-kind",
+        "patch",
+        "unknown-path-is-other",
+    ],
 )
 def test_api_requests_are_counted_by_verb_kind_and_code(
     method: str, path: str, expected: tuple[str, str]
@@ -241,8 +258,15 @@ def test_api_requests_are_counted_by_verb_kind_and_code(
     metrics.observe_request(method, kind=kind, named=named, code=200)
     verb, want_kind = expected
     got = samples(metrics)
-    assert got[("modelpilot_api_requests_total",
-                (("code", "200"), ("kind", want_kind), ("verb", verb)))] == 1
+    assert (
+        got[
+            (
+                "modelpilot_api_requests_total",
+                (("code", "200"), ("kind", want_kind), ("verb", verb)),
+            )
+        ]
+        == 1
+    )
 
 
 def test_reconcile_outcomes_all_start_at_zero_and_count_with_durations() -> None:
@@ -255,8 +279,15 @@ def test_reconcile_outcomes_all_start_at_zero_and_count_with_durations() -> None
     assert got[("modelpilot_reconcile_total", (("outcome", "success"),))] == 1
     assert got[("modelpilot_reconcile_total", (("outcome", "crash"),))] == 0
     assert got[("modelpilot_reconcile_duration_seconds_count", (("outcome", "conflict"),))] == 1
-    assert got[("modelpilot_reconcile_duration_seconds_bucket",
-                (("le", "0.025"), ("outcome", "success")))] == 1
+    assert (
+        got[
+            (
+                "modelpilot_reconcile_duration_seconds_bucket",
+                (("le", "0.025"), ("outcome", "success")),
+            )
+        ]
+        == 1
+    )
 
 
 def test_the_work_queue_reports_depth_oldest_age_and_tick_outcomes() -> None:
@@ -306,8 +337,14 @@ def test_the_endpoint_address_comes_from_the_liveness_url() -> None:
 @pytest.mark.parametrize(
     ("quantity", "millis"),
     [("2", 2000), ("1500m", 1500), ("0.5", 500), ("1k", 1_000_000), ("", 0), ("lots", 0)],
-    ids=["cores", "millicores", "fraction", "kilo-as-the-apiserver-writes-1000", "empty",
-         "garbage-counts-zero"],
+    ids=[
+        "cores",
+        "millicores",
+        "fraction",
+        "kilo-as-the-apiserver-writes-1000",
+        "empty",
+        "garbage-counts-zero",
+    ],
 )
 def test_node_cpu_quantities_size_the_training_cap(quantity: str, millis: int) -> None:
     from modelpilot.operator.cluster import _cpu_millis

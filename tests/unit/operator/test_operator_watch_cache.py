@@ -50,8 +50,7 @@ def filled_from(cluster: FakeCluster) -> WatchCache:
 
 
 def body(name: str, rv: str, **labels: str) -> dict:
-    return {"metadata": {"name": name, "namespace": NS, "resourceVersion": rv,
-                         "labels": labels}}
+    return {"metadata": {"name": name, "namespace": NS, "resourceVersion": rv, "labels": labels}}
 
 
 def test_a_model_deployment_at_rest_costs_no_api_call():
@@ -78,7 +77,8 @@ def test_the_first_revision_walks_to_serving_on_the_cache_with_writes_seen_at_on
     cached = CachedCluster(w.cluster, cache)
     tick(cached, SETTINGS, NS, NAME, w.now)
     assert cache.list("Job", NS, {names.LABEL_MODEL: NAME})[0]["metadata"]["name"] == (
-        "iris-train-v1")
+        "iris-train-v1"
+    )
     tick(cached, SETTINGS, NS, NAME, w.now)  # sees its Job: no second create, no conflict
     assert sorted(w.cluster.of_kind("Job")) == ["iris-train-v1"]
 
@@ -100,17 +100,17 @@ def test_a_relist_drops_objects_whose_deleted_event_was_missed_but_not_newer_one
     cache.observe("Pod", None, body("kept", "6"))
     cache.relist("Pod", NS, [body("kept", "6")], "10")
     assert [p["metadata"]["name"] for p in cache.list("Pod", NS, {})] == [
-        "born-after-the-list", "kept"]
+        "born-after-the-list",
+        "kept",
+    ]
 
 
 def test_lists_select_by_labels_and_namespace():
     cache = WatchCache()
     cache.observe("Service", None, body("iris", "1", model="iris"))
     cache.observe("Service", None, body("wine", "1", model="wine"))
-    assert [s["metadata"]["name"] for s in cache.list("Service", NS, {"model": "iris"})] == [
-        "iris"]
+    assert [s["metadata"]["name"] for s in cache.list("Service", NS, {"model": "iris"})] == ["iris"]
     assert cache.list("Service", "elsewhere", {}) == []
-
 
 
 def test_a_pod_event_lagging_its_job_s_completion_is_read_afresh():
@@ -118,11 +118,19 @@ def test_a_pod_event_lagging_its_job_s_completion_is_read_afresh():
     Succeeded, and the revision failed for want of the trainer's summary."""
     cluster = FakeCluster()
     labels = {names.LABEL_MODEL: NAME, "job-name": "iris-train-v1"}
-    job = cluster.create("Job", NS, {"metadata": {"name": "iris-train-v1", "labels": labels},
-                                     "status": {"conditions": [
-                                         {"type": "Complete", "status": "True"}]}})
-    pod = cluster.create("Pod", NS, {"metadata": {"name": "iris-train-v1-x", "labels": labels},
-                                     "status": {"phase": "Running"}})
+    job = cluster.create(
+        "Job",
+        NS,
+        {
+            "metadata": {"name": "iris-train-v1", "labels": labels},
+            "status": {"conditions": [{"type": "Complete", "status": "True"}]},
+        },
+    )
+    pod = cluster.create(
+        "Pod",
+        NS,
+        {"metadata": {"name": "iris-train-v1-x", "labels": labels}, "status": {"phase": "Running"}},
+    )
     cache = WatchCache()
     cache.observe("Job", "MODIFIED", job)
     cache.observe("Pod", "MODIFIED", pod)  # the stale picture
@@ -224,8 +232,10 @@ def test_watch_events_at_rest_never_relist_only_a_kopf_listing_does(monkeypatch)
 
 def _pod(rv: str, phase: str | None, ready: str | None = None) -> dict:
     pod = body("p", rv)
-    pod["status"] = {"phase": phase, "conditions": [] if ready is None else [
-        {"type": "Ready", "status": ready}]}
+    pod["status"] = {
+        "phase": phase,
+        "conditions": [] if ready is None else [{"type": "Ready", "status": ready}],
+    }
     return pod
 
 
@@ -234,8 +244,9 @@ def test_a_pods_own_readiness_event_nudges_its_model_deployment():
     pod as not ready, and nothing nudged again when the pod's event came: three of 530
     ModelDeployments sat in Deploying after the N=500 restart until the resync."""
     cache = WatchCache()
-    assert readiness_changed(cache.observe("Pod", "ADDED", _pod("1", "Pending")), "ADDED",
-                             _pod("1", "Pending"))
+    assert readiness_changed(
+        cache.observe("Pod", "ADDED", _pod("1", "Pending")), "ADDED", _pod("1", "Pending")
+    )
     pending = cache.observe("Pod", "MODIFIED", _pod("2", "Running", "False"))
     assert readiness_changed(pending, "MODIFIED", _pod("2", "Running", "False"))
     ready_before = cache.observe("Pod", "MODIFIED", _pod("3", "Running", "True"))

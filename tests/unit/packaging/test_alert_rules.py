@@ -73,7 +73,9 @@ def test_promtool_runs_every_rule_case() -> None:
     assert checked.returncode == 0, checked.stdout + checked.stderr
     tested = subprocess.run(
         [str(PROMTOOL), "test", "rules", RULE_TESTS.name],
-        cwd=ALERTS, capture_output=True, text=True,
+        cwd=ALERTS,
+        capture_output=True,
+        text=True,
     )
     assert tested.returncode == 0, tested.stdout + tested.stderr
     assert "SUCCESS" in tested.stdout + tested.stderr

@@ -66,11 +66,22 @@ def _blocked_modules() -> list[str]:
 
 def _run(snippet: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", _GUARD + textwrap.dedent(snippet), json.dumps(_blocked_modules()),
-         json.dumps(sorted(_base_distributions()))],
-        capture_output=True, text=True, cwd=tmp_path, timeout=120,
-        env={"PATH": "/usr/bin:/bin", "KUBECONFIG": str(tmp_path / "no-such-kubeconfig"),
-             "HOME": str(tmp_path)},
+        [
+            sys.executable,
+            "-c",
+            _GUARD + textwrap.dedent(snippet),
+            json.dumps(_blocked_modules()),
+            json.dumps(sorted(_base_distributions())),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "KUBECONFIG": str(tmp_path / "no-such-kubeconfig"),
+            "HOME": str(tmp_path),
+        },
     )
 
 
@@ -80,29 +91,38 @@ def test_the_guard_really_refuses_a_component_dependency(tmp_path: Path) -> None
 
 
 def test_every_cli_module_imports_with_the_base_dependencies_only(tmp_path: Path) -> None:
-    modules = sorted(f"modelpilot.cli.{p.stem}" for p in CLI.glob("*.py")
-                     if p.stem not in ("__init__", "__main__"))
+    modules = sorted(
+        f"modelpilot.cli.{p.stem}"
+        for p in CLI.glob("*.py")
+        if p.stem not in ("__init__", "__main__")
+    )
     # and what the verbs import when they run: the cluster client they share with the operator
     modules += ["modelpilot.operator.cluster", "modelpilot.operator.errors"]
-    res = _run(f"""
+    res = _run(
+        f"""
         import importlib
         for name in {modules!r}:
             importlib.import_module(name)
         print("imported", len({modules!r}))
-    """, tmp_path)
+    """,
+        tmp_path,
+    )
     assert res.returncode == 0, res.stderr
     assert "imported" in res.stdout
 
 
 @pytest.mark.parametrize("verb", PEOPLES_VERBS)
 def test_each_verbs_help_runs_with_the_base_dependencies_only(verb: str, tmp_path: Path) -> None:
-    res = _run(f"""
+    res = _run(
+        f"""
         from modelpilot.cli.main import main
         try:
             main([{verb!r}, "--help"])
         except SystemExit as exit:
             sys.exit(exit.code)
-    """, tmp_path)
+    """,
+        tmp_path,
+    )
     assert res.returncode == 0, res.stderr
     assert "usage:" in res.stdout
 
@@ -110,24 +130,35 @@ def test_each_verbs_help_runs_with_the_base_dependencies_only(verb: str, tmp_pat
 def test_version_without_a_cluster_prints_the_client_and_why_not_the_operator(
     tmp_path: Path,
 ) -> None:
-    res = _run("""
+    res = _run(
+        """
         from modelpilot.cli.main import main
         sys.exit(main(["version"]))
-    """, tmp_path)
+    """,
+        tmp_path,
+    )
     assert res.returncode == 0, res.stderr
     client, operator = res.stdout.splitlines()
     assert client == f"client:   {importlib.metadata.version('modelpilot')}"
     assert operator.startswith("operator: unknown (ConfigException: ")
 
 
-@pytest.mark.parametrize(("verb", "extra"), [
-    ("serve", "serving"), ("train", "trainer"), ("operator", "operator"),
-])
+@pytest.mark.parametrize(
+    ("verb", "extra"),
+    [
+        ("serve", "serving"),
+        ("train", "trainer"),
+        ("operator", "operator"),
+    ],
+)
 def test_a_component_verb_names_the_extra_it_needs(verb: str, extra: str, tmp_path: Path) -> None:
-    res = _run(f"""
+    res = _run(
+        f"""
         from modelpilot.cli.main import main
         sys.exit(main([{verb!r}]))
-    """, tmp_path)
+    """,
+        tmp_path,
+    )
     assert res.returncode == 2, res.stderr
     assert f"pip install 'modelpilot[{extra}]'" in res.stderr
 

@@ -60,23 +60,38 @@ def operator_series() -> set[str]:
         phase=Phase.CANARY,
         stable=StableStatus(revision="v1", model_sha256="a", deployment="m-v1", service="m"),
         candidate=CandidateStatus(
-            revision="v2", state=CandidateState.CANARY, trigger=Trigger.SPEC_CHANGED,
-            spec_hash="h", job="m-train-v2", started_at=T0, metric="accuracy",
+            revision="v2",
+            state=CandidateState.CANARY,
+            trigger=Trigger.SPEC_CHANGED,
+            spec_hash="h",
+            job="m-train-v2",
+            started_at=T0,
+            metric="accuracy",
             candidate_score=0.9,
         ),
-        canary=CanaryStatus(revision="v2", weight=10, analysis=AnalysisStatus(
-            windows=[AnalysisWindow(started_at=T0, verdict="Passed")])),
+        canary=CanaryStatus(
+            revision="v2",
+            weight=10,
+            analysis=AnalysisStatus(windows=[AnalysisWindow(started_at=T0, verdict="Passed")]),
+        ),
         monitoring=MonitoringStatus(worst=[FeatureDrift(feature="x", psi=0.1)]),
     )
-    training = status.model_copy(update={"phase": Phase.TRAINING, "candidate": status.candidate
-                                         and status.candidate.model_copy(
-                                             update={"state": CandidateState.TRAINING})})
+    training = status.model_copy(
+        update={
+            "phase": Phase.TRAINING,
+            "candidate": status.candidate
+            and status.candidate.model_copy(update={"state": CandidateState.TRAINING}),
+        }
+    )
     record = metrics.model_deployments.record
     record("ml", "m", ModelDeploymentFacts.from_status(training), now=0.0)
     record("ml", "m", ModelDeploymentFacts.from_status(status, psi_threshold=0.2), now=1.0)
     text = metrics.render().decode()
-    return {line.split("{")[0].split(" ")[0] for line in text.splitlines()
-            if line and not line.startswith("#")}
+    return {
+        line.split("{")[0].split(" ")[0]
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
 
 
 def serving_series() -> set[str]:
@@ -107,10 +122,19 @@ def test_the_issue_s_panels_are_there() -> None:
         name: {p["title"] for p in json.loads((DASHBOARDS / f"{name}.json").read_text())["panels"]}
         for name in ("fleet", "model", "drift", "training")
     }
-    assert {"Models by phase", "Trainings running and queued", "Rollouts in progress",
-            "Reconcile errors"} <= titles["fleet"]
-    assert {"Traffic split", "Request rate by version", "Error rate by version",
-            "p99 latency by version", "Analysis windows by verdict"} <= titles["model"]
+    assert {
+        "Models by phase",
+        "Trainings running and queued",
+        "Rollouts in progress",
+        "Reconcile errors",
+    } <= titles["fleet"]
+    assert {
+        "Traffic split",
+        "Request rate by version",
+        "Error rate by version",
+        "p99 latency by version",
+        "Analysis windows by verdict",
+    } <= titles["model"]
     assert {"PSI per feature against its threshold"} <= titles["drift"]
     assert {"Training duration (mean, last hour)", "Gate score per revision"} <= titles["training"]
     model = json.loads((DASHBOARDS / "model.json").read_text())
@@ -126,12 +150,16 @@ def test_every_query_is_valid_promql(tmp_path: Path) -> None:
     rules = []
     for path in sorted(DASHBOARDS.glob("*.json")):
         for i, expr in enumerate(queries(json.loads(path.read_text()))):
-            grafana = (expr.replace("$__rate_interval", "1m").replace("$namespace", "ml")
-                       .replace("$modeldeployment", "iris"))
+            grafana = (
+                expr.replace("$__rate_interval", "1m")
+                .replace("$namespace", "ml")
+                .replace("$modeldeployment", "iris")
+            )
             rules.append({"record": f"dashboard:{path.stem}:q{i}", "expr": grafana})
     file = tmp_path / "queries.yaml"
     file.write_text(json.dumps({"groups": [{"name": "dashboards", "rules": rules}]}))
-    checked = subprocess.run([str(PROMTOOL), "check", "rules", str(file)],
-                             capture_output=True, text=True)
+    checked = subprocess.run(
+        [str(PROMTOOL), "check", "rules", str(file)], capture_output=True, text=True
+    )
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert f"{len(rules)} rules found" in checked.stdout

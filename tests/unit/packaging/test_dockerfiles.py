@@ -136,8 +136,13 @@ def test_workload_images_drop_the_kubernetes_client_they_never_import(component:
     importers = []
     for path in [*(REPO / component).rglob("*.py"), *(REPO / "api").rglob("*.py")]:
         for node in ast.walk(ast.parse(path.read_text())):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
             if any(n.split(".")[0] == "kubernetes" for n in names):
                 importers.append(str(path.relative_to(REPO)))
     assert importers == []

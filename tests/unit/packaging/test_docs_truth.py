@@ -160,12 +160,15 @@ def test_every_documented_cli_flag_exists(doc: str, verb_flag: str) -> None:
 
 # --- operator settings -----------------------------------------------------------------
 
-SOURCES = "\n".join(
-    p.read_text()
-    for root in ("api", "operator", "serving", "trainer", "hack", "tests")
-    for p in (ROOT / root).rglob("*")
-    if p.suffix in (".py", ".sh") and p.is_file()
-) + (ROOT / "Makefile").read_text()
+SOURCES = (
+    "\n".join(
+        p.read_text()
+        for root in ("api", "operator", "serving", "trainer", "hack", "tests")
+        for p in (ROOT / root).rglob("*")
+        if p.suffix in (".py", ".sh") and p.is_file()
+    )
+    + (ROOT / "Makefile").read_text()
+)
 
 
 @pytest.mark.parametrize(

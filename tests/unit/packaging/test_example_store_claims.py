@@ -33,4 +33,4 @@ def test_the_examples_ship_store_claims() -> None:
 @pytest.mark.parametrize(("path", "claim"), _claims(), ids=[p for p, _ in _claims()])
 def test_every_shipped_store_claim_is_labelled_a_model_store(path: str, claim: dict) -> None:
     labels = claim.get("metadata", {}).get("labels") or {}
-    assert labels.get(LABEL) == "true", f"{path}: claim lacks {LABEL}: \"true\""
+    assert labels.get(LABEL) == "true", f'{path}: claim lacks {LABEL}: "true"'

@@ -69,13 +69,16 @@ def test_every_module_level_import_is_installed_by_the_components_extra(componen
         allowed |= {_name(r) for r in PYPROJECT["optional-dependencies"][component]}
     allowed = _with_dependencies(allowed)
     root = "operator" if component == "cli" else component  # the CLI ships beside the operator
-    sources = [*(REPO / root / "modelpilot").rglob("*.py"),
-               *(REPO / "api" / "modelpilot").rglob("*.py")]
+    sources = [
+        *(REPO / root / "modelpilot").rglob("*.py"),
+        *(REPO / "api" / "modelpilot").rglob("*.py"),
+    ]
     if component == "operator":
         sources = [p for p in sources if "cli" not in p.parts] + [
-            REPO / "operator" / "modelpilot" / "cli" / "main.py"]
+            REPO / "operator" / "modelpilot" / "cli" / "main.py"
+        ]
     if component == "cli":
-        sources = [p for p in sources if "operator" not in p.parts[len(REPO.parts) + 1:]]
+        sources = [p for p in sources if "operator" not in p.parts[len(REPO.parts) + 1 :]]
     distributions = importlib.metadata.packages_distributions()
     missing = {}
     for path in sources:

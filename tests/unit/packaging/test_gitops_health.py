@@ -49,46 +49,110 @@ CASES = [
     pytest.param(mdep(None), "Progressing", "operator", id="no-status-yet"),
     pytest.param(
         mdep({"observedGeneration": 1, "conditions": [cond("Ready", "True")]}),
-        "Progressing", "generation 2", id="new-spec-not-observed",
+        "Progressing",
+        "generation 2",
+        id="new-spec-not-observed",
     ),
     pytest.param(
-        mdep({"observedGeneration": 2, "conditions": [
-            cond("Ready", "False"), cond("Reconciling", "True", "training v1"),
-            cond("Stalled", "False")]}),
-        "Progressing", "training v1", id="training",
+        mdep(
+            {
+                "observedGeneration": 2,
+                "conditions": [
+                    cond("Ready", "False"),
+                    cond("Reconciling", "True", "training v1"),
+                    cond("Stalled", "False"),
+                ],
+            }
+        ),
+        "Progressing",
+        "training v1",
+        id="training",
     ),
     pytest.param(
-        mdep({"observedGeneration": 2, "conditions": [
-            cond("Ready", "True"), cond("Reconciling", "True", "canary v2 at 20%")]}),
-        "Progressing", "canary v2 at 20%", id="canary-stepping",
+        mdep(
+            {
+                "observedGeneration": 2,
+                "conditions": [
+                    cond("Ready", "True"),
+                    cond("Reconciling", "True", "canary v2 at 20%"),
+                ],
+            }
+        ),
+        "Progressing",
+        "canary v2 at 20%",
+        id="canary-stepping",
     ),
     pytest.param(
-        mdep({"observedGeneration": 2, "canary": {"revision": "v2", "paused": True},
-              "conditions": [cond("Ready", "True"), cond("Reconciling", "True")]}),
-        "Suspended", "modelpilot promote iris", id="canary-paused-for-promote",
+        mdep(
+            {
+                "observedGeneration": 2,
+                "canary": {"revision": "v2", "paused": True},
+                "conditions": [cond("Ready", "True"), cond("Reconciling", "True")],
+            }
+        ),
+        "Suspended",
+        "modelpilot promote iris",
+        id="canary-paused-for-promote",
     ),
     pytest.param(
-        mdep({"observedGeneration": 2, "conditions": [
-            cond("Ready", "True", "v1 serves"), cond("Reconciling", "False"),
-            cond("Stalled", "False")]}),
-        "Healthy", "v1 serves", id="serving",
+        mdep(
+            {
+                "observedGeneration": 2,
+                "conditions": [
+                    cond("Ready", "True", "v1 serves"),
+                    cond("Reconciling", "False"),
+                    cond("Stalled", "False"),
+                ],
+            }
+        ),
+        "Healthy",
+        "v1 serves",
+        id="serving",
     ),
     pytest.param(
-        mdep({"observedGeneration": 2, "phase": "RolledBack", "conditions": [
-            cond("Ready", "True", "v1 serves"), cond("Reconciling", "False"),
-            cond("CanaryHealthy", "False", "p99 412ms > 250ms")]}),
-        "Healthy", "v1 serves", id="rolled-back-canary-is-healthy",
+        mdep(
+            {
+                "observedGeneration": 2,
+                "phase": "RolledBack",
+                "conditions": [
+                    cond("Ready", "True", "v1 serves"),
+                    cond("Reconciling", "False"),
+                    cond("CanaryHealthy", "False", "p99 412ms > 250ms"),
+                ],
+            }
+        ),
+        "Healthy",
+        "v1 serves",
+        id="rolled-back-canary-is-healthy",
     ),
     pytest.param(
-        mdep({"observedGeneration": 2, "conditions": [
-            cond("Ready", "False"), cond("Reconciling", "False"),
-            cond("Stalled", "True", "estimator os.system is not in the allowlist")]}),
-        "Degraded", "allowlist", id="stalled",
+        mdep(
+            {
+                "observedGeneration": 2,
+                "conditions": [
+                    cond("Ready", "False"),
+                    cond("Reconciling", "False"),
+                    cond("Stalled", "True", "estimator os.system is not in the allowlist"),
+                ],
+            }
+        ),
+        "Degraded",
+        "allowlist",
+        id="stalled",
     ),
     pytest.param(
-        mdep({"observedGeneration": 2, "conditions": [
-            cond("Ready", "False", "0/2 pods Ready"), cond("Reconciling", "False")]}),
-        "Degraded", "0/2 pods Ready", id="not-ready-and-idle",
+        mdep(
+            {
+                "observedGeneration": 2,
+                "conditions": [
+                    cond("Ready", "False", "0/2 pods Ready"),
+                    cond("Reconciling", "False"),
+                ],
+            }
+        ),
+        "Degraded",
+        "0/2 pods Ready",
+        id="not-ready-and-idle",
     ),
 ]
 

@@ -19,17 +19,23 @@ def checkout(where: Path) -> Path:
     for name in CONTEXT:
         source = ROOT / name
         if source.is_dir():
-            shutil.copytree(source, where / name,
-                            ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+            shutil.copytree(
+                source, where / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+            )
         elif source.exists():
             shutil.copy2(source, where / name)
     return where
 
 
 def keys(clone: Path, cache: Path) -> dict[str, str]:
-    result = subprocess.run(["bash", str(clone / "hack" / "images" / "build.sh"), "--keys"],
-                            capture_output=True, text=True, check=True, timeout=60,
-                            env={"PATH": "/usr/bin:/bin", "MODELPILOT_CACHE": str(cache)})
+    result = subprocess.run(
+        ["bash", str(clone / "hack" / "images" / "build.sh"), "--keys"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "MODELPILOT_CACHE": str(cache)},
+    )
     return dict(line.split() for line in result.stdout.splitlines())
 
 

@@ -21,8 +21,15 @@ RBAC_DOC = REPO / "docs" / "rbac.md"
 READ_VERBS = {"get", "list", "watch"}
 # Resources the operator must never touch, whatever its code grows into.
 FORBIDDEN = {"secrets", "configmaps", "pods/exec", "pods/attach", "pods/portforward", "*"}
-CLUSTER_SCOPED = {"customresourcedefinitions", "namespaces", "nodes", "clusterroles",
-                  "clusterrolebindings", "persistentvolumes", "storageclasses"}
+CLUSTER_SCOPED = {
+    "customresourcedefinitions",
+    "namespaces",
+    "nodes",
+    "clusterroles",
+    "clusterrolebindings",
+    "persistentvolumes",
+    "storageclasses",
+}
 
 
 def load_kustomization(folder: Path) -> list[dict[str, Any]]:
@@ -109,8 +116,11 @@ def test_bindings_give_the_roles_to_the_operator_only(default: list[dict[str, An
         binding = find(default, "ClusterRoleBinding", name)
         assert binding["roleRef"]["name"] == name
         assert binding["subjects"] == [
-            {"kind": "ServiceAccount", "name": "modelpilot-operator",
-             "namespace": "modelpilot-system"}
+            {
+                "kind": "ServiceAccount",
+                "name": "modelpilot-operator",
+                "namespace": "modelpilot-system",
+            }
         ]
 
 
@@ -157,8 +167,9 @@ def test_operator_env_is_what_the_operator_reads(default: list[dict[str, Any]]) 
     settings = (REPO / "operator" / "modelpilot" / "operator" / "settings.py").read_text()
     names_py = (REPO / "api" / "modelpilot" / "api" / "names.py").read_text()
     known = set(re.findall(r'"(MODELPILOT_[A-Z_]+)"', settings + names_py))
-    (container,) = find(default, "Deployment", "modelpilot-operator")["spec"]["template"][
-        "spec"]["containers"]
+    (container,) = find(default, "Deployment", "modelpilot-operator")["spec"]["template"]["spec"][
+        "containers"
+    ]
     unknown = {e["name"] for e in container["env"]} - known
     assert not unknown, f"the operator reads no such variable: {sorted(unknown)}"
 
@@ -169,8 +180,9 @@ def test_no_operator_env_names_the_install_namespace_literally(
     """An overlay's `namespace:` moves every object but rewrites no env value: a literal
     `modelpilot-system` would send the operator to a Lease it may not read (403 forever,
     nothing reconciled), as an overlay install once did."""
-    (container,) = find(default, "Deployment", "modelpilot-operator")["spec"]["template"][
-        "spec"]["containers"]
+    (container,) = find(default, "Deployment", "modelpilot-operator")["spec"]["template"]["spec"][
+        "containers"
+    ]
     literal = [e["name"] for e in container["env"] if e.get("value") == "modelpilot-system"]
     assert not literal, f"use fieldRef metadata.namespace for {literal}"
     env = {e["name"]: e for e in container["env"]}

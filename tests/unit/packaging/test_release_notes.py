@@ -41,7 +41,8 @@ def test_cut_releases_unreleased_under_a_fresh_empty_one() -> None:
     assert after.endswith(
         f"[Unreleased]: {URL}/compare/v0.2.0...HEAD\n"
         f"[0.2.0]: {URL}/compare/v0.1.0...v0.2.0\n"
-        f"[0.1.0]: {URL}/releases/tag/v0.1.0\n")
+        f"[0.1.0]: {URL}/releases/tag/v0.1.0\n"
+    )
 
 
 def test_the_first_release_links_to_its_tag() -> None:
@@ -50,12 +51,21 @@ def test_the_first_release_links_to_its_tag() -> None:
     assert f"[0.1.0]: {URL}/releases/tag/v0.1.0\n" in after
 
 
-@pytest.mark.parametrize(("text", "version", "message"), [
-    pytest.param(BEFORE, "0.1.0", "already has a section", id="version-already-released"),
-    pytest.param(BEFORE.replace("- A kubectl plugin.\n", ""), "0.2.0", "lists no change",
-                 id="nothing-to-release"),
-    pytest.param("# Changelog\n", "0.2.0", "no section ## \\[Unreleased\\]", id="no-unreleased"),
-])
+@pytest.mark.parametrize(
+    ("text", "version", "message"),
+    [
+        pytest.param(BEFORE, "0.1.0", "already has a section", id="version-already-released"),
+        pytest.param(
+            BEFORE.replace("- A kubectl plugin.\n", ""),
+            "0.2.0",
+            "lists no change",
+            id="nothing-to-release",
+        ),
+        pytest.param(
+            "# Changelog\n", "0.2.0", "no section ## \\[Unreleased\\]", id="no-unreleased"
+        ),
+    ],
+)
 def test_cut_refuses_by_name(text: str, version: str, message: str) -> None:
     with pytest.raises(ChangelogError, match=message):
         cut(text, version, date(2026, 12, 6), repo_url=URL)

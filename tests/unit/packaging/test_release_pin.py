@@ -14,18 +14,21 @@ from release.pin import PinError, chart_values, manifests  # noqa: E402
 from release.version import source_version  # noqa: E402
 
 REGISTRY = "127.0.0.1:5005"
-DIGESTS = {name: "sha256:" + c * 64 for name, c in
-           (("operator", "a"), ("serving", "b"), ("trainer", "c"))}
+DIGESTS = {
+    name: "sha256:" + c * 64 for name, c in (("operator", "a"), ("serving", "b"), ("trainer", "c"))
+}
 
 
 def test_the_charts_values_name_each_image_by_registry_version_and_digest() -> None:
     text = (REPO / "charts/modelpilot/values.yaml").read_text()
-    pinned = yaml.safe_load(chart_values(text, registry=REGISTRY, version="1.2.3",
-                                         digests=DIGESTS))
+    pinned = yaml.safe_load(chart_values(text, registry=REGISTRY, version="1.2.3", digests=DIGESTS))
     for name, digest in DIGESTS.items():
         image = pinned["image"][name]
         assert (image["repository"], image["tag"], image["digest"]) == (
-            f"{REGISTRY}/modelpilot/{name}", "1.2.3", digest)
+            f"{REGISTRY}/modelpilot/{name}",
+            "1.2.3",
+            digest,
+        )
     assert pinned["image"]["operator"]["pullPolicy"] == "IfNotPresent"
     # Everything else, comments included, is untouched.
     untouched = text.split("imagePullSecrets:")[1]
@@ -41,12 +44,19 @@ def test_manifests_name_each_image_by_version_and_digest() -> None:
         assert f"{REGISTRY}/modelpilot/{name}:{version}@{digest}" in pinned
 
 
-@pytest.mark.parametrize(("digests", "message"), [
-    pytest.param({**DIGESTS, "serving": "sha256:abc"}, "serving: 'sha256:abc' is not",
-                 id="short-digest"),
-    pytest.param({k: v for k, v in DIGESTS.items() if k != "trainer"}, "need a digest for each",
-                 id="missing-image"),
-])
+@pytest.mark.parametrize(
+    ("digests", "message"),
+    [
+        pytest.param(
+            {**DIGESTS, "serving": "sha256:abc"}, "serving: 'sha256:abc' is not", id="short-digest"
+        ),
+        pytest.param(
+            {k: v for k, v in DIGESTS.items() if k != "trainer"},
+            "need a digest for each",
+            id="missing-image",
+        ),
+    ],
+)
 def test_bad_digests_are_refused_by_name(digests: dict[str, str], message: str) -> None:
     with pytest.raises(PinError, match=message):
         chart_values("", registry=REGISTRY, version="1.2.3", digests=digests)

@@ -48,8 +48,9 @@ def _tracked_text_files() -> list[Path]:
     git = shutil.which("git")
     if git is None or not (REPO / ".git").exists():
         pytest.skip("not a git checkout")
-    out = subprocess.run([git, "ls-files"], cwd=REPO, capture_output=True, text=True,
-                         check=True).stdout.split()
+    out = subprocess.run(
+        [git, "ls-files"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split()
     skip = ("hack/k8s/", "tests/unit/")  # Go modules' own versions; tests' sample tags
     return [REPO / p for p in out if not p.startswith(skip) and (REPO / p).is_file()]
 
@@ -65,8 +66,11 @@ def test_no_released_image_is_named_with_another_version_anywhere() -> None:
             text = path.read_text()
         except UnicodeDecodeError:
             continue
-        stale += [f"{path.relative_to(REPO)}: {m.group(0)}" for m in pattern.finditer(text)
-                  if m.group(1).rstrip("`'\",.)") != version]
+        stale += [
+            f"{path.relative_to(REPO)}: {m.group(0)}"
+            for m in pattern.finditer(text)
+            if m.group(1).rstrip("`'\",.)") != version
+        ]
     assert stale == []
 
 
@@ -84,7 +88,8 @@ def test_set_version_rewrites_every_copy(tmp_path: Path, monkeypatch: pytest.Mon
     chart = tmp_path / "charts/modelpilot/Chart.yaml"
     chart.write_text(chart.read_text().replace('appVersion: "2.3.4-rc.1"', 'appVersion: "2.3.3"'))
     assert release_version.mismatches() == [
-        "charts/modelpilot/Chart.yaml: 2.3.3 (pyproject.toml says 2.3.4-rc.1)"]
+        "charts/modelpilot/Chart.yaml: 2.3.3 (pyproject.toml says 2.3.4-rc.1)"
+    ]
 
 
 @pytest.mark.parametrize("bad", ["1.2", "v1.2.3", "1.2.3+build.5", "01.2.3"])

@@ -23,9 +23,14 @@ def bundles_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def iris_bundle(bundles_root: Path) -> Bundle:
     X, y = load_iris(return_X_y=True)
     model = RandomForestClassifier(n_estimators=30, random_state=0).fit(X, y)
-    return make_bundle(bundles_root, model, X, name="iris", task="classification",
-                       feature_names=["sepal_length", "sepal_width", "petal_length",
-                                      "petal_width"])
+    return make_bundle(
+        bundles_root,
+        model,
+        X,
+        name="iris",
+        task="classification",
+        feature_names=["sepal_length", "sepal_width", "petal_length", "petal_width"],
+    )
 
 
 @pytest.fixture(scope="session")
@@ -54,4 +59,3 @@ def iris_server(iris_bundle: Bundle) -> Iterator[tuple[str, Any]]:
 def regression_server(regression_bundle: Bundle) -> Iterator[tuple[str, Any]]:
     with running(regression_bundle.settings()) as served:
         yield served
-

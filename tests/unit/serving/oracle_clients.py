@@ -35,9 +35,14 @@ def outcome(call: Any) -> dict[str, Any]:
             status = str(exc.code())
         elif getattr(exc, "response", None) is not None:
             status = exc.response.status_code
-        return {"error": {"type": f"{type(exc).__module__}.{type(exc).__qualname__}",
-                          "status": status, "message": str(exc)[:500],
-                          "trace": traceback.format_exc()[-1500:]}}
+        return {
+            "error": {
+                "type": f"{type(exc).__module__}.{type(exc).__qualname__}",
+                "status": status,
+                "message": str(exc)[:500],
+                "trace": traceback.format_exc()[-1500:],
+            }
+        }
     if isinstance(value, np.ndarray):
         value = value.tolist()
     return {"value": value}
@@ -49,19 +54,27 @@ def triton(config: dict[str, Any], results: dict[str, Any]) -> None:
 
     model, rows = config["model"], np.asarray(config["rows"])
     n, width = rows.shape
-    for kind, module, url in (("http", httpclient, config["http"].split("//", 1)[1]),
-                              ("grpc", grpcclient, config["grpc"])):
+    for kind, module, url in (
+        ("http", httpclient, config["http"].split("//", 1)[1]),
+        ("grpc", grpcclient, config["grpc"]),
+    ):
         client = module.InferenceServerClient(url=url)
         p = f"triton_{kind}_"
         results[p + "live"] = outcome(client.is_server_live)
         results[p + "ready"] = outcome(client.is_server_ready)
         results[p + "model_ready"] = outcome(lambda c=client: c.is_model_ready(model))
         results[p + "server_name"] = outcome(
-            lambda c=client, k=kind: c.get_server_metadata()["name"] if k == "http"
-            else c.get_server_metadata().name)
+            lambda c=client, k=kind: (
+                c.get_server_metadata()["name"] if k == "http" else c.get_server_metadata().name
+            )
+        )
         results[p + "model_inputs"] = outcome(
-            lambda c=client, k=kind: [i["name"] for i in c.get_model_metadata(model)["inputs"]]
-            if k == "http" else [i.name for i in c.get_model_metadata(model).inputs])
+            lambda c=client, k=kind: (
+                [i["name"] for i in c.get_model_metadata(model)["inputs"]]
+                if k == "http"
+                else [i.name for i in c.get_model_metadata(model).inputs]
+            )
+        )
 
         def infer(name="input-0", data=rows, model_name=model, m=module, c=client, **kw):
             tensor = m.InferInput(name, list(data.shape), "FP64")
@@ -122,8 +135,7 @@ def kserve_clients(config: dict[str, Any], results: dict[str, Any]) -> None:  # 
                 return await client.is_server_live(base)
             if case == "model_ready":
                 return await client.is_model_ready(base, model_name)
-            answer = await client.infer(base, {"instances": rows.tolist()},
-                                        model_name=model_name)
+            answer = await client.infer(base, {"instances": rows.tolist()}, model_name=model_name)
             return answer["predictions"]
         finally:
             await client.close()
@@ -147,9 +159,11 @@ def kserve_clients(config: dict[str, Any], results: dict[str, Any]) -> None:  # 
         results[f"kserve_rest_v2_{case}"] = outcome(lambda c=case: rest_v2(c))
         results[f"kserve_grpc_{case}"] = outcome(lambda c=case: grpc_v2(c))
     results["kserve_rest_v2_infer_json"] = outcome(lambda: rest_v2("infer", binary=False))
-    for label, kw in (("wrong_name", {"name": "nope", "data": rows[:, 0]}),
-                      ("wrong_shape", {"data": rows[:, : width - 1]}),
-                      ("unknown_model", {"model_name": "nope"})):
+    for label, kw in (
+        ("wrong_name", {"name": "nope", "data": rows[:, 0]}),
+        ("wrong_shape", {"data": rows[:, : width - 1]}),
+        ("unknown_model", {"model_name": "nope"}),
+    ):
         results[f"kserve_rest_v2_{label}"] = outcome(lambda k=kw: rest_v2("infer", **k))
         results[f"kserve_grpc_{label}"] = outcome(lambda k=kw: grpc_v2("infer", **k))
     for case in ("live", "model_ready", "infer"):

@@ -68,8 +68,13 @@ def make_bundle(
         versions=running_versions(),
     )
     written = write_bundle(estimator, metadata, root / name / revision)
-    return Bundle(path=root / name / revision, sha256=written.model_sha256,
-                  estimator=estimator, X=X, metadata=written)
+    return Bundle(
+        path=root / name / revision,
+        sha256=written.model_sha256,
+        estimator=estimator,
+        X=X,
+        metadata=written,
+    )
 
 
 def free_socket() -> socket.socket:
@@ -101,5 +106,3 @@ def running(settings: Settings, *, model: Any = None) -> Iterator[tuple[str, Any
         server.should_exit = True
         thread.join(timeout=20)
         sock.close()
-
-

@@ -13,8 +13,9 @@ from modelpilot.serving.errors import PredictionFailed
 from modelpilot.serving.model import Prediction
 
 
-def test_1000_concurrent_distinct_rows_each_get_their_own_prediction(regression_server,
-                                                                      regression_bundle):
+def test_1000_concurrent_distinct_rows_each_get_their_own_prediction(
+    regression_server, regression_bundle
+):
     url, app = regression_server
     rows = regression_bundle.X[:1000]
     expected = regression_bundle.estimator.predict(rows)
@@ -24,12 +25,17 @@ def test_1000_concurrent_distinct_rows_each_get_their_own_prediction(regression_
     async def send_all() -> list[httpx.Response]:
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
         async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
+
             async def one(i: int) -> httpx.Response:
                 if i % 2:
-                    return await client.post("/v1/models/house:predict",
-                                             json={"instances": [rows[i].tolist()]})
-                body = {"inputs": [{"name": "x", "shape": [1, 6], "datatype": "FP64",
-                                    "data": rows[i].tolist()}]}
+                    return await client.post(
+                        "/v1/models/house:predict", json={"instances": [rows[i].tolist()]}
+                    )
+                body = {
+                    "inputs": [
+                        {"name": "x", "shape": [1, 6], "datatype": "FP64", "data": rows[i].tolist()}
+                    ]
+                }
                 return await client.post("/v2/models/house/infer", json=body)
 
             return await asyncio.gather(*(one(i) for i in range(len(rows))))
@@ -42,7 +48,8 @@ def test_1000_concurrent_distinct_rows_each_get_their_own_prediction(regression_
         # Exact up to BLAS summation order (a row in a batch of 30 vs alone differs in the
         # last bits); another row's prediction would be off by orders of magnitude more.
         assert got == [pytest.approx(expected[i], rel=1e-9, abs=1e-9)], (
-            f"row {i} got another row's prediction")
+            f"row {i} got another row's prediction"
+        )
     # The point of the exercise: far fewer predict calls than requests.
     assert stats.batches - batches_before < len(rows)
     assert stats.largest_batch_requests > 1

@@ -16,14 +16,20 @@ HEADER = "Inference-Header-Content-Length"
 
 def binary_request(header: dict, *blobs: bytes) -> tuple[bytes, dict[str, str]]:
     text = orjson.dumps(header)
-    return text + b"".join(blobs), {HEADER: str(len(text)),
-                                    "Content-Type": "application/octet-stream"}
+    return text + b"".join(blobs), {
+        HEADER: str(len(text)),
+        "Content-Type": "application/octet-stream",
+    }
 
 
 def binary_input(name: str, array: np.ndarray, datatype: str) -> tuple[dict, bytes]:
     raw = array.astype(array.dtype.newbyteorder("<")).tobytes()
-    return {"name": name, "shape": list(array.shape), "datatype": datatype,
-            "parameters": {"binary_data_size": len(raw)}}, raw
+    return {
+        "name": name,
+        "shape": list(array.shape),
+        "datatype": datatype,
+        "parameters": {"binary_data_size": len(raw)},
+    }, raw
 
 
 def split_response(response: httpx.Response) -> tuple[dict, bytes]:
@@ -31,8 +37,10 @@ def split_response(response: httpx.Response) -> tuple[dict, bytes]:
     return orjson.loads(response.content[:length]), response.content[length:]
 
 
-@pytest.mark.parametrize(("datatype", "dtype"), [("FP32", np.float32), ("FP64", np.float64),
-                                                 ("INT32", np.int32), ("FP16", np.float16)])
+@pytest.mark.parametrize(
+    ("datatype", "dtype"),
+    [("FP32", np.float32), ("FP64", np.float64), ("INT32", np.int32), ("FP16", np.float16)],
+)
 def test_binary_inputs_answer_as_json_does(iris_server, iris_bundle, datatype, dtype):
     url, _ = iris_server
     rows = iris_bundle.X[::7].astype(dtype)
@@ -49,11 +57,17 @@ def test_binary_outputs_per_output_and_for_all(iris_server, iris_bundle):
     url, _ = iris_server
     rows = iris_bundle.X[10:40]
     tensor, raw = binary_input("input-0", rows, "FP64")
-    body, headers = binary_request({
-        "id": "b1", "inputs": [tensor],
-        "outputs": [{"name": "predict", "parameters": {"binary_data": True}},
-                    {"name": "predict_proba", "parameters": {"binary_data": False}}],
-    }, raw)
+    body, headers = binary_request(
+        {
+            "id": "b1",
+            "inputs": [tensor],
+            "outputs": [
+                {"name": "predict", "parameters": {"binary_data": True}},
+                {"name": "predict_proba", "parameters": {"binary_data": False}},
+            ],
+        },
+        raw,
+    )
     response = httpx.post(f"{url}/v2/models/iris/infer", content=body, headers=headers)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/octet-stream"
@@ -65,16 +79,26 @@ def test_binary_outputs_per_output_and_for_all(iris_server, iris_bundle):
     assert np.allclose(proba["data"], iris_bundle.estimator.predict_proba(rows).reshape(-1))
 
     # A JSON request may ask for binary outputs too (binary_data_output: every output).
-    json_body = {"inputs": [{"name": "input-0", "shape": [2, 4], "datatype": "FP64",
-                             "data": rows[:2].reshape(-1).tolist()}],
-                 "outputs": [{"name": "predict"}, {"name": "predict_proba"}],
-                 "parameters": {"binary_data_output": True}}
+    json_body = {
+        "inputs": [
+            {
+                "name": "input-0",
+                "shape": [2, 4],
+                "datatype": "FP64",
+                "data": rows[:2].reshape(-1).tolist(),
+            }
+        ],
+        "outputs": [{"name": "predict"}, {"name": "predict_proba"}],
+        "parameters": {"binary_data_output": True},
+    }
     response = httpx.post(f"{url}/v2/models/iris/infer", json=json_body)
     header, payload = split_response(response)
     sizes = [o["parameters"]["binary_data_size"] for o in header["outputs"]]
     assert sizes == [2 * 8, 2 * 3 * 8] and len(payload) == sum(sizes)
-    assert np.allclose(np.frombuffer(payload[16:], "<f8"),
-                       iris_bundle.estimator.predict_proba(rows[:2]).reshape(-1))
+    assert np.allclose(
+        np.frombuffer(payload[16:], "<f8"),
+        iris_bundle.estimator.predict_proba(rows[:2]).reshape(-1),
+    )
 
 
 def test_binary_per_feature_inputs_mixed_with_json(iris_server, iris_bundle):
@@ -84,8 +108,9 @@ def test_binary_per_feature_inputs_mixed_with_json(iris_server, iris_bundle):
     tensors, blobs = [], []
     for column, name in enumerate(names):
         if column % 2:
-            tensors.append({"name": name, "shape": [9], "datatype": "FP64",
-                            "data": rows[:, column].tolist()})
+            tensors.append(
+                {"name": name, "shape": [9], "datatype": "FP64", "data": rows[:, column].tolist()}
+            )
         else:
             tensor, raw = binary_input(name, rows[:, column].astype(np.float32), "FP32")
             tensors.append(tensor)
@@ -94,8 +119,10 @@ def test_binary_per_feature_inputs_mixed_with_json(iris_server, iris_bundle):
     response = httpx.post(f"{url}/v2/models/iris/infer", content=body, headers=headers)
     assert response.status_code == 200, response.text
     expected = iris_bundle.estimator.predict(
-        np.column_stack([rows[:, c].astype(np.float32) if c % 2 == 0 else rows[:, c]
-                         for c in range(4)]).astype(np.float64))
+        np.column_stack(
+            [rows[:, c].astype(np.float32) if c % 2 == 0 else rows[:, c] for c in range(4)]
+        ).astype(np.float64)
+    )
     assert response.json()["outputs"][0]["data"] == expected.tolist()
 
 
@@ -108,50 +135,93 @@ def bad(name: str, rows: np.ndarray, **change):
 FOUR = np.ones((2, 4), dtype=np.float32)
 CASES = {
     "size-larger-than-the-payload": (
-        lambda: binary_request({"inputs": [bad("x", FOUR, tensor={
-            "parameters": {"binary_data_size": 64}})[0]]}, bad("x", FOUR)[1]),
-        400, "'x'"),
+        lambda: binary_request(
+            {"inputs": [bad("x", FOUR, tensor={"parameters": {"binary_data_size": 64}})[0]]},
+            bad("x", FOUR)[1],
+        ),
+        400,
+        "'x'",
+    ),
     "size-smaller-than-the-payload": (
-        lambda: binary_request({"inputs": [bad("x", FOUR, tensor={
-            "parameters": {"binary_data_size": 16}})[0]]}, bad("x", FOUR)[1]),
-        400, "add up"),
+        lambda: binary_request(
+            {"inputs": [bad("x", FOUR, tensor={"parameters": {"binary_data_size": 16}})[0]]},
+            bad("x", FOUR)[1],
+        ),
+        400,
+        "add up",
+    ),
     "size-not-the-shape's-bytes": (
-        lambda: binary_request({"inputs": [bad("x", FOUR, tensor={"shape": [2, 3]})[0]]},
-                               bad("x", FOUR)[1]),
-        400, "'x'"),
+        lambda: binary_request(
+            {"inputs": [bad("x", FOUR, tensor={"shape": [2, 3]})[0]]}, bad("x", FOUR)[1]
+        ),
+        400,
+        "'x'",
+    ),
     "size-not-an-integer": (
-        lambda: binary_request({"inputs": [bad("x", FOUR, tensor={
-            "parameters": {"binary_data_size": "32"}})[0]]}, bad("x", FOUR)[1]),
-        400, "'x'"),
+        lambda: binary_request(
+            {"inputs": [bad("x", FOUR, tensor={"parameters": {"binary_data_size": "32"}})[0]]},
+            bad("x", FOUR)[1],
+        ),
+        400,
+        "'x'",
+    ),
     "nan-in-a-float-tensor": (
-        lambda: binary_request({"inputs": [bad("x", np.array([[1, 2, np.nan, 4]], "f4"))[0]]},
-                               bad("x", np.array([[1, 2, np.nan, 4]], "f4"))[1]),
-        400, "finite"),
+        lambda: binary_request(
+            {"inputs": [bad("x", np.array([[1, 2, np.nan, 4]], "f4"))[0]]},
+            bad("x", np.array([[1, 2, np.nan, 4]], "f4"))[1],
+        ),
+        400,
+        "finite",
+    ),
     "inf-in-a-float-tensor": (
-        lambda: binary_request({"inputs": [bad("x", np.array([[1, np.inf, 3, 4]], "f4"))[0]]},
-                               bad("x", np.array([[1, np.inf, 3, 4]], "f4"))[1]),
-        400, "finite"),
+        lambda: binary_request(
+            {"inputs": [bad("x", np.array([[1, np.inf, 3, 4]], "f4"))[0]]},
+            bad("x", np.array([[1, np.inf, 3, 4]], "f4"))[1],
+        ),
+        400,
+        "finite",
+    ),
     "wrong-feature-count": (
-        lambda: binary_request({"inputs": [bad("x", np.ones((2, 3), "f4"))[0]]},
-                               bad("x", np.ones((2, 3), "f4"))[1]),
-        400, "'x'"),
+        lambda: binary_request(
+            {"inputs": [bad("x", np.ones((2, 3), "f4"))[0]]}, bad("x", np.ones((2, 3), "f4"))[1]
+        ),
+        400,
+        "'x'",
+    ),
     "bytes-for-numeric-features": (
-        lambda: binary_request({"inputs": [{"name": "x", "shape": [1, 4], "datatype": "BYTES",
-                                            "parameters": {"binary_data_size": 20}}]},
-                               b"".join(struct.pack("<I", 1) + b"1" for _ in range(4))),
-        400, "BYTES"),
-    "header-longer-than-body": (
-        lambda: (b'{"inputs": []}', {HEADER: "999"}), 400, HEADER.lower()),
-    "header-not-a-number": (
-        lambda: (b'{"inputs": []}', {HEADER: "twelve"}), 400, HEADER.lower()),
+        lambda: binary_request(
+            {
+                "inputs": [
+                    {
+                        "name": "x",
+                        "shape": [1, 4],
+                        "datatype": "BYTES",
+                        "parameters": {"binary_data_size": 20},
+                    }
+                ]
+            },
+            b"".join(struct.pack("<I", 1) + b"1" for _ in range(4)),
+        ),
+        400,
+        "BYTES",
+    ),
+    "header-longer-than-body": (lambda: (b'{"inputs": []}', {HEADER: "999"}), 400, HEADER.lower()),
+    "header-not-a-number": (lambda: (b'{"inputs": []}', {HEADER: "twelve"}), 400, HEADER.lower()),
     "both-data-and-binary": (
-        lambda: binary_request({"inputs": [bad("x", FOUR, tensor={"data": [1] * 8})[0]]},
-                               bad("x", FOUR)[1]),
-        400, "both"),
+        lambda: binary_request(
+            {"inputs": [bad("x", FOUR, tensor={"data": [1] * 8})[0]]}, bad("x", FOUR)[1]
+        ),
+        400,
+        "both",
+    ),
     "binary-data-flag-not-boolean": (
-        lambda: binary_request({"inputs": [bad("x", FOUR)[0]],
-                                "parameters": {"binary_data_output": "yes"}}, bad("x", FOUR)[1]),
-        400, "binary_data_output"),
+        lambda: binary_request(
+            {"inputs": [bad("x", FOUR)[0]], "parameters": {"binary_data_output": "yes"}},
+            bad("x", FOUR)[1],
+        ),
+        400,
+        "binary_data_output",
+    ),
 }
 
 
@@ -173,8 +243,14 @@ def test_bytes_tensors_use_length_prefixes(iris_server, iris_bundle):
     for name, value in zip(iris_bundle.metadata.features.names, row.tolist(), strict=True):
         data = str(value).encode()
         blob = struct.pack("<I", len(data)) + data
-        tensors.append({"name": name, "shape": [1], "datatype": "BYTES",
-                        "parameters": {"binary_data_size": len(blob)}})
+        tensors.append(
+            {
+                "name": name,
+                "shape": [1],
+                "datatype": "BYTES",
+                "parameters": {"binary_data_size": len(blob)},
+            }
+        )
         blobs.append(blob)
     body, headers = binary_request({"inputs": tensors}, *blobs)
     response = httpx.post(f"{url}/v2/models/iris/infer", content=body, headers=headers)
@@ -182,7 +258,8 @@ def test_bytes_tensors_use_length_prefixes(iris_server, iris_bundle):
     assert response.status_code == 400
     assert "sepal_length" in response.json()["error"]
     truncated = blobs[0][:-1]
-    body, headers = binary_request({"inputs": [{**tensors[0], "parameters": {
-        "binary_data_size": len(truncated)}}]}, truncated)
+    body, headers = binary_request(
+        {"inputs": [{**tensors[0], "parameters": {"binary_data_size": len(truncated)}}]}, truncated
+    )
     response = httpx.post(f"{url}/v2/models/iris/infer", content=body, headers=headers)
     assert response.status_code == 400 and "sepal_length" in response.json()["error"]

@@ -29,8 +29,9 @@ HERE = Path(__file__).resolve().parent
 
 @pytest.fixture(scope="session")
 def oracle_python() -> str:
-    result = subprocess.run([str(ROOT / "hack" / "oracles" / "venv.sh")], capture_output=True,
-                            text=True, timeout=1200)
+    result = subprocess.run(
+        [str(ROOT / "hack" / "oracles" / "venv.sh")], capture_output=True, text=True, timeout=1200
+    )
     assert result.returncode == 0, f"cannot create the clients' virtualenv:\n{result.stderr}"
     return result.stdout.strip()
 
@@ -44,11 +45,28 @@ def serve(bundle: Bundle) -> Iterator[tuple[str, str]]:
     """`modelpilot serve` as the pod runs it; yields (HTTP base URL, gRPC address)."""
     http, grpc = free_port(), free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "modelpilot.serving", "--model-dir", str(bundle.path),
-         "--model-name", bundle.metadata.name, "--expected-sha256", bundle.sha256,
-         "--host", "127.0.0.1", "--port", str(http), "--grpc-port", str(grpc),
-         "--log-level", "warning"],
-        env={**os.environ, "MODELPILOT_DRAIN_SECONDS": "0"}, stderr=subprocess.PIPE)
+        [
+            sys.executable,
+            "-m",
+            "modelpilot.serving",
+            "--model-dir",
+            str(bundle.path),
+            "--model-name",
+            bundle.metadata.name,
+            "--expected-sha256",
+            bundle.sha256,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(http),
+            "--grpc-port",
+            str(grpc),
+            "--log-level",
+            "warning",
+        ],
+        env={**os.environ, "MODELPILOT_DRAIN_SECONDS": "0"},
+        stderr=subprocess.PIPE,
+    )
     url = f"http://127.0.0.1:{http}"
     try:
         deadline = time.monotonic() + 60
@@ -70,13 +88,15 @@ def serve(bundle: Bundle) -> Iterator[tuple[str, str]]:
 
 def ask_clients(python: str, bundle: Bundle, rows: np.ndarray) -> dict[str, Any]:
     for url, grpc in serve(bundle):
-        config = {"http": url, "grpc": grpc, "model": bundle.metadata.name,
-                  "rows": rows.tolist()}
+        config = {"http": url, "grpc": grpc, "model": bundle.metadata.name, "rows": rows.tolist()}
         seen: dict[str, Any] = {}
         for family in ("triton", "kserve"):
             result = subprocess.run(
                 [python, str(HERE / "oracle_clients.py"), family, json.dumps(config)],
-                capture_output=True, text=True, timeout=300)
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
             assert result.returncode == 0, result.stderr[-3000:]
             seen.update(json.loads(result.stdout))
         return seen
@@ -86,30 +106,51 @@ def ask_clients(python: str, bundle: Bundle, rows: np.ndarray) -> dict[str, Any]
 @pytest.fixture(scope="module")
 def classifier_seen(oracle_python, iris_bundle) -> tuple[dict[str, Any], list[Any]]:
     rows = iris_bundle.X[::10]
-    return ask_clients(oracle_python, iris_bundle, rows), \
-        iris_bundle.estimator.predict(rows).tolist()
+    return ask_clients(oracle_python, iris_bundle, rows), iris_bundle.estimator.predict(
+        rows
+    ).tolist()
 
 
 @pytest.fixture(scope="module")
 def regressor_seen(oracle_python, regression_bundle) -> tuple[dict[str, Any], list[Any]]:
     rows = regression_bundle.X[:7]
-    return ask_clients(oracle_python, regression_bundle, rows), \
-        regression_bundle.estimator.predict(rows).tolist()
+    return ask_clients(oracle_python, regression_bundle, rows), regression_bundle.estimator.predict(
+        rows
+    ).tolist()
 
 
-HEALTH = ["triton_http_live", "triton_http_ready", "triton_http_model_ready",
-          "triton_grpc_live", "triton_grpc_ready", "triton_grpc_model_ready",
-          "kserve_rest_v2_live", "kserve_rest_v2_ready", "kserve_rest_v2_model_ready",
-          "kserve_grpc_live", "kserve_grpc_ready", "kserve_grpc_model_ready",
-          "kserve_rest_v1_live", "kserve_rest_v1_model_ready"]
-INFER = ["triton_http_infer", "triton_http_infer_json", "triton_grpc_infer",
-         "kserve_rest_v2_infer", "kserve_rest_v2_infer_json", "kserve_grpc_infer",
-         "kserve_rest_v1_infer"]
+HEALTH = [
+    "triton_http_live",
+    "triton_http_ready",
+    "triton_http_model_ready",
+    "triton_grpc_live",
+    "triton_grpc_ready",
+    "triton_grpc_model_ready",
+    "kserve_rest_v2_live",
+    "kserve_rest_v2_ready",
+    "kserve_rest_v2_model_ready",
+    "kserve_grpc_live",
+    "kserve_grpc_ready",
+    "kserve_grpc_model_ready",
+    "kserve_rest_v1_live",
+    "kserve_rest_v1_model_ready",
+]
+INFER = [
+    "triton_http_infer",
+    "triton_http_infer_json",
+    "triton_grpc_infer",
+    "kserve_rest_v2_infer",
+    "kserve_rest_v2_infer_json",
+    "kserve_grpc_infer",
+    "kserve_rest_v1_infer",
+]
 TRITON = "tritonclient.utils.InferenceServerException"
 # case suffix -> (REST status, gRPC status)
-ERRORS = {"wrong_name": ("400", "StatusCode.INVALID_ARGUMENT"),
-          "wrong_shape": ("400", "StatusCode.INVALID_ARGUMENT"),
-          "unknown_model": ("404", "StatusCode.NOT_FOUND")}
+ERRORS = {
+    "wrong_name": ("400", "StatusCode.INVALID_ARGUMENT"),
+    "wrong_shape": ("400", "StatusCode.INVALID_ARGUMENT"),
+    "unknown_model": ("404", "StatusCode.NOT_FOUND"),
+}
 
 
 def value(seen: dict[str, Any], case: str) -> Any:

@@ -55,8 +55,9 @@ def test_categorical_values_fall_in_their_bin_or_other():
     assert colour.kind == "categorical"
     assert (colour.categories, colour.counts) == (["red", "blue", "green"], [6, 3, 1, 0])
     rows = np.array([["red", 1.0], ["purple", 2.0], ["blue", 3.0]], dtype=object)
-    counter = DriftCounter(reference, ["colour", "x"], model="m", version="v1",
-                           category_values=True)
+    counter = DriftCounter(
+        reference, ["colour", "x"], model="m", version="v1", category_values=True
+    )
     counter.count(rows)
     by_slot = dict(zip(counter.slots, counter.counts.tolist(), strict=True))
     assert by_slot[("colour", "red")] == 1
@@ -79,8 +80,11 @@ def test_metrics_publish_no_training_category_values_unless_opted_in():
     def page(**opt_in: bool) -> str:
         drift = DriftCounter(reference, ["email"], model="m", version="v1", **opt_in)
         drift.count(np.array([["alice@example.com"]], dtype=object))
-        return ServingMetrics(model="m", version="v1", task="regression",
-                              drift=drift).render().decode()
+        return (
+            ServingMetrics(model="m", version="v1", task="regression", drift=drift)
+            .render()
+            .decode()
+        )
 
     assert "example.com" not in page()
     assert 'bin="c0"' in page()

@@ -21,14 +21,17 @@ from modelpilot.serving.model import _limit_inner_parallelism
 
 @pytest.mark.parametrize(
     "estimator",
-    [RandomForestClassifier(n_estimators=40, random_state=1),
-     ExtraTreesClassifier(n_estimators=40, random_state=1),
-     RandomForestClassifier(n_estimators=25, max_depth=3, n_jobs=2, random_state=2)],
+    [
+        RandomForestClassifier(n_estimators=40, random_state=1),
+        ExtraTreesClassifier(n_estimators=40, random_state=1),
+        RandomForestClassifier(n_estimators=25, max_depth=3, n_jobs=2, random_state=2),
+    ],
     ids=["random-forest", "extra-trees", "shallow-parallel"],
 )
 def test_classifier_fast_path_is_identical(estimator):
-    X, y = make_classification(n_samples=600, n_features=12, n_informative=6, n_classes=4,
-                               random_state=0)
+    X, y = make_classification(
+        n_samples=600, n_features=12, n_informative=6, n_classes=4, random_state=0
+    )
     labels = np.array(["setosa", "versicolor", "virginica", "other"])[y]
     estimator.fit(X, labels)
     _limit_inner_parallelism(estimator)  # as SklearnModel.load does: sums in tree order
@@ -41,9 +44,14 @@ def test_classifier_fast_path_is_identical(estimator):
         assert np.array_equal(probabilities, estimator.predict_proba(rows[:n]))
 
 
-@pytest.mark.parametrize("estimator", [RandomForestRegressor(n_estimators=30, random_state=0),
-                                       ExtraTreesRegressor(n_estimators=30, random_state=0)],
-                         ids=["random-forest", "extra-trees"])
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        RandomForestRegressor(n_estimators=30, random_state=0),
+        ExtraTreesRegressor(n_estimators=30, random_state=0),
+    ],
+    ids=["random-forest", "extra-trees"],
+)
 def test_regressor_fast_path_is_identical(estimator):
     X, y = make_regression(n_samples=500, n_features=8, random_state=0)
     estimator.fit(X, y)
@@ -69,8 +77,9 @@ def test_other_estimators_and_subclasses_keep_their_own_predict():
 
 @pytest.mark.parametrize("n_classes", [2, 3], ids=["binary", "multiclass"])
 def test_hist_gradient_boosting_classifier_fast_path_is_identical(n_classes):
-    X, y = make_classification(n_samples=800, n_features=20, n_informative=8,
-                               n_classes=n_classes, random_state=0)
+    X, y = make_classification(
+        n_samples=800, n_features=20, n_informative=8, n_classes=n_classes, random_state=0
+    )
     model = HistGradientBoostingClassifier(max_iter=40, random_state=0).fit(X, y)
     predictor = fast_predictor(model)
     assert predictor is not None

@@ -43,8 +43,17 @@ def test_the_example_trains_and_serves_its_own_data(example, tmp_path):
     spec_file = tmp_path / "spec.json"
     spec_file.write_text(json.dumps(mdep["spec"]))
     out = tmp_path / "store" / "ml" / mdep["metadata"]["name"] / "v1"
-    code = train_main(["--spec", str(spec_file), "--output", str(out),
-                       "--termination-log", str(tmp_path / "log")], {})
+    code = train_main(
+        [
+            "--spec",
+            str(spec_file),
+            "--output",
+            str(out),
+            "--termination-log",
+            str(tmp_path / "log"),
+        ],
+        {},
+    )
     assert code == 0, (tmp_path / "log").read_text()
     metadata = read_metadata(out)
     assert metadata.evaluation is not None and metadata.evaluation.verdict == "Passed"
@@ -55,13 +64,18 @@ def test_the_example_trains_and_serves_its_own_data(example, tmp_path):
     rows = frame[features].iloc[:40]
     assert rows.isna().any().any() or example == "regression"
     expected = joblib.load(out / MODEL_FILE).predict(rows).tolist()
-    instances = [{k: (None if pd.isna(v) else v) for k, v in row.items()}
-                 for row in rows.to_dict(orient="records")]
+    instances = [
+        {k: (None if pd.isna(v) else v) for k, v in row.items()}
+        for row in rows.to_dict(orient="records")
+    ]
     name = mdep["metadata"]["name"]
-    settings = Settings(model_dir=str(out), model_name=name,
-                        expected_sha256=metadata.model_sha256, drain_seconds=0.0)
+    settings = Settings(
+        model_dir=str(out),
+        model_name=name,
+        expected_sha256=metadata.model_sha256,
+        drain_seconds=0.0,
+    )
     with running(settings) as (url, _):
-        response = httpx.post(f"{url}/v1/models/{name}:predict",
-                              json={"instances": instances})
+        response = httpx.post(f"{url}/v1/models/{name}:predict", json={"instances": instances})
     assert response.status_code == 200, response.text
     assert response.json()["predictions"] == pytest.approx(expected)

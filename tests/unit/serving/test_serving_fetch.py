@@ -20,15 +20,21 @@ ENV = {s3.ENV_S3_BUCKET: "models"}
 def _uploaded(tmp_path: Path) -> tuple[MemoryS3, str]:
     bundle, sha = tiny_bundle(tmp_path)
     store = MemoryS3()
-    s3.upload_bundle(store, bucket="models", key_prefix="ml/iris/u/v1/", bundle_dir=bundle,
-                     sha256=sha)
+    s3.upload_bundle(
+        store, bucket="models", key_prefix="ml/iris/u/v1/", bundle_dir=bundle, sha256=sha
+    )
     return store, sha
 
 
 def test_the_bundle_is_downloaded_and_its_digest_verified(tmp_path):
     store, sha = _uploaded(tmp_path)
-    report = fetch.fetch(model_dir=tmp_path / "serve", key_prefix="ml/iris/u/v1/",
-                         expected_sha256=sha, env=ENV, client=store)
+    report = fetch.fetch(
+        model_dir=tmp_path / "serve",
+        key_prefix="ml/iris/u/v1/",
+        expected_sha256=sha,
+        env=ENV,
+        client=store,
+    )
     assert f"sha256 {sha} verified" in report
     assert (tmp_path / "serve" / MODEL_FILE).exists()
 
@@ -42,16 +48,22 @@ def test_a_tampered_model_is_refused_and_removed_before_anything_unpickles_it(tm
     store, sha = _uploaded(tmp_path)
     store.objects["models", "ml/iris/u/v1/" + MODEL_FILE] = (pickle.dumps(RunsCode()), {})
     with pytest.raises(BundleDigestMismatch, match=f"expected {sha}: refusing"):
-        fetch.fetch(model_dir=tmp_path / "serve", key_prefix="ml/iris/u/v1/",
-                    expected_sha256=sha, env=ENV, client=store)
+        fetch.fetch(
+            model_dir=tmp_path / "serve",
+            key_prefix="ml/iris/u/v1/",
+            expected_sha256=sha,
+            env=ENV,
+            client=store,
+        )
     assert not (tmp_path / "serve" / MODEL_FILE).exists()
 
 
 def test_a_failure_is_the_termination_message(tmp_path):
     log = tmp_path / "termination-log"
-    code = fetch.main(["--model-dir", str(tmp_path / "m"), "--key-prefix", "k/",
-                       "--expected-sha256", "a" * 64],
-                      env={"MODELPILOT_TERMINATION_LOG": str(log)})
+    code = fetch.main(
+        ["--model-dir", str(tmp_path / "m"), "--key-prefix", "k/", "--expected-sha256", "a" * 64],
+        env={"MODELPILOT_TERMINATION_LOG": str(log)},
+    )
     assert code == 1
     assert "MODELPILOT_S3_BUCKET is not set" in log.read_text()
 

@@ -25,35 +25,46 @@ from modelpilot.serving.oip import open_inference_pb2_grpc as pb_grpc
 from modelpilot.serving.v2 import DATATYPES
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
-    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=5),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=5),
 )
 json_values = st.recursive(
     scalars,
-    lambda children: st.lists(children, max_size=5)
-    | st.dictionaries(st.text(max_size=8), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=8), children, max_size=5)
+    ),
     max_leaves=30,
 )
-rows = st.lists(st.lists(scalars | st.floats(-10, 10), min_size=0, max_size=6),
-                min_size=0, max_size=8)
+rows = st.lists(
+    st.lists(scalars | st.floats(-10, 10), min_size=0, max_size=6), min_size=0, max_size=8
+)
 v1_bodies = st.fixed_dictionaries(
     {"instances": rows | json_values},
-    optional={"parameters": st.fixed_dictionaries({}, optional={
-        "predict_proba": st.booleans() | scalars})},
+    optional={
+        "parameters": st.fixed_dictionaries({}, optional={"predict_proba": st.booleans() | scalars})
+    },
 )
-tensors = st.fixed_dictionaries({
-    "name": st.sampled_from(["x", "sepal_length", "petal_width"]) | st.text(max_size=4),
-    "shape": st.lists(st.integers(-1, 70), min_size=0, max_size=3),
-    "datatype": st.sampled_from([*DATATYPES, "FP128", ""]),
-    "data": st.lists(scalars | st.floats(-10, 10) | st.lists(st.floats(-10, 10), max_size=4),
-                     max_size=12),
-})
+tensors = st.fixed_dictionaries(
+    {
+        "name": st.sampled_from(["x", "sepal_length", "petal_width"]) | st.text(max_size=4),
+        "shape": st.lists(st.integers(-1, 70), min_size=0, max_size=3),
+        "datatype": st.sampled_from([*DATATYPES, "FP128", ""]),
+        "data": st.lists(
+            scalars | st.floats(-10, 10) | st.lists(st.floats(-10, 10), max_size=4), max_size=12
+        ),
+    }
+)
 v2_bodies = st.fixed_dictionaries(
     {"inputs": st.lists(tensors, max_size=5) | json_values},
     optional={
         "id": st.text(max_size=5) | scalars,
-        "outputs": st.lists(st.fixed_dictionaries(
-            {"name": st.sampled_from(["predict", "predict_proba", "other"])}), max_size=3)
+        "outputs": st.lists(
+            st.fixed_dictionaries({"name": st.sampled_from(["predict", "predict_proba", "other"])}),
+            max_size=3,
+        )
         | json_values,
     },
 )
@@ -66,9 +77,11 @@ def encode(body) -> bytes:
     return json.dumps(body).encode()
 
 
-FUZZ = settings(max_examples=150, deadline=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                       HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 def check(response: httpx.Response) -> None:
@@ -97,40 +110,64 @@ def test_v2_never_answers_5xx(client, body):
 
 
 @FUZZ
-@given(raw=st.binary(max_size=200), path=st.sampled_from(
-    ["/v1/models/iris:predict", "/v2/models/iris/infer", "/v2/models/iris/versions/v1/infer"]))
+@given(
+    raw=st.binary(max_size=200),
+    path=st.sampled_from(
+        ["/v1/models/iris:predict", "/v2/models/iris/infer", "/v2/models/iris/versions/v1/infer"]
+    ),
+)
 def test_raw_bytes_never_answer_5xx(client, raw, path):
     check(client.post(path, content=raw))
 
 
-binary_tensors = st.fixed_dictionaries({
-    "name": st.sampled_from(["x", "sepal_length", "petal_width"]),
-    "shape": st.lists(st.integers(-1, 6), min_size=0, max_size=3),
-    "datatype": st.sampled_from([*DATATYPES, "FP128"]),
-    "parameters": st.fixed_dictionaries({"binary_data_size": st.integers(-2, 80) | scalars}),
-})
+binary_tensors = st.fixed_dictionaries(
+    {
+        "name": st.sampled_from(["x", "sepal_length", "petal_width"]),
+        "shape": st.lists(st.integers(-1, 6), min_size=0, max_size=3),
+        "datatype": st.sampled_from([*DATATYPES, "FP128"]),
+        "parameters": st.fixed_dictionaries({"binary_data_size": st.integers(-2, 80) | scalars}),
+    }
+)
 binary_headers = st.fixed_dictionaries(
     {"inputs": st.lists(binary_tensors | tensors, min_size=1, max_size=4)},
-    optional={"outputs": st.lists(st.fixed_dictionaries(
-        {"name": st.sampled_from(["predict", "predict_proba"]),
-         "parameters": st.fixed_dictionaries({"binary_data": st.booleans() | scalars})}),
-        max_size=2),
-        "parameters": st.fixed_dictionaries({"binary_data_output": st.booleans() | scalars})},
+    optional={
+        "outputs": st.lists(
+            st.fixed_dictionaries(
+                {
+                    "name": st.sampled_from(["predict", "predict_proba"]),
+                    "parameters": st.fixed_dictionaries({"binary_data": st.booleans() | scalars}),
+                }
+            ),
+            max_size=2,
+        ),
+        "parameters": st.fixed_dictionaries({"binary_data_output": st.booleans() | scalars}),
+    },
 )
 
 
 @FUZZ
-@given(header=binary_headers, payload=st.binary(max_size=96) | st.builds(
-    lambda rows: rows.tobytes(), st.lists(st.floats(width=32), min_size=4, max_size=16).map(
-        lambda v: __import__("numpy").asarray(v, dtype="<f4"))),
+@given(
+    header=binary_headers,
+    payload=st.binary(max_size=96)
+    | st.builds(
+        lambda rows: rows.tobytes(),
+        st.lists(st.floats(width=32), min_size=4, max_size=16).map(
+            lambda v: __import__("numpy").asarray(v, dtype="<f4")
+        ),
+    ),
     length_delta=st.sampled_from([0, 0, 0, -1, 1, 10**6])
-    | st.text(alphabet="0123456789-x+", min_size=1, max_size=3))
+    | st.text(alphabet="0123456789-x+", min_size=1, max_size=3),
+)
 def test_binary_bodies_never_answer_5xx(client, header, payload, length_delta):
     text = encode(header)
-    length = (str(len(text) + length_delta) if isinstance(length_delta, int)
-              else length_delta)
-    check(client.post("/v2/models/iris/infer", content=text + payload,
-                      headers={"Inference-Header-Content-Length": length}))
+    length = str(len(text) + length_delta) if isinstance(length_delta, int) else length_delta
+    check(
+        client.post(
+            "/v2/models/iris/infer",
+            content=text + payload,
+            headers={"Inference-Header-Content-Length": length},
+        )
+    )
 
 
 # -- schema-aware fuzzing: three kinds of model, four protocols, >= 10,000 requests a run ----
@@ -150,16 +187,46 @@ FUZZ_MIN_REQUESTS = 10_000
 FUZZ_EXAMPLES = math.ceil(FUZZ_MIN_REQUESTS / (len(FUZZ_MODELS) * len(FUZZ_PROTOCOLS)))
 FUZZ_BUDGET_S = 300.0  # the 16 tests together, on the 2-core CI machine under load
 TALLY: dict[str, Any] = {"requests": 0, "5xx": 0, "tests": set(), "started": None}
-SCHEMA = settings(max_examples=FUZZ_EXAMPLES, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))
+SCHEMA = settings(
+    max_examples=FUZZ_EXAMPLES,
+    deadline=None,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
 
 IRIS_FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 nasty = st.one_of(
-    st.none(), st.booleans(), st.just(float("nan")), st.just(float("inf")),
-    st.integers(min_value=-(2**70), max_value=2**70), st.floats(-1e6, 1e6),
-    st.sampled_from(["paris", "lyon", "tokyo", "", "abc", "nan", "NaN", "inf", "-inf",
-                     "1e400", "41.5", "3", "true", "false", "0", "1", " 7 ", "\x00", "é"]),
-    st.text(max_size=4), st.lists(st.floats(-3, 3), max_size=2),
+    st.none(),
+    st.booleans(),
+    st.just(float("nan")),
+    st.just(float("inf")),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(-1e6, 1e6),
+    st.sampled_from(
+        [
+            "paris",
+            "lyon",
+            "tokyo",
+            "",
+            "abc",
+            "nan",
+            "NaN",
+            "inf",
+            "-inf",
+            "1e400",
+            "41.5",
+            "3",
+            "true",
+            "false",
+            "0",
+            "1",
+            " 7 ",
+            "\x00",
+            "é",
+        ]
+    ),
+    st.text(max_size=4),
+    st.lists(st.floats(-3, 3), max_size=2),
 )
 
 
@@ -172,25 +239,29 @@ def v1_fuzz_body(names: list[str]) -> st.SearchStrategy[Any]:
     as_list = width.flatmap(lambda n: st.lists(nasty, min_size=n, max_size=n))
     keys = st.sampled_from([*names, "other"])
     as_object = st.dictionaries(keys, nasty, min_size=len(names) - 1, max_size=len(names) + 1)
-    rows = st.lists(as_list, min_size=1, max_size=4) | st.lists(as_object, min_size=1,
-                                                               max_size=4)
-    return st.fixed_dictionaries({"instances": rows}, optional={
-        "parameters": st.fixed_dictionaries({"predict_proba": st.booleans()})})
+    rows = st.lists(as_list, min_size=1, max_size=4) | st.lists(as_object, min_size=1, max_size=4)
+    return st.fixed_dictionaries(
+        {"instances": rows},
+        optional={"parameters": st.fixed_dictionaries({"predict_proba": st.booleans()})},
+    )
 
 
 def v2_fuzz_tensor(names: list[str]) -> st.SearchStrategy[Any]:
     def tensor(name: str, rows: int, wide: bool) -> st.SearchStrategy[Any]:
         shape = [rows, len(names)] if wide else [rows]
-        return st.fixed_dictionaries({
-            "name": st.just(name), "shape": st.just(shape) | st.lists(st.integers(0, 5),
-                                                                      min_size=1, max_size=3),
-            "datatype": st.sampled_from(["BYTES", "FP64", "INT64", "BOOL", "FP32", "UINT8"]),
-            "data": st.lists(nasty, min_size=math.prod(shape), max_size=math.prod(shape)),
-        })
+        return st.fixed_dictionaries(
+            {
+                "name": st.just(name),
+                "shape": st.just(shape) | st.lists(st.integers(0, 5), min_size=1, max_size=3),
+                "datatype": st.sampled_from(["BYTES", "FP64", "INT64", "BOOL", "FP32", "UINT8"]),
+                "data": st.lists(nasty, min_size=math.prod(shape), max_size=math.prod(shape)),
+            }
+        )
 
     def inputs(rows: int) -> st.SearchStrategy[Any]:
-        per_feature = st.permutations(names).flatmap(lambda order: st.tuples(
-            *(tensor(n, rows, False) for n in order)).map(list))
+        per_feature = st.permutations(names).flatmap(
+            lambda order: st.tuples(*(tensor(n, rows, False) for n in order)).map(list)
+        )
         wide = tensor("input-0", rows, True).map(lambda t: [t])
         return per_feature | wide | st.lists(tensor("x", rows, False), min_size=1, max_size=2)
 
@@ -217,32 +288,53 @@ def raw_of(datatype: str, values: list[Any]) -> bytes:
 
 def binary_fuzz_request(names: list[str]) -> st.SearchStrategy[Any]:
     """(header, payload) of per-feature (or one wide) binary tensors, sizes sometimes off."""
-    value = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-5, 5),
-                      st.sampled_from(["paris", "tokyo", "abc", "nan", "3.5", ""]),
-                      st.binary(max_size=3))
+    value = st.one_of(
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.integers(-5, 5),
+        st.sampled_from(["paris", "tokyo", "abc", "nan", "3.5", ""]),
+        st.binary(max_size=3),
+    )
 
-    def build(rows: int, datatypes: list[str], wide: bool, values: list[Any],
-              skew: int) -> tuple[dict[str, Any], bytes]:
+    def build(
+        rows: int, datatypes: list[str], wide: bool, values: list[Any], skew: int
+    ) -> tuple[dict[str, Any], bytes]:
         inputs, blobs = [], []
-        specs = [("input-0", datatypes[0], [rows, len(names)])] if wide else [
-            (n, d, [rows]) for n, d in zip(names, datatypes, strict=False)]
+        specs = (
+            [("input-0", datatypes[0], [rows, len(names)])]
+            if wide
+            else [(n, d, [rows]) for n, d in zip(names, datatypes, strict=False)]
+        )
         for name, datatype, shape in specs:
             raw = raw_of(datatype, [values[i % len(values)] for i in range(math.prod(shape))])
-            inputs.append({"name": name, "datatype": datatype, "shape": shape,
-                           "parameters": {"binary_data_size": len(raw) + skew}})
+            inputs.append(
+                {
+                    "name": name,
+                    "datatype": datatype,
+                    "shape": shape,
+                    "parameters": {"binary_data_size": len(raw) + skew},
+                }
+            )
             blobs.append(raw)
         return {"inputs": inputs}, b"".join(blobs)
 
     datatype = st.sampled_from(["BYTES", "FP64", "FP32", "INT64", "BOOL"])
-    return st.builds(build, st.integers(1, 3), st.lists(datatype, min_size=len(names),
-                                                        max_size=len(names)),
-                     st.booleans(), st.lists(value, min_size=1, max_size=6),
-                     st.sampled_from([0, 0, 0, 0, -1, 1]))
+    return st.builds(
+        build,
+        st.integers(1, 3),
+        st.lists(datatype, min_size=len(names), max_size=len(names)),
+        st.booleans(),
+        st.lists(value, min_size=1, max_size=6),
+        st.sampled_from([0, 0, 0, 0, -1, 1]),
+    )
 
 
 def grpc_fuzz_request(model: str, names: list[str]) -> st.SearchStrategy[Any]:
-    fields = {"FP64": "fp64_contents", "INT64": "int64_contents", "BOOL": "bool_contents",
-              "BYTES": "bytes_contents"}
+    fields = {
+        "FP64": "fp64_contents",
+        "INT64": "int64_contents",
+        "BOOL": "bool_contents",
+        "BYTES": "bytes_contents",
+    }
 
     def build(rows: int, datatypes: list[str], values: list[Any], raw: bool) -> Any:
         request = pb.ModelInferRequest(model_name=model)
@@ -254,8 +346,10 @@ def grpc_fuzz_request(model: str, names: list[str]) -> st.SearchStrategy[Any]:
                 continue
             contents = getattr(tensor.contents, fields[datatype])
             if datatype == "BYTES":
-                contents.extend(str(v).encode("utf-8", "surrogatepass")
-                                if not isinstance(v, bytes) else v for v in items)
+                contents.extend(
+                    str(v).encode("utf-8", "surrogatepass") if not isinstance(v, bytes) else v
+                    for v in items
+                )
             elif datatype == "BOOL":
                 contents.extend(bool(v) for v in items)
             elif datatype == "INT64":
@@ -264,13 +358,19 @@ def grpc_fuzz_request(model: str, names: list[str]) -> st.SearchStrategy[Any]:
                 contents.extend(float(v) if isinstance(v, float | int) else 0.5 for v in items)
         return request
 
-    value = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-5, 5),
-                      st.sampled_from(["paris", "tokyo", "abc", "nan", "3.5", ""]),
-                      st.binary(max_size=3))
-    return st.builds(build, st.integers(1, 3),
-                     st.lists(st.sampled_from(list(fields)), min_size=len(names) - 1,
-                              max_size=len(names)),
-                     st.lists(value, min_size=1, max_size=6), st.booleans())
+    value = st.one_of(
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.integers(-5, 5),
+        st.sampled_from(["paris", "tokyo", "abc", "nan", "3.5", ""]),
+        st.binary(max_size=3),
+    )
+    return st.builds(
+        build,
+        st.integers(1, 3),
+        st.lists(st.sampled_from(list(fields)), min_size=len(names) - 1, max_size=len(names)),
+        st.lists(value, min_size=1, max_size=6),
+        st.booleans(),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -285,8 +385,7 @@ def fuzz_targets(iris_bundle, tabular_bundles) -> Iterator[dict[str, Any]]:
                 port = sock.getsockname()[1]
             url, app = stack.enter_context(running(bundle.settings(grpc_port=port)))
             http = stack.enter_context(httpx.Client(base_url=url, timeout=30))
-            channel = stack.enter_context(grpc.insecure_channel(
-                f"127.0.0.1:{app.state.grpc_port}"))
+            channel = stack.enter_context(grpc.insecure_channel(f"127.0.0.1:{app.state.grpc_port}"))
             targets[model] = (http, pb_grpc.GRPCInferenceServiceStub(channel))
         yield targets
 
@@ -318,8 +417,11 @@ def fuzz_case(model: str, protocol: str) -> Any:
         elif protocol == "v2-binary":
             header, payload = data.draw(binary_fuzz_request(names))
             text = encode(header)
-            response = http.post(f"/v2/models/{model}/infer", content=text + payload,
-                                 headers={"Inference-Header-Content-Length": str(len(text))})
+            response = http.post(
+                f"/v2/models/{model}/infer",
+                content=text + payload,
+                headers={"Inference-Header-Content-Length": str(len(text))},
+            )
             tally(response.status_code, response.text)
         else:
             request = data.draw(grpc_fuzz_request(model, names))
@@ -336,7 +438,8 @@ def fuzz_case(model: str, protocol: str) -> Any:
 for _model in FUZZ_MODELS:
     for _protocol in FUZZ_PROTOCOLS:
         globals()[f"test_fuzz_{_model}_{_protocol.replace('-', '_')}_never_answers_5xx"] = (
-            fuzz_case(_model, _protocol))
+            fuzz_case(_model, _protocol)
+        )
 
 
 def test_fuzz_tally():

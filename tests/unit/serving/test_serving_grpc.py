@@ -28,8 +28,10 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def served(iris_bundle) -> Iterator[tuple[str, Any]]:
     settings = iris_bundle.settings(max_batch_rows=64, grpc_port=free_port())
-    with running(settings) as (url, app), grpc.insecure_channel(
-            f"127.0.0.1:{app.state.grpc_port}") as channel:
+    with (
+        running(settings) as (url, app),
+        grpc.insecure_channel(f"127.0.0.1:{app.state.grpc_port}") as channel,
+    ):
         yield url, pb_grpc.GRPCInferenceServiceStub(channel)
 
 
@@ -52,7 +54,8 @@ def test_health_and_metadata(served):
     model = stub.ModelMetadata(pb.ModelMetadataRequest(name="iris"))
     assert (model.name, list(model.versions), model.platform) == ("iris", ["v1"], "sklearn")
     assert [(t.name, t.datatype, list(t.shape)) for t in model.inputs] == [
-        ("input-0", "FP64", [-1, 4])]
+        ("input-0", "FP64", [-1, 4])
+    ]
     assert [t.name for t in model.outputs] == ["predict", "predict_proba"]
 
 
@@ -69,10 +72,14 @@ def test_raw_contents_in_raw_contents_out(served, iris_bundle, datatype):
     sent = rows.astype(np.float32 if datatype == "FP32" else np.float64).astype(np.float64)
     assert (predict.datatype, list(predict.shape)) == ("INT64", [len(rows)])
     assert (proba.datatype, list(proba.shape)) == ("FP64", [len(rows), 3])
-    assert np.frombuffer(response.raw_output_contents[0], "<i8").tolist() == \
-        iris_bundle.estimator.predict(sent).tolist()
-    assert np.allclose(np.frombuffer(response.raw_output_contents[1], "<f8"),
-                       iris_bundle.estimator.predict_proba(sent).reshape(-1))
+    assert (
+        np.frombuffer(response.raw_output_contents[0], "<i8").tolist()
+        == iris_bundle.estimator.predict(sent).tolist()
+    )
+    assert np.allclose(
+        np.frombuffer(response.raw_output_contents[1], "<f8"),
+        iris_bundle.estimator.predict_proba(sent).reshape(-1),
+    )
 
 
 def test_typed_contents_in_typed_contents_out(served, iris_bundle):
@@ -83,8 +90,10 @@ def test_typed_contents_in_typed_contents_out(served, iris_bundle):
     tensor.contents.fp64_contents.extend(rows.reshape(-1).tolist())
     response = stub.ModelInfer(request)
     assert not response.raw_output_contents
-    assert list(response.outputs[0].contents.int64_contents) == \
-        iris_bundle.estimator.predict(rows).tolist()
+    assert (
+        list(response.outputs[0].contents.int64_contents)
+        == iris_bundle.estimator.predict(rows).tolist()
+    )
 
 
 def test_per_feature_typed_inputs(served, iris_bundle):
@@ -100,24 +109,51 @@ def test_per_feature_typed_inputs(served, iris_bundle):
 
 
 BAD = {
-    "unknown-model": (lambda: pb.ModelInferRequest(model_name="nope"),
-                      grpc.StatusCode.NOT_FOUND, "nope"),
-    "unknown-version": (lambda: raw_request(np.ones((1, 4)), model_version="v9"),
-                        grpc.StatusCode.NOT_FOUND, "v9"),
-    "wrong-feature-count": (lambda: raw_request(np.ones((2, 3))),
-                            grpc.StatusCode.INVALID_ARGUMENT, "input-0"),
-    "nan": (lambda: raw_request(np.array([[1.0, np.nan, 2.0, 3.0]])),
-            grpc.StatusCode.INVALID_ARGUMENT, "finite"),
-    "raw-size-not-the-shape": (lambda: _resized(raw_request(np.ones((2, 4))), 8),
-                               grpc.StatusCode.INVALID_ARGUMENT, "input-0"),
-    "unknown-output": (lambda: _with_output(raw_request(np.ones((1, 4))), "logits"),
-                       grpc.StatusCode.INVALID_ARGUMENT, "logits"),
-    "no-inputs": (lambda: pb.ModelInferRequest(model_name="iris"),
-                  grpc.StatusCode.INVALID_ARGUMENT, "input"),
-    "too-many-rows": (lambda: raw_request(np.ones((65, 4))),
-                      grpc.StatusCode.RESOURCE_EXHAUSTED, "65"),
-    "typed-count-not-the-shape": (lambda: _typed([2, 4], [1.0] * 7),
-                                  grpc.StatusCode.INVALID_ARGUMENT, "7"),
+    "unknown-model": (
+        lambda: pb.ModelInferRequest(model_name="nope"),
+        grpc.StatusCode.NOT_FOUND,
+        "nope",
+    ),
+    "unknown-version": (
+        lambda: raw_request(np.ones((1, 4)), model_version="v9"),
+        grpc.StatusCode.NOT_FOUND,
+        "v9",
+    ),
+    "wrong-feature-count": (
+        lambda: raw_request(np.ones((2, 3))),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "input-0",
+    ),
+    "nan": (
+        lambda: raw_request(np.array([[1.0, np.nan, 2.0, 3.0]])),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "finite",
+    ),
+    "raw-size-not-the-shape": (
+        lambda: _resized(raw_request(np.ones((2, 4))), 8),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "input-0",
+    ),
+    "unknown-output": (
+        lambda: _with_output(raw_request(np.ones((1, 4))), "logits"),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "logits",
+    ),
+    "no-inputs": (
+        lambda: pb.ModelInferRequest(model_name="iris"),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "input",
+    ),
+    "too-many-rows": (
+        lambda: raw_request(np.ones((65, 4))),
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        "65",
+    ),
+    "typed-count-not-the-shape": (
+        lambda: _typed([2, 4], [1.0] * 7),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "7",
+    ),
 }
 
 
@@ -133,8 +169,9 @@ def _with_output(request: Any, name: str) -> Any:
 
 def _typed(shape: list[int], values: list[float]) -> Any:
     request = pb.ModelInferRequest(model_name="iris")
-    request.inputs.add(name="input-0", datatype="FP64", shape=shape).contents.fp64_contents \
-        .extend(values)
+    request.inputs.add(name="input-0", datatype="FP64", shape=shape).contents.fp64_contents.extend(
+        values
+    )
     return request
 
 
@@ -150,8 +187,10 @@ def test_errors_map_to_status_codes_as_kserve_does(served, case):
 
 def test_unknown_model_metadata_and_readiness_are_not_found(served):
     _, stub = served
-    for call, request in ((stub.ModelMetadata, pb.ModelMetadataRequest(name="x")),
-                          (stub.ModelReady, pb.ModelReadyRequest(name="x"))):
+    for call, request in (
+        (stub.ModelMetadata, pb.ModelMetadataRequest(name="x")),
+        (stub.ModelReady, pb.ModelReadyRequest(name="x")),
+    ):
         with pytest.raises(grpc.RpcError) as caught:
             call(request)
         assert caught.value.code() == grpc.StatusCode.NOT_FOUND
@@ -163,10 +202,8 @@ def test_grpc_requests_are_counted_under_the_same_names_with_a_protocol_label(se
     with pytest.raises(grpc.RpcError):
         stub.ModelInfer(raw_request(np.ones((1, 3))))
     text = httpx.get(f"{url}/metrics").text
-    assert 'modelpilot_requests_total{code="200",model="iris",protocol="grpc",version="v1"}' \
-        in text
-    assert 'modelpilot_requests_total{code="400",model="iris",protocol="grpc",version="v1"}' \
-        in text
+    assert 'modelpilot_requests_total{code="200",model="iris",protocol="grpc",version="v1"}' in text
+    assert 'modelpilot_requests_total{code="400",model="iris",protocol="grpc",version="v1"}' in text
 
 
 def test_grpc_port_zero_means_no_grpc(iris_bundle):
@@ -179,26 +216,33 @@ def test_committed_stubs_are_what_the_pinned_grpcio_tools_generates():
         fresh = generate.generate(Path(tmp))
     for name, content in fresh.items():
         assert (generate.HERE / name).read_bytes() == content, (
-            f"{name} is stale: run python -m modelpilot.serving.oip.generate")
+            f"{name} is stale: run python -m modelpilot.serving.oip.generate"
+        )
 
 
-@pytest.mark.parametrize(("error", "code"), [
-    (errors.InvalidInput("x"), grpc.StatusCode.INVALID_ARGUMENT),
-    (errors.MalformedRequest("x"), grpc.StatusCode.INVALID_ARGUMENT),
-    (errors.ModelNotFound("x"), grpc.StatusCode.NOT_FOUND),
-    (errors.PayloadTooLarge("x"), grpc.StatusCode.RESOURCE_EXHAUSTED),
-    (errors.ModelNotReady("x"), grpc.StatusCode.UNAVAILABLE),
-    (errors.PredictionFailed("x"), grpc.StatusCode.INTERNAL),
-    (ValueError("x"), grpc.StatusCode.INTERNAL),
-], ids=lambda v: type(v).__name__ if isinstance(v, Exception) else v.name)
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (errors.InvalidInput("x"), grpc.StatusCode.INVALID_ARGUMENT),
+        (errors.MalformedRequest("x"), grpc.StatusCode.INVALID_ARGUMENT),
+        (errors.ModelNotFound("x"), grpc.StatusCode.NOT_FOUND),
+        (errors.PayloadTooLarge("x"), grpc.StatusCode.RESOURCE_EXHAUSTED),
+        (errors.ModelNotReady("x"), grpc.StatusCode.UNAVAILABLE),
+        (errors.PredictionFailed("x"), grpc.StatusCode.INTERNAL),
+        (ValueError("x"), grpc.StatusCode.INTERNAL),
+    ],
+    ids=lambda v: type(v).__name__ if isinstance(v, Exception) else v.name,
+)
 def test_status_codes_follow_kserve(error, code):
     assert grpc_server.status_code(error) == code
 
 
 def test_draining_turns_readiness_false_and_still_answers(iris_bundle):
     settings = iris_bundle.settings(grpc_port=free_port())
-    with running(settings) as (_, app), grpc.insecure_channel(
-            f"127.0.0.1:{app.state.grpc_port}") as channel:
+    with (
+        running(settings) as (_, app),
+        grpc.insecure_channel(f"127.0.0.1:{app.state.grpc_port}") as channel,
+    ):
         stub = pb_grpc.GRPCInferenceServiceStub(channel)
         app.state.service.begin_drain()
         assert not stub.ServerReady(pb.ServerReadyRequest()).ready

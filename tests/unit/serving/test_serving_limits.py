@@ -40,10 +40,12 @@ def test_a_full_batch_queue_answers_503_with_retry_after_and_recovers(iris_bundl
 
         async def burst() -> list[httpx.Response]:
             async with httpx.AsyncClient(timeout=30) as client:
-                return await asyncio.gather(*[
-                    client.post(f"{url}/v1/models/iris:predict", json={"instances": [ROW]})
-                    for _ in range(40)
-                ])
+                return await asyncio.gather(
+                    *[
+                        client.post(f"{url}/v1/models/iris:predict", json={"instances": [ROW]})
+                        for _ in range(40)
+                    ]
+                )
 
         responses = asyncio.run(burst())
         codes = [r.status_code for r in responses]
@@ -96,8 +98,9 @@ def _eof_within(s: socket.socket, seconds: float) -> bool:
 
 
 def test_slow_clients_cannot_hold_the_server(iris_bundle):
-    settings = iris_bundle.settings(header_timeout_seconds=1.0, body_timeout_seconds=1.0,
-                                    limit_concurrency=30)
+    settings = iris_bundle.settings(
+        header_timeout_seconds=1.0, body_timeout_seconds=1.0, limit_concurrency=30
+    )
     with running(settings) as (url, _):
         slow = _slowloris(url, 20)
         stop = threading.Event()
@@ -113,8 +116,7 @@ def test_slow_clients_cannot_hold_the_server(iris_bundle):
         try:
             # While they hold their connections, a normal request is served, promptly.
             started = time.monotonic()
-            ok = httpx.post(f"{url}/v1/models/iris:predict", json={"instances": [ROW]},
-                            timeout=5)
+            ok = httpx.post(f"{url}/v1/models/iris:predict", json={"instances": [ROW]}, timeout=5)
             assert ok.status_code == 200 and time.monotonic() - started < 1.0
             # And every slow connection is closed by the server soon after its deadline.
             assert all(_closed_by_server(s, within=3.0) for s in slow)
@@ -127,8 +129,10 @@ def test_slow_clients_cannot_hold_the_server(iris_bundle):
         # A client that sends its headers and then stalls in the body is cut off too.
         host, port = url.removeprefix("http://").split(":")
         stalled = socket.create_connection((host, int(port)))
-        stalled.sendall(b"POST /v1/models/iris:predict HTTP/1.1\r\nHost: x\r\n"
-                        b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+        stalled.sendall(
+            b"POST /v1/models/iris:predict HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
+        )
         assert _eof_within(stalled, 3.0)
         stalled.close()
 
@@ -139,13 +143,13 @@ def test_more_connections_than_the_limit_are_refused_not_queued(iris_bundle):
         idle = _slowloris(url, 12)
         try:
             started = time.monotonic()
-            refused = httpx.post(f"{url}/v1/models/iris:predict", json={"instances": [ROW]},
-                                 timeout=5)
+            refused = httpx.post(
+                f"{url}/v1/models/iris:predict", json={"instances": [ROW]}, timeout=5
+            )
             assert refused.status_code == 503 and time.monotonic() - started < 1.0
             # Once the header deadline has closed them, the server answers again.
             assert all(_eof_within(s, 3.0) for s in idle)
-            ok = httpx.post(f"{url}/v1/models/iris:predict", json={"instances": [ROW]},
-                            timeout=5)
+            ok = httpx.post(f"{url}/v1/models/iris:predict", json={"instances": [ROW]}, timeout=5)
             assert ok.status_code == 200
         finally:
             for s in idle:
@@ -159,8 +163,9 @@ def test_a_model_exception_reaches_the_log_not_the_body(iris_bundle):
 
     from modelpilot.serving.errors import PredictionFailed
 
-    model = SklearnModel(name="iris", model_dir=str(iris_bundle.path),
-                         expected_sha256=iris_bundle.sha256)
+    model = SklearnModel(
+        name="iris", model_dir=str(iris_bundle.path), expected_sha256=iris_bundle.sha256
+    )
     model.load()
     with pytest.raises(PredictionFailed) as caught:
         model.predict(np.zeros((1, 7), dtype=object))

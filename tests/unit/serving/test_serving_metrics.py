@@ -23,12 +23,15 @@ def test_requests_latency_and_classes_are_counted_per_version(iris_bundle):
     rows = iris_bundle.X[[0, 1, 50, 100]].tolist()  # classes 0, 0, 1, 2
     with running(settings) as (url, _):
         for _ in range(3):
-            assert httpx.post(f"{url}/v1/models/iris:predict",
-                              json={"instances": rows}).status_code == 200
+            assert (
+                httpx.post(f"{url}/v1/models/iris:predict", json={"instances": rows}).status_code
+                == 200
+            )
         body = {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP64", "data": rows[0]}]}
         assert httpx.post(f"{url}/v2/models/iris/infer", json=body).status_code == 200
-        assert httpx.post(f"{url}/v1/models/iris:predict",
-                          json={"instances": []}).status_code == 400
+        assert (
+            httpx.post(f"{url}/v1/models/iris:predict", json={"instances": []}).status_code == 400
+        )
         got = samples(url)
 
     def labels(**kw):
@@ -49,24 +52,29 @@ def test_requests_latency_and_classes_are_counted_per_version(iris_bundle):
     assert got[(predictions, labels(**{names.LABEL_CLASS: "2"}))] == 3
 
 
-def test_regression_exports_a_histogram_of_predicted_values(regression_server,
-                                                            regression_bundle):
+def test_regression_exports_a_histogram_of_predicted_values(regression_server, regression_bundle):
     url, _ = regression_server
     rows = regression_bundle.X[:7].tolist()
-    before = samples(url).get((f"{names.PREDICTION_VALUE}_count",
-                               frozenset({"model": "house", "version": "v1"}.items())), 0)
-    assert httpx.post(f"{url}/v1/models/house:predict",
-                      json={"instances": rows}).status_code == 200
-    after = samples(url)[(f"{names.PREDICTION_VALUE}_count",
-                          frozenset({"model": "house", "version": "v1"}.items()))]
+    before = samples(url).get(
+        (f"{names.PREDICTION_VALUE}_count", frozenset({"model": "house", "version": "v1"}.items())),
+        0,
+    )
+    assert httpx.post(f"{url}/v1/models/house:predict", json={"instances": rows}).status_code == 200
+    after = samples(url)[
+        (f"{names.PREDICTION_VALUE}_count", frozenset({"model": "house", "version": "v1"}.items()))
+    ]
     assert after - before == 7
 
 
 def test_two_apps_in_one_process_do_not_share_counts(iris_bundle):
-    with running(iris_bundle.settings(model_version="a")) as (url_a, _), \
-            running(iris_bundle.settings(model_version="a")) as (url_b, _):
+    with (
+        running(iris_bundle.settings(model_version="a")) as (url_a, _),
+        running(iris_bundle.settings(model_version="a")) as (url_b, _),
+    ):
         httpx.post(f"{url_a}/v1/models/iris:predict", json={"instances": [[1, 2, 3, 4]]})
-        key = (names.REQUESTS_TOTAL, frozenset({"model": "iris", "version": "a",
-                                                "protocol": "v1", "code": "200"}.items()))
+        key = (
+            names.REQUESTS_TOTAL,
+            frozenset({"model": "iris", "version": "a", "protocol": "v1", "code": "200"}.items()),
+        )
         assert samples(url_a)[key] == 1
         assert samples(url_b)[key] == 0

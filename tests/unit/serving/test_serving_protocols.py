@@ -42,8 +42,14 @@ def test_v2_predict_and_proba_equal_the_model(iris_server, iris_bundle, datatype
     sent = rows.astype(np.float32) if datatype == "FP32" else rows
     body = {
         "id": "req-1",
-        "inputs": [{"name": "input-0", "shape": list(rows.shape), "datatype": datatype,
-                    "data": sent.reshape(-1).tolist()}],
+        "inputs": [
+            {
+                "name": "input-0",
+                "shape": list(rows.shape),
+                "datatype": datatype,
+                "data": sent.reshape(-1).tolist(),
+            }
+        ],
         "outputs": [{"name": "predict"}, {"name": "predict_proba"}],
     }
     response = httpx.post(f"{url}/v2/models/iris/infer", json=body)
@@ -54,8 +60,12 @@ def test_v2_predict_and_proba_equal_the_model(iris_server, iris_bundle, datatype
     assert answer["id"] == "req-1"
     predict, proba = answer["outputs"]
     model_input = sent.astype(np.float64)
-    assert predict == {"name": "predict", "shape": [len(rows)], "datatype": "INT64",
-                       "data": iris_bundle.estimator.predict(model_input).tolist()}
+    assert predict == {
+        "name": "predict",
+        "shape": [len(rows)],
+        "datatype": "INT64",
+        "data": iris_bundle.estimator.predict(model_input).tolist(),
+    }
     expected_proba = iris_bundle.estimator.predict_proba(model_input)
     assert proba["shape"] == list(expected_proba.shape)
     assert proba["datatype"] == "FP64"
@@ -65,27 +75,33 @@ def test_v2_predict_and_proba_equal_the_model(iris_server, iris_bundle, datatype
 def test_v2_nested_data_and_int_tensors(iris_server, iris_bundle):
     url, _ = iris_server
     rows = np.array([[5, 3, 1, 0], [7, 3, 5, 2]], dtype=np.int64)
-    body = {"inputs": [{"name": "x", "shape": [2, 4], "datatype": "INT64",
-                        "data": rows.tolist()}]}
+    body = {"inputs": [{"name": "x", "shape": [2, 4], "datatype": "INT64", "data": rows.tolist()}]}
     answer = httpx.post(f"{url}/v2/models/iris/infer", json=body).json()
-    assert answer["outputs"][0]["data"] == iris_bundle.estimator.predict(
-        rows.astype(np.float64)).tolist()
+    assert (
+        answer["outputs"][0]["data"]
+        == iris_bundle.estimator.predict(rows.astype(np.float64)).tolist()
+    )
 
 
 def test_v2_one_tensor_per_feature(iris_server, iris_bundle):
     url, _ = iris_server
     rows = iris_bundle.X[100:110]
     names = iris_bundle.metadata.features.names
-    inputs = [{"name": n, "shape": [len(rows)], "datatype": "FP64",
-               "data": rows[:, i].tolist()} for i, n in reversed(list(enumerate(names)))]
+    inputs = [
+        {"name": n, "shape": [len(rows)], "datatype": "FP64", "data": rows[:, i].tolist()}
+        for i, n in reversed(list(enumerate(names)))
+    ]
     answer = httpx.post(f"{url}/v2/models/iris/infer", json={"inputs": inputs}).json()
     assert answer["outputs"][0]["data"] == iris_bundle.estimator.predict(rows).tolist()
 
 
 def test_v2_versioned_infer_route(iris_server, iris_bundle):
     url, _ = iris_server
-    body = {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP64",
-                        "data": iris_bundle.X[0].tolist()}]}
+    body = {
+        "inputs": [
+            {"name": "x", "shape": [1, 4], "datatype": "FP64", "data": iris_bundle.X[0].tolist()}
+        ]
+    }
     assert httpx.post(f"{url}/v2/models/iris/versions/v1/infer", json=body).status_code == 200
     assert httpx.post(f"{url}/v2/models/iris/versions/v9/infer", json=body).status_code == 404
 
@@ -96,8 +112,16 @@ def test_regression_predictions_are_exact(regression_server, regression_bundle):
     v1 = httpx.post(f"{url}/v1/models/house:predict", json={"instances": rows.tolist()}).json()
     expected = regression_bundle.estimator.predict(rows).tolist()
     assert v1["predictions"] == expected
-    body = {"inputs": [{"name": "x", "shape": list(rows.shape), "datatype": "FP64",
-                        "data": rows.reshape(-1).tolist()}]}
+    body = {
+        "inputs": [
+            {
+                "name": "x",
+                "shape": list(rows.shape),
+                "datatype": "FP64",
+                "data": rows.reshape(-1).tolist(),
+            }
+        ]
+    }
     v2 = httpx.post(f"{url}/v2/models/house/infer", json=body).json()
     assert v2["outputs"][0]["datatype"] == "FP64"
     assert v2["outputs"][0]["data"] == expected
@@ -173,9 +197,17 @@ def test_string_class_labels_travel_as_strings_and_bytes(tmp_path):
     with running(bundle.settings()) as (url, _):
         v1 = httpx.post(f"{url}/v1/models/flowers:predict", json={"instances": rows.tolist()})
         assert v1.json()["predictions"] == model.predict(rows).tolist()
-        body = {"inputs": [{"name": "x", "shape": list(rows.shape), "datatype": "FP64",
-                            "data": rows.reshape(-1).tolist()}],
-                "outputs": [{"name": "predict"}, {"name": "predict_proba"}]}
+        body = {
+            "inputs": [
+                {
+                    "name": "x",
+                    "shape": list(rows.shape),
+                    "datatype": "FP64",
+                    "data": rows.reshape(-1).tolist(),
+                }
+            ],
+            "outputs": [{"name": "predict"}, {"name": "predict_proba"}],
+        }
         predict, proba = httpx.post(f"{url}/v2/models/flowers/infer", json=body).json()["outputs"]
         assert predict["datatype"] == "BYTES"
         assert predict["data"] == model.predict(rows).tolist()

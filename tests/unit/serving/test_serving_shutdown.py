@@ -29,11 +29,34 @@ def test_sigterm_drains(tmp_path: Path):
     port = sock.getsockname()[1]
     sock.close()
     process = subprocess.Popen(
-        [sys.executable, "-m", "modelpilot.serving", "--model-dir", str(bundle.path),
-         "--model-name", "slow", "--expected-sha256", bundle.sha256, "--host", "127.0.0.1",
-         "--port", str(port), "--max-batch-rows", "100000", "--max-body-bytes", "50000000",
-         "--drain-seconds", "1.5", "--grpc-port", "0", "--log-level", "warning"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "modelpilot.serving",
+            "--model-dir",
+            str(bundle.path),
+            "--model-name",
+            "slow",
+            "--expected-sha256",
+            bundle.sha256,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--max-batch-rows",
+            "100000",
+            "--max-body-bytes",
+            "50000000",
+            "--drain-seconds",
+            "1.5",
+            "--grpc-port",
+            "0",
+            "--log-level",
+            "warning",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     url = f"http://127.0.0.1:{port}"
@@ -53,9 +76,12 @@ def test_sigterm_drains(tmp_path: Path):
         # then the server has it (it keeps serving through the drain), and predicting 60,000
         # rows takes seconds, so it is in flight when SIGTERM comes.
         slow = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        slow.request("POST", "/v1/models/slow:predict",
-                     body=json.dumps({"instances": rows.tolist()}),
-                     headers={"Content-Type": "application/json"})
+        slow.request(
+            "POST",
+            "/v1/models/slow:predict",
+            body=json.dumps({"instances": rows.tolist()}),
+            headers={"Content-Type": "application/json"},
+        )
         process.send_signal(signal.SIGTERM)
         # Draining: still answering, but no longer ready, and closing keep-alive
         # connections so clients move to other pods.

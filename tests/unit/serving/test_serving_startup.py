@@ -21,7 +21,9 @@ from modelpilot.serving.settings import Settings, SettingsError, parse_settings
 def serve(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "modelpilot.serving", *args],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={**os.environ, **(env or {})},
     )
 
@@ -36,8 +38,16 @@ def test_tampered_bundle_refuses_to_start(iris_bundle, tmp_path):
     path = copy_bundle(iris_bundle, tmp_path)
     with open(path / MODEL_FILE, "ab") as handle:
         handle.write(b"\x00")
-    result = serve("--model-dir", str(path), "--model-name", "iris",
-                   "--expected-sha256", iris_bundle.sha256, "--port", "0")
+    result = serve(
+        "--model-dir",
+        str(path),
+        "--model-name",
+        "iris",
+        "--expected-sha256",
+        iris_bundle.sha256,
+        "--port",
+        "0",
+    )
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -53,9 +63,17 @@ def test_a_refusal_is_the_containers_termination_message(iris_bundle, tmp_path):
     with open(path / MODEL_FILE, "ab") as handle:
         handle.write(b"\x00")
     log = tmp_path / "termination-log"
-    result = serve("--model-dir", str(path), "--model-name", "iris",
-                   "--expected-sha256", iris_bundle.sha256, "--port", "0",
-                   env={"MODELPILOT_TERMINATION_LOG": str(log)})
+    result = serve(
+        "--model-dir",
+        str(path),
+        "--model-name",
+        "iris",
+        "--expected-sha256",
+        iris_bundle.sha256,
+        "--port",
+        "0",
+        env={"MODELPILOT_TERMINATION_LOG": str(log)},
+    )
     assert result.returncode == 1
     message = log.read_text()
     assert message.startswith("modelpilot serve: refusing to start:")
@@ -67,9 +85,14 @@ def test_version_skewed_bundle_refuses_to_start(iris_bundle, tmp_path):
     metadata = json.loads((path / METADATA_FILE).read_text())
     metadata["versions"]["sklearn"] = "0.24.2"
     (path / METADATA_FILE).write_text(json.dumps(metadata))
-    result = serve(env={"MODELPILOT_MODEL_DIR": str(path), "MODELPILOT_MODEL_NAME": "iris",
-                        "MODELPILOT_EXPECTED_SHA256": iris_bundle.sha256,
-                        "MODELPILOT_PORT": "0"})
+    result = serve(
+        env={
+            "MODELPILOT_MODEL_DIR": str(path),
+            "MODELPILOT_MODEL_NAME": "iris",
+            "MODELPILOT_EXPECTED_SHA256": iris_bundle.sha256,
+            "MODELPILOT_PORT": "0",
+        }
+    )
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -78,8 +101,14 @@ def test_version_skewed_bundle_refuses_to_start(iris_bundle, tmp_path):
 
 
 def test_missing_bundle_refuses_to_start(tmp_path):
-    result = serve("--model-dir", str(tmp_path / "nothing"), "--model-name", "iris",
-                   "--expected-sha256", "ab" * 32)
+    result = serve(
+        "--model-dir",
+        str(tmp_path / "nothing"),
+        "--model-name",
+        "iris",
+        "--expected-sha256",
+        "ab" * 32,
+    )
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1
     assert "BundleNotFound" in result.stderr
@@ -114,16 +143,50 @@ ENV = {
 @pytest.mark.parametrize(
     ("argv", "environ", "expected"),
     [
-        ([], ENV, Settings(model_dir="/models/ml/iris/v3", model_name="iris",
-                           expected_sha256="ab" * 32, model_version="v3", port=9000,
-                           max_batch_rows=16, max_body_bytes=2048, grpc_port=8081)),
-        (["--port", "8081", "--model-version", "v4", "--host", "127.0.0.1",
-          "--max-batch-rows", "8", "--grpc-port", "0"], ENV,
-         Settings(model_dir="/models/ml/iris/v3", model_name="iris",
-                  expected_sha256="ab" * 32, model_version="v4", port=8081, host="127.0.0.1",
-                  max_batch_rows=8, max_body_bytes=2048)),
-        (["--model-dir", "d", "--model-name", "n", "--expected-sha256", "cd" * 32], {},
-         Settings(model_dir="d", model_name="n", expected_sha256="cd" * 32, grpc_port=8081)),
+        (
+            [],
+            ENV,
+            Settings(
+                model_dir="/models/ml/iris/v3",
+                model_name="iris",
+                expected_sha256="ab" * 32,
+                model_version="v3",
+                port=9000,
+                max_batch_rows=16,
+                max_body_bytes=2048,
+                grpc_port=8081,
+            ),
+        ),
+        (
+            [
+                "--port",
+                "8081",
+                "--model-version",
+                "v4",
+                "--host",
+                "127.0.0.1",
+                "--max-batch-rows",
+                "8",
+                "--grpc-port",
+                "0",
+            ],
+            ENV,
+            Settings(
+                model_dir="/models/ml/iris/v3",
+                model_name="iris",
+                expected_sha256="ab" * 32,
+                model_version="v4",
+                port=8081,
+                host="127.0.0.1",
+                max_batch_rows=8,
+                max_body_bytes=2048,
+            ),
+        ),
+        (
+            ["--model-dir", "d", "--model-name", "n", "--expected-sha256", "cd" * 32],
+            {},
+            Settings(model_dir="d", model_name="n", expected_sha256="cd" * 32, grpc_port=8081),
+        ),
     ],
     ids=["all-from-env", "flags-win-over-env", "defaults"],
 )
@@ -155,8 +218,9 @@ def test_not_ready_until_the_model_is_loaded(iris_bundle):
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             before = (await client.get("/v2/health/ready")).status_code
             live = (await client.get("/v2/health/live")).status_code
-            predict = await client.post("/v1/models/iris:predict",
-                                        json={"instances": [[1, 2, 3, 4]]})
+            predict = await client.post(
+                "/v1/models/iris:predict", json={"instances": [[1, 2, 3, 4]]}
+            )
             async with app.router.lifespan_context(app):  # loads the model
                 after = (await client.get("/v2/health/ready")).status_code
         return before, live, predict, after
@@ -174,15 +238,24 @@ def test_a_bundle_of_another_model_deployment_refuses_to_start(iris_bundle, tmp_
     metadata = json.loads((path / METADATA_FILE).read_text())
     metadata["owner_uid"] = "old-uid"
     (path / METADATA_FILE).write_text(json.dumps(metadata))
-    args = ("--model-dir", str(path), "--model-name", "iris",
-            "--expected-sha256", iris_bundle.sha256, "--port", "0")
+    args = (
+        "--model-dir",
+        str(path),
+        "--model-name",
+        "iris",
+        "--expected-sha256",
+        iris_bundle.sha256,
+        "--port",
+        "0",
+    )
     result = serve(*args, "--expected-owner-uid", "new-uid")
     assert result.returncode == 1
     assert "BundleNotBound" in result.stderr and "old-uid" in result.stderr
     from modelpilot.serving.model import SklearnModel
 
-    model = SklearnModel(name="iris", model_dir=str(path), expected_sha256=iris_bundle.sha256,
-                         owner_uid="old-uid")
+    model = SklearnModel(
+        name="iris", model_dir=str(path), expected_sha256=iris_bundle.sha256, owner_uid="old-uid"
+    )
     model.load()
     assert model.ready
 
@@ -191,5 +264,6 @@ def test_category_values_on_metrics_are_opt_in():
     base = ["--model-dir", "/m", "--model-name", "iris", "--expected-sha256", "a" * 64]
     assert parse_settings(base, {}).publish_category_values is False
     assert parse_settings([*base, "--publish-category-values"], {}).publish_category_values
-    assert parse_settings(base, {"MODELPILOT_PUBLISH_CATEGORY_VALUES": "true"}
-                          ).publish_category_values
+    assert parse_settings(
+        base, {"MODELPILOT_PUBLISH_CATEGORY_VALUES": "true"}
+    ).publish_category_values

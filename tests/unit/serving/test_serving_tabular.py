@@ -90,24 +90,35 @@ def http_answer(response: httpx.Response) -> tuple[int, Any]:
 
 
 def send_v1_lists(url: str, _: Any, bundle: Trained, rows: pd.DataFrame) -> tuple[int, Any]:
-    instances = [[jsonable(v) for v in row] for row in rows[bundle.features].itertuples(
-        index=False)]
-    return http_answer(httpx.post(f"{url}/v1/models/{bundle.name}:predict",
-                                  json={"instances": instances}))
+    instances = [
+        [jsonable(v) for v in row] for row in rows[bundle.features].itertuples(index=False)
+    ]
+    return http_answer(
+        httpx.post(f"{url}/v1/models/{bundle.name}:predict", json={"instances": instances})
+    )
 
 
 def send_v1_objects(url: str, _: Any, bundle: Trained, rows: pd.DataFrame) -> tuple[int, Any]:
-    instances = [{k: jsonable(v) for k, v in row.items()}
-                 for row in rows[bundle.features].to_dict(orient="records")]
-    return http_answer(httpx.post(f"{url}/v1/models/{bundle.name}:predict",
-                                  json={"instances": instances}))
+    instances = [
+        {k: jsonable(v) for k, v in row.items()}
+        for row in rows[bundle.features].to_dict(orient="records")
+    ]
+    return http_answer(
+        httpx.post(f"{url}/v1/models/{bundle.name}:predict", json={"instances": instances})
+    )
 
 
 def send_v2_columns(url: str, _: Any, bundle: Trained, rows: pd.DataFrame) -> tuple[int, Any]:
-    inputs = [{"name": c, "datatype": v2_datatype(rows[c]), "shape": [len(rows)],
-               "data": [jsonable(v) for v in rows[c].tolist()]} for c in bundle.features]
-    return http_answer(httpx.post(f"{url}/v2/models/{bundle.name}/infer",
-                                  json={"inputs": inputs}))
+    inputs = [
+        {
+            "name": c,
+            "datatype": v2_datatype(rows[c]),
+            "shape": [len(rows)],
+            "data": [jsonable(v) for v in rows[c].tolist()],
+        }
+        for c in bundle.features
+    ]
+    return http_answer(httpx.post(f"{url}/v2/models/{bundle.name}/infer", json={"inputs": inputs}))
 
 
 def as_text(value: Any) -> Any:
@@ -118,17 +129,23 @@ def as_text(value: Any) -> Any:
 def send_v2_bytes(url: str, _: Any, bundle: Trained, rows: pd.DataFrame) -> tuple[int, Any]:
     """One [rows, features] BYTES tensor: every value as text, missing ones as null."""
     data = [[as_text(v) for v in row] for row in rows[bundle.features].itertuples(index=False)]
-    inputs = [{"name": "input-0", "datatype": "BYTES",
-               "shape": [len(rows), len(bundle.features)], "data": data}]
-    return http_answer(httpx.post(f"{url}/v2/models/{bundle.name}/infer",
-                                  json={"inputs": inputs}))
+    inputs = [
+        {
+            "name": "input-0",
+            "datatype": "BYTES",
+            "shape": [len(rows), len(bundle.features)],
+            "data": data,
+        }
+    ]
+    return http_answer(httpx.post(f"{url}/v2/models/{bundle.name}/infer", json={"inputs": inputs}))
 
 
 def raw_column(series: pd.Series) -> tuple[str, bytes]:
     datatype = v2_datatype(series)
     if datatype == "BYTES":
-        return datatype, b"".join(struct.pack("<I", len(v.encode())) + v.encode()
-                                  for v in series.tolist())
+        return datatype, b"".join(
+            struct.pack("<I", len(v.encode())) + v.encode() for v in series.tolist()
+        )
     dtype = {"BOOL": "u1", "INT64": "<i8", "FP64": "<f8"}[datatype]
     return datatype, series.to_numpy().astype(dtype).tobytes()
 
@@ -137,14 +154,25 @@ def send_v2_binary(url: str, _: Any, bundle: Trained, rows: pd.DataFrame) -> tup
     inputs, blobs = [], []
     for column in bundle.features:
         datatype, raw = raw_column(rows[column])
-        inputs.append({"name": column, "datatype": datatype, "shape": [len(rows)],
-                       "parameters": {"binary_data_size": len(raw)}})
+        inputs.append(
+            {
+                "name": column,
+                "datatype": datatype,
+                "shape": [len(rows)],
+                "parameters": {"binary_data_size": len(raw)},
+            }
+        )
         blobs.append(raw)
-    header = orjson.dumps({"inputs": inputs,
-                           "outputs": [{"name": "predict", "parameters": {"binary_data": False}}]})
-    return http_answer(httpx.post(
-        f"{url}/v2/models/{bundle.name}/infer", content=header + b"".join(blobs),
-        headers={HEADER: str(len(header)), "Content-Type": "application/octet-stream"}))
+    header = orjson.dumps(
+        {"inputs": inputs, "outputs": [{"name": "predict", "parameters": {"binary_data": False}}]}
+    )
+    return http_answer(
+        httpx.post(
+            f"{url}/v2/models/{bundle.name}/infer",
+            content=header + b"".join(blobs),
+            headers={HEADER: str(len(header)), "Content-Type": "application/octet-stream"},
+        )
+    )
 
 
 def send_grpc(_: str, stub: Any, bundle: Trained, rows: pd.DataFrame) -> tuple[int, Any]:
@@ -174,8 +202,12 @@ def send_grpc(_: str, stub: Any, bundle: Trained, rows: pd.DataFrame) -> tuple[i
 
 Sender = Callable[[str, Any, Trained, pd.DataFrame], tuple[int, Any]]
 SENDERS: dict[str, Sender] = {
-    "v1-lists": send_v1_lists, "v1-objects": send_v1_objects, "v2-columns": send_v2_columns,
-    "v2-one-bytes-tensor": send_v2_bytes, "v2-binary": send_v2_binary, "grpc": send_grpc,
+    "v1-lists": send_v1_lists,
+    "v1-objects": send_v1_objects,
+    "v2-columns": send_v2_columns,
+    "v2-one-bytes-tensor": send_v2_bytes,
+    "v2-binary": send_v2_binary,
+    "grpc": send_grpc,
 }
 # Missing values travel as JSON null (V1, V2 JSON) or NaN in a float tensor (everywhere);
 # binary and gRPC BYTES have no null, so categorical gaps are JSON-only.
@@ -228,10 +260,13 @@ def test_nan_in_a_float_tensor_is_a_missing_value(servers, trained, protocol):
 
 
 @pytest.mark.parametrize("protocol", list(SENDERS))
-@pytest.mark.parametrize(("kind", "column"), [("missing", "visits"), ("regression", "age"),
-                                              ("mixed", "age"), ("numeric", "visits")])
+@pytest.mark.parametrize(
+    ("kind", "column"),
+    [("missing", "visits"), ("regression", "age"), ("mixed", "age"), ("numeric", "visits")],
+)
 def test_a_missing_value_the_pipeline_cannot_take_is_a_400_naming_the_column(
-        servers, trained, kind, column, protocol):
+    servers, trained, kind, column, protocol
+):
     bundle = trained[kind]
     rows = bundle.frame[bundle.frame[bundle.features].notna().all(axis=1)].iloc[:3].copy()
     rows[column] = rows[column].astype(float)
@@ -261,46 +296,62 @@ def test_v2_metadata_of_a_numeric_model_keeps_one_tensor_and_names_datatypes(ser
     assert body["parameters"]["feature_datatypes"] == ["FP64", "INT64"]
 
 
-@pytest.mark.parametrize(("kind", "features", "datatypes"), [
-    ("mixed", ["age", "visits", "city", "member"], ["FP64", "INT64", "BYTES", "BOOL"]),
-    ("regression", ["age", "visits", "city"], ["FP64", "INT64", "BYTES"]),
-])
+@pytest.mark.parametrize(
+    ("kind", "features", "datatypes"),
+    [
+        ("mixed", ["age", "visits", "city", "member"], ["FP64", "INT64", "BYTES", "BOOL"]),
+        ("regression", ["age", "visits", "city"], ["FP64", "INT64", "BYTES"]),
+    ],
+)
 def test_v2_metadata_names_each_features_datatype(servers, trained, kind, features, datatypes):
     url, stub = servers[kind]
     body = httpx.get(f"{url}/v2/models/{kind}").json()
     assert [(t["name"], t["datatype"], t["shape"]) for t in body["inputs"]] == [
-        (f, d, [-1]) for f, d in zip(features, datatypes, strict=True)]
+        (f, d, [-1]) for f, d in zip(features, datatypes, strict=True)
+    ]
     assert body["parameters"]["features"] == features
     assert body["parameters"]["feature_datatypes"] == datatypes
     grpc_inputs = stub.ModelMetadata(pb.ModelMetadataRequest(name=kind)).inputs
-    assert [(t.name, t.datatype) for t in grpc_inputs] == list(zip(features, datatypes,
-                                                                   strict=True))
+    assert [(t.name, t.datatype) for t in grpc_inputs] == list(
+        zip(features, datatypes, strict=True)
+    )
 
 
 # -- what the model cannot take is the client's error, naming input and column -------------
 
 
-@pytest.mark.parametrize(("value", "needle"), [
-    ("abc", "'age'"), ("nan", "'age'"), ("inf", "'age'"), ("", "'age'"),
-])
+@pytest.mark.parametrize(
+    ("value", "needle"),
+    [
+        ("abc", "'age'"),
+        ("nan", "'age'"),
+        ("inf", "'age'"),
+        ("", "'age'"),
+    ],
+)
 def test_a_bytes_tensor_with_a_bad_number_is_a_400(servers, trained, value, needle):
     bundle = trained["mixed"]
     url, _ = servers["mixed"]
     data = [["41.5", "3", "paris", "true"], [value, "3", "paris", "false"]]
-    response = httpx.post(f"{url}/v2/models/mixed/infer", json={"inputs": [
-        {"name": "input-0", "datatype": "BYTES", "shape": [2, 4], "data": data}]})
+    response = httpx.post(
+        f"{url}/v2/models/mixed/infer",
+        json={"inputs": [{"name": "input-0", "datatype": "BYTES", "shape": [2, 4], "data": data}]},
+    )
     assert response.status_code == 400, response.text
     error = response.json()["error"]
     assert needle in error and "input-0" in error and "row 1" in error, error
     assert bundle.features[0] == "age"
 
 
-@pytest.mark.parametrize(("instances", "needle"), [
-    ([[41.0, 3, 7, True]], "'city'"),          # a number where a category belongs
-    ([[41.0, 3, "paris", "yes"]], "'member'"),  # a string where a boolean belongs
-    ([[41.0, "3", "paris", True]], "'visits'"),
-    ([[None, 3, "paris", True]], "'age'"),      # missing, and this pipeline cannot take it
-])
+@pytest.mark.parametrize(
+    ("instances", "needle"),
+    [
+        ([[41.0, 3, 7, True]], "'city'"),  # a number where a category belongs
+        ([[41.0, 3, "paris", "yes"]], "'member'"),  # a string where a boolean belongs
+        ([[41.0, "3", "paris", True]], "'visits'"),
+        ([[None, 3, "paris", True]], "'age'"),  # missing, and this pipeline cannot take it
+    ],
+)
 def test_v1_values_of_the_wrong_kind_are_a_400_naming_the_column(servers, instances, needle):
     url, _ = servers["mixed"]
     response = httpx.post(f"{url}/v1/models/mixed:predict", json={"instances": instances})
@@ -310,9 +361,11 @@ def test_v1_values_of_the_wrong_kind_are_a_400_naming_the_column(servers, instan
 
 def test_a_numeric_tensor_for_a_categorical_feature_is_a_400(servers):
     url, _ = servers["regression"]
-    inputs = [{"name": "age", "datatype": "FP64", "shape": [1], "data": [40.0]},
-              {"name": "visits", "datatype": "INT64", "shape": [1], "data": [3]},
-              {"name": "city", "datatype": "FP64", "shape": [1], "data": [1.0]}]
+    inputs = [
+        {"name": "age", "datatype": "FP64", "shape": [1], "data": [40.0]},
+        {"name": "visits", "datatype": "INT64", "shape": [1], "data": [3]},
+        {"name": "city", "datatype": "FP64", "shape": [1], "data": [1.0]},
+    ]
     response = httpx.post(f"{url}/v2/models/regression/infer", json={"inputs": inputs})
     assert response.status_code == 400 and "'city'" in response.json()["error"], response.text
     wide = [{"name": "input-0", "datatype": "FP64", "shape": [1, 3], "data": [40.0, 3, 1.0]}]
@@ -339,8 +392,12 @@ def test_a_value_beyond_float32_is_a_400_not_a_500_from_a_tree_model(iris_server
     rows = [[5.1, value, 1.4, 0.2]]
     for response in (
         httpx.post(f"{url}/v1/models/iris:predict", json={"instances": rows}),
-        httpx.post(f"{url}/v2/models/iris/infer", json={"inputs": [
-            {"name": "input-0", "datatype": "FP64", "shape": [1, 4], "data": rows}]}),
+        httpx.post(
+            f"{url}/v2/models/iris/infer",
+            json={
+                "inputs": [{"name": "input-0", "datatype": "FP64", "shape": [1, 4], "data": rows}]
+            },
+        ),
     ):
         assert response.status_code == 400, response.text
         assert "'sepal_width'" in response.json()["error"]

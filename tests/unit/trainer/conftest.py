@@ -43,15 +43,27 @@ def train(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     """Run the trainer on a spec dict; returns exit code, output and the decoded summary."""
     counter = iter(range(1, 1000))
 
-    def run(spec: dict[str, Any] | str, *extra: str, revision: str | None = None,
-            env: dict[str, str] | None = None, output: Path | None = None) -> Run:
+    def run(
+        spec: dict[str, Any] | str,
+        *extra: str,
+        revision: str | None = None,
+        env: dict[str, str] | None = None,
+        output: Path | None = None,
+    ) -> Run:
         n = next(counter)
         spec_file = tmp_path / f"spec-{n}.json"
         spec_file.write_text(spec if isinstance(spec, str) else json.dumps(spec))
         out = output or tmp_path / "store" / "ml" / "model" / (revision or f"v{n}")
         log = tmp_path / f"termination-{n}.log"
-        argv = ["--spec", str(spec_file), "--output", str(out), "--termination-log", str(log),
-                *extra]
+        argv = [
+            "--spec",
+            str(spec_file),
+            "--output",
+            str(out),
+            "--termination-log",
+            str(log),
+            *extra,
+        ]
         code = main(argv, env or {})
         captured = capsys.readouterr()
         return Run(code, captured.out, captured.err, decode(log.read_text()), out)

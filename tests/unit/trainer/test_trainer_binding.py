@@ -16,8 +16,18 @@ NEW_UID = "22222222-2222-2222-2222-222222222222"
 
 
 def _bound(uid: str, spec_hash: str = "hash-a") -> tuple[str, ...]:
-    return ("--owner-uid", uid, "--spec-hash", spec_hash, "--name", "iris",
-            "--namespace", "ml", "--revision", "v1")
+    return (
+        "--owner-uid",
+        uid,
+        "--spec-hash",
+        spec_hash,
+        "--name",
+        "iris",
+        "--namespace",
+        "ml",
+        "--revision",
+        "v1",
+    )
 
 
 def test_the_binding_is_recorded_in_metadata(train, iris_spec):
@@ -32,8 +42,11 @@ def test_a_bundle_of_another_uid_is_never_adopted(train, iris_spec, tmp_path):
     old = train(iris_spec(), *_bound(OLD_UID), output=output)
     assert old.code == 0, old.stderr
     # Same namespace, name and revision; another object, another estimator.
-    new = train(iris_spec(estimator="sklearn.tree.DecisionTreeClassifier", params={}),
-                *_bound(NEW_UID), output=output)
+    new = train(
+        iris_spec(estimator="sklearn.tree.DecisionTreeClassifier", params={}),
+        *_bound(NEW_UID),
+        output=output,
+    )
     assert new.code == 3, new.stdout
     assert f"ModelDeployment uid {NEW_UID}" in new.stderr and "never adopted" in new.stderr
     assert new.summary.ok is False
@@ -44,8 +57,11 @@ def test_a_bundle_of_another_uid_is_never_adopted(train, iris_spec, tmp_path):
 def test_a_bundle_of_another_spec_hash_is_replaced_not_adopted(train, iris_spec, tmp_path):
     output = tmp_path / "store" / "ml" / "iris" / OLD_UID / "v1"
     first = train(iris_spec(), *_bound(OLD_UID, "hash-a"), output=output)
-    again = train(iris_spec(estimator="sklearn.tree.DecisionTreeClassifier", params={}),
-                  *_bound(OLD_UID, "hash-b"), output=output)
+    again = train(
+        iris_spec(estimator="sklearn.tree.DecisionTreeClassifier", params={}),
+        *_bound(OLD_UID, "hash-b"),
+        output=output,
+    )
     assert again.code == 0 and "never adopted" in again.stdout
     meta = load_bundle(output, again.summary.model_sha256).metadata
     assert meta.spec_hash == "hash-b" and again.summary.model_sha256 != first.summary.model_sha256
@@ -54,8 +70,15 @@ def test_a_bundle_of_another_spec_hash_is_replaced_not_adopted(train, iris_spec,
 def test_a_stable_bundle_of_another_uid_is_refused_before_training(train, iris_spec, tmp_path):
     stable = train(iris_spec(), *_bound(OLD_UID), output=tmp_path / "a" / "v1")
     run = train(
-        iris_spec(), "--owner-uid", NEW_UID, "--revision", "v2",
-        "--stable-dir", str(stable.output), "--stable-sha256", stable.summary.model_sha256,
+        iris_spec(),
+        "--owner-uid",
+        NEW_UID,
+        "--revision",
+        "v2",
+        "--stable-dir",
+        str(stable.output),
+        "--stable-sha256",
+        stable.summary.model_sha256,
         output=tmp_path / "b" / "v2",
     )
     assert run.code == 3 and "stable model" in run.stderr and NEW_UID in run.stderr

@@ -59,9 +59,10 @@ def test_the_bundle_round_trips_with_complete_metadata(train, iris_spec):
 
 
 def test_a_regression_bundle_records_the_prediction_range(train):
-    spec = {"training": {"dataset": {"builtin": "diabetes"},
-                         "estimator": "sklearn.linear_model.Ridge"},
-            "evaluation": {"metric": "rmse"}}
+    spec = {
+        "training": {"dataset": {"builtin": "diabetes"}, "estimator": "sklearn.linear_model.Ridge"},
+        "evaluation": {"metric": "rmse"},
+    }
     run = train(spec)
     bundle = load_bundle(run.output, run.summary.model_sha256)
     x, y = load_diabetes(return_X_y=True, as_frame=True)
@@ -90,14 +91,19 @@ def test_a_tampered_model_is_refused_before_it_is_unpickled(train, iris_spec, tm
     assert marker.exists()
 
 
-def test_a_tampered_stable_model_fails_training_without_unpickling_it(train, iris_spec,
-                                                                      tmp_path):
+def test_a_tampered_stable_model_fails_training_without_unpickling_it(train, iris_spec, tmp_path):
     stable = train(iris_spec(), revision="v1")
     marker = tmp_path / "pwned-by-stable"
     joblib.dump(CreatesMarkerWhenUnpickled(marker), stable.output / MODEL_FILE)
 
-    run = train(iris_spec(), "--stable-dir", str(stable.output),
-                "--stable-sha256", stable.summary.model_sha256, revision="v2")
+    run = train(
+        iris_spec(),
+        "--stable-dir",
+        str(stable.output),
+        "--stable-sha256",
+        stable.summary.model_sha256,
+        revision="v2",
+    )
     assert run.code == 3, run.stderr
     assert "stable model:" in run.stderr and "refusing to load" in run.stderr
     assert not marker.exists() and not run.output.exists()

@@ -14,8 +14,11 @@ from modelpilot.api.bundle import METADATA_FILE, load_bundle
 
 def _spec(estimator: str, params: dict | None = None, **evaluation) -> dict:
     return {
-        "training": {"dataset": {"builtin": "breast_cancer"}, "estimator": estimator,
-                     "params": params or {}},
+        "training": {
+            "dataset": {"builtin": "breast_cancer"},
+            "estimator": estimator,
+            "params": params or {},
+        },
         "evaluation": {"metric": "accuracy", **evaluation},
     }
 
@@ -45,19 +48,26 @@ def _with_stable(stable):
         (STRONG, WEAK, {"tolerance": 0.5}, "Passed"),
         (WEAK, STRONG, {"threshold": 0.999}, "BelowThreshold"),
     ],
-    ids=["candidate-wins", "candidate-loses", "no-need-to-beat-stable", "within-tolerance",
-         "below-threshold"],
+    ids=[
+        "candidate-wins",
+        "candidate-loses",
+        "no-need-to-beat-stable",
+        "within-tolerance",
+        "below-threshold",
+    ],
 )
-def test_the_verdict_matches_hand_computed_scores(train, stable_est, candidate_est, evaluation,
-                                                 verdict):
+def test_the_verdict_matches_hand_computed_scores(
+    train, stable_est, candidate_est, evaluation, verdict
+):
     stable = train(_spec(*stable_est), revision="v1")
     run = train(_spec(*candidate_est, **evaluation), *_with_stable(stable), revision="v2")
     assert run.code == 0, run.stderr  # the verdict never changes the exit code
 
     x_test, y_test = _holdout(load_breast_cancer, stratify=True)
     by_hand = {
-        name: accuracy_score(y_test, load_bundle(r.output, r.summary.model_sha256)
-                             .model.predict(x_test))
+        name: accuracy_score(
+            y_test, load_bundle(r.output, r.summary.model_sha256).model.predict(x_test)
+        )
         for name, r in (("stable", stable), ("candidate", run))
     }
     assert run.summary.stable_score == pytest.approx(by_hand["stable"], abs=1e-12)
@@ -69,16 +79,22 @@ def test_the_verdict_matches_hand_computed_scores(train, stable_est, candidate_e
 
 def test_lower_is_better_metrics_compare_the_right_way(train):
     def spec(params):
-        return {"training": {"dataset": {"builtin": "diabetes"},
-                             "estimator": "sklearn.linear_model.Ridge", "params": params},
-                "evaluation": {"metric": "rmse"}}
+        return {
+            "training": {
+                "dataset": {"builtin": "diabetes"},
+                "estimator": "sklearn.linear_model.Ridge",
+                "params": params,
+            },
+            "evaluation": {"metric": "rmse"},
+        }
 
     stable = train(spec({"alpha": 100.0}), revision="v1")
     run = train(spec({"alpha": 0.1}), *_with_stable(stable), revision="v2")
     x_test, y_test = _holdout(load_diabetes, stratify=False)
     rmse = {
         name: root_mean_squared_error(
-            y_test, load_bundle(r.output, r.summary.model_sha256).model.predict(x_test))
+            y_test, load_bundle(r.output, r.summary.model_sha256).model.predict(x_test)
+        )
         for name, r in (("stable", stable), ("candidate", run))
     }
     assert run.summary.stable_score == pytest.approx(rmse["stable"])
@@ -96,16 +112,19 @@ def test_the_same_seed_and_data_give_the_same_holdout_bit_for_bit(train, iris_sp
 
 
 def test_a_stable_model_of_another_task_cannot_be_compared(train, iris_spec):
-    regression = {"training": {"dataset": {"builtin": "iris"},
-                               "estimator": "sklearn.linear_model.LinearRegression"},
-                  "evaluation": {"metric": "r2"}}
+    regression = {
+        "training": {
+            "dataset": {"builtin": "iris"},
+            "estimator": "sklearn.linear_model.LinearRegression",
+        },
+        "evaluation": {"metric": "r2"},
+    }
     stable = train(regression, revision="v1")
     run = train(iris_spec(), *_with_stable(stable), revision="v2")
     assert run.code == 3 and "regression model and the candidate a classification" in run.stderr
 
 
-def test_a_stable_model_from_other_library_versions_is_still_scored_and_flagged(train,
-                                                                               iris_spec):
+def test_a_stable_model_from_other_library_versions_is_still_scored_and_flagged(train, iris_spec):
     stable = train(iris_spec(), revision="v1")
     meta = json.loads((stable.output / METADATA_FILE).read_text())
     meta["versions"]["numpy"] = "1.26.4"
@@ -118,7 +137,8 @@ def test_a_stable_model_from_other_library_versions_is_still_scored_and_flagged(
 
 def test_a_wrong_stable_digest_fails_fast(train, iris_spec):
     stable = train(iris_spec(), revision="v1")
-    run = train(iris_spec(), "--stable-dir", str(stable.output), "--stable-sha256", "0" * 64,
-                revision="v2")
+    run = train(
+        iris_spec(), "--stable-dir", str(stable.output), "--stable-sha256", "0" * 64, revision="v2"
+    )
     assert run.code == 3 and f"expected {'0' * 64}" in run.stderr
     assert run.summary.error.startswith("data error: stable model:")

@@ -81,8 +81,9 @@ def test_csv_and_parquet_load_from_a_path_or_file_uri(tmp_path, fmt, form):
 def test_an_fsspec_uri_is_read_through_fsspec():
     with fsspec.open("memory://bucket/train.csv", "w") as handle:
         _frame().to_csv(handle, index=False)
-    data = load_dataset(Dataset(uri="memory://bucket/train.csv", target="label",
-                                features=["a", "b"]))
+    data = load_dataset(
+        Dataset(uri="memory://bucket/train.csv", target="label", features=["a", "b"])
+    )
     assert list(data.features.columns) == ["a", "b"]
 
 

@@ -31,14 +31,20 @@ def test_the_allowlist_is_fnmatch_patterns(path, allowlist, allowed):
 
 
 def test_random_state_defaults_to_the_spec_seed_unless_params_set_it():
-    seeded = build_estimator("sklearn.ensemble.RandomForestClassifier", {},
-                             allowlist=DEFAULT, random_state=7)
+    seeded = build_estimator(
+        "sklearn.ensemble.RandomForestClassifier", {}, allowlist=DEFAULT, random_state=7
+    )
     assert seeded.estimator.random_state == 7 and seeded.task is Task.CLASSIFICATION
-    own = build_estimator("sklearn.ensemble.RandomForestClassifier", {"random_state": 3},
-                          allowlist=DEFAULT, random_state=7)
+    own = build_estimator(
+        "sklearn.ensemble.RandomForestClassifier",
+        {"random_state": 3},
+        allowlist=DEFAULT,
+        random_state=7,
+    )
     assert own.estimator.random_state == 3
-    ridge = build_estimator("sklearn.linear_model.LinearRegression", {},
-                            allowlist=DEFAULT, random_state=7)
+    ridge = build_estimator(
+        "sklearn.linear_model.LinearRegression", {}, allowlist=DEFAULT, random_state=7
+    )
     assert ridge.task is Task.REGRESSION
 
 
@@ -49,34 +55,58 @@ def test_random_state_defaults_to_the_spec_seed_unless_params_set_it():
         ({"estimator": "sklearn.__builtins__.eval"}, {}, "is not an import path"),
         ({"estimator": "sklearn.utils.Bunch"}, {}, "not a scikit-learn estimator class"),
         ({"estimator": "sklearn.nope.Thing"}, {}, "cannot import sklearn.nope"),
-        ({"estimator": "sklearn.preprocessing.StandardScaler"}, {},
-         "neither a classifier nor a regressor"),
-        ({"params": {"n_estimator": 5}}, {},
-         "no param 'n_estimator'; valid params: .*n_estimators"),
+        (
+            {"estimator": "sklearn.preprocessing.StandardScaler"},
+            {},
+            "neither a classifier nor a regressor",
+        ),
+        (
+            {"params": {"n_estimator": 5}},
+            {},
+            "no param 'n_estimator'; valid params: .*n_estimators",
+        ),
         ({"params": {"n_estimators": -1}}, {}, "n_estimators"),
         ({}, {"metric": "r2"}, "'r2' is not a classification metric.*accuracy, balanced_accuracy"),
-        ({"estimator": "sklearn.svm.SVC", "params": {}}, {"metric": "log_loss"},
-         "log_loss needs predict_proba"),
+        (
+            {"estimator": "sklearn.svm.SVC", "params": {}},
+            {"metric": "log_loss"},
+            "log_loss needs predict_proba",
+        ),
         ({"testSize": 1.5}, {}, "spec.training.testSize"),
         ({"estimatr": "x"}, {}, "spec.training.estimatr: Extra inputs"),
         ({}, {"metric": "accuracy", "threshold": 2}, "threshold 2.0 is outside"),
         ({"dataset": {"builtin": "iris", "uri": "x.csv"}}, {}, "exactly one of builtin or uri"),
         ({"preprocessing": [{"transformer": "NoSuchScaler"}]}, {}, "'NoSuchScaler' is not in"),
         ({"preprocessing": [{"transformer": "os.path.join"}]}, {}, "transformer 'os.path.join'"),
-        ({"preprocessing": [{"transformer": "StandardScaler", "params": {"mean": 1}}]}, {},
-         "no param 'mean'; valid params: copy, with_mean, with_std"),
+        (
+            {"preprocessing": [{"transformer": "StandardScaler", "params": {"mean": 1}}]},
+            {},
+            "no param 'mean'; valid params: copy, with_mean, with_std",
+        ),
     ],
     ids=[
-        "outside-allowlist", "dunder-path", "not-an-estimator", "unimportable", "transformer",
-        "unknown-param", "bad-param-value", "metric-of-other-task", "log-loss-without-proba",
-        "test-size-out-of-range", "unknown-field", "threshold-out-of-bounds", "two-sources",
-        "unknown-transformer", "transformer-outside-allowlist", "unknown-transformer-param",
+        "outside-allowlist",
+        "dunder-path",
+        "not-an-estimator",
+        "unimportable",
+        "transformer",
+        "unknown-param",
+        "bad-param-value",
+        "metric-of-other-task",
+        "log-loss-without-proba",
+        "test-size-out-of-range",
+        "unknown-field",
+        "threshold-out-of-bounds",
+        "two-sources",
+        "unknown-transformer",
+        "transformer-outside-allowlist",
+        "unknown-transformer-param",
     ],
 )
-def test_an_invalid_spec_exits_2_with_the_reason(train, iris_spec, training, evaluation,
-                                                  message):
-    spec = iris_spec(estimator="sklearn.ensemble.RandomForestClassifier",
-                     params={"n_estimators": 5})
+def test_an_invalid_spec_exits_2_with_the_reason(train, iris_spec, training, evaluation, message):
+    spec = iris_spec(
+        estimator="sklearn.ensemble.RandomForestClassifier", params={"n_estimators": 5}
+    )
     if "estimator" in training:
         training = {"params": {}, **training}
     spec["training"].update(training)
@@ -111,11 +141,13 @@ def test_preprocessing_builds_a_pipeline_that_encodes_and_scales(train, tmp_path
     rng = np.random.default_rng(1)
     colour = rng.choice(["red", "green", "blue"], size=300)
     size = rng.normal(size=300)
-    frame = pd.DataFrame({
-        "colour": colour,
-        "size": size * 100,
-        "label": ((colour == "red") | (size > 1)).astype(int),
-    })
+    frame = pd.DataFrame(
+        {
+            "colour": colour,
+            "size": size * 100,
+            "label": ((colour == "red") | (size > 1)).astype(int),
+        }
+    )
     path = tmp_path / "shop.csv"
     frame.to_csv(path, index=False)
     spec = {
@@ -134,7 +166,8 @@ def test_preprocessing_builds_a_pipeline_that_encodes_and_scales(train, tmp_path
     model = load_bundle(run.output, run.summary.model_sha256).model
     steps = model.named_steps["preprocess"].transformers
     assert sorted((type(t).__name__, cols) for _, t, cols in steps) == [
-        ("OneHotEncoder", ["colour"]), ("StandardScaler", ["size"])
+        ("OneHotEncoder", ["colour"]),
+        ("StandardScaler", ["size"]),
     ]
     # A colour never seen in training must not break prediction in serving.
     unseen = pd.DataFrame({"colour": ["purple"], "size": [0.0]})
@@ -152,8 +185,10 @@ def test_a_failing_fit_exits_4(train, tmp_path):
     path = tmp_path / "nan.csv"
     frame.to_csv(path, index=False)
     spec = {
-        "training": {"dataset": {"uri": str(path), "target": "label"},
-                     "estimator": "sklearn.linear_model.LogisticRegression"},
+        "training": {
+            "dataset": {"uri": str(path), "target": "label"},
+            "estimator": "sklearn.linear_model.LogisticRegression",
+        },
         "evaluation": {"metric": "accuracy"},
     }
     run = train(spec)

@@ -23,8 +23,11 @@ from modelpilot.trainer.evaluation import (
 
 
 @settings(max_examples=200, deadline=None)
-@given(pairs=st.lists(st.tuples(st.sampled_from("abcd"), st.sampled_from("abcd")),
-                      min_size=1, max_size=40))
+@given(
+    pairs=st.lists(
+        st.tuples(st.sampled_from("abcd"), st.sampled_from("abcd")), min_size=1, max_size=40
+    )
+)
 def test_label_metrics_equal_scikit_learns(pairs):
     y_true = [t for t, _ in pairs]
     y_pred = [p for _, p in pairs]
@@ -36,10 +39,10 @@ def test_label_metrics_equal_scikit_learns(pairs):
             "accuracy": metrics.accuracy_score(y_true, y_pred),
             "balanced_accuracy": metrics.balanced_accuracy_score(y_true, y_pred),
             "f1_macro": metrics.f1_score(y_true, y_pred, average="macro", zero_division=0),
-            "precision_macro": metrics.precision_score(y_true, y_pred, average="macro",
-                                                       zero_division=0),
-            "recall_macro": metrics.recall_score(y_true, y_pred, average="macro",
-                                                 zero_division=0),
+            "precision_macro": metrics.precision_score(
+                y_true, y_pred, average="macro", zero_division=0
+            ),
+            "recall_macro": metrics.recall_score(y_true, y_pred, average="macro", zero_division=0),
         }
     assert label_metrics(y_true, y_pred) == pytest.approx(expected, abs=1e-12)
 

@@ -28,10 +28,14 @@ def _rows(frame: pd.DataFrame) -> set[tuple]:
 
 
 def _spec(csv, **evaluation) -> dict:
-    return {"training": {"dataset": {"uri": f"file://{csv}", "target": "target"},
-                         "estimator": "sklearn.linear_model.LogisticRegression",
-                         "params": {"max_iter": 5000}},
-            "evaluation": {"metric": "accuracy", **evaluation}}
+    return {
+        "training": {
+            "dataset": {"uri": f"file://{csv}", "target": "target"},
+            "estimator": "sklearn.linear_model.LogisticRegression",
+            "params": {"max_iter": 5000},
+        },
+        "evaluation": {"metric": "accuracy", **evaluation},
+    }
 
 
 def _stable(run) -> tuple[str, ...]:
@@ -68,10 +72,10 @@ def test_a_retrain_on_changed_data_never_holds_out_rows_stable_trained_on(train,
     v3_held = _rows(pd.concat([v3_split.x_holdout, v3_split.y_holdout], axis=1))
     assert v2_trained and v3_held and not v2_trained & v3_held
     # What main did (the seeded split of the changed data): dozens of them.
-    seeded = [split(d, task=Task.CLASSIFICATION, test_size=0.25, random_state=0)
-              for d in data[1:]]
-    leaked = (_rows(pd.concat([seeded[0].x_train, seeded[0].y_train], axis=1))
-              & _rows(pd.concat([seeded[1].x_holdout, seeded[1].y_holdout], axis=1)))
+    seeded = [split(d, task=Task.CLASSIFICATION, test_size=0.25, random_state=0) for d in data[1:]]
+    leaked = _rows(pd.concat([seeded[0].x_train, seeded[0].y_train], axis=1)) & _rows(
+        pd.concat([seeded[1].x_holdout, seeded[1].y_holdout], axis=1)
+    )
     assert len(leaked) > 20
 
 
@@ -84,17 +88,23 @@ def test_a_retrain_on_the_same_data_keeps_stables_seeded_holdout(train, growing)
 
 @pytest.mark.parametrize("must_beat", [False, True], ids=["not-required", "required"])
 def test_a_stable_model_of_another_task_fails_the_run_only_when_it_must_be_beaten(
-        train, iris_spec, must_beat):
-    regression = {"training": {"dataset": {"builtin": "iris"},
-                               "estimator": "sklearn.linear_model.LinearRegression"},
-                  "evaluation": {"metric": "r2"}}
+    train, iris_spec, must_beat
+):
+    regression = {
+        "training": {
+            "dataset": {"builtin": "iris"},
+            "estimator": "sklearn.linear_model.LinearRegression",
+        },
+        "evaluation": {"metric": "r2"},
+    }
     stable = train(regression, revision="v1")
     spec = iris_spec()
     spec["evaluation"]["mustBeatStable"] = must_beat
     run = train(spec, *_stable(stable), revision="v2")
     if must_beat:
         assert run.code == 3 and "regression model and the candidate a classification" in (
-            run.stderr)
+            run.stderr
+        )
         return
     assert run.code == 0, run.stderr
     assert run.summary.verdict == "Passed" and run.summary.stable_score is None

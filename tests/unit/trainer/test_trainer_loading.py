@@ -57,8 +57,9 @@ def bundle(train, iris_spec, tmp_path):
 @pytest.mark.parametrize("how", ["rename", "rewrite"])
 def test_load_bundle_unpickles_the_bytes_it_checked(bundle, tmp_path, how):
     marker = tmp_path / f"pwned-{how}"
-    loaded = load_bundle(bundle.output, bundle.summary.model_sha256,
-                         after_verify=swapper(bundle.output, marker, how))
+    loaded = load_bundle(
+        bundle.output, bundle.summary.model_sha256, after_verify=swapper(bundle.output, marker, how)
+    )
     assert not marker.exists()
     assert hasattr(loaded.model, "predict_proba")  # the trusted model, not the payload
     # Control: the swapped file is live — it runs when loaded without a check.
@@ -69,9 +70,12 @@ def test_load_bundle_unpickles_the_bytes_it_checked(bundle, tmp_path, how):
 @pytest.mark.parametrize("how", ["rename", "rewrite"])
 def test_the_server_never_runs_a_model_swapped_after_the_check(bundle, tmp_path, how):
     marker = tmp_path / f"server-pwned-{how}"
-    model = SklearnModel(name="iris", model_dir=str(bundle.output),
-                         expected_sha256=bundle.summary.model_sha256,
-                         after_verify=swapper(bundle.output, marker, how))
+    model = SklearnModel(
+        name="iris",
+        model_dir=str(bundle.output),
+        expected_sha256=bundle.summary.model_sha256,
+        after_verify=swapper(bundle.output, marker, how),
+    )
     model.load()
     assert model.ready and not marker.exists()
 
@@ -81,9 +85,13 @@ def test_stable_scoring_never_runs_a_model_swapped_after_the_check(bundle, tmp_p
     marker = tmp_path / f"stable-pwned-{how}"
     x, y = load_iris(return_X_y=True, as_frame=True)
     holdout = Split(x, x, y, y, "0" * 64)
-    result = score_stable(bundle.output, bundle.summary.model_sha256, holdout,
-                          task=Task.CLASSIFICATION,
-                          after_verify=swapper(bundle.output, marker, how))
+    result = score_stable(
+        bundle.output,
+        bundle.summary.model_sha256,
+        holdout,
+        task=Task.CLASSIFICATION,
+        after_verify=swapper(bundle.output, marker, how),
+    )
     assert not marker.exists()
     assert result.scores.metrics["accuracy"] > 0.9
 

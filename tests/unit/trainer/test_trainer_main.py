@@ -35,8 +35,17 @@ def test_termination_message_is_compact_json_under_the_limit(train, iris_spec, t
 
 def test_stdout_tells_a_person_what_happened(train, iris_spec):
     run = train(iris_spec())
-    for expected in ("112 training rows", "38 holdout rows", "4 features", "fit ", "accuracy",
-                     "roc_auc", "log_loss", "verdict   Passed", "sha256 "):
+    for expected in (
+        "112 training rows",
+        "38 holdout rows",
+        "4 features",
+        "fit ",
+        "accuracy",
+        "roc_auc",
+        "log_loss",
+        "verdict   Passed",
+        "sha256 ",
+    ):
         assert expected in run.stdout, expected
 
 
@@ -75,8 +84,10 @@ spec:
     [
         ("training: [unclosed", "not valid YAML/JSON"),
         ("[1, 2]", "must be a mapping"),
-        ('{"training": {"dataset": {"builtin": "iris"}, "estimator": "x.Y"}}',
-         "spec.evaluation is required"),
+        (
+            '{"training": {"dataset": {"builtin": "iris"}, "estimator": "x.Y"}}',
+            "spec.evaluation is required",
+        ),
     ],
     ids=["malformed", "not-a-mapping", "no-evaluation"],
 )
@@ -92,9 +103,14 @@ def test_the_summary_stays_under_4096_bytes_with_many_classes(train, tmp_path):
     frame = pd.DataFrame({"x": rng.normal(size=labels.size), "label": labels})
     path = tmp_path / "many.csv"
     frame.to_csv(path, index=False)
-    spec = {"training": {"dataset": {"uri": str(path), "target": "label"},
-                         "estimator": "sklearn.tree.DecisionTreeClassifier", "testSize": 0.5},
-            "evaluation": {"metric": "accuracy"}}
+    spec = {
+        "training": {
+            "dataset": {"uri": str(path), "target": "label"},
+            "estimator": "sklearn.tree.DecisionTreeClassifier",
+            "testSize": 0.5,
+        },
+        "evaluation": {"metric": "accuracy"},
+    }
     run = train(spec)
     assert run.code == 0, run.stderr
     text = next(tmp_path.glob("termination-*.log")).read_text()
@@ -106,10 +122,17 @@ def test_a_failure_summary_stays_under_4096_bytes_with_a_huge_message(train, tmp
     frame = pd.DataFrame({f"column_with_a_long_name_{i:05d}": [1.0, 2.0] for i in range(3000)})
     path = tmp_path / "wide.csv"
     frame.to_csv(path, index=False)
-    spec = {"training": {"dataset": {"uri": str(path), "target": "nope",
-                                     "features": [f"missing_{i}" for i in range(3000)]},
-                         "estimator": "sklearn.tree.DecisionTreeClassifier"},
-            "evaluation": {"metric": "accuracy"}}
+    spec = {
+        "training": {
+            "dataset": {
+                "uri": str(path),
+                "target": "nope",
+                "features": [f"missing_{i}" for i in range(3000)],
+            },
+            "estimator": "sklearn.tree.DecisionTreeClassifier",
+        },
+        "evaluation": {"metric": "accuracy"},
+    }
     run = train(spec)
     assert run.code == 3
     text = next(tmp_path.glob("termination-*.log")).read_text()

@@ -34,8 +34,18 @@ class CreatesMarkerWhenUnpickled:
 
 
 def _bound(revision: str = "v2") -> tuple[str, ...]:
-    return ("--owner-uid", UID, "--spec-hash", "hash-a", "--name", "iris",
-            "--namespace", "ml", "--revision", revision)
+    return (
+        "--owner-uid",
+        UID,
+        "--spec-hash",
+        "hash-a",
+        "--name",
+        "iris",
+        "--namespace",
+        "ml",
+        "--revision",
+        revision,
+    )
 
 
 def plant(bundle_dir: Path, marker: Path, *, copy_of: Path, revision: str = "v2") -> str:
@@ -86,8 +96,7 @@ def test_a_retried_pod_trains_again_instead_of_re_reporting(train, iris_spec, tm
     assert again.summary.metrics == first.summary.metrics
 
 
-def test_run_by_hand_an_output_that_is_not_empty_is_refused_untouched(train, iris_spec,
-                                                                      tmp_path):
+def test_run_by_hand_an_output_that_is_not_empty_is_refused_untouched(train, iris_spec, tmp_path):
     output = tmp_path / "mine" / "v1"
     first = train(iris_spec(), output=output, revision="v1")
     again = train(iris_spec(), output=output, revision="v1")
@@ -97,9 +106,17 @@ def test_run_by_hand_an_output_that_is_not_empty_is_refused_untouched(train, iri
 
 def _settings(tmp_path: Path, revision: str) -> Settings:
     return Settings(
-        output=tmp_path / "local" / "ml" / "iris" / UID / revision, spec_path=None,
-        spec_json="{}", stable_dir=None, stable_sha256=None, termination_log=None,
-        name="iris", namespace="ml", revision=revision, allowlist=("*",), owner_uid=UID,
+        output=tmp_path / "local" / "ml" / "iris" / UID / revision,
+        spec_path=None,
+        spec_json="{}",
+        stable_dir=None,
+        stable_sha256=None,
+        termination_log=None,
+        name="iris",
+        namespace="ml",
+        revision=revision,
+        allowlist=("*",),
+        owner_uid=UID,
     )
 
 
@@ -110,8 +127,9 @@ def test_s3_a_planted_bundle_is_never_downloaded_and_is_replaced(train, iris_spe
     planted = plant(planted_dir, marker, copy_of=real.output)
     bucket = MemoryS3()
     key = f"mp/ml/iris/{UID}/v2/"
-    s3.upload_bundle(bucket, bucket="models", key_prefix=key, bundle_dir=planted_dir,
-                     sha256=planted)
+    s3.upload_bundle(
+        bucket, bucket="models", key_prefix=key, bundle_dir=planted_dir, sha256=planted
+    )
     bucket.objects["models", key + "extra"] = (b"left by someone", {})
     remote = s3_store.RemoteStore(location=s3.StoreLocation("models", "mp"), client=bucket)
     v2 = _settings(tmp_path, "v2")
@@ -124,7 +142,9 @@ def test_s3_a_planted_bundle_is_never_downloaded_and_is_replaced(train, iris_spe
         (v2.output / name).write_bytes((real.output / name).read_bytes())
     s3_store.publish(v2, remote, real.summary.model_sha256)
     assert bucket.objects["models", key + MODEL_FILE] == (
-        (real.output / MODEL_FILE).read_bytes(), {"sha256": real.summary.model_sha256})
+        (real.output / MODEL_FILE).read_bytes(),
+        {"sha256": real.summary.model_sha256},
+    )
     assert ("models", key + "extra") not in bucket.objects
     s3_store.publish(v2, remote, real.summary.model_sha256)  # a retry replaces it again
     assert not marker.exists()

@@ -70,8 +70,9 @@ def test_rows_keep_their_side_when_the_data_grows(tmp_path):
 
     def holdout(path) -> set[tuple]:
         data = load_dataset(Dataset(uri=str(path), target="y"))
-        parts = split(data, task=Task.CLASSIFICATION, test_size=0.3, random_state=0,
-                      by_content=True)
+        parts = split(
+            data, task=Task.CLASSIFICATION, test_size=0.3, random_state=0, by_content=True
+        )
         rows = pd.concat([parts.x_holdout, parts.y_holdout], axis=1)
         return set(map(tuple, rows.to_numpy().tolist())), len(parts.x_train)
 

@@ -18,22 +18,29 @@ from modelpilot.trainer.__main__ import Terminated, _sigterm_raises
 
 def _job_env(tmp_path, spec: dict) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELPILOT_")}
-    env.update({
-        names.ENV_SPEC_JSON: json.dumps(spec),
-        names.ENV_OUTPUT: str(tmp_path / "store" / "ml" / "iris" / "v1"),
-        names.ENV_TERMINATION_LOG: str(tmp_path / "termination-log"),
-        names.ENV_MODEL_NAME: "iris",
-        names.ENV_NAMESPACE: "ml",
-        names.ENV_REVISION: "v1",
-        names.ENV_ESTIMATOR_ALLOWLIST: "sklearn.*",
-    })
+    env.update(
+        {
+            names.ENV_SPEC_JSON: json.dumps(spec),
+            names.ENV_OUTPUT: str(tmp_path / "store" / "ml" / "iris" / "v1"),
+            names.ENV_TERMINATION_LOG: str(tmp_path / "termination-log"),
+            names.ENV_MODEL_NAME: "iris",
+            names.ENV_NAMESPACE: "ml",
+            names.ENV_REVISION: "v1",
+            names.ENV_ESTIMATOR_ALLOWLIST: "sklearn.*",
+        }
+    )
     return env
 
 
 def test_modelpilot_train_runs_as_the_job_runs_it(tmp_path, iris_spec):
     env = _job_env(tmp_path, iris_spec())
-    done = subprocess.run([sys.executable, "-m", "modelpilot.cli", "train"], env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "modelpilot.cli", "train"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     summary = decode((tmp_path / "termination-log").read_text())
     assert summary.ok and summary.revision == "v1"
@@ -43,8 +50,13 @@ def test_modelpilot_train_runs_as_the_job_runs_it(tmp_path, iris_spec):
 
 def test_a_failing_job_exits_with_its_code_and_one_stderr_line(tmp_path, iris_spec):
     env = _job_env(tmp_path, iris_spec(estimator="sklearn.ensemble.NoSuchForest"))
-    done = subprocess.run([sys.executable, "-m", "modelpilot.cli", "train"], env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "modelpilot.cli", "train"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2
     assert done.stderr.splitlines() == [
         "modelpilot train: invalid spec: estimator 'sklearn.ensemble.NoSuchForest' is not a "

@@ -24,10 +24,17 @@ OLD = "11111111-1111-1111-1111-111111111111"
 def settings(tmp_path: Path, revision: str, stable: str | None = None) -> Settings:
     root = tmp_path / "models" / "ml" / "iris" / UID
     return Settings(
-        output=root / revision, spec_path=None, spec_json="{}",
+        output=root / revision,
+        spec_path=None,
+        spec_json="{}",
         stable_dir=None if stable is None else root / stable,
-        stable_sha256=None if stable is None else "x", termination_log=None,
-        name="iris", namespace="ml", revision=revision, allowlist=("*",), owner_uid=UID,
+        stable_sha256=None if stable is None else "x",
+        termination_log=None,
+        name="iris",
+        namespace="ml",
+        revision=revision,
+        allowlist=("*",),
+        owner_uid=UID,
     )
 
 
@@ -38,8 +45,9 @@ def remote(store: MemoryS3) -> s3_store.RemoteStore:
 def test_stable_comes_down_and_the_new_bundle_goes_up_under_the_uid(tmp_path):
     bundle, sha = tiny_bundle(tmp_path / "made")
     store = MemoryS3()
-    s3.upload_bundle(store, bucket="models", key_prefix=f"mp/ml/iris/{UID}/v1/",
-                     bundle_dir=bundle, sha256=sha)
+    s3.upload_bundle(
+        store, bucket="models", key_prefix=f"mp/ml/iris/{UID}/v1/", bundle_dir=bundle, sha256=sha
+    )
     v2 = settings(tmp_path, "v2", stable="v1")
     s3_store.fetch_inputs(v2, remote(store))
     assert verify_bundle(v2.stable_dir, sha).model_sha256 == sha
@@ -57,8 +65,9 @@ def test_stable_comes_down_and_the_new_bundle_goes_up_under_the_uid(tmp_path):
 def test_a_tampered_stable_downloads_but_is_refused_by_digest(tmp_path):
     bundle, sha = tiny_bundle(tmp_path / "made")
     store = MemoryS3()
-    s3.upload_bundle(store, bucket="models", key_prefix=f"mp/ml/iris/{UID}/v1/",
-                     bundle_dir=bundle, sha256=sha)
+    s3.upload_bundle(
+        store, bucket="models", key_prefix=f"mp/ml/iris/{UID}/v1/", bundle_dir=bundle, sha256=sha
+    )
     store.objects["models", f"mp/ml/iris/{UID}/v1/{MODEL_FILE}"] = (b"evil", {})
     v2 = settings(tmp_path, "v2", stable="v1")
     s3_store.fetch_inputs(v2, remote(store))
@@ -99,6 +108,11 @@ def test_two_clusters_sharing_a_bucket_never_collect_each_others_bundles(tmp_pat
 
 
 def test_the_garbage_rule_is_the_pvcs():
-    assert garbage_names(uids=[UID, OLD, "notes"], revisions=["v1", "v2", "v3", "x"],
-                         owner_uid=UID, revision="v4", keep_last=2, keep=["v1"]) == (
-        [OLD], ["v2"])
+    assert garbage_names(
+        uids=[UID, OLD, "notes"],
+        revisions=["v1", "v2", "v3", "x"],
+        owner_uid=UID,
+        revision="v4",
+        keep_last=2,
+        keep=["v1"],
+    ) == ([OLD], ["v2"])

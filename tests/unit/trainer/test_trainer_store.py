@@ -53,8 +53,15 @@ def test_prepare_removes_and_creates_the_revision_directory(tmp_path):
 
 def test_main_reads_the_environment_the_operator_sets(tmp_path, capsys):
     model = layout(tmp_path, range(1, 4))
-    code = main([], {"MODELPILOT_OUTPUT": str(model / UID / "v4"), "MODELPILOT_OWNER_UID": UID,
-                     "MODELPILOT_KEEP_LAST": "1", "MODELPILOT_KEEP_REVISIONS": "v3"})
+    code = main(
+        [],
+        {
+            "MODELPILOT_OUTPUT": str(model / UID / "v4"),
+            "MODELPILOT_OWNER_UID": UID,
+            "MODELPILOT_KEEP_LAST": "1",
+            "MODELPILOT_KEEP_REVISIONS": "v3",
+        },
+    )
     assert code == 0
     assert sorted(p.name for p in (model / UID).iterdir()) == ["v3", "v4"]
     assert "2 old directories removed" in capsys.readouterr().out
@@ -67,5 +74,13 @@ def test_the_revision_being_trained_counts_among_the_newest(tmp_path):
 
 
 def test_main_refuses_an_output_that_is_not_the_owners(tmp_path):
-    assert main([], {"MODELPILOT_OUTPUT": str(tmp_path / "ml" / "iris" / OLD / "v1"),
-                     "MODELPILOT_OWNER_UID": UID}) == 1
+    assert (
+        main(
+            [],
+            {
+                "MODELPILOT_OUTPUT": str(tmp_path / "ml" / "iris" / OLD / "v1"),
+                "MODELPILOT_OWNER_UID": UID,
+            },
+        )
+        == 1
+    )

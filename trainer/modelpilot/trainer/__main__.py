@@ -87,8 +87,9 @@ def _fail(
         revision, log = settings.revision, settings.termination_log
     else:  # the command line itself was bad: still tell the operator what we can
         revision, log = report_target(argv, env)
-    report.write_termination_log(failure_summary(revision, exc.exit_code, f"{exc.kind}: {exc}"),
-                                 log)
+    report.write_termination_log(
+        failure_summary(revision, exc.exit_code, f"{exc.kind}: {exc}"), log
+    )
     return exc.exit_code
 
 

@@ -71,7 +71,10 @@ def score_stable(
 
             warnings.simplefilter("ignore", InconsistentVersionWarning)
             loaded = load_bundle(
-                stable_dir, sha256, binding=binding, allow_version_skew=True,
+                stable_dir,
+                sha256,
+                binding=binding,
+                allow_version_skew=True,
                 after_verify=after_verify,
             )
     except BundleVersionSkew as exc:  # pragma: no cover - allow_version_skew=True
@@ -96,8 +99,11 @@ def score_stable(
         )
     try:
         scores = evaluate(
-            loaded.model, holdout.x_holdout[metadata.features.names], holdout.y_holdout,
-            task=task, sample_weight=holdout.w_holdout,
+            loaded.model,
+            holdout.x_holdout[metadata.features.names],
+            holdout.y_holdout,
+            task=task,
+            sample_weight=holdout.w_holdout,
         )
     except TrainingError as exc:
         raise DataError(
@@ -121,8 +127,10 @@ def stable_if_scored(
             raise
         return None, f"stable not compared: {exc}"
     if evaluation.metric not in stable.scores.metrics and not evaluation.must_beat_stable:
-        return None, (f"stable not compared: stable model {stable.metadata.revision} has no "
-                      f"{evaluation.metric} on this holdout")
+        return None, (
+            f"stable not compared: stable model {stable.metadata.revision} has no "
+            f"{evaluation.metric} on this holdout"
+        )
     return stable, None
 
 

@@ -65,16 +65,21 @@ def load_dataset(spec: Dataset, *, weight: str | None = None) -> LoadedData:
                 "name one in dataset.target"
             )
         target = default_targets[0]
-    data = select_columns(frame, target=target, features=spec.features, source=source,
-                          weight=weight)
-    notes = tuple(dict.fromkeys(
-        f"{w.category.__name__}: {str(w.message).splitlines()[0]}" for w in caught
-    ))
+    data = select_columns(
+        frame, target=target, features=spec.features, source=source, weight=weight
+    )
+    notes = tuple(
+        dict.fromkeys(f"{w.category.__name__}: {str(w.message).splitlines()[0]}" for w in caught)
+    )
     return dataclasses.replace(data, warnings=notes)
 
 
 def select_columns(
-    frame: pd.DataFrame, *, target: str, features: list[str] | None, source: str,
+    frame: pd.DataFrame,
+    *,
+    target: str,
+    features: list[str] | None,
+    source: str,
     weight: str | None = None,
 ) -> LoadedData:
     """Split a frame into features, target (and weights), rejecting what no estimator can
@@ -86,8 +91,7 @@ def select_columns(
             f"target column {target!r} is not in {source}; columns: {_listing(columns)}"
         )
     if weight is not None:
-        check_weight_column(frame, weight=weight, target=target, features=features,
-                            source=source)
+        check_weight_column(frame, weight=weight, target=target, features=features, source=source)
     if features is None:
         features = [c for c in columns if c not in (target, weight)]
     else:
@@ -112,29 +116,38 @@ def select_columns(
     # The weights are part of what was trained on: a changed weight is changed data.
     used = frame[[*features, target, *([weight] if weight is not None else [])]]
     return LoadedData(
-        features=frame[features], target=y, source=source, sha256=fingerprint(used),
+        features=frame[features],
+        target=y,
+        source=source,
+        sha256=fingerprint(used),
         weights=None if weight is None else frame[weight].astype(float),
     )
 
 
-def check_weight_column(frame: pd.DataFrame, *, weight: str, target: str,
-                        features: list[str] | None, source: str) -> None:
+def check_weight_column(
+    frame: pd.DataFrame, *, weight: str, target: str, features: list[str] | None, source: str
+) -> None:
     """spec.training.sampleWeight names a numeric column of finite weights >= 0, not all 0."""
     if weight not in frame.columns:
-        raise DataError(f"sampleWeight column {weight!r} is not in {source}; columns: "
-                        f"{_listing(list(frame.columns))}")
+        raise DataError(
+            f"sampleWeight column {weight!r} is not in {source}; columns: "
+            f"{_listing(list(frame.columns))}"
+        )
     if weight == target or (features is not None and weight in features):
-        raise DataError(f"column {weight!r} is the sampleWeight; it cannot also be the "
-                        f"{'target' if weight == target else 'a feature'}")
+        raise DataError(
+            f"column {weight!r} is the sampleWeight; it cannot also be the "
+            f"{'target' if weight == target else 'a feature'}"
+        )
     column = frame[weight]
-    if not pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(
-            column.dtype):
+    if not pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(column.dtype):
         raise DataError(f"sampleWeight column {weight!r} is not numeric (dtype {column.dtype})")
     values = column.to_numpy(dtype=float)
     bad = int((~np.isfinite(values) | (values < 0)).sum())
     if bad:
-        raise DataError(f"sampleWeight column {weight!r} has {bad} missing, negative or "
-                        "infinite value(s); weights are numbers >= 0")
+        raise DataError(
+            f"sampleWeight column {weight!r} has {bad} missing, negative or "
+            "infinite value(s); weights are numbers >= 0"
+        )
     if len(values) and not values.sum() > 0:
         raise DataError(f"sampleWeight column {weight!r} is 0 on every row")
 
@@ -162,9 +175,9 @@ def _load_builtin(name: str) -> tuple[pd.DataFrame, list[str], str]:
 
     bunch = getattr(sklearn.datasets, loader_name)(as_frame=True)
     target = bunch.target
-    targets = [str(c) for c in target.columns] if isinstance(target, pd.DataFrame) else [
-        str(target.name)
-    ]
+    targets = (
+        [str(c) for c in target.columns] if isinstance(target, pd.DataFrame) else [str(target.name)]
+    )
     return bunch.frame, targets, f"builtin:{name}"
 
 
@@ -233,13 +246,18 @@ def _parse(source: Any, fmt: str) -> pd.DataFrame:
 
 def _infer_format(uri: str) -> str:
     lowered = uri.lower()
-    for suffix, fmt in ((".parquet", "parquet"), (".pq", "parquet"), (".csv", "csv"),
-                        (".csv.gz", "csv"), (".csv.bz2", "csv"), (".csv.zst", "csv")):
+    for suffix, fmt in (
+        (".parquet", "parquet"),
+        (".pq", "parquet"),
+        (".csv", "csv"),
+        (".csv.gz", "csv"),
+        (".csv.bz2", "csv"),
+        (".csv.zst", "csv"),
+    ):
         if lowered.endswith(suffix):
             return fmt
     raise DataError(
-        f"cannot tell the format of {uri} from its extension; set dataset.format to csv or "
-        "parquet"
+        f"cannot tell the format of {uri} from its extension; set dataset.format to csv or parquet"
     )
 
 

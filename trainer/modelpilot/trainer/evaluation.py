@@ -29,8 +29,9 @@ class Scores:
     warnings: tuple[str, ...]
 
 
-def evaluate(model: Any, x: pd.DataFrame, y: pd.Series, *, task: Task,
-             sample_weight: pd.Series | None = None) -> Scores:
+def evaluate(
+    model: Any, x: pd.DataFrame, y: pd.Series, *, task: Task, sample_weight: pd.Series | None = None
+) -> Scores:
     """Every metric of the task; with `sample_weight` (spec.training.sampleWeight) each
     holdout row counts by its weight, in every metric."""
     w = None if sample_weight is None else sample_weight.to_numpy(dtype=float)
@@ -56,13 +57,15 @@ def evaluate(model: Any, x: pd.DataFrame, y: pd.Series, *, task: Task,
 # rows are re-predicted with predict() itself, so the labels are exactly predict()'s.
 # Everything else calls predict(): for SVC, for one, argmax of (Platt-scaled) proba is not
 # predict. A unit test pins the list against the installed scikit-learn.
-PREDICT_IS_ARGMAX_PROBA = frozenset({
-    "sklearn.ensemble._forest.RandomForestClassifier",
-    "sklearn.ensemble._forest.ExtraTreesClassifier",
-    "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
-    "sklearn.tree._classes.DecisionTreeClassifier",
-    "sklearn.tree._classes.ExtraTreeClassifier",
-})
+PREDICT_IS_ARGMAX_PROBA = frozenset(
+    {
+        "sklearn.ensemble._forest.RandomForestClassifier",
+        "sklearn.ensemble._forest.ExtraTreesClassifier",
+        "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
+        "sklearn.tree._classes.DecisionTreeClassifier",
+        "sklearn.tree._classes.ExtraTreeClassifier",
+    }
+)
 
 
 def final_estimator(model: Any) -> Any:
@@ -97,8 +100,11 @@ def label_metrics(y_true: Any, y_pred: Any, sample_weight: Any = None) -> dict[s
     n = len(labels)
     true_index = np.searchsorted(labels, np.asarray(y_true))
     pred_index = np.searchsorted(labels, np.asarray(y_pred))
-    cm = np.bincount(true_index * n + pred_index, weights=sample_weight,
-                     minlength=n * n).reshape(n, n).astype(float)
+    cm = (
+        np.bincount(true_index * n + pred_index, weights=sample_weight, minlength=n * n)
+        .reshape(n, n)
+        .astype(float)
+    )
     tp, true, predicted = np.diag(cm), cm.sum(axis=1), cm.sum(axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
         recall = np.where(true > 0, tp / true, 0.0)
@@ -113,8 +119,9 @@ def label_metrics(y_true: Any, y_pred: Any, sample_weight: Any = None) -> dict[s
     }
 
 
-def _classification(model: Any, x: pd.DataFrame, y: pd.Series,
-                    w: np.ndarray | None) -> dict[str, float | None]:
+def _classification(
+    model: Any, x: pd.DataFrame, y: pd.Series, w: np.ndarray | None
+) -> dict[str, float | None]:
     from sklearn.metrics import log_loss
 
     predicted, proba = predict_classes(model, x)
@@ -126,8 +133,14 @@ def _classification(model: Any, x: pd.DataFrame, y: pd.Series,
     return out
 
 
-def _roc_auc(model: Any, x: pd.DataFrame, y: pd.Series, proba: Any, classes: list,
-             w: np.ndarray | None = None) -> float | None:
+def _roc_auc(
+    model: Any,
+    x: pd.DataFrame,
+    y: pd.Series,
+    proba: Any,
+    classes: list,
+    w: np.ndarray | None = None,
+) -> float | None:
     from sklearn.metrics import roc_auc_score
 
     if y.nunique() < 2 or set(pd.unique(y)) - set(classes):
@@ -140,8 +153,7 @@ def _roc_auc(model: Any, x: pd.DataFrame, y: pd.Series, proba: Any, classes: lis
         else:
             return None
         # Positive class = classes_[1], the column predict_proba and decision_function use.
-        return roc_auc_score((np.asarray(y) == classes[1]).astype(int), scores,
-                             sample_weight=w)
+        return roc_auc_score((np.asarray(y) == classes[1]).astype(int), scores, sample_weight=w)
     if proba is None or y.nunique() != len(classes):
         return None  # one-vs-rest needs probabilities for every class present
     return roc_auc_score(y, proba, multi_class="ovr", labels=classes, sample_weight=w)

@@ -45,8 +45,9 @@ def check_sample_weight(estimator: Any, column: str | None) -> None:
         )
 
 
-def fit(model: Any, x: pd.DataFrame, y: pd.Series,
-        sample_weight: pd.Series | None = None) -> Fitted:
+def fit(
+    model: Any, x: pd.DataFrame, y: pd.Series, sample_weight: pd.Series | None = None
+) -> Fitted:
     """Fit; `sample_weight` goes to the estimator (the Pipeline's last step), never to the
     preprocessing, which learns its statistics from the rows as they are."""
     from sklearn.utils._param_validation import InvalidParameterError

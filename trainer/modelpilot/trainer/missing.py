@@ -40,8 +40,9 @@ def _with_missing(sample: pd.DataFrame, columns: list[Any]) -> pd.DataFrame:
     for column in columns:
         dtype = probe[column].dtype
         numeric = pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
-        probe[column] = pd.Series([np.nan] * len(probe), index=probe.index,
-                                  dtype=np.float64 if numeric else object)
+        probe[column] = pd.Series(
+            [np.nan] * len(probe), index=probe.index, dtype=np.float64 if numeric else object
+        )
     return probe
 
 

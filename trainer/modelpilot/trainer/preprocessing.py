@@ -49,14 +49,13 @@ def resolve_transformer(name: str, allowlist: Sequence[str]) -> type:
 def check_transformers(steps: Sequence[PreprocessingStep], allowlist: Sequence[str]) -> None:
     """Spec-only checks (names, allowlist, params), before any data is read."""
     for step in steps:
-        instantiate(resolve_transformer(step.transformer, allowlist), step.params,
-                    what="transformer")
+        instantiate(
+            resolve_transformer(step.transformer, allowlist), step.params, what="transformer"
+        )
 
 
 def is_numeric(series: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(
-        series.dtype
-    )
+    return pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype)
 
 
 def build_preprocessor(
@@ -77,7 +76,8 @@ def build_preprocessor(
     chains: dict[str, tuple[int, ...]] = {}
     for column in columns:
         chains[column] = tuple(
-            i for i, step in enumerate(steps)
+            i
+            for i, step in enumerate(steps)
             if (column in step.columns if step.columns else column not in explicit)
         )
     for column in columns:

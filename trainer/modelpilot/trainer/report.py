@@ -22,11 +22,15 @@ def render(outcome: Outcome) -> str:
     s = outcome.summary
     lines = [f"modelpilot train: revision {s.revision} -> {outcome.output}"]
     if outcome.discarded:
-        lines.append(f"  removed unread what lay in the output before this run "
-                     f"({', '.join(outcome.discarded)}): a bundle found there is never adopted")
+        lines.append(
+            f"  removed unread what lay in the output before this run "
+            f"({', '.join(outcome.discarded)}): a bundle found there is never adopted"
+        )
     if outcome.source is not None:
-        lines.append(f"  data      {outcome.source}: {outcome.training_rows} training rows, "
-                     f"{s.holdout_rows} holdout rows, {len(outcome.features)} features")
+        lines.append(
+            f"  data      {outcome.source}: {outcome.training_rows} training rows, "
+            f"{s.holdout_rows} holdout rows, {len(outcome.features)} features"
+        )
     if s.fit_seconds is not None:
         lines.append(f"  fit       {s.fit_seconds:.3f}s ({s.task})")
     stable = outcome.stable_metrics or {}
@@ -58,5 +62,6 @@ def write_termination_log(
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(encode(summary))
     except OSError as exc:
-        print(f"modelpilot train: warning: cannot write the summary to {target}: {exc}",
-              file=stderr)
+        print(
+            f"modelpilot train: warning: cannot write the summary to {target}: {exc}", file=stderr
+        )

@@ -70,8 +70,10 @@ def train(settings: Settings, job: JobSpec) -> Outcome:
     training, evaluation = job.training, job.evaluation
 
     built = build_estimator(
-        training.estimator, training.params,
-        allowlist=settings.allowlist, random_state=training.random_state,
+        training.estimator,
+        training.params,
+        allowlist=settings.allowlist,
+        random_state=training.random_state,
     )
     task_metrics = metrics_for(built.task)
     if evaluation.metric not in task_metrics:
@@ -89,21 +91,35 @@ def train(settings: Settings, job: JobSpec) -> Outcome:
     stable_metadata = None
     if settings.stable_dir is not None:
         assert settings.stable_sha256 is not None
-        stable_metadata = check_stable(settings.stable_dir, settings.stable_sha256,
-                                       stable_binding(settings))
+        stable_metadata = check_stable(
+            settings.stable_dir, settings.stable_sha256, stable_binding(settings)
+        )
 
     data = load_dataset(training.dataset, weight=training.sample_weight)
     check_target(data, built.task)
     preprocessor = build_preprocessor(training.preprocessing, data.features, settings.allowlist)
     parts = fair_split(
-        data, task=built.task, test_size=training.test_size, random_state=training.random_state,
-        watched=training.dataset.watch is not None, stable=stable_metadata,
+        data,
+        task=built.task,
+        test_size=training.test_size,
+        random_state=training.random_state,
+        watched=training.dataset.watch is not None,
+        stable=stable_metadata,
     )
 
-    fitted = fit(assemble(preprocessor, built.estimator), parts.x_train, parts.y_train,
-                 sample_weight=parts.w_train)
-    scores = evaluate(fitted.model, parts.x_holdout, parts.y_holdout, task=built.task,
-                      sample_weight=parts.w_holdout)
+    fitted = fit(
+        assemble(preprocessor, built.estimator),
+        parts.x_train,
+        parts.y_train,
+        sample_weight=parts.w_train,
+    )
+    scores = evaluate(
+        fitted.model,
+        parts.x_holdout,
+        parts.y_holdout,
+        task=built.task,
+        sample_weight=parts.w_holdout,
+    )
     if evaluation.metric not in scores.metrics:
         raise SpecError(
             f"{training.estimator} gives no finite {evaluation.metric} on this holdout "
@@ -114,10 +130,16 @@ def train(settings: Settings, job: JobSpec) -> Outcome:
     if settings.stable_dir is not None:
         stable_dir, stable_sha256 = settings.stable_dir, settings.stable_sha256
         assert stable_sha256 is not None
-        stable, stable_skipped = stable_if_scored(evaluation, lambda: score_stable(
-            stable_dir, stable_sha256, parts, task=built.task,
-            binding=stable_binding(settings),
-        ))
+        stable, stable_skipped = stable_if_scored(
+            evaluation,
+            lambda: score_stable(
+                stable_dir,
+                stable_sha256,
+                parts,
+                task=built.task,
+                binding=stable_binding(settings),
+            ),
+        )
     gate = verdict(evaluation, scores, stable)
     note = stable.note if stable is not None else stable_skipped
 

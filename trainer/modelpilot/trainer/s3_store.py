@@ -50,8 +50,10 @@ class RemoteStore:
 
     def bundle_key(self, settings: Settings, revision: str) -> str:
         if not settings.owner_uid:
-            raise DataError(f"an S3 model store needs {names.ENV_OWNER_UID} (the bundle layout "
-                            "is bound to the ModelDeployment's uid)")
+            raise DataError(
+                f"an S3 model store needs {names.ENV_OWNER_UID} (the bundle layout "
+                "is bound to the ModelDeployment's uid)"
+            )
         return self.location.bundle_key(
             settings.namespace, settings.name, settings.owner_uid, revision
         )
@@ -76,7 +78,9 @@ def fetch_inputs(settings: Settings, store: RemoteStore) -> None:
         key = store.bundle_key(settings, settings.stable_dir.name)
         try:
             objects.download_bundle(
-                store.client, bucket=store.location.bucket, key_prefix=key,
+                store.client,
+                bucket=store.location.bucket,
+                key_prefix=key,
                 dest=settings.stable_dir,
             )
         except objects.ObjectStoreError as exc:
@@ -91,11 +95,17 @@ def publish(settings: Settings, store: RemoteStore, sha256: str) -> None:
     try:
         removed = objects.delete_prefix(store.client, bucket, key)
         if removed:
-            print(f"modelpilot train: removed unread {removed} objects that lay at "
-                  f"s3://{bucket}/{key} before this run: a bundle found there is never "
-                  "adopted", flush=True)
+            print(
+                f"modelpilot train: removed unread {removed} objects that lay at "
+                f"s3://{bucket}/{key} before this run: a bundle found there is never "
+                "adopted",
+                flush=True,
+            )
         objects.upload_bundle(
-            store.client, bucket=bucket, key_prefix=key, bundle_dir=settings.output,
+            store.client,
+            bucket=bucket,
+            key_prefix=key,
+            bundle_dir=settings.output,
             sha256=sha256,
         )
     except objects.ObjectStoreError as exc:
@@ -109,8 +119,7 @@ def prune(settings: Settings, store: RemoteStore, env: Mapping[str, str]) -> lis
         keep_last = int(env.get(names.ENV_KEEP_LAST) or DEFAULT_KEEP_LAST)
     except ValueError:
         keep_last = DEFAULT_KEEP_LAST
-    keep = [r.strip() for r in (env.get(names.ENV_KEEP_REVISIONS) or "").split(",")
-            if r.strip()]
+    keep = [r.strip() for r in (env.get(names.ENV_KEEP_REVISIONS) or "").split(",") if r.strip()]
     bucket, uid = store.location.bucket, settings.owner_uid
     if not uid:
         return []
@@ -121,13 +130,18 @@ def prune(settings: Settings, store: RemoteStore, env: Mapping[str, str]) -> lis
         _, stale = garbage_names(
             uids=(),
             revisions=objects.children(store.client, bucket, f"{model_key}{uid}/"),
-            owner_uid=uid, revision=settings.revision, keep_last=keep_last, keep=keep,
+            owner_uid=uid,
+            revision=settings.revision,
+            keep_last=keep_last,
+            keep=keep,
         )
         for prefix in [f"{model_key}{uid}/{r}/" for r in stale]:
             objects.delete_prefix(store.client, bucket, prefix)
             removed.append(f"s3://{bucket}/{prefix}")
     except objects.ObjectStoreError as exc:
-        print(f"modelpilot train: garbage collection in the S3 store failed: {exc}",
-              file=sys.stderr, flush=True)
+        print(
+            f"modelpilot train: garbage collection in the S3 store failed: {exc}",
+            file=sys.stderr,
+            flush=True,
+        )
     return removed
-

@@ -138,7 +138,7 @@ def report_target(argv: Sequence[str], env: Mapping[str, str]) -> tuple[str, Pat
         known = argparse.Namespace(termination_log=None, revision=None, output=None)
     log = known.termination_log or env.get(names.ENV_TERMINATION_LOG)
     output = known.output or env.get(names.ENV_OUTPUT)
-    revision = known.revision or env.get(names.ENV_REVISION) or (
-        Path(output).name if output else ""
+    revision = (
+        known.revision or env.get(names.ENV_REVISION) or (Path(output).name if output else "")
     )
     return revision, Path(log) if log else None

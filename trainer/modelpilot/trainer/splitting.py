@@ -34,8 +34,11 @@ class Split:
         """This split with the rows' weights (matched by the data's index)."""
         if weights is None:
             return self
-        return dataclasses.replace(self, w_train=weights.loc[self.y_train.index],
-                                   w_holdout=weights.loc[self.y_holdout.index])
+        return dataclasses.replace(
+            self,
+            w_train=weights.loc[self.y_train.index],
+            w_holdout=weights.loc[self.y_holdout.index],
+        )
 
 
 def check_target(data: LoadedData, task: Task) -> None:
@@ -77,12 +80,18 @@ def split(
     """
     if by_content:
         return split_by_content(data, task=task, test_size=test_size, random_state=random_state)
-    return _stratified(data, task=task, test_size=test_size, random_state=random_state
-                       ).weighted(data.weights)
+    return _stratified(data, task=task, test_size=test_size, random_state=random_state).weighted(
+        data.weights
+    )
 
 
 def fair_split(
-    data: LoadedData, *, task: Task, test_size: float, random_state: int, watched: bool,
+    data: LoadedData,
+    *,
+    task: Task,
+    test_size: float,
+    random_state: int,
+    watched: bool,
     stable: BundleMetadata | None,
 ) -> Split:
     """The split that keeps the comparison with stable fair (issue 22 §3).
@@ -102,9 +111,7 @@ def fair_split(
     return split_by_content(data, task=task, test_size=test_size, random_state=random_state)
 
 
-def split_by_content(
-    data: LoadedData, *, task: Task, test_size: float, random_state: int
-) -> Split:
+def split_by_content(data: LoadedData, *, task: Task, test_size: float, random_state: int) -> Split:
     """Each row's side is decided by a hash of its content (features and target) and the seed.
 
     So a row keeps its side when rows are added, removed or reordered: a stable model scored
@@ -115,9 +122,7 @@ def split_by_content(
     """
     frame = pd.concat([data.features, data.target], axis=1)
     hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
-    seeded = (hashed ^ np.uint64(random_state & 0xFFFFFFFFFFFFFFFF)) * np.uint64(
-        0x9E3779B97F4A7C15
-    )
+    seeded = (hashed ^ np.uint64(random_state & 0xFFFFFFFFFFFFFFFF)) * np.uint64(0x9E3779B97F4A7C15)
     held = (seeded >> np.uint64(44)) < np.uint64(round(test_size * _SLOTS))
     enough = 0 < held.sum() < len(held)
     if enough and task is Task.CLASSIFICATION:
@@ -128,10 +133,10 @@ def split_by_content(
         x_train, x_holdout = data.features[~held], data.features[held]
         y_train, y_holdout = data.target[~held], data.target[held]
         holdout_sha256 = fingerprint(pd.concat([x_holdout, y_holdout], axis=1))
-        return Split(x_train, x_holdout, y_train, y_holdout, holdout_sha256).weighted(
-            data.weights)
-    return _stratified(data, task=task, test_size=test_size, random_state=random_state
-                       ).weighted(data.weights)
+        return Split(x_train, x_holdout, y_train, y_holdout, holdout_sha256).weighted(data.weights)
+    return _stratified(data, task=task, test_size=test_size, random_state=random_state).weighted(
+        data.weights
+    )
 
 
 def _stratified(data: LoadedData, *, task: Task, test_size: float, random_state: int) -> Split:
@@ -140,8 +145,11 @@ def _stratified(data: LoadedData, *, task: Task, test_size: float, random_state:
     stratify = data.target if task is Task.CLASSIFICATION else None
     try:
         x_train, x_holdout, y_train, y_holdout = train_test_split(
-            data.features, data.target,
-            test_size=test_size, random_state=random_state, stratify=stratify,
+            data.features,
+            data.target,
+            test_size=test_size,
+            random_state=random_state,
+            stratify=stratify,
         )
     except ValueError as exc:
         # Too few rows for the test size, or a class with one member (cannot stratify).

@@ -80,8 +80,12 @@ def garbage(
     """What to delete below STORE/NS/NAME (see the module docstring), in a stable order."""
     revisions = {d.name: d for d in _dirs(model_dir / owner_uid)}
     stale_uids, stale = garbage_names(
-        uids=[d.name for d in _dirs(model_dir)], revisions=list(revisions),
-        owner_uid=owner_uid, revision=revision, keep_last=keep_last, keep=keep,
+        uids=[d.name for d in _dirs(model_dir)],
+        revisions=list(revisions),
+        owner_uid=owner_uid,
+        revision=revision,
+        keep_last=keep_last,
+        keep=keep,
     )
     out: list[Path] = [model_dir / u for u in stale_uids]
     for name in sorted((r for r in revisions if _REVISION.match(r)), key=names.revision_number):
@@ -92,16 +96,19 @@ def garbage(
     return out
 
 
-def prepare(
-    output: Path, *, owner_uid: str, keep_last: int, keep: Collection[str]
-) -> list[Path]:
+def prepare(output: Path, *, owner_uid: str, keep_last: int, keep: Collection[str]) -> list[Path]:
     """Collect garbage below output's model directory, then create `output`; returns what
     was removed. `output` is STORE/NS/NAME/<owner_uid>/vN."""
     if output.parent.name != owner_uid:
         raise ValueError(f"{output} is not a revision directory of ModelDeployment {owner_uid}")
     removed = []
-    for path in garbage(output.parent.parent, owner_uid=owner_uid, revision=output.name,
-                        keep_last=keep_last, keep=keep):
+    for path in garbage(
+        output.parent.parent,
+        owner_uid=owner_uid,
+        revision=output.name,
+        keep_last=keep_last,
+        keep=keep,
+    ):
         try:
             shutil.rmtree(path)
         except OSError as exc:
@@ -117,8 +124,10 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     output = env.get(names.ENV_OUTPUT)
     owner_uid = env.get(names.ENV_OWNER_UID)
     if not output or not owner_uid:
-        print(f"prepare-store: {names.ENV_OUTPUT} and {names.ENV_OWNER_UID} are required",
-              file=sys.stderr)
+        print(
+            f"prepare-store: {names.ENV_OUTPUT} and {names.ENV_OWNER_UID} are required",
+            file=sys.stderr,
+        )
         return 2
     try:
         keep_last = int(env.get(names.ENV_KEEP_LAST) or DEFAULT_KEEP_LAST)

@@ -63,9 +63,7 @@ def get(
             for chunk in response.iter_bytes():
                 size += len(chunk)
                 if size > max_bytes:
-                    raise MetricsUnavailable(
-                        f"{url}: answer is over the {max_bytes}-byte limit"
-                    )
+                    raise MetricsUnavailable(f"{url}: answer is over the {max_bytes}-byte limit")
                 if clock() - start > deadline_seconds:
                     raise MetricsUnavailable(
                         f"{url}: no complete answer within {deadline_seconds:g}s"

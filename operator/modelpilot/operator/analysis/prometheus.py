@@ -98,12 +98,14 @@ class PrometheusMetricsSource:
         requests: dict[str, float] = {}
         for code, value in run(q.requests, "code").items():
             requests[code_class(code)] = requests.get(code_class(code), 0.0) + value
-        counts = bounded(Counts(
-            requests=requests,
-            latency=per_bucket(_bounds(run(q.latency, "le"))),
-            predicted_classes=run(q.predicted_classes, "class"),
-            prediction_values=per_bucket(_bounds(run(q.prediction_values, "le"))),
-        ))
+        counts = bounded(
+            Counts(
+                requests=requests,
+                latency=per_bucket(_bounds(run(q.latency, "le"))),
+                predicted_classes=run(q.predicted_classes, "class"),
+                prediction_values=per_bucket(_bounds(run(q.prediction_values, "le"))),
+            )
+        )
         return Sample(window=counts)
 
     def _vector(self, promql: str, label: str) -> dict[str, float]:

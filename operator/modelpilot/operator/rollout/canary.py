@@ -23,9 +23,7 @@ def rollout_snapshot(spec: ModelDeploymentSpec) -> dict[str, Any]:
     )
 
 
-def effective_spec(
-    spec: ModelDeploymentSpec, status: ModelDeploymentStatus
-) -> ModelDeploymentSpec:
+def effective_spec(spec: ModelDeploymentSpec, status: ModelDeploymentStatus) -> ModelDeploymentSpec:
     """The spec with the router and steps a canary started with, while status has them.
 
     A canary is walked with the route it started on: an edit of spec.rollout mid-canary
@@ -135,4 +133,3 @@ def with_elapsed(canary: CanaryStatus, now: datetime) -> CanaryStatus:
             "observed_at": now,
         }
     )
-

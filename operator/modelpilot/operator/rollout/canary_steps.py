@@ -204,8 +204,12 @@ def _run_step(
             # pull, a bundle refused by its digest): the condition then says so.
             deployment = draft.world.deployments.get(candidate.revision)
             why = deployment.pod_problem if deployment is not None else None
-            _note(draft, canary, f"waiting for {pods} Ready canary pods before {weight}%"
-                  + (f": {why}" if why else ""))
+            _note(
+                draft,
+                canary,
+                f"waiting for {pods} Ready canary pods before {weight}%"
+                + (f": {why}" if why else ""),
+            )
         case SetWeight(weight=weight):
             moved = canary.model_copy(update={"weight": weight})
             draft.update(canary=moved)

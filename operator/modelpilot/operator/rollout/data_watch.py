@@ -76,8 +76,11 @@ def _read_probe(
     if report is None or not report.ok or not report.fingerprint:
         why = (report.error if report is not None else None) or probe.problem or "no report"
         draft.event("Warning", "DataProbeFailed", f"{probe.name}: {why}")
-        failed = {"last_probe_at": draft.now, "probe_job": None,
-                  "message": f"data probe failed: {why}"}
+        failed = {
+            "last_probe_at": draft.now,
+            "probe_job": None,
+            "message": f"data probe failed: {why}",
+        }
         return state.model_copy(update=failed), False
     state = state.model_copy(
         update={
@@ -97,8 +100,7 @@ def _read_probe(
         changed = True
         state = state.model_copy(update={"triggered_sha256": report.fingerprint})
         message = (
-            f"the dataset changed: fingerprint {report.fingerprint[:12]}, trained on "
-            f"{trained[:12]}"
+            f"the dataset changed: fingerprint {report.fingerprint[:12]}, trained on {trained[:12]}"
         )
         draft.event("Normal", "DataChanged", message)
     else:

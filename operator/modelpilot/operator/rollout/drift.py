@@ -80,16 +80,27 @@ def judge_drift(draft: Draft, spec: ModelDeploymentSpec) -> bool:
         draft.drift_condition = cond.ConditionValue("Unknown", "MetricsUnavailable", message)
         return False
     if not observed.reference:
-        message = f"{observed.revision}'s bundle has no reference statistics (trained before " \
+        message = (
+            f"{observed.revision}'s bundle has no reference statistics (trained before "
             "drift monitoring existed): retrain it to monitor drift"
+        )
         _record(draft, before, window, drifted=None, message=message)
         draft.drift_condition = cond.ConditionValue("Unknown", "NoReference", message)
         return False
     snapshot = bounded_snapshot(observed.live)
     if before.revision != observed.revision or before.snapshot is None:
         message = f"{observed.revision}: first read of the input counts sets the baseline"
-        _record(draft, before, window, drifted=None, message=message,
-                revision=observed.revision, snapshot=snapshot, requests=None, worst=[])
+        _record(
+            draft,
+            before,
+            window,
+            drifted=None,
+            message=message,
+            revision=observed.revision,
+            snapshot=snapshot,
+            requests=None,
+            worst=[],
+        )
         draft.drift_condition = cond.ConditionValue("Unknown", "Baseline", message)
         return False
 
@@ -104,27 +115,37 @@ def judge_drift(draft: Draft, spec: ModelDeploymentSpec) -> bool:
         reverse=True,
     )
     worst = [FeatureDrift(feature=f, psi=round(v, 4)) for v, f in scores[:WORST_FEATURES_LIMIT]]
-    common = {"revision": observed.revision, "snapshot": snapshot, "requests": int(rows),
-              "worst": worst}
+    common = {
+        "revision": observed.revision,
+        "snapshot": snapshot,
+        "requests": int(rows),
+        "worst": worst,
+    }
     if rows < monitoring.min_requests:
-        message = (f"{observed.revision}: {int(rows)} input rows in the window < minRequests "
-                   f"{monitoring.min_requests}: too few to judge")
+        message = (
+            f"{observed.revision}: {int(rows)} input rows in the window < minRequests "
+            f"{monitoring.min_requests}: too few to judge"
+        )
         _record(draft, before, window, drifted=None, message=message, **common)
         draft.drift_condition = cond.ConditionValue("Unknown", "TooFewRequests", message)
         return False
     over = [(v, f) for v, f in scores if v > monitoring.max_feature_psi]
     if not over:
         top = f" (highest: {scores[0][1]} {scores[0][0]:.3f})" if scores else ""
-        message = (f"{observed.revision}: no feature's PSI exceeds {monitoring.max_feature_psi} "
-                   f"over {int(rows)} rows{top}")
+        message = (
+            f"{observed.revision}: no feature's PSI exceeds {monitoring.max_feature_psi} "
+            f"over {int(rows)} rows{top}"
+        )
         _record(draft, before, window, drifted=False, message=message, **common)
         if _was(draft, "True"):
             draft.event("Normal", "DriftCleared", message)
         draft.drift_condition = cond.ConditionValue("False", "NoDrift", message)
         return False
     named = ", ".join(f"{f} PSI {v:.3f}" for v, f in over[:WORST_FEATURES_LIMIT])
-    message = (f"{observed.revision}: inputs drifted from the training data: {named} > "
-               f"{monitoring.max_feature_psi} over {int(rows)} rows")
+    message = (
+        f"{observed.revision}: inputs drifted from the training data: {named} > "
+        f"{monitoring.max_feature_psi} over {int(rows)} rows"
+    )
     _record(draft, before, window, drifted=True, message=message, **common)
     if not _was(draft, "True"):
         draft.event("Warning", "Drifted", message)

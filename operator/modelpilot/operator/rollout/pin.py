@@ -31,9 +31,7 @@ def pinned_revision(spec: ModelDeploymentSpec) -> str | None:
 
 def pinnable(history: list[HistoryEntry], revision: str) -> HistoryEntry | None:
     """The history entry a pin to `revision` serves from: one with a recorded digest."""
-    return next(
-        (h for h in history if h.revision == revision and h.model_sha256 is not None), None
-    )
+    return next((h for h in history if h.revision == revision and h.model_sha256 is not None), None)
 
 
 def follow_pin(draft: Draft, spec: ModelDeploymentSpec, pin: str) -> None:

@@ -39,9 +39,7 @@ IMAGES = "MODELPILOT_IMAGE_ALLOWLIST (Helm value policy.imageAllowlist)"
 STORE_CLAIMS = "MODELPILOT_STORE_CLAIM_ALLOWLIST (Helm value policy.storeClaimAllowlist)"
 PROMETHEUS = "MODELPILOT_PROMETHEUS_ALLOWLIST (Helm value policy.prometheusAllowlist)"
 DATASET_SCHEMES = "MODELPILOT_DATASET_SCHEMES (Helm value policy.datasetSchemes)"
-PRIORITY_CLASSES = (
-    "MODELPILOT_PRIORITY_CLASS_ALLOWLIST (Helm value policy.priorityClassAllowlist)"
-)
+PRIORITY_CLASSES = "MODELPILOT_PRIORITY_CLASS_ALLOWLIST (Helm value policy.priorityClassAllowlist)"
 SERVICE_ACCOUNTS = (
     "MODELPILOT_SERVICE_ACCOUNT_ALLOWLIST (Helm value policy.serviceAccountAllowlist)"
 )

@@ -26,10 +26,16 @@ def generate(out: Path) -> dict[str, bytes]:
     from grpc_tools import protoc
 
     relative = PROTO.relative_to(SOURCE_ROOT)
-    code = protoc.main([
-        "grpc_tools.protoc", f"-I{SOURCE_ROOT}", f"--python_out={out}", f"--pyi_out={out}",
-        f"--grpc_python_out={out}", str(relative),
-    ])
+    code = protoc.main(
+        [
+            "grpc_tools.protoc",
+            f"-I{SOURCE_ROOT}",
+            f"--python_out={out}",
+            f"--pyi_out={out}",
+            f"--grpc_python_out={out}",
+            str(relative),
+        ]
+    )
     if code != 0:
         raise RuntimeError(f"protoc failed with exit code {code}")
     target = out / relative.parent

@@ -23,22 +23,30 @@ def render_metrics(
 ) -> str:
     registry = CollectorRegistry()
     request_counter = Counter(
-        names.REQUESTS_TOTAL, "Requests.",
+        names.REQUESTS_TOTAL,
+        "Requests.",
         [names.LABEL_MODEL, names.LABEL_VERSION, names.LABEL_PROTOCOL, names.LABEL_CODE],
         registry=registry,
     )
     duration = Histogram(
-        names.REQUEST_DURATION, "Latency.",
+        names.REQUEST_DURATION,
+        "Latency.",
         [names.LABEL_MODEL, names.LABEL_VERSION, names.LABEL_PROTOCOL],
-        buckets=names.DURATION_BUCKETS, registry=registry,
+        buckets=names.DURATION_BUCKETS,
+        registry=registry,
     )
     predictions = Counter(
-        names.PREDICTIONS_TOTAL, "Predictions.",
-        [names.LABEL_MODEL, names.LABEL_VERSION, names.LABEL_CLASS], registry=registry,
+        names.PREDICTIONS_TOTAL,
+        "Predictions.",
+        [names.LABEL_MODEL, names.LABEL_VERSION, names.LABEL_CLASS],
+        registry=registry,
     )
     prediction_value = Histogram(
-        names.PREDICTION_VALUE, "Predicted values.", [names.LABEL_MODEL, names.LABEL_VERSION],
-        buckets=names.PREDICTION_VALUE_BUCKETS, registry=registry,
+        names.PREDICTION_VALUE,
+        "Predicted values.",
+        [names.LABEL_MODEL, names.LABEL_VERSION],
+        buckets=names.PREDICTION_VALUE_BUCKETS,
+        registry=registry,
     )
     for protocol, code, count in requests:
         request_counter.labels(model, version, protocol, code).inc(count)
@@ -49,4 +57,3 @@ def render_metrics(
     for value in values:
         prediction_value.labels(model, version).observe(value)
     return generate_latest(registry).decode()
-

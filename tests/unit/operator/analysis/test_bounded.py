@@ -132,12 +132,24 @@ def test_a_slow_pod_does_not_hold_the_others_and_costs_one_deadline(serve) -> No
         fast_source = PodsMetricsSource(http, executor=pool, port=quick.port)
         started = time.monotonic()
         with pytest.raises(MetricsUnavailable) as err:
-            slow_source.query(namespace="ml", model="iris", version="v2",
-                              pod_ips=["127.0.0.1"], window_seconds=15, previous=None)
+            slow_source.query(
+                namespace="ml",
+                model="iris",
+                version="v2",
+                pod_ips=["127.0.0.1"],
+                window_seconds=15,
+                previous=None,
+            )
         assert time.monotonic() - started < 3
         assert SECRET not in str(err.value)
-        sample = fast_source.query(namespace="ml", model="iris", version="v2",
-                                   pod_ips=["127.0.0.1"], window_seconds=15, previous=None)
+        sample = fast_source.query(
+            namespace="ml",
+            model="iris",
+            version="v2",
+            pod_ips=["127.0.0.1"],
+            window_seconds=15,
+            previous=None,
+        )
         assert sample.snapshot is not None and "127.0.0.1" in sample.snapshot.pods
     stop.set()
 
@@ -158,8 +170,10 @@ def test_a_slow_pod_does_not_hold_the_others_and_costs_one_deadline(serve) -> No
         pytest.param(
             httpx.Response(
                 200,
-                json={"status": "success",
-                      "data": {"resultType": "vector", "result": [{"value": "x"}]}},
+                json={
+                    "status": "success",
+                    "data": {"resultType": "vector", "result": [{"value": "x"}]},
+                },
             ),
             "malformed series",
             id="series-without-metric",
@@ -177,8 +191,9 @@ def test_a_malformed_prometheus_answer_is_unavailable_and_never_quoted(answer, e
     client = httpx.Client(transport=httpx.MockTransport(lambda request: answer))
     source = PrometheusMetricsSource("http://prom:9090", client=client)
     with pytest.raises(MetricsUnavailable, match=expected) as err:
-        source.query(namespace="ml", model="iris", version="v2", pod_ips=(),
-                     window_seconds=15, previous=None)
+        source.query(
+            namespace="ml", model="iris", version="v2", pod_ips=(), window_seconds=15, previous=None
+        )
     assert SECRET not in str(err.value)
 
 
@@ -190,7 +205,11 @@ def test_status_stays_small_with_10000_classes_and_500_replicas() -> None:
     # Parsing a 10,000-class page takes a while: two pods prove the cap, one pod's counters
     # copied to MAX_PODS_SCRAPED pods the size.
     sample = PodsMetricsSource(client, max_pods=2).query(
-        namespace="ml", model="iris", version="v2", pod_ips=ips, window_seconds=15,
+        namespace="ml",
+        model="iris",
+        version="v2",
+        pod_ips=ips,
+        window_seconds=15,
         previous=None,
     )
     assert sample.snapshot is not None
@@ -220,14 +239,21 @@ def test_at_most_max_pods_are_scraped_the_same_ones_each_time() -> None:
     source = PodsMetricsSource(httpx.Client(transport=httpx.MockTransport(answer)))
     ips = [f"10.1.{i // 250}.{i % 250}" for i in range(500)]
     for _ in range(2):
-        source.query(namespace="ml", model="iris", version="v2", pod_ips=list(reversed(ips)),
-                     window_seconds=15, previous=None)
+        source.query(
+            namespace="ml",
+            model="iris",
+            version="v2",
+            pod_ips=list(reversed(ips)),
+            window_seconds=15,
+            previous=None,
+        )
     assert seen == sorted(ips)[:MAX_PODS_SCRAPED] * 2
 
 
 def test_folding_is_the_same_for_every_pod_and_version() -> None:
     many = Counts(predicted_classes={f"c{i}": 1.0 for i in range(1000)})
-    assert bounded(many) == bounded(Counts(predicted_classes=dict(reversed(
-        list(many.predicted_classes.items())))))
+    assert bounded(many) == bounded(
+        Counts(predicted_classes=dict(reversed(list(many.predicted_classes.items()))))
+    )
     few = Counts(predicted_classes={"setosa": 3.0, "virginica": 1.0})
     assert bounded(few) == few

@@ -19,7 +19,10 @@ PREV = Counts(
     ("prev", "curr", "expected"),
     [
         pytest.param(
-            None, PREV, PREV, id="first-scrape-counts-everything-since-start",
+            None,
+            PREV,
+            PREV,
+            id="first-scrape-counts-everything-since-start",
         ),
         pytest.param(
             PREV,
@@ -106,8 +109,14 @@ def test_a_stored_snapshot_gives_the_same_window_as_the_original(prev, more):
 
 @pytest.mark.parametrize(
     ("code", "expected"),
-    [("200", "2xx"), ("404", "4xx"), ("503", "5xx"), ("", "other"), ("600", "other"),
-     ("20", "other")],
+    [
+        ("200", "2xx"),
+        ("404", "4xx"),
+        ("503", "5xx"),
+        ("", "other"),
+        ("600", "other"),
+        ("20", "other"),
+    ],
 )
 def test_code_class(code, expected):
     assert code_class(code) == expected

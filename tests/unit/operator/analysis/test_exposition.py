@@ -28,7 +28,10 @@ def test_a_real_metrics_page_parses_into_per_version_counters():
 def test_regression_prediction_buckets():
     counts = parse_metrics(render_metrics(values=[-3.0, 4.0, 4.5, 95.0, 250.0]))["v1"]
     assert {b: n for b, n in counts.prediction_values.items() if n} == {
-        0.0: 1, 10.0: 2, 100.0: 1, math.inf: 1,
+        0.0: 1,
+        10.0: 2,
+        100.0: 1,
+        math.inf: 1,
     }
     assert counts.predicted_classes == {}
 

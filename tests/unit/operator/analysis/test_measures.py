@@ -70,7 +70,9 @@ def test_error_rates(requests, expected_5xx, expected_4xx):
         pytest.param({"a": 50, "b": 50}, {"a": 25, "b": 75}, 0.2746531, id="two-classes"),
         # .3/.5/.2 vs .4/.4/.2: -.1 ln .75 + .1 ln 1.25 + 0 = .0287682 + .0223144
         pytest.param(
-            {"a": 30, "b": 50, "c": 20}, {"a": 40, "b": 40, "c": 20}, 0.0510826,
+            {"a": 30, "b": 50, "c": 20},
+            {"a": 40, "b": 40, "c": 20},
+            0.0510826,
             id="three-classes",
         ),
         # a: (1 - .5) ln 2 = .3465736; b empty on the canary -> 1e-4:

@@ -38,7 +38,11 @@ def served(ok: int, *, errors: int = 0, version: str = "v2") -> str:
 
 def query(source, pod_ips, previous, version="v2"):
     return source.query(
-        namespace="ml", model="iris", version=version, pod_ips=pod_ips, window_seconds=15,
+        namespace="ml",
+        model="iris",
+        version=version,
+        pod_ips=pod_ips,
+        window_seconds=15,
         previous=previous,
     )
 

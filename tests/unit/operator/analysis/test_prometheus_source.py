@@ -55,7 +55,11 @@ def prometheus(answers=ANSWERS, status=200, queries_config=None):
 
 def query(source):
     return source.query(
-        namespace="ml", model="iris", version="v2", pod_ips=(), window_seconds=30,
+        namespace="ml",
+        model="iris",
+        version="v2",
+        pod_ips=(),
+        window_seconds=30,
         previous=None,
     )
 
@@ -77,7 +81,7 @@ def test_increases_become_a_window_judged_like_the_pods_ones():
 
 def test_queries_are_configurable_templates():
     custom = PrometheusQueries(
-        requests='sum by (code) (increase(modelpilot_requests_total{kubernetes_namespace='
+        requests="sum by (code) (increase(modelpilot_requests_total{kubernetes_namespace="
         '"$namespace",model="$model",version="$version"}[$window]))'
     )
     source, queries = prometheus(queries_config=custom)
@@ -95,16 +99,22 @@ def test_a_bad_template_is_a_spec_error():
     ("status", "body", "error"),
     [
         pytest.param(
-            400, {"status": "error", "errorType": "bad_data", "error": "parse error"},
-            MetricsSpecError, id="bad-promql-is-permanent",
+            400,
+            {"status": "error", "errorType": "bad_data", "error": "parse error"},
+            MetricsSpecError,
+            id="bad-promql-is-permanent",
         ),
         pytest.param(
-            503, {"status": "error", "errorType": "unavailable", "error": "overloaded"},
-            MetricsUnavailable, id="overloaded-is-retryable",
+            503,
+            {"status": "error", "errorType": "unavailable", "error": "overloaded"},
+            MetricsUnavailable,
+            id="overloaded-is-retryable",
         ),
         pytest.param(
-            200, {"status": "success", "data": {"resultType": "matrix", "result": []}},
-            MetricsSpecError, id="range-vector-is-a-spec-error",
+            200,
+            {"status": "success", "data": {"resultType": "matrix", "result": []}},
+            MetricsSpecError,
+            id="range-vector-is-a-spec-error",
         ),
     ],
 )

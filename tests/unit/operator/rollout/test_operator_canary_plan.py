@@ -640,8 +640,11 @@ def test_replanning_a_pause_changes_nothing():
         pytest.param([0, 5, 3605, 3610, 3615, 3620], 5, id="forward-jump-counts-one-gap"),
         pytest.param([0, 10, 20, -3580, -3570], 4, id="backward-jump-stalls-at-most-a-tick"),
         pytest.param([0, 10, 20, 25, 24, 30], 5, id="small-backward-step-is-no-gap"),
-        pytest.param([0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30], 15,
-                     id="frequent-ticks-add-up-exactly"),
+        pytest.param(
+            [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30],
+            15,
+            id="frequent-ticks-add-up-exactly",
+        ),
     ],
 )
 def test_a_pause_is_timed_by_bounded_tick_gaps(readings: list[int], advances_at: int | None):
@@ -670,8 +673,10 @@ def test_an_analysis_window_is_due_after_a_forward_jump_of_at_most_one_gap():
 def test_waiting_for_canary_pods_says_why_they_are_not_ready():
     # e.g. an S3 store's fetch-bundle refusing a tampered bundle: the person sees it in status
     problem = "pod iris-v2-x: CrashLoopBackOff: fetch-bundle: ... refusing to load it"
-    deployments = {"v1": dep("v1", 2), "v2": dataclasses.replace(
-        dep("v2", 1, ready=0), pod_problem=problem)}
+    deployments = {
+        "v1": dep("v1", 2),
+        "v2": dataclasses.replace(dep("v2", 1, ready=0), pod_problem=problem),
+    }
     result = plan(SPEC, status(canary(0)), world(deployments=deployments), NOW)
     assert result.status.canary.weight == 0
     assert result.status.canary.message == f"waiting for 1 Ready canary pods before 20%: {problem}"

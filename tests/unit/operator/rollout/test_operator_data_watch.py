@@ -36,8 +36,14 @@ SERVES = ModelDeploymentStatus(
     revision_counter=1,
     last_spec_hash=HASH,
     last_revision_started_at=NOW - timedelta(hours=1),
-    stable=StableStatus(revision="v1", model_sha256="a" * 64, deployment="iris-v1",
-                        service="iris", spec_hash=HASH, training_data_sha256=TRAINED),
+    stable=StableStatus(
+        revision="v1",
+        model_sha256="a" * 64,
+        deployment="iris-v1",
+        service="iris",
+        spec_hash=HASH,
+        training_data_sha256=TRAINED,
+    ),
 )
 
 
@@ -49,17 +55,34 @@ STABLE_SERVICE = {
 
 
 def world(probes: dict | None = None) -> World:
-    intent = EnsureServingDeployment(name="iris-v1", model="iris", revision="v1",
-                                     model_sha256="a" * 64, store_claim="models", replicas=1)
-    deployment = ObservedDeployment(name="iris-v1", revision="v1", replicas=1, ready_replicas=1,
-                                    updated_replicas=1, intent_hash=intent.intent_hash())
-    return World(name="iris", namespace="ml", generation=1, deployments={"v1": deployment},
-                 services=STABLE_SERVICE, probes=probes or {})
+    intent = EnsureServingDeployment(
+        name="iris-v1",
+        model="iris",
+        revision="v1",
+        model_sha256="a" * 64,
+        store_claim="models",
+        replicas=1,
+    )
+    deployment = ObservedDeployment(
+        name="iris-v1",
+        revision="v1",
+        replicas=1,
+        ready_replicas=1,
+        updated_replicas=1,
+        intent_hash=intent.intent_hash(),
+    )
+    return World(
+        name="iris",
+        namespace="ml",
+        generation=1,
+        deployments={"v1": deployment},
+        services=STABLE_SERVICE,
+        probes=probes or {},
+    )
 
 
 def reported(name: str, fingerprint: str) -> dict:
-    report = DataProbeReport(ok=True, fingerprint=fingerprint, signals={"size": "10"},
-                             hashed=True)
+    report = DataProbeReport(ok=True, fingerprint=fingerprint, signals={"size": "10"}, hashed=True)
     return {name: ObservedProbe(name=name, finished=True, report=report)}
 
 
@@ -70,8 +93,9 @@ def test_a_changed_fingerprint_starts_one_data_changed_revision():
     assert first.status.data_watch.probe_job == "iris-data-1"
     assert first.status.candidate is None
 
-    second = plan(SPEC, first.status, world(reported("iris-data-1", "2" * 64)),
-                  NOW + timedelta(seconds=5))
+    second = plan(
+        SPEC, first.status, world(reported("iris-data-1", "2" * 64)), NOW + timedelta(seconds=5)
+    )
     assert second.status.candidate.trigger is Trigger.DATA_CHANGED
     watched = second.status.data_watch
     assert (watched.observed_sha256, watched.trained_sha256) == ("2" * 64, TRAINED)
@@ -83,8 +107,9 @@ def test_a_changed_fingerprint_starts_one_data_changed_revision():
 
 def test_an_unchanged_dataset_starts_nothing_and_the_next_probe_waits_an_interval():
     first = plan(SPEC, SERVES, world(), NOW)
-    second = plan(SPEC, first.status, world(reported("iris-data-1", TRAINED)),
-                  NOW + timedelta(seconds=5))
+    second = plan(
+        SPEC, first.status, world(reported("iris-data-1", TRAINED)), NOW + timedelta(seconds=5)
+    )
     assert second.status.candidate is None
     assert not any(isinstance(a, CreateTrainingJob) for a in second.actions)
     assert second.status.data_watch.message == "the dataset is unchanged (hashed)"
@@ -102,8 +127,15 @@ def test_no_probe_while_pinned_or_in_flight():
 
 
 def test_changing_only_the_watch_interval_is_not_a_new_spec():
-    slower = parse_spec({**RAW, "training": {**RAW["training"], "dataset": {
-        **RAW["training"]["dataset"], "watch": {"interval": "1h"}}}})
+    slower = parse_spec(
+        {
+            **RAW,
+            "training": {
+                **RAW["training"],
+                "dataset": {**RAW["training"]["dataset"], "watch": {"interval": "1h"}},
+            },
+        }
+    )
     assert spec_hash(slower) == HASH
 
 
@@ -117,8 +149,15 @@ def test_replanning_while_the_probe_runs_changes_nothing():
 
 def test_turning_the_watch_off_removes_its_probe_and_status():
     first = plan(SPEC, SERVES, world(), NOW)
-    off = parse_spec({**RAW, "training": {**RAW["training"], "dataset": {
-        "uri": "/models/data/iris.csv", "target": "y"}}})
+    off = parse_spec(
+        {
+            **RAW,
+            "training": {
+                **RAW["training"],
+                "dataset": {"uri": "/models/data/iris.csv", "target": "y"},
+            },
+        }
+    )
     running = {"iris-data-1": ObservedProbe(name="iris-data-1")}
     p = plan(off, first.status, world(running), NOW + timedelta(seconds=2))
     assert DeleteJob("iris-data-1", reason="spec.training.dataset.watch is off") in p.actions

@@ -29,8 +29,9 @@ RAW = {
     "monitoring": {"interval": "10s", "minRequests": 50, "maxFeaturePsi": 0.25},
 }
 SPEC = parse_spec(RAW)
-RETRAIN = parse_spec({**RAW, "monitoring": {**RAW["monitoring"], "retrainOnDrift": True,
-                                            "cooldown": "5m"}})
+RETRAIN = parse_spec(
+    {**RAW, "monitoring": {**RAW["monitoring"], "retrainOnDrift": True, "cooldown": "5m"}}
+)
 HASH = spec_hash(SPEC)
 REFERENCE = {
     "petal_length": {"0": 0.25, "1": 0.25, "2": 0.25, "3": 0.25},
@@ -41,8 +42,9 @@ SERVES = ModelDeploymentStatus(
     revision_counter=1,
     last_spec_hash=HASH,
     last_revision_started_at=NOW - timedelta(hours=1),
-    stable=StableStatus(revision="v1", model_sha256="a" * 64, deployment="iris-v1",
-                        service="iris", spec_hash=HASH),
+    stable=StableStatus(
+        revision="v1", model_sha256="a" * 64, deployment="iris-v1", service="iris", spec_hash=HASH
+    ),
 )
 
 
@@ -61,15 +63,38 @@ STABLE_SERVICE = {
 
 
 def world(live: dict | None, error: str | None = None) -> World:
-    intent = EnsureServingDeployment(name="iris-v1", model="iris", revision="v1",
-                                     model_sha256="a" * 64, store_claim="models", replicas=1)
-    deployment = ObservedDeployment(name="iris-v1", revision="v1", replicas=1, ready_replicas=1,
-                                    updated_replicas=1, intent_hash=intent.intent_hash(),
-                                    pod_ips=("10.0.0.1",))
-    drift = None if live is None and error is None else ObservedDrift(
-        revision="v1", live=live or {}, reference=REFERENCE if live else {}, error=error)
-    return World(name="iris", namespace="ml", generation=1,
-                 deployments={"v1": deployment}, services=STABLE_SERVICE, drift=drift)
+    intent = EnsureServingDeployment(
+        name="iris-v1",
+        model="iris",
+        revision="v1",
+        model_sha256="a" * 64,
+        store_claim="models",
+        replicas=1,
+    )
+    deployment = ObservedDeployment(
+        name="iris-v1",
+        revision="v1",
+        replicas=1,
+        ready_replicas=1,
+        updated_replicas=1,
+        intent_hash=intent.intent_hash(),
+        pod_ips=("10.0.0.1",),
+    )
+    drift = (
+        None
+        if live is None and error is None
+        else ObservedDrift(
+            revision="v1", live=live or {}, reference=REFERENCE if live else {}, error=error
+        )
+    )
+    return World(
+        name="iris",
+        namespace="ml",
+        generation=1,
+        deployments={"v1": deployment},
+        services=STABLE_SERVICE,
+        drift=drift,
+    )
 
 
 def walk(spec, windows: list[dict]) -> list:
@@ -109,8 +134,9 @@ def test_too_few_rows_is_unknown_and_an_unreadable_pod_too():
     _, second = walk(SPEC, [base, few])
     assert second.status.condition("Drifted").reason == "TooFewRequests"
     assert second.status.monitoring.drifted is None
-    broken = plan(SPEC, second.status, world(None, error="connection refused"),
-                  NOW + timedelta(seconds=30))
+    broken = plan(
+        SPEC, second.status, world(None, error="connection refused"), NOW + timedelta(seconds=30)
+    )
     assert broken.status.condition("Drifted").status == "Unknown"
     assert broken.status.condition("Drifted").reason == "MetricsUnavailable"
 
@@ -130,8 +156,9 @@ def test_retrain_on_drift_starts_one_drifted_revision_per_cooldown():
     assert soon.status.condition("Drifted").status == "True"
     assert soon.status.candidate is None
     later_counts = counts([10, 10, 10, 310], [170, 170])
-    later = plan(RETRAIN, soon.status, world({"10.0.0.1": later_counts}),
-                 NOW + timedelta(minutes=6))
+    later = plan(
+        RETRAIN, soon.status, world({"10.0.0.1": later_counts}), NOW + timedelta(minutes=6)
+    )
     assert later.status.candidate.trigger is Trigger.DRIFTED
 
 
@@ -166,13 +193,15 @@ def test_a_monitoring_interval_below_the_minimum_is_refused_naming_it():
     from modelpilot.api.spec import MIN_MONITORING_INTERVAL
 
     for interval in ("0s", "1s", "4999ms"):
-        with pytest.raises(pydantic.ValidationError,
-                           match=f"interval {interval} must be at least 5s"):
+        with pytest.raises(
+            pydantic.ValidationError, match=f"interval {interval} must be at least 5s"
+        ):
             parse_spec({**RAW, "monitoring": {"interval": interval, "cooldown": "1h"}})
     parse_spec({**RAW, "monitoring": {"interval": MIN_MONITORING_INTERVAL}})
     # ... and the CRD refuses it at `kubectl apply` with the same words.
-    crd = (Path(__file__).parents[4] / "manifests" / "crd" /
-           "modelpilot.dev_modeldeployments.yaml").read_text()
+    crd = (
+        Path(__file__).parents[4] / "manifests" / "crd" / "modelpilot.dev_modeldeployments.yaml"
+    ).read_text()
     rules = json.dumps(yaml.safe_load(crd))
     assert "spec.monitoring.interval must be at least 5s" in rules
 
@@ -186,8 +215,10 @@ def test_the_snapshot_in_status_is_bounded_with_many_pods_and_long_category_valu
     from modelpilot.operator.rollout.drift import SNAPSHOT_LIMIT_BYTES
 
     city = {f"{'a-very-long-category-value-' * 8}{i}": 3.0 for i in range(200)}
-    live = {f"10.0.{i // 250}.{i % 250}": {**counts([5, 5, 5, 5], [10, 10]), "city": city}
-            for i in range(120)}
+    live = {
+        f"10.0.{i // 250}.{i % 250}": {**counts([5, 5, 5, 5], [10, 10]), "city": city}
+        for i in range(120)
+    }
     status = plan(SPEC, SERVES, world(live), NOW).status
     assert status.monitoring is not None and status.monitoring.snapshot
     snapshot = status.monitoring.snapshot

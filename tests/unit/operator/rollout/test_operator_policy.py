@@ -190,8 +190,13 @@ def test_a_refused_image_on_a_serving_model_leaves_stable_as_it_is() -> None:
             id="a-configured-prometheus",
         ),
         pytest.param(
-            spec(training__dataset={"uri": "s3://bucket/x.parquet", "target": "y",
-                                    "s3": {"credentialsSecret": "data-keys"}}),
+            spec(
+                training__dataset={
+                    "uri": "s3://bucket/x.parquet",
+                    "target": "y",
+                    "s3": {"credentialsSecret": "data-keys"},
+                }
+            ),
             POLICY,
             STORE,
             id="an-s3-dataset",

@@ -17,7 +17,10 @@ TARGET = RouteTarget(
     replicas=3,
 )
 REF = ObjectRef(
-    group="gateway.networking.k8s.io", version="v1", plural="httproutes", namespace="ml",
+    group="gateway.networking.k8s.io",
+    version="v1",
+    plural="httproutes",
+    namespace="ml",
     name="iris",
 )
 HEADER_FILTER = {
@@ -138,8 +141,13 @@ def test_next_rollout_starts_from_a_promoted_route():
     router.finalize(TARGET, promoted=True)
     # v2 is stable now; v3 is the next canary.
     nxt = RouteTarget(
-        namespace="ml", model="iris", stable_service="iris-v2", canary_service="iris-v3",
-        stable_deployment="iris-v2", canary_deployment="iris-v3", replicas=3,
+        namespace="ml",
+        model="iris",
+        stable_service="iris-v2",
+        canary_service="iris-v3",
+        stable_deployment="iris-v2",
+        canary_deployment="iris-v3",
+        replicas=3,
     )
     router.set_weights(nxt, Weights.canary_at(10))
     assert backends(objects, 1) == [("iris-v2", 90), ("iris-v3", 10)]

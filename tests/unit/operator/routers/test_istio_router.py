@@ -15,7 +15,10 @@ TARGET = RouteTarget(
     replicas=3,
 )
 REF = ObjectRef(
-    group="networking.istio.io", version="v1", plural="virtualservices", namespace="ml",
+    group="networking.istio.io",
+    version="v1",
+    plural="virtualservices",
+    namespace="ml",
     name="iris",
 )
 MIRROR_ROUTE = {
@@ -120,10 +123,18 @@ def test_finalize(promoted, expected):
             virtual_service(), "missing", "no http route named 'missing'", id="no-such-route"
         ),
         pytest.param({"spec": {"http": []}}, None, "has no http routes", id="no-routes"),
-        pytest.param(virtual_service("other"), "predict", "no destination with host iris-v1",
-                     id="route-not-to-stable"),
-        pytest.param(virtual_service("iris-v1.prod.svc.cluster.local"), "predict",
-                     "no destination with host iris-v1", id="stable-name-other-namespace"),
+        pytest.param(
+            virtual_service("other"),
+            "predict",
+            "no destination with host iris-v1",
+            id="route-not-to-stable",
+        ),
+        pytest.param(
+            virtual_service("iris-v1.prod.svc.cluster.local"),
+            "predict",
+            "no destination with host iris-v1",
+            id="stable-name-other-namespace",
+        ),
     ],
 )
 def test_unusable_virtual_services_are_spec_errors(vs, route, message):
