@@ -156,6 +156,10 @@ class CandidateStatus(StatusModel):
     state: CandidateState = Field(description="Training, Deploying, Canary, or how it ended.")
     trigger: Trigger = Field(description="Why this revision started.")
     spec_hash: str = Field(description="Hash of the training+evaluation spec it was trained from.")
+    estimator: str | None = Field(None, description="spec.training.estimator it was trained with.")
+    params: dict[str, Any] | None = Field(
+        None, description="spec.training.params it was trained with (what `modelpilot diff` shows)."
+    )
     job: str = Field(description="The training Job (NAME-train-vN).")
     started_at: datetime = Field(description="When the revision started.")
     finished_at: datetime | None = Field(None, description="When it concluded.")
@@ -277,6 +281,10 @@ class HistoryEntry(StatusModel):
     )
     spec_hash: str | None = Field(
         None, description="Hash of the training+evaluation spec it was trained from."
+    )
+    estimator: str | None = Field(None, description="spec.training.estimator it was trained with.")
+    params: dict[str, Any] | None = Field(
+        None, description="spec.training.params it was trained with (what `modelpilot diff` shows)."
     )
     holdout_sha256: str | None = Field(None, description="Fingerprint of its holdout.")
     training_data_sha256: str | None = Field(

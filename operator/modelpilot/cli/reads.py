@@ -129,9 +129,19 @@ _DIFFERENT_BY_NATURE = {"revision", "startedAt", "finishedAt", "promotedAt"}
 
 
 def diff_records(left: dict[str, Any], right: dict[str, Any]) -> list[tuple[str, Any, Any]]:
-    """(field, left value, right value) for every field that differs; times left out."""
+    """(field, left value, right value) for every field that differs; times left out. The
+    estimator's parameters count one by one (`params.max_depth`), so a person sees which."""
+    left, right = _flat(left), _flat(right)
     keys = sorted((set(left) | set(right)) - _DIFFERENT_BY_NATURE)
     return [(k, left.get(k), right.get(k)) for k in keys if left.get(k) != right.get(k)]
+
+
+def _flat(record: dict[str, Any]) -> dict[str, Any]:
+    params = record.get("params")
+    if not isinstance(params, dict):
+        return record
+    rest = {k: v for k, v in record.items() if k != "params"}
+    return rest | {f"params.{k}": v for k, v in params.items()}
 
 
 def connect_or_fail(args: argparse.Namespace, verb: str) -> tuple[Any, str]:
@@ -201,8 +211,8 @@ def main_history(argv: Sequence[str]) -> int:
 def main_diff(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="modelpilot diff",
-        description="What differs between two revisions: spec hash, scores, data fingerprint, "
-        "model digest, outcome.",
+        description="What differs between two revisions: estimator and each of its parameters, "
+        "spec hash, scores, data fingerprint, model digest, outcome.",
     )
     add_target_arguments(parser)
     parser.add_argument("left", help="a revision, e.g. v1")

@@ -3,6 +3,7 @@ and completion, and errors as one line on stderr."""
 
 from __future__ import annotations
 
+import copy
 import json
 import subprocess
 import sys
@@ -123,6 +124,24 @@ def test_diff_names_what_changed_and_leaves_out_the_times() -> None:
     assert ("score", 0.93, 0.96) in changes
     with pytest.raises(UnknownRevision, match=r"no revision v9 in status \(known: v1, v2\)"):
         revision_record(body, "v9")
+
+
+def test_diff_shows_the_estimator_and_each_parameter_that_changed() -> None:
+    history = copy.deepcopy(HISTORY)
+    v2, v1 = history["history"]
+    v1 |= {
+        "estimator": "sklearn.ensemble.RandomForestClassifier",
+        "params": {"n_estimators": 20, "random_state": 0},
+    }
+    v2 |= {
+        "estimator": "sklearn.ensemble.RandomForestClassifier",
+        "params": {"n_estimators": 200, "random_state": 0, "max_depth": 4},
+    }
+    body = mdep("iris", "ml", history)
+    changes = diff_records(revision_record(body, "v1"), revision_record(body, "v2"))
+    assert ("params.n_estimators", 20, 200) in changes
+    assert ("params.max_depth", None, 4) in changes
+    assert not any(k in ("estimator", "params.random_state") for k, _, _ in changes)
 
 
 def test_output_formats_are_machine_readable() -> None:

@@ -155,6 +155,8 @@ def with_history(
         stable_score=candidate.stable_score,
         model_sha256=candidate.model_sha256,
         spec_hash=candidate.spec_hash,
+        estimator=candidate.estimator,
+        params=candidate.params,
         holdout_sha256=candidate.holdout_sha256,
         training_data_sha256=candidate.training_data_sha256,
         message=candidate.message,

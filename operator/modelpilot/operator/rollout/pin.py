@@ -89,6 +89,8 @@ def _pinned_candidate(draft: Draft, pin: str, entry: HistoryEntry) -> CandidateS
         state=CandidateState.DEPLOYING,
         trigger=Trigger.PINNED,
         spec_hash=entry.spec_hash or "",
+        estimator=entry.estimator,
+        params=entry.params,
         job=job_name(name, pin),  # the Job that trained it once; none is created now
         started_at=draft.now,
         model_sha256=entry.model_sha256,

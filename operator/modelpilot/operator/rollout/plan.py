@@ -226,6 +226,8 @@ def _start_revision_when_triggered(
         state=CandidateState.TRAINING,
         trigger=trigger,
         spec_hash=spec_hash(spec),
+        estimator=spec.training.estimator,
+        params=dict(spec.training.params),
         job=job_name(world.name, revision),
         started_at=draft.now,
         metric=spec.evaluation.metric,

@@ -15,6 +15,7 @@ from expected_actions import assert_actions
 from modelpilot.api import names
 from modelpilot.api.spec import parse_spec
 from modelpilot.api.status import (
+    CandidateState,
     CandidateStatus,
     ModelDeploymentStatus,
     Phase,
@@ -38,6 +39,7 @@ from modelpilot.operator.rollout.actions import (
     EnsureService,
     EnsureServingDeployment,
 )
+from modelpilot.operator.rollout.draft import with_history
 from modelpilot.operator.rollout.phases import allowed
 from modelpilot.operator.rollout.triggers import spec_hash
 
@@ -350,6 +352,16 @@ def test_started_revision_persists_counter_and_trigger_memory():
     [job] = result.actions
     assert job.stable_revision == "v1" and job.stable_sha256 == "a" * 64
     assert [e.reason for e in result.events] == ["RevisionStarted"]
+
+
+def test_a_revision_remembers_its_estimator_and_params_into_history():
+    # `modelpilot diff vN vM` compares what each revision was trained with (issue 24 §2).
+    started = plan(OTHER, status("Serving", stable=STABLE), world(**SERVING_V1), NOW).status
+    candidate = started.candidate
+    assert candidate.estimator == OTHER.training.estimator
+    assert candidate.params == OTHER.training.params
+    [entry] = with_history(started, candidate, CandidateState.REJECTED)[:1]
+    assert (entry.estimator, entry.params) == (candidate.estimator, candidate.params)
 
 
 def test_condition_times_move_only_when_status_changes():
