@@ -45,7 +45,7 @@ def spec() -> dict:
     ]
     # Generous limits: the canary must live until the page aborts it, on a busy machine.
     doc["spec"]["rollout"]["analysis"].update(maxLatencyP99Ms=2000, maxErrorRate=0.05)
-    doc["spec"]["monitoring"] = {"interval": "3s", "minRequests": 20, "maxFeaturePsi": 0.25}
+    doc["spec"]["monitoring"] = {"interval": "5s", "minRequests": 20, "maxFeaturePsi": 0.25}
     return doc
 
 

@@ -323,7 +323,7 @@ def test_bad_s3_input_is_refused_at_apply_or_named_in_status(
     bare = json.loads(json.dumps(mdep))
     bare["spec"]["modelStore"] = {"pvc": {"claimName": "models"}}
     refused = kubectl.apply(bare, namespace, check=False)
-    assert refused.returncode != 0 and "without credentials" in refused.stderr
+    assert refused.returncode != 0 and "s3:// URI without S3 access" in refused.stderr
 
     # A Secret that does not exist: the training pod cannot start, and status says which.
     missing = json.loads(json.dumps(mdep))
