@@ -243,6 +243,10 @@ async def _abort(context: Any, exc: BaseException, what: str) -> None:
     await context.abort(code, message)
 
 
+def grpc_concurrency(settings: Settings) -> int:
+    return max(1, settings.max_inflight_bytes // settings.max_body_bytes)
+
+
 async def start_grpc_server(
     service: InferenceService, settings: Settings, *, server_version: str
 ) -> tuple[grpc.aio.Server, int] | None:
@@ -250,13 +254,17 @@ async def start_grpc_server(
     if not settings.grpc_port:
         return None
     server = grpc.aio.server(
+        # Each message is held whole before the handler runs: at most --max-body-bytes
+        # each, and only as many calls at once as --max-inflight-bytes holds of them;
+        # beyond that, RESOURCE_EXHAUSTED at once.
+        maximum_concurrent_rpcs=grpc_concurrency(settings),
         options=[
             # One listener per port: a second server on the same port is an error, not a
             # silent share of the traffic (gRPC sets SO_REUSEPORT by default).
             ("grpc.so_reuseport", 0),
             ("grpc.max_receive_message_length", settings.max_body_bytes),
             ("grpc.max_send_message_length", -1),
-        ]
+        ],
     )
     pb_grpc.add_GRPCInferenceServiceServicer_to_server(
         OpenInferenceServicer(service, server_version=server_version), server
