@@ -31,10 +31,11 @@ prereqs:
 
 # The virtualenv is rebuilt when pyproject.toml changes; pip's wheel cache (outside the
 # clone) makes that fast the second time.
+# A download cut off mid-wheel (PyPI through a flaky link) is retried whole, three times.
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	hack/retry.sh 3 $(PY) -m pip install -q --upgrade pip
+	hack/retry.sh 3 $(PY) -m pip install -q --retries 10 --timeout 60 -e '.[dev]'
 	@touch $@
 
 venv: $(VENV)/.installed

@@ -23,6 +23,8 @@ command -v chromium >/dev/null || need+=(chromium)
 command -v chromedriver >/dev/null || need+=(chromium-driver)
 if ((${#need[@]})); then
   echo "prereqs: installing ${need[*]}" >&2
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  retry="$(dirname "$0")/retry.sh"
+  "$retry" 3 apt-get -o Acquire::Retries=5 update -qq
+  DEBIAN_FRONTEND=noninteractive "$retry" 3 apt-get -o Acquire::Retries=5 install -y -qq \
+    "${need[@]}" >/dev/null
 fi

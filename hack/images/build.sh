@@ -104,7 +104,8 @@ for name in operator serving trainer; do
     log "building $name ($key) ..."
     start=$SECONDS
     # --layers off: a one-shot build; the key above is the cache.
-    "${bah[@]}" build --quiet --isolation chroot --network host "${mounts[@]}" \
+    # Retried whole: the one failure seen in CI was a wheel download cut off mid-file.
+    "$repo/hack/retry.sh" 3 "${bah[@]}" build --quiet --isolation chroot --network host "${mounts[@]}" \
       --build-arg "BASE_IMAGE=$base_tag" -f "$repo/$name/Dockerfile" -t "$tag" \
       --label "dev.modelpilot.build-key=$key" "$repo" >/dev/null
     rm -f "$archive"

@@ -41,6 +41,9 @@ build() {  # build MODULE_DIR PACKAGE OUTPUT_NAME [EXTRA_LDFLAGS] [GO_TAGS] [CGO
   fi
   echo "k8s-bin: building $out from $pkg ..." >&2
   local start=$SECONDS
+  # Fetch the package's modules first, retried: a dropped download then costs seconds, not
+  # a failed build; a compile error is not retried.
+  (cd "$here/$dir" && "$here/../retry.sh" 3 go list -deps -tags "$tags" "$pkg" >/dev/null)
   (cd "$here/$dir" && CGO_ENABLED="$cgo" nice -n 10 go build -trimpath -tags "$tags" \
     -ldflags "-s -w $extra" -o "$bin/$out.tmp" "$pkg")
   mv "$bin/$out.tmp" "$bin/$out"

@@ -25,6 +25,8 @@ for cmd in promtool prometheus; do
   fi
   echo "prometheus-bin: building $cmd $version ..." >&2
   start=$SECONDS
+  (cd "$here" && "$here/../retry.sh" 3 go list -deps -tags remove_all_sd \
+    "github.com/prometheus/prometheus/cmd/$cmd" >/dev/null)
   (cd "$here" && nice -n 10 go build -trimpath -tags remove_all_sd -ldflags "$ldflags" \
     -o "$bin/$cmd.tmp" "github.com/prometheus/prometheus/cmd/$cmd")
   mv "$bin/$cmd.tmp" "$bin/$cmd"
