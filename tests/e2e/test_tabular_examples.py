@@ -240,7 +240,14 @@ def walk(
 def test_the_tabular_example_serves_a_csv_with_gaps_on_every_protocol_through_a_canary(
     operator, story
 ):
-    walk(story, "tabular", "customers.yaml", "customers.csv", {"n_estimators": 31})
+    by_protocol, rows, _ = walk(
+        story, "tabular", "customers.yaml", "customers.csv", {"n_estimators": 31}
+    )
+    # What was served had gaps and text categories, or the walk proved nothing about them.
+    assert rows.isna().to_numpy().any(), "no missing value among the rows served"
+    text = [c for c in rows.columns if not pd.api.types.is_numeric_dtype(rows[c])]
+    assert text, "no categorical column among the rows served"
+    assert {"v1-lists", "v1-objects", "v2-columns", "grpc"} <= set(by_protocol), by_protocol
 
 
 def test_the_regression_example_serves_parquet_on_every_protocol_through_a_canary(operator, story):
