@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from modelpilot.api import names
+from modelpilot.api.reasons import ConditionReason
 from modelpilot.api.spec import ModelDeploymentSpec, parse_spec
 from modelpilot.api.status import ModelDeploymentStatus, Phase, dump_status, parse_status
 from modelpilot.operator.apply import apply, apply_autoscaler
@@ -30,8 +31,6 @@ from modelpilot.operator.autoscaling import KIND as HPA
 from modelpilot.operator.autoscaling import effective_spec, plan_autoscaler
 from modelpilot.operator.cluster import Cluster, post_event
 from modelpilot.operator.errors import (
-    NOT_OWNED,
-    ROUTER_SPEC_INVALID,
     ApiError,
     PermanentError,
 )
@@ -52,7 +51,7 @@ QUEUED_RECHECK_SECONDS = 60.0
 
 log = logging.getLogger("modelpilot.operator")
 # Stalled reasons that applying an action finds (see PermanentError): carried from tick to tick.
-APPLY_STALLS = frozenset({NOT_OWNED, ROUTER_SPEC_INVALID})
+APPLY_STALLS = frozenset({ConditionReason.NOT_OWNED, ConditionReason.ROUTER_SPEC_INVALID})
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from modelpilot.api.reasons import ConditionReason, EventReason
 from modelpilot.api.spec import ModelDeploymentSpec
 from modelpilot.api.status import (
     ANALYSIS_WINDOWS_LIMIT,
@@ -105,30 +106,38 @@ def _act_on_counts(
     assert canary is not None
     analysis, counts, rev = spec.rollout.analysis, canary.analysis, candidate.revision
     if verdict.kind is VerdictKind.PASS:
-        draft.canary_health = ConditionValue("True", "AnalysisPassed", f"{rev}: {verdict.message}")
+        draft.canary_health = ConditionValue(
+            "True", ConditionReason.ANALYSIS_PASSED, f"{rev}: {verdict.message}"
+        )
         return False
     if verdict.kind is VerdictKind.FAIL:
         counted = f"analysis failed {counts.failures}/{analysis.failure_limit}: {verdict.message}"
         if counts.failures >= analysis.failure_limit:
             draft.roll_back(candidate, FailureReason.ANALYSIS_FAILED, counted)
             return True
-        draft.canary_health = ConditionValue("False", "AnalysisFailed", f"{rev}: {counted}")
-        draft.event("Warning", "AnalysisFailed", f"{rev}: {counted}")
+        draft.canary_health = ConditionValue(
+            "False", FailureReason.ANALYSIS_FAILED, f"{rev}: {counted}"
+        )
+        draft.event("Warning", FailureReason.ANALYSIS_FAILED, f"{rev}: {counted}")
         return False
     counted = (
         f"analysis inconclusive {counts.inconclusive}/{analysis.inconclusive_limit}: "
         f"{verdict.message}"
     )
     if counts.inconclusive < analysis.inconclusive_limit:
-        draft.canary_health = ConditionValue("Unknown", "AnalysisInconclusive", f"{rev}: {counted}")
+        draft.canary_health = ConditionValue(
+            "Unknown", FailureReason.ANALYSIS_INCONCLUSIVE, f"{rev}: {counted}"
+        )
         return False
     if analysis.on_inconclusive == "Abort":
         draft.roll_back(candidate, FailureReason.ANALYSIS_INCONCLUSIVE, counted)
         return True
     message = f"{counted}; paused until `modelpilot promote` or `modelpilot abort`"
-    draft.canary_health = ConditionValue("Unknown", "AnalysisInconclusive", f"{rev}: {message}")
+    draft.canary_health = ConditionValue(
+        "Unknown", FailureReason.ANALYSIS_INCONCLUSIVE, f"{rev}: {message}"
+    )
     if not canary.paused:
-        draft.event("Warning", "CanaryPaused", f"{rev}: {message}")
+        draft.event("Warning", EventReason.CANARY_PAUSED, f"{rev}: {message}")
     draft.update(canary=canary.model_copy(update={"paused": True, "message": message}))
     return False
 
