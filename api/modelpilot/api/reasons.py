@@ -10,7 +10,7 @@ was; in code a typo is a mypy error instead of a condition nobody matches. Three
 
 Two more vocabularies serve as reasons too and keep their home where they are a field's type:
 modelpilot.api.status.FailureReason (candidate.failureReason; the Stalled, Trained and
-CanaryHealthy reason of a failure, and its Event's) and modelpilot.api.gate.Verdict
+CanaryHealthy reason of a failure, and its Event's) and modelpilot.api.gate.GateVerdict
 (candidate.verdict; the Evaluated reason).
 """
 

@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from modelpilot.api.gate import Verdict
+from modelpilot.api.gate import GateVerdict
 from modelpilot.api.reasons import ConditionType
 
 HISTORY_LIMIT = 10  # concluded revisions kept in status.history, newest first
@@ -169,7 +169,9 @@ class CandidateStatus(StatusModel):
     training_data_sha256: str | None = Field(
         None, description="Fingerprint of the data it was trained on."
     )
-    verdict: Verdict | None = Field(None, description="Passed, BelowThreshold, WorseThanStable.")
+    verdict: GateVerdict | None = Field(
+        None, description="Passed, BelowThreshold, WorseThanStable."
+    )
     message: Message | None = Field(None, description="The gate's or the failure's explanation.")
     failure_reason: FailureReason | None = Field(
         None,

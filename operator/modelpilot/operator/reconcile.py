@@ -28,7 +28,7 @@ from modelpilot.api.spec import ModelDeploymentSpec, parse_spec
 from modelpilot.api.status import ModelDeploymentStatus, Phase, dump_status, parse_status
 from modelpilot.operator.apply import apply, apply_autoscaler
 from modelpilot.operator.autoscaling import KIND as HPA
-from modelpilot.operator.autoscaling import effective_spec, plan_autoscaler
+from modelpilot.operator.autoscaling import plan_autoscaler, spec_with_running_replicas
 from modelpilot.operator.cluster import Cluster, post_event
 from modelpilot.operator.errors import (
     ApiError,
@@ -124,7 +124,7 @@ def tick(  # noqa: C901 (issue 20 splits it; until then a ratchet, not a pass)
     if not isinstance(spec, InvalidSpec):
         # With spec.serving.autoscaling the HPA's replica count stands in for
         # spec.serving.replicas, so no action below ever overwrites it.
-        spec = effective_spec(spec, status, world)
+        spec = spec_with_running_replicas(spec, status, world)
         world = observe_canary(
             world, spec, status, cluster, metrics=metrics or DefaultMetrics(), now=now
         )

@@ -6,13 +6,13 @@ from enum import StrEnum
 
 import pytest
 
-from modelpilot.api.gate import Verdict
+from modelpilot.api.gate import GateVerdict
 from modelpilot.api.reasons import ConditionReason, ConditionType, EventReason
 from modelpilot.api.status import Condition, FailureReason
 
 
 @pytest.mark.parametrize(
-    "vocabulary", [ConditionType, ConditionReason, EventReason, FailureReason, Verdict]
+    "vocabulary", [ConditionType, ConditionReason, EventReason, FailureReason, GateVerdict]
 )
 def test_every_word_is_its_own_member(vocabulary: type[StrEnum]):
     # Two members with one value would make the second a silent alias of the first.

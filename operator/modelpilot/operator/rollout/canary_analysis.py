@@ -20,9 +20,9 @@ from modelpilot.api.status import (
     FailureReason,
 )
 from modelpilot.operator.analysis.verdict import (
+    AnalysisVerdict,
     Limits,
     Measurements,
-    Verdict,
     VerdictKind,
     evaluate,
 )
@@ -41,7 +41,7 @@ def judge_analysis_window(
     before = canary.analysis
     snapshots = _snapshots(observed, before)
     if observed.error is not None:
-        verdict = Verdict(
+        verdict = AnalysisVerdict(
             VerdictKind.INCONCLUSIVE, (f"metrics unavailable: {observed.error}",), Measurements()
         )
     elif observed.canary is None or observed.canary.window is None:
@@ -72,7 +72,7 @@ def _snapshots(observed: ObservedAnalysis, before: AnalysisStatus) -> dict[str, 
     return snapshots
 
 
-def _record_window(draft: Draft, verdict: Verdict, snapshots: dict[str, Any]) -> None:
+def _record_window(draft: Draft, verdict: AnalysisVerdict, snapshots: dict[str, Any]) -> None:
     """The window goes first into status.canary.analysis, and counts its verdict."""
     canary = draft.status.canary
     assert canary is not None
@@ -99,7 +99,7 @@ def _record_window(draft: Draft, verdict: Verdict, snapshots: dict[str, Any]) ->
 
 
 def _act_on_counts(
-    draft: Draft, spec: ModelDeploymentSpec, candidate: CandidateStatus, verdict: Verdict
+    draft: Draft, spec: ModelDeploymentSpec, candidate: CandidateStatus, verdict: AnalysisVerdict
 ) -> bool:
     """The condition, and the rollback or pause the counts call for; True when rolled back."""
     canary = draft.status.canary

@@ -137,7 +137,7 @@ def advance_canary(
         _run_step(draft, spec, candidate, canary, traffic, step=step, pods=pods, ready=ready)
     _steer(draft, traffic)
     _record_actual_weight(draft, traffic)
-    wait = canary_math.seconds_until_window(spec, draft.status, draft.now)
+    wait = canary_math.seconds_until_analysis_window(spec, draft.status, draft.now)
     if wait is not None:
         draft.waits.append(max(wait, REQUEUE_NEXT_STEP))
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from modelpilot.api.gate import Verdict
+from modelpilot.api.gate import GateVerdict
 from modelpilot.api.names import LABEL_REVISION
 from modelpilot.api.reasons import ConditionReason, ConditionType
 from modelpilot.api.status import (
@@ -36,7 +36,7 @@ from modelpilot.operator.rollout.world import Stall, World
 
 Status = Literal["True", "False", "Unknown"]
 # A condition's reason: one of ours, a failure's, or the gate's verdict (Evaluated).
-Reason = ConditionReason | FailureReason | Verdict
+Reason = ConditionReason | FailureReason | GateVerdict
 ORDER = (
     ConditionType.READY,
     ConditionType.RECONCILING,
@@ -358,7 +358,7 @@ def _evaluated(status: ModelDeploymentStatus, candidate: CandidateStatus | None)
         return ConditionValue(
             "Unknown", ConditionReason.NOT_EVALUATED, f"{candidate.revision} has not been evaluated"
         )
-    if candidate.verdict is Verdict.PASSED:
+    if candidate.verdict is GateVerdict.PASSED:
         return ConditionValue(
             "True", ConditionReason.PASSED, f"{candidate.revision}: {candidate.message}"
         )

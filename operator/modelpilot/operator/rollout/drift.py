@@ -50,7 +50,7 @@ def drift_window_due(
     return last is None or (now - last).total_seconds() >= spec.monitoring.interval_seconds
 
 
-def seconds_until_window(
+def seconds_until_drift_window(
     spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: datetime
 ) -> float | None:
     if spec.monitoring is None or status.stable is None:

@@ -61,8 +61,11 @@ from modelpilot.operator.rollout.canary_steps import (
 )
 from modelpilot.operator.rollout.data_watch import seconds_until_probe, watch_data
 from modelpilot.operator.rollout.draft import Draft, Event
-from modelpilot.operator.rollout.drift import judge_drift, took_drift_revision
-from modelpilot.operator.rollout.drift import seconds_until_window as drift_seconds_until_window
+from modelpilot.operator.rollout.drift import (
+    judge_drift,
+    seconds_until_drift_window,
+    took_drift_revision,
+)
 from modelpilot.operator.rollout.naming import (
     deployment_name,
     job_name,
@@ -134,7 +137,7 @@ def plan(
                 f"{status.canary.revision if status.canary else '?'}: it finishes with the "
                 "ones it started with; the change applies to the next revision",
             )
-        spec = canary_math.effective_spec(spec, status)
+        spec = canary_math.spec_with_started_rollout(spec, status)
         traffic = traffic_strategy(spec)  # the one choice of router this tick
         draft.problem = _policy_problem(draft, spec)
         if draft.problem is None:
@@ -490,7 +493,7 @@ def _requeue_after(draft: Draft, spec: ModelDeploymentSpec | InvalidSpec) -> flo
     if status.phase is Phase.CANARY:
         waits += [max(REQUEUE_NEXT_STEP, w) for w in draft.waits]
     if not isinstance(spec, InvalidSpec):
-        window = drift_seconds_until_window(spec, status, draft.now)
+        window = seconds_until_drift_window(spec, status, draft.now)
         if window is not None:
             waits.append(max(REQUEUE_NEXT_STEP, window))
         probe = seconds_until_probe(spec, status, draft)

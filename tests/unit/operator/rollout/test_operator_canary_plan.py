@@ -660,14 +660,14 @@ def test_a_pause_is_timed_by_bounded_tick_gaps(readings: list[int], advances_at:
 
 
 def test_an_analysis_window_is_due_after_a_forward_jump_of_at_most_one_gap():
-    from modelpilot.operator.rollout.canary import seconds_until_window
+    from modelpilot.operator.rollout.canary import seconds_until_analysis_window
 
     c = canary(2, 50, observed_at=NOW, analysis=AnalysisStatus(last_window_at=NOW))
-    assert seconds_until_window(SPEC, status(c), NOW + timedelta(seconds=4)) == 6
+    assert seconds_until_analysis_window(SPEC, status(c), NOW + timedelta(seconds=4)) == 6
     # An hour's jump counts as one bounded gap (10 s): due, but not ten minutes overdue.
-    assert seconds_until_window(SPEC, status(c), NOW + timedelta(hours=1)) == 0
+    assert seconds_until_analysis_window(SPEC, status(c), NOW + timedelta(hours=1)) == 0
     # A backward jump adds nothing: the interval is still to come, not an hour away.
-    assert seconds_until_window(SPEC, status(c), NOW - timedelta(hours=1)) == 10
+    assert seconds_until_analysis_window(SPEC, status(c), NOW - timedelta(hours=1)) == 10
 
 
 def test_waiting_for_canary_pods_says_why_they_are_not_ready():
