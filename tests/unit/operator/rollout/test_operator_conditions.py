@@ -2,54 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from builders import NOW, candidate, status, world
 
 from modelpilot.api.reasons import ConditionReason, ConditionType
-from modelpilot.api.status import (
-    CandidateState,
-    CandidateStatus,
-    FailureReason,
-    ModelDeploymentStatus,
-    Phase,
-)
-from modelpilot.operator.rollout import World
+from modelpilot.api.status import CandidateState, FailureReason, ModelDeploymentStatus
 from modelpilot.operator.rollout import conditions as cond
 from modelpilot.operator.rollout.draft import Draft
 
-NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
-WORLD = World(name="iris", namespace="ml", generation=1)
-
-
-def candidate(state: CandidateState, **fields: object) -> CandidateStatus:
-    return CandidateStatus(
-        revision="v1",
-        state=state,
-        trigger="Created",
-        spec_hash="h",
-        job="iris-train-v1",
-        started_at=NOW,
-        **fields,
-    )
-
 
 def failed(**fields: object) -> ModelDeploymentStatus:
-    return ModelDeploymentStatus(
-        phase=Phase.FAILED,
-        revision_counter=1,
-        candidate=candidate(CandidateState.FAILED, **fields),
-    )
+    return status("Failed", candidate=candidate("v1", "Failed", **fields))
 
 
 def conditions(of: ModelDeploymentStatus) -> dict[ConditionType, tuple[str, str]]:
-    out = cond.conditions_for(of, WORLD, problem=None, replicas=1, previous=[], now=NOW)
+    out = cond.conditions_for(of, world(), problem=None, replicas=1, previous=[], now=NOW)
     return {c.type: (c.reason, c.message) for c in out}
 
 
 def test_a_failure_records_its_reason_and_detail_apart():
-    training = ModelDeploymentStatus(
-        phase=Phase.TRAINING, revision_counter=1, candidate=candidate(CandidateState.TRAINING)
-    )
-    draft = Draft(world=WORLD, now=NOW, status=training)
+    draft = Draft(world=world(), now=NOW, status=status("Training", candidate=candidate()))
     draft.conclude(CandidateState.FAILED, "disk full", reason=FailureReason.TRAINING_FAILED)
     concluded = draft.status.candidate
     assert concluded.message == "TrainingFailed: disk full"  # the words people always read
