@@ -120,7 +120,7 @@ class EvaluationRecord(BaseModel):
     stable_score: float | None = None  # same holdout; None when there was no stable model
     stable_revision: str | None = None
     stable_model_sha256: str | None = None
-    verdict: str  # modelpilot.api.gate.Verdict
+    verdict: str  # modelpilot.api.gate.GateVerdict
     message: str
     training_rows: int
     holdout_rows: int

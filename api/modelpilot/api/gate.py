@@ -12,7 +12,7 @@ from enum import StrEnum
 from modelpilot.api.metrics import metric_info
 
 
-class Verdict(StrEnum):
+class GateVerdict(StrEnum):
     PASSED = "Passed"
     BELOW_THRESHOLD = "BelowThreshold"  # the candidate misses spec.evaluation.threshold
     WORSE_THAN_STABLE = "WorseThanStable"  # mustBeatStable and the candidate lost
@@ -20,7 +20,7 @@ class Verdict(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class GateResult:
-    verdict: Verdict
+    verdict: GateVerdict
     metric: str
     candidate_score: float
     stable_score: float | None
@@ -30,7 +30,7 @@ class GateResult:
 
     @property
     def passed(self) -> bool:
-        return self.verdict is Verdict.PASSED
+        return self.verdict is GateVerdict.PASSED
 
 
 def judge(
@@ -55,7 +55,7 @@ def judge(
 
     if threshold is not None and sign * (candidate_score - threshold) < 0:
         return GateResult(
-            Verdict.BELOW_THRESHOLD,
+            GateVerdict.BELOW_THRESHOLD,
             metric,
             candidate_score,
             stable_score,
@@ -65,7 +65,7 @@ def judge(
         )
     if must_beat_stable and delta is not None and delta < -tolerance:
         return GateResult(
-            Verdict.WORSE_THAN_STABLE,
+            GateVerdict.WORSE_THAN_STABLE,
             metric,
             candidate_score,
             stable_score,
@@ -75,7 +75,7 @@ def judge(
         )
     against = "" if stable_score is None else f", stable {stable_score:.4f}"
     return GateResult(
-        Verdict.PASSED,
+        GateVerdict.PASSED,
         metric,
         candidate_score,
         stable_score,

@@ -20,7 +20,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from modelpilot.api.gate import Verdict
+from modelpilot.api.gate import GateVerdict
+from modelpilot.api.reasons import ConditionType
 
 HISTORY_LIMIT = 10  # concluded revisions kept in status.history, newest first
 ANALYSIS_WINDOWS_LIMIT = 5  # analysis windows kept in status.canary.analysis.windows
@@ -103,16 +104,6 @@ class Trigger(StrEnum):
     DATA_CHANGED = "DataChanged"  # the watched dataset's content changed (dataset.watch)
 
 
-class ConditionType(StrEnum):
-    READY = "Ready"  # True when the stable model serves with all its pods Ready
-    RECONCILING = "Reconciling"  # True while work is in progress (kstatus)
-    STALLED = "Stalled"  # True when stuck on something a person must fix (kstatus)
-    TRAINED = "Trained"  # the newest candidate's training outcome
-    EVALUATED = "Evaluated"  # the newest candidate's gate outcome
-    CANARY_HEALTHY = "CanaryHealthy"  # the live analysis of the canary
-    DRIFTED = "Drifted"  # live inputs vs the stable model's training data (spec.monitoring)
-
-
 class StatusModel(BaseModel):
     model_config = ConfigDict(
         alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True
@@ -122,7 +113,9 @@ class StatusModel(BaseModel):
 class Condition(StatusModel):
     """A metav1.Condition."""
 
-    type: str = Field(description="Ready, Reconciling, Stalled, Trained, Evaluated, CanaryHealthy.")
+    type: ConditionType = Field(
+        description="Ready, Reconciling, Stalled, Trained, Evaluated, CanaryHealthy, Drifted."
+    )
     status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
     reason: str = Field(description="CamelCase reason for the status.")
     message: Message = Field("", description="What happened and what a person can do about it.")
@@ -176,12 +169,18 @@ class CandidateStatus(StatusModel):
     training_data_sha256: str | None = Field(
         None, description="Fingerprint of the data it was trained on."
     )
-    verdict: Verdict | None = Field(None, description="Passed, BelowThreshold, WorseThanStable.")
+    verdict: GateVerdict | None = Field(
+        None, description="Passed, BelowThreshold, WorseThanStable."
+    )
     message: Message | None = Field(None, description="The gate's or the failure's explanation.")
     failure_reason: FailureReason | None = Field(
         None,
         description="Why it failed or was rolled back (TrainingFailed, DeploymentFailed, "
         "AnalysisFailed, ...); unset otherwise.",
+    )
+    failure_detail: Message | None = Field(
+        None,
+        description="What went wrong, without the reason that starts the message; unset otherwise.",
     )
     deployment: str | None = Field(None, description="Its serving Deployment, once created.")
 
@@ -405,7 +404,7 @@ class ModelDeploymentStatus(StatusModel):
         "Evaluated, CanaryHealthy, Drifted.",
     )
 
-    def condition(self, type_: str) -> Condition | None:
+    def condition(self, type_: ConditionType) -> Condition | None:
         return next((c for c in self.conditions if c.type == type_), None)
 
 

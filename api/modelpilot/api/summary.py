@@ -26,7 +26,7 @@ class TrainingSummary(BaseModel):
     metric: str | None = None  # the gate metric
     candidate_score: float | None = None
     stable_score: float | None = None  # on the same holdout; None when no stable was given
-    verdict: str | None = None  # modelpilot.api.gate.Verdict
+    verdict: str | None = None  # modelpilot.api.gate.GateVerdict
     message: str | None = None  # the gate's human-readable reason
     holdout_sha256: str | None = None
     training_data_sha256: str | None = None  # the dataset's fingerprint (data watch compares)

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from modelpilot.api import names
+from modelpilot.api.reasons import ConditionType
 from modelpilot.api.status import parse_status
 from modelpilot.cli.kube import add_target_arguments, connect
 from modelpilot.cli.status import _age
@@ -55,7 +56,7 @@ def list_table(items: list[dict[str, Any]], now: datetime, *, all_namespaces: bo
         items, key=lambda i: (i["metadata"].get("namespace", ""), i["metadata"]["name"])
     ):
         meta, status = item["metadata"], parse_status(item.get("status"))
-        ready = status.condition("Ready")
+        ready = status.condition(ConditionType.READY)
         row = [
             meta["name"],
             str(status.phase),

@@ -28,6 +28,7 @@ from typing import Any
 
 from modelpilot.api import names
 from modelpilot.api.duration import parse_duration
+from modelpilot.api.reasons import ConditionReason, ConditionType
 from modelpilot.api.status import CandidateState, Phase, parse_status
 from modelpilot.cli.kube import add_target_arguments, connect
 
@@ -64,7 +65,7 @@ def outcome(body: dict[str, Any], target: Target) -> Outcome | None:
         generation is not None and status.observed_generation < generation
     ):
         return None  # the operator has not looked at this spec yet
-    ready = status.condition("Ready")
+    ready = status.condition(ConditionType.READY)
     serving = ready is not None and ready.status == "True"
     if target is Target.SERVING and serving:
         return Outcome.MET
@@ -72,14 +73,14 @@ def outcome(body: dict[str, Any], target: Target) -> Outcome | None:
         # Before Stalled: a rejection with nothing serving stalls too (NoModelPassed), but
         # what CI needs to hear is that the gate said no.
         return _CONCLUDED[status.phase]
-    stalled = status.condition("Stalled")
+    stalled = status.condition(ConditionType.STALLED)
     if stalled is not None and stalled.status == "True":
         candidate = status.candidate
         failed_itself = (
             status.phase is Phase.FAILED
             and candidate is not None
             and candidate.state is CandidateState.FAILED
-            and stalled.reason == (candidate.failure_reason or "Failed")
+            and stalled.reason == (candidate.failure_reason or ConditionReason.FAILED)
         )
         # A revision that failed stalls with its own failure reason; any other stall (an
         # invalid spec, a value the policy refuses) is for a person to fix.

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
 
+from modelpilot.api.reasons import ConditionReason
 from modelpilot.operator import objects
 from modelpilot.operator.autoscaling import (
     KIND as HPA,
@@ -22,7 +23,6 @@ from modelpilot.operator.autoscaling import (
 )
 from modelpilot.operator.cluster import Cluster
 from modelpilot.operator.errors import (
-    NOT_OWNED,
     AlreadyExists,
     Conflict,
     PermanentError,
@@ -144,7 +144,7 @@ def _ensure_owned(cluster: Cluster, kind: str, ns: str, name: str, owner: Owner)
     if not owned_by(current, owner.uid):
         # Retrying cannot help until a person acts: Stalled, never a hot retry loop.
         raise PermanentError(
-            NOT_OWNED,
+            ConditionReason.NOT_OWNED,
             f"{kind} {ns}/{name} exists but is not owned by ModelDeployment {owner.name}: "
             "rename or delete it",
         )

@@ -2,8 +2,8 @@
 
 Two decisions keep the operator from fighting the HPA:
 
-- `effective_spec()` replaces `spec.serving.replicas` for this tick with the replicas the
-  stable Deployment runs now (clamped into [minReplicas, maxReplicas]). Everything the
+- `spec_with_running_replicas()` replaces `spec.serving.replicas` for this tick with the
+  replicas the stable Deployment runs now (clamped into [minReplicas, maxReplicas]). Everything the
   rollout plans from that number — the stable Deployment's replicas, a plain replacement's
   size, the replicas router's canary share, readiness before promotion — then follows what
   the HPA chose, so the operator never writes a replica count the HPA did not set. (This is
@@ -47,7 +47,7 @@ class DeleteAutoscaler:
 AutoscalerAction = EnsureAutoscaler | DeleteAutoscaler
 
 
-def effective_spec(
+def spec_with_running_replicas(
     spec: ModelDeploymentSpec, status: ModelDeploymentStatus, world: World
 ) -> ModelDeploymentSpec:
     """`spec` with serving.replicas = what the HPA runs now (unchanged without autoscaling)."""

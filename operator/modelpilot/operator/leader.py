@@ -41,7 +41,7 @@ log = logging.getLogger("modelpilot.operator.leader")
 MICROTIME = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
-class Verdict(StrEnum):
+class LeaseDecision(StrEnum):
     TAKE = "take"  # nobody holds it, it expired, or it is ours: write ourselves in
     WAIT = "wait"  # another holder whose Lease has not expired by our clock
 
@@ -70,16 +70,16 @@ def judge(
     identity: str,
     seen: Observation | None,
     now: float,
-) -> Verdict:
+) -> LeaseDecision:
     """Whether to write ourselves into the Lease now (pure; `now` is monotonic seconds)."""
     spec = (lease or {}).get("spec") or {}
     holder = spec.get("holderIdentity") or ""
     if lease is None or holder in ("", identity):
-        return Verdict.TAKE
+        return LeaseDecision.TAKE
     if seen is None or seen.record != record_of(lease):
-        return Verdict.WAIT  # just changed: its holder renewed; the clock starts now
+        return LeaseDecision.WAIT  # just changed: its holder renewed; the clock starts now
     duration = float(spec.get("leaseDurationSeconds") or 0)
-    return Verdict.TAKE if now - seen.changed_at > duration else Verdict.WAIT
+    return LeaseDecision.TAKE if now - seen.changed_at > duration else LeaseDecision.WAIT
 
 
 class LeaderElector:
@@ -118,7 +118,7 @@ class LeaderElector:
         now = self._clock()
         if lease is not None and (self._seen is None or self._seen.record != record_of(lease)):
             self._seen = Observation(record_of(lease), now)
-        if judge(lease, identity=self.identity, seen=self._seen, now=now) is Verdict.WAIT:
+        if judge(lease, identity=self.identity, seen=self._seen, now=now) is LeaseDecision.WAIT:
             return False
         stamp = datetime.now(UTC).strftime(MICROTIME)
         spec = dict((lease or {}).get("spec") or {})

@@ -107,7 +107,7 @@ def observe_canary(
     """`world` with the route's weights and a due analysis window filled in."""
     if not canary_math.canary_is_live(status):
         return world
-    spec = canary_math.effective_spec(spec, status)  # the router the canary started with
+    spec = canary_math.spec_with_started_rollout(spec, status)  # the router the canary started with
     stable, canary = status.stable, status.canary
     assert stable is not None and canary is not None
     changes: dict[str, Any] = {}

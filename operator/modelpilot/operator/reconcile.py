@@ -23,15 +23,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from modelpilot.api import names
+from modelpilot.api.reasons import ConditionReason
 from modelpilot.api.spec import ModelDeploymentSpec, parse_spec
 from modelpilot.api.status import ModelDeploymentStatus, Phase, dump_status, parse_status
 from modelpilot.operator.apply import apply, apply_autoscaler
 from modelpilot.operator.autoscaling import KIND as HPA
-from modelpilot.operator.autoscaling import effective_spec, plan_autoscaler
+from modelpilot.operator.autoscaling import plan_autoscaler, spec_with_running_replicas
 from modelpilot.operator.cluster import Cluster, post_event
 from modelpilot.operator.errors import (
-    NOT_OWNED,
-    ROUTER_SPEC_INVALID,
     ApiError,
     PermanentError,
 )
@@ -52,7 +51,7 @@ QUEUED_RECHECK_SECONDS = 60.0
 
 log = logging.getLogger("modelpilot.operator")
 # Stalled reasons that applying an action finds (see PermanentError): carried from tick to tick.
-APPLY_STALLS = frozenset({NOT_OWNED, ROUTER_SPEC_INVALID})
+APPLY_STALLS = frozenset({ConditionReason.NOT_OWNED, ConditionReason.ROUTER_SPEC_INVALID})
 
 
 @dataclass(frozen=True)
@@ -125,7 +124,7 @@ def tick(  # noqa: C901 (issue 20 splits it; until then a ratchet, not a pass)
     if not isinstance(spec, InvalidSpec):
         # With spec.serving.autoscaling the HPA's replica count stands in for
         # spec.serving.replicas, so no action below ever overwrites it.
-        spec = effective_spec(spec, status, world)
+        spec = spec_with_running_replicas(spec, status, world)
         world = observe_canary(
             world, spec, status, cluster, metrics=metrics or DefaultMetrics(), now=now
         )

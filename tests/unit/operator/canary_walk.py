@@ -10,11 +10,12 @@ import copy
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from builders import FOREST, spec_dict
+from builders import training_summary as summary
 from operator_fakes import FakeCluster
 
 from modelpilot.api import names
 from modelpilot.api.status import parse_status
-from modelpilot.api.summary import TrainingSummary
 from modelpilot.operator.analysis.counts import Counts, Snapshot, window
 from modelpilot.operator.analysis.source import Sample
 from modelpilot.operator.reconcile import tick
@@ -30,20 +31,15 @@ STEPS = [
     {"setWeight": 50},
     {"pause": {"duration": "3s"}},
 ]
-SPEC = {
-    "training": {
-        "dataset": {"builtin": "iris"},
-        "estimator": "sklearn.ensemble.RandomForestClassifier",
-        "params": {"n_estimators": 10},
-    },
-    "evaluation": {"metric": "accuracy", "threshold": 0.8},
-    "serving": {"replicas": 2},
-    "rollout": {
+SPEC = spec_dict(
+    FOREST,
+    params={"n_estimators": 10},
+    serving={"replicas": 2},
+    rollout={
         "steps": STEPS,
         "analysis": {"interval": "2s", "minRequests": 10, "failureLimit": 2},
     },
-    "modelStore": {"pvc": {"claimName": "models"}},
-}
+)
 HEALTHY = Counts(requests={"2xx": 50}, latency={0.01: 50, float("inf"): 0})
 SLOW = Counts(requests={"2xx": 50}, latency={0.01: 10, 0.5: 40, float("inf"): 0})
 QUIET = Counts(requests={"2xx": 2}, latency={0.01: 2, float("inf"): 0})
@@ -68,18 +64,6 @@ class FakeMetrics:
         if previous is None:
             return Sample(window=None, snapshot=snapshot)
         return Sample(window=window(previous.pods.get("10.0.0.1"), now), snapshot=snapshot)
-
-
-def summary(revision: str, score: float, stable: float | None = None, sha: str = "a"):
-    return TrainingSummary(
-        ok=True,
-        revision=revision,
-        model_sha256=sha * 64,
-        metric="accuracy",
-        candidate_score=score,
-        stable_score=stable,
-        holdout_sha256="h" * 64,
-    )
 
 
 class Walk:

@@ -8,11 +8,12 @@ from __future__ import annotations
 import copy
 from datetime import UTC, datetime, timedelta
 
+from builders import FOREST, spec_dict
+from builders import training_summary as summary
 from operator_fakes import FakeCluster
 
 from modelpilot.api import names
 from modelpilot.api.status import parse_status
-from modelpilot.api.summary import TrainingSummary
 from modelpilot.operator.reconcile import tick
 from modelpilot.operator.rollout import check_transition
 from modelpilot.operator.settings import Settings
@@ -20,30 +21,7 @@ from modelpilot.operator.settings import Settings
 NS, NAME = "ml", "iris"
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 SETTINGS = Settings(trainer_image="trainer:test", serving_image="serving:test")
-SPEC = {
-    "training": {
-        "dataset": {"builtin": "iris"},
-        "estimator": "sklearn.ensemble.RandomForestClassifier",
-        "params": {"n_estimators": 10},
-    },
-    "evaluation": {"metric": "accuracy", "threshold": 0.8},
-    "serving": {"replicas": 2},
-    "modelStore": {"pvc": {"claimName": "models"}},
-}
-
-
-def summary(
-    revision: str, score: float, stable: float | None = None, sha: str = "a"
-) -> TrainingSummary:
-    return TrainingSummary(
-        ok=True,
-        revision=revision,
-        model_sha256=sha * 64,
-        metric="accuracy",
-        candidate_score=score,
-        stable_score=stable,
-        holdout_sha256="h" * 64,
-    )
+SPEC = spec_dict(FOREST, params={"n_estimators": 10}, serving={"replicas": 2})
 
 
 class World:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
+from builders import model_deployment
 
 from modelpilot.cli import main as cli
 from modelpilot.cli.completion import bash_script
@@ -33,13 +34,10 @@ T = "2026-01-01T11:00:00Z"
 
 
 def mdep(name: str, namespace: str, status: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {
-        "apiVersion": "modelpilot.dev/v1alpha1",
-        "kind": "ModelDeployment",
-        "metadata": {"name": name, "namespace": namespace, "creationTimestamp": T, "generation": 1},
-        "spec": {"serving": {"pinRevision": "v1"}} if name == "pinned" else {},
-        "status": status or {},
-    }
+    spec = {"serving": {"pinRevision": "v1"}} if name == "pinned" else {}
+    return model_deployment(
+        spec, name=name, namespace=namespace, status=status or {}, creationTimestamp=T
+    )
 
 
 HISTORY = {

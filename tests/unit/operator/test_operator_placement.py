@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from builders import SVC, serving_intent, spec_dict
 from pydantic import ValidationError
 
 from modelpilot.api import names, s3
@@ -58,11 +59,7 @@ ALLOWING = {
 
 
 def _raw(**sections: Any) -> dict[str, Any]:
-    raw: dict[str, Any] = {
-        "training": {"dataset": {"builtin": "iris"}, "estimator": "sklearn.svm.SVC"},
-        "evaluation": {"metric": "accuracy", "threshold": 0.5},
-        "modelStore": {"pvc": {"claimName": "models"}},
-    }
+    raw = spec_dict(SVC, threshold=0.5)
     for section, values in sections.items():
         raw.setdefault(section, {}).update(values)
     return raw
@@ -275,14 +272,7 @@ def test_a_value_that_is_no_quantity_is_refused(value: Any) -> None:
 
 
 def test_a_pod_placement_changes_the_serving_intent_and_none_keeps_the_old_one() -> None:
-    base = EnsureServingDeployment(
-        name="iris-v1",
-        model="iris",
-        revision="v1",
-        model_sha256="a" * 64,
-        store_claim="models",
-        replicas=1,
-    )
+    base = serving_intent("v1")
     tolerant = EnsureServingDeployment(
         **{**base.__dict__, "pod": PodPlacement.model_validate({"tolerations": [TAINT]})}
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+from builders import serving_intent
+
 from modelpilot.api import s3
 from modelpilot.api.spec import S3Access, S3Store
 from modelpilot.operator import objects
@@ -73,15 +75,7 @@ def test_an_s3_dataset_gets_its_own_access_under_the_data_prefix():
 
 
 def _serving(store_s3: S3Store | None) -> EnsureServingDeployment:
-    return EnsureServingDeployment(
-        name="iris-v2",
-        model="iris",
-        revision="v2",
-        model_sha256="b" * 64,
-        store_claim=None if store_s3 else "models",
-        replicas=1,
-        store_s3=store_s3,
-    )
+    return serving_intent("v2", store_claim=None if store_s3 else "models", store_s3=store_s3)
 
 
 def test_serving_pods_fetch_and_verify_in_an_init_step_the_server_never_sees_the_keys():

@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
+from builders import serving_intent
+
 from modelpilot.api import names
 from modelpilot.operator import objects
 from modelpilot.operator.rollout.actions import (
     CreateTrainingJob,
     EnsureService,
-    EnsureServingDeployment,
 )
 from modelpilot.operator.settings import Settings
 
 OWNER = objects.Owner(name="iris", namespace="ml", uid="u-1")
+A_DIGEST = "a" * 64  # v2 with v1's digest: the intent hash below was pinned with it
 
 
 def test_the_serving_container_listens_for_grpc_on_a_named_port():
-    action = EnsureServingDeployment(
-        name="iris-v2",
-        model="iris",
-        revision="v2",
-        model_sha256="a" * 64,
-        store_claim="models",
-        replicas=1,
-    )
+    action = serving_intent("v2", model_sha256=A_DIGEST)
     container = objects.serving_deployment(action, OWNER, Settings())["spec"]["template"]["spec"][
         "containers"
     ][0]
@@ -49,14 +44,7 @@ def test_the_service_names_the_grpc_port_with_its_app_protocol():
 def test_store_mounts_never_chown_the_whole_store_on_each_pod_start():
     # Issue 21 §7: fsGroup alone makes the kubelet walk and chown the whole store claim.
     serving = objects.serving_deployment(
-        EnsureServingDeployment(
-            name="iris-v2",
-            model="iris",
-            revision="v2",
-            model_sha256="a" * 64,
-            store_claim="models",
-            replicas=1,
-        ),
+        serving_intent("v2", model_sha256=A_DIGEST),
         OWNER,
         Settings(),
     )
@@ -81,23 +69,8 @@ def test_store_mounts_never_chown_the_whole_store_on_each_pod_start():
 def test_category_values_reach_metrics_only_when_the_spec_opts_in():
     # Issue 21 §7: spec.monitoring.publishCategoryValues; off, the pod template and intent
     # hash are what they were, so an operator upgrade restarts no serving pod.
-    plain = EnsureServingDeployment(
-        name="iris-v2",
-        model="iris",
-        revision="v2",
-        model_sha256="a" * 64,
-        store_claim="models",
-        replicas=1,
-    )
-    opted = EnsureServingDeployment(
-        name="iris-v2",
-        model="iris",
-        revision="v2",
-        model_sha256="a" * 64,
-        store_claim="models",
-        replicas=1,
-        publish_category_values=True,
-    )
+    plain = serving_intent("v2", model_sha256=A_DIGEST)
+    opted = serving_intent("v2", model_sha256=A_DIGEST, publish_category_values=True)
     assert plain.intent_hash() == "d5a6eebfa4700558"  # the same as before the field existed
     args = {
         name: objects.serving_deployment(a, OWNER, Settings())["spec"]["template"]["spec"][

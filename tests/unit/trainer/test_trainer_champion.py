@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from builders import LINEAR, spec_dict
 from sklearn.datasets import load_breast_cancer, load_diabetes
 from sklearn.metrics import accuracy_score, root_mean_squared_error
 from sklearn.model_selection import train_test_split
@@ -112,13 +113,7 @@ def test_the_same_seed_and_data_give_the_same_holdout_bit_for_bit(train, iris_sp
 
 
 def test_a_stable_model_of_another_task_cannot_be_compared(train, iris_spec):
-    regression = {
-        "training": {
-            "dataset": {"builtin": "iris"},
-            "estimator": "sklearn.linear_model.LinearRegression",
-        },
-        "evaluation": {"metric": "r2"},
-    }
+    regression = spec_dict(LINEAR, store=False, evaluation={"metric": "r2"})
     stable = train(regression, revision="v1")
     run = train(iris_spec(), *_with_stable(stable), revision="v2")
     assert run.code == 3 and "regression model and the candidate a classification" in run.stderr

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from builders import LINEAR, spec_dict
 from sklearn.datasets import load_breast_cancer
 
 from modelpilot.api.bundle import read_metadata
@@ -90,13 +91,7 @@ def test_a_retrain_on_the_same_data_keeps_stables_seeded_holdout(train, growing)
 def test_a_stable_model_of_another_task_fails_the_run_only_when_it_must_be_beaten(
     train, iris_spec, must_beat
 ):
-    regression = {
-        "training": {
-            "dataset": {"builtin": "iris"},
-            "estimator": "sklearn.linear_model.LinearRegression",
-        },
-        "evaluation": {"metric": "r2"},
-    }
+    regression = spec_dict(LINEAR, store=False, evaluation={"metric": "r2"})
     stable = train(regression, revision="v1")
     spec = iris_spec()
     spec["evaluation"]["mustBeatStable"] = must_beat

@@ -20,14 +20,15 @@ from modelpilot.operator.analysis.measures import (
 )
 from modelpilot.operator.analysis.source import MetricsSource, Sample
 from modelpilot.operator.analysis.verdict import (
+    AnalysisVerdict,
     Limits,
     Measurements,
-    Verdict,
     VerdictKind,
     evaluate,
 )
 
 __all__ = [
+    "AnalysisVerdict",
     "Counts",
     "Limits",
     "Measurements",
@@ -37,7 +38,6 @@ __all__ = [
     "MetricsUnavailable",
     "Sample",
     "Snapshot",
-    "Verdict",
     "VerdictKind",
     "client_error_rate",
     "error_rate",

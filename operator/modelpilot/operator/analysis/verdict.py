@@ -73,7 +73,7 @@ class Measurements:
 
 
 @dataclass(frozen=True, slots=True)
-class Verdict:
+class AnalysisVerdict:
     kind: VerdictKind
     reasons: tuple[str, ...]  # why it failed or was inconclusive; empty for a pass
     measurements: Measurements
@@ -100,7 +100,7 @@ def measure(canary: Counts, stable: Counts | None) -> Measurements:
     )
 
 
-def evaluate(canary: Counts | None, stable: Counts | None, limits: Limits) -> Verdict:
+def evaluate(canary: Counts | None, stable: Counts | None, limits: Limits) -> AnalysisVerdict:
     """The verdict on one window of the canary, with stable's window as the reference.
 
     `canary` None (the first scrape only set the baseline) is inconclusive. Without a stable
@@ -108,14 +108,14 @@ def evaluate(canary: Counts | None, stable: Counts | None, limits: Limits) -> Ve
     skipped rather than compared with nothing.
     """
     if canary is None:
-        return Verdict(
+        return AnalysisVerdict(
             VerdictKind.INCONCLUSIVE,
             ("no metrics window yet: the first scrape sets the baseline",),
             Measurements(),
         )
     m = measure(canary, stable)
     if canary.total_requests < limits.min_requests:
-        return Verdict(
+        return AnalysisVerdict(
             VerdictKind.INCONCLUSIVE,
             (
                 f"{_count(canary.total_requests)} canary requests < minRequests "
@@ -146,7 +146,7 @@ def evaluate(canary: Counts | None, stable: Counts | None, limits: Limits) -> Ve
         reasons.append(
             f"prediction PSI {_number(m.prediction_psi)} > {_number(limits.max_prediction_psi)}"
         )
-    return Verdict(VerdictKind.FAIL if reasons else VerdictKind.PASS, tuple(reasons), m)
+    return AnalysisVerdict(VerdictKind.FAIL if reasons else VerdictKind.PASS, tuple(reasons), m)
 
 
 def describe(m: Measurements) -> str:

@@ -23,7 +23,9 @@ def rollout_snapshot(spec: ModelDeploymentSpec) -> dict[str, Any]:
     )
 
 
-def effective_spec(spec: ModelDeploymentSpec, status: ModelDeploymentStatus) -> ModelDeploymentSpec:
+def spec_with_started_rollout(
+    spec: ModelDeploymentSpec, status: ModelDeploymentStatus
+) -> ModelDeploymentSpec:
     """The spec with the router and steps a canary started with, while status has them.
 
     A canary is walked with the route it started on: an edit of spec.rollout mid-canary
@@ -62,7 +64,7 @@ def canary_is_live(status: ModelDeploymentStatus) -> bool:
     )
 
 
-def seconds_until_window(
+def seconds_until_analysis_window(
     spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: datetime
 ) -> float | None:
     """Seconds until the next analysis window is due (0: due now); None while none will be.
@@ -83,7 +85,7 @@ def seconds_until_window(
 
 
 def window_due(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: datetime) -> bool:
-    return seconds_until_window(spec, status, now) == 0.0
+    return seconds_until_analysis_window(spec, status, now) == 0.0
 
 
 # --- time ---------------------------------------------------------------------------------

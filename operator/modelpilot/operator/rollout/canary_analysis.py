@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from modelpilot.api.reasons import ConditionReason, EventReason
 from modelpilot.api.spec import ModelDeploymentSpec
 from modelpilot.api.status import (
     ANALYSIS_WINDOWS_LIMIT,
@@ -19,9 +20,9 @@ from modelpilot.api.status import (
     FailureReason,
 )
 from modelpilot.operator.analysis.verdict import (
+    AnalysisVerdict,
     Limits,
     Measurements,
-    Verdict,
     VerdictKind,
     evaluate,
 )
@@ -40,7 +41,7 @@ def judge_analysis_window(
     before = canary.analysis
     snapshots = _snapshots(observed, before)
     if observed.error is not None:
-        verdict = Verdict(
+        verdict = AnalysisVerdict(
             VerdictKind.INCONCLUSIVE, (f"metrics unavailable: {observed.error}",), Measurements()
         )
     elif observed.canary is None or observed.canary.window is None:
@@ -71,7 +72,7 @@ def _snapshots(observed: ObservedAnalysis, before: AnalysisStatus) -> dict[str, 
     return snapshots
 
 
-def _record_window(draft: Draft, verdict: Verdict, snapshots: dict[str, Any]) -> None:
+def _record_window(draft: Draft, verdict: AnalysisVerdict, snapshots: dict[str, Any]) -> None:
     """The window goes first into status.canary.analysis, and counts its verdict."""
     canary = draft.status.canary
     assert canary is not None
@@ -98,37 +99,45 @@ def _record_window(draft: Draft, verdict: Verdict, snapshots: dict[str, Any]) ->
 
 
 def _act_on_counts(
-    draft: Draft, spec: ModelDeploymentSpec, candidate: CandidateStatus, verdict: Verdict
+    draft: Draft, spec: ModelDeploymentSpec, candidate: CandidateStatus, verdict: AnalysisVerdict
 ) -> bool:
     """The condition, and the rollback or pause the counts call for; True when rolled back."""
     canary = draft.status.canary
     assert canary is not None
     analysis, counts, rev = spec.rollout.analysis, canary.analysis, candidate.revision
     if verdict.kind is VerdictKind.PASS:
-        draft.canary_health = ConditionValue("True", "AnalysisPassed", f"{rev}: {verdict.message}")
+        draft.canary_health = ConditionValue(
+            "True", ConditionReason.ANALYSIS_PASSED, f"{rev}: {verdict.message}"
+        )
         return False
     if verdict.kind is VerdictKind.FAIL:
         counted = f"analysis failed {counts.failures}/{analysis.failure_limit}: {verdict.message}"
         if counts.failures >= analysis.failure_limit:
             draft.roll_back(candidate, FailureReason.ANALYSIS_FAILED, counted)
             return True
-        draft.canary_health = ConditionValue("False", "AnalysisFailed", f"{rev}: {counted}")
-        draft.event("Warning", "AnalysisFailed", f"{rev}: {counted}")
+        draft.canary_health = ConditionValue(
+            "False", FailureReason.ANALYSIS_FAILED, f"{rev}: {counted}"
+        )
+        draft.event("Warning", FailureReason.ANALYSIS_FAILED, f"{rev}: {counted}")
         return False
     counted = (
         f"analysis inconclusive {counts.inconclusive}/{analysis.inconclusive_limit}: "
         f"{verdict.message}"
     )
     if counts.inconclusive < analysis.inconclusive_limit:
-        draft.canary_health = ConditionValue("Unknown", "AnalysisInconclusive", f"{rev}: {counted}")
+        draft.canary_health = ConditionValue(
+            "Unknown", FailureReason.ANALYSIS_INCONCLUSIVE, f"{rev}: {counted}"
+        )
         return False
     if analysis.on_inconclusive == "Abort":
         draft.roll_back(candidate, FailureReason.ANALYSIS_INCONCLUSIVE, counted)
         return True
     message = f"{counted}; paused until `modelpilot promote` or `modelpilot abort`"
-    draft.canary_health = ConditionValue("Unknown", "AnalysisInconclusive", f"{rev}: {message}")
+    draft.canary_health = ConditionValue(
+        "Unknown", FailureReason.ANALYSIS_INCONCLUSIVE, f"{rev}: {message}"
+    )
     if not canary.paused:
-        draft.event("Warning", "CanaryPaused", f"{rev}: {message}")
+        draft.event("Warning", EventReason.CANARY_PAUSED, f"{rev}: {message}")
     draft.update(canary=canary.model_copy(update={"paused": True, "message": message}))
     return False
 

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import assert_never
 
 from modelpilot.api import names
+from modelpilot.api.reasons import ConditionReason, EventReason
 from modelpilot.api.spec import ModelDeploymentSpec
 from modelpilot.api.status import (
     CanaryStatus,
@@ -83,13 +84,13 @@ def start_canary(draft: Draft, spec: ModelDeploymentSpec, candidate: CandidateSt
     )
     draft.canary_health = ConditionValue(
         "Unknown",
-        "AnalysisPending",
+        ConditionReason.ANALYSIS_PENDING,
         f"{candidate.revision}: no analysis window yet",
     )
     router = spec.rollout.traffic_router.kind
     draft.event(
         "Normal",
-        "CanaryStarted",
+        EventReason.CANARY_STARTED,
         f"{candidate.revision} starts as a canary beside {stable.revision} "
         f"({len(spec.rollout.steps)} steps, {router} router)",
     )
@@ -136,7 +137,7 @@ def advance_canary(
         _run_step(draft, spec, candidate, canary, traffic, step=step, pods=pods, ready=ready)
     _steer(draft, traffic)
     _record_actual_weight(draft, traffic)
-    wait = canary_math.seconds_until_window(spec, draft.status, draft.now)
+    wait = canary_math.seconds_until_analysis_window(spec, draft.status, draft.now)
     if wait is not None:
         draft.waits.append(max(wait, REQUEUE_NEXT_STEP))
 
@@ -179,7 +180,9 @@ def _promote_by_hand(
     full = draft.world.annotations.get(names.ANNOTATION_PROMOTE_FULL) == "true"
     index = len(steps) if full else min(canary.step_index + 1, len(steps))
     what = "fully" if full else f"past step {canary.step_index + 1}"
-    draft.event("Normal", "PromoteRequested", f"{candidate.revision} promoted {what} by hand")
+    draft.event(
+        "Normal", EventReason.PROMOTE_REQUESTED, f"{candidate.revision} promoted {what} by hand"
+    )
     draft.waits.append(REQUEUE_NEXT_STEP)
     return _at_step(draft, spec, canary, index)
 
@@ -213,7 +216,11 @@ def _run_step(
         case SetWeight(weight=weight):
             moved = canary.model_copy(update={"weight": weight})
             draft.update(canary=moved)
-            draft.event("Normal", "WeightChanged", f"{candidate.revision} canary weight {weight}%")
+            draft.event(
+                "Normal",
+                EventReason.WEIGHT_CHANGED,
+                f"{candidate.revision} canary weight {weight}%",
+            )
             _at_step(draft, spec, moved, canary.step_index + 1)
             draft.waits.append(REQUEUE_NEXT_STEP)
         case Pause(seconds=seconds):
@@ -352,7 +359,7 @@ def _finish_promotion(
     passed = sum(1 for w in canary.analysis.windows if w.verdict == VerdictKind.PASS.value)
     draft.canary_health = ConditionValue(
         "True",
-        "Promoted",
+        ConditionReason.PROMOTED,
         f"{candidate.revision} promoted ({passed} of the last {windows} analysis windows passed)",
     )
     draft.promote(candidate)

@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from modelpilot.api.gate import Verdict
+from modelpilot.api.gate import GateVerdict
 from modelpilot.api.names import LABEL_REVISION
+from modelpilot.api.reasons import ConditionReason, ConditionType
 from modelpilot.api.status import (
     CandidateState,
     CandidateStatus,
     Condition,
-    ConditionType,
     FailureReason,
     ModelDeploymentStatus,
     Phase,
@@ -35,6 +35,8 @@ from modelpilot.operator.rollout.naming import serving_selector
 from modelpilot.operator.rollout.world import Stall, World
 
 Status = Literal["True", "False", "Unknown"]
+# A condition's reason: one of ours, a failure's, or the gate's verdict (Evaluated).
+Reason = ConditionReason | FailureReason | GateVerdict
 ORDER = (
     ConditionType.READY,
     ConditionType.RECONCILING,
@@ -49,7 +51,7 @@ class ConditionValue:
     """What one condition says this tick; the Condition object adds type, time, generation."""
 
     status: Status
-    reason: str
+    reason: Reason
     message: str
 
 
@@ -57,7 +59,7 @@ class ConditionValue:
 class Problem:
     """The spec cannot be acted on; a person must change it."""
 
-    reason: str  # InvalidSpec, EstimatorNotAllowed, NoModelStore
+    reason: ConditionReason  # InvalidSpec, EstimatorNotAllowed, NoModelStore, a policy's
     message: str
 
 
@@ -67,11 +69,9 @@ def failure_message(reason: FailureReason, detail: str) -> str:
 
 
 def failure_detail(candidate: CandidateStatus) -> str:
-    """The detail of a failed candidate's message, without its reason (a typed field)."""
-    message = candidate.message or "unknown"
-    if candidate.failure_reason is not None:
-        return message.removeprefix(f"{candidate.failure_reason}: ")
-    return message
+    """What went wrong with a failed candidate, without its reason (both are typed fields;
+    a status written before failureDetail existed shows its whole message)."""
+    return candidate.failure_detail or candidate.message or "unknown"
 
 
 def stable_unready(status: ModelDeploymentStatus, world: World, replicas: int | None) -> bool:
@@ -138,12 +138,12 @@ def conditions_for(
     return out
 
 
-def carried_stall(conditions: list[Condition], reasons: frozenset[str]) -> Stall | None:
+def carried_stall(conditions: list[Condition], reasons: frozenset[ConditionReason]) -> Stall | None:
     """The Stalled condition an earlier tick's failed action wrote, while it still stands."""
     stalled = next((c for c in conditions if c.type == ConditionType.STALLED), None)
     if stalled is None or stalled.status != "True" or stalled.reason not in reasons:
         return None
-    return Stall(stalled.reason, stalled.message, until_converged=True)
+    return Stall(ConditionReason(stalled.reason), stalled.message, until_converged=True)
 
 
 def with_stall(
@@ -187,16 +187,18 @@ def _ready(status: ModelDeploymentStatus, world: World, replicas: int | None) ->
         if status.phase in (Phase.TRAINING, Phase.DEPLOYING):
             revision = status.candidate.revision if status.candidate else "v1"
             message = f"no model serves yet: {revision} is {status.phase.lower()}"
-            return ConditionValue("False", "NoModelYet", message)
+            return ConditionValue("False", ConditionReason.NO_MODEL_YET, message)
         return ConditionValue(
-            "False", "NoModel", "no revision has passed the gate yet, so nothing serves"
+            "False",
+            ConditionReason.NO_MODEL,
+            "no revision has passed the gate yet, so nothing serves",
         )
     deployment = world.deployments.get(stable.revision)
     score = "" if stable.score is None else f" ({stable.metric} {stable.score:.4f})"
     if deployment is None:
         return ConditionValue(
             "False",
-            "StableUnavailable",
+            ConditionReason.STABLE_UNAVAILABLE,
             f"{stable.revision}: Deployment {stable.deployment} is missing; recreating it",
         )
     wanted = replicas if replicas is not None else deployment.replicas
@@ -209,13 +211,17 @@ def _ready(status: ModelDeploymentStatus, world: World, replicas: int | None) ->
         what = "is missing" if service is None else "does not select its pods"
         return ConditionValue(
             "False",
-            "StableServiceUnavailable",
+            ConditionReason.STABLE_SERVICE_UNAVAILABLE,
             f"{stable.revision}: Service {stable.service} {what}; restoring it",
         )
     if deployment.ready_for(wanted):
-        return ConditionValue("True", "Serving", f"{stable.revision} serves{score}, {pods}")
+        return ConditionValue(
+            "True", ConditionReason.SERVING, f"{stable.revision} serves{score}, {pods}"
+        )
     detail = f": {deployment.pod_problem}" if deployment.pod_problem else ""
-    return ConditionValue("False", "StableUnavailable", f"{stable.revision}{score}: {pods}{detail}")
+    return ConditionValue(
+        "False", ConditionReason.STABLE_UNAVAILABLE, f"{stable.revision}{score}: {pods}{detail}"
+    )
 
 
 def _reconciling(
@@ -227,11 +233,13 @@ def _reconciling(
         if job is not None and job.pod_problem:
             return ConditionValue(
                 "True",
-                "TrainingPending",
+                ConditionReason.TRAINING_PENDING,
                 f"{candidate.revision}: training pod not running: {job.pod_problem}",
             )
         return ConditionValue(
-            "True", "Training", f"{candidate.revision} is training in Job {candidate.job}"
+            "True",
+            ConditionReason.TRAINING,
+            f"{candidate.revision} is training in Job {candidate.job}",
         )
     if problem is None and candidate is not None and candidate.state is CandidateState.DEPLOYING:
         deployment = world.deployments.get(candidate.revision)
@@ -241,16 +249,20 @@ def _reconciling(
         passed = f"{candidate.revision} passed the gate{_score(candidate)}"
         if candidate.trigger is Trigger.PINNED:
             passed = f"{candidate.revision} is pinned (spec.serving.pinRevision)"
-        return ConditionValue("True", "Deploying", f"{passed}; {ready}/{wanted} pods ready{detail}")
+        return ConditionValue(
+            "True", ConditionReason.DEPLOYING, f"{passed}; {ready}/{wanted} pods ready{detail}"
+        )
     if problem is None and candidate is not None and candidate.state is CandidateState.CANARY:
         canary = status.canary
         if canary is None:
-            return ConditionValue("True", "Canary", f"{candidate.revision} is a canary")
+            return ConditionValue(
+                "True", ConditionReason.CANARY, f"{candidate.revision} is a canary"
+            )
         actual = "" if canary.actual_weight is None else f" (actual {canary.actual_weight}%)"
         waiting = f"; {canary.message}" if canary.message else ""
         return ConditionValue(
             "True",
-            "Canary",
+            ConditionReason.CANARY,
             f"{candidate.revision} is a canary at step {canary.step or canary.step_index}, "
             f"weight {canary.weight}%{actual}{waiting}",
         )
@@ -258,10 +270,10 @@ def _reconciling(
         assert status.stable is not None
         return ConditionValue(
             "True",
-            "StableRollingOut",
+            ConditionReason.STABLE_ROLLING_OUT,
             f"{status.stable.revision}: waiting for its pods to be Ready and its Service",
         )
-    return ConditionValue("False", "Reconciled", "nothing in progress")
+    return ConditionValue("False", ConditionReason.RECONCILED, "nothing in progress")
 
 
 def _stalled(
@@ -273,7 +285,7 @@ def _stalled(
         return ConditionValue("True", stall.reason, stall.message)
     candidate = status.candidate
     if candidate is not None and candidate.state is CandidateState.FAILED:
-        reason = candidate.failure_reason or "Failed"
+        reason = candidate.failure_reason or ConditionReason.FAILED
         detail = failure_detail(candidate)
         return ConditionValue(
             "True",
@@ -290,13 +302,13 @@ def _stalled(
     ):
         return ConditionValue(
             "True",
-            "NoModelPassed",
+            ConditionReason.NO_MODEL_PASSED,
             (
                 f"{candidate.revision} was rejected by the gate: {candidate.message}. "
                 "Nothing serves: change the model or spec.evaluation"
             ),
         )
-    return ConditionValue("False", "Progressing", "no person needed")
+    return ConditionValue("False", ConditionReason.PROGRESSING, "no person needed")
 
 
 def _trained(status: ModelDeploymentStatus, candidate: CandidateStatus | None) -> ConditionValue:
@@ -304,20 +316,24 @@ def _trained(status: ModelDeploymentStatus, candidate: CandidateStatus | None) -
         if status.stable is not None:
             s = status.stable
             score = "" if s.score is None else f" ({s.metric} {s.score:.4f})"
-            return ConditionValue("True", "Trained", f"{s.revision} trained{score}")
-        return ConditionValue("Unknown", "NotStarted", "no revision has started")
+            return ConditionValue("True", ConditionReason.TRAINED, f"{s.revision} trained{score}")
+        return ConditionValue("Unknown", ConditionReason.NOT_STARTED, "no revision has started")
     if candidate.state is CandidateState.TRAINING:
-        return ConditionValue("Unknown", "Training", f"{candidate.revision} is training")
+        return ConditionValue(
+            "Unknown", ConditionReason.TRAINING, f"{candidate.revision} is training"
+        )
     if candidate.model_sha256 is None:
         if candidate.state is CandidateState.SUPERSEDED:
             return ConditionValue(
                 "Unknown",
-                "Superseded",
+                ConditionReason.SUPERSEDED,
                 f"{candidate.revision} was superseded before it finished",
             )
         reason = candidate.failure_reason or FailureReason.TRAINING_FAILED
         return ConditionValue("False", reason, f"{candidate.revision}: {failure_detail(candidate)}")
-    return ConditionValue("True", "Trained", f"{candidate.revision} trained{_score(candidate)}")
+    return ConditionValue(
+        "True", ConditionReason.TRAINED, f"{candidate.revision} trained{_score(candidate)}"
+    )
 
 
 def _evaluated(status: ModelDeploymentStatus, candidate: CandidateStatus | None) -> ConditionValue:
@@ -327,15 +343,23 @@ def _evaluated(status: ModelDeploymentStatus, candidate: CandidateStatus | None)
                 (h.message for h in status.history if h.revision == status.stable.revision), None
             )
             return ConditionValue(
-                "True", "Passed", f"{status.stable.revision}: {why or 'passed the gate'}"
+                "True",
+                ConditionReason.PASSED,
+                f"{status.stable.revision}: {why or 'passed the gate'}",
             )
-        return ConditionValue("Unknown", "NotStarted", "no revision has been evaluated")
+        return ConditionValue(
+            "Unknown", ConditionReason.NOT_STARTED, "no revision has been evaluated"
+        )
     if candidate.trigger is Trigger.PINNED:
-        return ConditionValue("True", "Pinned", f"{candidate.revision}: {candidate.message}")
+        return ConditionValue(
+            "True", ConditionReason.PINNED, f"{candidate.revision}: {candidate.message}"
+        )
     if candidate.verdict is None:
         return ConditionValue(
-            "Unknown", "NotEvaluated", f"{candidate.revision} has not been evaluated"
+            "Unknown", ConditionReason.NOT_EVALUATED, f"{candidate.revision} has not been evaluated"
         )
-    if candidate.verdict is Verdict.PASSED:
-        return ConditionValue("True", "Passed", f"{candidate.revision}: {candidate.message}")
+    if candidate.verdict is GateVerdict.PASSED:
+        return ConditionValue(
+            "True", ConditionReason.PASSED, f"{candidate.revision}: {candidate.message}"
+        )
     return ConditionValue("False", candidate.verdict, f"{candidate.revision}: {candidate.message}")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+from modelpilot.api.reasons import EventReason
 from modelpilot.api.spec import ModelDeploymentSpec
 from modelpilot.api.status import CandidateState, DataWatchStatus, ModelDeploymentStatus
 from modelpilot.operator.rollout.actions import CreateTrainingJob, DeleteJob
@@ -75,7 +76,7 @@ def _read_probe(
     report = probe.report
     if report is None or not report.ok or not report.fingerprint:
         why = (report.error if report is not None else None) or probe.problem or "no report"
-        draft.event("Warning", "DataProbeFailed", f"{probe.name}: {why}")
+        draft.event("Warning", EventReason.DATA_PROBE_FAILED, f"{probe.name}: {why}")
         failed = {
             "last_probe_at": draft.now,
             "probe_job": None,
@@ -102,7 +103,7 @@ def _read_probe(
         message = (
             f"the dataset changed: fingerprint {report.fingerprint[:12]}, trained on {trained[:12]}"
         )
-        draft.event("Normal", "DataChanged", message)
+        draft.event("Normal", EventReason.DATA_CHANGED, message)
     else:
         message = (
             f"the dataset still differs ({report.fingerprint[:12]}) from what the newest "

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from modelpilot.api.reasons import ConditionReason, EventReason
 from modelpilot.api.status import (
     HISTORY_LIMIT,
     CandidateState,
@@ -29,7 +30,8 @@ from modelpilot.operator.rollout.world import World
 @dataclass(frozen=True)
 class Event:
     type: Literal["Normal", "Warning"]
-    reason: str
+    # A failure's Event says its FailureReason; a stall's, its Stalled reason.
+    reason: EventReason | FailureReason | ConditionReason
     message: str
 
 
@@ -63,7 +65,12 @@ class Draft:
         self.update(candidate=candidate)
         return candidate
 
-    def event(self, type_: Literal["Normal", "Warning"], reason: str, message: str) -> None:
+    def event(
+        self,
+        type_: Literal["Normal", "Warning"],
+        reason: EventReason | FailureReason | ConditionReason,
+        message: str,
+    ) -> None:
         self.events.append(Event(type_, reason, message))
 
     def conclude(
@@ -71,13 +78,20 @@ class Draft:
     ) -> None:
         """The candidate ends (rejected, failed, superseded ...): record it in history.
 
-        A failure carries its `reason` as a typed field (candidate.failureReason); its message
-        keeps the words people have always read ("TrainingFailed: ...").
+        A failure carries its `reason` and its detail as typed fields (candidate.failureReason,
+        candidate.failureDetail); its message keeps the words people have always read
+        ("TrainingFailed: ...").
         """
+        detail = None
         if reason is not None:
-            message = cond.failure_message(reason, message or "unknown")
+            detail = message or "unknown"
+            message = cond.failure_message(reason, detail)
         candidate = self.update_candidate(
-            state=state, finished_at=self.now, message=message, failure_reason=reason
+            state=state,
+            finished_at=self.now,
+            message=message,
+            failure_reason=reason,
+            failure_detail=detail,
         )
         self.update(history=with_history(self.status, candidate, state))
 
@@ -108,7 +122,7 @@ class Draft:
         )
         score = "" if stable.score is None else f" ({stable.metric} {stable.score:.4f})"
         replacing = "" if old is None else f", replacing {old.revision}"
-        self.event("Normal", "Promoted", f"{stable.revision} serves{score}{replacing}")
+        self.event("Normal", EventReason.PROMOTED, f"{stable.revision} serves{score}{replacing}")
 
     def roll_back(self, candidate: CandidateStatus, reason: FailureReason, message: str) -> None:
         """The canary is aborted: weight back to stable at once; the sweep finalizes the route
@@ -138,7 +152,11 @@ class Draft:
         )
         stable = self.status.stable
         serving = "" if stable is None else f"; {stable.revision} serves all traffic"
-        self.event("Warning", "RolledBack", f"{candidate.revision} rolled back: {message}{serving}")
+        self.event(
+            "Warning",
+            EventReason.ROLLED_BACK,
+            f"{candidate.revision} rolled back: {message}{serving}",
+        )
 
 
 def with_history(

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from modelpilot.api.reasons import ConditionReason, ConditionType, EventReason
 from modelpilot.api.spec import ModelDeploymentSpec
 from modelpilot.api.status import (
     WORST_FEATURES_LIMIT,
@@ -49,7 +50,7 @@ def drift_window_due(
     return last is None or (now - last).total_seconds() >= spec.monitoring.interval_seconds
 
 
-def seconds_until_window(
+def seconds_until_drift_window(
     spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: datetime
 ) -> float | None:
     if spec.monitoring is None or status.stable is None:
@@ -77,7 +78,9 @@ def judge_drift(draft: Draft, spec: ModelDeploymentSpec) -> bool:
     if observed.error is not None:
         message = f"drift counters unavailable: {observed.error}"
         _record(draft, before, window, drifted=None, message=message)
-        draft.drift_condition = cond.ConditionValue("Unknown", "MetricsUnavailable", message)
+        draft.drift_condition = cond.ConditionValue(
+            "Unknown", ConditionReason.METRICS_UNAVAILABLE, message
+        )
         return False
     if not observed.reference:
         message = (
@@ -85,7 +88,9 @@ def judge_drift(draft: Draft, spec: ModelDeploymentSpec) -> bool:
             "drift monitoring existed): retrain it to monitor drift"
         )
         _record(draft, before, window, drifted=None, message=message)
-        draft.drift_condition = cond.ConditionValue("Unknown", "NoReference", message)
+        draft.drift_condition = cond.ConditionValue(
+            "Unknown", ConditionReason.NO_REFERENCE, message
+        )
         return False
     snapshot = bounded_snapshot(observed.live)
     if before.revision != observed.revision or before.snapshot is None:
@@ -101,7 +106,7 @@ def judge_drift(draft: Draft, spec: ModelDeploymentSpec) -> bool:
             requests=None,
             worst=[],
         )
-        draft.drift_condition = cond.ConditionValue("Unknown", "Baseline", message)
+        draft.drift_condition = cond.ConditionValue("Unknown", ConditionReason.BASELINE, message)
         return False
 
     counts = window_counts(observed.live, before.snapshot)
@@ -127,7 +132,9 @@ def judge_drift(draft: Draft, spec: ModelDeploymentSpec) -> bool:
             f"{monitoring.min_requests}: too few to judge"
         )
         _record(draft, before, window, drifted=None, message=message, **common)
-        draft.drift_condition = cond.ConditionValue("Unknown", "TooFewRequests", message)
+        draft.drift_condition = cond.ConditionValue(
+            "Unknown", ConditionReason.TOO_FEW_REQUESTS, message
+        )
         return False
     over = [(v, f) for v, f in scores if v > monitoring.max_feature_psi]
     if not over:
@@ -138,8 +145,8 @@ def judge_drift(draft: Draft, spec: ModelDeploymentSpec) -> bool:
         )
         _record(draft, before, window, drifted=False, message=message, **common)
         if _was(draft, "True"):
-            draft.event("Normal", "DriftCleared", message)
-        draft.drift_condition = cond.ConditionValue("False", "NoDrift", message)
+            draft.event("Normal", EventReason.DRIFT_CLEARED, message)
+        draft.drift_condition = cond.ConditionValue("False", ConditionReason.NO_DRIFT, message)
         return False
     named = ", ".join(f"{f} PSI {v:.3f}" for v, f in over[:WORST_FEATURES_LIMIT])
     message = (
@@ -148,8 +155,8 @@ def judge_drift(draft: Draft, spec: ModelDeploymentSpec) -> bool:
     )
     _record(draft, before, window, drifted=True, message=message, **common)
     if not _was(draft, "True"):
-        draft.event("Warning", "Drifted", message)
-    draft.drift_condition = cond.ConditionValue("True", "FeatureDrift", message)
+        draft.event("Warning", EventReason.DRIFTED, message)
+    draft.drift_condition = cond.ConditionValue("True", ConditionReason.FEATURE_DRIFT, message)
     return monitoring.retrain_on_drift and _cooled_down(draft, spec)
 
 
@@ -219,7 +226,7 @@ def _record(
 
 
 def _was(draft: Draft, value: Literal["True", "False", "Unknown"]) -> bool:
-    old = draft.status.condition("Drifted")
+    old = draft.status.condition(ConditionType.DRIFTED)
     return old is not None and old.status == value
 
 

@@ -15,6 +15,7 @@ that fails or is rolled back is not retried until the pin changes: the stable mo
 
 from __future__ import annotations
 
+from modelpilot.api.reasons import ConditionReason, EventReason
 from modelpilot.api.spec import ModelDeploymentSpec
 from modelpilot.api.status import CandidateState, CandidateStatus, HistoryEntry, Trigger
 from modelpilot.operator.rollout import conditions as cond
@@ -47,7 +48,9 @@ def follow_pin(draft: Draft, spec: ModelDeploymentSpec, pin: str) -> None:
         return
     if candidate is not None and candidate.state in IN_FLIGHT:
         draft.conclude(CandidateState.SUPERSEDED, f"superseded: spec.serving.pinRevision is {pin}")
-        draft.event("Normal", "Superseded", f"{candidate.revision} stopped: {pin} is pinned")
+        draft.event(
+            "Normal", EventReason.SUPERSEDED, f"{candidate.revision} stopped: {pin} is pinned"
+        )
     stable = draft.status.stable
     if stable is not None and stable.revision == pin:
         return
@@ -63,7 +66,7 @@ def follow_pin(draft: Draft, spec: ModelDeploymentSpec, pin: str) -> None:
     if entry is None:
         listed = ", ".join(h.revision for h in status.history if h.model_sha256) or "none"
         draft.problem = cond.Problem(
-            "PinUnknown",
+            ConditionReason.PIN_UNKNOWN,
             f"spec.serving.pinRevision {pin} has no model digest in status.history "
             f"(revisions that can be pinned: {listed}); pin one of them or remove the pin",
         )
@@ -74,7 +77,7 @@ def follow_pin(draft: Draft, spec: ModelDeploymentSpec, pin: str) -> None:
     replacing = "" if stable is None else f", replacing {stable.revision}"
     draft.event(
         "Normal",
-        "PinApplied",
+        EventReason.PIN_APPLIED,
         f"{pin} goes back into service by its digest {pinned.model_sha256[:12]}{replacing}; "
         "nothing trains while the pin is set",
     )

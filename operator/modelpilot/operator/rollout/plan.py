@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 
 from modelpilot.api import names
 from modelpilot.api.gate import judge
+from modelpilot.api.reasons import ConditionReason, EventReason
 from modelpilot.api.spec import ModelDeploymentSpec
 from modelpilot.api.status import (
     CandidateState,
@@ -60,8 +61,11 @@ from modelpilot.operator.rollout.canary_steps import (
 )
 from modelpilot.operator.rollout.data_watch import seconds_until_probe, watch_data
 from modelpilot.operator.rollout.draft import Draft, Event
-from modelpilot.operator.rollout.drift import judge_drift, took_drift_revision
-from modelpilot.operator.rollout.drift import seconds_until_window as drift_seconds_until_window
+from modelpilot.operator.rollout.drift import (
+    judge_drift,
+    seconds_until_drift_window,
+    took_drift_revision,
+)
 from modelpilot.operator.rollout.naming import (
     deployment_name,
     job_name,
@@ -121,19 +125,19 @@ def plan(
     now = now.astimezone(UTC).replace(microsecond=0)
     draft = Draft(world=world, now=now, status=status)
     if isinstance(spec, InvalidSpec):
-        draft.problem = cond.Problem("InvalidSpec", spec.message)
+        draft.problem = cond.Problem(ConditionReason.INVALID_SPEC, spec.message)
     else:
         if canary_math.rollout_deferred(spec, status) and world.generation != (
             status.observed_generation or 0
         ):
             draft.event(
                 "Normal",
-                "RolloutChangeDeferred",
+                EventReason.ROLLOUT_CHANGE_DEFERRED,
                 f"spec.rollout's router or steps changed during the canary of "
                 f"{status.canary.revision if status.canary else '?'}: it finishes with the "
                 "ones it started with; the change applies to the next revision",
             )
-        spec = canary_math.effective_spec(spec, status)
+        spec = canary_math.spec_with_started_rollout(spec, status)
         traffic = traffic_strategy(spec)  # the one choice of router this tick
         draft.problem = _policy_problem(draft, spec)
         if draft.problem is None:
@@ -203,15 +207,17 @@ def _start_revision_when_triggered(
         old = status.candidate
         draft.conclude(CandidateState.SUPERSEDED, f"superseded by a new revision ({trigger})")
         draft.event(
-            "Normal", "Superseded", f"{old.revision} stopped: a new revision starts ({trigger})"
+            "Normal",
+            EventReason.SUPERSEDED,
+            f"{old.revision} stopped: a new revision starts ({trigger})",
         )
     refusal = estimator_refusal(spec, world.estimator_allowlist)
     if refusal is not None:
-        draft.problem = cond.Problem("EstimatorNotAllowed", refusal)
+        draft.problem = cond.Problem(ConditionReason.ESTIMATOR_NOT_ALLOWED, refusal)
         return
     if not has_store(spec, world):
         draft.problem = cond.Problem(
-            "NoModelStore",
+            ConditionReason.NO_MODEL_STORE,
             "spec.modelStore.pvc.claimName is not set and the operator has no default store "
             "(MODELPILOT_DEFAULT_STORE_PVC): name a PersistentVolumeClaim (modelStore.pvc) "
             "or an S3 bucket (modelStore.s3)",
@@ -244,7 +250,9 @@ def _start_revision_when_triggered(
         canary=None,
     )
     draft.event(
-        "Normal", "RevisionStarted", f"{revision} started ({trigger}): training Job {candidate.job}"
+        "Normal",
+        EventReason.REVISION_STARTED,
+        f"{revision} started ({trigger}): training Job {candidate.job}",
     )
     if trigger is Trigger.DRIFTED:
         took_drift_revision(draft)
@@ -320,7 +328,7 @@ def _advance_training(draft: Draft, spec: ModelDeploymentSpec, candidate: Candid
     if summary.candidate_score is None or summary.model_sha256 is None:
         message = "the trainer's summary has no score or model digest"
         draft.conclude(CandidateState.FAILED, message, reason=FailureReason.TRAINING_FAILED)
-        draft.event("Warning", "TrainingFailed", f"{candidate.revision}: {message}")
+        draft.event("Warning", FailureReason.TRAINING_FAILED, f"{candidate.revision}: {message}")
         return
     compared = candidate.stable_revision is not None
     gate = judge(
@@ -343,13 +351,13 @@ def _advance_training(draft: Draft, spec: ModelDeploymentSpec, candidate: Candid
     )
     if not gate.passed:
         draft.conclude(CandidateState.REJECTED, gate.message)
-        draft.event("Warning", "GateRejected", f"{candidate.revision}: {gate.message}")
+        draft.event("Warning", EventReason.GATE_REJECTED, f"{candidate.revision}: {gate.message}")
         return
     draft.update_candidate(
         state=CandidateState.DEPLOYING,
         deployment=deployment_name(world.name, candidate.revision),
     )
-    draft.event("Normal", "GatePassed", f"{candidate.revision}: {gate.message}")
+    draft.event("Normal", EventReason.GATE_PASSED, f"{candidate.revision}: {gate.message}")
 
 
 def revisions_status_names(status: ModelDeploymentStatus) -> tuple[str, ...]:
@@ -485,7 +493,7 @@ def _requeue_after(draft: Draft, spec: ModelDeploymentSpec | InvalidSpec) -> flo
     if status.phase is Phase.CANARY:
         waits += [max(REQUEUE_NEXT_STEP, w) for w in draft.waits]
     if not isinstance(spec, InvalidSpec):
-        window = drift_seconds_until_window(spec, status, draft.now)
+        window = seconds_until_drift_window(spec, status, draft.now)
         if window is not None:
             waits.append(max(REQUEUE_NEXT_STEP, window))
         probe = seconds_until_probe(spec, status, draft)

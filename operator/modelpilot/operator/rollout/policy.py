@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from modelpilot.api import names
+from modelpilot.api.reasons import ConditionReason
 from modelpilot.api.spec import ModelDeploymentSpec
 from modelpilot.operator.settings import DEFAULT_DATASET_SCHEMES, Settings
 
@@ -30,7 +31,7 @@ from modelpilot.operator.settings import DEFAULT_DATASET_SCHEMES, Settings
 class Refusal:
     """A value the policy refuses; plan() makes it a Problem (Stalled=True)."""
 
-    reason: str
+    reason: ConditionReason
     message: str
 
 
@@ -44,16 +45,11 @@ SERVICE_ACCOUNTS = (
     "MODELPILOT_SERVICE_ACCOUNT_ALLOWLIST (Helm value policy.serviceAccountAllowlist)"
 )
 
-REASON_IMAGE = "ImageNotAllowed"
-REASON_STORE = "ModelStoreNotAllowed"
-REASON_STORE_MISSING = "ModelStoreNotFound"
-REASON_PROMETHEUS = "PrometheusNotAllowed"
-REASON_DATASET = "DatasetNotAllowed"
-REASON_PRIORITY_CLASS = "PriorityClassNotAllowed"
-REASON_SERVICE_ACCOUNT = "ServiceAccountNotAllowed"
 # A refusal that may clear without a spec change (the claim is created or labelled later):
 # plan() looks again soon instead of waiting for the next resync.
-TRANSIENT = frozenset({REASON_STORE, REASON_STORE_MISSING})
+TRANSIENT = frozenset(
+    {ConditionReason.MODEL_STORE_NOT_ALLOWED, ConditionReason.MODEL_STORE_NOT_FOUND}
+)
 
 
 @dataclass(frozen=True)
@@ -124,7 +120,7 @@ def refusal(
     ):
         if image is not None and not any(fnmatch.fnmatchcase(image, p) for p in policy.images):
             return Refusal(
-                REASON_IMAGE,
+                ConditionReason.IMAGE_NOT_ALLOWED,
                 f"{field_path} {_cut(image)!r} is not allowed by the platform's image policy "
                 f"(allowed: {_listed(policy.images)}); use an allowed image or ask the "
                 f"platform team to add a pattern to {IMAGES}",
@@ -139,7 +135,7 @@ def refusal(
         address = source.prometheus.address.rstrip("/")
         if address not in policy.prometheus_addresses:
             return Refusal(
-                REASON_PROMETHEUS,
+                ConditionReason.PROMETHEUS_NOT_ALLOWED,
                 "spec.rollout.analysis.metricsSource.prometheus.address "
                 f"{_cut(address)!r} is not allowed (allowed: "
                 f"{_listed(policy.prometheus_addresses)}); omit metricsSource to scrape the "
@@ -149,7 +145,10 @@ def refusal(
     if uri is not None:
         why = dataset_refusal(uri, policy)
         if why is not None:
-            return Refusal(REASON_DATASET, f"spec.training.dataset.uri {_cut(uri)!r} {why}")
+            return Refusal(
+                ConditionReason.DATASET_NOT_ALLOWED,
+                f"spec.training.dataset.uri {_cut(uri)!r} {why}",
+            )
     return None
 
 
@@ -164,14 +163,14 @@ def pod_refusal(spec: ModelDeploymentSpec, policy: Policy) -> Refusal | None:
                 "priorityClassName",
                 pod.priority_class_name,
                 policy.priority_classes,
-                REASON_PRIORITY_CLASS,
+                ConditionReason.PRIORITY_CLASS_NOT_ALLOWED,
                 PRIORITY_CLASSES,
             ),
             (
                 "serviceAccountName",
                 pod.service_account_name,
                 policy.service_accounts,
-                REASON_SERVICE_ACCOUNT,
+                ConditionReason.SERVICE_ACCOUNT_NOT_ALLOWED,
                 SERVICE_ACCOUNTS,
             ),
         ):
@@ -200,13 +199,13 @@ def store_refusal(
     label = f"{names.LABEL_MODEL_STORE}=true"
     if claim_labels is None:
         return Refusal(
-            REASON_STORE_MISSING,
+            ConditionReason.MODEL_STORE_NOT_FOUND,
             f"spec.modelStore.pvc.claimName {claim!r}: no such PersistentVolumeClaim in this "
             f"namespace; create it with the label {label}",
         )
     if claim_labels.get(names.LABEL_MODEL_STORE) != "true":
         return Refusal(
-            REASON_STORE,
+            ConditionReason.MODEL_STORE_NOT_ALLOWED,
             f"spec.modelStore.pvc.claimName {claim!r} is not labelled as a model store; "
             f"label it {label} (kubectl label pvc {claim} {label}) or ask the platform team "
             f"to add it to {STORE_CLAIMS}",

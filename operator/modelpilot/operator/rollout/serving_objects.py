@@ -7,6 +7,7 @@ exactly the same objects.
 
 from __future__ import annotations
 
+from modelpilot.api.reasons import ConditionReason
 from modelpilot.api.spec import ModelDeploymentSpec
 from modelpilot.api.status import CandidateState, CandidateStatus, FailureReason
 from modelpilot.operator.rollout import conditions as cond
@@ -45,7 +46,8 @@ def ensure_revision_serving(
     claim = store_claim(spec, world)
     if not has_store(spec, world):  # the store was removed from the spec after training
         draft.problem = draft.problem or cond.Problem(
-            "NoModelStore", "spec.modelStore.pvc.claimName is not set and there is no default"
+            ConditionReason.NO_MODEL_STORE,
+            "spec.modelStore.pvc.claimName is not set and there is no default",
         )
         return
     resources = spec.serving.resources

@@ -9,10 +9,10 @@ problem found outside plan() (World.stall).
 
 from __future__ import annotations
 
+from modelpilot.api.reasons import ConditionType
 from modelpilot.api.status import (
     CandidateState,
     Condition,
-    ConditionType,
     ModelDeploymentStatus,
     Phase,
 )
@@ -61,7 +61,7 @@ def settle_phase_and_conditions(
         conditions = [c for c in conditions if c.type != ConditionType.DRIFTED]
     stuck = draft.problem or stall  # why a person must act, if anything
     if stuck is not None:
-        before = old.condition("Stalled")
+        before = old.condition(ConditionType.STALLED)
         if before is None or before.reason != stuck.reason or before.status != "True":
             draft.event("Warning", stuck.reason, stuck.message)
     draft.update(

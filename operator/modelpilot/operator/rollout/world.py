@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from modelpilot.api.fingerprint import DataProbeReport
+from modelpilot.api.reasons import ConditionReason
 from modelpilot.api.summary import TrainingSummary
 from modelpilot.operator.analysis.source import Sample
 from modelpilot.operator.rollout.policy import Policy
@@ -99,7 +100,7 @@ class ObservedAnalysis:
 class Stall:
     """A permanent problem found outside plan(): only a person can clear it (Stalled=True)."""
 
-    reason: str  # NotOwned, RouterSpecInvalid, MetricsSpecInvalid (modelpilot.operator.errors)
+    reason: ConditionReason  # NotOwned, RouterSpecInvalid, MetricsSpecInvalid (errors.py)
     message: str
     # Found by applying an action (NotOwned, a route the apiserver refused): it holds while
     # the plan still has actions to apply, and clears once the plan converges.

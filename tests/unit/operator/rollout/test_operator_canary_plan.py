@@ -6,9 +6,10 @@ no fakes at all; every transition is also checked against the phases table.
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
+from builders import NOW, ready_deployment, spec_dict
 from convergence import assert_converges, second_tick_actions
 from expected_actions import assert_actions
 
@@ -30,7 +31,6 @@ from modelpilot.operator.rollout.actions import (
     DeleteDeployment,
     DeleteService,
     EnsureService,
-    EnsureServingDeployment,
     FinalizeRoutes,
     Route,
     ScaleDeployment,
@@ -41,15 +41,9 @@ from modelpilot.operator.rollout.triggers import spec_hash
 from modelpilot.operator.rollout.world import ObservedAnalysis
 from modelpilot.operator.routers.weights import Weights
 
-NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
-RAW = {
-    "training": {
-        "dataset": {"builtin": "iris"},
-        "estimator": "sklearn.tree.DecisionTreeClassifier",
-    },
-    "evaluation": {"metric": "accuracy", "threshold": 0.8},
-    "serving": {"replicas": 2},
-    "rollout": {
+RAW = spec_dict(
+    serving={"replicas": 2},
+    rollout={
         "steps": [
             {"setWeight": 20},
             {"pause": {"duration": "30s"}},
@@ -63,8 +57,7 @@ RAW = {
             "inconclusiveLimit": 3,
         },
     },
-    "modelStore": {"pvc": {"claimName": "models"}},
-}
+)
 SPEC = parse_spec(RAW)
 MESH = parse_spec(
     {**RAW, "rollout": {**RAW["rollout"], "trafficRouter": {"gatewayAPI": {"httpRoute": "iris"}}}}
@@ -131,21 +124,8 @@ def status(c: CanaryStatus, **kw) -> ModelDeploymentStatus:
 
 
 def dep(rev: str, replicas: int, ready: int | None = None, spec=SPEC) -> ObservedDeployment:
-    intent = EnsureServingDeployment(
-        name=f"iris-{rev}",
-        model="iris",
-        revision=rev,
-        model_sha256={"v1": "a", "v2": "b"}[rev] * 64,
-        store_claim="models",
-        replicas=replicas,
-    )
-    return ObservedDeployment(
-        name=f"iris-{rev}",
-        revision=rev,
-        replicas=replicas,
-        ready_replicas=replicas if ready is None else ready,
-        updated_replicas=replicas,
-        intent_hash=intent.intent_hash(),
+    return ready_deployment(
+        rev, replicas=replicas, ready_replicas=replicas if ready is None else ready
     )
 
 
@@ -660,14 +640,14 @@ def test_a_pause_is_timed_by_bounded_tick_gaps(readings: list[int], advances_at:
 
 
 def test_an_analysis_window_is_due_after_a_forward_jump_of_at_most_one_gap():
-    from modelpilot.operator.rollout.canary import seconds_until_window
+    from modelpilot.operator.rollout.canary import seconds_until_analysis_window
 
     c = canary(2, 50, observed_at=NOW, analysis=AnalysisStatus(last_window_at=NOW))
-    assert seconds_until_window(SPEC, status(c), NOW + timedelta(seconds=4)) == 6
+    assert seconds_until_analysis_window(SPEC, status(c), NOW + timedelta(seconds=4)) == 6
     # An hour's jump counts as one bounded gap (10 s): due, but not ten minutes overdue.
-    assert seconds_until_window(SPEC, status(c), NOW + timedelta(hours=1)) == 0
+    assert seconds_until_analysis_window(SPEC, status(c), NOW + timedelta(hours=1)) == 0
     # A backward jump adds nothing: the interval is still to come, not an hour away.
-    assert seconds_until_window(SPEC, status(c), NOW - timedelta(hours=1)) == 10
+    assert seconds_until_analysis_window(SPEC, status(c), NOW - timedelta(hours=1)) == 10
 
 
 def test_waiting_for_canary_pods_says_why_they_are_not_ready():

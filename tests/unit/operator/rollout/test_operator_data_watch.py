@@ -6,14 +6,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import builders
+from builders import ready_deployment
+
 from modelpilot.api.fingerprint import DataProbeReport
 from modelpilot.api.spec import parse_spec
 from modelpilot.api.status import ModelDeploymentStatus, StableStatus, Trigger
-from modelpilot.operator.rollout import ObservedDeployment, World, plan
+from modelpilot.operator.rollout import World, plan
 from modelpilot.operator.rollout.actions import (
     CreateTrainingJob,
     DeleteJob,
-    EnsureServingDeployment,
 )
 from modelpilot.operator.rollout.naming import serving_selector
 from modelpilot.operator.rollout.triggers import spec_hash
@@ -55,29 +57,8 @@ STABLE_SERVICE = {
 
 
 def world(probes: dict | None = None) -> World:
-    intent = EnsureServingDeployment(
-        name="iris-v1",
-        model="iris",
-        revision="v1",
-        model_sha256="a" * 64,
-        store_claim="models",
-        replicas=1,
-    )
-    deployment = ObservedDeployment(
-        name="iris-v1",
-        revision="v1",
-        replicas=1,
-        ready_replicas=1,
-        updated_replicas=1,
-        intent_hash=intent.intent_hash(),
-    )
-    return World(
-        name="iris",
-        namespace="ml",
-        generation=1,
-        deployments={"v1": deployment},
-        services=STABLE_SERVICE,
-        probes=probes or {},
+    return builders.world(
+        deployments={"v1": ready_deployment("v1")}, services=STABLE_SERVICE, probes=probes or {}
     )
 
 

@@ -6,28 +6,22 @@ of the World."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
+
+import builders
+from builders import NOW, ready_deployment, spec_dict
 
 from modelpilot.api.spec import parse_spec
 from modelpilot.api.status import ModelDeploymentStatus, Phase, StableStatus, Trigger
-from modelpilot.operator.rollout import ObservedDeployment, World, plan
-from modelpilot.operator.rollout.actions import CreateTrainingJob, EnsureServingDeployment
+from modelpilot.operator.rollout import World, plan
+from modelpilot.operator.rollout.actions import CreateTrainingJob
 from modelpilot.operator.rollout.drift import drift_window_due, window_counts
 from modelpilot.operator.rollout.naming import serving_selector
 from modelpilot.operator.rollout.triggers import spec_hash
 from modelpilot.operator.rollout.world import ObservedDrift, ObservedService
 
-NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
-RAW = {
-    "training": {
-        "dataset": {"builtin": "iris"},
-        "estimator": "sklearn.tree.DecisionTreeClassifier",
-    },
-    "evaluation": {"metric": "accuracy", "threshold": 0.8},
-    "modelStore": {"pvc": {"claimName": "models"}},
-    "monitoring": {"interval": "10s", "minRequests": 50, "maxFeaturePsi": 0.25},
-}
+RAW = spec_dict(monitoring={"interval": "10s", "minRequests": 50, "maxFeaturePsi": 0.25})
 SPEC = parse_spec(RAW)
 RETRAIN = parse_spec(
     {**RAW, "monitoring": {**RAW["monitoring"], "retrainOnDrift": True, "cooldown": "5m"}}
@@ -63,23 +57,7 @@ STABLE_SERVICE = {
 
 
 def world(live: dict | None, error: str | None = None) -> World:
-    intent = EnsureServingDeployment(
-        name="iris-v1",
-        model="iris",
-        revision="v1",
-        model_sha256="a" * 64,
-        store_claim="models",
-        replicas=1,
-    )
-    deployment = ObservedDeployment(
-        name="iris-v1",
-        revision="v1",
-        replicas=1,
-        ready_replicas=1,
-        updated_replicas=1,
-        intent_hash=intent.intent_hash(),
-        pod_ips=("10.0.0.1",),
-    )
+    deployment = ready_deployment("v1", pod_ips=("10.0.0.1",))
     drift = (
         None
         if live is None and error is None
@@ -87,14 +65,7 @@ def world(live: dict | None, error: str | None = None) -> World:
             revision="v1", live=live or {}, reference=REFERENCE if live else {}, error=error
         )
     )
-    return World(
-        name="iris",
-        namespace="ml",
-        generation=1,
-        deployments={"v1": deployment},
-        services=STABLE_SERVICE,
-        drift=drift,
-    )
+    return builders.world(deployments={"v1": deployment}, services=STABLE_SERVICE, drift=drift)
 
 
 def walk(spec, windows: list[dict]) -> list:

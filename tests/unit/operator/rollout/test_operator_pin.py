@@ -6,7 +6,9 @@ phases table by plan() itself.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
+
+from builders import DIGEST, NOW, ready_deployment, spec_dict
 
 from modelpilot.api import names
 from modelpilot.api.spec import parse_spec
@@ -19,7 +21,7 @@ from modelpilot.api.status import (
     StableStatus,
     Trigger,
 )
-from modelpilot.operator.rollout import ObservedDeployment, ObservedService, World, plan
+from modelpilot.operator.rollout import ObservedService, World, plan
 from modelpilot.operator.rollout.actions import (
     CreateTrainingJob,
     DeleteDeployment,
@@ -28,18 +30,9 @@ from modelpilot.operator.rollout.actions import (
 from modelpilot.operator.rollout.draft import with_history
 from modelpilot.operator.rollout.triggers import spec_hash
 
-NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
-RAW = {
-    "training": {
-        "dataset": {"builtin": "iris"},
-        "estimator": "sklearn.tree.DecisionTreeClassifier",
-    },
-    "evaluation": {"metric": "accuracy", "threshold": 0.8},
-    "modelStore": {"pvc": {"claimName": "models"}},
-}
+RAW = spec_dict()
 SPEC = parse_spec(RAW)
 HASH = spec_hash(SPEC)
-DIGEST = {"v1": "a" * 64, "v2": "b" * 64, "v3": "c" * 64}
 
 
 def pinned(revision: str | None, **extra) -> object:
@@ -86,23 +79,8 @@ def serving(*revs: str, replicas: int = 1, spec=SPEC) -> dict:
     """A world where each revision's Deployment is what plan() would create, all Ready."""
     deployments = {}
     for rev in revs:
-        intent = EnsureServingDeployment(
-            name=f"iris-{rev}",
-            model="iris",
-            revision=rev,
-            model_sha256=DIGEST[rev],
-            store_claim="models",
-            replicas=replicas,
-        )
-        deployments[rev] = ObservedDeployment(
-            name=f"iris-{rev}",
-            revision=rev,
-            replicas=replicas,
-            ready_replicas=replicas,
-            updated_replicas=replicas,
-            intent_hash=intent.intent_hash(),
-            pod_ips=(f"10.0.0.{len(deployments) + 1}",),
-        )
+        ip = f"10.0.0.{len(deployments) + 1}"
+        deployments[rev] = ready_deployment(rev, replicas=replicas, pod_ips=(ip,))
     sel = {names.LABEL_MODEL: "iris", names.LABEL_COMPONENT: "serving"}
     services = {
         f"iris-{rev}": ObservedService(f"iris-{rev}", {**sel, names.LABEL_REVISION: rev})

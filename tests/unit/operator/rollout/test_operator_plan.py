@@ -6,9 +6,18 @@ modelpilot.operator.rollout.phases (plan() itself refuses an edge that is not th
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
+from builders import (
+    NOW,
+    candidate,
+    ready_deployment,
+    spec_dict,
+    status,
+    training_summary,
+    world,
+)
 from convergence import assert_converges, second_tick_actions
 from expected_actions import assert_actions
 
@@ -16,19 +25,16 @@ from modelpilot.api import names
 from modelpilot.api.spec import parse_spec
 from modelpilot.api.status import (
     CandidateState,
-    CandidateStatus,
     ModelDeploymentStatus,
     Phase,
     StableStatus,
 )
-from modelpilot.api.summary import TrainingSummary
 from modelpilot.operator.rollout import (
     TRANSITIONS,
     InvalidSpec,
     ObservedDeployment,
     ObservedJob,
     ObservedService,
-    World,
     plan,
 )
 from modelpilot.operator.rollout.actions import (
@@ -43,33 +49,12 @@ from modelpilot.operator.rollout.draft import with_history
 from modelpilot.operator.rollout.phases import allowed
 from modelpilot.operator.rollout.triggers import spec_hash
 
-NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
-RAW = {
-    "training": {
-        "dataset": {"builtin": "iris"},
-        "estimator": "sklearn.tree.DecisionTreeClassifier",
-    },
-    "evaluation": {"metric": "accuracy", "threshold": 0.8},
-    "modelStore": {"pvc": {"claimName": "models"}},
-}
+RAW = spec_dict()
 SPEC = parse_spec(RAW)
 OTHER = parse_spec({**RAW, "evaluation": {"metric": "f1_macro"}})
 HASH = spec_hash(SPEC)
 SEL_V1 = {names.LABEL_MODEL: "iris", names.LABEL_COMPONENT: "serving", names.LABEL_REVISION: "v1"}
 SEL_V2 = {**SEL_V1, names.LABEL_REVISION: "v2"}
-
-
-def candidate(rev="v1", state="Training", **kw) -> CandidateStatus:
-    return CandidateStatus(
-        revision=rev,
-        state=state,
-        trigger="Created",
-        spec_hash=HASH,
-        job=f"iris-train-{rev}",
-        started_at=NOW,
-        metric="accuracy",
-        **kw,
-    )
 
 
 STABLE = StableStatus(
@@ -83,30 +68,8 @@ STABLE = StableStatus(
 )
 
 
-def status(phase: str, **kw) -> ModelDeploymentStatus:
-    base = {"revision_counter": 1, "last_spec_hash": HASH, "last_revision_started_at": NOW}
-    return ModelDeploymentStatus(phase=phase, **{**base, **kw})
-
-
 def deployment(rev="v1", ready=1, **kw) -> ObservedDeployment:
-    sha = {"v1": "a", "v2": "b"}[rev] * 64
-    intent = EnsureServingDeployment(
-        name=f"iris-{rev}",
-        model="iris",
-        revision=rev,
-        model_sha256=sha,
-        store_claim="models",
-        replicas=1,
-    )
-    return ObservedDeployment(
-        name=f"iris-{rev}",
-        revision=rev,
-        replicas=1,
-        ready_replicas=ready,
-        updated_replicas=1,
-        intent_hash=intent.intent_hash(),
-        **kw,
-    )
+    return ready_deployment(rev, ready_replicas=ready, **kw)
 
 
 SERVING_V1 = {
@@ -118,27 +81,12 @@ SERVING_V1 = {
 }
 
 
-STORE_LABELS = {names.LABEL_MODEL_STORE: "true"}
-
-
-def world(**kw) -> World:
-    kw.setdefault("store_claim_labels", STORE_LABELS)
-    return World(name="iris", namespace="ml", generation=1, **kw)
-
-
 def done(rev="v1", score=0.95, stable=None, sha="a") -> ObservedJob:
     return ObservedJob(
         name=f"iris-train-{rev}",
         revision=rev,
         succeeded=True,
-        summary=TrainingSummary(
-            ok=True,
-            revision=rev,
-            model_sha256=sha * 64,
-            metric="accuracy",
-            candidate_score=score,
-            stable_score=stable,
-        ),
+        summary=training_summary(rev, score, stable, sha, holdout=None),
     )
 
 

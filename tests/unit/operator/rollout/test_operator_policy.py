@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from builders import SVC, spec_dict
 
 from modelpilot.api import names
 from modelpilot.api.spec import parse_spec
@@ -24,11 +25,7 @@ from modelpilot.operator.settings import SettingsError, load_settings
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 STORE = {names.LABEL_MODEL_STORE: "true"}
 POLICY = policy_of(load_settings({}))
-BASE = {
-    "training": {"dataset": {"builtin": "iris"}, "estimator": "sklearn.svm.SVC"},
-    "evaluation": {"metric": "accuracy", "threshold": 0.5},
-    "modelStore": {"pvc": {"claimName": "models"}},
-}
+BASE = spec_dict(SVC, threshold=0.5)
 
 
 def spec(**changes: object) -> dict:
@@ -174,7 +171,7 @@ def test_a_refused_image_on_a_serving_model_leaves_stable_as_it_is() -> None:
             id="an-unlabelled-claim-in-the-allowlist",
         ),
         pytest.param(
-            {k: v for k, v in BASE.items() if k != "modelStore"},
+            spec_dict(SVC, threshold=0.5, store=False),
             policy_of(load_settings({"MODELPILOT_DEFAULT_STORE_PVC": "shared"})),
             None,
             id="the-operators-default-store",

@@ -1,4 +1,5 @@
 import pytest
+from builders import SVC, spec_dict
 
 from modelpilot.api.spec import ModelDeploymentSpec
 from modelpilot.operator.rollout.steps import Pause, SetWeight, canary_steps, describe_step
@@ -6,11 +7,7 @@ from modelpilot.operator.rollout.steps import Pause, SetWeight, canary_steps, de
 
 def spec_with(steps):
     return ModelDeploymentSpec.model_validate(
-        {
-            "training": {"dataset": {"builtin": "iris"}, "estimator": "sklearn.svm.SVC"},
-            "evaluation": {"metric": "accuracy", "threshold": 0.5},
-            "rollout": {"steps": steps},
-        }
+        spec_dict(SVC, threshold=0.5, store=False, rollout={"steps": steps})
     )
 
 
