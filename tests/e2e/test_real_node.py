@@ -197,7 +197,12 @@ def test_a_model_past_its_memory_limit_is_oom_killed_and_stable_keeps_serving(
                         return pod
             return None
 
-        canary = wait_for(oom_killed, timeout=600, interval=2, what="the v2 serving pod OOM-killed")
+        try:
+            canary = wait_for(
+                oom_killed, timeout=600, interval=2, what="the v2 serving pod OOM-killed"
+            )
+        except AssertionError as error:
+            pytest.fail(f"{error}\n{why_no_oom(kubectl, models, prober)}", pytrace=False)
         time.sleep(5)  # the stable keeps answering while the canary crash-loops
         canary = kubectl.json("get", "pod", canary["metadata"]["name"], "-n", models)
     assert not pod_ready(canary), canary["status"]
@@ -209,6 +214,74 @@ def test_a_model_past_its_memory_limit_is_oom_killed_and_stable_keeps_serving(
     assert has_condition(
         kubectl.json("get", "pod", stable["metadata"]["name"], "-n", models), "Ready"
     )
+
+
+def why_no_oom(kubectl: Kubectl, namespace: str, prober: Prober) -> str:
+    """What a person needs when the OOM kill never came: the ModelDeployment's phase and
+    conditions, every pod's phase, restarts and container states, the pod cgroups' memory
+    figures as the node recorded them, the Jobs, the last Events and the prober's answers."""
+    lines = []
+    try:
+        mdep = kubectl.json("get", "mdep", "iris", "-n", namespace)
+        status = mdep.get("status") or {}
+        lines.append(f"iris: phase {status.get('phase')}, message {status.get('message')!r}")
+        for c in status.get("conditions") or []:
+            lines.append(f"  {c['type']}={c['status']} {c.get('reason')}: {c.get('message')}")
+        for pod in kubectl.pods(namespace):
+            meta, st = pod["metadata"], pod["status"]
+            lines.append(
+                f"pod {meta['name']} ({meta['labels'].get('modelpilot.dev/component')} "
+                f"{meta['labels'].get('modelpilot.dev/revision')}): {st.get('phase')}, "
+                f"memory {pod_memory(pod)}"
+            )
+            for c in st.get("conditions") or []:
+                if c["status"] != "True":
+                    lines.append(
+                        f"  {c['type']}={c['status']} {c.get('reason')}: {c.get('message')}"
+                    )
+            for cs in st.get("initContainerStatuses", []) + st.get("containerStatuses", []):
+                lines.append(
+                    f"  {cs['name']}: restarts {cs.get('restartCount')}, state {cs.get('state')}, "
+                    f"last {cs.get('lastState')}"
+                )
+        for job in kubectl.json("get", "jobs", "-n", namespace)["items"]:
+            lines.append(f"job {job['metadata']['name']}: {job.get('status')}")
+        events = kubectl.json("get", "events", "-n", namespace)["items"]
+        events.sort(key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
+        for e in events[-15:]:
+            lines.append(
+                f"event {e.get('reason')} {e['involvedObject'].get('name')}: {e.get('message')}"
+            )
+    except Exception as error:  # diagnostics must never hide the failure they explain
+        lines.append(f"(diagnostics stopped: {type(error).__name__}: {error})")
+    counts = {s: prober.statuses.count(s) for s in set(prober.statuses)}
+    lines.append(f"prober: {counts}, last {prober.statuses[-10:]}")
+    return "\n".join(lines)
+
+
+def pod_memory(pod: dict) -> str:
+    """The pod cgroup's memory figures on this node (cgroup v1): usage, peak, limit hits and
+    OOM kills; "unknown" where the node keeps them elsewhere."""
+    uid = pod["metadata"]["uid"]
+    for path in Path("/sys/fs/cgroup/memory").glob(f"*/kubepods/*/pod{uid}"):
+        figures = {
+            name: (path / name).read_text().strip() if (path / name).exists() else "?"
+            for name in (
+                "memory.usage_in_bytes",
+                "memory.max_usage_in_bytes",
+                "memory.failcnt",
+                "memory.oom_control",
+            )
+        }
+        kills = [
+            line
+            for line in figures.pop("memory.oom_control").splitlines()
+            if line.startswith("oom_kill ")
+        ]
+        return " ".join(f"{k.removeprefix('memory.')} {v}" for k, v in figures.items()) + (
+            f" {kills[0]}" if kills else ""
+        )
+    return "unknown"
 
 
 def serving_pod_of(kubectl: Kubectl, namespace: str, revision: str) -> dict:
