@@ -7,13 +7,16 @@ installed by the chart (in-cluster, from its image), when iris is trained and se
   capabilities or new privileges, under seccomp, inside its memory limit, and a write to `/`
   fails (readOnlyRootFilesystem);
 - a revision whose model does not fit the serving memory limit is OOM-killed and never
-  becomes Ready, while the stable model keeps answering every request.
+  becomes Ready, while the stable model keeps answering every request. The kill is read
+  from the container runtime's reason (OOMKilled) or, since containerd can report such an
+  exit as `Error` 137, from the kernel's own record of a memory-cgroup OOM kill in the pod.
 """
 
 from __future__ import annotations
 
 import copy
 import random
+import subprocess
 import time
 import tomllib
 import uuid
@@ -188,21 +191,20 @@ def test_a_model_past_its_memory_limit_is_oom_killed_and_stable_keeps_serving(
             "modelpilot.dev/model=iris,modelpilot.dev/revision=v2,modelpilot.dev/component=serving"
         )
 
-        def oom_killed() -> dict | None:
+        def oom_killed() -> tuple[dict, str] | None:
             for pod in kubectl.pods(models, selector):
-                for cs in pod["status"].get("containerStatuses", []):
-                    last = cs.get("lastState", {}).get("terminated") or {}
-                    now = cs.get("state", {}).get("terminated") or {}
-                    if "OOMKilled" in (last.get("reason"), now.get("reason")):
-                        return pod
+                evidence = oom_kill_of(pod)
+                if evidence is not None:
+                    return pod, evidence
             return None
 
         try:
-            canary = wait_for(
+            canary, evidence = wait_for(
                 oom_killed, timeout=600, interval=2, what="the v2 serving pod OOM-killed"
             )
         except AssertionError as error:
             pytest.fail(f"{error}\n{why_no_oom(kubectl, models, prober)}", pytrace=False)
+        print(f"{canary['metadata']['name']} OOM-killed: {evidence}")
         time.sleep(5)  # the stable keeps answering while the canary crash-loops
         canary = kubectl.json("get", "pod", canary["metadata"]["name"], "-n", models)
     assert not pod_ready(canary), canary["status"]
@@ -214,6 +216,43 @@ def test_a_model_past_its_memory_limit_is_oom_killed_and_stable_keeps_serving(
     assert has_condition(
         kubectl.json("get", "pod", stable["metadata"]["name"], "-n", models), "Ready"
     )
+
+
+def oom_kill_of(pod: dict) -> str | None:
+    """How we know the kernel OOM-killed this pod's container, or None.
+
+    containerd labels such an exit `OOMKilled` when its OOM event arrives before the exit
+    event, and not always otherwise: a container killed soon after it starts can exit as
+    `Error`, 137 (containerd/containerd#8180, #8893, #12260). So a SIGKILL exit counts too when
+    the kernel's own log records a memory-cgroup OOM kill inside this pod's cgroup."""
+    exits = []
+    for cs in pod["status"].get("containerStatuses", []):
+        for state in (cs.get("lastState") or {}, cs.get("state") or {}):
+            terminated = state.get("terminated")
+            if terminated:
+                exits.append(terminated)
+    if any(t.get("reason") == "OOMKilled" for t in exits):
+        return "the container runtime's reason OOMKilled"
+    killed = [t for t in exits if t.get("exitCode") == 137]
+    if killed:
+        records = kernel_oom_kills(pod["metadata"]["uid"])
+        if records:
+            return (
+                f"exit code 137 (reason {killed[-1].get('reason')!r}) and the kernel's log: "
+                f"{records[-1]}"
+            )
+    return None
+
+
+def kernel_oom_kills(uid: str) -> list[str]:
+    """The kernel log's memory-cgroup OOM kills inside the pod cgroup of `uid` (the
+    `oom-kill:` line names the task's cgroup, whose path holds `pod<uid>`)."""
+    result = subprocess.run(["dmesg"], capture_output=True, text=True, check=False)
+    return [
+        line.strip()
+        for line in result.stdout.splitlines()
+        if "oom-kill:" in line and f"pod{uid}" in line
+    ]
 
 
 def why_no_oom(kubectl: Kubectl, namespace: str, prober: Prober) -> str:
@@ -232,7 +271,7 @@ def why_no_oom(kubectl: Kubectl, namespace: str, prober: Prober) -> str:
             lines.append(
                 f"pod {meta['name']} ({meta['labels'].get('modelpilot.dev/component')} "
                 f"{meta['labels'].get('modelpilot.dev/revision')}): {st.get('phase')}, "
-                f"memory {pod_memory(pod)}"
+                f"memory {pod_memory(pod)}, kernel OOM kills {kernel_oom_kills(meta['uid'])}"
             )
             for c in st.get("conditions") or []:
                 if c["status"] != "True":
