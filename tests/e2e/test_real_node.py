@@ -7,13 +7,16 @@ installed by the chart (in-cluster, from its image), when iris is trained and se
   capabilities or new privileges, under seccomp, inside its memory limit, and a write to `/`
   fails (readOnlyRootFilesystem);
 - a revision whose model does not fit the serving memory limit is OOM-killed and never
-  becomes Ready, while the stable model keeps answering every request.
+  becomes Ready, while the stable model keeps answering every request. The kill is read
+  from the container runtime's reason (OOMKilled) or, since containerd can report such an
+  exit as `Error` 137, from the kernel's own record of a memory-cgroup OOM kill in the pod.
 """
 
 from __future__ import annotations
 
 import copy
 import random
+import subprocess
 import time
 import tomllib
 import uuid
@@ -188,16 +191,20 @@ def test_a_model_past_its_memory_limit_is_oom_killed_and_stable_keeps_serving(
             "modelpilot.dev/model=iris,modelpilot.dev/revision=v2,modelpilot.dev/component=serving"
         )
 
-        def oom_killed() -> dict | None:
+        def oom_killed() -> tuple[dict, str] | None:
             for pod in kubectl.pods(models, selector):
-                for cs in pod["status"].get("containerStatuses", []):
-                    last = cs.get("lastState", {}).get("terminated") or {}
-                    now = cs.get("state", {}).get("terminated") or {}
-                    if "OOMKilled" in (last.get("reason"), now.get("reason")):
-                        return pod
+                evidence = oom_kill_of(pod)
+                if evidence is not None:
+                    return pod, evidence
             return None
 
-        canary = wait_for(oom_killed, timeout=600, interval=2, what="the v2 serving pod OOM-killed")
+        try:
+            canary, evidence = wait_for(
+                oom_killed, timeout=600, interval=2, what="the v2 serving pod OOM-killed"
+            )
+        except AssertionError as error:
+            pytest.fail(f"{error}\n{why_no_oom(kubectl, models, prober)}", pytrace=False)
+        print(f"{canary['metadata']['name']} OOM-killed: {evidence}")
         time.sleep(5)  # the stable keeps answering while the canary crash-loops
         canary = kubectl.json("get", "pod", canary["metadata"]["name"], "-n", models)
     assert not pod_ready(canary), canary["status"]
@@ -209,6 +216,111 @@ def test_a_model_past_its_memory_limit_is_oom_killed_and_stable_keeps_serving(
     assert has_condition(
         kubectl.json("get", "pod", stable["metadata"]["name"], "-n", models), "Ready"
     )
+
+
+def oom_kill_of(pod: dict) -> str | None:
+    """How we know the kernel OOM-killed this pod's container, or None.
+
+    containerd labels such an exit `OOMKilled` when its OOM event arrives before the exit
+    event, and not always otherwise: a container killed soon after it starts can exit as
+    `Error`, 137 (containerd/containerd#8180, #8893, #12260). So a SIGKILL exit counts too when
+    the kernel's own log records a memory-cgroup OOM kill inside this pod's cgroup."""
+    exits = []
+    for cs in pod["status"].get("containerStatuses", []):
+        for state in (cs.get("lastState") or {}, cs.get("state") or {}):
+            terminated = state.get("terminated")
+            if terminated:
+                exits.append(terminated)
+    if any(t.get("reason") == "OOMKilled" for t in exits):
+        return "the container runtime's reason OOMKilled"
+    killed = [t for t in exits if t.get("exitCode") == 137]
+    if killed:
+        records = kernel_oom_kills(pod["metadata"]["uid"])
+        if records:
+            return (
+                f"exit code 137 (reason {killed[-1].get('reason')!r}) and the kernel's log: "
+                f"{records[-1]}"
+            )
+    return None
+
+
+def kernel_oom_kills(uid: str) -> list[str]:
+    """The kernel log's memory-cgroup OOM kills inside the pod cgroup of `uid` (the
+    `oom-kill:` line names the task's cgroup, whose path holds `pod<uid>`)."""
+    result = subprocess.run(["dmesg"], capture_output=True, text=True, check=False)
+    return [
+        line.strip()
+        for line in result.stdout.splitlines()
+        if "oom-kill:" in line and f"pod{uid}" in line
+    ]
+
+
+def why_no_oom(kubectl: Kubectl, namespace: str, prober: Prober) -> str:
+    """What a person needs when the OOM kill never came: the ModelDeployment's phase and
+    conditions, every pod's phase, restarts and container states, the pod cgroups' memory
+    figures as the node recorded them, the Jobs, the last Events and the prober's answers."""
+    lines = []
+    try:
+        mdep = kubectl.json("get", "mdep", "iris", "-n", namespace)
+        status = mdep.get("status") or {}
+        lines.append(f"iris: phase {status.get('phase')}, message {status.get('message')!r}")
+        for c in status.get("conditions") or []:
+            lines.append(f"  {c['type']}={c['status']} {c.get('reason')}: {c.get('message')}")
+        for pod in kubectl.pods(namespace):
+            meta, st = pod["metadata"], pod["status"]
+            lines.append(
+                f"pod {meta['name']} ({meta['labels'].get('modelpilot.dev/component')} "
+                f"{meta['labels'].get('modelpilot.dev/revision')}): {st.get('phase')}, "
+                f"memory {pod_memory(pod)}, kernel OOM kills {kernel_oom_kills(meta['uid'])}"
+            )
+            for c in st.get("conditions") or []:
+                if c["status"] != "True":
+                    lines.append(
+                        f"  {c['type']}={c['status']} {c.get('reason')}: {c.get('message')}"
+                    )
+            for cs in st.get("initContainerStatuses", []) + st.get("containerStatuses", []):
+                lines.append(
+                    f"  {cs['name']}: restarts {cs.get('restartCount')}, state {cs.get('state')}, "
+                    f"last {cs.get('lastState')}"
+                )
+        for job in kubectl.json("get", "jobs", "-n", namespace)["items"]:
+            lines.append(f"job {job['metadata']['name']}: {job.get('status')}")
+        events = kubectl.json("get", "events", "-n", namespace)["items"]
+        events.sort(key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
+        for e in events[-15:]:
+            lines.append(
+                f"event {e.get('reason')} {e['involvedObject'].get('name')}: {e.get('message')}"
+            )
+    except Exception as error:  # diagnostics must never hide the failure they explain
+        lines.append(f"(diagnostics stopped: {type(error).__name__}: {error})")
+    counts = {s: prober.statuses.count(s) for s in set(prober.statuses)}
+    lines.append(f"prober: {counts}, last {prober.statuses[-10:]}")
+    return "\n".join(lines)
+
+
+def pod_memory(pod: dict) -> str:
+    """The pod cgroup's memory figures on this node (cgroup v1): usage, peak, limit hits and
+    OOM kills; "unknown" where the node keeps them elsewhere."""
+    uid = pod["metadata"]["uid"]
+    for path in Path("/sys/fs/cgroup/memory").glob(f"*/kubepods/*/pod{uid}"):
+        figures = {
+            name: (path / name).read_text().strip() if (path / name).exists() else "?"
+            for name in (
+                "memory.usage_in_bytes",
+                "memory.max_usage_in_bytes",
+                "memory.failcnt",
+                "memory.oom_control",
+            )
+        }
+        kills = [
+            line
+            for line in figures.pop("memory.oom_control").splitlines()
+            if line.startswith("oom_kill ")
+        ]
+        return " ".join(f"{k.removeprefix('memory.')} {v}" for k, v in figures.items()) + (
+            f" {kills[0]}" if kills else ""
+        )
+    return "unknown"
 
 
 def serving_pod_of(kubectl: Kubectl, namespace: str, revision: str) -> dict:

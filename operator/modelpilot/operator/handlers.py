@@ -27,6 +27,7 @@ from modelpilot.operator.cluster import KubernetesCluster, cluster_cores
 from modelpilot.operator.endpoint import Address, serve
 from modelpilot.operator.leader import LeaderElector
 from modelpilot.operator.live import DefaultMetrics
+from modelpilot.operator.monitoring import DriftScraper
 from modelpilot.operator.reconcile import TickResult, tick
 from modelpilot.operator.settings import Settings, load_settings
 from modelpilot.operator.telemetry import ModelDeploymentFacts, OperatorMetrics
@@ -103,6 +104,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
             memo["holding"] = asyncio.create_task(elector.hold(on_lost=_stop_acting_now))
     telemetry.leader.set(1)
     metrics = memo["metrics"] = DefaultMetrics()
+    drift = memo["drift"] = DriftScraper()  # drift pages on threads of their own
     models = telemetry.model_deployments
     loop = asyncio.get_running_loop()
     limit = operator_settings.max_concurrent_trainings
@@ -124,6 +126,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
             datetime.now(UTC),
             metrics=metrics,
             slots=slots,
+            drift=drift,
         )
         if result.gone:
             models.forget(*key)
@@ -207,6 +210,9 @@ async def stop_reconciling(memo: kopf.Memo, **_: Any) -> None:
     metrics: DefaultMetrics | None = memo.get("metrics")
     if metrics is not None:
         metrics.close()
+    drift: DriftScraper | None = memo.get("drift")
+    if drift is not None:
+        drift.close()
     holding = memo.get("holding")
     if holding is not None:
         holding.cancel()

@@ -35,7 +35,7 @@ from modelpilot.operator.errors import (
     PermanentError,
 )
 from modelpilot.operator.live import DefaultMetrics, MetricsFactory, observe_canary
-from modelpilot.operator.monitoring import observe_drift
+from modelpilot.operator.monitoring import Scraper, observe_drift
 from modelpilot.operator.objects import Owner
 from modelpilot.operator.observe import observe, store_claim_to_read
 from modelpilot.operator.rollout import InvalidSpec, Plan, plan
@@ -91,6 +91,7 @@ def tick(  # noqa: C901 (issue 20 splits it; until then a ratchet, not a pass)
     *,
     metrics: MetricsFactory | None = None,
     slots: TrainingSlots | None = None,
+    drift: Scraper | None = None,
 ) -> TickResult:
     body = cluster.get(names.KIND, namespace, name)
     if body is None or body["metadata"].get("deletionTimestamp"):
@@ -128,7 +129,7 @@ def tick(  # noqa: C901 (issue 20 splits it; until then a ratchet, not a pass)
         world = observe_canary(
             world, spec, status, cluster, metrics=metrics or DefaultMetrics(), now=now
         )
-        world = observe_drift(world, spec, status, now=now)
+        world = observe_drift(world, spec, status, now=now, scraper=drift)
     result = plan(spec, status, world, now)
     queued = None
     if slots is not None:

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from .error_handlers import register_error_handlers
 from .fastpath import FastPathMiddleware
 from .grpc_server import start_grpc_server
+from .inflight import InflightBytesApp
 from .model import SklearnModel
 from .routes import build_router, package_version
 from .service import InferenceService
@@ -48,5 +49,11 @@ def create_app(settings: Settings, model: SklearnModel | None = None) -> FastAPI
     register_error_handlers(app)
     # Hot inference paths and the version headers on every response (see fastpath.py).
     app.add_middleware(FastPathMiddleware, service=service)
+    # Added last, so outermost: a body the byte budget cannot hold is refused unread.
+    app.add_middleware(
+        InflightBytesApp,
+        max_inflight_bytes=settings.max_inflight_bytes,
+        max_body_bytes=settings.max_body_bytes,
+    )
     app.include_router(build_router(service))
     return app

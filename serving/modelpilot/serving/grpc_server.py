@@ -27,7 +27,7 @@ from typing import Any
 import grpc
 import numpy as np
 
-from . import binary, v2
+from . import binary, declared, v2
 from .errors import (
     InvalidInput,
     MalformedRequest,
@@ -170,14 +170,14 @@ def parse_infer(request: Any, layout: Any, *, has_proba: bool) -> tuple[v2.Infer
             "inputs; send one per input, in the order of inputs"
         )
     tensors = [
-        _tensor(i, tensor, raw_contents[i] if raw else None)
+        _tensor(i, tensor, raw_contents[i] if raw else None, layout)
         for i, tensor in enumerate(request.inputs)
     ]
     features = v2.tensors_to_features(tensors, layout)
     return v2.InferRequest(features=features, outputs=outputs, id=request.id or None), raw
 
 
-def _tensor(index: int, tensor: Any, raw: bytes | None) -> v2.Tensor:
+def _tensor(index: int, tensor: Any, raw: bytes | None, layout: Any) -> v2.Tensor:
     name, datatype = tensor.name, tensor.datatype
     shape = list(tensor.shape)
     if not shape or any(d < 0 for d in shape):
@@ -193,6 +193,9 @@ def _tensor(index: int, tensor: Any, raw: bytes | None) -> v2.Tensor:
                 f"input {name!r}: has contents while the request uses raw_input_contents"
             )
         if datatype == "BYTES":
+            # From the declaration alone, before the per-element decoding loop.
+            declared.check_shape(name, shape, layout)
+            declared.check_bytes_size(name, count, len(raw))
             return v2.Tensor(
                 index=index,
                 name=name,
@@ -204,6 +207,8 @@ def _tensor(index: int, tensor: Any, raw: bytes | None) -> v2.Tensor:
     field = _CONTENTS_FIELD.get(datatype)
     if field is None:
         raise InvalidInput(f"input {name!r}: {datatype} travels only in raw_input_contents")
+    if datatype == "BYTES":  # before a Python object is made for each element
+        declared.check_shape(name, shape, layout)
     values = list(getattr(tensor.contents, field))
     if len(values) != count:
         raise InvalidInput(
@@ -238,6 +243,10 @@ async def _abort(context: Any, exc: BaseException, what: str) -> None:
     await context.abort(code, message)
 
 
+def grpc_concurrency(settings: Settings) -> int:
+    return max(1, settings.max_inflight_bytes // settings.max_body_bytes)
+
+
 async def start_grpc_server(
     service: InferenceService, settings: Settings, *, server_version: str
 ) -> tuple[grpc.aio.Server, int] | None:
@@ -245,13 +254,17 @@ async def start_grpc_server(
     if not settings.grpc_port:
         return None
     server = grpc.aio.server(
+        # Each message is held whole before the handler runs: at most --max-body-bytes
+        # each, and only as many calls at once as --max-inflight-bytes holds of them;
+        # beyond that, RESOURCE_EXHAUSTED at once.
+        maximum_concurrent_rpcs=grpc_concurrency(settings),
         options=[
             # One listener per port: a second server on the same port is an error, not a
             # silent share of the traffic (gRPC sets SO_REUSEPORT by default).
             ("grpc.so_reuseport", 0),
             ("grpc.max_receive_message_length", settings.max_body_bytes),
             ("grpc.max_send_message_length", -1),
-        ]
+        ],
     )
     pb_grpc.add_GRPCInferenceServiceServicer_to_server(
         OpenInferenceServicer(service, server_version=server_version), server

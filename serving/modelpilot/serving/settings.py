@@ -24,6 +24,7 @@ from modelpilot.api.names import (
 ENV_HOST = "MODELPILOT_HOST"
 ENV_MAX_BATCH_ROWS = "MODELPILOT_MAX_BATCH_ROWS"
 ENV_MAX_BODY_BYTES = "MODELPILOT_MAX_BODY_BYTES"
+ENV_MAX_INFLIGHT_BYTES = "MODELPILOT_MAX_INFLIGHT_BYTES"
 ENV_BATCH_WAIT_MS = "MODELPILOT_BATCH_WAIT_MS"
 ENV_DRAIN_SECONDS = "MODELPILOT_DRAIN_SECONDS"
 ENV_SHUTDOWN_TIMEOUT = "MODELPILOT_SHUTDOWN_TIMEOUT_SECONDS"
@@ -39,6 +40,11 @@ ENV_PUBLISH_CATEGORY_VALUES = "MODELPILOT_PUBLISH_CATEGORY_VALUES"
 
 DEFAULT_MAX_BATCH_ROWS = 1024
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+# Request bodies held at once across all connections: 16 maximum-size bodies over HTTP, and
+# as many gRPC messages (16 concurrent RPCs). 256 MiB at worst, plus one body being parsed
+# at a time (parsing runs on the event loop) and the model: within the default serving
+# pod's 1 GiB memory limit.
+DEFAULT_MAX_INFLIGHT_BYTES = 128 * 1024 * 1024
 DEFAULT_GRPC_PORT = 8081  # KServe's and MLServer's default gRPC port too
 
 
@@ -57,6 +63,10 @@ class Settings:
     # Rows one request may carry, and rows one predict call may combine across requests.
     max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    # Bytes of request bodies held at once across all connections; beyond it, 503 with
+    # Retry-After before the body is read (inflight.py). Also bounds concurrent gRPC
+    # calls: max_inflight_bytes // max_body_bytes of them.
+    max_inflight_bytes: int = DEFAULT_MAX_INFLIGHT_BYTES
     # Upper bound on how long a batch waits for the requests the batcher expects (as many as
     # were outstanding after the last batch; never more than half the last predict time).
     # An idle or single-client server never waits. 0 = never wait.
@@ -183,6 +193,13 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         help=f"largest request body accepted (env {ENV_MAX_BODY_BYTES})",
     )
     add(
+        "--max-inflight-bytes",
+        type=_positive_int,
+        default=_env_default(env, ENV_MAX_INFLIGHT_BYTES, str(DEFAULT_MAX_INFLIGHT_BYTES)),
+        help=f"request body bytes held at once across all connections; beyond it 503 + "
+        f"Retry-After; at least --max-body-bytes (env {ENV_MAX_INFLIGHT_BYTES})",
+    )
+    add(
         "--batch-wait-ms",
         type=_non_negative_float,
         default=_env_default(env, ENV_BATCH_WAIT_MS, "2"),
@@ -272,6 +289,11 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
     ]
     if missing:
         raise SettingsError(f"missing required setting(s): {', '.join(missing)}")
+    if int(args.max_inflight_bytes) < int(args.max_body_bytes):
+        raise SettingsError(
+            f"--max-inflight-bytes ({args.max_inflight_bytes}) must be at least "
+            f"--max-body-bytes ({args.max_body_bytes}), or no maximum-size body is ever accepted"
+        )
     return Settings(
         model_dir=args.model_dir,
         model_name=args.model_name,
@@ -282,6 +304,7 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         grpc_port=int(args.grpc_port),
         max_batch_rows=int(args.max_batch_rows),
         max_body_bytes=int(args.max_body_bytes),
+        max_inflight_bytes=int(args.max_inflight_bytes),
         batch_wait_ms=float(args.batch_wait_ms),
         drain_seconds=float(args.drain_seconds),
         shutdown_timeout_seconds=float(args.shutdown_timeout_seconds),

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from . import binary
+from . import binary, declared
 from .codec import decode_object, encode, jsonable_array
 from .errors import InvalidInput, MalformedRequest
 from .features import FeatureLayout, check_matrix, check_row_count
@@ -116,7 +116,7 @@ def parse_infer(
         )
         raise MalformedRequest(f'a V2 request needs "inputs": a non-empty list of tensors{hint}')
     chunks = binary.input_chunks(inputs, payload)
-    tensors = [_parse_tensor(i, tensor, raw=chunks[i]) for i, tensor in enumerate(inputs)]
+    tensors = [_parse_tensor(i, tensor, layout, raw=chunks[i]) for i, tensor in enumerate(inputs)]
     return InferRequest(
         features=tensors_to_features(tensors, layout),
         outputs=outputs,
@@ -246,7 +246,9 @@ class Tensor:
         return array.reshape(self.shape)
 
 
-def _parse_tensor(index: int, tensor: Any, *, raw: bytes | None = None) -> Tensor:
+def _parse_tensor(
+    index: int, tensor: Any, layout: FeatureLayout, *, raw: bytes | None = None
+) -> Tensor:
     where = f"inputs[{index}]"
     if not isinstance(tensor, dict):
         raise MalformedRequest(f"{where} must be a tensor object, got {_json_type(tensor)}")
@@ -274,6 +276,9 @@ def _parse_tensor(index: int, tensor: Any, *, raw: bytes | None = None) -> Tenso
                 f'{where}: has both "data" and parameters.{binary.SIZE_PARAMETER}; send one'
             )
         if datatype == "BYTES":
+            # From the declaration alone, before the per-element decoding loop.
+            declared.check_shape(name, shape, layout)
+            declared.check_bytes_size(name, expected, len(raw))
             return Tensor(
                 index=index,
                 name=name,

@@ -69,6 +69,8 @@ class FakeMetrics:
 class Walk:
     """Given/When/Then over the fake cluster; every tick checks the phase transition."""
 
+    drift = None  # the drift scraper ticks use (modelpilot.operator.monitoring.Scraper)
+
     def __init__(self, spec: dict | None = None) -> None:
         self.cluster = FakeCluster()
         self.cluster.add_model_store(NS)
@@ -86,7 +88,9 @@ class Walk:
 
     def tick(self, seconds: float = 1.0):
         before = self.status()
-        result = tick(self.cluster, SETTINGS, NS, NAME, self.now, metrics=self.metrics)
+        result = tick(
+            self.cluster, SETTINGS, NS, NAME, self.now, metrics=self.metrics, drift=self.drift
+        )
         self.now += timedelta(seconds=seconds)
         check_transition(before.phase, self.status().phase)
         return result

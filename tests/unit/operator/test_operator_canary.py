@@ -430,6 +430,30 @@ def test_any_metrics_error_is_an_inconclusive_window_and_abort_still_works(error
     assert w.status().phase == "RolledBack" and w.replicas("iris-v2") is None
 
 
+def test_a_drift_scrape_that_raises_is_reported_in_status_and_abort_still_works():
+    """Issue 21 §4: whatever the drift observation raises stays out of the tick."""
+    spec = copy.deepcopy(SPEC)
+    spec["monitoring"] = {"interval": "5s"}
+    w = Walk(spec)
+    scraped: list[tuple] = []
+
+    def broken(model, revision, pod_ips):
+        scraped.append((model, revision))
+        raise RuntimeError("a parser bug")
+
+    w.drift = broken
+    w.start_canary()
+    w.ready("v2")
+    w.ticks(6, seconds=2)
+    assert scraped and scraped[0] == ("iris", "v1")
+    monitoring = w.status().monitoring
+    assert "RuntimeError: a parser bug" in monitoring.message
+    assert w.condition("Drifted").status == "Unknown"
+    w.annotate(**{names.ANNOTATION_ABORT: "a1"})
+    w.tick()
+    assert w.status().phase == "RolledBack" and w.replicas("iris-v2") is None
+
+
 class FailingRoutes(FakeCluster):
     """The apiserver answers reads of route objects with `status` (403, 429, 503)."""
 

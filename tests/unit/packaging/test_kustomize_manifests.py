@@ -203,3 +203,13 @@ def test_samples_are_a_modeldeployment_and_its_store() -> None:
     mdep = find(objects, "ModelDeployment", "iris")
     claim = mdep["spec"]["modelStore"]["pvc"]["claimName"]
     assert find(objects, "PersistentVolumeClaim", claim)["metadata"]["name"] == claim
+
+
+@pytest.mark.parametrize("role", ["modelpilot-edit", "modelpilot-view"])
+def test_model_owners_roles_only_read_status(default: list[dict[str, Any]], role: str) -> None:
+    """Status is the operator's only memory: a model owner's role reads it, never writes it
+    (docs/security.md, "What the operator trusts")."""
+    rules = rule_set(find(default, "ClusterRole", role)["rules"])
+    status = [verbs for _, resource, verbs in rules if resource == "modeldeployments/status"]
+    assert status, f"{role} does not mention modeldeployments/status"
+    assert all(verbs <= READ_VERBS for verbs in status), status
