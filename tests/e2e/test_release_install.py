@@ -176,6 +176,11 @@ def published(cluster) -> dict[str, Published]:
     assert again.digests == first.digests, "two releases of one commit differ"
     later = release(V2)
     assert later.digests != first.digests, "V2's images carry their own version label"
+    for name in IMAGES:  # an SBOM beside each image, naming what is installed in it
+        sbom = json.loads((REPO / "dist" / V1 / "sbom" / f"{name}.cdx.json").read_text())
+        assert sbom["metadata"]["component"]["hashes"][0]["content"] in first.digests[name]
+        names = {c["name"] for c in sbom["components"]}
+        assert {"modelpilot", "python3.11-minimal"} <= names, name
     print(
         f"\nrelease: {V1} {first.seconds:.0f}s, again {again.seconds:.0f}s, "
         f"{V2} {later.seconds:.0f}s",
@@ -279,6 +284,7 @@ def test_upgrade_drops_no_request_and_keeps_every_serving_pod(
     wait_for(
         lambda: canary_of(kubectl, models).get("paused") is True,
         timeout=600,
+        interval=2,
         what="iris-canary's v2 paused at its second step",
     )
     before = canary_of(kubectl, models)
@@ -317,6 +323,7 @@ def test_upgrade_drops_no_request_and_keeps_every_serving_pod(
         wait_for(
             lambda: any(operator_id in ids for ids in image_ids(kubectl, SYSTEM).values()),
             timeout=120,
+            interval=2,
             what="the V2 operator pod running",
         )
         time.sleep(20)
@@ -331,7 +338,10 @@ def test_upgrade_drops_no_request_and_keeps_every_serving_pod(
     after = canary_of(kubectl, models)
     assert (after["revision"], after["stepIndex"], after["weight"]) == ("v2", 1, 50)
     user.run("modelpilot", "promote", "iris-canary", "-n", models)
-    user.run("modelpilot", "wait", "iris-canary", "-n", models, "--timeout", "5m", timeout=320)
+    user.run(
+        "modelpilot", "wait", "iris-canary", "-n", models, "--for", "promoted", "--timeout", "5m",
+        timeout=320,
+    )  # fmt: skip
     stable = kubectl.json("get", "mdep", "iris-canary", "-n", models)["status"]["stable"]
     assert stable["revision"] == "v2"
 
@@ -347,11 +357,15 @@ def test_upgrade_drops_no_request_and_keeps_every_serving_pod(
             == "v2"
         ),
         timeout=600,
+        interval=2,
         what="iris v2 stable",
     )
     v2 = released_ids(user, published[V2])
-    new = {p: ids for p, ids in image_ids(kubectl, models).items() if p.startswith("iris-v2-")}
-    assert new and all(ids == {v2["serving"]} for ids in new.values()), new
+    now = image_ids(kubectl, models)
+    served = {p: ids for p, ids in now.items() if p.startswith("iris-v2-")}
+    assert served and all(ids == {v2["serving"]} for ids in served.values()), served
+    trained = {p: ids for p, ids in now.items() if p.startswith("iris-train-v2-")}
+    assert all(ids == {v2["trainer"]} for ids in trained.values()), trained
 
 
 def test_a_downgrade_is_refused_naming_both_versions(user: User) -> None:
