@@ -72,13 +72,13 @@ class Published:
     seconds: float
 
 
-def release(version: str) -> Published:
+def release(version: str, registry: str) -> Published:
     """hack/release/release.sh --test VERSION, what `make release` runs; its digests."""
     start = time.monotonic()
     result = subprocess.run(
         [str(REPO / "hack" / "release" / "release.sh"), "--test", version],
         cwd=REPO,
-        env={**os.environ, "PYTHON": sys.executable},
+        env={**os.environ, "PYTHON": sys.executable, "MODELPILOT_REGISTRY": registry},
         capture_output=True,
         text=True,
         check=False,
@@ -171,10 +171,10 @@ class Prober:
 @pytest.fixture(scope="module")
 def published(cluster) -> dict[str, Published]:
     """V1 and V2 in the cluster's registry; V1 released twice, which must push the same bytes."""
-    first = release(V1)
-    again = release(V1)
+    first = release(V1, cluster.registry)
+    again = release(V1, cluster.registry)
     assert again.digests == first.digests, "two releases of one commit differ"
-    later = release(V2)
+    later = release(V2, cluster.registry)
     assert later.digests != first.digests, "V2's images carry their own version label"
     for name in IMAGES:  # an SBOM beside each image, naming what is installed in it
         sbom = json.loads((REPO / "dist" / V1 / "sbom" / f"{name}.cdx.json").read_text())
