@@ -253,7 +253,8 @@ def test_install_from_the_registry_and_iris_goes_ready_on_released_digests(
         "--namespace", SYSTEM, "--create-namespace", "--wait", "--timeout", "10m",
     )  # fmt: skip
     kubectl("label", "namespace", SYSTEM, "pod-security.kubernetes.io/enforce=restricted")
-    assert "client" in user.run("modelpilot", "version")
+    version = user.run("modelpilot", "version")
+    assert "Client:" in version and "operator:" in version, version
 
     # Step 3: a first model.
     kubectl("create", "namespace", models)
