@@ -38,7 +38,9 @@ from kube import REPO, Kubectl, wait_for
 pytestmark = pytest.mark.e2e
 
 V1, V2 = "0.1.0", "0.1.1"
-SYSTEM = "modelpilot-system"
+# docs/quickstart.md's modelpilot-system, made unique: test_install_kustomize applies
+# manifests/ there, possibly on this cluster while this module's namespace is still going.
+SYSTEM = f"modelpilot-system-{uuid.uuid4().hex[:5]}"
 IMAGES = ("operator", "serving", "trainer")
 CANARY = """
 apiVersion: modelpilot.dev/v1alpha1
