@@ -69,9 +69,10 @@ E2E_WORKERS ?= 2
 test-e2e: venv k8s-bin prometheus-bin node-bin registry-bin images
 	$(PY) -m pytest tests/e2e -q -p no:cacheprovider -n $(E2E_WORKERS) --dist loadfile --no-loadscope-reorder
 
-# Unit tests first: they fail in seconds, the e2e suite needs the cluster.
+# Unit tests first: they fail in seconds, the e2e suite needs the cluster. The pinned helm
+# (k8s-bin) renders the chart in a unit test (test_chart_downgrade.py).
 test: REQUIRE_TOOLS = 1
-test: prereqs prometheus-bin lint test-unit test-e2e
+test: prereqs prometheus-bin k8s-bin lint test-unit test-e2e
 
 # Its progress and the bin directory go to stderr, so `eval "$(make -s cluster-up)"` works.
 k8s-bin: prereqs
