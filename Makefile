@@ -66,12 +66,13 @@ oracles:
 # Work goes out a module at a time, longest first (tests/e2e/conftest.py); E2E_WORKERS=0 runs it in
 # this one process on MODELPILOT_CLUSTER_INDEX.
 E2E_WORKERS ?= 2
-test-e2e: venv k8s-bin prometheus-bin node-bin images
+test-e2e: venv k8s-bin prometheus-bin node-bin registry-bin images
 	$(PY) -m pytest tests/e2e -q -p no:cacheprovider -n $(E2E_WORKERS) --dist loadfile --no-loadscope-reorder
 
-# Unit tests first: they fail in seconds, the e2e suite needs the cluster.
+# Unit tests first: they fail in seconds, the e2e suite needs the cluster. The pinned helm
+# (k8s-bin) renders the chart in a unit test (test_chart_downgrade.py).
 test: REQUIRE_TOOLS = 1
-test: prereqs prometheus-bin lint test-unit test-e2e
+test: prereqs prometheus-bin k8s-bin lint test-unit test-e2e
 
 # Its progress and the bin directory go to stderr, so `eval "$(make -s cluster-up)"` works.
 k8s-bin: prereqs
@@ -95,7 +96,7 @@ images: prereqs node-bin
 
 # The local control plane and its kubelet node (hack/localcluster; docs/development.md).
 # Idempotent: a running healthy cluster is left alone. State and logs: $(MODELPILOT_CACHE)/cluster.
-cluster-up: venv k8s-bin node-bin images
+cluster-up: venv k8s-bin node-bin registry-bin images
 	@PYTHONPATH=hack $(PY) -m localcluster up
 
 cluster-down:

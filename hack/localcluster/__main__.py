@@ -5,7 +5,18 @@ from __future__ import annotations
 import argparse
 import sys
 
+from localcluster import registry
 from localcluster.cluster import Layout, StartupError, down, locked, status, up
+
+
+def exports(lay: Layout) -> str:
+    """What `eval "$(make -s cluster-up)"` sets: the cluster's kubeconfig, its binaries, and
+    its registry as the default of `make release`."""
+    return (
+        f"export KUBECONFIG={lay.kubeconfig}\n"
+        f'export PATH="{lay.bin}:$PATH"\n'
+        f"export MODELPILOT_REGISTRY={registry.address(lay.index)}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,8 +40,7 @@ def main(argv: list[str] | None = None) -> int:
             f"# local cluster ready in {took:.1f}s; node {lay.node_name} Ready; logs in {lay.logs}",
             file=sys.stderr,
         )
-        print(f"export KUBECONFIG={lay.kubeconfig}")
-        print(f'export PATH="{lay.bin}:$PATH"')
+        print(exports(lay))
     elif args.command == "down":
         with locked(lay):
             down(lay)
@@ -38,8 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, pid in status(lay).items():
             print(f"{name:25} {'running, pid ' + str(pid) if pid else 'stopped'}")
     else:
-        print(f"export KUBECONFIG={lay.kubeconfig}")
-        print(f'export PATH="{lay.bin}:$PATH"')
+        print(exports(lay))
     return 0
 
 

@@ -27,7 +27,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from localcluster import pki, realnode
+from localcluster import pki, realnode, registry
 
 REPO = Path(__file__).resolve().parents[2]
 HACK = REPO / "hack"
@@ -508,8 +508,11 @@ def up(lay: Layout, *, out=sys.stdout) -> float:
     ]
     if missing:
         raise StartupError(f"missing {missing} in {lay.bin}; run `make node-bin`")
+    if not (lay.bin / "registry").exists():
+        raise StartupError(f"missing registry in {lay.bin}; run `make registry-bin`")
     if healthy(lay):
         _import_images(lay)  # images rebuilt since: the running node gets them too
+        _up_registry(lay)
         return time.monotonic() - start
     running = [c for c in COMPONENTS if recorded_pid(lay.run, c)]
     if not running:
@@ -538,8 +541,20 @@ def up(lay: Layout, *, out=sys.stdout) -> float:
     return time.monotonic() - start
 
 
+def _up_registry(lay: Layout) -> None:
+    """This index's registry (hack/localcluster/registry.py), and the hosts.toml that lets
+    containerd pull from it; its address goes to stderr with the other progress."""
+    registry.write_hosts(realnode.registries_dir(lay), lay.index)
+    try:
+        address = registry.up(lay.cache, lay.bin, lay.index)
+    except (OSError, RuntimeError) as err:
+        raise StartupError(str(err)) from err
+    print(f"#   registry on {address} (MODELPILOT_REGISTRY's default)", file=sys.stderr)
+
+
 def _up_real_node(lay: Layout) -> None:
     realnode.write_node_configs(lay)
+    _up_registry(lay)
     realnode.ensure_cgroup_root(lay)
     env = realnode.node_env(lay)
     if not recorded_pid(lay.run, "containerd"):
@@ -628,6 +643,7 @@ def down(lay: Layout, *, quiet: bool = False) -> None:
         (lay.run / f"{name}.pid").unlink(missing_ok=True)
     _unmount_under(lay.dir / "kubelet")
     _stop_leftover_shims(lay)
+    registry.down(lay.cache, lay.index)  # what it holds stays, for the next up
     _unmount_under(lay.dir / "containerd" / "state")
     bridge_file = lay.run / "bridge"
     if bridge_file.exists():

@@ -38,6 +38,12 @@ def containerd_socket(lay) -> Path:
     return containerd_dir(lay) / "containerd.sock"
 
 
+def registries_dir(lay) -> Path:
+    """containerd's registry config_path: one HOST:PORT/hosts.toml per registry it may pull
+    from (the cluster's own, hack/localcluster/registry.py writes it)."""
+    return containerd_dir(lay) / "certs.d"
+
+
 def containerd_config(lay) -> str:
     """containerd 2.x config (version 3). restrict_oom_score_adj: this machine's bounding set
     lacks CAP_SYS_RESOURCE, so runc may not lower a container's oom_score_adj below ours."""
@@ -60,9 +66,13 @@ disabled_plugins = ["io.containerd.nri.v1.nri"]
 
 [plugins.'io.containerd.cri.v1.images']
   snapshotter = "overlayfs"
-  # Images cannot be pulled here: they are imported; a pull would only fail later.
+  # The test bed's own builds are imported (import_images); a release is pulled from this
+  # cluster index's registry, which registries_dir(lay) holds a hosts.toml for. Any other
+  # registry has none, and nothing leaves this machine, so its pull fails at once.
   [plugins.'io.containerd.cri.v1.images'.pinned_images]
     sandbox = "{PAUSE_IMAGE}"
+  [plugins.'io.containerd.cri.v1.images'.registry]
+    config_path = "{registries_dir(lay)}"
 
 [{cri_rt}]
   restrict_oom_score_adj = true

@@ -47,11 +47,32 @@ def chart_values(text: str, *, registry: str, version: str, digests: Mapping[str
     return text
 
 
-def manifests(text: str, *, registry: str, version: str, digests: Mapping[str, str]) -> str:
+def manifests(
+    text: str,
+    *,
+    registry: str,
+    version: str,
+    digests: Mapping[str, str],
+    tree_version: str | None = None,
+) -> str:
     """A manifests/ file with every released image as REGISTRY/modelpilot/NAME:VERSION@DIGEST
-    (kustomize users see the version; the node pulls the digest)."""
+    (kustomize users see the version; the node pulls the digest). `tree_version`: the version
+    the text names, when a test release publishes another (release.sh --test)."""
     _check(digests)
-    pattern = re.compile(rf"ghcr\.io/modelpilot/({'|'.join(IMAGES)}):{re.escape(version)}\b")
+    named = re.escape(tree_version or version)
+    pattern = re.compile(rf"ghcr\.io/modelpilot/({'|'.join(IMAGES)}):{named}\b")
     return pattern.sub(
         lambda m: f"{registry}/modelpilot/{m.group(1)}:{version}@{digests[m.group(1)]}", text
     )
+
+
+def chart_version(text: str, *, version: str) -> str:
+    """Chart.yaml with `version` and `appVersion` set to `version`: a test release
+    (release.sh --test) publishes a later version of the same commit."""
+    text, count = re.subn(r"^version: \S+$", f"version: {version}", text, flags=re.MULTILINE)
+    text, app = re.subn(
+        r'^appVersion: "[^"]*"$', f'appVersion: "{version}"', text, flags=re.MULTILINE
+    )
+    if (count, app) != (1, 1):
+        raise PinError("Chart.yaml: expected one `version:` and one `appVersion:` line")
+    return text

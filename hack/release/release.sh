@@ -10,13 +10,25 @@
 #      the same digests) and pushed as REGISTRY/modelpilot/NAME:VERSION;
 #   3. the chart, its values pinned to those digests, `helm push`ed to oci://REGISTRY/charts;
 #   4. dist/VERSION/: manifests/ pinned the same way, the wheel and sdist, NOTES.md from
-#      CHANGELOG.md, and digests.txt.
+#      CHANGELOG.md, digests.txt, and sbom/NAME.cdx.json, each image's CycloneDX SBOM read
+#      from its installed Python and Debian packages (hack/release/sbom.py).
 # The default registry is the local cluster's (hack/localcluster/registry.py), started here
 # when it is not running.
+#
+# release.sh --test VERSION publishes VERSION from this commit whatever version the tree
+# says, and from a work tree with uncommitted changes (the revision label then ends in
+# -dirty): what tests/e2e/test_release_install.py releases twice, as V1 and a later V2.
+# The chart says VERSION; the Python code inside the images still says the tree's version,
+# so no wheel or sdist is written, and the notes are [Unreleased]'s when VERSION has none.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$repo"
-version="${1:?usage: release.sh VERSION}"
+test_release=0
+if [[ "${1:-}" == "--test" ]]; then
+  test_release=1
+  shift
+fi
+version="${1:?usage: release.sh [--test] VERSION}"
 py="${PYTHON:-$repo/.venv/bin/python}"
 cache="${MODELPILOT_CACHE:-$HOME/.cache/modelpilot}"
 bin="$cache/k8s/$(. hack/k8s/versions.env && echo "$K8S_VERSION")/bin"
@@ -26,18 +38,26 @@ log() { echo "release: $*" >&2; }
 start=$SECONDS
 
 # ---- 1. the version
-if [[ "$(PYTHONPATH=hack "$py" -m release.version 2>/dev/null)" != "$version" ]]; then
-  PYTHONPATH=hack "$py" -m release.version "$version" >/dev/null
-  PYTHONPATH=hack "$py" -m release.notes --cut "$version" "$(date -u +%F)" "$source_url"
-  log "set the version to $version and cut CHANGELOG.md; commit that, then run again"
-  exit 1
-fi
-PYTHONPATH=hack "$py" -m release.notes "$version" >/dev/null  # the notes exist
-if [[ -n "$(git status --porcelain --untracked-files=no)" ]]; then
-  log "the work tree has uncommitted changes; a release is built from a commit"
-  exit 1
-fi
+tree_version="$(PYTHONPATH=hack "$py" -m release.version)"
 revision="$(git rev-parse HEAD)"
+notes_of="$version"
+if ((test_release)); then
+  PYTHONPATH=hack "$py" -m release.version check-semver "$version" || exit 2
+  PYTHONPATH=hack "$py" -m release.notes "$version" >/dev/null 2>&1 || notes_of=Unreleased
+  [[ -n "$(git status --porcelain --untracked-files=no)" ]] && revision="$revision-dirty"
+else
+  if [[ "$tree_version" != "$version" ]]; then
+    PYTHONPATH=hack "$py" -m release.version "$version" >/dev/null
+    PYTHONPATH=hack "$py" -m release.notes --cut "$version" "$(date -u +%F)" "$source_url"
+    log "set the version to $version and cut CHANGELOG.md; commit that, then run again"
+    exit 1
+  fi
+  PYTHONPATH=hack "$py" -m release.notes "$version" >/dev/null  # the notes exist
+  if [[ -n "$(git status --porcelain --untracked-files=no)" ]]; then
+    log "the work tree has uncommitted changes; a release is built from a commit"
+    exit 1
+  fi
+fi
 created="$(git log -1 --format=%cI)"
 epoch="$(git log -1 --format=%ct)"
 
@@ -80,22 +100,40 @@ for name in operator serving trainer; do
   rm "$out/$name.digest"
   echo "$registry/modelpilot/$name:$version@${digest[$name]}" >>"$out/digests.txt"
   log "pushed $name ${digest[$name]}"
+  # The SBOM, from the packages in the very image that was pushed.
+  ctr="$("${bah[@]}" from --pull-never "localhost/modelpilot-release/$name:$version")"
+  rootfs="$("${bah[@]}" mount "$ctr")"
+  mkdir -p "$out/sbom"
+  PYTHONPATH=hack "$py" -m release.sbom "$rootfs" "$registry/modelpilot/$name" "$version" \
+    "${digest[$name]}" "$created" >"$out/sbom/$name.cdx.json"
+  "${bah[@]}" umount "$ctr" >/dev/null
+  "${bah[@]}" rm "$ctr" >/dev/null
 done
 
 # ---- 3. the chart, 4. manifests/ pinned to those digests
 cp -r charts/modelpilot "$out/chart/"
 cp -r manifests "$out/manifests"
-PYTHONPATH=hack "$py" - "$out" "$registry" "$version" \
+PYTHONPATH=hack "$py" - "$out" "$registry" "$version" "$tree_version" \
   "${digest[operator]}" "${digest[serving]}" "${digest[trainer]}" <<'PY'
 import sys
 from pathlib import Path
-from release.pin import chart_values, manifests
-out, registry, version, *d = sys.argv[1:]
+from release.pin import chart_values, chart_version, manifests
+out, registry, version, tree_version, *d = sys.argv[1:]
 digests = dict(zip(("operator", "serving", "trainer"), d))
-values = Path(out) / "chart" / "modelpilot" / "values.yaml"
+chart = Path(out) / "chart" / "modelpilot"
+(chart / "Chart.yaml").write_text(chart_version((chart / "Chart.yaml").read_text(), version=version))
+values = chart / "values.yaml"
 values.write_text(chart_values(values.read_text(), registry=registry, version=version, digests=digests))
 for path in (Path(out) / "manifests").rglob("*.yaml"):
-    path.write_text(manifests(path.read_text(), registry=registry, version=version, digests=digests))
+    path.write_text(
+        manifests(
+            path.read_text(),
+            registry=registry,
+            version=version,
+            digests=digests,
+            tree_version=tree_version,
+        )
+    )
 PY
 "$bin/helm" package "$out/chart/modelpilot" --destination "$out/chart" >/dev/null
 "$bin/helm" push "$out/chart/modelpilot-$version.tgz" "oci://$registry/charts" "${plain_http[@]}" 2>&1 \
@@ -104,10 +142,12 @@ PY
 # ---- 4. Python distributions and notes
 # One process per hook: setuptools' build_sdist after build_wheel in the same process
 # writes the sdist into bdist_wheel/ instead of the folder it is given.
-for hook in build_wheel build_sdist; do
-  SOURCE_DATE_EPOCH="$epoch" "$py" -c "import sys; from setuptools import build_meta as b
+if ((!test_release)); then
+  for hook in build_wheel build_sdist; do
+    SOURCE_DATE_EPOCH="$epoch" "$py" -c "import sys; from setuptools import build_meta as b
 print(b.$hook(sys.argv[1]))" "$out/python" >/dev/null
-done
-rm -rf build bdist_wheel
-PYTHONPATH=hack "$py" -m release.notes "$version" >"$out/NOTES.md"
+  done
+  rm -rf build bdist_wheel
+fi
+PYTHONPATH=hack "$py" -m release.notes "$notes_of" >"$out/NOTES.md"
 log "released $version in $((SECONDS - start))s: oci://$registry/charts/modelpilot --version $version; $out"

@@ -84,6 +84,11 @@ def set_version(new: str) -> None:
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["check-semver"]:  # release.sh --test: a version it may publish
+        if VERSION_RE.match(argv[1]):
+            return 0
+        print(f"version: {argv[1]!r} is not SemVer MAJOR.MINOR.PATCH[-PRERELEASE]", file=sys.stderr)
+        return 2
     if argv:
         try:
             set_version(argv[0])

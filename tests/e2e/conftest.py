@@ -97,6 +97,7 @@ class Cluster:
     bin: Path
     kubectl: Kubectl
     started_here: bool
+    registry: str  # host:port of this cluster index's registry, which its node pulls from
 
     @property
     def env(self) -> dict[str, str]:
@@ -141,7 +142,13 @@ def cluster(k8s_bin: Path) -> Iterator[Cluster]:
     )
     kubeconfig = Path(exports["KUBECONFIG"])
     kubectl = Kubectl(k8s_bin / "kubectl", kubeconfig)
-    yield Cluster(kubeconfig, k8s_bin, kubectl, started_here=not already_running)
+    yield Cluster(
+        kubeconfig,
+        k8s_bin,
+        kubectl,
+        started_here=not already_running,
+        registry=exports["MODELPILOT_REGISTRY"],
+    )
     if not already_running and os.environ.get("MODELPILOT_KEEP_CLUSTER") != "1":
         _localcluster("down")
 

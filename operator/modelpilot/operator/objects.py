@@ -48,6 +48,9 @@ from modelpilot.operator.settings import Settings
 
 ANNOTATION_INTENT_HASH = f"{names.GROUP}/intent-hash"
 ANNOTATION_MODEL_SHA256 = f"{names.GROUP}/model-sha256"
+# On a serving Deployment: the default serving image it was first made with, which it keeps
+# until its revision is replaced (EnsureServingDeployment.default_image).
+ANNOTATION_SERVING_IMAGE = f"{names.GROUP}/serving-image"
 STORE_VOLUME = "model-store"
 SCRATCH_VOLUME = "tmp"
 TERMINATION_LOG = "/dev/termination-log"
@@ -340,6 +343,13 @@ def training_job(action: CreateTrainingJob, owner: Owner, settings: Settings) ->
     return job
 
 
+def default_serving_image(action: EnsureServingDeployment, settings: Settings) -> str:
+    """The image a revision serves with when its spec names none: the one its Deployment was
+    first made with, else the operator's own. An operator upgrade thus changes the image of
+    new revisions only; serving pods are never all rolled at once because the operator did."""
+    return action.default_image or settings.serving_image
+
+
 def serving_deployment(
     action: EnsureServingDeployment, owner: Owner, settings: Settings
 ) -> dict[str, Any]:
@@ -350,7 +360,7 @@ def serving_deployment(
     probe_port = SERVING_PORT_NAME
     container: dict[str, Any] = {
         "name": "server",
-        "image": action.image or settings.serving_image,
+        "image": action.image or default_serving_image(action, settings),
         "imagePullPolicy": settings.image_pull_policy,
         "command": ["modelpilot", "serve"],
         "args": [
@@ -426,6 +436,7 @@ def serving_deployment(
             annotations={
                 ANNOTATION_INTENT_HASH: action.intent_hash(),
                 ANNOTATION_MODEL_SHA256: action.model_sha256,
+                ANNOTATION_SERVING_IMAGE: default_serving_image(action, settings),
             },
         ),
         "spec": {
@@ -474,7 +485,7 @@ def _fetch_bundle(
     )
     return {
         "name": "fetch-bundle",
-        "image": action.image or settings.serving_image,
+        "image": action.image or default_serving_image(action, settings),
         "imagePullPolicy": settings.image_pull_policy,
         "command": ["modelpilot", "fetch-bundle"],
         "args": [

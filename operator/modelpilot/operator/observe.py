@@ -19,7 +19,12 @@ from typing import Any
 from modelpilot.api import names
 from modelpilot.api.fingerprint import DataProbeReport
 from modelpilot.api.summary import decode
-from modelpilot.operator.objects import ANNOTATION_INTENT_HASH, PROBE_COMPONENT, owned_by
+from modelpilot.operator.objects import (
+    ANNOTATION_INTENT_HASH,
+    ANNOTATION_SERVING_IMAGE,
+    PROBE_COMPONENT,
+    owned_by,
+)
 from modelpilot.operator.rollout.policy import policy_of, store_needs_label
 from modelpilot.operator.rollout.world import (
     ObservedDeployment,
@@ -245,6 +250,7 @@ def observe_deployment(deployment: Obj, pods: list[Obj]) -> ObservedDeployment:
         updated_replicas=int(status.get("updatedReplicas") or 0),
         current=int(status.get("observedGeneration") or 0) >= int(meta.get("generation") or 0),
         intent_hash=(meta.get("annotations") or {}).get(ANNOTATION_INTENT_HASH),
+        default_image=(meta.get("annotations") or {}).get(ANNOTATION_SERVING_IMAGE),
         progress_failure=failure,
         pod_problem=None if ready >= replicas else _pod_problem(pods),
         pod_ips=_ready_pod_ips(pods),

@@ -40,3 +40,27 @@ def test_containerd_pulls_from_it_over_plain_http(tmp_path: Path):
 
 def test_nothing_answers_on_a_registry_port_that_is_not_running():
     assert registry.healthy(15, timeout=0.5) is False
+
+
+def test_the_clusters_containerd_reads_its_registry_config_where_the_hosts_toml_goes(
+    tmp_path: Path,
+):
+    from localcluster import realnode
+    from localcluster.cluster import Layout
+
+    lay = Layout(cache=tmp_path, k8s_version="v1.37.2", index=5)
+    cfg = tomllib.loads(realnode.containerd_config(lay))
+    config_path = cfg["plugins"]["io.containerd.cri.v1.images"]["registry"]["config_path"]
+    assert config_path == str(realnode.registries_dir(lay))
+    hosts = registry.write_hosts(Path(config_path), lay.index)
+    assert hosts.parent.parent == realnode.registries_dir(lay)
+    assert hosts.parent.name == registry.address(5)
+
+
+def test_cluster_up_exports_the_registry_as_the_release_default(tmp_path: Path):
+    from localcluster.__main__ import exports
+    from localcluster.cluster import Layout
+
+    lines = exports(Layout(cache=tmp_path, k8s_version="v1.37.2", index=7)).splitlines()
+    assert "export MODELPILOT_REGISTRY=127.0.0.1:5107" in lines
+    assert lines[0].startswith("export KUBECONFIG=")

@@ -10,7 +10,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(REPO / "hack"))
-from release.pin import PinError, chart_values, manifests  # noqa: E402
+from release.pin import PinError, chart_values, chart_version, manifests  # noqa: E402
 from release.version import source_version  # noqa: E402
 
 REGISTRY = "127.0.0.1:5005"
@@ -67,3 +67,22 @@ def test_values_already_pinned_are_refused() -> None:
     once = chart_values(text, registry=REGISTRY, version="1.2.3", digests=DIGESTS)
     with pytest.raises(PinError, match=r"no image\.operator block"):
         chart_values(once, registry=REGISTRY, version="1.2.3", digests=DIGESTS)
+
+
+def test_a_test_release_pins_the_trees_manifests_under_a_later_version() -> None:
+    text = (REPO / "manifests/operator/deployment.yaml").read_text()
+    pinned = manifests(
+        text, registry=REGISTRY, version="9.9.9", digests=DIGESTS, tree_version=source_version()
+    )
+    assert "ghcr.io" not in pinned
+    for name, digest in DIGESTS.items():
+        assert f"{REGISTRY}/modelpilot/{name}:9.9.9@{digest}" in pinned
+
+
+def test_a_test_release_sets_the_charts_version_and_app_version() -> None:
+    text = (REPO / "charts/modelpilot/Chart.yaml").read_text()
+    chart = yaml.safe_load(chart_version(text, version="9.9.9"))
+    assert (chart["version"], chart["appVersion"]) == ("9.9.9", "9.9.9")
+    assert chart["name"] == "modelpilot"
+    with pytest.raises(PinError, match="appVersion"):
+        chart_version("name: x\n", version="9.9.9")

@@ -64,7 +64,13 @@ class EnsureServingDeployment:
     model_sha256: str
     store_claim: str | None  # None exactly when store_s3 is set
     replicas: int
-    image: str | None = None  # None: the operator's MODELPILOT_SERVING_IMAGE
+    image: str | None = None  # spec.serving.image; None: the default image below
+    # The default serving image this revision's Deployment was first made with (its
+    # modelpilot.dev/serving-image annotation); None for a new Deployment, or one an older
+    # operator made: the operator's MODELPILOT_SERVING_IMAGE. A revision keeps its image
+    # until its next revision, so upgrading the operator rolls no serving pod
+    # (docs/upgrading.md). Not part of the intent hash, for the same reason.
+    default_image: str | None = None
     resources: Mapping[str, Any] | None = None
     max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS  # spec.serving.maxBatchRows
     store_s3: S3Store | None = None  # spec.modelStore.s3: a fetch-bundle step downloads it
@@ -79,7 +85,7 @@ class EnsureServingDeployment:
         counts only when it is not the default, so Deployments made before it was wired
         keep their fingerprint (an operator upgrade restarts no serving pod).
         """
-        intent = {k: v for k, v in asdict(self).items() if k != "replicas"}
+        intent = {k: v for k, v in asdict(self).items() if k not in ("replicas", "default_image")}
         if self.max_batch_rows == DEFAULT_MAX_BATCH_ROWS:
             del intent["max_batch_rows"]
         if not self.publish_category_values:

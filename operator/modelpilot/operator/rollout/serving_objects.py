@@ -51,6 +51,7 @@ def ensure_revision_serving(
         )
         return
     resources = spec.serving.resources
+    observed = world.deployments.get(revision)
     wanted = EnsureServingDeployment(
         name=deployment_name(world.name, revision),
         model=world.name,
@@ -60,13 +61,13 @@ def ensure_revision_serving(
         store_s3=spec.store_s3,
         replicas=replicas,
         image=spec.serving.image,
+        default_image=None if observed is None else observed.default_image,
         max_batch_rows=spec.serving.max_batch_rows,
         publish_category_values=spec.monitoring is not None
         and spec.monitoring.publish_category_values,
         resources=None if resources is None else resources.as_pod_resources(),
         pod=spec.serving.pod,
     )
-    observed = world.deployments.get(revision)
     if observed is None or observed.intent_hash != wanted.intent_hash():
         draft.actions.append(wanted)
     elif observed.replicas != replicas:

@@ -57,6 +57,9 @@ class ObservedDeployment:
     # current spec. False right after an update.
     current: bool = True
     intent_hash: str | None = None  # the modelpilot.dev/intent-hash annotation we stamped
+    # The modelpilot.dev/serving-image annotation: the default serving image the Deployment
+    # was first made with. None on a Deployment an older operator made.
+    default_image: str | None = None
     # Progressing=False with reason ProgressDeadlineExceeded: the message; None otherwise.
     progress_failure: str | None = None
     # Why a pod is not Ready (unschedulable, crashing with its last message, ...); None when
