@@ -67,7 +67,7 @@ ENV_KEEP_REVISIONS = "MODELPILOT_KEEP_REVISIONS"
 ENV_DATASET_DIR = "MODELPILOT_DATASET_DIR"
 DATASET_MOUNT_PATH = "/data"
 # The most bytes (on disk or in the bucket, all parts together) the trainer loads; without it,
-# a quarter of the trainer container's memory limit (ENV_MEMORY_LIMIT, the downward API's
+# an eighth of the trainer container's memory limit (ENV_MEMORY_LIMIT, the downward API's
 # limits.memory), so a data set that cannot fit is refused before it is read.
 ENV_DATASET_MAX_BYTES = "MODELPILOT_DATASET_MAX_BYTES"
 ENV_MEMORY_LIMIT = "MODELPILOT_MEMORY_LIMIT"

@@ -39,12 +39,12 @@ def test_the_own_data_example_trains_from_the_claim_and_passes_its_gate(train, m
 
 def test_a_data_set_over_the_limit_fails_the_run_naming_both_sizes(train, monkeypatch):
     monkeypatch.setenv(names.ENV_DATASET_DIR, str(EXAMPLE))
-    monkeypatch.setenv(names.ENV_MEMORY_LIMIT, str(16 * 1024))  # a quarter: 4 KiB
+    monkeypatch.setenv(names.ENV_MEMORY_LIMIT, str(32 * 1024))  # an eighth: 4 KiB
     run = train(_spec())
     assert run.code != 0
     error = run.summary.error or ""
     assert "pvc://churn-data/churn.csv is 8.4 KiB" in error, error
-    assert "4.0 KiB (a quarter of the trainer's memory limit of 16.0 KiB)" in error, error
+    assert "4.0 KiB (an eighth of the trainer's memory limit of 32.0 KiB)" in error, error
 
 
 @pytest.mark.parametrize("column", ["tenure_months", "monthly_fee", "contract", "region"])

@@ -113,13 +113,13 @@ def test_a_partition_column_that_is_also_in_the_file_is_refused(tmp_path):
     ("env", "expected"),
     [
         ({}, (None, "no memory limit")),
-        ({names.ENV_MEMORY_LIMIT: str(2 * 1024**3)}, 512 * 1024**2),
+        ({names.ENV_MEMORY_LIMIT: str(2 * 1024**3)}, 256 * 1024**2),
         ({names.ENV_MEMORY_LIMIT: "4096", names.ENV_DATASET_MAX_BYTES: "100"}, 100),
         ({names.ENV_DATASET_MAX_BYTES: "0"}, None),
     ],
-    ids=["no-limit-by-hand", "quarter-of-memory", "explicit-wins", "explicit-zero-is-none"],
+    ids=["no-limit-by-hand", "an-eighth-of-memory", "explicit-wins", "explicit-zero-is-none"],
 )
-def test_the_size_limit_is_a_quarter_of_the_memory_limit_unless_set(env, expected):
+def test_the_size_limit_is_an_eighth_of_the_memory_limit_unless_set(env, expected):
     limit, _ = max_dataset_bytes(env)
     assert limit == (expected[0] if isinstance(expected, tuple) else expected)
 
@@ -127,13 +127,13 @@ def test_the_size_limit_is_a_quarter_of_the_memory_limit_unless_set(env, expecte
 def test_a_data_set_over_the_limit_is_refused_before_it_is_read_naming_both_sizes(tmp_path):
     _write_partitioned(tmp_path / "sales")
     total = sum(p.stat().st_size for p in (tmp_path / "sales").rglob("part-*.parquet"))
-    env = {names.ENV_MEMORY_LIMIT: str(total * 2)}  # a quarter of it is half the data
+    env = {names.ENV_MEMORY_LIMIT: str(total * 4)}  # an eighth of it is half the data
     with pytest.raises(DataError) as refused:
         load_dataset(_dataset(uri=str(tmp_path / "sales")), env=env)
     message = str(refused.value)
-    assert "in 4 parts" in message and "a quarter of the trainer's memory limit" in message
+    assert "in 4 parts" in message and "an eighth of the trainer's memory limit" in message
     assert "spec.training.resources.limits.memory" in message
-    env = {names.ENV_MEMORY_LIMIT: str(total * 4)}
+    env = {names.ENV_MEMORY_LIMIT: str(total * 8)}
     assert load_dataset(_dataset(uri=str(tmp_path / "sales")), env=env).rows == 24
 
 
