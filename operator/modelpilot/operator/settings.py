@@ -249,6 +249,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     mount = env.get(ENV_STORE_MOUNT_PATH) or "/models"
     if not mount.startswith("/"):
         raise SettingsError(f"{ENV_STORE_MOUNT_PATH}={mount!r} must be an absolute path")
+    store, data = mount.rstrip("/") + "/", names.DATASET_MOUNT_PATH + "/"
+    if store.startswith(data) or data.startswith(store):
+        # A dataset claim is mounted there read-only: the two mounts would hide each other.
+        raise SettingsError(
+            f"{ENV_STORE_MOUNT_PATH}={mount!r} overlaps {names.DATASET_MOUNT_PATH}, where "
+            "spec.training.dataset.pvc's claim is mounted; choose another path"
+        )
     return Settings(
         trainer_image=env.get(ENV_TRAINER_IMAGE) or DEFAULT_TRAINER_IMAGE,
         serving_image=env.get(ENV_SERVING_IMAGE) or DEFAULT_SERVING_IMAGE,

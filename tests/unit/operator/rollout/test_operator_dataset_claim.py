@@ -21,7 +21,12 @@ from modelpilot.operator.rollout.policy import (
     dataset_refusal,
     policy_of,
 )
-from modelpilot.operator.settings import DEFAULT_DATASET_SCHEMES, Settings, load_settings
+from modelpilot.operator.settings import (
+    DEFAULT_DATASET_SCHEMES,
+    Settings,
+    SettingsError,
+    load_settings,
+)
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 STORE = {names.LABEL_MODEL_STORE: "true"}
@@ -216,3 +221,12 @@ def test_the_default_schemes_are_what_the_trainer_image_reads() -> None:
     allowed = policy_of(load_settings({"MODELPILOT_DATASET_SCHEMES": "s3,gs"}))
     assert dataset_refusal("gs://b/x.csv", allowed) is None
     assert dataset_refusal("s3://b/sales/2026-*/part-*.parquet", POLICY) is None
+
+
+@pytest.mark.parametrize("mount", ["/data", "/data/models", "/"])
+def test_a_store_mount_path_over_the_dataset_mount_refuses_to_start(mount: str) -> None:
+    with pytest.raises(SettingsError, match="overlaps /data"):
+        load_settings({"MODELPILOT_STORE_MOUNT_PATH": mount})
+    assert load_settings({"MODELPILOT_STORE_MOUNT_PATH": "/database"}).store_mount_path == (
+        "/database"
+    )
