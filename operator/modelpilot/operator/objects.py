@@ -216,6 +216,10 @@ def dataset_subpath(settings: Settings, uri: str | None) -> str | None:
     if "://" in path or not path.startswith("/"):
         return None
     parts = PurePosixPath(posixpath.normpath(path)).parts
+    glob = next((i for i, p in enumerate(parts) if any(c in p for c in "*?[")), None)
+    if glob is not None:
+        # A glob (data/sales/2026-*/part-*.parquet): the directory above its first wildcard.
+        parts = (*parts[:glob], "*")
     root = PurePosixPath(settings.store_mount_path).parts
     if len(parts) < len(root) + 2 or parts[: len(root)] != root:
         return None  # the store root itself, or outside it

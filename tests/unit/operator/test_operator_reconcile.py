@@ -546,8 +546,22 @@ def test_pods_mount_only_their_part_of_the_store():
         ("/data/x.csv", None),
         ("s3://bucket/x.csv", None),
         (None, None),
+        ("/models/data/sales/2026-*/part-*.parquet", "data/sales"),
+        ("/models/data/sales/", "data"),
+        ("/models/*.csv", None),
     ],
-    ids=["store-dir", "file-uri", "store-root", "climbs-out", "outside", "remote", "builtin"],
+    ids=[
+        "store-dir",
+        "file-uri",
+        "store-root",
+        "climbs-out",
+        "outside",
+        "remote",
+        "builtin",
+        "glob-mounts-above-its-first-wildcard",
+        "a-directory-of-parts",
+        "a-glob-at-the-store-root",
+    ],
 )
 def test_only_a_dataset_directory_inside_the_store_is_mounted(uri, subpath):
     from modelpilot.operator.objects import dataset_subpath
