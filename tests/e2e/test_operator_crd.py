@@ -33,12 +33,12 @@ def with_spec(path: str, value: object) -> dict:
 INVALID = [
     pytest.param(
         with_spec("training.dataset", {"builtin": "iris", "uri": "/x.csv"}),
-        "spec.training.dataset needs exactly one of builtin or uri",
+        "spec.training.dataset needs exactly one of builtin, uri or pvc",
         id="two-sources",
     ),
     pytest.param(
         with_spec("training.dataset", {}),
-        "spec.training.dataset needs exactly one of builtin or uri",
+        "spec.training.dataset needs exactly one of builtin, uri or pvc",
         id="no-source",
     ),
     pytest.param(

@@ -20,6 +20,12 @@ MANAGED_BY = "modelpilot"
 # a claim a ModelDeployment names only when it carries this label with value "true" (or the
 # operator's MODELPILOT_STORE_CLAIM_ALLOWLIST names it). docs/security.md says why.
 LABEL_MODEL_STORE = f"{GROUP}/model-store"
+# A PersistentVolumeClaim its owner has marked as holding training data: the operator mounts
+# a claim spec.training.dataset.pvc names (read-only, into the trainer and the data probe)
+# only when it carries this label with value "true" (or MODELPILOT_DATASET_CLAIM_ALLOWLIST
+# names it). A model-store claim is never a dataset claim: whoever writes data there could
+# write bundles.
+LABEL_DATASET = f"{GROUP}/dataset"
 
 # Annotations a person (or the CLI) sets on a ModelDeployment.
 ANNOTATION_RETRAIN = f"{GROUP}/retrain-requested-at"  # any new value asks for a new revision
@@ -55,6 +61,16 @@ ENV_SPEC_HASH = "MODELPILOT_SPEC_HASH"
 # ModelDeployment and the comma-separated revisions its status still names.
 ENV_KEEP_LAST = "MODELPILOT_KEEP_LAST"
 ENV_KEEP_REVISIONS = "MODELPILOT_KEEP_REVISIONS"
+
+# spec.training.dataset.pvc: where the trainer and the data probe see the dataset claim
+# (read-only); the operator sets the variable to the mount path it chose.
+ENV_DATASET_DIR = "MODELPILOT_DATASET_DIR"
+DATASET_MOUNT_PATH = "/data"
+# The most bytes (on disk or in the bucket, all parts together) the trainer loads; without it,
+# an eighth of the trainer container's memory limit (ENV_MEMORY_LIMIT, the downward API's
+# limits.memory), so a data set that cannot fit is refused before it is read.
+ENV_DATASET_MAX_BYTES = "MODELPILOT_DATASET_MAX_BYTES"
+ENV_MEMORY_LIMIT = "MODELPILOT_MEMORY_LIMIT"
 
 DEFAULT_ESTIMATOR_ALLOWLIST = ("sklearn.*",)
 SERVING_PORT = 8080

@@ -56,6 +56,8 @@ class ConditionReason(StrEnum):
     MODEL_STORE_NOT_FOUND = "ModelStoreNotFound"
     PROMETHEUS_NOT_ALLOWED = "PrometheusNotAllowed"
     DATASET_NOT_ALLOWED = "DatasetNotAllowed"
+    DATASET_CLAIM_NOT_FOUND = "DatasetClaimNotFound"  # spec.training.dataset.pvc's claim
+    DATASET_CLAIM_NOT_ALLOWED = "DatasetClaimNotAllowed"  # ... exists but lacks the label
     PRIORITY_CLASS_NOT_ALLOWED = "PriorityClassNotAllowed"
     SERVICE_ACCOUNT_NOT_ALLOWED = "ServiceAccountNotAllowed"
     NOT_OWNED = "NotOwned"  # an object of the name we need exists and someone else owns it

@@ -334,6 +334,28 @@ def children(s3: Any, bucket: str, key_prefix: str) -> list[str]:
     return sorted(found)
 
 
+@dataclass(frozen=True)
+class ObjectInfo:
+    """One object of a listing: what a data set's parts and its cheap signals need."""
+
+    key: str
+    size: int
+    etag: str
+
+
+def list_objects(s3: Any, bucket: str, key_prefix: str) -> list[ObjectInfo]:
+    """Every object below key_prefix (any prefix, '' for the whole bucket), by key."""
+    try:
+        found = [
+            ObjectInfo(key=o.object_name, size=int(o.size or 0), etag=str(o.etag or "").strip('"'))
+            for o in s3.list_objects(bucket, prefix=key_prefix, recursive=True)
+            if not o.is_dir
+        ]
+    except Exception as exc:
+        raise explain(exc, f"listing s3://{bucket}/{key_prefix}") from exc
+    return sorted(found, key=lambda o: o.key)
+
+
 def delete_prefix(s3: Any, bucket: str, key_prefix: str) -> int:
     """Delete every object below key_prefix (which ends in '/'); returns how many."""
     from minio.deleteobjects import DeleteObject

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from modelpilot.api import names
 from modelpilot.api.duration import DURATION_PATTERN, parse_duration
 from modelpilot.api.metrics import BOUNDED_METRICS, METRICS, metric_info
 from modelpilot.api.pod_spec import PodPlacement, Resources
@@ -105,22 +106,77 @@ class DatasetWatch(SpecModel):
         return parse_duration(self.interval)
 
 
-class Dataset(SpecModel):
-    """Where the training data comes from: exactly one of `builtin` or `uri`."""
+CLAIM_NAME_PATTERN = SECRET_NAME_PATTERN  # a DNS subdomain, as every object name
+# A dataset path inside its claim: relative, never climbing out with '..'.
+DATASET_PATH_RULE = "!self.path.startsWith('/') && !self.path.matches('(^|/)[.][.](/|$)')"
+
+
+def dataset_path_problem(path: str) -> str | None:
+    """Why a spec.training.dataset.pvc.path is refused (the CEL rule's check), or None."""
+    if path.startswith("/"):
+        return "is absolute; name it relative to the claim's root"
+    if ".." in path.split("/"):
+        return "climbs out of the claim with '..'"
+    return None
+
+
+class DatasetClaim(SpecModel):
+    """Training data on a PersistentVolumeClaim of its own, mounted read-only."""
 
     model_config = cel(
         rule(
-            "!has(self.watch) || has(self.uri)",
-            "spec.training.dataset.watch needs dataset.uri (a builtin dataset never changes)",
+            DATASET_PATH_RULE,
+            "spec.training.dataset.pvc.path must be relative to the claim's root and must not "
+            "contain '..'",
+            ".path",
+        ),
+    )
+
+    claim_name: str = Field(
+        max_length=253,
+        pattern=CLAIM_NAME_PATTERN,
+        description="A PersistentVolumeClaim in the ModelDeployment's namespace, labelled "
+        f"{names.LABEL_DATASET}=true (or named by the operator's dataset claim allowlist). It "
+        "is mounted read-only into the trainer and the data probe at "
+        f"{names.DATASET_MOUNT_PATH}; the model-store claim is never accepted here.",
+        examples=["sales-data"],
+    )
+    path: str = Field(
+        min_length=1,
+        max_length=1024,
+        description="The data inside the claim, relative to its root: a CSV or Parquet file "
+        "(sales.csv), a directory of parts or a partitioned Parquet data set "
+        "(sales/, with year=2026/ subdirectories becoming columns), or a glob "
+        "(sales/2026-*/part-*.parquet).",
+        examples=["sales.csv"],
+    )
+
+    @field_validator("path")
+    @classmethod
+    def _relative_path(cls, value: str) -> str:
+        problem = dataset_path_problem(value)
+        if problem is not None:
+            raise ValueError(f"dataset.pvc.path {value!r} {problem}")
+        return value
+
+
+class Dataset(SpecModel):
+    """Where the training data comes from: exactly one of `builtin`, `uri` or `pvc`."""
+
+    model_config = cel(
+        rule(
+            "!has(self.watch) || has(self.uri) || has(self.pvc)",
+            "spec.training.dataset.watch needs dataset.uri or dataset.pvc (a builtin dataset "
+            "never changes)",
             ".watch",
         ),
         rule(
-            "has(self.builtin) != has(self.uri)",
-            "spec.training.dataset needs exactly one of builtin or uri",
+            "[has(self.builtin), has(self.uri), has(self.pvc)].filter(x, x).size() == 1",
+            "spec.training.dataset needs exactly one of builtin, uri or pvc",
         ),
         rule(
-            "!has(self.uri) || has(self.target)",
-            "spec.training.dataset.target is required with dataset.uri",
+            "!(has(self.uri) || has(self.pvc)) || has(self.target)",
+            "spec.training.dataset.target is required with dataset.uri or dataset.pvc",
         ),
         rule(
             "!has(self.s3) || (has(self.uri) && self.uri.startsWith('s3://'))",
@@ -137,13 +193,25 @@ class Dataset(SpecModel):
     )
     uri: str | None = Field(
         None,
-        description="CSV or Parquet data: a path on a mounted volume, file:///path, or an "
-        "fsspec URI (s3://bucket/key.parquet).",
+        description="CSV or Parquet data in S3 or inside the model store: an object "
+        "(s3://bucket/sales.parquet), a prefix ending in '/' whose objects are the parts "
+        "(s3://bucket/sales/, Hive partitions such as year=2026/ become columns), or a glob "
+        "(s3://bucket/sales/2026-*/part-*.parquet; '*' stays within one '/' segment). A "
+        "local path (file:///models/data/x.csv) must lie inside the model store; use "
+        "dataset.pvc for data on a claim of its own.",
+    )
+    pvc: DatasetClaim | None = Field(
+        None,
+        description="Data on a PersistentVolumeClaim of its own (claimName, path), mounted "
+        "read-only into the trainer and the data probe.",
     )
     format: Literal["csv", "parquet"] | None = Field(
-        None, description="File format; inferred from the URI's extension when omitted."
+        None,
+        description="File format; inferred from the file's (or the parts') extension when omitted.",
     )
-    target: str | None = Field(None, description="The label column (required with `uri`).")
+    target: str | None = Field(
+        None, description="The label column (required with `uri` and `pvc`)."
+    )
     features: list[str] | None = Field(
         None, description="Feature columns to use; all columns but the target when omitted."
     )
@@ -161,15 +229,24 @@ class Dataset(SpecModel):
 
     @model_validator(mode="after")
     def _exactly_one_source(self) -> Dataset:
-        if (self.builtin is None) == (self.uri is None):
-            raise ValueError("dataset needs exactly one of builtin or uri")
-        if self.uri is not None and not self.target:
-            raise ValueError("dataset.target is required with dataset.uri")
-        if self.watch is not None and self.uri is None:
-            raise ValueError("dataset.watch needs dataset.uri (a builtin dataset never changes)")
+        if [self.builtin, self.uri, self.pvc].count(None) != 2:
+            raise ValueError("dataset needs exactly one of builtin, uri or pvc")
+        if (self.uri is not None or self.pvc is not None) and not self.target:
+            raise ValueError("dataset.target is required with dataset.uri or dataset.pvc")
+        if self.watch is not None and self.builtin is not None:
+            raise ValueError(
+                "dataset.watch needs dataset.uri or dataset.pvc (a builtin dataset never changes)"
+            )
         if self.s3 is not None and not is_s3_uri(self.uri):
             raise ValueError("dataset.s3 applies only to an s3:// dataset.uri")
         return self
+
+    @property
+    def location(self) -> str:
+        """Where the data is, as people read it: builtin:iris, the URI, or pvc://CLAIM/PATH."""
+        if self.pvc is not None:
+            return f"pvc://{self.pvc.claim_name}/{self.pvc.path}"
+        return self.uri or f"builtin:{self.builtin}"
 
 
 # Five cron fields of numbers, ranges, lists, steps, '*' and names; also the @-shorthands.
@@ -614,6 +691,7 @@ __all__ = [
     "MAX_STEPS",
     "Analysis",
     "Dataset",
+    "DatasetClaim",
     "Evaluation",
     "GatewayAPIRouter",
     "IstioRouter",

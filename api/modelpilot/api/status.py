@@ -383,6 +383,11 @@ class ModelDeploymentStatus(StatusModel):
         description="The model-store claim found labelled modelpilot.dev/model-store=true; "
         "read once, not on every tick.",
     )
+    verified_dataset_claim: str | None = Field(
+        None,
+        description="The dataset claim (spec.training.dataset.pvc) found labelled "
+        "modelpilot.dev/dataset=true; read once, not on every tick.",
+    )
     stable: StableStatus | None = Field(None, description="The model that serves.")
     candidate: CandidateStatus | None = Field(
         None, description="The newest revision that is not stable."

@@ -52,6 +52,7 @@ ANNOTATION_MODEL_SHA256 = f"{names.GROUP}/model-sha256"
 # until its revision is replaced (EnsureServingDeployment.default_image).
 ANNOTATION_SERVING_IMAGE = f"{names.GROUP}/serving-image"
 STORE_VOLUME = "model-store"
+DATASET_VOLUME = "dataset"  # spec.training.dataset.pvc's claim, read-only
 SCRATCH_VOLUME = "tmp"
 TERMINATION_LOG = "/dev/termination-log"
 SERVING_PORT_NAME = "http"
@@ -218,6 +219,10 @@ def dataset_subpath(settings: Settings, uri: str | None) -> str | None:
     if "://" in path or not path.startswith("/"):
         return None
     parts = PurePosixPath(posixpath.normpath(path)).parts
+    glob = next((i for i, p in enumerate(parts) if any(c in p for c in "*?[")), None)
+    if glob is not None:
+        # A glob (data/sales/2026-*/part-*.parquet): the directory above its first wildcard.
+        parts = (*parts[:glob], "*")
     root = PurePosixPath(settings.store_mount_path).parts
     if len(parts) < len(root) + 2 or parts[: len(root)] != root:
         return None  # the store root itself, or outside it
@@ -243,7 +248,17 @@ def training_job(action: CreateTrainingJob, owner: Owner, settings: Settings) ->
         {"name": names.ENV_REVISION, "value": action.revision},
         {"name": names.ENV_ESTIMATOR_ALLOWLIST, "value": ",".join(settings.estimator_allowlist)},
         {"name": "HOME", "value": "/tmp"},
+        # The trainer refuses a data set larger than a share of this before reading it
+        # (modelpilot.trainer.datasize); the downward API gives the limit in bytes.
+        {
+            "name": names.ENV_MEMORY_LIMIT,
+            "valueFrom": {
+                "resourceFieldRef": {"containerName": "trainer", "resource": "limits.memory"}
+            },
+        },
     ]
+    if action.dataset_claim is not None:
+        env.append({"name": names.ENV_DATASET_DIR, "value": names.DATASET_MOUNT_PATH})
     if probe and action.previous_report:
         env.append({"name": ENV_DATA_PREVIOUS, "value": action.previous_report})
     if action.spec_hash:
@@ -278,6 +293,21 @@ def training_job(action: CreateTrainingJob, owner: Owner, settings: Settings) ->
     if remote is not None:
         # The pod's own emptyDir: nothing in it but what this trainer downloads and writes.
         mounts = [] if probe else [{"name": STORE_VOLUME, "mountPath": settings.store_mount_path}]
+    volumes: list[dict[str, Any]] = [
+        _store_volume(action.store_claim, read_only=False),
+        {"name": SCRATCH_VOLUME, "emptyDir": {"sizeLimit": "1Gi"}},
+    ]
+    if action.dataset_claim is not None:
+        # The whole claim, read-only twice over (volume and mount): the trainer only reads.
+        mounts.append(
+            {"name": DATASET_VOLUME, "mountPath": names.DATASET_MOUNT_PATH, "readOnly": True}
+        )
+        volumes.append(
+            {
+                "name": DATASET_VOLUME,
+                "persistentVolumeClaim": {"claimName": action.dataset_claim, "readOnly": True},
+            }
+        )
     image = action.image or settings.trainer_image
     prepare: dict[str, Any] = {
         "name": "prepare-store",
@@ -330,10 +360,7 @@ def training_job(action: CreateTrainingJob, owner: Owner, settings: Settings) ->
                     "securityContext": _pod_security(settings),
                     "initContainers": [] if probe or remote is not None else [prepare],
                     "containers": [container],
-                    "volumes": [
-                        _store_volume(action.store_claim, read_only=False),
-                        {"name": SCRATCH_VOLUME, "emptyDir": {"sizeLimit": "1Gi"}},
-                    ],
+                    "volumes": volumes,
                 },
             },
         },

@@ -25,7 +25,11 @@ from modelpilot.operator.objects import (
     PROBE_COMPONENT,
     owned_by,
 )
-from modelpilot.operator.rollout.policy import policy_of, store_needs_label
+from modelpilot.operator.rollout.policy import (
+    dataset_claim_needs_label,
+    policy_of,
+    store_needs_label,
+)
 from modelpilot.operator.rollout.world import (
     ObservedDeployment,
     ObservedJob,
@@ -72,9 +76,12 @@ def observe(
     replica_sets: Iterable[Obj] = (),
     store_claim: Obj | None = None,
     verified_store_claim: str | None = None,
+    dataset_claim: Obj | None = None,
+    verified_dataset_claim: str | None = None,
 ) -> World:
     """`store_claim`: the PersistentVolumeClaim the spec names, when the policy needs its
-    labels (see store_claim_to_read); None when it does not exist or was not read."""
+    labels (see store_claim_to_read); None when it does not exist or was not read.
+    `dataset_claim`: spec.training.dataset.pvc's claim likewise (dataset_claim_to_read)."""
     meta = model_deployment["metadata"]
     uid = meta["uid"]
     pods, replica_sets = list(pods), list(replica_sets)
@@ -118,6 +125,8 @@ def observe(
         finished_jobs_kept=settings.finished_jobs_kept,
         store_claim_labels=None if store_claim is None else dict(_labels(store_claim)),
         verified_store_claim=verified_store_claim,
+        dataset_claim_labels=None if dataset_claim is None else dict(_labels(dataset_claim)),
+        verified_dataset_claim=verified_dataset_claim,
     )
 
 
@@ -134,6 +143,16 @@ def store_claim_to_read(spec_raw: Obj, settings: Settings) -> str | None:
     if not isinstance(claim, str) or not claim:
         return None
     return claim if store_needs_label(policy_of(settings), claim) else None
+
+
+def dataset_claim_to_read(spec_raw: Obj, settings: Settings) -> str | None:
+    """spec.training.dataset.pvc's claim when the policy needs its labels this tick, or
+    None (the spec names none, or the allowlist admits it)."""
+    training = spec_raw.get("training") or {}
+    claim = ((training.get("dataset") or {}).get("pvc") or {}).get("claimName")
+    if not isinstance(claim, str) or not claim:
+        return None
+    return claim if dataset_claim_needs_label(policy_of(settings), claim) else None
 
 
 def observe_probe(job: Obj, pods: list[Obj]) -> ObservedProbe:

@@ -37,7 +37,7 @@ from modelpilot.operator.errors import (
 from modelpilot.operator.live import DefaultMetrics, MetricsFactory, observe_canary
 from modelpilot.operator.monitoring import Scraper, observe_drift
 from modelpilot.operator.objects import Owner
-from modelpilot.operator.observe import observe, store_claim_to_read
+from modelpilot.operator.observe import dataset_claim_to_read, observe, store_claim_to_read
 from modelpilot.operator.rollout import InvalidSpec, Plan, plan
 from modelpilot.operator.rollout.actions import CreateTrainingJob
 from modelpilot.operator.rollout.conditions import carried_stall, with_stall
@@ -103,6 +103,10 @@ def tick(  # noqa: C901 (issue 20 splits it; until then a ratchet, not a pass)
     verified = (body.get("status") or {}).get("verifiedStoreClaim")
     if claim is not None and claim == verified:
         claim = None  # checked before (status remembers it): a model at rest reads nothing
+    data_claim = dataset_claim_to_read(body.get("spec") or {}, settings)
+    data_verified = (body.get("status") or {}).get("verifiedDatasetClaim")
+    if data_claim is not None and data_claim == data_verified:
+        data_claim = None  # likewise: one bounded GET by name when the claim is first named
     world = observe(
         body,
         jobs=cluster.list("Job", namespace, selector),
@@ -115,6 +119,10 @@ def tick(  # noqa: C901 (issue 20 splits it; until then a ratchet, not a pass)
         if claim is None
         else cluster.get("PersistentVolumeClaim", namespace, claim),
         verified_store_claim=verified,
+        dataset_claim=None
+        if data_claim is None
+        else cluster.get("PersistentVolumeClaim", namespace, data_claim),
+        verified_dataset_claim=data_verified,
     )
     autoscalers = cluster.list(HPA, namespace, selector)
     status = read_status(body.get("status"), name=name)

@@ -39,7 +39,12 @@ a comma-separated list; the chart value that sets it is in brackets.
                                      .address may name [policy.prometheusAllowlist]; default none
     MODELPILOT_DATASET_SCHEMES       URI schemes spec.training.dataset.uri may use besides a
                                      path inside the model store [policy.datasetSchemes];
-                                     default s3,gs,gcs,abfs,az
+                                     default s3 (what the trainer image reads; add gs, az...
+                                     only with a trainer image that has their fsspec backend)
+    MODELPILOT_DATASET_CLAIM_ALLOWLIST  claims usable as spec.training.dataset.pvc.claimName
+                                     without the label modelpilot.dev/dataset=true (fnmatch
+                                     patterns) [policy.datasetClaimAllowlist]; default none.
+                                     The model-store claim is never a dataset claim.
     MODELPILOT_PRIORITY_CLASS_ALLOWLIST  PriorityClasses spec.training.pod / spec.serving.pod
                                      .priorityClassName may name (fnmatch patterns)
                                      [policy.priorityClassAllowlist]; default: only those the
@@ -100,6 +105,7 @@ ENV_IMAGE_ALLOWLIST = "MODELPILOT_IMAGE_ALLOWLIST"
 ENV_STORE_CLAIM_ALLOWLIST = "MODELPILOT_STORE_CLAIM_ALLOWLIST"
 ENV_PROMETHEUS_ALLOWLIST = "MODELPILOT_PROMETHEUS_ALLOWLIST"
 ENV_DATASET_SCHEMES = "MODELPILOT_DATASET_SCHEMES"
+ENV_DATASET_CLAIM_ALLOWLIST = "MODELPILOT_DATASET_CLAIM_ALLOWLIST"
 ENV_TRAINING_RESOURCES = "MODELPILOT_TRAINING_RESOURCES"
 ENV_SERVING_RESOURCES = "MODELPILOT_SERVING_RESOURCES"
 ENV_FINISHED_JOBS_KEPT = "MODELPILOT_FINISHED_JOBS_KEPT"
@@ -110,7 +116,11 @@ ENV_SERVING_POD = "MODELPILOT_SERVING_POD"
 ENV_LOG_FORMAT = "MODELPILOT_LOG_FORMAT"
 DEFAULT_POD_UID = 65532
 
-DEFAULT_DATASET_SCHEMES = ("s3", "gs", "gcs", "abfs", "az")
+# What the trainer image reads: S3 through modelpilot.api.s3 (MinIO's SDK). No gcsfs or
+# adlfs is installed, so gs://, abfs:// and az:// would pass the policy and fail in the pod;
+# a platform with its own trainer image adds them (local paths and dataset.pvc are no
+# scheme: the policy checks them apart).
+DEFAULT_DATASET_SCHEMES = ("s3",)
 # The release this operator is: its own version's images (modelpilot.api.version).
 DEFAULT_TRAINER_IMAGE = image("trainer")
 DEFAULT_SERVING_IMAGE = image("serving")
@@ -152,6 +162,7 @@ class Settings:
     store_claim_allowlist: tuple[str, ...] = ()
     prometheus_allowlist: tuple[str, ...] = ()
     dataset_schemes: tuple[str, ...] = DEFAULT_DATASET_SCHEMES
+    dataset_claim_allowlist: tuple[str, ...] = ()
     training_resources: Mapping[str, Any] = field(
         default_factory=lambda: dict(DEFAULT_TRAINING_RESOURCES)
     )
@@ -238,6 +249,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     mount = env.get(ENV_STORE_MOUNT_PATH) or "/models"
     if not mount.startswith("/"):
         raise SettingsError(f"{ENV_STORE_MOUNT_PATH}={mount!r} must be an absolute path")
+    store, data = mount.rstrip("/") + "/", names.DATASET_MOUNT_PATH + "/"
+    if store.startswith(data) or data.startswith(store):
+        # A dataset claim is mounted there read-only: the two mounts would hide each other.
+        raise SettingsError(
+            f"{ENV_STORE_MOUNT_PATH}={mount!r} overlaps {names.DATASET_MOUNT_PATH}, where "
+            "spec.training.dataset.pvc's claim is mounted; choose another path"
+        )
     return Settings(
         trainer_image=env.get(ENV_TRAINER_IMAGE) or DEFAULT_TRAINER_IMAGE,
         serving_image=env.get(ENV_SERVING_IMAGE) or DEFAULT_SERVING_IMAGE,
@@ -260,6 +278,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         prometheus_allowlist=tuple(a.rstrip("/") for a in _csv(env.get(ENV_PROMETHEUS_ALLOWLIST))),
         dataset_schemes=tuple(s.lower() for s in _csv(env.get(ENV_DATASET_SCHEMES)))
         or DEFAULT_DATASET_SCHEMES,
+        dataset_claim_allowlist=_csv(env.get(ENV_DATASET_CLAIM_ALLOWLIST)),
         training_resources=_resources(env, ENV_TRAINING_RESOURCES, DEFAULT_TRAINING_RESOURCES),
         serving_resources=_resources(env, ENV_SERVING_RESOURCES, DEFAULT_SERVING_RESOURCES),
         finished_jobs_kept=jobs_kept,

@@ -59,7 +59,7 @@ def test_job_gets_the_contract_env_store_and_owner():
     md = w.cluster.get(names.KIND, NS, NAME)
     assert job["metadata"]["ownerReferences"][0]["uid"] == md["metadata"]["uid"]
     pod = job["spec"]["template"]["spec"]
-    env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
+    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
     uid = md["metadata"]["uid"]
     # The bundle is bound to this object: its uid is in the path and in the trainer's env.
     assert env["MODELPILOT_OUTPUT"] == f"/models/ml/iris/{uid}/v1"
@@ -80,7 +80,9 @@ def test_second_revision_compares_with_stable_and_replaces_it():
     )
     w.tick()
     job = w.cluster.get("Job", NS, "iris-train-v2")
-    env = {e["name"]: e["value"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    env = {
+        e["name"]: e.get("value") for e in job["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
     uid = w.cluster.get(names.KIND, NS, NAME)["metadata"]["uid"]
     assert env["MODELPILOT_STABLE_DIR"] == f"/models/ml/iris/{uid}/v1"
     assert env["MODELPILOT_STABLE_SHA256"] == "a" * 64
@@ -462,7 +464,9 @@ def test_a_re_created_model_deployment_trains_and_serves_its_own_bundles():
     assert new_uid != old_uid
     w.tick()
     job = w.cluster.get("Job", NS, "iris-train-v1")
-    env = {e["name"]: e["value"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    env = {
+        e["name"]: e.get("value") for e in job["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
     assert env["MODELPILOT_OUTPUT"] == f"/models/ml/iris/{new_uid}/v1"
     assert env["MODELPILOT_OWNER_UID"] == new_uid
     w.serve("v1", 0.95, sha="c")
@@ -542,8 +546,22 @@ def test_pods_mount_only_their_part_of_the_store():
         ("/data/x.csv", None),
         ("s3://bucket/x.csv", None),
         (None, None),
+        ("/models/data/sales/2026-*/part-*.parquet", "data/sales"),
+        ("/models/data/sales/", "data"),
+        ("/models/*.csv", None),
     ],
-    ids=["store-dir", "file-uri", "store-root", "climbs-out", "outside", "remote", "builtin"],
+    ids=[
+        "store-dir",
+        "file-uri",
+        "store-root",
+        "climbs-out",
+        "outside",
+        "remote",
+        "builtin",
+        "glob-mounts-above-its-first-wildcard",
+        "a-directory-of-parts",
+        "a-glob-at-the-store-root",
+    ],
 )
 def test_only_a_dataset_directory_inside_the_store_is_mounted(uri, subpath):
     from modelpilot.operator.objects import dataset_subpath

@@ -14,6 +14,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[3]
 LABEL = "modelpilot.dev/model-store"
+DATASET = "modelpilot.dev/dataset"  # a dataset claim (spec.training.dataset.pvc), never a store
 
 
 def _claims() -> list[tuple[str, dict]]:
@@ -33,4 +34,7 @@ def test_the_examples_ship_store_claims() -> None:
 @pytest.mark.parametrize(("path", "claim"), _claims(), ids=[p for p, _ in _claims()])
 def test_every_shipped_store_claim_is_labelled_a_model_store(path: str, claim: dict) -> None:
     labels = claim.get("metadata", {}).get("labels") or {}
+    if labels.get(DATASET) == "true":
+        assert LABEL not in labels, f"{path}: a dataset claim is never also a model store"
+        return
     assert labels.get(LABEL) == "true", f'{path}: claim lacks {LABEL}: "true"'

@@ -75,7 +75,11 @@ def test_random_state_defaults_to_the_spec_seed_unless_params_set_it():
         ({"testSize": 1.5}, {}, "spec.training.testSize"),
         ({"estimatr": "x"}, {}, "spec.training.estimatr: Extra inputs"),
         ({}, {"metric": "accuracy", "threshold": 2}, "threshold 2.0 is outside"),
-        ({"dataset": {"builtin": "iris", "uri": "x.csv"}}, {}, "exactly one of builtin or uri"),
+        (
+            {"dataset": {"builtin": "iris", "uri": "x.csv"}},
+            {},
+            "exactly one of builtin, uri or pvc",
+        ),
         ({"preprocessing": [{"transformer": "NoSuchScaler"}]}, {}, "'NoSuchScaler' is not in"),
         ({"preprocessing": [{"transformer": "os.path.join"}]}, {}, "transformer 'os.path.join'"),
         (

@@ -1,10 +1,12 @@
 """Loading the training data named by `spec.training.dataset` into one DataFrame.
 
-Bundled scikit-learn datasets by name, or CSV/Parquet from a local path, `file://` URI, an
-s3:// object (modelpilot.api.s3, with the access spec.training.dataset.s3 or
-spec.modelStore.s3 gives the pod), or any other fsspec URI (gs://, ... when the matching
-fsspec backend is installed). Every problem a
-model owner can fix in their data is a DataError that names the column or the URI. The data
+Bundled scikit-learn datasets by name, or CSV/Parquet: a local path or `file://` URI, a
+path on dataset.pvc's claim, an s3:// object, prefix or glob (modelpilot.api.s3, with the
+access spec.training.dataset.s3 or spec.modelStore.s3 gives the pod), or any other fsspec
+URI (gs://, ... when the matching fsspec backend is installed). A directory, prefix or glob
+is read as the parts modelpilot.trainer.sources lists, in name order, after the size check
+(modelpilot.trainer.datasize). Every problem a model owner can fix in their data is a
+DataError that names the column or the URI. The data
 fingerprint is taken here, on the data exactly as loaded, so two revisions trained on the
 same bytes-as-parsed share it.
 """
@@ -13,7 +15,11 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
+import os
+import re
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +27,9 @@ import numpy as np
 import pandas as pd
 
 from modelpilot.api.spec import Dataset
+from modelpilot.trainer.datasize import check_size
 from modelpilot.trainer.errors import DataError, SpecError
+from modelpilot.trainer.sources import Part, Source, list_local, list_s3, local_path
 
 # Name -> scikit-learn loader. These ship inside scikit-learn: no network needed.
 BUILTIN = {
@@ -48,15 +56,20 @@ class LoadedData:
         return len(self.target)
 
 
-def load_dataset(spec: Dataset, *, weight: str | None = None) -> LoadedData:
-    """The data set's features and target (and `weight`'s column: spec.training.sampleWeight)."""
+def load_dataset(
+    spec: Dataset, *, weight: str | None = None, env: Mapping[str, str] | None = None
+) -> LoadedData:
+    """The data set's features and target (and `weight`'s column: spec.training.sampleWeight).
+
+    `env` (os.environ when None) holds what the pod was given: the S3 access of an s3://
+    dataset, where dataset.pvc's claim is mounted, and the size limit (datasize)."""
+    env = os.environ if env is None else env
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         if spec.builtin is not None:
             frame, default_targets, source = _load_builtin(spec.builtin)
         else:
-            assert spec.uri is not None
-            frame, default_targets, source = _read_uri(spec.uri, spec.format), [], spec.uri
+            frame, default_targets, source = _read(spec, env), [], spec.location
     target = spec.target
     if target is None:
         if len(default_targets) != 1:
@@ -72,6 +85,116 @@ def load_dataset(spec: Dataset, *, weight: str | None = None) -> LoadedData:
         dict.fromkeys(f"{w.category.__name__}: {str(w.message).splitlines()[0]}" for w in caught)
     )
     return dataclasses.replace(data, warnings=notes)
+
+
+def list_source(spec: Dataset, env: Mapping[str, str]) -> Source | None:
+    """The parts of a dataset.uri or dataset.pvc (nothing read but the listing); None for a
+    builtin data set or a URI of another fsspec scheme (read as one file)."""
+    if spec.builtin is not None:
+        return None
+    if spec.uri is not None and spec.uri.startswith("s3://"):
+        from modelpilot.api import s3
+
+        try:
+            client = s3.client(s3.data_endpoint_from_env(env))
+        except s3.ObjectStoreError as exc:
+            raise DataError(f"cannot read dataset {spec.uri}: {exc}") from exc
+        return list_s3(client, spec.uri)
+    path, where = local_path(spec, dict(env))
+    if "://" in path:
+        return None
+    return list_local(path, where)
+
+
+def _read(spec: Dataset, env: Mapping[str, str]) -> pd.DataFrame:
+    source = list_source(spec, env)
+    if source is None:
+        assert spec.uri is not None
+        return _read_fsspec(spec.uri, spec.format)
+    check_size(where=source.where, total=source.total_bytes, parts=len(source.parts), env=env)
+    return read_parts(source, spec.format, env)
+
+
+def read_parts(source: Source, fmt: str | None, env: Mapping[str, str]) -> pd.DataFrame:
+    """The parts' rows in name order; Hive directories (year=2026/) become columns."""
+    if source.single:
+        [part] = source.parts
+        return _read_part(source, part, fmt or _infer_format(source.where), env)
+    formats = {p.name: fmt or _infer_format(p.name, where=source.where) for p in source.parts}
+    if len(set(formats.values())) > 1:
+        raise DataError(
+            f"dataset {source.where} mixes formats ({', '.join(sorted(set(formats.values())))}); "
+            "name the parts of one format (a glob such as *.parquet) or set dataset.format"
+        )
+    frames = []
+    for part in source.parts:
+        frame = _read_part(source, part, formats[part.name], env)
+        for column, value in hive_partitions(part.name).items():
+            if column in frame.columns:
+                raise DataError(
+                    f"dataset {source.where}: column {column!r} is both in {part.name} and a "
+                    "partition directory"
+                )
+            frame[column] = value
+        frames.append(frame)
+    frame = pd.concat(frames, ignore_index=True)
+    for column in {c for p in source.parts for c in hive_partitions(p.name)}:
+        frame[column] = _typed(frame[column])
+    return frame
+
+
+def hive_partitions(name: str) -> dict[str, str | None]:
+    """'year=2026/region=eu/part-0.parquet' -> {'year': '2026', 'region': 'eu'}."""
+    from urllib.parse import unquote
+
+    found: dict[str, str | None] = {}
+    for segment in name.split("/")[:-1]:
+        key, sep, value = segment.partition("=")
+        if sep and key:
+            found[unquote(key)] = None if value == HIVE_NULL else unquote(value)
+    return found
+
+
+HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+
+
+def _typed(column: pd.Series) -> pd.Series:
+    """Whole numbers become int64 (float64 with a missing one), the rest stays text."""
+    present = column.dropna()
+    if len(present) and all(re.fullmatch(r"-?[0-9]+", str(v)) for v in present):
+        numbers = pd.to_numeric(column)
+        return numbers.astype("int64") if not column.isna().any() else numbers
+    return column.astype(object)
+
+
+def _read_part(source: Source, part: Part, fmt: str, env: Mapping[str, str]) -> pd.DataFrame:
+    where = source.where if source.single else f"{source.where} (part {part.name})"
+    try:
+        if source.bucket is None:
+            return _parse(part.location, fmt)
+        from modelpilot.api import s3
+
+        try:
+            client = s3.client(s3.data_endpoint_from_env(env))
+            body = s3.read(client, source.bucket, part.location)
+        except s3.ObjectNotFound as exc:
+            raise DataError(f"dataset {where} does not exist ({exc})") from exc
+        except s3.ObjectStoreError as exc:
+            raise DataError(f"cannot read dataset {exc}") from exc
+        suffix = "." + part.location.rsplit(".", 1)[-1].lower() if "." in part.location else ""
+        if fmt == "parquet":
+            return pd.read_parquet(io.BytesIO(body))
+        return pd.read_csv(io.BytesIO(body), compression=_COMPRESSION.get(suffix))
+    except DataError:
+        raise
+    except FileNotFoundError as exc:
+        raise DataError(f"dataset {where} does not exist") from exc
+    except pd.errors.EmptyDataError as exc:
+        raise DataError(f"dataset {where} is empty (no header, no rows)") from exc
+    except Exception as exc:  # pandas/pyarrow parser errors have no common base
+        raise DataError(
+            f"cannot read dataset {where} as {fmt}: {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 def select_columns(
@@ -181,19 +304,16 @@ def _load_builtin(name: str) -> tuple[pd.DataFrame, list[str], str]:
     return bunch.frame, targets, f"builtin:{name}"
 
 
-def _read_uri(uri: str, fmt: str | None) -> pd.DataFrame:
+def _read_fsspec(uri: str, fmt: str | None) -> pd.DataFrame:
+    """A URI of another scheme, as one file through fsspec (gcsfs, adlfs, ... when a
+    platform's own trainer image installs them; policy.datasetSchemes admits only s3 by
+    default)."""
     fmt = fmt or _infer_format(uri)
-    path = uri.removeprefix("file://") if uri.startswith("file://") else uri
-    if path.startswith("s3://"):
-        return _read_s3(uri, fmt)
     try:
-        if "://" in path:
-            # Remote: let fsspec open it (s3fs, gcsfs, ... installed by the platform).
-            import fsspec
+        import fsspec
 
-            with fsspec.open(path, "rb", compression="infer") as handle:
-                return _parse(handle, fmt)
-        return _parse(path, fmt)
+        with fsspec.open(uri, "rb", compression="infer") as handle:
+            return _parse(handle, fmt)
     except FileNotFoundError as exc:
         raise DataError(f"dataset {uri} does not exist") from exc
     except pd.errors.EmptyDataError as exc:
@@ -208,43 +328,13 @@ def _read_uri(uri: str, fmt: str | None) -> pd.DataFrame:
 _COMPRESSION = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd", ".xz": "xz", ".zip": "zip"}
 
 
-def _read_s3(uri: str, fmt: str) -> pd.DataFrame:
-    """An s3:// object through modelpilot.api.s3, with the access the operator set on the pod
-    (modelpilot.api.s3: endpoint, region and the credentials Secret's keys)."""
-    import io
-    import os
-
-    from modelpilot.api import s3
-
-    try:
-        bucket, key = s3.parse_s3_uri(uri)
-    except ValueError as exc:
-        raise DataError(f"dataset {exc}") from exc
-    try:
-        client = s3.client(s3.data_endpoint_from_env(os.environ))
-        body = s3.read(client, bucket, key)
-    except s3.ObjectNotFound as exc:
-        raise DataError(f"dataset {uri} does not exist ({exc})") from exc
-    except s3.ObjectStoreError as exc:
-        raise DataError(f"cannot read dataset {exc}") from exc
-    suffix = "." + key.rsplit(".", 1)[-1].lower() if "." in key else ""
-    try:
-        if fmt == "parquet":
-            return pd.read_parquet(io.BytesIO(body))
-        return pd.read_csv(io.BytesIO(body), compression=_COMPRESSION.get(suffix))
-    except pd.errors.EmptyDataError as exc:
-        raise DataError(f"dataset {uri} is empty (no header, no rows)") from exc
-    except Exception as exc:  # parser errors have no common base
-        raise DataError(f"cannot read dataset {uri} as {fmt}: {type(exc).__name__}: {exc}") from exc
-
-
 def _parse(source: Any, fmt: str) -> pd.DataFrame:
     if fmt == "parquet":
         return pd.read_parquet(source)
     return pd.read_csv(source)
 
 
-def _infer_format(uri: str) -> str:
+def _infer_format(uri: str, *, where: str | None = None) -> str:
     lowered = uri.lower()
     for suffix, fmt in (
         (".parquet", "parquet"),
@@ -256,8 +346,9 @@ def _infer_format(uri: str) -> str:
     ):
         if lowered.endswith(suffix):
             return fmt
+    of = uri if where is None else f"{where} (part {uri})"
     raise DataError(
-        f"cannot tell the format of {uri} from its extension; set dataset.format to csv or parquet"
+        f"cannot tell the format of {of} from its extension; set dataset.format to csv or parquet"
     )
 
 

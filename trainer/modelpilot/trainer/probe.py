@@ -12,33 +12,27 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from modelpilot.api import names, s3
+from modelpilot.api import names
 from modelpilot.api.fingerprint import ENV_DATA_PREVIOUS, DataProbeReport
 from modelpilot.api.spec import Dataset
-from modelpilot.trainer.datasets import load_dataset
+from modelpilot.trainer.datasets import list_source, load_dataset
 from modelpilot.trainer.errors import TrainerError
 from modelpilot.trainer.jobspec import read_spec
 
 
-def signals_of(dataset: Dataset) -> dict[str, str]:
-    """Size/mtime/ETag of the dataset's object, without reading its content."""
-    if dataset.uri is None:
+def signals_of(dataset: Dataset, env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Size/mtime/ETag of the dataset's file or object, without reading its content; for a
+    directory, prefix or glob, the count, total size and a digest of every part's name,
+    size and mtime/ETag (modelpilot.trainer.sources)."""
+    if dataset.uri is None and dataset.pvc is None:
         return {"builtin": str(dataset.builtin)}
-    uri = dataset.uri
-    path = uri.removeprefix("file://") if uri.startswith("file://") else uri
-    if "://" not in path:
-        stat = os.stat(path)
-        return {"size": str(stat.st_size), "mtime": str(stat.st_mtime_ns)}
-    if path.startswith("s3://"):
-        # HeadObject: size, ETag and LastModified, with the pod's dataset access.
-        bucket, key = s3.parse_s3_uri(path)
-        try:
-            return s3.signals(s3.client(s3.data_endpoint_from_env(os.environ)), bucket, key)
-        except s3.ObjectStoreError as exc:
-            raise OSError(str(exc)) from exc
+    source = list_source(dataset, os.environ if env is None else env)
+    if source is not None:
+        return source.signals()
     import fsspec
 
-    fs, _, [target] = fsspec.get_fs_token_paths(path)
+    assert dataset.uri is not None
+    fs, _, [target] = fsspec.get_fs_token_paths(dataset.uri)
     info = fs.info(target)
     keep = ("size", "ETag", "etag", "LastModified", "mtime", "last_modified")
     return {k: str(v) for k, v in info.items() if k in keep}
@@ -51,13 +45,15 @@ def probe(env: Mapping[str, str]) -> DataProbeReport:
     if env.get(ENV_DATA_PREVIOUS):
         previous = DataProbeReport.model_validate_json(env[ENV_DATA_PREVIOUS])
     try:
-        signals = signals_of(dataset)
+        signals = signals_of(dataset, env)
+    except TrainerError as exc:
+        return DataProbeReport(ok=False, error=f"{exc.kind}: {exc}")
     except (OSError, ValueError, ImportError) as exc:
-        return DataProbeReport(ok=False, error=f"cannot stat dataset {dataset.uri}: {exc}")
+        return DataProbeReport(ok=False, error=f"cannot stat dataset {dataset.location}: {exc}")
     if previous is not None and previous.fingerprint and previous.signals == signals:
         return DataProbeReport(ok=True, fingerprint=previous.fingerprint, signals=signals)
     try:
-        data = load_dataset(dataset, weight=job.training.sample_weight)  # as training does
+        data = load_dataset(dataset, weight=job.training.sample_weight, env=env)  # as training does
     except TrainerError as exc:
         return DataProbeReport(ok=False, error=f"{exc.kind}: {exc}", signals=signals)
     return DataProbeReport(ok=True, fingerprint=data.sha256, signals=signals, hashed=True)

@@ -20,7 +20,7 @@ from modelpilot.api.spec import ModelDeploymentSpec
 from modelpilot.api.status import CandidateState, DataWatchStatus, ModelDeploymentStatus
 from modelpilot.operator.rollout.actions import CreateTrainingJob, DeleteJob
 from modelpilot.operator.rollout.draft import Draft
-from modelpilot.operator.rollout.serving_objects import has_store, store_claim
+from modelpilot.operator.rollout.serving_objects import dataset_claim_name, has_store, store_claim
 from modelpilot.operator.rollout.triggers import training_document
 from modelpilot.operator.rollout.world import ObservedProbe
 
@@ -139,6 +139,7 @@ def _start_probe(
             fingerprint_only=True,
             previous_report=previous,
             dataset_uri=spec.training.dataset.uri,
+            dataset_claim=dataset_claim_name(spec),
             store_s3=spec.store_s3,
             dataset_s3=spec.dataset_s3,
             pod=spec.training.pod,

@@ -76,6 +76,7 @@ from modelpilot.operator.rollout.naming import (
 from modelpilot.operator.rollout.pin import follow_pin, pinned_revision
 from modelpilot.operator.rollout.serving_objects import (
     conclude_if_deployment_failed,
+    dataset_claim_name,
     ensure_revision_serving,
     ensure_service,
     has_store,
@@ -180,11 +181,28 @@ def _policy_problem(draft: Draft, spec: ModelDeploymentSpec) -> cond.Problem | N
     labels = world.store_claim_labels
     if claim is not None and claim == world.verified_store_claim and labels is None:
         labels = {names.LABEL_MODEL_STORE: "true"}  # found labelled before; not read again
-    refused = policy.refusal(spec, world.policy, claim=claim, claim_labels=labels)
+    dataset = spec.training.dataset.pvc
+    data_claim = None if dataset is None else dataset.claim_name
+    data_labels = world.dataset_claim_labels
+    if (
+        data_claim is not None
+        and data_claim == world.verified_dataset_claim
+        and data_labels is None
+    ):
+        data_labels = {names.LABEL_DATASET: "true"}  # found labelled before; not read again
+    refused = policy.refusal(
+        spec,
+        world.policy,
+        claim=claim,
+        claim_labels=labels,
+        dataset_claim_labels=data_labels,
+    )
     if refused is not None:
         return cond.Problem(refused.reason, refused.message)
     if claim is not None and policy.store_needs_label(world.policy, claim):
         draft.update(verified_store_claim=claim)
+    if data_claim is not None and policy.dataset_claim_needs_label(world.policy, data_claim):
+        draft.update(verified_dataset_claim=data_claim)
     return None
 
 
@@ -299,6 +317,7 @@ def _advance_training(draft: Draft, spec: ModelDeploymentSpec, candidate: Candid
                 spec_hash=candidate.spec_hash,
                 keep_revisions=revisions_status_names(draft.status),
                 dataset_uri=spec.training.dataset.uri,
+                dataset_claim=dataset_claim_name(spec),
                 store_s3=spec.store_s3,
                 dataset_s3=spec.dataset_s3,
                 pod=spec.training.pod,

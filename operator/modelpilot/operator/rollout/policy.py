@@ -1,9 +1,9 @@
 """Platform policy: the values a model owner writes that make the operator act elsewhere.
 
-A ModelDeployment names images the cluster will run, a claim the operator mounts into
-pods, a Prometheus it queries, a dataset the trainer fetches, and the PriorityClass and
-ServiceAccount its pods run with (a priority can preempt other tenants' pods; a
-ServiceAccount can carry a cloud identity). Each is checked here
+A ModelDeployment names images the cluster will run, claims the operator mounts into
+pods (the model store, a dataset claim), a Prometheus it queries, a dataset the trainer
+fetches, and the PriorityClass and ServiceAccount its pods run with (a priority can preempt
+other tenants' pods; a ServiceAccount can carry a cloud identity). Each is checked here
 against what the platform team allowed in the operator's settings (environment variables
 set from the chart's `policy.*` values), before anything is created for it. A refused value
 is a `Refusal`, which plan() turns into a Problem: Stalled=True with a message naming the
@@ -40,15 +40,22 @@ IMAGES = "MODELPILOT_IMAGE_ALLOWLIST (Helm value policy.imageAllowlist)"
 STORE_CLAIMS = "MODELPILOT_STORE_CLAIM_ALLOWLIST (Helm value policy.storeClaimAllowlist)"
 PROMETHEUS = "MODELPILOT_PROMETHEUS_ALLOWLIST (Helm value policy.prometheusAllowlist)"
 DATASET_SCHEMES = "MODELPILOT_DATASET_SCHEMES (Helm value policy.datasetSchemes)"
+DATASET_CLAIMS = "MODELPILOT_DATASET_CLAIM_ALLOWLIST (Helm value policy.datasetClaimAllowlist)"
 PRIORITY_CLASSES = "MODELPILOT_PRIORITY_CLASS_ALLOWLIST (Helm value policy.priorityClassAllowlist)"
 SERVICE_ACCOUNTS = (
     "MODELPILOT_SERVICE_ACCOUNT_ALLOWLIST (Helm value policy.serviceAccountAllowlist)"
 )
 
-# A refusal that may clear without a spec change (the claim is created or labelled later):
-# plan() looks again soon instead of waiting for the next resync.
+# A refusal that may clear without a spec change (a claim is created or labelled later):
+# plan() looks again soon instead of waiting for the next resync. A model store named as the
+# dataset claim (DatasetNotAllowed) is not: only the spec can clear it.
 TRANSIENT = frozenset(
-    {ConditionReason.MODEL_STORE_NOT_ALLOWED, ConditionReason.MODEL_STORE_NOT_FOUND}
+    {
+        ConditionReason.MODEL_STORE_NOT_ALLOWED,
+        ConditionReason.MODEL_STORE_NOT_FOUND,
+        ConditionReason.DATASET_CLAIM_NOT_FOUND,
+        ConditionReason.DATASET_CLAIM_NOT_ALLOWED,
+    }
 )
 
 
@@ -66,6 +73,8 @@ class Policy:
     prometheus_addresses: tuple[str, ...] = ()
     # Schemes a dataset URI may use; a local path must lie inside the model store.
     dataset_schemes: tuple[str, ...] = DEFAULT_DATASET_SCHEMES
+    # Claims usable as spec.training.dataset.pvc without the dataset label (fnmatch).
+    dataset_claims: tuple[str, ...] = ()
     store_mount_path: str = "/models"
     # fnmatch patterns a .pod.priorityClassName / .pod.serviceAccountName may match.
     priority_classes: tuple[str, ...] = ()
@@ -86,6 +95,7 @@ def policy_of(settings: Settings) -> Policy:
         default_store_claim=settings.default_store_claim,
         prometheus_addresses=settings.prometheus_allowlist,
         dataset_schemes=settings.dataset_schemes,
+        dataset_claims=settings.dataset_claim_allowlist,
         store_mount_path=settings.store_mount_path,
         priority_classes=settings.priority_class_allowlist
         or _defaults_name(settings, "priority_class_name"),
@@ -108,11 +118,13 @@ def refusal(
     *,
     claim: str | None,
     claim_labels: Mapping[str, str] | None,
+    dataset_claim_labels: Mapping[str, str] | None = None,
 ) -> Refusal | None:
     """Why the platform's policy refuses this spec, or None when every value is allowed.
 
     `claim` is the store claim the spec resolves to; `claim_labels` its labels as read this
     tick, None when the claim does not exist (or was not read because it needs no label).
+    `dataset_claim_labels` likewise for spec.training.dataset.pvc's claim.
     """
     for field_path, image in (
         ("spec.training.image", spec.training.image),
@@ -141,6 +153,16 @@ def refusal(
                 f"{_listed(policy.prometheus_addresses)}); omit metricsSource to scrape the "
                 f"pods, or ask the platform team to add it to {PROMETHEUS}",
             )
+    dataset_claim = spec.training.dataset.pvc
+    if dataset_claim is not None:
+        problem = dataset_claim_refusal(
+            policy,
+            claim=dataset_claim.claim_name,
+            labels=dataset_claim_labels,
+            store_claim=claim,
+        )
+        if problem is not None:
+            return problem
     uri = spec.training.dataset.uri
     if uri is not None:
         why = dataset_refusal(uri, policy)
@@ -209,6 +231,57 @@ def store_refusal(
             f"spec.modelStore.pvc.claimName {claim!r} is not labelled as a model store; "
             f"label it {label} (kubectl label pvc {claim} {label}) or ask the platform team "
             f"to add it to {STORE_CLAIMS}",
+        )
+    return None
+
+
+def dataset_claim_needs_label(policy: Policy, claim: str) -> bool:
+    """Whether a dataset claim is allowed only by its label (so the tick must read it)."""
+    return not any(fnmatch.fnmatchcase(claim, p) for p in policy.dataset_claims)
+
+
+def dataset_claim_refusal(
+    policy: Policy,
+    *,
+    claim: str,
+    labels: Mapping[str, str] | None,
+    store_claim: str | None,
+) -> Refusal | None:
+    """Why spec.training.dataset.pvc's claim is refused, or None.
+
+    A model store is never a dataset claim, whatever the allowlist says: whoever may write
+    the data could then write bundles (the one the spec uses, the operator's default, an
+    allowlisted store, or any claim labelled as a store). Otherwise the claim must match
+    the dataset claim allowlist or carry the dataset label; `labels` is None when the claim
+    does not exist (or was not read because the allowlist admits it).
+    """
+    field = f"spec.training.dataset.pvc.claimName {claim!r}"
+    is_store = (
+        claim in (store_claim, policy.default_store_claim)
+        or any(fnmatch.fnmatchcase(claim, p) for p in policy.store_claims)
+        or (labels is not None and labels.get(names.LABEL_MODEL_STORE) == "true")
+    )
+    if is_store:
+        return Refusal(
+            ConditionReason.DATASET_NOT_ALLOWED,
+            f"{field} is a model store; a dataset needs a claim of its own (whoever writes "
+            "the data must not be able to write models): copy the data to a claim labelled "
+            f"{names.LABEL_DATASET}=true",
+        )
+    if not dataset_claim_needs_label(policy, claim):
+        return None
+    label = f"{names.LABEL_DATASET}=true"
+    if labels is None:
+        return Refusal(
+            ConditionReason.DATASET_CLAIM_NOT_FOUND,
+            f"{field}: no such PersistentVolumeClaim in this namespace; create it with the "
+            f"label {label}",
+        )
+    if labels.get(names.LABEL_DATASET) != "true":
+        return Refusal(
+            ConditionReason.DATASET_CLAIM_NOT_ALLOWED,
+            f"{field} is not labelled as a dataset; label it {label} (kubectl label pvc "
+            f"{claim} {label}) or ask the platform team to add it to {DATASET_CLAIMS}",
         )
     return None
 

@@ -25,6 +25,12 @@ from modelpilot.operator.rollout.naming import (
 from modelpilot.operator.rollout.world import World
 
 
+def dataset_claim_name(spec: ModelDeploymentSpec) -> str | None:
+    """spec.training.dataset.pvc's claim, mounted read-only into the trainer and the probe."""
+    dataset = spec.training.dataset.pvc
+    return None if dataset is None else dataset.claim_name
+
+
 def store_claim(spec: ModelDeploymentSpec, world: World) -> str | None:
     """The PVC the pods mount: the spec's, else the operator's default; None with an S3
     store (spec.modelStore.s3) or when there is neither."""

@@ -166,6 +166,11 @@ class World:
     # The claim status remembers as found labelled (status.verifiedStoreClaim); its labels
     # are then not read again. None when none was.
     verified_store_claim: str | None = None
+    # Labels of spec.training.dataset.pvc's claim, read this tick; None when it does not
+    # exist or was not read (allowlisted, or status.verifiedDatasetClaim already names it).
+    dataset_claim_labels: Mapping[str, str] | None = None
+    # The dataset claim status remembers as found labelled (status.verifiedDatasetClaim).
+    verified_dataset_claim: str | None = None
     # The split the traffic router carries now (read back from the route or the replica
     # counts); None when no canary is live, or the route could not be read (route_problem).
     route_weights: Weights | None = None
