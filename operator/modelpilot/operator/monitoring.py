@@ -33,6 +33,7 @@ from modelpilot.api.drift import (
     LABEL_BIN,
     LABEL_FEATURE,
 )
+from modelpilot.api.feedback import FeedbackStats
 from modelpilot.api.spec import ModelDeploymentSpec
 from modelpilot.api.status import ModelDeploymentStatus
 from modelpilot.operator.rollout.drift import drift_window_due
@@ -94,6 +95,7 @@ def scrape(
         return ObservedDrift(revision=revision, error="no Ready stable pod to read")
     live: dict[str, dict[str, dict[str, float]]] = {}
     reference: dict[str, dict[str, float]] = {}
+    feedback: dict[str, FeedbackStats] = {}
     problems: list[str] = []
     start = clock()
     http = fetch.client() if client is None else client
@@ -114,9 +116,9 @@ def scrape(
                 )
                 if not 200 <= code <= 299:
                     raise MetricsUnavailable(f"{url}: HTTP {code}")
-                counts, shares = parse_drift(
-                    body.decode(errors="replace"), model=model, version=revision
-                )
+                page = body.decode(errors="replace")
+                counts, shares = parse_drift(page, model=model, version=revision)
+                labelled = parse_feedback(page, model=model, version=revision)
             except MetricsUnavailable as error:
                 problems.append(str(error))
                 continue
@@ -125,13 +127,34 @@ def scrape(
                 problems.append(f"{url}: not a drift page ({type(error).__name__})")
                 continue
             live[ip] = counts
+            feedback[ip] = labelled
             reference = reference or shares
     finally:
         if client is None:
             http.close()
     if not live:
         return ObservedDrift(revision=revision, error="; ".join(problems)[:_ERROR_CHARS])
-    return ObservedDrift(revision=revision, live=live, reference=reference)
+    return ObservedDrift(revision=revision, live=live, reference=reference, feedback=feedback)
+
+
+def parse_feedback(text: str, *, model: str, version: str) -> FeedbackStats:
+    """One page's cumulative feedback counters (modelpilot.api.feedback)."""
+    confusion: dict[tuple[str, str], float] = {}
+    sums: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels: dict[str, Any] = sample.labels
+            if (
+                labels.get(metric_names.LABEL_MODEL) != model
+                or labels.get(metric_names.LABEL_VERSION) != version
+            ):
+                continue
+            if sample.name == metric_names.FEEDBACK_CONFUSION_TOTAL:
+                key = (labels[metric_names.LABEL_LABEL], labels[metric_names.LABEL_PREDICTED])
+                confusion[key] = sample.value
+            elif sample.name == metric_names.FEEDBACK_SUM:
+                sums[labels[metric_names.LABEL_STAT]] = sample.value
+    return FeedbackStats(confusion=confusion, sums=sums)
 
 
 def parse_drift(
