@@ -68,26 +68,29 @@ def requests_table(items: Sequence[LoggedRequest], layout: FeatureLayout, revisi
     missing value), the others as strings (null for a missing value)."""
     import pyarrow as pa
 
-    ids: list[str] = []
-    rows: list[int] = []
-    ats: list[int] = []
-    predictions: list[Any] = []
-    blocks = []
-    for item in items:
-        n = len(item.predictions)
-        ids += [item.request_id] * n
-        rows += range(n)
-        ats += [int(item.at * 1000)] * n
-        predictions += np.asarray(item.predictions).reshape(-1).tolist()
-        blocks.append(item.features)
+    # Column-wise with numpy (the writer thread builds thousands of rows per batch; a
+    # Python loop per row showed in the serving bench's CPU per request).
+    counts = np.fromiter((len(i.predictions) for i in items), dtype=np.int64, count=len(items))
+    total = int(counts.sum())
+    starts = np.repeat(np.cumsum(counts) - counts, counts)
+    ids = np.repeat(np.array([i.request_id for i in items], dtype=object), counts)
+    rows = np.arange(total, dtype=np.int32) - starts.astype(np.int32)
+    ats = np.repeat(np.array([int(i.at * 1000) for i in items], dtype=np.int64), counts)
+    predictions = (
+        np.concatenate([np.asarray(i.predictions).reshape(-1) for i in items]).tolist()
+        if items
+        else []
+    )
     matrix = (
-        np.concatenate(blocks) if blocks else np.empty((0, len(layout.names)), dtype=np.float64)
+        np.concatenate([i.features for i in items])
+        if items
+        else np.empty((0, len(layout.names)), dtype=np.float64)
     )
     columns: dict[str, Any] = {
         REQUEST_ID: pa.array(ids, pa.string()),
         ROW: pa.array(rows, pa.int32()),
         LOGGED_AT: pa.array(ats, pa.timestamp("ms", tz="UTC")),
-        REVISION: pa.array([revision] * len(ids), pa.string()),
+        REVISION: pa.array(np.full(total, revision, dtype=object), pa.string()),
     }
     for column, (name, kind) in enumerate(zip(layout.names, layout.kinds, strict=True)):
         values = matrix[:, column]
