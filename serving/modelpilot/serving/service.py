@@ -184,7 +184,7 @@ class InferenceService:
         request_id = request_ids.choose(header_id, None)
         request = v1.parse_predict(body, layout, has_proba=self.model.has_proba)
         result = await batcher.predict(request.features, proba=request.proba)
-        self._remember(request_id, request.features, result)
+        self.remember(request_id, request.features, result)
         return Reply(v1.render_predict(result.predictions, result.probabilities), None, request_id)
 
     async def v2_infer(
@@ -206,7 +206,7 @@ class InferenceService:
         )
         request_id = request_ids.choose(header_id, request.id)
         result = await self.predict(request)
-        self._remember(request_id, request.features, result)
+        self.remember(request_id, request.features, result)
         content, json_length = v2.render_infer(
             model_name=self.name,
             model_version=self.model.version,
@@ -254,7 +254,7 @@ class InferenceService:
 
     # -- internals -------------------------------------------------------------------------
 
-    def _remember(self, request_id: str, features: Any, result: Prediction) -> None:
+    def remember(self, request_id: str, features: Any, result: Prediction) -> None:
         """Keep the prediction for a label to come, and log the request when sampled."""
         self.recent.remember(request_id, result.predictions)
         log = self.prediction_log
