@@ -194,3 +194,72 @@ def test_a_regression_appends_numeric_labels_in_the_datasets_dtypes(tmp_path):
 def test_a_missing_log_directory_is_a_data_error(tmp_path):
     with pytest.raises(DataError, match="prediction log directory"):
         read_feedback(tmp_path / "nope", features=["a"], target="y")
+
+
+def test_the_loop_in_one_process_serve_label_wrong_judge_and_retrain(train, tmp_path):
+    """The real server's logs and counters feed the operator's judgement and the trainer."""
+    import asyncio
+
+    import orjson
+    from sklearn.datasets import load_iris
+
+    from modelpilot.api.feedback import is_degraded, live_metric
+    from modelpilot.operator.monitoring import parse_feedback
+    from modelpilot.serving.service import InferenceService
+    from modelpilot.serving.settings import Settings
+
+    spec = {
+        "training": {
+            "dataset": {"builtin": "iris", "include": ["feedback"]},
+            "estimator": "sklearn.ensemble.RandomForestClassifier",
+            "params": {"n_estimators": 20, "random_state": 0},
+        },
+        "evaluation": {"metric": "accuracy", "threshold": 0.5, "mustBeatStable": False},
+    }
+    logs = tmp_path / "predictions"
+    (logs / "v1").mkdir(parents=True)
+    v1 = train(spec, "--feedback-dir", str(logs), revision="v1")
+    assert v1.code == 0, v1.stderr
+    assert "feedback: no labelled logged requests yet" in v1.stdout + v1.stderr
+
+    settings = Settings(
+        model_dir=str(v1.output),
+        model_name="model",
+        expected_sha256=v1.summary.model_sha256,
+        prediction_log_dir=str(logs / "v1"),
+        log_sample_rate=1.0,
+    )
+    rows = load_iris().data
+
+    async def serve() -> bytes:
+        service = InferenceService(settings)
+        await service.start()
+        labels = []
+        for i in range(60):
+            body = {
+                "id": f"q{i}",
+                "inputs": [
+                    {"name": "x", "shape": [1, 4], "datatype": "FP64", "data": rows[i * 2].tolist()}
+                ],
+            }
+            reply = await service.infer_v2(orjson.dumps(body))
+            predicted = orjson.loads(reply.content)["outputs"][0]["data"][0]
+            labels.append({"id": reply.request_id, "label": (predicted + 1) % 3})
+        assert orjson.loads(service.feedback(orjson.dumps(labels))) == {"accepted": 60, "rows": 60}
+        page = service.render_metrics()
+        await service.stop()  # writes what the log holds
+        return page
+
+    page = asyncio.run(serve())
+    stats = parse_feedback(page.decode(), model="model", version="v1")
+    value = live_metric("accuracy", stats)
+    assert stats.count == 60 and value == 0.0 and is_degraded("accuracy", value, 0.8)
+
+    stable = ("--stable-dir", str(v1.output), "--stable-sha256", v1.summary.model_sha256)
+    v2 = train(spec, *stable, "--feedback-dir", str(logs), revision="v2")
+    assert v2.code == 0, v2.stderr
+    assert (
+        "feedback: 60 labelled rows appended (60 logged rows, 60 labels)" in v2.stdout + v2.stderr
+    )
+    assert v2.summary.model_sha256 != v1.summary.model_sha256
+    assert v2.summary.training_data_sha256 != v1.summary.training_data_sha256
