@@ -67,8 +67,8 @@ def test_wrong_labels_degrade_v1_and_the_retrain_on_them_is_promoted(operator, k
 
     # The pod wrote the requests and the labels to the store, as Parquet.
     logs = story.store_dir() / namespace / "iris" / story.mdep()["metadata"]["uid"] / "predictions"
-    assert list((logs / "v1").glob("requests-*.parquet"))
-    assert wait_for(lambda: list((logs / "v1").glob("labels-*.parquet")), timeout=10, what="labels")
+    for kind in ("requests", "labels"):  # written within flushInterval (2 s)
+        wait_for(lambda k=kind: list((logs / "v1").glob(f"{k}-*.parquet")), timeout=10, what=kind)
 
     candidate = wait_for(
         lambda: (lambda c: c if c.get("revision") == "v2" else None)(
