@@ -35,6 +35,9 @@ reason is printed and the comparison goes on with what runs.
     # the cost of drift counting: the same server with and without the drift reference
     .venv/bin/python bench/serve_vs_mlserver_kserve.py --servers modelpilot,modelpilot-nodrift
 
+    # the cost of prediction logs: every request logged to Parquet vs none
+    .venv/bin/python bench/serve_vs_mlserver_kserve.py --servers modelpilot-logging,modelpilot
+
 The gRPC load generator is ghz (a Go module), installed on first use into the bench cache
 with `go install github.com/bojand/ghz/cmd/ghz@v0.120.0`.
 """
@@ -73,12 +76,17 @@ SERVERS = ("modelpilot", "mlserver", "kserve")
 # metadata, so `--servers modelpilot,modelpilot-nodrift` shows the cost of counting live
 # inputs into the drift bins (the ratio column then reads drift-on vs drift-off).
 NODRIFT = "modelpilot-nodrift"
+# Not run by default either: modelpilot logging every request (sample rate 1) to Parquet
+# files in the bench cache, so `--servers modelpilot,modelpilot-logging` shows the cost of
+# spec.monitoring.logging at its most expensive (issue 25 §1: at most 5 % of requests/s).
+LOGGING = "modelpilot-logging"
 ALL_PROTOCOLS = ("v1", "v2", "v2-fp32", "v2-bin", "grpc")
 PROTOCOLS = {
     "modelpilot": ALL_PROTOCOLS,
     "mlserver": ("v2", "v2-fp32", "grpc"),
     "kserve": ALL_PROTOCOLS,
     NODRIFT: ALL_PROTOCOLS,
+    LOGGING: ALL_PROTOCOLS,
 }
 # (label, rows per request, concurrency)
 LOADS = (("1 row c=1", 1, 1), ("1 row c=8", 1, 8), ("1 row c=32", 1, 32), ("32 rows c=8", 32, 8))
@@ -230,8 +238,24 @@ class Running:
 def server_command(
     server: str, model: Model, port: int, grpc_port: int, pythons: dict[str, Path]
 ) -> tuple[list[str], Path]:
-    if server in ("modelpilot", NODRIFT):
-        bundle = model.bundle if server == "modelpilot" else model.bundle.parent / "v1-nodrift"
+    if server in ("modelpilot", NODRIFT, LOGGING):
+        bundle = model.bundle if server != NODRIFT else model.bundle.parent / "v1-nodrift"
+        logs = CACHE / "prediction-logs" / model.name
+        if server == LOGGING:
+            shutil.rmtree(logs, ignore_errors=True)
+            logs.mkdir(parents=True)
+        logging = (
+            [
+                "--prediction-log-dir",
+                str(logs),
+                "--log-sample-rate",
+                "1",
+                "--log-flush-seconds",
+                "1",
+            ]
+            if server == LOGGING
+            else []
+        )
         return [
             str(PROJECT_PYTHON),
             "-m",
@@ -250,6 +274,7 @@ def server_command(
             str(grpc_port),
             "--log-level",
             "warning",
+            *logging,
         ], ROOT
     if server == "kserve":
         return [

@@ -101,3 +101,17 @@ def incarnation_subpath(namespace: str, name: str, uid: str) -> str:
 def bundle_subpath(namespace: str, name: str, uid: str, revision: str) -> str:
     """Where a revision's bundle lives below the model store root: NS/NAME/UID/vN."""
     return f"{namespace}/{name}/{uid}/{revision}"
+
+
+# Prediction logs (spec.monitoring.logging): STORE/NS/NAME/UID/predictions/vN/*.parquet,
+# written by that revision's serving pods, read (every revision's) by the trainer with
+# spec.training.dataset.include [feedback]. Not named like a revision, so the store's
+# garbage collection leaves it alone.
+PREDICTIONS_DIR = "predictions"
+ENV_FEEDBACK_DIR = "MODELPILOT_FEEDBACK_DIR"  # the trainer: the predictions directory
+
+
+def predictions_subpath(namespace: str, name: str, uid: str, revision: str | None = None) -> str:
+    """Where the prediction logs live below the store root: NS/NAME/UID/predictions[/vN]."""
+    base = f"{namespace}/{name}/{uid}/{PREDICTIONS_DIR}"
+    return base if revision is None else f"{base}/{revision}"

@@ -27,6 +27,7 @@ class ConditionType(StrEnum):
     EVALUATED = "Evaluated"  # the newest candidate's gate outcome
     CANARY_HEALTHY = "CanaryHealthy"  # the live analysis of the canary
     DRIFTED = "Drifted"  # live inputs vs the stable model's training data (spec.monitoring)
+    DEGRADED = "Degraded"  # the live gate metric vs spec.monitoring.performance.threshold
 
 
 class ConditionReason(StrEnum):
@@ -81,6 +82,10 @@ class ConditionReason(StrEnum):
     TOO_FEW_REQUESTS = "TooFewRequests"
     NO_DRIFT = "NoDrift"
     FEATURE_DRIFT = "FeatureDrift"
+    # Degraded (METRICS_UNAVAILABLE above too)
+    TOO_FEW_LABELS = "TooFewLabels"
+    METRIC_WITHIN_THRESHOLD = "MetricWithinThreshold"
+    METRIC_PAST_THRESHOLD = "MetricPastThreshold"
 
 
 class EventReason(StrEnum):
@@ -102,3 +107,5 @@ class EventReason(StrEnum):
     DATA_CHANGED = "DataChanged"
     DRIFTED = "Drifted"
     DRIFT_CLEARED = "DriftCleared"
+    DEGRADED = "Degraded"
+    DEGRADATION_CLEARED = "DegradationCleared"

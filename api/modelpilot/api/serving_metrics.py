@@ -50,3 +50,15 @@ DURATION_BUCKETS = (
 # means something when both histograms share their edges. (A bundle records its holdout's
 # prediction range; a per-ModelDeployment bucket setting would be the way to use it.)
 PREDICTION_VALUE_BUCKETS = tuple(float(x) for x in range(-100, 101, 10))
+
+# Ground truth (POST /v2/models/NAME/feedback), joined in the pod that served the request:
+# classifiers count each (label, predicted) pair; regressors sum what RMSE, MAE and R2 need.
+FEEDBACK_CONFUSION_TOTAL = "modelpilot_feedback_confusion_total"  # counter {.., label, predicted}
+FEEDBACK_SUM = "modelpilot_feedback_sum"  # gauge {model, version, stat} (regression)
+LABEL_LABEL = "label"
+LABEL_PREDICTED = "predicted"
+LABEL_STAT = "stat"
+# Prediction logs (spec.monitoring.logging)
+PREDICTION_LOG_ROWS_TOTAL = "modelpilot_prediction_log_rows_total"  # counter: rows written
+PREDICTION_LOG_DROPPED_TOTAL = "modelpilot_prediction_log_dropped_rows_total"  # buffer full
+PREDICTION_LOG_ERRORS_TOTAL = "modelpilot_prediction_log_write_errors_total"  # failed writes

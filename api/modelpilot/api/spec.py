@@ -226,6 +226,19 @@ class Dataset(SpecModel):
         "differs from what the newest revision was trained on. Rows of a watched dataset go "
         "to the holdout by a hash of their content, so a row keeps its side across revisions.",
     )
+    include: list[Literal["feedback"]] | None = Field(
+        None,
+        max_length=1,
+        description="More rows appended to the dataset: `feedback` adds the logged "
+        "predictions (spec.monitoring.logging) that received a label through "
+        "POST /v2/models/NAME/feedback, their features as logged and the label as target, "
+        "deduplicated by request id. The data then differs from what stable was trained on, "
+        "so the holdout is taken by a hash of each row's content.",
+    )
+
+    @property
+    def includes_feedback(self) -> bool:
+        return self.include is not None and "feedback" in self.include
 
     @model_validator(mode="after")
     def _exactly_one_source(self) -> Dataset:
@@ -517,8 +530,77 @@ class Serving(SpecModel):
 MIN_MONITORING_INTERVAL = "5s"
 
 
+class PredictionLogging(SpecModel):
+    """Sampled request/response pairs written by the serving pods, in Parquet files."""
+
+    sample_rate: float = Field(
+        ge=0,
+        le=1,
+        description="Share of requests logged, chosen by a hash of the request id (so a "
+        "request is logged or not whatever pod serves it). 1 logs every request.",
+    )
+    max_buffered_rows: int = Field(
+        10000,
+        ge=1,
+        le=1_000_000,
+        description="Rows a pod holds before writing; a request that finds the buffer full "
+        "is not logged (counted in modelpilot_prediction_log_dropped_rows_total) and never "
+        "waits.",
+    )
+    flush_interval: str = Field(
+        "30s",
+        pattern=DURATION_PATTERN,
+        description="A pod writes what it holds at least this often (and whenever "
+        "maxBufferedRows/2 rows are waiting), one Parquet file per write.",
+    )
+
+    @property
+    def flush_interval_seconds(self) -> float:
+        return parse_duration(self.flush_interval)
+
+
+class Performance(SpecModel):
+    """The live value of the gate's metric, from labels fed back by request id."""
+
+    threshold: float = Field(
+        description="Degraded turns True when the live metric falls below this (for error "
+        "metrics such as rmse and mae: rises above it)."
+    )
+    window: str = Field(
+        "1h",
+        pattern=DURATION_PATTERN,
+        description="The sliding window the live metric is computed over (monitoring "
+        "windows that ended within it).",
+    )
+    min_count: int = Field(
+        30,
+        ge=1,
+        description="Fewer labelled rows in the window leave Degraded Unknown (too few to judge).",
+    )
+
+    @property
+    def window_seconds(self) -> float:
+        return parse_duration(self.window)
+
+
+# The gate metrics the serving pods' feedback counters can give live (a confusion matrix for
+# classifiers, sums of errors for regressors); roc_auc and log_loss need probabilities.
+LIVE_METRICS = (
+    "accuracy",
+    "balanced_accuracy",
+    "f1_macro",
+    "precision_macro",
+    "recall_macro",
+    "r2",
+    "rmse",
+    "mae",
+)
+RetrainReason = Literal["Drifted", "Degraded"]
+
+
 class Monitoring(SpecModel):
-    """Drift of the live inputs against the stable model's training data (PSI per feature)."""
+    """Drift of the live inputs against the stable model's training data (PSI per feature),
+    prediction logs, and the live value of the gate's metric from labels fed back."""
 
     model_config = cel(
         rule(
@@ -570,6 +652,33 @@ class Monitoring(SpecModel):
         "/metrics with the training data's most frequent values; off: by their index (c0, "
         "c1, ...), so the page does not publish training data.",
     )
+    retrain_on: list[RetrainReason] | None = Field(
+        None,
+        max_length=2,
+        description="Conditions that start a new revision when they turn True: Drifted, "
+        "Degraded (at most once per cooldown, never while a revision is in flight or a pin "
+        "is set). retrainOnDrift: true means the same as listing Drifted.",
+    )
+    logging: PredictionLogging | None = Field(
+        None,
+        description="Log sampled requests and their predictions, with request ids, as "
+        "Parquet files in the model store (STORE/NS/NAME/UID/predictions/vN/). Needs a PVC "
+        "model store.",
+    )
+    performance: Performance | None = Field(
+        None,
+        description="Judge the stable revision by labels fed back by request id "
+        "(POST /v2/models/NAME/feedback): the live value of spec.evaluation.metric over a "
+        "sliding window sets the Degraded condition.",
+    )
+
+    @property
+    def retrain_reasons(self) -> frozenset[str]:
+        """What may start a revision: retrainOn, plus Drifted with retrainOnDrift."""
+        reasons = set(self.retrain_on or ())
+        if self.retrain_on_drift:
+            reasons.add("Drifted")
+        return frozenset(reasons)
 
     @property
     def interval_seconds(self) -> float:
@@ -637,6 +746,20 @@ S3_DATASET_NEEDS_ACCESS = (
 )
 
 
+LOGGING_NEEDS_PVC = (
+    "spec.monitoring.logging needs a PVC model store: with spec.modelStore.s3 the serving "
+    "pods hold no credentials to write logs with"
+)
+FEEDBACK_NEEDS_LOGGING = (
+    "spec.training.dataset.include [feedback] needs spec.monitoring.logging (only logged "
+    "requests have features to train on)"
+)
+PERFORMANCE_NEEDS_LIVE_METRIC = (
+    "spec.monitoring.performance computes spec.evaluation.metric live, which works for "
+    + ", ".join(LIVE_METRICS)
+)
+
+
 class ModelDeploymentSpec(SpecModel):
     """What to train, how good it must be, and how to roll it out."""
 
@@ -646,6 +769,24 @@ class ModelDeploymentSpec(SpecModel):
             "|| has(self.training.dataset.s3) || (has(self.modelStore) && has(self.modelStore.s3))",
             S3_DATASET_NEEDS_ACCESS,
             ".training.dataset.uri",
+        ),
+        rule(
+            "!has(self.monitoring) || !has(self.monitoring.logging) || !has(self.modelStore) "
+            "|| !has(self.modelStore.s3)",
+            LOGGING_NEEDS_PVC,
+            ".monitoring.logging",
+        ),
+        rule(
+            "!has(self.training.dataset.include) || !('feedback' in self.training.dataset.include)"
+            " || (has(self.monitoring) && has(self.monitoring.logging))",
+            FEEDBACK_NEEDS_LOGGING,
+            ".training.dataset.include",
+        ),
+        rule(
+            "!has(self.monitoring) || !has(self.monitoring.performance) || self.evaluation.metric"
+            " in [" + ", ".join(f"'{m}'" for m in LIVE_METRICS) + "]",
+            PERFORMANCE_NEEDS_LIVE_METRIC,
+            ".monitoring.performance",
         ),
     )
 
@@ -664,6 +805,23 @@ class ModelDeploymentSpec(SpecModel):
     def _s3_dataset_has_access(self) -> ModelDeploymentSpec:
         if self.dataset_s3 is None and is_s3_uri(self.training.dataset.uri):
             raise ValueError(S3_DATASET_NEEDS_ACCESS)
+        return self
+
+    @model_validator(mode="after")
+    def _feedback_loop_is_consistent(self) -> ModelDeploymentSpec:
+        monitoring = self.monitoring
+        if monitoring is not None and monitoring.logging is not None and self.store_s3:
+            raise ValueError(LOGGING_NEEDS_PVC)
+        if self.training.dataset.includes_feedback and (
+            monitoring is None or monitoring.logging is None
+        ):
+            raise ValueError(FEEDBACK_NEEDS_LOGGING)
+        if (
+            monitoring is not None
+            and monitoring.performance is not None
+            and self.evaluation.metric not in LIVE_METRICS
+        ):
+            raise ValueError(f"{PERFORMANCE_NEEDS_LIVE_METRIC}, not {self.evaluation.metric}")
         return self
 
     @property
@@ -700,7 +858,9 @@ __all__ = [
     "ModelStore",
     "PVCStore",
     "Pause",
+    "Performance",
     "PodPlacement",
+    "PredictionLogging",
     "PreprocessingStep",
     "PrometheusSource",
     "ReplicasRouter",

@@ -102,6 +102,7 @@ class Trigger(StrEnum):
     PINNED = "Pinned"  # spec.serving.pinRevision brought an earlier revision back (no training)
     DRIFTED = "Drifted"  # the live inputs drifted from the training data (retrainOnDrift)
     DATA_CHANGED = "DataChanged"  # the watched dataset's content changed (dataset.watch)
+    DEGRADED = "Degraded"  # the live metric from fed-back labels fell past its threshold
 
 
 class StatusModel(BaseModel):
@@ -299,6 +300,45 @@ class FeatureDrift(StatusModel):
     psi: float = Field(description="Population stability index of the window vs training.")
 
 
+class PerformanceWindow(StatusModel):
+    """The labelled rows one monitoring window added, as sufficient statistics."""
+
+    ended_at: datetime = Field(description="When the window ended.")
+    confusion: list[list[Any]] | None = Field(
+        None,
+        description="Classifiers: [label, predicted, count] for each pair seen in the window.",
+    )
+    sums: dict[str, float] | None = Field(
+        None,
+        description="Regressors: rows, absError, squaredError, label, labelSquared summed "
+        "over the window's labelled rows.",
+    )
+
+
+class PerformanceStatus(StatusModel):
+    """The live value of the gate's metric from fed-back labels (spec.monitoring.performance)."""
+
+    revision: str | None = Field(None, description="The stable revision it is of.")
+    metric: str | None = Field(None, description="The gate metric (spec.evaluation.metric).")
+    value: float | None = Field(
+        None, description="Its value over the sliding window; None when too few labels."
+    )
+    count: int | None = Field(None, description="Labelled rows in the sliding window.")
+    threshold: float | None = Field(None, description="spec.monitoring.performance.threshold.")
+    degraded: bool | None = Field(None, description="The verdict; None when not judged.")
+    message: Message | None = Field(None, description="The verdict in words.")
+    windows: list[PerformanceWindow] = Field(
+        default_factory=list,
+        description="The monitoring windows within spec.monitoring.performance.window, newest "
+        "first (at most 120).",
+    )
+    snapshot: dict[str, Any] | None = Field(
+        None,
+        description="The stable pods' cumulative feedback counters at the last scrape, by pod "
+        "IP (the next window is the difference).",
+    )
+
+
 class MonitoringStatus(StatusModel):
     """Drift of the stable model's live inputs (spec.monitoring)."""
 
@@ -322,6 +362,11 @@ class MonitoringStatus(StatusModel):
         None,
         description="The stable pods' cumulative input counts at the last scrape, by pod IP "
         "then feature then bin (the next window is the difference).",
+    )
+    performance: PerformanceStatus | None = Field(
+        None,
+        description="The live value of the gate's metric from fed-back labels "
+        "(spec.monitoring.performance).",
     )
 
 
@@ -406,7 +451,7 @@ class ModelDeploymentStatus(StatusModel):
     conditions: list[Condition] = Field(
         default_factory=list,
         description="metav1.Conditions: Ready, Reconciling, Stalled (kstatus), and Trained, "
-        "Evaluated, CanaryHealthy, Drifted.",
+        "Evaluated, CanaryHealthy, Drifted, Degraded.",
     )
 
     def condition(self, type_: ConditionType) -> Condition | None:

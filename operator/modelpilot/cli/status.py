@@ -146,6 +146,14 @@ def _drift_lines(status: ModelDeploymentStatus, spec: dict[str, Any], now: datet
             bar[mark] = "|"
         flag = "  drifted" if w.psi > limit else ""
         lines.append(f"  {w.feature:<{width}}  {''.join(bar)} {w.psi:.3f}{flag}")
+    p = m.performance
+    if p is not None:
+        verdict = {True: "DEGRADED", False: "ok", None: "not judged"}[p.degraded]
+        value = "-" if p.value is None else f"{p.value:.4f}"
+        lines.append(
+            f"Live       {verdict}  ({p.revision or '-'}; {p.metric} {value} over "
+            f"{p.count or 0} labelled rows; threshold {p.threshold})"
+        )
     return lines
 
 

@@ -38,6 +38,7 @@ from modelpilot.api.drift import (
     LABEL_BIN,
     LABEL_FEATURE,
 )
+from modelpilot.api.feedback import FeedbackStats
 from modelpilot.api.spec import ModelDeploymentSpec
 from modelpilot.api.status import ModelDeploymentStatus
 from modelpilot.operator.rollout.drift import drift_window_due
@@ -162,6 +163,7 @@ def scrape(
             http.close()
     live: dict[str, dict[str, dict[str, float]]] = {}
     reference: dict[str, dict[str, float]] = {}
+    feedback: dict[str, FeedbackStats] = {}
     problems: list[str] = []
     for ip in chosen:
         page = pages.get(ip)
@@ -170,16 +172,38 @@ def scrape(
         if isinstance(page, str):
             problems.append(page)
             continue
-        counts, shares = page
+        counts, shares, labelled = page
         live[ip] = counts
+        feedback[ip] = labelled
         reference = reference or shares
     if not live:
         return ObservedDrift(revision=revision, error="; ".join(problems)[:_ERROR_CHARS])
-    return ObservedDrift(revision=revision, live=live, reference=reference)
+    return ObservedDrift(revision=revision, live=live, reference=reference, feedback=feedback)
 
 
-# One pod's page: (live counts, reference shares), or the problem reading it in words.
-Page = tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]] | str
+def parse_feedback(text: str, *, model: str, version: str) -> FeedbackStats:
+    """One page's cumulative feedback counters (modelpilot.api.feedback)."""
+    confusion: dict[tuple[str, str], float] = {}
+    sums: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels: dict[str, Any] = sample.labels
+            if (
+                labels.get(metric_names.LABEL_MODEL) != model
+                or labels.get(metric_names.LABEL_VERSION) != version
+            ):
+                continue
+            if sample.name == metric_names.FEEDBACK_CONFUSION_TOTAL:
+                key = (labels[metric_names.LABEL_LABEL], labels[metric_names.LABEL_PREDICTED])
+                confusion[key] = sample.value
+            elif sample.name == metric_names.FEEDBACK_SUM:
+                sums[labels[metric_names.LABEL_STAT]] = sample.value
+    return FeedbackStats(confusion=confusion, sums=sums)
+
+
+# One pod's page: (live counts, reference shares, fed-back label counters), or the problem
+# reading it in words.
+Page = tuple[dict[str, dict[str, float]], dict[str, dict[str, float]], FeedbackStats] | str
 
 
 def _read_in_turn(
@@ -250,7 +274,9 @@ def read_page(
         )
         if not 200 <= code <= 299:
             return f"{url}: HTTP {code}"
-        return parse_drift(body.decode(errors="replace"), model=model, version=revision)
+        text = body.decode(errors="replace")
+        counts, shares = parse_drift(text, model=model, version=revision)
+        return counts, shares, parse_feedback(text, model=model, version=revision)
     except MetricsUnavailable as error:
         return str(error)
     except (ValueError, KeyError, TypeError) as error:

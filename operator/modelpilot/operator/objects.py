@@ -290,6 +290,11 @@ def training_job(action: CreateTrainingJob, owner: Owner, settings: Settings) ->
     data = dataset_subpath(settings, action.dataset_uri)
     if data is not None and remote is None:
         mounts.append(_store_mount(settings, data, read_only=True))
+    if action.include_feedback and remote is None and not probe:
+        # Every revision's prediction logs and labels, read-only (dataset.include [feedback]).
+        logs = names.predictions_subpath(owner.namespace, owner.name, owner.uid)
+        env.append({"name": names.ENV_FEEDBACK_DIR, "value": f"{settings.store_mount_path}/{logs}"})
+        mounts.append(_store_mount(settings, logs, read_only=True))
     if remote is not None:
         # The pod's own emptyDir: nothing in it but what this trainer downloads and writes.
         mounts = [] if probe else [{"name": STORE_VOLUME, "mountPath": settings.store_mount_path}]
@@ -412,6 +417,7 @@ def serving_deployment(
                 else ["--max-batch-rows", str(action.max_batch_rows)]
             ),
             *(["--publish-category-values"] if action.publish_category_values else []),
+            *_prediction_log_args(action, owner, settings),
         ],
         "env": [
             {"name": "HOME", "value": "/tmp"},
@@ -446,6 +452,20 @@ def serving_deployment(
                 settings,
                 names.bundle_subpath(owner.namespace, owner.name, owner.uid, action.revision),
                 read_only=True,
+            ),
+            # Prediction logs: its own revision's log directory, the one place it writes.
+            *(
+                []
+                if action.prediction_log is None
+                else [
+                    _store_mount(
+                        settings,
+                        names.predictions_subpath(
+                            owner.namespace, owner.name, owner.uid, action.revision
+                        ),
+                        read_only=False,
+                    )
+                ]
             ),
             {"name": "tmp", "mountPath": "/tmp"},
         ],
@@ -488,7 +508,9 @@ def serving_deployment(
                     "initContainers": [] if fetch is None else [fetch],
                     "containers": [container],
                     "volumes": [
-                        _store_volume(action.store_claim, read_only=True),
+                        # Read-only unless it logs predictions; the bundle's mount stays
+                        # read-only either way.
+                        _store_volume(action.store_claim, read_only=action.prediction_log is None),
                         {"name": SCRATCH_VOLUME, "emptyDir": {"sizeLimit": "64Mi"}},
                     ],
                 },
@@ -498,6 +520,25 @@ def serving_deployment(
     spec = deployment["spec"]
     spec["template"] = placed(spec["template"], merged(settings.serving_pod, action.pod))
     return deployment
+
+
+def _prediction_log_args(
+    action: EnsureServingDeployment, owner: Owner, settings: Settings
+) -> list[str]:
+    if action.prediction_log is None:
+        return []
+    rate, buffered, flush = action.prediction_log
+    directory = names.predictions_subpath(owner.namespace, owner.name, owner.uid, action.revision)
+    return [
+        "--prediction-log-dir",
+        f"{settings.store_mount_path}/{directory}",
+        "--log-sample-rate",
+        f"{rate:g}",
+        "--log-max-buffered-rows",
+        str(buffered),
+        "--log-flush-seconds",
+        f"{flush:g}",
+    ]
 
 
 def _fetch_bundle(

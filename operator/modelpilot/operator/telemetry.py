@@ -29,7 +29,12 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from modelpilot.api.status import CandidateState, ModelDeploymentStatus, Phase
+from modelpilot.api.status import (
+    CandidateState,
+    ModelDeploymentStatus,
+    MonitoringStatus,
+    Phase,
+)
 from modelpilot.api.version import installed_version
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -66,6 +71,10 @@ class ModelDeploymentFacts:
     # The last monitoring window's PSI of the worst features, and the spec's limit.
     feature_psi: tuple[tuple[str, float], ...] = ()
     psi_threshold: float | None = None
+    # status.monitoring.performance: (revision, metric, value) of the live gate metric from
+    # fed-back labels, and its labelled rows; None when not computed.
+    live_metric: tuple[str, str, float] | None = None
+    live_labels: int | None = None
 
     @classmethod
     def from_status(
@@ -101,7 +110,18 @@ class ModelDeploymentFacts:
             if monitoring is not None
             else (),
             psi_threshold=psi_threshold,
+            live_metric=_live_metric(monitoring),
+            live_labels=None
+            if monitoring is None or monitoring.performance is None
+            else monitoring.performance.count,
         )
+
+
+def _live_metric(monitoring: MonitoringStatus | None) -> tuple[str, str, float] | None:
+    performance = None if monitoring is None else monitoring.performance
+    if performance is None or performance.value is None:
+        return None
+    return (performance.revision or "", performance.metric or "", performance.value)
 
 
 def new_windows(
@@ -258,7 +278,24 @@ def _per_model(facts: Facts) -> Iterator[Metric]:
         "spec.monitoring.maxFeaturePsi: a feature above it makes the model Drifted.",
         labels=key,
     )
+    live = GaugeMetricFamily(
+        "modelpilot_modeldeployment_live_metric",
+        "The gate's metric on live traffic, from labels fed back by request id over "
+        "spec.monitoring.performance.window (status.monitoring.performance).",
+        labels=[*key, "revision", "metric"],
+    )
+    live_labels = GaugeMetricFamily(
+        "modelpilot_modeldeployment_live_metric_labels",
+        "Labelled rows the live metric is computed over.",
+        labels=key,
+    )
     for (namespace, name), fact in facts:
+        if fact.live_metric is not None:
+            live.add_metric(
+                [namespace, name, fact.live_metric[0], fact.live_metric[1]], fact.live_metric[2]
+            )
+        if fact.live_labels is not None:
+            live_labels.add_metric([namespace, name], fact.live_labels)
         for each in Phase:
             phases.add_metric([namespace, name, each.value], float(each == fact.phase))
         if fact.stable_revision is not None:
@@ -271,7 +308,7 @@ def _per_model(facts: Facts) -> Iterator[Metric]:
             psi.add_metric([namespace, name, feature], value)
         if fact.psi_threshold is not None:
             psi_limit.add_metric([namespace, name], fact.psi_threshold)
-    yield from (phases, stable, weight, score, psi, psi_limit)
+    yield from (phases, stable, weight, score, psi, psi_limit, live, live_labels)
 
 
 class _Callback(Collector):

@@ -7,6 +7,9 @@
     │   ├── MalformedRequest     400  not JSON, or not the protocol's shape
     │   ├── InvalidInput         400  does not fit the feature schema (row/column named)
     │   ├── ModelNotFound        404  no model of that name here
+    │   ├── UnknownRequestId     404  feedback for a request id this pod has not served
+    │   ├── LabelConflict        409  feedback for a request id that already has a label
+    │   ├── InvalidLabel         422  feedback whose label the model cannot have predicted
     │   └── PayloadTooLarge      413  body over --max-body-bytes, rows over --max-batch-rows
     ├── ModelNotReady        503  not loaded yet, or draining after SIGTERM (retry elsewhere)
     ├── Overloaded           503  the batch queue is full (Retry-After says when to retry)
@@ -87,6 +90,38 @@ class InvalidInput(RequestError):
 class ModelNotFound(RequestError):
     status_code = 404
     error_type = "model_not_found"
+
+
+class UnknownRequestId(RequestError):
+    """Feedback names request ids this pod has not served recently (another pod served
+    them, or they left the bounded memory of recent predictions)."""
+
+    status_code = 404
+    error_type = "unknown_request_id"
+
+    def __init__(self, message: str, *, ids: list[str]) -> None:
+        super().__init__(message)
+        self.ids = ids
+
+    def body(self) -> dict[str, Any]:
+        return {**super().body(), "ids": self.ids}
+
+
+class LabelConflict(RequestError):
+    status_code = 409
+    error_type = "label_conflict"
+
+
+class InvalidLabel(RequestError):
+    status_code = 422
+    error_type = "invalid_label"
+
+    def __init__(self, message: str, *, index: int) -> None:
+        super().__init__(message)
+        self.index = index
+
+    def body(self) -> dict[str, Any]:
+        return {**super().body(), "index": self.index}
 
 
 class PayloadTooLarge(RequestError):

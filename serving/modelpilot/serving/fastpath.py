@@ -17,13 +17,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from . import binary, v1, v2
+from . import binary, request_ids, v1, v2
 from .error_handlers import error_headers, error_response
 from .errors import MalformedRequest, PayloadTooLarge
-from .service import InferenceService
+from .service import InferenceService, Reply
 
-# (body, Inference-Header-Content-Length) -> (body, JSON header length if binary outputs)
-Handler = Callable[[bytes, int | None], Awaitable[tuple[bytes, int | None]]]
+# (body, Inference-Header-Content-Length, X-Request-Id) -> the reply with its request id
+Handler = Callable[[bytes, int | None, bytes | None], Awaitable[Reply]]
 _JSON = (b"content-type", b"application/json")
 _OCTETS = (b"content-type", binary.CONTENT_TYPE.encode())
 _CLOSE = (b"connection", b"close")
@@ -41,13 +41,13 @@ class FastPathMiddleware:
             name, version = service.name, service.model.version
             self._routes = {
                 f"/v1/models/{name}:predict": (v1.PROTOCOL, self._v1_predict),
-                f"/v2/models/{name}/infer": (v2.PROTOCOL, service.v2_infer),
-                f"/v2/models/{name}/versions/{version}/infer": (v2.PROTOCOL, service.v2_infer),
+                f"/v2/models/{name}/infer": (v2.PROTOCOL, service.infer_v2),
+                f"/v2/models/{name}/versions/{version}/infer": (v2.PROTOCOL, service.infer_v2),
             }
         return self._routes
 
-    async def _v1_predict(self, body: bytes, _: int | None) -> tuple[bytes, None]:
-        return await self.service.v1_predict(body), None
+    async def _v1_predict(self, body: bytes, _: int | None, header_id: bytes | None) -> Reply:
+        return await self.service.infer_v1(body, header_id)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -83,14 +83,20 @@ class FastPathMiddleware:
         protocol, handler = route
         service = self.service
         header_length = None
+        header_id = _request_id_header(scope)
         try:
             with service.observe(protocol):
                 body = await read_body(scope, receive, service.settings.max_body_bytes)
-                content, header_length = await handler(body, _binary_header(scope))
+                content, header_length, request_id = await handler(
+                    body, _binary_header(scope), header_id
+                )
             status = 200
+            headers = [*headers, (request_ids.HEADER_BYTES, request_id.encode())]
         except Exception as exc:  # mapped exactly as the FastAPI handlers map it
             status, content = error_response(exc, method="POST", path=scope["path"])
             headers = [*headers, *error_headers(exc)]
+            if header_id is not None:
+                headers.append((request_ids.HEADER_BYTES, header_id))
         if header_length is None:
             kind = [_JSON]
         else:
@@ -103,6 +109,13 @@ class FastPathMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": content})
+
+
+def _request_id_header(scope: Any) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == request_ids.HEADER_BYTES:
+            return value  # type: ignore[no-any-return]
+    return None
 
 
 def _binary_header(scope: Any) -> int | None:

@@ -27,7 +27,7 @@ from typing import Any
 import grpc
 import numpy as np
 
-from . import binary, declared, v2
+from . import binary, declared, request_ids, v2
 from .errors import (
     InvalidInput,
     MalformedRequest,
@@ -141,9 +141,12 @@ class OpenInferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         self._check_model(request.model_name, request.model_version)
         layout = service.feature_layout()
         parsed, raw = parse_infer(request, layout, has_proba=service.model.has_proba)
+        # The request id as over HTTP (no header here: the OIP id, else a new one).
+        request_id = request_ids.choose(None, parsed.id)
         result = await service.predict(parsed)
+        service.remember(request_id, parsed.features, result)
         response = pb.ModelInferResponse(
-            model_name=service.name, model_version=service.model.version, id=request.id
+            model_name=service.name, model_version=service.model.version, id=request_id
         )
         for name in parsed.outputs:
             array = result.predictions if name == v2.OUTPUT_PREDICT else result.probabilities

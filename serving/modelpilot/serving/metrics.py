@@ -7,16 +7,22 @@ and hashes its arguments, which is measurable at thousands of requests per secon
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import Collector
 
+from modelpilot.api import feedback as stats
 from modelpilot.api import serving_metrics as names
 from modelpilot.api.metrics import Task
 
 from .drift import DriftCounter
+from .feedback import Joined
+from .prediction_log import PredictionLog
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -72,6 +78,24 @@ class ServingMetrics:
                 buckets=names.PREDICTION_VALUE_BUCKETS,
                 registry=self.registry,
             ).labels(model, version)
+        # Ground truth fed back by request id (feedback.py).
+        self._confusion = Counter(
+            _base(names.FEEDBACK_CONFUSION_TOTAL, "_total"),
+            "Labelled predictions by the label fed back and the class predicted.",
+            [names.LABEL_MODEL, names.LABEL_VERSION, names.LABEL_LABEL, names.LABEL_PREDICTED],
+            registry=self.registry,
+        )
+        self._sums = dict.fromkeys(stats.SUM_STATS, 0.0)
+        self._sum_gauges = Gauge(
+            names.FEEDBACK_SUM,
+            "Sums over labelled predictions (regression): rows, absError, squaredError, "
+            "label, labelSquared.",
+            [names.LABEL_MODEL, names.LABEL_VERSION, names.LABEL_STAT],
+            registry=self.registry,
+        )
+        if not self._classification:
+            for stat in stats.SUM_STATS:  # at 0 before the first label: a baseline to subtract
+                self._sum_gauges.labels(model, version, stat).set(0.0)
         self._request_children: dict[tuple[str, int], Any] = {}
         self._duration_children: dict[str, Any] = {}
         for protocol in names.PROTOCOLS:  # series exist at 0 before the first request
@@ -108,5 +132,60 @@ class ServingMetrics:
             for value in np.asarray(predictions, dtype=np.float64).reshape(-1).tolist():
                 observe(value)
 
+    def observe_feedback(self, joined: Sequence[Joined]) -> None:
+        """Labels joined with their predictions: the confusion counts or the error sums the
+        operator computes the live metric from (modelpilot.api.feedback)."""
+        if self._classification:
+            for item in joined:
+                for label, predicted in zip(item.labels, item.predictions, strict=True):
+                    self._confusion.labels(
+                        self.model, self.version, str(label), str(predicted)
+                    ).inc()
+            return
+        for item in joined:
+            for label, predicted in zip(item.labels, item.predictions, strict=True):
+                error = float(label) - float(predicted)
+                self._sums[stats.ROWS] += 1
+                self._sums[stats.ABS_ERROR] += abs(error)
+                self._sums[stats.SQUARED_ERROR] += error * error
+                self._sums[stats.LABEL] += float(label)
+                self._sums[stats.LABEL_SQUARED] += float(label) ** 2
+        for stat, value in self._sums.items():
+            self._sum_gauges.labels(self.model, self.version, stat).set(value)
+
+    def watch_prediction_log(self, log: PredictionLog) -> None:
+        self.registry.register(_PredictionLogCollector(log, self.model, self.version))
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _PredictionLogCollector(Collector):
+    """The prediction log's counters, read when scraped (the writer thread keeps them)."""
+
+    def __init__(self, log: PredictionLog, model: str, version: str) -> None:
+        self._log, self._labels = log, [model, version]
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        for name, doc, value in (
+            (
+                names.PREDICTION_LOG_ROWS_TOTAL,
+                "Rows written to prediction log files.",
+                "written_rows",
+            ),
+            (
+                names.PREDICTION_LOG_DROPPED_TOTAL,
+                "Rows not logged: the buffer was full, or their file could not be written.",
+                "dropped_rows",
+            ),
+            (
+                names.PREDICTION_LOG_ERRORS_TOTAL,
+                "Prediction log files that failed to write.",
+                "write_errors",
+            ),
+        ):
+            family = CounterMetricFamily(
+                _base(name, "_total"), doc, labels=[names.LABEL_MODEL, names.LABEL_VERSION]
+            )
+            family.add_metric(self._labels, getattr(self._log, value))
+            yield family

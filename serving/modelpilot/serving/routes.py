@@ -14,11 +14,11 @@ from fastapi.responses import Response
 
 from modelpilot.api.version import installed_version
 
-from . import binary, v1, v2
+from . import binary, request_ids, v1, v2
 from .codec import encode
 from .errors import MalformedRequest, PayloadTooLarge
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from .service import InferenceService
+from .service import InferenceService, Reply
 
 JSON = "application/json"
 
@@ -31,20 +31,27 @@ def _json(content: bytes, status_code: int = 200) -> Response:
     return Response(content=content, status_code=status_code, media_type=JSON)
 
 
-def _v2_reply(reply: tuple[bytes, int | None]) -> Response:
+def _v2_reply(reply: Reply) -> Response:
     """JSON, or a JSON header plus binary outputs (binary.py) with its length in a header."""
-    content, header_length = reply
+    content, header_length, request_id = reply
     if header_length is None:
-        return _json(content)
-    return Response(
-        content=content, media_type=binary.CONTENT_TYPE, headers={binary.HEADER: str(header_length)}
-    )
+        response = _json(content)
+    else:
+        response = Response(
+            content=content,
+            media_type=binary.CONTENT_TYPE,
+            headers={binary.HEADER: str(header_length)},
+        )
+    response.headers[request_ids.HEADER] = request_id
+    return response
 
 
 async def _v2_infer(service: InferenceService, request: Request, limit: int) -> Response:
     header_length = binary.header_length(request.headers.get(binary.HEADER))
     body = await read_body(request, limit)
-    return _v2_reply(await service.v2_infer(body, header_length))
+    return _v2_reply(
+        await service.infer_v2(body, header_length, request.headers.get(request_ids.HEADER))
+    )
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -112,7 +119,11 @@ def build_router(service: InferenceService) -> APIRouter:
     async def v1_predict(name: str, request: Request) -> Response:
         with service.observe(v1.PROTOCOL):
             service.check_name(name)
-            return _json(await service.v1_predict(await read_body(request, limit)))
+            body = await read_body(request, limit)
+            reply = await service.infer_v1(body, request.headers.get(request_ids.HEADER))
+            response = _json(reply.content)
+            response.headers[request_ids.HEADER] = reply.request_id
+            return response
 
     # -- Open Inference Protocol (V2) ------------------------------------------------------
 
@@ -161,7 +172,30 @@ def build_router(service: InferenceService) -> APIRouter:
             service.check_version(version)
             return await _v2_infer(service, request, limit)
 
+    _add_feedback_route(router, service, limit)
     return router
+
+
+def _add_feedback_route(router: APIRouter, service: InferenceService, limit: int) -> None:
+    """Labels by request id (modelpilot.serving.feedback)."""
+
+    @router.post(
+        "/v2/models/{name}/feedback",
+        tags=["v2"],
+        openapi_extra=_body_doc(
+            {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["id", "label"],
+                    "properties": {"id": {"type": "string"}, "label": {}},
+                },
+            }
+        ),
+    )
+    async def v2_feedback(name: str, request: Request) -> Response:
+        service.check_name(name)
+        return _json(service.feedback(await read_body(request, limit)))
 
 
 def package_version() -> str:

@@ -37,6 +37,11 @@ ENV_HEADER_TIMEOUT = "MODELPILOT_HEADER_TIMEOUT_SECONDS"
 ENV_BODY_TIMEOUT = "MODELPILOT_BODY_TIMEOUT_SECONDS"
 ENV_ENABLE_DOCS = "MODELPILOT_ENABLE_DOCS"
 ENV_PUBLISH_CATEGORY_VALUES = "MODELPILOT_PUBLISH_CATEGORY_VALUES"
+ENV_PREDICTION_LOG_DIR = "MODELPILOT_PREDICTION_LOG_DIR"
+ENV_LOG_SAMPLE_RATE = "MODELPILOT_LOG_SAMPLE_RATE"
+ENV_LOG_MAX_BUFFERED_ROWS = "MODELPILOT_LOG_MAX_BUFFERED_ROWS"
+ENV_LOG_FLUSH_SECONDS = "MODELPILOT_LOG_FLUSH_SECONDS"
+ENV_FEEDBACK_MEMORY = "MODELPILOT_FEEDBACK_MEMORY"
 
 DEFAULT_MAX_BATCH_ROWS = 1024
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
@@ -95,6 +100,16 @@ class Settings:
     # Drift bins of categorical features named by their training values on /metrics (the
     # training data's most frequent values); off: by their index (c0, c1, ..., other).
     publish_category_values: bool = False
+    # Prediction logs (spec.monitoring.logging): the directory the sampled requests and the
+    # labels go to as Parquet files; None: nothing is logged.
+    prediction_log_dir: str | None = None
+    log_sample_rate: float = 0.0
+    log_max_buffered_rows: int = 10_000
+    log_flush_seconds: float = 30.0
+    # Requests whose predictions are kept for joining labels fed back by request id.
+    feedback_memory: int = 10_000
+    # Names this pod's log files (the pod's hostname).
+    pod_name: str = "server"
 
 
 class SettingsError(ValueError):
@@ -124,6 +139,13 @@ def _positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _rate(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be within [0, 1], got {text}")
     return value
 
 
@@ -260,6 +282,38 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         f"values instead of their index (env {ENV_PUBLISH_CATEGORY_VALUES}=true)",
     )
     add(
+        "--prediction-log-dir",
+        default=_env_default(env, ENV_PREDICTION_LOG_DIR),
+        help=f"write sampled requests and fed-back labels here as Parquet files "
+        f"(env {ENV_PREDICTION_LOG_DIR})",
+    )
+    add(
+        "--log-sample-rate",
+        type=_rate,
+        default=_env_default(env, ENV_LOG_SAMPLE_RATE, "0"),
+        help=f"share of requests logged, by a hash of the request id (env {ENV_LOG_SAMPLE_RATE})",
+    )
+    add(
+        "--log-max-buffered-rows",
+        type=_positive_int,
+        default=_env_default(env, ENV_LOG_MAX_BUFFERED_ROWS, "10000"),
+        help=f"rows held before writing; beyond, requests are not logged "
+        f"(env {ENV_LOG_MAX_BUFFERED_ROWS})",
+    )
+    add(
+        "--log-flush-seconds",
+        type=_positive_float,
+        default=_env_default(env, ENV_LOG_FLUSH_SECONDS, "30"),
+        help=f"write buffered rows at least this often (env {ENV_LOG_FLUSH_SECONDS})",
+    )
+    add(
+        "--feedback-memory",
+        type=_positive_int,
+        default=_env_default(env, ENV_FEEDBACK_MEMORY, "10000"),
+        help=f"recent requests whose predictions a label can be fed back for "
+        f"(env {ENV_FEEDBACK_MEMORY})",
+    )
+    add(
         "--log-level",
         default=_env_default(env, ENV_LOG_LEVEL, "info"),
         choices=["critical", "error", "warning", "info", "debug"],
@@ -317,4 +371,10 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         body_timeout_seconds=float(args.body_timeout_seconds),
         enable_docs=bool(args.enable_docs),
         publish_category_values=bool(args.publish_category_values),
+        prediction_log_dir=args.prediction_log_dir or None,
+        log_sample_rate=float(args.log_sample_rate),
+        log_max_buffered_rows=int(args.log_max_buffered_rows),
+        log_flush_seconds=float(args.log_flush_seconds),
+        feedback_memory=int(args.feedback_memory),
+        pod_name=_env_default(environ, "HOSTNAME", "server") or "server",
     )

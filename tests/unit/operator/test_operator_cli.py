@@ -143,6 +143,26 @@ def test_status_draws_drift_as_bars_against_the_threshold():
     assert lines[start + 2] == "  sepal_width   " + "##" + " " * 6 + "|" + " " * 22 + " 0.050"
 
 
+def test_status_shows_the_live_metric_from_fed_back_labels():
+    from modelpilot.api.status import ModelDeploymentStatus, MonitoringStatus, PerformanceStatus
+
+    performance = PerformanceStatus(
+        revision="v1", metric="accuracy", value=0.42, count=60, threshold=0.8, degraded=True
+    )
+    status = ModelDeploymentStatus(
+        monitoring=MonitoringStatus(revision="v1", last_window_at=NOW, performance=performance)
+    )
+    body = {
+        "metadata": {"name": "iris", "namespace": "ml", "generation": 1},
+        "spec": {"evaluation": {"metric": "accuracy"}, "monitoring": {}},
+        "status": dump_status(status),
+    }
+    lines = render(body, [], NOW).splitlines()
+    assert (
+        "Live       DEGRADED  (v1; accuracy 0.4200 over 60 labelled rows; threshold 0.8)" in lines
+    )
+
+
 def test_status_shows_both_data_fingerprints():
     from modelpilot.api.status import DataWatchStatus, ModelDeploymentStatus
 

@@ -17,6 +17,7 @@ from modelpilot.api.status import (
     FeatureDrift,
     ModelDeploymentStatus,
     MonitoringStatus,
+    PerformanceStatus,
     Phase,
     StableStatus,
     Trigger,
@@ -152,6 +153,22 @@ def test_feature_psi_and_its_threshold_follow_the_monitoring_window() -> None:
     assert got[(psi, (("feature", "petal_length"), *key))] == 0.4
     assert got[(psi, (("feature", "sepal_width"), *key))] == 0.02
     assert got[("modelpilot_modeldeployment_feature_psi_threshold", key)] == 0.25
+
+
+def test_the_live_metric_from_fed_back_labels_is_exported_per_revision() -> None:
+    status = ModelDeploymentStatus(
+        phase=Phase.SERVING,
+        monitoring=MonitoringStatus(
+            performance=PerformanceStatus(revision="v3", metric="f1_macro", value=0.61, count=80)
+        ),
+    )
+    metrics = OperatorMetrics()
+    metrics.model_deployments.record("ml", "iris", facts_of(status))
+    got = samples(metrics)
+    key = (("modeldeployment", "iris"), ("namespace", "ml"))
+    live = (("metric", "f1_macro"), key[0], key[1], ("revision", "v3"))
+    assert got[("modelpilot_modeldeployment_live_metric", live)] == 0.61
+    assert got[("modelpilot_modeldeployment_live_metric_labels", key)] == 80
 
 
 def training(

@@ -248,3 +248,15 @@ def test_draining_turns_readiness_false_and_still_answers(iris_bundle):
         assert not stub.ServerReady(pb.ServerReadyRequest()).ready
         assert not stub.ModelReady(pb.ModelReadyRequest(name="iris")).ready
         assert stub.ModelInfer(raw_request(np.ones((1, 4)))).outputs[0].name == "predict"
+
+
+def test_a_grpc_request_gets_a_request_id_and_its_label_can_be_fed_back(served):
+    url, stub = served
+    rows = np.array([[5.1, 3.5, 1.4, 0.2]])
+    anonymous = stub.ModelInfer(raw_request(rows))
+    assert len(anonymous.id) == 32  # generated, as over HTTP
+    named = stub.ModelInfer(raw_request(rows, id="grpc-order-1"))
+    assert named.id == "grpc-order-1"
+    feedback = [{"id": "grpc-order-1", "label": 1}, {"id": anonymous.id, "label": 0}]
+    answer = httpx.post(f"{url}/v2/models/iris/feedback", json=feedback)
+    assert answer.status_code == 200 and answer.json()["accepted"] == 2

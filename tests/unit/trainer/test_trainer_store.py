@@ -45,10 +45,17 @@ def test_prepare_removes_and_creates_the_revision_directory(tmp_path):
     model = layout(tmp_path, range(1, 8))
     staging = model / UID / "v7" / ".staging-killed"
     staging.mkdir()
+    old_log = model / UID / "predictions" / "v2" / "requests-1-pod-000001.parquet"
+    old_log.parent.mkdir(parents=True)
+    old_log.write_bytes(b"PAR1")
     removed = prepare(model / UID / "v8", owner_uid=UID, keep_last=2, keep=["v1"])
-    assert sorted(p.name for p in (model / UID).iterdir()) == ["v1", "v7", "v8"]
+    assert sorted(p.name for p in (model / UID).iterdir()) == ["predictions", "v1", "v7", "v8"]
     assert not staging.exists() and len(removed) == 6
     assert list((model / UID / "v8").iterdir()) == []
+    # v8's log directory exists for its serving pods; v2's logs outlive its bundle (training
+    # data for dataset.include [feedback]).
+    assert (model / UID / "predictions" / "v8").is_dir()
+    assert old_log.exists()
 
 
 def test_main_reads_the_environment_the_operator_sets(tmp_path, capsys):
@@ -63,7 +70,7 @@ def test_main_reads_the_environment_the_operator_sets(tmp_path, capsys):
         },
     )
     assert code == 0
-    assert sorted(p.name for p in (model / UID).iterdir()) == ["v3", "v4"]
+    assert sorted(p.name for p in (model / UID).iterdir()) == ["predictions", "v3", "v4"]
     assert "2 old directories removed" in capsys.readouterr().out
 
 

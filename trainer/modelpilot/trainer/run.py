@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from modelpilot.api import names
 from modelpilot.api.bundle import (
     Binding,
     BundleError,
@@ -37,6 +38,7 @@ from modelpilot.trainer.datasets import load_dataset
 from modelpilot.trainer.errors import SpecError, TrainingError
 from modelpilot.trainer.estimators import build_estimator, effective_params
 from modelpilot.trainer.evaluation import evaluate
+from modelpilot.trainer.feedback_rows import append_feedback, read_feedback
 from modelpilot.trainer.fitting import assemble, check_sample_weight, fit
 from modelpilot.trainer.jobspec import JobSpec, read_spec
 from modelpilot.trainer.missing import accepts_missing
@@ -96,6 +98,18 @@ def train(settings: Settings, job: JobSpec) -> Outcome:
         )
 
     data = load_dataset(training.dataset, weight=training.sample_weight)
+    if training.dataset.includes_feedback:
+        if settings.feedback_dir is None:
+            raise SpecError(
+                f"dataset.include [feedback] needs the prediction logs: --feedback-dir "
+                f"({names.ENV_FEEDBACK_DIR})"
+            )
+        rows = read_feedback(
+            settings.feedback_dir,
+            features=list(data.features.columns),
+            target=str(data.target.name),
+        )
+        data = append_feedback(data, rows)
     check_target(data, built.task)
     preprocessor = build_preprocessor(training.preprocessing, data.features, settings.allowlist)
     parts = fair_split(

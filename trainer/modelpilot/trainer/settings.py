@@ -36,6 +36,8 @@ class Settings:
     # None when run by hand without them (nothing is then checked).
     owner_uid: str | None = None
     spec_hash: str | None = None
+    # The prediction logs (STORE/NS/NAME/UID/predictions) read for dataset.include [feedback].
+    feedback_dir: Path | None = None
 
 
 class _Parser(argparse.ArgumentParser):
@@ -67,6 +69,10 @@ def _parser() -> argparse.ArgumentParser:
     add("--revision", help=f"revision, e.g. v3 [{names.ENV_REVISION}; default from --output]")
     add("--owner-uid", help=f"the ModelDeployment's metadata.uid [{names.ENV_OWNER_UID}]")
     add("--spec-hash", help=f"hash of the spec this revision is cut from [{names.ENV_SPEC_HASH}]")
+    add(
+        "--feedback-dir",
+        help=f"prediction logs for dataset.include [feedback] [{names.ENV_FEEDBACK_DIR}]",
+    )
     return p
 
 
@@ -121,7 +127,12 @@ def parse_settings(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
         allowlist=allowlist or names.DEFAULT_ESTIMATOR_ALLOWLIST,
         owner_uid=pick(args.owner_uid, names.ENV_OWNER_UID),
         spec_hash=pick(args.spec_hash, names.ENV_SPEC_HASH),
+        feedback_dir=_path(pick(args.feedback_dir, names.ENV_FEEDBACK_DIR)),
     )
+
+
+def _path(value: str | None) -> Path | None:
+    return None if value is None else Path(value)
 
 
 def report_target(argv: Sequence[str], env: Mapping[str, str]) -> tuple[str, Path | None]:

@@ -17,7 +17,8 @@ What it removes (`garbage`, a pure function of the directory listing):
 - `.staging-*` directories a killed trainer left inside the revisions that stay.
 Anything else (files, symlinks, a store laid out by hand, bundles of the pre-uid layout
 NS/NAME/vN that an older operator's pods may still serve) is left alone. Then it creates
-the revision's own directory, so its volume subPath exists.
+the revision's own directory and its prediction log directory
+(STORE/NS/NAME/UID/predictions/vN), so their volume subPaths exist.
 
 A failure to delete is reported and ignored: garbage collection must never fail training.
 """
@@ -116,6 +117,11 @@ def prepare(output: Path, *, owner_uid: str, keep_last: int, keep: Collection[st
             continue
         removed.append(path)
     output.mkdir(parents=True, exist_ok=True)
+    # The revision's prediction log directory (spec.monitoring.logging), made here by the
+    # pods' own user, so its serving pods can write there through their subPath mount (a
+    # subPath the kubelet has to create would be root's). Logs are kept when their revision's
+    # bundle goes: they are training data (dataset.include [feedback]).
+    (output.parent / names.PREDICTIONS_DIR / output.name).mkdir(parents=True, exist_ok=True)
     return removed
 
 

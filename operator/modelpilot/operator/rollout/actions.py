@@ -48,6 +48,8 @@ class CreateTrainingJob:
     store_s3: S3Store | None = None  # spec.modelStore.s3: bundles go up to S3
     dataset_s3: S3Access | None = None  # how the pod reaches an s3:// dataset
     pod: PodPlacement | None = None  # spec.training.pod, over the operator's default
+    # spec.training.dataset.include [feedback]: the prediction logs, mounted read-only.
+    include_feedback: bool = False
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,8 @@ class EnsureServingDeployment:
     store_s3: S3Store | None = None  # spec.modelStore.s3: a fetch-bundle step downloads it
     publish_category_values: bool = False  # spec.monitoring.publishCategoryValues
     pod: PodPlacement | None = None  # spec.serving.pod, over the operator's default
+    # spec.monitoring.logging: (sampleRate, maxBufferedRows, flushInterval seconds); None: off.
+    prediction_log: tuple[float, int, float] | None = None
 
     def intent_hash(self) -> str:
         """Fingerprint of everything but the replica count (routers scale separately).
@@ -96,6 +100,8 @@ class EnsureServingDeployment:
             del intent["store_s3"]
         else:
             intent["store_s3"] = self.store_s3.model_dump(mode="json")
+        if self.prediction_log is None:  # and without prediction logs
+            del intent["prediction_log"]
         if self.pod is None:  # and for placement: Deployments without one keep theirs
             del intent["pod"]
         else:

@@ -50,6 +50,9 @@ class Draft:
     # The Drifted condition as this tick's monitoring window judged it; None leaves the
     # previous one as it was.
     drift_condition: cond.ConditionValue | None = None
+    # The Degraded condition as this tick's feedback window judged it (rollout.performance);
+    # None leaves the previous one as it was.
+    degraded_condition: cond.ConditionValue | None = None
     # New values of the promote/abort annotations, not yet acted on; None when there is none.
     promote_request: str | None = None
     abort_request: str | None = None

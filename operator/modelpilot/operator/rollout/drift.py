@@ -157,11 +157,11 @@ def judge_drift(draft: Draft, spec: ModelDeploymentSpec) -> bool:
     if not _was(draft, "True"):
         draft.event("Warning", EventReason.DRIFTED, message)
     draft.drift_condition = cond.ConditionValue("True", ConditionReason.FEATURE_DRIFT, message)
-    return monitoring.retrain_on_drift and _cooled_down(draft, spec)
+    return ConditionType.DRIFTED in monitoring.retrain_reasons and _cooled_down(draft, spec)
 
 
 def took_drift_revision(draft: Draft) -> None:
-    """A Drifted revision started now: the cooldown counts from here."""
+    """A Drifted or Degraded revision started now: the cooldown counts from here."""
     monitoring = draft.status.monitoring or MonitoringStatus()
     draft.update(monitoring=monitoring.model_copy(update={"last_retrain_at": draft.now}))
 

@@ -16,8 +16,10 @@ One tick, read top to bottom:
 4. the stable Deployment and Services are kept as the spec says;
 5. objects of no current revision are swept away;
 6. the phase and the conditions are derived from the resulting status (rollout.settle); a
-   monitoring window read this tick (spec.monitoring) is judged first and sets Drifted, and
-   with retrainOnDrift may be the trigger of step 2 (modelpilot.operator.rollout.drift).
+   monitoring window read this tick (spec.monitoring) is judged first and sets Drifted
+   (modelpilot.operator.rollout.drift) and, from the labels fed back, Degraded
+   (modelpilot.operator.rollout.performance); with retrainOn either may be the trigger of
+   step 2.
 
 The status is written before the actions run (modelpilot.operator.reconcile), so the
 revision counter of a Job is persisted before the Job exists: a restart at any point finds
@@ -73,6 +75,7 @@ from modelpilot.operator.rollout.naming import (
     serving_selector,
     stable_service_name,
 )
+from modelpilot.operator.rollout.performance import judge_performance
 from modelpilot.operator.rollout.pin import follow_pin, pinned_revision
 from modelpilot.operator.rollout.serving_objects import (
     conclude_if_deployment_failed,
@@ -143,6 +146,7 @@ def plan(
         draft.problem = _policy_problem(draft, spec)
         if draft.problem is None:
             drifted = judge_drift(draft, spec)
+            degraded = judge_performance(draft, spec)
             pin = pinned_revision(spec)
             quiet = pin is None and not status.phase.in_flight and status.stable is not None
             data_changed = watch_data(draft, spec, may_probe=quiet)
@@ -151,6 +155,7 @@ def plan(
             else:
                 wanted = Trigger.DATA_CHANGED if data_changed else None
                 wanted = wanted or (Trigger.DRIFTED if drifted else None)
+                wanted = wanted or (Trigger.DEGRADED if degraded else None)
                 _start_revision_when_triggered(draft, spec, wanted=wanted)
             take_promote_and_abort_requests(draft)
             _advance_candidate(draft, spec, traffic)
@@ -161,7 +166,12 @@ def plan(
         _schedule_next(draft, spec)
     replicas = None if isinstance(spec, InvalidSpec) else spec.serving.replicas
     monitored = isinstance(spec, InvalidSpec) or spec.monitoring is not None
-    settle_phase_and_conditions(draft, replicas=replicas, old=status, monitored=monitored)
+    by_labels = isinstance(spec, InvalidSpec) or (
+        spec.monitoring is not None and spec.monitoring.performance is not None
+    )
+    settle_phase_and_conditions(
+        draft, replicas=replicas, old=status, monitored=monitored, judged_by_labels=by_labels
+    )
     return Plan(
         actions=tuple(draft.actions),
         status=draft.status,
@@ -272,7 +282,7 @@ def _start_revision_when_triggered(
         EventReason.REVISION_STARTED,
         f"{revision} started ({trigger}): training Job {candidate.job}",
     )
-    if trigger is Trigger.DRIFTED:
+    if trigger in (Trigger.DRIFTED, Trigger.DEGRADED):
         took_drift_revision(draft)
 
 
@@ -321,6 +331,7 @@ def _advance_training(draft: Draft, spec: ModelDeploymentSpec, candidate: Candid
                 store_s3=spec.store_s3,
                 dataset_s3=spec.dataset_s3,
                 pod=spec.training.pod,
+                include_feedback=spec.training.dataset.includes_feedback,
             )
         )
         return

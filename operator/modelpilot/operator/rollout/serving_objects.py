@@ -73,6 +73,7 @@ def ensure_revision_serving(
         and spec.monitoring.publish_category_values,
         resources=None if resources is None else resources.as_pod_resources(),
         pod=spec.serving.pod,
+        prediction_log=prediction_log_settings(spec),
     )
     if observed is None or observed.intent_hash != wanted.intent_hash():
         draft.actions.append(wanted)
@@ -110,3 +111,11 @@ def conclude_if_deployment_failed(draft: Draft, candidate: CandidateStatus) -> s
     draft.conclude(CandidateState.FAILED, message, reason=reason)
     draft.event("Warning", reason, f"{candidate.revision}: {cond.failure_message(reason, message)}")
     return detail
+
+
+def prediction_log_settings(spec: ModelDeploymentSpec) -> tuple[float, int, float] | None:
+    """spec.monitoring.logging as the serving pod's flags take it; None when off."""
+    logging = None if spec.monitoring is None else spec.monitoring.logging
+    if logging is None:
+        return None
+    return (logging.sample_rate, logging.max_buffered_rows, logging.flush_interval_seconds)

@@ -31,7 +31,12 @@ CANDIDATE_PHASE = {
 
 
 def settle_phase_and_conditions(
-    draft: Draft, *, replicas: int | None, old: ModelDeploymentStatus, monitored: bool = True
+    draft: Draft,
+    *,
+    replicas: int | None,
+    old: ModelDeploymentStatus,
+    monitored: bool = True,
+    judged_by_labels: bool = True,
 ) -> None:
     """The phase and the conditions, derived from the status this tick built (never patched
     piecemeal), with a Warning Event when something newly needs a person."""
@@ -59,6 +64,11 @@ def settle_phase_and_conditions(
         conditions = _with_condition(conditions, ConditionType.DRIFTED, drift, draft)
     elif not monitored:  # spec.monitoring was removed: so is its condition
         conditions = [c for c in conditions if c.type != ConditionType.DRIFTED]
+    if draft.degraded_condition is not None:
+        degraded = draft.degraded_condition
+        conditions = _with_condition(conditions, ConditionType.DEGRADED, degraded, draft)
+    elif not judged_by_labels:  # spec.monitoring.performance was removed
+        conditions = [c for c in conditions if c.type != ConditionType.DEGRADED]
     stuck = draft.problem or stall  # why a person must act, if anything
     if stuck is not None:
         before = old.condition(ConditionType.STALLED)
@@ -78,8 +88,8 @@ def _with_condition(
     judged: cond.ConditionValue,
     draft: Draft,
 ) -> list[Condition]:
-    """A condition plan() judged this tick (CanaryHealthy, Drifted), its time kept when the
-    status did not change."""
+    """A condition plan() judged this tick (CanaryHealthy, Drifted, Degraded), its time kept
+    when the status did not change."""
     old = next((c for c in conditions if c.type == type_), None)
     same = old is not None and old.status == judged.status
     since = old.last_transition_time if old is not None and same else draft.now

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from modelpilot.api.feedback import FeedbackStats
 from modelpilot.api.fingerprint import DataProbeReport
 from modelpilot.api.reasons import ConditionReason
 from modelpilot.api.summary import TrainingSummary
@@ -137,6 +138,9 @@ class ObservedDrift:
     # bundle has no reference (trained before drift monitoring existed).
     reference: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     error: str | None = None  # why the counts could not be read; None when read
+    # The same pages' cumulative feedback counters (labels joined with predictions), by pod
+    # IP; a pod without any has empty stats. Empty when no pod answered.
+    feedback: Mapping[str, FeedbackStats] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
