@@ -85,7 +85,15 @@ def summary(revision: str, score: float, stable: float | None = None, sha: str =
 class Walk:
     """Given/When/Then over the fake cluster; every tick checks the phase transition."""
 
-    def __init__(self, spec: dict | None = None) -> None:
+    # Defaults for a Walk a test assembles itself (Walk.__new__).
+    settings: Settings = SETTINGS
+    tick_args: dict = {}
+
+    def __init__(
+        self, spec: dict | None = None, settings: Settings = SETTINGS, **tick_args
+    ) -> None:
+        # tick_args: what the operator's process passes every tick (gates=, notifier=).
+        self.settings, self.tick_args = settings, tick_args
         self.cluster = FakeCluster()
         self.cluster.add_model_store(NS)
         self.metrics = FakeMetrics(per_window={"v1": HEALTHY, "v2": HEALTHY})
@@ -102,7 +110,15 @@ class Walk:
 
     def tick(self, seconds: float = 1.0):
         before = self.status()
-        result = tick(self.cluster, SETTINGS, NS, NAME, self.now, metrics=self.metrics)
+        result = tick(
+            self.cluster,
+            self.settings,
+            NS,
+            NAME,
+            self.now,
+            metrics=self.metrics,
+            **self.tick_args,
+        )
         self.now += timedelta(seconds=seconds)
         check_transition(before.phase, self.status().phase)
         return result

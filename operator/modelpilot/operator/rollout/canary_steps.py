@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import assert_never
 
 from modelpilot.api import names
-from modelpilot.api.spec import ModelDeploymentSpec
+from modelpilot.api.spec import ModelDeploymentSpec, WebhookType
 from modelpilot.api.status import (
     CanaryStatus,
     CandidateState,
@@ -26,6 +26,13 @@ from modelpilot.operator.rollout import canary as canary_math
 from modelpilot.operator.rollout.canary_analysis import judge_analysis_window
 from modelpilot.operator.rollout.conditions import ConditionValue
 from modelpilot.operator.rollout.draft import Draft
+from modelpilot.operator.rollout.gates import (
+    GATE_RECHECK_SECONDS,
+    decide,
+    gate_status,
+    hooks_of,
+    pending_gate,
+)
 from modelpilot.operator.rollout.serving_objects import (
     conclude_if_deployment_failed,
     ensure_revision_serving,
@@ -132,8 +139,12 @@ def advance_canary(
         pass  # the promote was this tick's step; the next one runs next tick
     elif canary.paused and not isinstance(step, Pause):
         pass  # paused by the analysis (onInconclusive: Pause): only a person moves it on
+    elif not _gate_open(draft, spec, candidate):
+        pass  # a webhook gate holds it here: status.canary.gate says which and why
     else:
-        _run_step(draft, spec, candidate, canary, traffic, step=step, pods=pods, ready=ready)
+        current = draft.status.canary  # with the gate just passed, if one was
+        assert current is not None
+        _run_step(draft, spec, candidate, current, traffic, step=step, pods=pods, ready=ready)
     _steer(draft, traffic)
     _record_actual_weight(draft, traffic)
     wait = canary_math.seconds_until_window(spec, draft.status, draft.now)
@@ -181,7 +192,42 @@ def _promote_by_hand(
     what = "fully" if full else f"past step {canary.step_index + 1}"
     draft.event("Normal", "PromoteRequested", f"{candidate.revision} promoted {what} by hand")
     draft.waits.append(REQUEUE_NEXT_STEP)
+    # A person's promote passes the webhook gate it meets (--full: every gate).
+    pending = pending_gate(spec, draft.status)
+    passed = [g.value for g in WebhookType] if full else [pending.value] if pending else []
+    if passed:
+        merged = [*canary.gates_passed, *(g for g in passed if g not in canary.gates_passed)]
+        canary = canary.model_copy(update={"gates_passed": merged})
     return _at_step(draft, spec, canary, index)
+
+
+def _gate_open(draft: Draft, spec: ModelDeploymentSpec, candidate: CandidateStatus) -> bool:
+    """The webhook gate the canary stands at (rollout.gates), decided on this tick's answers.
+
+    Held: the canary stays where it is and says why (status.canary.gate and .message, a
+    Warning Event when it starts holding), and the tick looks again soon. Passed: recorded
+    for this canary, never asked again.
+    """
+    kind = pending_gate(spec, draft.status)
+    canary = draft.status.canary
+    if kind is None or canary is None:
+        return True
+    decision = decide(kind, hooks_of(spec, kind), draft.world.gate_answers)
+    gate = gate_status(kind, decision, canary.gate, draft.now)
+    rev = candidate.revision
+    if decision.open:
+        draft.update(
+            canary=canary.model_copy(
+                update={"gate": gate, "gates_passed": [*canary.gates_passed, kind.value]}
+            )
+        )
+        draft.event("Normal", "WebhookGatePassed", f"{rev}: {decision.message}")
+        return True
+    if gate.since == draft.now:  # it starts holding (or holds at another gate) now
+        draft.event("Warning", "WebhookGateHeld", f"{rev}: {decision.message}")
+    draft.update(canary=canary.model_copy(update={"gate": gate, "message": decision.message}))
+    draft.waits.append(GATE_RECHECK_SECONDS)
+    return False
 
 
 def _run_step(

@@ -93,6 +93,9 @@ class ObservedAnalysis:
     stable: Sample | None = None
     # Why the metrics could not be read (no pod answered, Prometheus down); None when read.
     error: str | None = None
+    # The value of each spec.rollout.analysis.metrics check by name; None when its query
+    # returned no data. Empty without checks (or when `error` is set).
+    metrics: Mapping[str, float | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,15 @@ class ObservedDrift:
     # bundle has no reference (trained before drift monitoring existed).
     reference: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     error: str | None = None  # why the counts could not be read; None when read
+
+
+@dataclass(frozen=True)
+class GateAnswer:
+    """A rollout webhook's newest answer (spec.rollout.webhooks), taken outside plan() by
+    modelpilot.operator.gates; plan() only decides (rollout.gates)."""
+
+    ok: bool  # it answered 2xx
+    detail: str  # "HTTP 200", "HTTP 403", "timed out after 5s", "connection refused"
 
 
 @dataclass(frozen=True)
@@ -178,3 +190,6 @@ class World:
     drift: ObservedDrift | None = None
     # Data probe Jobs by name (spec.training.dataset.watch); empty when none exists.
     probes: Mapping[str, ObservedProbe] = field(default_factory=dict)
+    # The newest answers of the webhooks of the gate the canary stands at (rollout.gates
+    # .pending_gate), by URL; a webhook not asked yet is absent. Empty at no gate.
+    gate_answers: Mapping[str, GateAnswer] = field(default_factory=dict)
