@@ -165,6 +165,8 @@ def test_a_denying_pre_rollout_webhook_holds_the_canary_before_its_first_step():
     walk.ticks(10)
     canary = walk.canary()
     assert (canary.step_index, canary.weight) == (0, 0)
+    # No canary pod before the gate passes: with the replicas router any would take traffic.
+    assert walk.replicas("iris-v2") == 0
     assert canary.gate.type == "pre-rollout" and canary.gate.state == "Held"
     assert canary.gate.message == f"pre-rollout gate held by {PRE}: HTTP 503"
     assert f"{PRE}: HTTP 503" in walk.condition("Reconciling").message
@@ -199,7 +201,9 @@ def test_a_denying_confirm_promotion_webhook_holds_at_the_last_step_until_it_app
     assert (status.canary.step_index, status.canary.weight) == (4, 50)
     assert status.canary.gate.state == "Held"
     assert status.canary.gate.message == f"confirm-promotion gate held by {CONFIRM}: HTTP 403"
-    assert walk.replicas("iris-v1") is not None, "stable still serves"
+    # The replicas router's split is the pod counts: held, the canary keeps its 50 % pods
+    # (1 of 2) rather than scaling to all replicas for the promotion.
+    assert (walk.replicas("iris-v1"), walk.replicas("iris-v2")) == (2, 1)
 
     answers.codes[CONFIRM] = 200
     walk.until(lambda: serving(walk), limit=30)

@@ -124,8 +124,11 @@ def advance_canary(
         canary = _promote_by_hand(draft, spec, candidate, canary)
 
     step = step_at(canary_steps(spec), canary.step_index)
-    # Scale ahead for a setWeight step: its pods must be Ready before the weight moves.
-    pods = traffic.canary_pods(_target_weight(step, canary.weight))
+    # Scale ahead for a setWeight step: its pods must be Ready before the weight moves. Not
+    # at a webhook gate: there the canary keeps the pods of the weight it has (with the
+    # replicas router every Ready canary pod takes traffic through Service NAME).
+    gated = pending_gate(spec, draft.status) is not None
+    pods = traffic.canary_pods(canary.weight if gated else _target_weight(step, canary.weight))
     ensure_revision_serving(draft, spec, candidate.revision, candidate.model_sha256, pods)
     deployment = draft.world.deployments.get(candidate.revision)
     ready = deployment is not None and deployment.ready_for(pods)
