@@ -199,6 +199,21 @@ def test_a_url_outside_the_allowlist_is_refused_naming_it(
     assert refused.returncode != 0
     assert "spec.notifications[0].url" in refused.stderr, refused.stderr
 
+    # The CRD refuses a header route on the replicas router, saying why.
+    header = json.loads(json.dumps(spec))
+    header["spec"]["rollout"]["steps"].insert(
+        0,
+        {
+            "setHeaderRoute": {
+                "name": "testers",
+                "match": [{"headerName": "x-model-variant", "headerValue": {"exact": "canary"}}],
+            }
+        },
+    )
+    refused = kubectl.apply([header], namespace, check=False)
+    assert refused.returncode != 0
+    assert "cannot route a request by its headers" in refused.stderr, refused.stderr
+
     # The operator refuses an allowed-looking URL the allowlist does not match, naming it.
     elsewhere = "http://10.96.0.1:443/apis"
     spec["spec"]["notifications"][0]["url"] = elsewhere

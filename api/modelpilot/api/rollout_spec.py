@@ -91,13 +91,71 @@ class Pause(SpecModel):
         return None if self.duration is None else parse_duration(self.duration)
 
 
-class Step(SpecModel):
-    """One canary step: exactly one of `setWeight` or `pause`."""
+class HeaderValue(SpecModel):
+    """How a header's value must look: exactly one of exact, prefix, regex."""
 
     model_config = cel(
         rule(
-            "has(self.setWeight) != has(self.pause)",
-            "each spec.rollout.steps item needs exactly one of setWeight or pause",
+            "(has(self.exact) ? 1 : 0) + (has(self.prefix) ? 1 : 0) + (has(self.regex) ? 1 : 0)"
+            " == 1",
+            "setHeaderRoute.match[].headerValue needs exactly one of exact, prefix, regex",
+        ),
+    )
+
+    exact: str | None = Field(None, max_length=1024, description="The whole value.")
+    prefix: str | None = Field(None, max_length=1024, description="The value's beginning.")
+    regex: str | None = Field(None, max_length=1024, description="An RE2 regular expression.")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> HeaderValue:
+        if sum(v is not None for v in (self.exact, self.prefix, self.regex)) != 1:
+            raise ValueError("headerValue needs exactly one of exact, prefix, regex")
+        return self
+
+    @property
+    def kind_and_value(self) -> tuple[Literal["exact", "prefix", "regex"], str]:
+        if self.exact is not None:
+            return "exact", self.exact
+        if self.prefix is not None:
+            return "prefix", self.prefix
+        assert self.regex is not None
+        return "regex", self.regex
+
+
+class HeaderRouteMatch(SpecModel):
+    """One header a request must carry."""
+
+    header_name: str = Field(
+        pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$",
+        max_length=256,
+        description="The header's name, e.g. x-model-variant.",
+    )
+    header_value: HeaderValue = Field(description="What its value must be.")
+
+
+class SetHeaderRoute(SpecModel):
+    """Requests carrying every header of `match` reach the canary, whatever the weights."""
+
+    name: str = Field(
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        max_length=63,
+        description="The route's name; a later step of the same name replaces it.",
+    )
+    match: list[HeaderRouteMatch] = Field(
+        default_factory=list,
+        max_length=8,
+        description="The headers a request must carry (all of them); none removes the route.",
+    )
+
+
+class Step(SpecModel):
+    """One canary step: exactly one of `setWeight`, `pause` or `setHeaderRoute`."""
+
+    model_config = cel(
+        rule(
+            "(has(self.setWeight) ? 1 : 0) + (has(self.pause) ? 1 : 0)"
+            " + (has(self.setHeaderRoute) ? 1 : 0) == 1",
+            "each spec.rollout.steps item needs exactly one of setWeight, pause or setHeaderRoute",
         ),
     )
 
@@ -105,11 +163,17 @@ class Step(SpecModel):
         None, ge=1, le=100, description="Percentage of traffic sent to the canary."
     )
     pause: Pause | None = Field(None, description="Hold the current weight.")
+    set_header_route: SetHeaderRoute | None = Field(
+        None,
+        description="Route requests with these headers to the canary (gatewayAPI and istio "
+        "routers); removed on promotion and abort.",
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Step:
-        if (self.set_weight is None) == (self.pause is None):
-            raise ValueError("a step needs exactly one of setWeight or pause")
+        chosen = (self.set_weight, self.pause, self.set_header_route)
+        if sum(v is not None for v in chosen) != 1:
+            raise ValueError("a step needs exactly one of setWeight, pause or setHeaderRoute")
         return self
 
 
@@ -303,10 +367,23 @@ MAX_STEPS = 32
 MAX_WEBHOOKS = 8
 
 
+HEADER_ROUTES_NEED_A_MESH = (
+    "spec.rollout.steps: setHeaderRoute needs the gatewayAPI or istio traffic router; the "
+    "replicas router splits traffic by pod counts behind one Service and cannot route a "
+    "request by its headers"
+)
+
+
 class Rollout(SpecModel):
     """How a passing candidate replaces the stable model."""
 
     model_config = cel(
+        rule(
+            "!has(self.steps) || !self.steps.exists(s, has(s.setHeaderRoute)) || "
+            "(has(self.trafficRouter) && !has(self.trafficRouter.replicas))",
+            HEADER_ROUTES_NEED_A_MESH,
+            ".steps",
+        ),
         rule(
             "!has(self.steps) || ("
             "self.steps.filter(s, has(s.setWeight)).map(s, s.setWeight).isSorted() && "
@@ -333,6 +410,13 @@ class Rollout(SpecModel):
         description="Gates: pre-rollout holds the canary before its first step, "
         "confirm-promotion before its promotion, until every one of that type answers 2xx.",
     )
+
+    @model_validator(mode="after")
+    def _header_routes_need_a_mesh(self) -> Rollout:
+        header_routes = any(s.set_header_route is not None for s in self.steps)
+        if header_routes and self.traffic_router.kind is TrafficRouterKind.REPLICAS:
+            raise ValueError(HEADER_ROUTES_NEED_A_MESH)
+        return self
 
     @model_validator(mode="after")
     def _weights_increase(self) -> Rollout:

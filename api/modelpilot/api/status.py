@@ -262,6 +262,11 @@ class CanaryStatus(StatusModel):
         default_factory=list,
         description="The gate types this canary has passed (each is asked until it passes).",
     )
+    header_routes: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="The header routes the canary's setHeaderRoute steps set (name and "
+        "match, as in the step), kept on the route until promotion or abort.",
+    )
     analysis: AnalysisStatus = Field(
         default_factory=AnalysisStatus, description="Live analysis of the canary."
     )

@@ -35,6 +35,7 @@ from modelpilot.operator.rollout.traffic import traffic_strategy
 from modelpilot.operator.rollout.world import ObservedAnalysis, Stall, World
 from modelpilot.operator.route_clients import route_target, router_of
 from modelpilot.operator.routers.errors import RouterError
+from modelpilot.operator.routers.router import HeaderRouter
 
 # Builds the metrics source for spec.rollout.analysis (tests pass a fake).
 MetricsFactory = Callable[[Analysis], MetricsSource]
@@ -116,7 +117,10 @@ def observe_canary(
     if route is not None:
         target = route_target(route, namespace=world.namespace, model=world.name)
         try:
-            changes["route_weights"] = router_of(route, cluster).get_weights(target)
+            router = router_of(route, cluster)
+            changes["route_weights"] = router.get_weights(target)
+            if isinstance(router, HeaderRouter):
+                changes["route_header_routes"] = router.get_header_routes(target)
         except RouterError as error:
             problem = from_component(error, f"traffic router {route.router.kind}")
             changes["route_problem"] = str(problem)

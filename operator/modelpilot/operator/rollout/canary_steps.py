@@ -39,6 +39,7 @@ from modelpilot.operator.rollout.serving_objects import (
 )
 from modelpilot.operator.rollout.steps import (
     CanaryStep,
+    HeaderRouteStep,
     Pause,
     SetWeight,
     canary_steps,
@@ -46,6 +47,7 @@ from modelpilot.operator.rollout.steps import (
     step_at,
 )
 from modelpilot.operator.rollout.traffic import TrafficStrategy
+from modelpilot.operator.routers.headers import HeaderMatch, HeaderRoute
 from modelpilot.operator.routers.weights import Weights
 
 # A canary step that just finished: the next one is looked at after this (one step per tick).
@@ -267,8 +269,42 @@ def _run_step(
             draft.waits.append(REQUEUE_NEXT_STEP)
         case Pause(seconds=seconds):
             _advance_pause(draft, spec, canary, seconds)
+        case HeaderRouteStep() if not ready:
+            _note(draft, canary, f"waiting for {pods} Ready canary pods before the header route")
+        case HeaderRouteStep(route=route):
+            routes = [r for r in canary.header_routes if r.get("name") != route.name]
+            if route.match:
+                routes.append(_recorded(route))
+            moved = canary.model_copy(update={"header_routes": routes})
+            what = "set" if route.match else "removed"
+            draft.event(
+                "Normal",
+                "HeaderRouteSet",
+                f"{candidate.revision}: header route {route.name} {what}",
+            )
+            _at_step(draft, spec, moved, canary.step_index + 1)
+            draft.waits.append(REQUEUE_NEXT_STEP)
         case unknown:
             assert_never(unknown)
+
+
+def _recorded(route: HeaderRoute) -> dict[str, object]:
+    """status.canary.headerRoutes' entry of a header route."""
+    return {
+        "name": route.name,
+        "match": [{"header": m.header, "kind": m.kind, "value": m.value} for m in route.match],
+    }
+
+
+def header_routes_of(canary: CanaryStatus) -> tuple[HeaderRoute, ...]:
+    """The header routes status.canary.headerRoutes asks for."""
+    return tuple(
+        HeaderRoute(
+            str(entry["name"]),
+            tuple(HeaderMatch(m["header"], m["kind"], m["value"]) for m in entry["match"]),
+        )
+        for entry in canary.header_routes
+    )
 
 
 def _target_weight(step: CanaryStep | None, weight: int) -> int:
@@ -278,7 +314,7 @@ def _target_weight(step: CanaryStep | None, weight: int) -> int:
             return 100
         case SetWeight(weight=target):
             return target
-        case Pause():
+        case Pause() | HeaderRouteStep():
             return weight
         case unknown:
             assert_never(unknown)
@@ -353,7 +389,11 @@ def _steer(draft: Draft, traffic: TrafficStrategy) -> None:
     if stable is None or canary is None or not canary_math.canary_is_live(draft.status):
         return  # promoted or rolled back this tick: the sweep finalizes the route
     steering = traffic.steer(
-        draft.world, stable=stable.revision, canary=canary.revision, weight=canary.weight
+        draft.world,
+        stable=stable.revision,
+        canary=canary.revision,
+        weight=canary.weight,
+        header_routes=header_routes_of(canary),
     )
     if steering.unread:
         draft.waits.append(REQUEUE_NEXT_STEP)

@@ -177,6 +177,9 @@ class World:
     # The split the traffic router carries now (read back from the route or the replica
     # counts); None when no canary is live, or the route could not be read (route_problem).
     route_weights: Weights | None = None
+    # The header routes the route carries now (routers.headers.signature of each, in order);
+    # None when no canary is live, the route could not be read, or its router has none.
+    route_header_routes: tuple[str, ...] | None = None
     # Why the route could not be read (HTTPRoute missing, no rule to the stable Service);
     # None when it was read or not needed.
     route_problem: str | None = None

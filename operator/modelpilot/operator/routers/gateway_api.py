@@ -74,7 +74,8 @@ class GatewayAPIRouter:
         )
 
     def get_header_routes(self, target: RouteTarget) -> tuple[str, ...]:
-        return headers.names_of(self._objects.get(self._ref(target)))
+        """The signatures (headers.signature) of the header routes the route carries."""
+        return headers.signatures_of(self._objects.get(self._ref(target)))
 
     def _ref(self, target: RouteTarget) -> ObjectRef:
         return ObjectRef(

@@ -55,8 +55,16 @@ def managed(route: dict[str, Any]) -> list[dict[str, Any]]:
     return [e for e in found if isinstance(e, dict) and "name" in e and "rule" in e]
 
 
-def names_of(route: dict[str, Any]) -> tuple[str, ...]:
-    return tuple(e["name"] for e in managed(route))
+def signature(header_route: HeaderRoute) -> str:
+    """A header route in one string (name and match): what the rollout compares with the
+    route it reads back to know whether to write."""
+    match = ",".join(f"{m.header}:{m.kind}={m.value}" for m in header_route.match)
+    return f"{header_route.name}[{match}]"
+
+
+def signatures_of(route: dict[str, Any]) -> tuple[str, ...]:
+    """The signatures of the header routes this module wrote into `route`, in order."""
+    return tuple(e.get("signature", e["name"]) for e in managed(route))
 
 
 def _record(route: dict[str, Any], entries: list[dict[str, Any]]) -> None:
@@ -123,7 +131,9 @@ def set_gateway_header_routes(
             header_route, weighted, canary_service=canary_service, stable_ref=stable_ref
         )
         rules.append(rule)
-        entries.append({"name": header_route.name, "rule": rule})
+        entries.append(
+            {"name": header_route.name, "signature": signature(header_route), "rule": rule}
+        )
     spec["rules"] = rules
     _record(route, entries)
     return route

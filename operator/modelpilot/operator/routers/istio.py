@@ -76,7 +76,8 @@ class IstioRouter:
         update_object(self._objects, self._ref(target), change)
 
     def get_header_routes(self, target: RouteTarget) -> tuple[str, ...]:
-        return headers.names_of(self._objects.get(self._ref(target)))
+        """The signatures (headers.signature) of the header routes the route carries."""
+        return headers.signatures_of(self._objects.get(self._ref(target)))
 
     def _with_header_routes(
         self,
