@@ -214,6 +214,18 @@ def test_a_url_outside_the_allowlist_is_refused_naming_it(
     assert refused.returncode != 0
     assert "cannot route a request by its headers" in refused.stderr, refused.stderr
 
+    # And checks without the Prometheus they run against, or a gate that would wait too long.
+    checks = json.loads(json.dumps(spec))
+    checks["spec"]["rollout"]["analysis"]["metrics"] = [
+        {"name": "budget", "query": "sum(up)", "thresholdRange": {"max": 1}}
+    ]
+    refused = kubectl.apply([checks], namespace, check=False)
+    assert "metricsSource.prometheus.address" in refused.stderr, refused.stderr
+    slow = json.loads(json.dumps(spec))
+    slow["spec"]["rollout"]["webhooks"][0]["timeout"] = "2m"
+    refused = kubectl.apply([slow], namespace, check=False)
+    assert "timeout must be more than 0 and at most 60s" in refused.stderr, refused.stderr
+
     # The operator refuses an allowed-looking URL the allowlist does not match, naming it.
     elsewhere = "http://10.96.0.1:443/apis"
     spec["spec"]["notifications"][0]["url"] = elsewhere
