@@ -14,6 +14,7 @@ from modelpilot.api.status import (
     CandidateStatus,
     Condition,
     FeatureDrift,
+    GateStatus,
     HistoryEntry,
     ModelDeploymentStatus,
     MonitoringStatus,
@@ -38,6 +39,7 @@ def full_status() -> ModelDeploymentStatus:
         canary_latency_p99_ms=1.0,
         stable_latency_p99_ms=1.0,
         prediction_psi=0.01,
+        metrics={"error-budget": 0.002},
         message="ok",
     )
     return ModelDeploymentStatus(
@@ -92,6 +94,19 @@ def full_status() -> ModelDeploymentStatus:
             stable_replicas=3,
             canary_replicas=1,
             paused=True,
+            gate=GateStatus(
+                type="pre-rollout",
+                state="Passed",
+                message="pre-rollout gate passed (http://hooks/pre: HTTP 200)",
+                since=T,
+            ),
+            gates_passed=["pre-rollout"],
+            header_routes=[
+                {
+                    "name": "testers",
+                    "match": [{"header": "x-model-variant", "kind": "exact", "value": "canary"}],
+                }
+            ],
             analysis=AnalysisStatus(
                 failures=1,
                 inconclusive=2,

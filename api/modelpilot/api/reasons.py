@@ -61,6 +61,7 @@ class ConditionReason(StrEnum):
     DATASET_CLAIM_NOT_ALLOWED = "DatasetClaimNotAllowed"  # ... exists but lacks the label
     PRIORITY_CLASS_NOT_ALLOWED = "PriorityClassNotAllowed"
     SERVICE_ACCOUNT_NOT_ALLOWED = "ServiceAccountNotAllowed"
+    WEBHOOK_NOT_ALLOWED = "WebhookNotAllowed"  # a rollout webhook or notification URL
     NOT_OWNED = "NotOwned"  # an object of the name we need exists and someone else owns it
     ROUTER_SPEC_INVALID = "RouterSpecInvalid"  # the route cannot work as written
     METRICS_SPEC_INVALID = "MetricsSpecInvalid"  # the metrics query cannot work as written
@@ -109,3 +110,6 @@ class EventReason(StrEnum):
     DRIFT_CLEARED = "DriftCleared"
     DEGRADED = "Degraded"
     DEGRADATION_CLEARED = "DegradationCleared"
+    WEBHOOK_GATE_PASSED = "WebhookGatePassed"
+    WEBHOOK_GATE_HELD = "WebhookGateHeld"
+    HEADER_ROUTE_SET = "HeaderRouteSet"

@@ -16,20 +16,28 @@ from pydantic import Field, field_validator, model_validator
 from modelpilot.api import names
 from modelpilot.api.duration import DURATION_PATTERN, parse_duration
 from modelpilot.api.metrics import BOUNDED_METRICS, METRICS, metric_info
+from modelpilot.api.notification_spec import MAX_NOTIFICATIONS, Notification, NotificationEvent
 from modelpilot.api.pod_spec import PodPlacement, Resources
 from modelpilot.api.rollout_spec import (
     MAX_STEPS,
     Analysis,
+    AnalysisMetric,
     GatewayAPIRouter,
+    HeaderRouteMatch,
+    HeaderValue,
     IstioRouter,
     MetricsSourceSpec,
     Pause,
     PrometheusSource,
     ReplicasRouter,
     Rollout,
+    RolloutWebhook,
+    SetHeaderRoute,
     Step,
+    ThresholdRange,
     TrafficRouter,
     TrafficRouterKind,
+    WebhookType,
 )
 from modelpilot.api.spec_model import SpecModel, cel, rule
 
@@ -800,6 +808,12 @@ class ModelDeploymentSpec(SpecModel):
     monitoring: Monitoring | None = Field(
         None, description="Watch the live inputs for drift; off when omitted."
     )
+    notifications: list[Notification] = Field(
+        default_factory=list,
+        max_length=MAX_NOTIFICATIONS,
+        description="Where to send CloudEvents (or Slack messages) about revisions, the "
+        "canary and the conditions.",
+    )
 
     @model_validator(mode="after")
     def _s3_dataset_has_access(self) -> ModelDeploymentSpec:
@@ -846,16 +860,22 @@ def parse_spec(raw: dict[str, Any]) -> ModelDeploymentSpec:
 
 __all__ = [
     "DEFAULT_MAX_BATCH_ROWS",
+    "MAX_NOTIFICATIONS",
     "MAX_STEPS",
     "Analysis",
+    "AnalysisMetric",
     "Dataset",
     "DatasetClaim",
     "Evaluation",
     "GatewayAPIRouter",
+    "HeaderRouteMatch",
+    "HeaderValue",
     "IstioRouter",
     "MetricsSourceSpec",
     "ModelDeploymentSpec",
     "ModelStore",
+    "Notification",
+    "NotificationEvent",
     "PVCStore",
     "Pause",
     "Performance",
@@ -866,14 +886,18 @@ __all__ = [
     "ReplicasRouter",
     "Resources",
     "Rollout",
+    "RolloutWebhook",
     "S3Access",
     "S3Store",
     "Serving",
+    "SetHeaderRoute",
     "SpecModel",
     "Step",
+    "ThresholdRange",
     "TrafficRouter",
     "TrafficRouterKind",
     "Training",
+    "WebhookType",
     "cel",
     "parse_spec",
     "rule",

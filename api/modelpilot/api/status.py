@@ -203,6 +203,9 @@ class AnalysisWindow(StatusModel):
     canary_latency_p99_ms: float | None = Field(None, description="Canary p99 latency.")
     stable_latency_p99_ms: float | None = Field(None, description="Stable p99 latency.")
     prediction_psi: float | None = Field(None, description="PSI of canary vs stable predictions.")
+    metrics: dict[str, float] | None = Field(
+        None, description="The values of spec.rollout.analysis.metrics, by name."
+    )
     message: Message | None = Field(None, description="Why it passed, failed or was inconclusive.")
 
 
@@ -225,6 +228,17 @@ class AnalysisStatus(StatusModel):
     )
 
 
+class GateStatus(StatusModel):
+    """The rollout webhook gate the canary waits at, or the last one it passed."""
+
+    type: Literal["pre-rollout", "confirm-promotion"] = Field(description="Which gate.")
+    state: Literal["Held", "Passed"] = Field(
+        description="Held: a webhook did not answer 2xx (yet); Passed: every one did."
+    )
+    message: Message = Field("", description="The webhooks' answers (URL and HTTP status).")
+    since: datetime | None = Field(None, description="When it entered this state.")
+
+
 class CanaryStatus(StatusModel):
     """Progress of the canary: step index and weights, so a restart resumes there."""
 
@@ -241,6 +255,18 @@ class CanaryStatus(StatusModel):
     stable_replicas: int | None = Field(None, description="Stable pods (replicas router).")
     canary_replicas: int | None = Field(None, description="Canary pods (replicas router).")
     paused: bool = Field(False, description="Waiting for `modelpilot promote`.")
+    gate: GateStatus | None = Field(
+        None, description="The webhook gate (spec.rollout.webhooks) it waits at or last passed."
+    )
+    gates_passed: list[str] = Field(
+        default_factory=list,
+        description="The gate types this canary has passed (each is asked until it passes).",
+    )
+    header_routes: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="The header routes the canary's setHeaderRoute steps set (name and "
+        "match, as in the step), kept on the route until promotion or abort.",
+    )
     analysis: AnalysisStatus = Field(
         default_factory=AnalysisStatus, description="Live analysis of the canary."
     )

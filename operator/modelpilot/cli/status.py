@@ -172,6 +172,13 @@ def _canary_lines(status: ModelDeploymentStatus, now: datetime) -> list[str]:
     ]
     if k.message:
         lines.append(f"           {k.message}")
+    if k.gate is not None and k.gate.state == "Passed":
+        lines.append(f"           {k.gate.message}")
+    for route in k.header_routes:
+        match = ", ".join(
+            f"{m.get('header')} {m.get('kind')} {m.get('value')!r}" for m in route.get("match", [])
+        )
+        lines.append(f"           header route {route.get('name')}: {match} -> {k.revision}")
     a = k.analysis
     lines.append(
         f"Analysis   {a.failures} failed, {a.inconclusive} inconclusive windows; "
@@ -193,6 +200,7 @@ def _canary_lines(status: ModelDeploymentStatus, now: datetime) -> list[str]:
             numbers.append(p99)
         if w.prediction_psi is not None:
             numbers.append(f"PSI {w.prediction_psi:.3f}")
+        numbers += [f"{name} {value:g}" for name, value in (w.metrics or {}).items()]
         when = _age(w.ended_at or w.started_at, now)
         lines.append(f"  {when:>4} ago  {w.verdict:<12} {', '.join(numbers)}")
         if w.verdict != "Passed" and w.message:

@@ -39,10 +39,12 @@ from modelpilot.operator.rollout.actions import (
     EnsureServingDeployment,
     FinalizeRoutes,
     ScaleDeployment,
+    SetHeaderRoutes,
     SetWeights,
 )
 from modelpilot.operator.route_clients import route_target, router_of
-from modelpilot.operator.routers.errors import RouteNotFound, RouterError
+from modelpilot.operator.routers.errors import RouteNotFound, RouterError, RouterSpecError
+from modelpilot.operator.routers.router import HeaderRouter
 from modelpilot.operator.routers.weights import Weights
 from modelpilot.operator.settings import Settings
 
@@ -97,6 +99,16 @@ def apply(action: Action, cluster: Cluster, *, owner: Owner, settings: Settings)
             with _router_errors(f"setting weights {action.stable}/{action.canary}"):
                 router.ensure_routes(target)
                 router.set_weights(target, Weights(stable=action.stable, canary=action.canary))
+        case SetHeaderRoutes(route=route, header_routes=header_routes):
+            target = route_target(route, namespace=ns, model=owner.name)
+            router = router_of(route, cluster)
+            with _router_errors("setting header routes"):
+                if not isinstance(router, HeaderRouter):  # the spec's validation refuses it
+                    raise RouterSpecError(
+                        f"the {router.kind} router cannot route by header (setHeaderRoute)"
+                    )
+                router.ensure_routes(target)
+                router.set_header_routes(target, header_routes)
         case FinalizeRoutes(route=route, promoted=promoted):
             target = route_target(route, namespace=ns, model=owner.name)
             # A route that is gone has nothing left to clean: what finalizing wants.

@@ -25,9 +25,11 @@ import kopf
 from modelpilot.api import names
 from modelpilot.operator.cluster import KubernetesCluster, cluster_cores
 from modelpilot.operator.endpoint import Address, serve
+from modelpilot.operator.gates import GateChecker
 from modelpilot.operator.leader import LeaderElector
 from modelpilot.operator.live import DefaultMetrics
 from modelpilot.operator.monitoring import DriftScraper
+from modelpilot.operator.notify import Notifier
 from modelpilot.operator.reconcile import TickResult, tick
 from modelpilot.operator.settings import Settings, load_settings
 from modelpilot.operator.telemetry import ModelDeploymentFacts, OperatorMetrics
@@ -116,6 +118,11 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         loop.call_soon_threadsafe(memo["queue"].nudge, key)
 
     slots = TrainingSlots(limit, wake=wake)
+    # Webhook gates are asked, and notifications sent, on threads of their own.
+    gates = memo["gates"] = GateChecker(allowlist=operator_settings.webhook_allowlist, wake=wake)
+    notifier = memo["notifier"] = Notifier(
+        allowlist=operator_settings.webhook_allowlist, count=telemetry.count_notification
+    )
 
     def one_tick(key: Key) -> TickResult:
         result = tick(
@@ -127,9 +134,12 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
             metrics=metrics,
             slots=slots,
             drift=drift,
+            gates=gates,
+            notifier=notifier,
         )
         if result.gone:
             models.forget(*key)
+            gates.forget(key)
         elif result.plan is not None:
             facts = ModelDeploymentFacts.from_status(
                 result.plan.status,
@@ -213,6 +223,12 @@ async def stop_reconciling(memo: kopf.Memo, **_: Any) -> None:
     drift: DriftScraper | None = memo.get("drift")
     if drift is not None:
         drift.close()
+    gates: GateChecker | None = memo.get("gates")
+    if gates is not None:
+        gates.close()
+    notifier: Notifier | None = memo.get("notifier")
+    if notifier is not None:
+        notifier.close()
     holding = memo.get("holding")
     if holding is not None:
         holding.cancel()

@@ -25,7 +25,8 @@ from typing import Any
 from modelpilot.api.spec import Analysis, ModelDeploymentSpec
 from modelpilot.api.status import ModelDeploymentStatus
 from modelpilot.operator.analysis.counts import Snapshot
-from modelpilot.operator.analysis.errors import MetricsError
+from modelpilot.operator.analysis.errors import MetricsError, MetricsSpecError
+from modelpilot.operator.analysis.prometheus import render_check
 from modelpilot.operator.analysis.source import MetricsSource, Sample
 from modelpilot.operator.cluster import Cluster
 from modelpilot.operator.errors import PermanentError, from_component
@@ -34,6 +35,7 @@ from modelpilot.operator.rollout.traffic import traffic_strategy
 from modelpilot.operator.rollout.world import ObservedAnalysis, Stall, World
 from modelpilot.operator.route_clients import route_target, router_of
 from modelpilot.operator.routers.errors import RouterError
+from modelpilot.operator.routers.router import HeaderRouter
 
 # Builds the metrics source for spec.rollout.analysis (tests pass a fake).
 MetricsFactory = Callable[[Analysis], MetricsSource]
@@ -115,7 +117,10 @@ def observe_canary(
     if route is not None:
         target = route_target(route, namespace=world.namespace, model=world.name)
         try:
-            changes["route_weights"] = router_of(route, cluster).get_weights(target)
+            router = router_of(route, cluster)
+            changes["route_weights"] = router.get_weights(target)
+            if isinstance(router, HeaderRouter):
+                changes["route_header_routes"] = router.get_header_routes(target)
         except RouterError as error:
             problem = from_component(error, f"traffic router {route.router.kind}")
             changes["route_problem"] = str(problem)
@@ -176,6 +181,7 @@ def take_window(
     try:
         canary_sample = query(canary.revision, analysis.canary_snapshot)
         stable_sample = query(stable.revision, analysis.stable_snapshot)
+        values = _custom_values(world, spec, status, source)
     except MetricsError as error:
         if not error.retryable:
             problem = from_component(error, "metrics")
@@ -184,4 +190,30 @@ def take_window(
         return ObservedAnalysis(error=str(error))
     except Exception as error:
         return ObservedAnalysis(error=f"{type(error).__name__}: {str(error)[:300]}")
-    return ObservedAnalysis(canary=canary_sample, stable=stable_sample)
+    return ObservedAnalysis(canary=canary_sample, stable=stable_sample, metrics=values)
+
+
+def _custom_values(
+    world: World, spec: ModelDeploymentSpec, status: ModelDeploymentStatus, source: MetricsSource
+) -> dict[str, float | None]:
+    """The value of each spec.rollout.analysis.metrics query this window, by name."""
+    checks = spec.rollout.analysis.metrics
+    if not checks:
+        return {}
+    ask = getattr(source, "value", None)
+    if ask is None:  # the spec's validation makes metrics need Prometheus
+        raise MetricsSpecError("spec.rollout.analysis.metrics need metricsSource.prometheus")
+    stable, canary = status.stable, status.canary
+    assert stable is not None and canary is not None
+    values: dict[str, float | None] = {}
+    for check in checks:
+        promql = render_check(
+            check.query,
+            namespace=world.namespace,
+            model=world.name,
+            canary=canary.revision,
+            stable=stable.revision,
+            window_seconds=spec.rollout.analysis.interval_seconds,
+        )
+        values[check.name] = ask(promql)
+    return values

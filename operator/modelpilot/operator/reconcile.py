@@ -34,14 +34,17 @@ from modelpilot.operator.errors import (
     ApiError,
     PermanentError,
 )
+from modelpilot.operator.gates import GateChecker, observe_gates
 from modelpilot.operator.live import DefaultMetrics, MetricsFactory, observe_canary
 from modelpilot.operator.monitoring import Scraper, observe_drift
+from modelpilot.operator.notify import Notifier
 from modelpilot.operator.objects import Owner
 from modelpilot.operator.observe import dataset_claim_to_read, observe, store_claim_to_read
 from modelpilot.operator.rollout import InvalidSpec, Plan, plan
 from modelpilot.operator.rollout.actions import CreateTrainingJob
 from modelpilot.operator.rollout.conditions import carried_stall, with_stall
 from modelpilot.operator.rollout.draft import Event
+from modelpilot.operator.rollout.notices import notices_for
 from modelpilot.operator.rollout.world import Stall, World
 from modelpilot.operator.settings import Settings
 from modelpilot.operator.training_queue import Queued, TrainingSlots
@@ -92,6 +95,8 @@ def tick(  # noqa: C901 (issue 20 splits it; until then a ratchet, not a pass)
     metrics: MetricsFactory | None = None,
     slots: TrainingSlots | None = None,
     drift: Scraper | None = None,
+    gates: GateChecker | None = None,
+    notifier: Notifier | None = None,
 ) -> TickResult:
     body = cluster.get(names.KIND, namespace, name)
     if body is None or body["metadata"].get("deletionTimestamp"):
@@ -138,6 +143,7 @@ def tick(  # noqa: C901 (issue 20 splits it; until then a ratchet, not a pass)
             world, spec, status, cluster, metrics=metrics or DefaultMetrics(), now=now
         )
         world = observe_drift(world, spec, status, now=now, scraper=drift)
+        world = observe_gates(world, spec, status, gates)
     result = plan(spec, status, world, now)
     queued = None
     if slots is not None:
@@ -187,13 +193,40 @@ def tick(  # noqa: C901 (issue 20 splits it; until then a ratchet, not a pass)
             events.append(Event("Warning", error.reason, error.message))
         for event in events:
             _post(cluster, body, event)
+        _notify(notifier, spec, status, stalled, events, owner, now)
         # The resync looks again.
         return TickResult(requeue_after=None, plan=result, max_feature_psi=psi_limit)
     for event in events:
         _post(cluster, body, event)
+    _notify(notifier, spec, status, result.status, events, owner, now)
     return TickResult(
         requeue_after=result.requeue_after, plan=result, queued=queued, max_feature_psi=psi_limit
     )
+
+
+def _notify(
+    notifier: Notifier | None,
+    spec: ModelDeploymentSpec | InvalidSpec,
+    before: ModelDeploymentStatus,
+    after: ModelDeploymentStatus,
+    events: list[Event],
+    owner: Owner,
+    now: datetime,
+) -> None:
+    """spec.notifications get this tick's notices, once its status is written (a tick that
+    failed to write sends nothing, and the next one decides again)."""
+    if notifier is None or isinstance(spec, InvalidSpec) or not spec.notifications:
+        return
+    notices = notices_for(before, after, events)
+    if notices:
+        notifier.publish(
+            spec.notifications,
+            notices,
+            namespace=owner.namespace,
+            name=owner.name,
+            uid=owner.uid,
+            now=now.astimezone(UTC),
+        )
 
 
 def _post(cluster: Cluster, body: dict[str, Any], event: Event) -> None:

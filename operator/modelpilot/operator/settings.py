@@ -52,6 +52,11 @@ a comma-separated list; the chart value that sets it is in brackets.
     MODELPILOT_SERVICE_ACCOUNT_ALLOWLIST ServiceAccounts .pod.serviceAccountName may name
                                      (fnmatch patterns) [policy.serviceAccountAllowlist];
                                      default: only those the pod defaults below name
+    MODELPILOT_WEBHOOK_ALLOWLIST     fnmatch patterns of the URLs spec.rollout.webhooks and
+                                     spec.notifications may name, matched against the whole
+                                     URL, e.g. https://hooks.example.com/* or
+                                     http://approver.ops.svc:8080/* [policy.webhookAllowlist];
+                                     default none (every URL is refused)
 
 Defaults of the pods the operator creates, when the spec says nothing:
 
@@ -111,6 +116,7 @@ ENV_SERVING_RESOURCES = "MODELPILOT_SERVING_RESOURCES"
 ENV_FINISHED_JOBS_KEPT = "MODELPILOT_FINISHED_JOBS_KEPT"
 ENV_PRIORITY_CLASS_ALLOWLIST = "MODELPILOT_PRIORITY_CLASS_ALLOWLIST"
 ENV_SERVICE_ACCOUNT_ALLOWLIST = "MODELPILOT_SERVICE_ACCOUNT_ALLOWLIST"
+ENV_WEBHOOK_ALLOWLIST = "MODELPILOT_WEBHOOK_ALLOWLIST"
 ENV_TRAINING_POD = "MODELPILOT_TRAINING_POD"
 ENV_SERVING_POD = "MODELPILOT_SERVING_POD"
 ENV_LOG_FORMAT = "MODELPILOT_LOG_FORMAT"
@@ -172,6 +178,7 @@ class Settings:
     finished_jobs_kept: int = 3
     priority_class_allowlist: tuple[str, ...] = ()
     service_account_allowlist: tuple[str, ...] = ()
+    webhook_allowlist: tuple[str, ...] = ()  # empty: every webhook/notification URL refused
     training_pod: PodPlacement | None = None  # the platform's default placement
     serving_pod: PodPlacement | None = None
     log_format: str = "text"  # or json; passed on to the serving pods
@@ -216,6 +223,17 @@ def _pod_uid(env: Mapping[str, str]) -> int | None:
     if not text.strip().isdigit():
         raise SettingsError(f"{ENV_POD_UID}={text!r}: use a uid number, or none")
     return int(text)
+
+
+def _webhook_allowlist(env: Mapping[str, str]) -> tuple[str, ...]:
+    patterns = _csv(env.get(ENV_WEBHOOK_ALLOWLIST))
+    for pattern in patterns:
+        if not pattern.startswith(("http://", "https://")):
+            raise SettingsError(
+                f"{ENV_WEBHOOK_ALLOWLIST}: {pattern!r} must start with http:// or https:// "
+                "(a pattern of whole URLs, e.g. https://hooks.example.com/*)"
+            )
+    return patterns
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -284,6 +302,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         finished_jobs_kept=jobs_kept,
         priority_class_allowlist=_csv(env.get(ENV_PRIORITY_CLASS_ALLOWLIST)),
         service_account_allowlist=_csv(env.get(ENV_SERVICE_ACCOUNT_ALLOWLIST)),
+        webhook_allowlist=_webhook_allowlist(env),
         training_pod=_placement(env, ENV_TRAINING_POD),
         serving_pod=_placement(env, ENV_SERVING_POD),
         log_format=log_format,

@@ -47,6 +47,7 @@ VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"
 TICK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 # A training Job takes seconds for a small table and hours for a large one.
 TRAINING_BUCKETS = (5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 21600.0)
+NOTIFICATION_OUTCOMES = ("sent", "failed", "dropped")  # modelpilot.operator.notify
 VERDICTS = ("Passed", "Failed", "Inconclusive")  # AnalysisWindow.verdict
 # How a training ended, from the candidate's state after it (closed set).
 TRAINING_OUTCOMES = ("succeeded", "failed", "superseded")
@@ -382,6 +383,15 @@ class OperatorMetrics:
         for outcome in OUTCOMES:  # every outcome exported from the start, at 0
             self.reconcile_total.labels(outcome)
             self.reconcile_duration.labels(outcome)
+        self.notifications = Counter(
+            "modelpilot_notifications",
+            "Notifications (spec.notifications) by outcome: sent, failed after its retries, "
+            "or dropped because the queue was full.",
+            ["outcome"],
+            registry=self.registry,
+        )
+        for outcome in NOTIFICATION_OUTCOMES:
+            self.notifications.labels(outcome)
 
     def watch_queue(self, *, depth: Callable[[], float], oldest_age: Callable[[], float]) -> None:
         """Report this queue's depth and oldest age (0 until a queue is watched)."""
@@ -390,6 +400,9 @@ class OperatorMetrics:
     def observe_tick(self, outcome: str, seconds: float) -> None:
         self.reconcile_total.labels(outcome).inc()
         self.reconcile_duration.labels(outcome).observe(seconds)
+
+    def count_notification(self, outcome: str) -> None:
+        self.notifications.labels(outcome).inc()
 
     def observe_request(self, method: str, *, kind: str, named: bool, code: int) -> None:
         verb = VERBS.get(method) or ("get" if named else "list")

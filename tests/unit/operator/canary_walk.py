@@ -70,8 +70,15 @@ class Walk:
     """Given/When/Then over the fake cluster; every tick checks the phase transition."""
 
     drift = None  # the drift scraper ticks use (modelpilot.operator.monitoring.Scraper)
+    # Defaults for a Walk a test assembles itself (Walk.__new__).
+    settings: Settings = SETTINGS
+    tick_args: dict = {}
 
-    def __init__(self, spec: dict | None = None) -> None:
+    def __init__(
+        self, spec: dict | None = None, settings: Settings = SETTINGS, **tick_args
+    ) -> None:
+        # tick_args: what the operator's process passes every tick (gates=, notifier=).
+        self.settings, self.tick_args = settings, tick_args
         self.cluster = FakeCluster()
         self.cluster.add_model_store(NS)
         self.metrics = FakeMetrics(per_window={"v1": HEALTHY, "v2": HEALTHY})
@@ -89,7 +96,14 @@ class Walk:
     def tick(self, seconds: float = 1.0):
         before = self.status()
         result = tick(
-            self.cluster, SETTINGS, NS, NAME, self.now, metrics=self.metrics, drift=self.drift
+            self.cluster,
+            self.settings,
+            NS,
+            NAME,
+            self.now,
+            metrics=self.metrics,
+            drift=self.drift,
+            **self.tick_args,
         )
         self.now += timedelta(seconds=seconds)
         check_transition(before.phase, self.status().phase)

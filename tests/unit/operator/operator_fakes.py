@@ -44,6 +44,10 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return out
 
 
+# metadata a client writes with a PUT (the rest is the server's).
+_USER_METADATA = ("labels", "annotations")
+
+
 class FakeCluster:
     def __init__(self) -> None:
         self.objects: dict[Key, dict[str, Any]] = {}
@@ -108,7 +112,12 @@ class FakeCluster:
         if sent is not None and sent != current["metadata"]["resourceVersion"]:
             raise Conflict(f"{kind} {name}: the object has been modified", status=409)
         new = copy.deepcopy(dict(body))
-        new["metadata"] = {**current["metadata"], "resourceVersion": str(next(self._rv))}
+        # As the apiserver's PUT: the server's fields stay, the body's labels and annotations
+        # replace the stored ones (absent: removed).
+        sent_meta = body.get("metadata") or {}
+        meta = {k: v for k, v in current["metadata"].items() if k not in _USER_METADATA}
+        meta.update({k: copy.deepcopy(sent_meta[k]) for k in _USER_METADATA if k in sent_meta})
+        new["metadata"] = {**meta, "resourceVersion": str(next(self._rv))}
         if new.get("spec") != current.get("spec"):
             new["metadata"]["generation"] = current["metadata"].get("generation", 1) + 1
         self.objects[key] = new

@@ -37,7 +37,9 @@ def test_status_report_reads_at_a_glance():
     assert "weight stable/canary 80/20  actual 75/25 (3+1 Ready pods)" in text
     assert "Analysis   1 failed, 2 inconclusive windows; last 12h ago" in text
     assert "12h ago  Passed       canary 1 req, stable 1 req, 5xx 0.00%, 4xx 0.00%" in text
-    assert "p99 1.0 ms (stable 1.0), PSI 0.010" in text
+    assert "p99 1.0 ms (stable 1.0), PSI 0.010, error-budget 0.002" in text
+    assert "pre-rollout gate passed (http://hooks/pre: HTTP 200)" in text
+    assert "header route testers: x-model-variant exact 'canary' -> v2" in text
     assert "  Ready        True    Serving" in text
     assert "30s  Normal   Promoted         v1 serves" in text
     assert "pinned" not in text

@@ -108,7 +108,38 @@ class PrometheusMetricsSource:
         )
         return Sample(window=counts)
 
-    def _vector(self, promql: str, label: str) -> dict[str, float]:
+    def value(self, promql: str) -> float | None:
+        """One number from an instant query (spec.rollout.analysis.metrics): a scalar, or a
+        vector of one series; None when the vector is empty (no data this window).
+
+        More than one series is a spec error: a check compares one number with its range.
+        """
+        data = self._answer(promql)
+        kind, result = data.get("resultType"), data.get("result")
+        try:
+            if kind == "scalar":
+                number = float(result[1])  # type: ignore[index]
+            elif kind == "vector":
+                series = result or []
+                if not series:
+                    return None
+                if len(series) > 1:
+                    raise MetricsSpecError(
+                        f"Prometheus query {promql!r} returned {len(series)} series; a check "
+                        "needs one number (aggregate it, e.g. with sum())"
+                    )
+                number = float(series[0]["value"][1])
+            else:
+                raise MetricsSpecError(
+                    f"Prometheus query {promql!r} returned a {kind}, not a scalar or an "
+                    "instant vector"
+                )
+        except (KeyError, IndexError, TypeError, ValueError) as error:
+            raise MetricsUnavailable(f"Prometheus query {promql!r}: a malformed answer") from error
+        return None if math.isnan(number) else number
+
+    def _answer(self, promql: str) -> dict[str, Any]:
+        """The `data` of a successful query; MetricsError otherwise."""
         code, raw = fetch.get(self._client, self._url, params={"query": promql})
         try:
             body: dict[str, Any] = json.loads(raw)
@@ -129,6 +160,10 @@ class PrometheusMetricsSource:
         data = body.get("data") or {}
         if not isinstance(data, dict):
             raise MetricsUnavailable(f"Prometheus query {promql!r}: a malformed answer")
+        return data
+
+    def _vector(self, promql: str, label: str) -> dict[str, float]:
+        data = self._answer(promql)
         if data.get("resultType") != "vector":
             raise MetricsSpecError(
                 f"Prometheus query {promql!r} returned a {data.get('resultType')}, "
@@ -147,6 +182,26 @@ class PrometheusMetricsSource:
                 continue
             out[key] = out.get(key, 0.0) + value
         return out
+
+
+def render_check(
+    query: str, *, namespace: str, model: str, canary: str, stable: str, window_seconds: float
+) -> str:
+    """A spec.rollout.analysis.metrics query with its placeholders filled in (label values
+    escaped): $namespace, $model, $canary, $stable, $window; `$$` is a literal `$`."""
+    try:
+        return Template(query).substitute(
+            namespace=_label_value(namespace),
+            model=_label_value(model),
+            canary=_label_value(canary),
+            stable=_label_value(stable),
+            window=promql_duration(window_seconds),
+        )
+    except (KeyError, ValueError) as error:
+        raise MetricsSpecError(
+            f"query {query[:200]!r}: unknown placeholder {error} (use $namespace, $model, "
+            "$canary, $stable, $window; $$ for a literal $)"
+        ) from error
 
 
 def promql_duration(seconds: float) -> str:

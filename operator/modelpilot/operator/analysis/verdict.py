@@ -8,10 +8,11 @@ what to look at. A value equal to its limit passes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from modelpilot.api.spec import Analysis
+from modelpilot.api.spec import Analysis, AnalysisMetric
 from modelpilot.operator.analysis.counts import Counts
 from modelpilot.operator.analysis.measures import (
     client_error_rate,
@@ -77,13 +78,53 @@ class AnalysisVerdict:
     kind: VerdictKind
     reasons: tuple[str, ...]  # why it failed or was inconclusive; empty for a pass
     measurements: Measurements
+    # The values of spec.rollout.analysis.metrics that had data, by name, in spec order.
+    metrics: tuple[tuple[str, float], ...] = ()
 
     @property
     def message(self) -> str:
         """One line for a condition or an Event."""
         if self.reasons:
             return "; ".join(self.reasons)
-        return "within limits: " + describe(self.measurements)
+        custom = "".join(f", {name} {_number(value)}" for name, value in self.metrics)
+        return "within limits: " + describe(self.measurements) + custom
+
+
+def judge_metrics(
+    verdict: AnalysisVerdict, checks: Sequence[AnalysisMetric], values: Mapping[str, float | None]
+) -> AnalysisVerdict:
+    """The built-in verdict with your own checks (spec.rollout.analysis.metrics) added.
+
+    A value outside its thresholdRange fails the window whatever the built-in checks said
+    (it was measured; too few requests does not make it right), and the reason names the
+    check: "metric error-budget 0.12 > max 0.05". A check whose query returned no data makes
+    a window that nothing failed inconclusive, never a pass. A bound equal to the value passes.
+    """
+    if not checks:
+        return verdict
+    failed, missing, measured = [], [], []
+    for check in checks:
+        value = values.get(check.name)
+        if value is None:
+            missing.append(f"metric {check.name}: no data")
+            continue
+        measured.append((check.name, value))
+        low, high = check.threshold_range.min, check.threshold_range.max
+        if low is not None and value < low:
+            failed.append(f"metric {check.name} {_number(value)} < min {_number(low)}")
+        elif high is not None and value > high:
+            failed.append(f"metric {check.name} {_number(value)} > max {_number(high)}")
+    built_in = verdict.reasons
+    if failed:
+        kind = VerdictKind.FAIL
+        reasons = (*(built_in if verdict.kind is VerdictKind.FAIL else ()), *failed)
+    elif verdict.kind is VerdictKind.FAIL:
+        kind, reasons = VerdictKind.FAIL, built_in
+    elif missing or verdict.kind is VerdictKind.INCONCLUSIVE:
+        kind, reasons = VerdictKind.INCONCLUSIVE, (*built_in, *missing)
+    else:
+        kind, reasons = VerdictKind.PASS, ()
+    return replace(verdict, kind=kind, reasons=tuple(reasons), metrics=tuple(measured))
 
 
 def measure(canary: Counts, stable: Counts | None) -> Measurements:

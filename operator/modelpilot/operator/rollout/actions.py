@@ -15,6 +15,7 @@ from typing import Any
 
 from modelpilot.api.pod_spec import PodPlacement
 from modelpilot.api.spec import DEFAULT_MAX_BATCH_ROWS, S3Access, S3Store, TrafficRouter
+from modelpilot.operator.routers.headers import HeaderRoute
 
 
 @dataclass(frozen=True)
@@ -179,6 +180,15 @@ class FinalizeRoutes:
     reason: str
 
 
+@dataclass(frozen=True)
+class SetHeaderRoutes:
+    """Exactly these header routes send their requests to the canary (setHeaderRoute steps);
+    the route's other rules and its weights are left as they are."""
+
+    route: Route
+    header_routes: tuple[HeaderRoute, ...]
+
+
 Action = (
     CreateTrainingJob
     | DeleteJob
@@ -188,5 +198,6 @@ Action = (
     | EnsureService
     | DeleteService
     | SetWeights
+    | SetHeaderRoutes
     | FinalizeRoutes
 )

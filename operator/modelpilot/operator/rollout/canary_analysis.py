@@ -25,6 +25,7 @@ from modelpilot.operator.analysis.verdict import (
     Measurements,
     VerdictKind,
     evaluate,
+    judge_metrics,
 )
 from modelpilot.operator.rollout.conditions import ConditionValue
 from modelpilot.operator.rollout.draft import Draft
@@ -55,6 +56,7 @@ def judge_analysis_window(
         stable_window = None if observed.stable is None else observed.stable.window
         limits = Limits.from_spec(spec.rollout.analysis)
         verdict = evaluate(observed.canary.window, stable_window, limits)
+        verdict = judge_metrics(verdict, spec.rollout.analysis.metrics, observed.metrics)
     _record_window(draft, verdict, snapshots)
     return _act_on_counts(draft, spec, candidate, verdict)
 
@@ -82,6 +84,7 @@ def _record_window(draft: Draft, verdict: AnalysisVerdict, snapshots: dict[str, 
         ended_at=draft.now,
         verdict=verdict.kind.value,
         message=verdict.message,
+        metrics=dict(verdict.metrics) or None,
         **{k: getattr(verdict.measurements, k) for k in _MEASUREMENTS},
     )
     updated = before.model_copy(

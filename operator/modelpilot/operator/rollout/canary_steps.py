@@ -15,7 +15,7 @@ from typing import assert_never
 
 from modelpilot.api import names
 from modelpilot.api.reasons import ConditionReason, EventReason
-from modelpilot.api.spec import ModelDeploymentSpec
+from modelpilot.api.spec import ModelDeploymentSpec, WebhookType
 from modelpilot.api.status import (
     CanaryStatus,
     CandidateState,
@@ -27,12 +27,20 @@ from modelpilot.operator.rollout import canary as canary_math
 from modelpilot.operator.rollout.canary_analysis import judge_analysis_window
 from modelpilot.operator.rollout.conditions import ConditionValue
 from modelpilot.operator.rollout.draft import Draft
+from modelpilot.operator.rollout.gates import (
+    GATE_RECHECK_SECONDS,
+    decide,
+    gate_status,
+    hooks_of,
+    pending_gate,
+)
 from modelpilot.operator.rollout.serving_objects import (
     conclude_if_deployment_failed,
     ensure_revision_serving,
 )
 from modelpilot.operator.rollout.steps import (
     CanaryStep,
+    HeaderRouteStep,
     Pause,
     SetWeight,
     canary_steps,
@@ -40,6 +48,7 @@ from modelpilot.operator.rollout.steps import (
     step_at,
 )
 from modelpilot.operator.rollout.traffic import TrafficStrategy
+from modelpilot.operator.routers.headers import HeaderMatch, HeaderRoute
 from modelpilot.operator.routers.weights import Weights
 
 # A canary step that just finished: the next one is looked at after this (one step per tick).
@@ -118,8 +127,11 @@ def advance_canary(
         canary = _promote_by_hand(draft, spec, candidate, canary)
 
     step = step_at(canary_steps(spec), canary.step_index)
-    # Scale ahead for a setWeight step: its pods must be Ready before the weight moves.
-    pods = traffic.canary_pods(_target_weight(step, canary.weight))
+    # Scale ahead for a setWeight step: its pods must be Ready before the weight moves. Not
+    # at a webhook gate: there the canary keeps the pods of the weight it has (with the
+    # replicas router every Ready canary pod takes traffic through Service NAME).
+    gated = pending_gate(spec, draft.status) is not None
+    pods = traffic.canary_pods(canary.weight if gated else _target_weight(step, canary.weight))
     ensure_revision_serving(draft, spec, candidate.revision, candidate.model_sha256, pods)
     deployment = draft.world.deployments.get(candidate.revision)
     ready = deployment is not None and deployment.ready_for(pods)
@@ -133,8 +145,12 @@ def advance_canary(
         pass  # the promote was this tick's step; the next one runs next tick
     elif canary.paused and not isinstance(step, Pause):
         pass  # paused by the analysis (onInconclusive: Pause): only a person moves it on
+    elif not _gate_open(draft, spec, candidate):
+        pass  # a webhook gate holds it here: status.canary.gate says which and why
     else:
-        _run_step(draft, spec, candidate, canary, traffic, step=step, pods=pods, ready=ready)
+        current = draft.status.canary  # with the gate just passed, if one was
+        assert current is not None
+        _run_step(draft, spec, candidate, current, traffic, step=step, pods=pods, ready=ready)
     _steer(draft, traffic)
     _record_actual_weight(draft, traffic)
     wait = canary_math.seconds_until_analysis_window(spec, draft.status, draft.now)
@@ -184,7 +200,42 @@ def _promote_by_hand(
         "Normal", EventReason.PROMOTE_REQUESTED, f"{candidate.revision} promoted {what} by hand"
     )
     draft.waits.append(REQUEUE_NEXT_STEP)
+    # A person's promote passes the webhook gate it meets (--full: every gate).
+    pending = pending_gate(spec, draft.status)
+    passed = [g.value for g in WebhookType] if full else [pending.value] if pending else []
+    if passed:
+        merged = [*canary.gates_passed, *(g for g in passed if g not in canary.gates_passed)]
+        canary = canary.model_copy(update={"gates_passed": merged})
     return _at_step(draft, spec, canary, index)
+
+
+def _gate_open(draft: Draft, spec: ModelDeploymentSpec, candidate: CandidateStatus) -> bool:
+    """The webhook gate the canary stands at (rollout.gates), decided on this tick's answers.
+
+    Held: the canary stays where it is and says why (status.canary.gate and .message, a
+    Warning Event when it starts holding), and the tick looks again soon. Passed: recorded
+    for this canary, never asked again.
+    """
+    kind = pending_gate(spec, draft.status)
+    canary = draft.status.canary
+    if kind is None or canary is None:
+        return True
+    decision = decide(kind, hooks_of(spec, kind), draft.world.gate_answers)
+    gate = gate_status(kind, decision, canary.gate, draft.now)
+    rev = candidate.revision
+    if decision.open:
+        draft.update(
+            canary=canary.model_copy(
+                update={"gate": gate, "gates_passed": [*canary.gates_passed, kind.value]}
+            )
+        )
+        draft.event("Normal", EventReason.WEBHOOK_GATE_PASSED, f"{rev}: {decision.message}")
+        return True
+    if gate.since == draft.now:  # it starts holding (or holds at another gate) now
+        draft.event("Warning", EventReason.WEBHOOK_GATE_HELD, f"{rev}: {decision.message}")
+    draft.update(canary=canary.model_copy(update={"gate": gate, "message": decision.message}))
+    draft.waits.append(GATE_RECHECK_SECONDS)
+    return False
 
 
 def _run_step(
@@ -225,8 +276,42 @@ def _run_step(
             draft.waits.append(REQUEUE_NEXT_STEP)
         case Pause(seconds=seconds):
             _advance_pause(draft, spec, canary, seconds)
+        case HeaderRouteStep() if not ready:
+            _note(draft, canary, f"waiting for {pods} Ready canary pods before the header route")
+        case HeaderRouteStep(route=route):
+            routes = [r for r in canary.header_routes if r.get("name") != route.name]
+            if route.match:
+                routes.append(_recorded(route))
+            moved = canary.model_copy(update={"header_routes": routes})
+            what = "set" if route.match else "removed"
+            draft.event(
+                "Normal",
+                EventReason.HEADER_ROUTE_SET,
+                f"{candidate.revision}: header route {route.name} {what}",
+            )
+            _at_step(draft, spec, moved, canary.step_index + 1)
+            draft.waits.append(REQUEUE_NEXT_STEP)
         case unknown:
             assert_never(unknown)
+
+
+def _recorded(route: HeaderRoute) -> dict[str, object]:
+    """status.canary.headerRoutes' entry of a header route."""
+    return {
+        "name": route.name,
+        "match": [{"header": m.header, "kind": m.kind, "value": m.value} for m in route.match],
+    }
+
+
+def header_routes_of(canary: CanaryStatus) -> tuple[HeaderRoute, ...]:
+    """The header routes status.canary.headerRoutes asks for."""
+    return tuple(
+        HeaderRoute(
+            str(entry["name"]),
+            tuple(HeaderMatch(m["header"], m["kind"], m["value"]) for m in entry["match"]),
+        )
+        for entry in canary.header_routes
+    )
 
 
 def _target_weight(step: CanaryStep | None, weight: int) -> int:
@@ -236,7 +321,7 @@ def _target_weight(step: CanaryStep | None, weight: int) -> int:
             return 100
         case SetWeight(weight=target):
             return target
-        case Pause():
+        case Pause() | HeaderRouteStep():
             return weight
         case unknown:
             assert_never(unknown)
@@ -311,7 +396,11 @@ def _steer(draft: Draft, traffic: TrafficStrategy) -> None:
     if stable is None or canary is None or not canary_math.canary_is_live(draft.status):
         return  # promoted or rolled back this tick: the sweep finalizes the route
     steering = traffic.steer(
-        draft.world, stable=stable.revision, canary=canary.revision, weight=canary.weight
+        draft.world,
+        stable=stable.revision,
+        canary=canary.revision,
+        weight=canary.weight,
+        header_routes=header_routes_of(canary),
     )
     if steering.unread:
         draft.waits.append(REQUEUE_NEXT_STEP)

@@ -45,6 +45,7 @@ PRIORITY_CLASSES = "MODELPILOT_PRIORITY_CLASS_ALLOWLIST (Helm value policy.prior
 SERVICE_ACCOUNTS = (
     "MODELPILOT_SERVICE_ACCOUNT_ALLOWLIST (Helm value policy.serviceAccountAllowlist)"
 )
+WEBHOOKS = "MODELPILOT_WEBHOOK_ALLOWLIST (Helm value policy.webhookAllowlist)"
 
 # A refusal that may clear without a spec change (a claim is created or labelled later):
 # plan() looks again soon instead of waiting for the next resync. A model store named as the
@@ -79,6 +80,8 @@ class Policy:
     # fnmatch patterns a .pod.priorityClassName / .pod.serviceAccountName may match.
     priority_classes: tuple[str, ...] = ()
     service_accounts: tuple[str, ...] = ()
+    # fnmatch patterns a rollout webhook's or a notification's URL must match; empty: none.
+    webhooks: tuple[str, ...] = ()
 
 
 def _defaults_name(settings: Settings, attribute: str) -> tuple[str, ...]:
@@ -101,6 +104,7 @@ def policy_of(settings: Settings) -> Policy:
         or _defaults_name(settings, "priority_class_name"),
         service_accounts=settings.service_account_allowlist
         or _defaults_name(settings, "service_account_name"),
+        webhooks=settings.webhook_allowlist,
     )
 
 
@@ -171,7 +175,42 @@ def refusal(
                 ConditionReason.DATASET_NOT_ALLOWED,
                 f"spec.training.dataset.uri {_cut(uri)!r} {why}",
             )
+    return webhook_refusal(spec, policy)
+
+
+def webhook_refusal(spec: ModelDeploymentSpec, policy: Policy) -> Refusal | None:
+    """The first rollout webhook or notification URL the allowlist does not allow, or None.
+
+    The operator calls these URLs from inside the cluster: without the allowlist a
+    ModelDeployment could make it reach any address its network can (a metadata service,
+    another tenant's Service), so an empty allowlist refuses every URL.
+    """
+    urls = [(f"spec.rollout.webhooks[{i}].url", w.url) for i, w in enumerate(spec.rollout.webhooks)]
+    urls += [(f"spec.notifications[{i}].url", n.url) for i, n in enumerate(spec.notifications)]
+    for field_path, url in urls:
+        if not url_allowed(url, policy.webhooks):
+            return Refusal(
+                ConditionReason.WEBHOOK_NOT_ALLOWED,
+                f"{field_path} {_cut(url)!r} is not allowed by the platform's webhook policy "
+                f"(allowed: {_listed(policy.webhooks)}); remove it or ask the platform team "
+                f"to add a pattern to {WEBHOOKS}",
+            )
     return None
+
+
+def url_allowed(url: str, patterns: tuple[str, ...]) -> bool:
+    """`url` matches one of the allowlist's fnmatch patterns (case-sensitive, whole URL).
+
+    A URL with credentials, a fragment or whitespace is never allowed, whatever the
+    patterns say (the CRD's pattern refuses them too).
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in ("http", "https"):
+        return False
+    authority = rest.split("/", 1)[0]
+    if "@" in authority or "#" in url or any(c.isspace() for c in url):
+        return False
+    return any(fnmatch.fnmatchcase(url, p) for p in patterns)
 
 
 def pod_refusal(spec: ModelDeploymentSpec, policy: Policy) -> Refusal | None:

@@ -1,4 +1,5 @@
-"""The canary's steps as a tagged union: `SetWeight | Pause`, matched with `match`.
+"""The canary's steps as a tagged union: `SetWeight | Pause | HeaderRouteStep`, matched with
+`match`.
 
 spec.rollout.steps is wire format (one object, exactly one of setWeight or pause, checked by
 the CRD); the rollout reads it once into these frozen values, so every use is a `match` the
@@ -13,7 +14,8 @@ from dataclasses import dataclass
 from typing import assert_never
 
 from modelpilot.api.duration import format_duration
-from modelpilot.api.spec import ModelDeploymentSpec
+from modelpilot.api.spec import ModelDeploymentSpec, SetHeaderRoute
+from modelpilot.operator.routers.headers import HeaderMatch, HeaderRoute
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,23 @@ class Pause:
     seconds: float | None
 
 
-CanaryStep = SetWeight | Pause
+@dataclass(frozen=True)
+class HeaderRouteStep:
+    """Send requests with these headers to the canary (none: remove the route `name`)."""
+
+    route: HeaderRoute
+
+
+CanaryStep = SetWeight | Pause | HeaderRouteStep
+
+
+def header_route(step: SetHeaderRoute) -> HeaderRoute:
+    """A setHeaderRoute step as the routers take it."""
+    matches = []
+    for match in step.match:
+        kind, value = match.header_value.kind_and_value
+        matches.append(HeaderMatch(match.header_name, kind, value))
+    return HeaderRoute(step.name, tuple(matches))
 
 
 def canary_steps(spec: ModelDeploymentSpec) -> tuple[CanaryStep, ...]:
@@ -41,6 +59,8 @@ def canary_steps(spec: ModelDeploymentSpec) -> tuple[CanaryStep, ...]:
             steps.append(SetWeight(step.set_weight))
         elif step.pause is not None:
             steps.append(Pause(step.pause.seconds))
+        elif step.set_header_route is not None:
+            steps.append(HeaderRouteStep(header_route(step.set_header_route)))
         else:  # pragma: no cover - the spec's validator refuses it
             raise ValueError("a step needs exactly one of setWeight or pause")
     return tuple(steps)
@@ -63,5 +83,7 @@ def describe_step(steps: tuple[CanaryStep, ...], index: int) -> str:
             if seconds is None:
                 return f"{position} pause (until `modelpilot promote`)"
             return f"{position} pause {format_duration(seconds)}"
+        case HeaderRouteStep(route=route):
+            return f"{position} setHeaderRoute {route.name}"
         case unknown:
             assert_never(unknown)

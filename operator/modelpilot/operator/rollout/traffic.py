@@ -29,8 +29,15 @@ from typing import Any, Protocol
 
 from modelpilot.api import names
 from modelpilot.api.spec import ModelDeploymentSpec, TrafficRouter, TrafficRouterKind
-from modelpilot.operator.rollout.actions import Action, FinalizeRoutes, Route, SetWeights
+from modelpilot.operator.rollout.actions import (
+    Action,
+    FinalizeRoutes,
+    Route,
+    SetHeaderRoutes,
+    SetWeights,
+)
 from modelpilot.operator.rollout.world import World
+from modelpilot.operator.routers.headers import HeaderRoute, signature
 from modelpilot.operator.routers.replicas import replica_split
 from modelpilot.operator.routers.weights import Weights
 
@@ -59,8 +66,17 @@ class TrafficStrategy(Protocol):
         """The route whose weights the I/O edge reads before plan(); None: nothing to read."""
         ...
 
-    def steer(self, world: World, *, stable: str, canary: str, weight: int) -> Steering:
-        """The actions that make the traffic split carry `weight`% to the canary."""
+    def steer(
+        self,
+        world: World,
+        *,
+        stable: str,
+        canary: str,
+        weight: int,
+        header_routes: tuple[HeaderRoute, ...] = (),
+    ) -> Steering:
+        """The actions that make the traffic split carry `weight`% to the canary, and the
+        header routes (setHeaderRoute steps) send their requests to it."""
         ...
 
     def observed_split(
@@ -100,8 +116,18 @@ class ReplicasStrategy:
     def route_to_read(self, *, stable: str, canary: str) -> Route | None:
         return None
 
-    def steer(self, world: World, *, stable: str, canary: str, weight: int) -> Steering:
-        return Steering()  # the canary Deployment's replica count (canary_pods) is the split
+    def steer(
+        self,
+        world: World,
+        *,
+        stable: str,
+        canary: str,
+        weight: int,
+        header_routes: tuple[HeaderRoute, ...] = (),
+    ) -> Steering:
+        # The canary Deployment's replica count (canary_pods) is the split; header routes
+        # are refused by the spec's validation for this router.
+        return Steering()
 
     def observed_split(
         self, world: World, *, stable: str, canary: str, weight: int
@@ -138,15 +164,27 @@ class RouteStrategy:
     def route_to_read(self, *, stable: str, canary: str) -> Route | None:
         return self._route(stable=stable, canary=canary)
 
-    def steer(self, world: World, *, stable: str, canary: str, weight: int) -> Steering:
+    def steer(
+        self,
+        world: World,
+        *,
+        stable: str,
+        canary: str,
+        weight: int,
+        header_routes: tuple[HeaderRoute, ...] = (),
+    ) -> Steering:
         observed = world.route_weights
         if observed is None:
             return Steering(unread=True)
-        wanted = Weights.canary_at(weight)
-        if observed == wanted:
-            return Steering()
         route = self._route(stable=stable, canary=canary)
-        return Steering(actions=(SetWeights(wanted.stable, wanted.canary, route),))
+        actions: list[Action] = []
+        wanted = Weights.canary_at(weight)
+        if observed != wanted:
+            actions.append(SetWeights(wanted.stable, wanted.canary, route))
+        carried = world.route_header_routes or ()
+        if carried != tuple(signature(h) for h in header_routes):
+            actions.append(SetHeaderRoutes(route, header_routes))
+        return Steering(actions=tuple(actions))
 
     def observed_split(
         self, world: World, *, stable: str, canary: str, weight: int

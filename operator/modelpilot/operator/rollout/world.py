@@ -98,6 +98,9 @@ class ObservedAnalysis:
     stable: Sample | None = None
     # Why the metrics could not be read (no pod answered, Prometheus down); None when read.
     error: str | None = None
+    # The value of each spec.rollout.analysis.metrics check by name; None when its query
+    # returned no data. Empty without checks (or when `error` is set).
+    metrics: Mapping[str, float | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,15 @@ class ObservedDrift:
 
 
 @dataclass(frozen=True)
+class GateAnswer:
+    """A rollout webhook's newest answer (spec.rollout.webhooks), taken outside plan() by
+    modelpilot.operator.gates; plan() only decides (rollout.gates)."""
+
+    ok: bool  # it answered 2xx
+    detail: str  # "HTTP 200", "HTTP 403", "timed out after 5s", "connection refused"
+
+
+@dataclass(frozen=True)
 class World:
     """Everything plan() may know about the cluster, at one instant."""
 
@@ -178,6 +190,9 @@ class World:
     # The split the traffic router carries now (read back from the route or the replica
     # counts); None when no canary is live, or the route could not be read (route_problem).
     route_weights: Weights | None = None
+    # The header routes the route carries now (routers.headers.signature of each, in order);
+    # None when no canary is live, the route could not be read, or its router has none.
+    route_header_routes: tuple[str, ...] | None = None
     # Why the route could not be read (HTTPRoute missing, no rule to the stable Service);
     # None when it was read or not needed.
     route_problem: str | None = None
@@ -191,3 +206,6 @@ class World:
     drift: ObservedDrift | None = None
     # Data probe Jobs by name (spec.training.dataset.watch); empty when none exists.
     probes: Mapping[str, ObservedProbe] = field(default_factory=dict)
+    # The newest answers of the webhooks of the gate the canary stands at (rollout.gates
+    # .pending_gate), by URL; a webhook not asked yet is absent. Empty at no gate.
+    gate_answers: Mapping[str, GateAnswer] = field(default_factory=dict)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from modelpilot.operator.routers import headers
 from modelpilot.operator.routers.backends import Entry, reweight, split_of
 from modelpilot.operator.routers.clients import CustomObjects, ObjectRef, update_object
 from modelpilot.operator.routers.errors import RouterSpecError
@@ -54,12 +55,27 @@ class GatewayAPIRouter:
 
     def finalize(self, target: RouteTarget, *, promoted: bool) -> Weights:
         keep, drop = target.kept_and_dropped(promoted=promoted)
+
+        def finalized(route: dict[str, Any]) -> dict[str, Any]:
+            route = _with_header_routes(route, target, ())  # header routes end with the canary
+            return _reweighted(route, target, weights={keep: 100}, remove=(drop,))
+
+        update_object(self._objects, self._ref(target), finalized)
+        return Weights.CANARY_ONLY if promoted else Weights.STABLE_ONLY
+
+    def set_header_routes(
+        self, target: RouteTarget, header_routes: tuple[headers.HeaderRoute, ...]
+    ) -> None:
+        """Exactly `header_routes` send their requests to the canary (none: all removed)."""
         update_object(
             self._objects,
             self._ref(target),
-            lambda route: _reweighted(route, target, weights={keep: 100}, remove=(drop,)),
+            lambda route: _with_header_routes(route, target, header_routes),
         )
-        return Weights.CANARY_ONLY if promoted else Weights.STABLE_ONLY
+
+    def get_header_routes(self, target: RouteTarget) -> tuple[str, ...]:
+        """The signatures (headers.signature) of the header routes the route carries."""
+        return headers.signatures_of(self._objects.get(self._ref(target)))
 
     def _ref(self, target: RouteTarget) -> ObjectRef:
         return ObjectRef(
@@ -88,12 +104,30 @@ def _renamed(ref: Entry, service: str) -> Entry:
     return ref
 
 
-def _rules_to_versions(route: dict[str, Any], target: RouteTarget) -> list[dict[str, Any]]:
+def _with_header_routes(
+    route: dict[str, Any], target: RouteTarget, header_routes: tuple[headers.HeaderRoute, ...]
+) -> dict[str, Any]:
+    weighted = _rules_to_versions(route, target)
     service_of = _service_of(target)
+    refs = [ref for rule in weighted for ref in rule.get("backendRefs") or [] if service_of(ref)]
+    stable_ref = next((r for r in refs if service_of(r) == target.stable_service), refs[0])
+    return headers.set_gateway_header_routes(
+        route,
+        header_routes,
+        weighted=weighted,
+        canary_service=target.canary_service,
+        stable_ref=stable_ref,
+    )
+
+
+def _rules_to_versions(route: dict[str, Any], target: RouteTarget) -> list[dict[str, Any]]:
+    """The weighted rules: those sending to a version, except the header routes we added."""
+    service_of = _service_of(target)
+    ours = [entry["rule"] for entry in headers.managed(route)]
     rules = [
         rule
         for rule in (route.get("spec") or {}).get("rules") or []
-        if any(service_of(ref) for ref in rule.get("backendRefs") or [])
+        if any(service_of(ref) for ref in rule.get("backendRefs") or []) and rule not in ours
     ]
     if not rules:
         name = (route.get("metadata") or {}).get("name", "?")

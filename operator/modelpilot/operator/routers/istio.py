@@ -11,9 +11,11 @@ versions; other http routes, matches, retries, headers are left untouched.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
+from modelpilot.operator.routers import headers
 from modelpilot.operator.routers.backends import Entry, reweight, split_of
 from modelpilot.operator.routers.clients import CustomObjects, ObjectRef, update_object
 from modelpilot.operator.routers.errors import RouterSpecError
@@ -60,8 +62,39 @@ class IstioRouter:
 
     def finalize(self, target: RouteTarget, *, promoted: bool) -> Weights:
         keep, drop = target.kept_and_dropped(promoted=promoted)
-        self._update(target, weights={keep: 100}, remove=(drop,))
+        self._update(target, weights={keep: 100}, remove=(drop,), header_routes=())
         return Weights.CANARY_ONLY if promoted else Weights.STABLE_ONLY
+
+    def set_header_routes(
+        self, target: RouteTarget, header_routes: tuple[headers.HeaderRoute, ...]
+    ) -> None:
+        """Exactly `header_routes` send their requests to the canary (none: all removed)."""
+
+        def change(service: dict[str, Any]) -> dict[str, Any]:
+            return self._with_header_routes(service, target, header_routes)
+
+        update_object(self._objects, self._ref(target), change)
+
+    def get_header_routes(self, target: RouteTarget) -> tuple[str, ...]:
+        """The signatures (headers.signature) of the header routes the route carries."""
+        return headers.signatures_of(self._objects.get(self._ref(target)))
+
+    def _with_header_routes(
+        self,
+        service: dict[str, Any],
+        target: RouteTarget,
+        header_routes: tuple[headers.HeaderRoute, ...],
+    ) -> dict[str, Any]:
+        weighted = self._http_route(service, target)
+        service_of = _service_of(target)
+        destinations = [d for d in weighted.get("route") or [] if service_of(d)]
+        stable = next(
+            (d for d in destinations if service_of(d) == target.stable_service), destinations[0]
+        )
+        canary = _renamed(copy.deepcopy(stable), target.canary_service)["destination"]
+        return headers.set_istio_header_routes(
+            service, header_routes, weighted=copy.deepcopy(weighted), canary_destination=canary
+        )
 
     def _update(
         self,
@@ -70,8 +103,11 @@ class IstioRouter:
         weights: dict[str, int],
         remove: tuple[str, ...] = (),
         add_only: bool = False,
+        header_routes: tuple[headers.HeaderRoute, ...] | None = None,
     ) -> None:
         def change(service: dict[str, Any]) -> dict[str, Any]:
+            if header_routes is not None:
+                service = self._with_header_routes(service, target, header_routes)
             http = self._http_route(service, target)
             http["route"] = reweight(
                 http["route"],
@@ -88,7 +124,8 @@ class IstioRouter:
     def _http_route(self, service: dict[str, Any], target: RouteTarget) -> dict[str, Any]:
         """The http route to weight, checked to send only to the two versions."""
         where = f"VirtualService {target.namespace}/{self._virtual_service}"
-        routes = (service.get("spec") or {}).get("http") or []
+        ours = [entry["rule"] for entry in headers.managed(service)]
+        routes = [r for r in (service.get("spec") or {}).get("http") or [] if r not in ours]
         if self._route is None:
             if not routes:
                 raise RouterSpecError(f"{where} has no http routes")

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from modelpilot.operator.routers.headers import HeaderRoute
 from modelpilot.operator.routers.weights import Weights
 
 
@@ -71,4 +72,19 @@ class TrafficRouter(Protocol):
         and the other version's backend removed from the route. Returns the split in effect;
         a promotion the router cannot complete safely yet (replicas: canary pods not Ready)
         returns a partial split and completes on a later call."""
+        ...
+
+
+@runtime_checkable
+class HeaderRouter(Protocol):
+    """A router that can also send requests by their headers (gatewayAPI, istio)."""
+
+    def set_header_routes(
+        self, target: RouteTarget, header_routes: tuple[HeaderRoute, ...]
+    ) -> None:
+        """Exactly `header_routes` send their requests to the canary (none: all removed)."""
+        ...
+
+    def get_header_routes(self, target: RouteTarget) -> tuple[str, ...]:
+        """The header routes the route carries now, as headers.signature strings."""
         ...
