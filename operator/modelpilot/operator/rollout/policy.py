@@ -49,6 +49,7 @@ REASON_STORE = "ModelStoreNotAllowed"
 REASON_STORE_MISSING = "ModelStoreNotFound"
 REASON_PROMETHEUS = "PrometheusNotAllowed"
 REASON_DATASET = "DatasetNotAllowed"
+REASON_PRETRAINED = "PretrainedNotAllowed"
 REASON_PRIORITY_CLASS = "PriorityClassNotAllowed"
 REASON_SERVICE_ACCOUNT = "ServiceAccountNotAllowed"
 # A refusal that may clear without a spec change (the claim is created or labelled later):
@@ -150,6 +151,15 @@ def refusal(
         why = dataset_refusal(uri, policy)
         if why is not None:
             return Refusal(REASON_DATASET, f"spec.training.dataset.uri {_cut(uri)!r} {why}")
+    pretrained = spec.training.pretrained
+    if pretrained is not None and not pretrained.is_s3:
+        # s3:// is the store's own bucket (the spec requires modelStore.s3 with it); a local
+        # path is mounted into the trainer, so it must lie inside the store claim.
+        why = local_path_refusal(pretrained.uri, policy, what="the model")
+        if why is not None:
+            return Refusal(
+                REASON_PRETRAINED, f"spec.training.pretrained.uri {_cut(pretrained.uri)!r} {why}"
+            )
     return None
 
 
@@ -211,6 +221,26 @@ def store_refusal(
             f"label it {label} (kubectl label pvc {claim} {label}) or ask the platform team "
             f"to add it to {STORE_CLAIMS}",
         )
+    return None
+
+
+def local_path_refusal(uri: str, policy: Policy, *, what: str = "a file") -> str | None:
+    """Why a local path (or file:// URI) may not be read by the trainer, or None: it must
+    lie strictly inside the model store's mount, without '..'."""
+    path = uri.removeprefix("file://")
+    if not path.startswith("/"):
+        return f"is a relative path; name {what} inside the model store"
+    store = policy.store_mount_path.rstrip("/") or "/"
+    normal = posixpath.normpath(path)
+    inside = normal.startswith(store.rstrip("/") + "/")
+    if ".." in path.split("/") or not inside:
+        return (
+            f"is a local path outside the model store ({store}); only files inside the "
+            "store may be read from the trainer's filesystem"
+        )
+    if posixpath.dirname(normal) == store:
+        # The trainer mounts the file's directory read-only, never the whole store.
+        return f"lies at the store's root; put {what} in a directory of it ({store}/DIR/...)"
     return None
 
 
