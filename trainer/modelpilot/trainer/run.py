@@ -63,6 +63,7 @@ class Outcome:
     stable_revision: str | None = None
     stable_metrics: dict[str, float] | None = None
     notes: tuple[str, ...] = field(default=())  # warnings and remarks for people
+    pretrained: str | None = None  # the model trained elsewhere (spec.training.pretrained)
 
 
 @dataclass(frozen=True)
@@ -256,12 +257,6 @@ def train(settings: Settings, job: JobSpec) -> Outcome:
         ) from exc
 
     notes = (*data.warnings, *fitted.warnings, *scores.warnings)
-    if pretrained is not None:
-        notes = (
-            f"pretrained {pretrained.source} ({pretrained.form}): sha256 {pretrained.sha256} "
-            "matched the spec before it was unpickled; evaluated, not refitted",
-            *notes,
-        )
     if stable is not None:
         notes += tuple(f"stable: {w}" for w in stable.scores.warnings)
     return Outcome(
@@ -274,6 +269,12 @@ def train(settings: Settings, job: JobSpec) -> Outcome:
         stable_metrics=None if stable is None else stable.scores.metrics,
         notes=notes,
         discarded=tuple(discarded),
+        pretrained=None
+        if pretrained is None
+        else (
+            f"{pretrained.source} ({pretrained.form}): sha256 {pretrained.sha256} matched the "
+            "spec before it was unpickled; evaluated, not refitted"
+        ),
     )
 
 
