@@ -426,3 +426,63 @@ def test_the_spec_refuses_params_with_a_pretrained_model(train, churn):
     run = train(json.dumps(spec))
     assert run.code == 2
     assert "spec.training.params applies to an estimator trained here" in run.summary.error
+
+
+# --- in the S3 store ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def bucket(monkeypatch):
+    """The S3 store's bucket, in memory; the trainer reaches it with the store's access."""
+    from s3_memory import MemoryS3
+
+    from modelpilot.api import s3
+
+    store = MemoryS3()
+    monkeypatch.setattr(s3, "client", lambda endpoint: store)
+    return store
+
+
+S3_ENV = {"MODELPILOT_S3_BUCKET": "models", "MODELPILOT_S3_ENDPOINT": "http://s3.local:9000"}
+
+
+def test_an_s3_object_is_verified_then_loaded(bucket, churn):
+    from modelpilot.api.spec import Pretrained
+    from modelpilot.trainer.errors import PretrainedError
+    from modelpilot.trainer.pretrained import load_pretrained
+
+    data = churn["path"].read_bytes()
+    bucket.objects["models", "pretrained/churn.joblib"] = (data, {})
+    digest = hashlib.sha256(data).hexdigest()
+    uri = "s3://models/pretrained/churn.joblib"
+
+    loaded = load_pretrained(
+        Pretrained(uri=uri, sha256=digest), allowlist=("sklearn.*",), env=S3_ENV
+    )
+    assert loaded.form == "joblib" and loaded.source == uri and loaded.sha256 == digest
+    with pytest.raises(PretrainedError, match=f"{uri} has sha256 {digest}, but"):
+        load_pretrained(Pretrained(uri=uri, sha256="0" * 64), allowlist=("*",), env=S3_ENV)
+
+
+def test_an_mlflow_prefix_in_s3_is_read_through_its_mlmodel(bucket, tmp_path, churn):
+    from modelpilot.api.spec import Pretrained
+    from modelpilot.trainer.errors import PretrainedError
+    from modelpilot.trainer.pretrained import load_pretrained
+
+    root = mlflow_dir(tmp_path / "mlflow", churn["model"])
+    for name in ("MLmodel", "model.pkl"):
+        bucket.objects["models", f"team/churn/{name}"] = ((root / name).read_bytes(), {})
+    digest = sha256_of(root / "model.pkl")
+
+    loaded = load_pretrained(
+        Pretrained(uri="s3://models/team/churn/", sha256=digest), allowlist=("*",), env=S3_ENV
+    )
+    assert loaded.form == "mlflow" and loaded.source == "s3://models/team/churn/model.pkl"
+    with pytest.raises(PretrainedError, match="neither an object nor an MLflow model directory"):
+        load_pretrained(
+            Pretrained(uri="s3://models/team/other", sha256=digest), allowlist=("*",), env=S3_ENV
+        )
+    with pytest.raises(PretrainedError, match="this trainer has no S3 access"):
+        load_pretrained(
+            Pretrained(uri="s3://models/team/churn", sha256=digest), allowlist=("*",), env={}
+        )
