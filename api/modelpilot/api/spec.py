@@ -276,7 +276,9 @@ class Training(SpecModel):
         ),
         rule("has(self.estimator) != has(self.pretrained)", TRAINING_NEEDS_ONE_MODEL),
         rule(
-            "!has(self.pretrained) || !has(self.params) || size(self.params) == 0",
+            # params preserves unknown fields: CEL has no size() for it, so any params is
+            # refused (even {}), where the operator's parse lets an empty one pass.
+            "!has(self.pretrained) || !has(self.params)",
             PRETRAINED_HAS_PARAMS,
             ".params",
         ),
