@@ -125,7 +125,13 @@ def structural(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]: 
         if key == "properties":
             out["properties"] = {k: structural(v, defs) for k, v in value.items()}
         elif key == "items":
-            out["items"] = structural(value, defs)
+            # An item of any type (list[Any]): a structural schema needs a type or this flag.
+            untyped = value == {}
+            out["items"] = (
+                {"x-kubernetes-preserve-unknown-fields": True}
+                if untyped
+                else structural(value, defs)
+            )
         elif key == "additionalProperties":
             if value is True or value == {}:
                 out["x-kubernetes-preserve-unknown-fields"] = True

@@ -41,6 +41,23 @@ class MemoryS3:
             raise self._missing(bucket, key)
         self.objects[bucket, key] = (Path(path).read_bytes(), dict(metadata or {}))
 
+    def get_object(self, bucket, key):
+        if (bucket, key) not in self.objects:
+            raise self._missing(bucket, key)
+        data = self.objects[bucket, key][0]
+
+        class Response:
+            def read(self) -> bytes:
+                return data
+
+            def close(self) -> None:
+                pass
+
+            def release_conn(self) -> None:
+                pass
+
+        return Response()
+
     def fget_object(self, bucket, key, path):
         if (bucket, key) not in self.objects:
             raise self._missing(bucket, key)

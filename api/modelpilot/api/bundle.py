@@ -127,6 +127,19 @@ class EvaluationRecord(BaseModel):
     fit_seconds: float | None = None
 
 
+class PretrainedRecord(BaseModel):
+    """Where a model trained elsewhere came from (spec.training.pretrained). The bundle's own
+    model.joblib is a new file with its own digest (`model_sha256`): this records the
+    source's, which the trainer checked against the spec before unpickling it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    uri: str  # the file unpickled (in an MLflow directory, its pickle)
+    sha256: str
+    form: str  # "joblib" (a joblib or pickle file) or "mlflow"
+    recorded_sklearn: str | None = None  # the version an MLflow MLmodel records
+
+
 class BundleMetadata(BaseModel):
     """Everything known about a trained model; `metadata.json` verbatim."""
 
@@ -158,6 +171,8 @@ class BundleMetadata(BaseModel):
     # the operator (a person running `modelpilot train`); the operator always sets both.
     owner_uid: str | None = None
     spec_hash: str | None = None
+    # Set when the model was trained elsewhere and only evaluated here; None otherwise.
+    pretrained: PretrainedRecord | None = None
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,7 @@ class ConditionReason(StrEnum):
     DATASET_CLAIM_NOT_ALLOWED = "DatasetClaimNotAllowed"  # ... exists but lacks the label
     PRIORITY_CLASS_NOT_ALLOWED = "PriorityClassNotAllowed"
     SERVICE_ACCOUNT_NOT_ALLOWED = "ServiceAccountNotAllowed"
+    PRETRAINED_NOT_ALLOWED = "PretrainedNotAllowed"  # a local pretrained.uri outside the store
     WEBHOOK_NOT_ALLOWED = "WebhookNotAllowed"  # a rollout webhook or notification URL
     NOT_OWNED = "NotOwned"  # an object of the name we need exists and someone else owns it
     ROUTER_SPEC_INVALID = "RouterSpecInvalid"  # the route cannot work as written

@@ -9,6 +9,7 @@ Rules a schema alone cannot state are checked here *and* emitted as CEL rules, s
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -278,8 +279,6 @@ CRON_PATTERN = (
 
 
 def is_valid_cron(expression: str) -> bool:
-    import re
-
     return re.fullmatch(CRON_PATTERN, expression.strip()) is not None
 
 
@@ -303,8 +302,69 @@ class PreprocessingStep(SpecModel):
     )
 
 
+SHA256_PATTERN = r"^[0-9a-fA-F]{64}$"
+PRETRAINED_URI_PATTERN = r"^(/|file:///|s3://)\S+$"
+
+PRETRAINED_BAD_SHA256 = (
+    "spec.training.pretrained.sha256 must be a sha256 digest: 64 hexadecimal characters, as "
+    "`sha256sum FILE` prints them"
+)
+TRAINING_NEEDS_ONE_MODEL = "spec.training needs exactly one of estimator or pretrained"
+PRETRAINED_HAS_PARAMS = (
+    "spec.training.params applies to an estimator trained here, not to spec.training.pretrained "
+    "(a model trained elsewhere comes with its params)"
+)
+PRETRAINED_HAS_PREPROCESSING = (
+    "spec.training.preprocessing applies to an estimator trained here, not to "
+    "spec.training.pretrained (put the transformers in the pipeline you pickle)"
+)
+
+
+class Pretrained(SpecModel):
+    """A model trained elsewhere (a notebook, another pipeline): served through the same
+    gate, canary and bundle as a model trained here, never refitted."""
+
+    model_config = cel(
+        rule(
+            "self.sha256.matches('" + SHA256_PATTERN + "')",
+            PRETRAINED_BAD_SHA256,
+            ".sha256",
+        ),
+    )
+
+    uri: str = Field(
+        pattern=PRETRAINED_URI_PATTERN,
+        max_length=1024,
+        description="A joblib or pickle file of a fitted scikit-learn estimator or Pipeline, "
+        "or an MLflow scikit-learn model directory (MLmodel + model.pkl): an absolute path "
+        "inside the model-store claim (/models/..., file:///models/...), or s3://bucket/key "
+        "with spec.modelStore.s3 (read with the store's access).",
+        examples=["/models/pretrained/churn.joblib"],
+    )
+    sha256: str = Field(
+        # No schema pattern: the CEL rule's message says what a digest looks like.
+        json_schema_extra={"maxLength": 64},
+        description="The sha256 of that file (for an MLflow directory: of the pickle its "
+        "MLmodel names, model.pkl), as `sha256sum` prints it. Checked before anything is "
+        "unpickled: a file with another digest never runs. A new model is a new digest, so "
+        "a new revision.",
+    )
+
+    @field_validator("sha256")
+    @classmethod
+    def _hex_digest(cls, value: str) -> str:
+        if re.fullmatch(SHA256_PATTERN, value) is None:
+            raise ValueError(f"{PRETRAINED_BAD_SHA256} (got {value[:80]!r})")
+        return value.lower()
+
+    @property
+    def is_s3(self) -> bool:
+        return is_s3_uri(self.uri)
+
+
 class Training(SpecModel):
-    """What to train. A change here starts a new revision."""
+    """What to train (or which model trained elsewhere to take). A change here starts a new
+    revision."""
 
     model_config = cel(
         rule(
@@ -312,13 +372,38 @@ class Training(SpecModel):
             "spec.training.schedule is not a five-field cron expression (e.g. '0 3 * * *')",
             ".schedule",
         ),
+        rule("has(self.estimator) != has(self.pretrained)", TRAINING_NEEDS_ONE_MODEL),
+        rule(
+            # params preserves unknown fields: CEL has no size() for it, so any params is
+            # refused (even {}), where the operator's parse lets an empty one pass.
+            "!has(self.pretrained) || !has(self.params)",
+            PRETRAINED_HAS_PARAMS,
+            ".params",
+        ),
+        rule(
+            "!has(self.pretrained) || !has(self.preprocessing) || size(self.preprocessing) == 0",
+            PRETRAINED_HAS_PREPROCESSING,
+            ".preprocessing",
+        ),
     )
 
-    dataset: Dataset = Field(description="The training data.")
-    estimator: str = Field(
+    dataset: Dataset = Field(
+        description="The training data; with `pretrained`, the data it is evaluated on (its "
+        "holdout rows, cut as for training, so stable is scored on the same rows)."
+    )
+    estimator: str | None = Field(
+        None,
         description="Import path of a scikit-learn estimator class, e.g. "
-        "sklearn.ensemble.RandomForestClassifier. Must match the operator's allowlist.",
+        "sklearn.ensemble.RandomForestClassifier. Must match the operator's allowlist. "
+        "Exactly one of estimator or pretrained.",
         min_length=1,
+    )
+    pretrained: Pretrained | None = Field(
+        None,
+        description="Take a model trained elsewhere instead of training one: its digest is "
+        "checked, it is evaluated on the dataset's holdout, gated, canaried and served like "
+        "a trained revision (docs/pretrained.md). Exactly one of estimator or pretrained; "
+        "no params or preprocessing with it.",
     )
     params: dict[str, Any] = Field(
         default_factory=dict,
@@ -369,6 +454,16 @@ class Training(SpecModel):
                 f"schedule {value!r} is not a five-field cron expression (e.g. '0 3 * * *')"
             )
         return value
+
+    @model_validator(mode="after")
+    def _one_model(self) -> Training:
+        if (self.estimator is None) == (self.pretrained is None):
+            raise ValueError(TRAINING_NEEDS_ONE_MODEL)
+        if self.pretrained is not None and self.params:
+            raise ValueError(PRETRAINED_HAS_PARAMS)
+        if self.pretrained is not None and self.preprocessing:
+            raise ValueError(PRETRAINED_HAS_PREPROCESSING)
+        return self
 
 
 # --- evaluation -----------------------------------------------------------------------
@@ -768,6 +863,17 @@ PERFORMANCE_NEEDS_LIVE_METRIC = (
 )
 
 
+S3_PRETRAINED_NEEDS_S3_STORE = (
+    "spec.training.pretrained.uri is an s3:// URI but spec.modelStore.s3 is not set: a "
+    "pretrained model is read with the model store's access (put it in the store's bucket, "
+    "or on the store claim)"
+)
+LOCAL_PRETRAINED_NEEDS_CLAIM = (
+    "spec.training.pretrained.uri is a local path but spec.modelStore is an S3 bucket: put "
+    "the model in the bucket (s3://...), or use a model-store claim"
+)
+
+
 class ModelDeploymentSpec(SpecModel):
     """What to train, how good it must be, and how to roll it out."""
 
@@ -795,6 +901,20 @@ class ModelDeploymentSpec(SpecModel):
             " in [" + ", ".join(f"'{m}'" for m in LIVE_METRICS) + "]",
             PERFORMANCE_NEEDS_LIVE_METRIC,
             ".monitoring.performance",
+        ),
+        rule(
+            "!has(self.training.pretrained) || "
+            "!self.training.pretrained.uri.startsWith('s3://') || "
+            "(has(self.modelStore) && has(self.modelStore.s3))",
+            S3_PRETRAINED_NEEDS_S3_STORE,
+            ".training.pretrained.uri",
+        ),
+        rule(
+            "!has(self.training.pretrained) || "
+            "self.training.pretrained.uri.startsWith('s3://') || "
+            "!has(self.modelStore) || !has(self.modelStore.s3)",
+            LOCAL_PRETRAINED_NEEDS_CLAIM,
+            ".training.pretrained.uri",
         ),
     )
 
@@ -836,6 +956,15 @@ class ModelDeploymentSpec(SpecModel):
             and self.evaluation.metric not in LIVE_METRICS
         ):
             raise ValueError(f"{PERFORMANCE_NEEDS_LIVE_METRIC}, not {self.evaluation.metric}")
+        return self
+
+    @model_validator(mode="after")
+    def _pretrained_is_in_the_store(self) -> ModelDeploymentSpec:
+        pretrained = self.training.pretrained
+        if pretrained is not None and pretrained.is_s3 and self.store_s3 is None:
+            raise ValueError(S3_PRETRAINED_NEEDS_S3_STORE)
+        if pretrained is not None and not pretrained.is_s3 and self.store_s3 is not None:
+            raise ValueError(LOCAL_PRETRAINED_NEEDS_CLAIM)
         return self
 
     @property
@@ -882,6 +1011,7 @@ __all__ = [
     "PodPlacement",
     "PredictionLogging",
     "PreprocessingStep",
+    "Pretrained",
     "PrometheusSource",
     "ReplicasRouter",
     "Resources",

@@ -84,6 +84,8 @@ class FailureReason(StrEnum):
 
     TRAINING_FAILED = "TrainingFailed"  # the Job failed or its summary is unusable
     TRAINING_TIMED_OUT = "TrainingTimedOut"  # spec.training.activeDeadlineSeconds passed
+    # spec.training.pretrained refused: missing, wrong digest, versions, not an estimator
+    PRETRAINED_REFUSED = "PretrainedModelRefused"
     DEPLOYMENT_FAILED = "DeploymentFailed"  # the serving pods never became Ready
     ABORTED = "Aborted"  # `modelpilot abort`
     ANALYSIS_FAILED = "AnalysisFailed"  # failureLimit failed analysis windows

@@ -12,6 +12,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 MAX_BYTES = 4096
+# The trainer's exit code (TrainingSummary.exit_code) when it refuses a model trained
+# elsewhere (spec.training.pretrained: digest, versions, not an estimator, missing): the
+# operator gives such a failure its own reason.
+EXIT_PRETRAINED_REFUSED = 5
 
 
 class TrainingSummary(BaseModel):

@@ -295,6 +295,11 @@ def training_job(action: CreateTrainingJob, owner: Owner, settings: Settings) ->
         logs = names.predictions_subpath(owner.namespace, owner.name, owner.uid)
         env.append({"name": names.ENV_FEEDBACK_DIR, "value": f"{settings.store_mount_path}/{logs}"})
         mounts.append(_store_mount(settings, logs, read_only=True))
+    # A pretrained model on the claim: its directory, read-only (the data probe needs none).
+    model_dir = None if probe else dataset_subpath(settings, action.pretrained_uri)
+    mounted = {m.get("subPath") for m in mounts}
+    if model_dir is not None and remote is None and model_dir not in mounted:
+        mounts.append(_store_mount(settings, model_dir, read_only=True))
     if remote is not None:
         # The pod's own emptyDir: nothing in it but what this trainer downloads and writes.
         mounts = [] if probe else [{"name": STORE_VOLUME, "mountPath": settings.store_mount_path}]

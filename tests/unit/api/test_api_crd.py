@@ -51,7 +51,15 @@ def test_schema_is_structural(crd):
             assert "type" in child, f"{path}.{key} has no type"
             walk(child, f"{path}.{key}")
         if "items" in node:
-            walk(node["items"], f"{path}[]")
+            # The apiserver refuses an item with no type ("must not be empty for specified
+            # array items") unless it keeps unknown fields or is an int-or-string.
+            item = node["items"]
+            assert (
+                "type" in item
+                or item.get("x-kubernetes-preserve-unknown-fields")
+                or item.get("x-kubernetes-int-or-string")
+            ), f"{path}[] has no type"
+            walk(item, f"{path}[]")
         if isinstance(node.get("additionalProperties"), dict):
             walk(node["additionalProperties"], f"{path}{{}}")
 
@@ -64,7 +72,15 @@ def test_every_spec_field_has_a_description(crd):
             assert child.get("description"), f"{path}.{key}"
             walk(child, f"{path}.{key}")
         if "items" in node:
-            walk(node["items"], f"{path}[]")
+            # The apiserver refuses an item with no type ("must not be empty for specified
+            # array items") unless it keeps unknown fields or is an int-or-string.
+            item = node["items"]
+            assert (
+                "type" in item
+                or item.get("x-kubernetes-preserve-unknown-fields")
+                or item.get("x-kubernetes-int-or-string")
+            ), f"{path}[] has no type"
+            walk(item, f"{path}[]")
 
     walk(_schema(crd)["properties"]["spec"], "spec")
 

@@ -20,7 +20,7 @@ from modelpilot.trainer.errors import SpecError, TrainingError
 @dataclass(frozen=True)
 class Fitted:
     model: Any  # the fitted estimator or Pipeline: what the bundle holds
-    seconds: float
+    seconds: float | None  # None: not fitted here (spec.training.pretrained)
     warnings: tuple[str, ...]
 
 

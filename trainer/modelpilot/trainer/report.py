@@ -26,10 +26,17 @@ def render(outcome: Outcome) -> str:
             f"  removed unread what lay in the output before this run "
             f"({', '.join(outcome.discarded)}): a bundle found there is never adopted"
         )
+    if outcome.pretrained is not None:
+        lines.append(f"  pretrained {outcome.pretrained}")
     if outcome.source is not None:
+        split = (
+            f"{outcome.training_rows} training rows"
+            if outcome.pretrained is None
+            else f"{outcome.training_rows} rows for the drift reference (not fitted on)"
+        )
         lines.append(
-            f"  data      {outcome.source}: {outcome.training_rows} training rows, "
-            f"{s.holdout_rows} holdout rows, {len(outcome.features)} features"
+            f"  data      {outcome.source}: {split}, {s.holdout_rows} holdout rows, "
+            f"{len(outcome.features)} features"
         )
     if s.fit_seconds is not None:
         lines.append(f"  fit       {s.fit_seconds:.3f}s ({s.task})")

@@ -14,9 +14,11 @@ records that digest, and every reader verifies against it before unpickling.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -28,21 +30,23 @@ from modelpilot.api.bundle import (
     BundleMetadata,
     EvaluationRecord,
     FeatureSchema,
+    PretrainedRecord,
     running_versions,
     write_bundle,
 )
 from modelpilot.api.metrics import Task, metrics_for
 from modelpilot.api.summary import TrainingSummary
 from modelpilot.trainer.champion import check_stable, score_stable, stable_if_scored, verdict
-from modelpilot.trainer.datasets import load_dataset
+from modelpilot.trainer.datasets import LoadedData, load_dataset
 from modelpilot.trainer.errors import SpecError, TrainingError
 from modelpilot.trainer.estimators import build_estimator, effective_params
 from modelpilot.trainer.evaluation import evaluate
 from modelpilot.trainer.feedback_rows import append_feedback, read_feedback
-from modelpilot.trainer.fitting import assemble, check_sample_weight, fit
+from modelpilot.trainer.fitting import Fitted, assemble, check_sample_weight, fit
 from modelpilot.trainer.jobspec import JobSpec, read_spec
 from modelpilot.trainer.missing import accepts_missing
 from modelpilot.trainer.preprocessing import build_preprocessor, check_transformers
+from modelpilot.trainer.pretrained import PretrainedModel, feature_columns, load_pretrained
 from modelpilot.trainer.reference import reference_of
 from modelpilot.trainer.settings import Settings
 from modelpilot.trainer.splitting import check_target, fair_split
@@ -61,6 +65,58 @@ class Outcome:
     stable_revision: str | None = None
     stable_metrics: dict[str, float] | None = None
     notes: tuple[str, ...] = field(default=())  # warnings and remarks for people
+    pretrained: str | None = None  # the model trained elsewhere (spec.training.pretrained)
+
+
+@dataclass(frozen=True)
+class ChosenModel:
+    task: Task
+    import_path: str  # the (final) estimator's class
+    estimator: Any  # unfitted (trained here) or fitted (pretrained)
+    described: str  # how messages name it
+    pretrained: PretrainedModel | None = None
+
+
+def choose_model(job: JobSpec, settings: Settings) -> ChosenModel:
+    """The spec's estimator, built; or the pretrained model, read, verified against the
+    spec's digest and only then unpickled. Before any data is read, so a refusal is quick;
+    a gate metric the task does not have is refused here too."""
+    training, evaluation = job.training, job.evaluation
+    if training.pretrained is not None:
+        pretrained = load_pretrained(training.pretrained, allowlist=settings.allowlist)
+        chosen = ChosenModel(
+            task=pretrained.task,
+            import_path=pretrained.import_path,
+            estimator=pretrained.model,
+            described=f"the pretrained {pretrained.import_path}",
+            pretrained=pretrained,
+        )
+    else:
+        assert training.estimator is not None  # the spec has exactly one of the two
+        built = build_estimator(
+            training.estimator,
+            training.params,
+            allowlist=settings.allowlist,
+            random_state=training.random_state,
+        )
+        chosen = ChosenModel(
+            task=built.task,
+            import_path=built.import_path,
+            estimator=built.estimator,
+            described=training.estimator,
+        )
+    task_metrics = metrics_for(chosen.task)
+    if evaluation.metric not in task_metrics:
+        raise SpecError(
+            f"evaluation.metric {evaluation.metric!r} is not a {chosen.task} metric; "
+            f"{chosen.described} is scored with: {', '.join(task_metrics)}"
+        )
+    if evaluation.metric == "log_loss" and not hasattr(chosen.estimator, "predict_proba"):
+        raise SpecError(
+            f"evaluation.metric log_loss needs predict_proba, which {chosen.described} "
+            "does not have with these params"
+        )
+    return chosen
 
 
 def load_job_spec(settings: Settings) -> JobSpec:
@@ -71,25 +127,12 @@ def train(settings: Settings, job: JobSpec) -> Outcome:
     discarded = discard_untrusted(settings.output, owner_uid=settings.owner_uid)
     training, evaluation = job.training, job.evaluation
 
-    built = build_estimator(
-        training.estimator,
-        training.params,
-        allowlist=settings.allowlist,
-        random_state=training.random_state,
-    )
-    task_metrics = metrics_for(built.task)
-    if evaluation.metric not in task_metrics:
-        raise SpecError(
-            f"evaluation.metric {evaluation.metric!r} is not a {built.task} metric; "
-            f"{training.estimator} is scored with: {', '.join(task_metrics)}"
-        )
-    if evaluation.metric == "log_loss" and not hasattr(built.estimator, "predict_proba"):
-        raise SpecError(
-            f"evaluation.metric log_loss needs predict_proba, which {training.estimator} "
-            "does not have with these params"
-        )
+    chosen = choose_model(job, settings)
+    pretrained, task, estimator = chosen.pretrained, chosen.task, chosen.estimator
+    described = chosen.described
     check_transformers(training.preprocessing, settings.allowlist)
-    check_sample_weight(built.estimator, training.sample_weight)
+    if pretrained is None:
+        check_sample_weight(estimator, training.sample_weight)
     stable_metadata = None
     if settings.stable_dir is not None:
         assert settings.stable_sha256 is not None
@@ -110,33 +153,40 @@ def train(settings: Settings, job: JobSpec) -> Outcome:
             target=str(data.target.name),
         )
         data = append_feedback(data, rows)
-    check_target(data, built.task)
-    preprocessor = build_preprocessor(training.preprocessing, data.features, settings.allowlist)
+    check_target(data, task)
+    if pretrained is not None:
+        data = pretrained_data(data, pretrained)
     parts = fair_split(
         data,
-        task=built.task,
+        task=task,
         test_size=training.test_size,
         random_state=training.random_state,
         watched=training.dataset.watch is not None,
         stable=stable_metadata,
     )
 
-    fitted = fit(
-        assemble(preprocessor, built.estimator),
-        parts.x_train,
-        parts.y_train,
-        sample_weight=parts.w_train,
-    )
+    if pretrained is not None:
+        # Trained elsewhere: never refitted here; the training split only serves the drift
+        # reference and the missing-value probe, the holdout the gate.
+        fitted = Fitted(model=pretrained.model, seconds=None, warnings=())
+    else:
+        preprocessor = build_preprocessor(training.preprocessing, data.features, settings.allowlist)
+        fitted = fit(
+            assemble(preprocessor, estimator),
+            parts.x_train,
+            parts.y_train,
+            sample_weight=parts.w_train,
+        )
     scores = evaluate(
         fitted.model,
         parts.x_holdout,
         parts.y_holdout,
-        task=built.task,
+        task=task,
         sample_weight=parts.w_holdout,
     )
     if evaluation.metric not in scores.metrics:
         raise SpecError(
-            f"{training.estimator} gives no finite {evaluation.metric} on this holdout "
+            f"{described} gives no finite {evaluation.metric} on this holdout "
             "(roc_auc on several classes needs predict_proba; r2 needs two or more rows); "
             f"computed: {', '.join(scores.metrics)}"
         )
@@ -150,7 +200,7 @@ def train(settings: Settings, job: JobSpec) -> Outcome:
                 stable_dir,
                 stable_sha256,
                 parts,
-                task=built.task,
+                task=task,
                 binding=stable_binding(settings),
             ),
         )
@@ -159,16 +209,16 @@ def train(settings: Settings, job: JobSpec) -> Outcome:
 
     versions = running_versions()
     classes = None
-    if built.task is Task.CLASSIFICATION:
+    if task is Task.CLASSIFICATION:
         classes = np.asarray(fitted.model.classes_).tolist()
     metadata = BundleMetadata(
         name=settings.name,
         namespace=settings.namespace,
         revision=settings.revision,
         created_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        task=str(built.task),
-        estimator=built.import_path,
-        params=effective_params(built.estimator),
+        task=str(task),
+        estimator=chosen.import_path,
+        params=effective_params(estimator if pretrained is None else pretrained.final),
         features=FeatureSchema(
             names=list(data.features.columns),
             dtypes=[str(t) for t in data.features.dtypes],
@@ -191,9 +241,17 @@ def train(settings: Settings, job: JobSpec) -> Outcome:
             stable_model_sha256=None if stable is None else stable.metadata.model_sha256,
             verdict=str(gate.verdict),
             message=f"{gate.message} ({note})" if note else gate.message,
-            training_rows=len(parts.y_train),
+            training_rows=0 if pretrained is not None else len(parts.y_train),
             holdout_rows=len(parts.y_holdout),
-            fit_seconds=round(fitted.seconds, 3),
+            fit_seconds=None if fitted.seconds is None else round(fitted.seconds, 3),
+        ),
+        pretrained=None
+        if pretrained is None
+        else PretrainedRecord(
+            uri=pretrained.source,
+            sha256=pretrained.sha256,
+            form=pretrained.form,
+            recorded_sklearn=pretrained.recorded_sklearn,
         ),
     )
     try:
@@ -225,7 +283,27 @@ def train(settings: Settings, job: JobSpec) -> Outcome:
         stable_metrics=None if stable is None else stable.scores.metrics,
         notes=notes,
         discarded=tuple(discarded),
+        pretrained=None
+        if pretrained is None
+        else (
+            f"{pretrained.source} ({pretrained.form}): sha256 {pretrained.sha256} matched the "
+            "spec before it was unpickled; evaluated, not refitted"
+        ),
     )
+
+
+def pretrained_data(data: LoadedData, pretrained: PretrainedModel) -> LoadedData:
+    """The dataset's columns the pretrained model was fitted on, in its order (its
+    fingerprint stays the dataset's: the data watch compares the data, not the model)."""
+    available = [str(c) for c in data.features.columns]
+    wanted = feature_columns(pretrained.model, available, pretrained.source)
+    if wanted is None or wanted == available:
+        return data
+    dropped = [c for c in available if c not in wanted]
+    notes = data.warnings
+    if dropped:
+        notes += (f"columns the pretrained model does not take, ignored: {', '.join(dropped)}",)
+    return dataclasses.replace(data, features=data.features[wanted], warnings=notes)
 
 
 def summary_of(metadata: BundleMetadata) -> TrainingSummary:

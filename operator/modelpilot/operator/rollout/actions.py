@@ -46,6 +46,8 @@ class CreateTrainingJob:
     dataset_uri: str | None = None
     # spec.training.dataset.pvc.claimName: the whole claim, mounted read-only (policy-checked).
     dataset_claim: str | None = None
+    # spec.training.pretrained.uri: on a store claim, its directory is mounted read-only.
+    pretrained_uri: str | None = None
     store_s3: S3Store | None = None  # spec.modelStore.s3: bundles go up to S3
     dataset_s3: S3Access | None = None  # how the pod reaches an s3:// dataset
     pod: PodPlacement | None = None  # spec.training.pod, over the operator's default

@@ -44,6 +44,7 @@ from modelpilot.api.status import (
     Phase,
     Trigger,
 )
+from modelpilot.api.summary import EXIT_PRETRAINED_REFUSED
 from modelpilot.operator.rollout import canary as canary_math
 from modelpilot.operator.rollout import conditions as cond
 from modelpilot.operator.rollout import policy
@@ -311,6 +312,7 @@ def _advance_training(draft: Draft, spec: ModelDeploymentSpec, candidate: Candid
         assert has_store(spec, world)  # checked when the revision started
         resources = spec.training.resources
         same_stable = stable is not None and stable.revision == candidate.stable_revision
+        pretrained = spec.training.pretrained
         draft.actions.append(
             CreateTrainingJob(
                 name=candidate.job,
@@ -328,6 +330,7 @@ def _advance_training(draft: Draft, spec: ModelDeploymentSpec, candidate: Candid
                 keep_revisions=revisions_status_names(draft.status),
                 dataset_uri=spec.training.dataset.uri,
                 dataset_claim=dataset_claim_name(spec),
+                pretrained_uri=None if pretrained is None else pretrained.uri,
                 store_s3=spec.store_s3,
                 dataset_s3=spec.dataset_s3,
                 pod=spec.training.pod,
@@ -340,11 +343,11 @@ def _advance_training(draft: Draft, spec: ModelDeploymentSpec, candidate: Candid
 
     summary = job.summary
     if job.failed or summary is None or not summary.ok:
-        reason = (
-            FailureReason.TRAINING_TIMED_OUT
-            if job.failure_reason == "DeadlineExceeded"
-            else FailureReason.TRAINING_FAILED
-        )
+        reason = FailureReason.TRAINING_FAILED
+        if job.failure_reason == "DeadlineExceeded":
+            reason = FailureReason.TRAINING_TIMED_OUT
+        elif summary is not None and summary.exit_code == EXIT_PRETRAINED_REFUSED:
+            reason = FailureReason.PRETRAINED_REFUSED
         detail = (
             (summary.error if summary is not None and summary.error else None)
             or job.summary_problem

@@ -175,6 +175,16 @@ def refusal(
                 ConditionReason.DATASET_NOT_ALLOWED,
                 f"spec.training.dataset.uri {_cut(uri)!r} {why}",
             )
+    pretrained = spec.training.pretrained
+    if pretrained is not None and not pretrained.is_s3:
+        # s3:// is the store's own bucket (the spec requires modelStore.s3 with it); a local
+        # path is mounted into the trainer, so it must lie inside the store claim.
+        why = local_path_refusal(pretrained.uri, policy, what="the model")
+        if why is not None:
+            return Refusal(
+                ConditionReason.PRETRAINED_NOT_ALLOWED,
+                f"spec.training.pretrained.uri {_cut(pretrained.uri)!r} {why}",
+            )
     return webhook_refusal(spec, policy)
 
 
@@ -322,6 +332,26 @@ def dataset_claim_refusal(
             f"{field} is not labelled as a dataset; label it {label} (kubectl label pvc "
             f"{claim} {label}) or ask the platform team to add it to {DATASET_CLAIMS}",
         )
+    return None
+
+
+def local_path_refusal(uri: str, policy: Policy, *, what: str = "a file") -> str | None:
+    """Why a local path (or file:// URI) may not be read by the trainer, or None: it must
+    lie strictly inside the model store's mount, without '..'."""
+    path = uri.removeprefix("file://")
+    if not path.startswith("/"):
+        return f"is a relative path; name {what} inside the model store"
+    store = policy.store_mount_path.rstrip("/") or "/"
+    normal = posixpath.normpath(path)
+    inside = normal.startswith(store.rstrip("/") + "/")
+    if ".." in path.split("/") or not inside:
+        return (
+            f"is a local path outside the model store ({store}); only files inside the "
+            "store may be read from the trainer's filesystem"
+        )
+    if posixpath.dirname(normal) == store:
+        # The trainer mounts the file's directory read-only, never the whole store.
+        return f"lies at the store's root; put {what} in a directory of it ({store}/DIR/...)"
     return None
 
 

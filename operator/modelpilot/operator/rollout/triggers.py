@@ -78,8 +78,13 @@ def revision_trigger(
 
 
 def estimator_refusal(spec: ModelDeploymentSpec, allowlist: tuple[str, ...]) -> str | None:
-    """Why the operator refuses to train this estimator, or None when it is allowed."""
+    """Why the operator refuses to train this estimator, or None when it is allowed.
+
+    A pretrained model names no estimator: the trainer checks the classes it unpickled
+    against the same allowlist (modelpilot.trainer.pretrained)."""
     estimator = spec.training.estimator
+    if estimator is None:
+        return None
     if any(fnmatch.fnmatchcase(estimator, pattern) for pattern in allowlist):
         return None
     return (
