@@ -17,8 +17,8 @@ from modelpilot.api.spec import AnalysisMetric, parse_spec
 from modelpilot.operator.analysis import MetricsSpecError
 from modelpilot.operator.analysis.prometheus import PrometheusMetricsSource, render_check
 from modelpilot.operator.analysis.verdict import (
+    AnalysisVerdict,
     Limits,
-    Verdict,
     VerdictKind,
     evaluate,
     judge_metrics,
@@ -73,7 +73,7 @@ def test_a_check_needs_a_bound_and_a_consistent_range_and_a_unique_name():
 # --- the judgement ---------------------------------------------------------------------------
 
 
-def healthy() -> Verdict:
+def healthy() -> AnalysisVerdict:
     return evaluate(HEALTHY, HEALTHY, LIMITS)
 
 
