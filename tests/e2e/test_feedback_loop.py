@@ -79,15 +79,17 @@ def test_wrong_labels_degrade_v1_and_the_retrain_on_them_is_promoted(operator, k
     )
     assert candidate["trigger"] == "Degraded"
 
+    def promoted_or_rejected() -> dict | None:
+        status = story.status()
+        if (status.get("stable") or {}).get("revision") == "v2":
+            return status
+        if status.get("phase") in ("Rejected", "Failed"):
+            pytest.fail(f"v2 {status['phase']}: {status.get('candidate')}")
+        return None
+
     # Traffic through Service iris while v2 canaries (the analysis needs requests).
     with LoadGenerator(service_targets(kubectl, namespace, "iris", "iris"), rate=20) as load:
-        promoted = wait_for(
-            lambda: (lambda s: s if (s.get("stable") or {}).get("revision") == "v2" else None)(
-                story.status()
-            ),
-            timeout=300,
-            what="v2 promoted through the canary",
-        )
+        promoted = wait_for(promoted_or_rejected, timeout=300, what="v2 promoted")
     print(f"load during the canary: {load.summary()}")
     trained = kubectl("logs", "-n", namespace, "job/iris-train-v2", "-c", "trainer").stdout
     assert f"feedback: {LABELLED} labelled rows appended" in trained, trained
