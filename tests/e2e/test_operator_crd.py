@@ -63,7 +63,7 @@ INVALID = [
     ),
     pytest.param(
         with_spec("rollout.steps", [{"setWeight": 20, "pause": {}}]),
-        "exactly one of setWeight or pause",
+        "exactly one of setWeight, pause or setHeaderRoute",
         id="step-both",
     ),
     pytest.param(
